@@ -1,0 +1,48 @@
+# Two commands: `make demo` and `make test`. Everything else is set up by these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system venv npm lint db-up db-down bench clean
+
+demo: setup
+	$(BIN)/cim demo
+
+test: setup
+	$(BIN)/cim db up
+	$(BIN)/python -m pytest -q
+
+setup: system venv npm
+
+system:
+	@bash scripts/install_system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+npm: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+db-up: venv
+	$(BIN)/cim db up
+
+db-down: venv
+	$(BIN)/cim db down
+
+clean:
+	-$(BIN)/cim db down
+	rm -rf .data

@@ -1,0 +1,1 @@
+"""BIM ingest: read IFC, georeference exactly, triangulate per element, store in PostGIS; drawing review."""

@@ -1,0 +1,1 @@
+"""Background tasks of this package (registered on spatial_api.jobs.tasks)."""

@@ -1,0 +1,1 @@
+"""Digital drawing review: IDS, planning and clash checks, reports, approval."""

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, only when missing: PostGIS (with the
+# PostgreSQL 15 server), the EGM96 geoid grid (proj-data), GDAL's command-line tools (the OGC API test reads us with ogrinfo)
+# and Chromium (the viewer's end-to-end tests). Needs root or passwordless sudo.
+set -euo pipefail
+need=()
+ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
+command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
+[ -f /usr/share/proj/egm96_15.gtx ] || need+=(proj-data)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "error: need root to apt-get install ${need[*]}; run as root or install them yourself" >&2; exit 1; }
+  SUDO="sudo -n"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""CIM Server's spatial API: database models, migrations, the FastAPI app and the `cim` command."""

@@ -1,0 +1,60 @@
+"""The FastAPI application: API under /api/v1, the viewer at /."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from spatial_api import jobs, problems
+from spatial_api.routers import auth, health
+from spatial_api.settings import get_settings
+
+API_PREFIX = "/api/v1"
+ROOT = Path(__file__).resolve().parent.parent
+VIEWER_DIR = ROOT / "viewer"
+CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
+STYLES_DIR = ROOT / "styles"
+
+
+log = logging.getLogger("cim.api")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Fail jobs orphaned by a restart, then run a queue worker beside the server."""
+    failed = await asyncio.to_thread(jobs.fail_orphans)
+    if failed:
+        log.warning("marked %d orphaned job(s) failed", failed)
+    queue = jobs.get_queue()
+    async with queue.open_async():
+        worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, concurrency=1))
+        try:
+            yield
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+
+def create_app() -> FastAPI:
+    """Build the app; routers are thin, the work is in gis/, tiles/ and bim_ingest/."""
+    settings = get_settings()
+    app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
+    problems.install(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    for module in (health, auth):
+        app.include_router(module.router, prefix=API_PREFIX)
+    if CESIUM_DIR.is_dir():
+        app.mount("/vendor/cesium", StaticFiles(directory=CESIUM_DIR), name="cesium")
+    app.mount("/styles", StaticFiles(directory=STYLES_DIR), name="styles")
+    app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
+    return app

@@ -1,0 +1,16 @@
+"""The audit log: every write, export and sensitive read."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from spatial_api.db import session_scope
+from spatial_api.models import AuditLog
+from spatial_api.security import Principal
+
+
+def record(action: str, obj: str | None, principal: Principal, request: Request | None, result: str = "ok") -> None:
+    """Write one audit row in its own transaction (it stays even when the action fails)."""
+    address = request.client.host if request is not None and request.client else None
+    with session_scope() as session:
+        session.add(AuditLog(username=principal.username, action=action, object=obj, address=address, result=result))

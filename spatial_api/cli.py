@@ -1,0 +1,113 @@
+"""The `cim` command: database, sample city, serving; the packages add their own groups."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from spatial_api import cluster, migrate
+from spatial_api.console import emit
+from spatial_api.db import check_connection, get_engine
+from spatial_api.errors import UserError
+from spatial_api.settings import get_settings
+
+app = typer.Typer(
+    help="CIM Server: 3D GIS + BIM for housing-and-construction bureaus.",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="The local PostGIS cluster under .data/pg.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+@db_app.command("up")
+def db_up(
+    port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one)."), as_json: bool = JsonOption
+) -> None:
+    """Start the private cluster (or use DATABASE_URL when set), then migrate to the newest schema."""
+    result: dict[str, object] = {"database_url_set": get_settings().database_url is not None}
+    if get_settings().database_url is None:
+        state = cluster.up(port)
+        result |= {"running": state.running, "port": state.port, "url": state.url, "data_dir": str(state.data_dir)}
+    migrate.upgrade()
+    emit(result | {"postgis": check_connection(), "revision": migrate.current()}, as_json)
+
+
+@db_app.command("down")
+def db_down(as_json: bool = JsonOption) -> None:
+    """Stop the private cluster."""
+    state = cluster.down()
+    emit({"running": state.running, "data_dir": str(state.data_dir)}, as_json)
+
+
+@db_app.command("status")
+def db_status(as_json: bool = JsonOption) -> None:
+    """Where the database is and which schema revision it has."""
+    state = cluster.status()
+    result: dict[str, object] = {"running": state.running, "port": state.port, "data_dir": str(state.data_dir)}
+    try:
+        result |= {"postgis": check_connection(get_engine()), "revision": migrate.current()}
+    except UserError as exc:
+        result["error"] = str(exc)
+    emit(result, as_json)
+
+
+@db_app.command("migrate")
+def db_migrate(revision: str = typer.Argument("head")) -> None:
+    """Upgrade the schema (``base`` downgrades everything)."""
+    if revision == "base":
+        migrate.downgrade()
+    else:
+        migrate.upgrade(revision=revision)
+    typer.echo(f"schema at {migrate.current()}")
+
+
+@app.command("serve")
+def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+    """Serve the API at /api/v1 and the viewer at /."""
+    import uvicorn
+
+    check_connection()
+    uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None:
+    """Run a queue worker on its own (the server runs one too)."""
+    from spatial_api.jobs import get_queue
+
+    queue = get_queue()
+    with queue.open():
+        queue.run_worker(concurrency=concurrency)
+
+
+def _register_groups() -> None:
+    from bim_ingest.cli import app as bim_app
+    from bim_ingest.review.cli import review
+    from gis.cli import app as gis_app
+    from sample_models.cli import demo
+    from tiles.cli import app as tiles_app
+
+    app.add_typer(bim_app, name="bim")
+    app.add_typer(gis_app, name="gis")
+    app.add_typer(tiles_app, name="tiles")
+    app.command("review")(review)
+    app.command("demo")(demo)
+
+
+def main() -> None:
+    """Entry point: known problems print one line saying what to do, never a traceback."""
+    _register_groups()
+    try:
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        typer.echo(f"error: cannot reach the database ({reason}): check DATABASE_URL or run `cim db up`", err=True)
+        sys.exit(2)

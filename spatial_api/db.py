@@ -1,0 +1,74 @@
+"""Database engine and sessions (SQLAlchemy 2 with psycopg 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from spatial_api import cluster
+from spatial_api.errors import UserError
+from spatial_api.settings import get_settings
+
+
+class DatabaseUnavailable(UserError):
+    """No database can be reached; the message says what to do."""
+
+    status_code = 503
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` when set, else the local cluster's URL."""
+    url = get_settings().database_url
+    if url:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise DatabaseUnavailable(f"DATABASE_URL is not a database URL: {url!r}") from exc
+        if parsed.drivername in ("postgresql", "postgres", "postgis"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    state = cluster.status()
+    if not state.running or state.url is None:
+        raise DatabaseUnavailable("no database: run `cim db up` (or set DATABASE_URL to a PostGIS)")
+    return state.url
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """The process-wide engine."""
+    return create_engine(database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+@lru_cache
+def _session_factory() -> sessionmaker[Session]:
+    return sessionmaker(get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on any error."""
+    session = _session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_connection(engine: Engine | None = None) -> str:
+    """PostGIS version string, or a clear DatabaseUnavailable."""
+    try:
+        with (engine or get_engine()).connect() as conn:
+            return str(conn.execute(text("SELECT postgis_lib_version()")).scalar_one())
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseUnavailable(f"cannot reach the database ({reason}): check DATABASE_URL or `cim db up`") from exc

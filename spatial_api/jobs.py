@@ -1,0 +1,127 @@
+"""Long work (ingest, tiling, review) as jobs: procrastinate's PostgreSQL queue runs them, our
+``job`` table tells users the stage, percent and error.
+
+A package registers a task on ``tasks`` (``@tasks.task(name="bim.ingest")``) taking ``job_id``
+and calls :func:`run` inside it; the API calls :func:`submit`. Workers run inside ``cim serve``
+and, on other machines, as ``cim worker``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import procrastinate
+from sqlalchemy import text, update
+
+from spatial_api.db import database_url, session_scope
+from spatial_api.errors import NotFound, UserError
+from spatial_api.models import Job
+
+log = logging.getLogger("cim.jobs")
+
+# Modules that register tasks on ``tasks``; the worker imports them.
+TASK_MODULES = ("bim_ingest.jobs", "tiles.jobs", "bim_ingest.review.jobs")
+
+tasks = procrastinate.Blueprint()
+
+Progress = Callable[[str, float], None]
+
+
+def _conninfo() -> str:
+    return database_url().replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@lru_cache
+def get_queue() -> procrastinate.App:
+    """The procrastinate app with every task module loaded."""
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+    queue = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_conninfo()))
+    queue.add_tasks_from(tasks, namespace="cim")
+    return queue
+
+
+def submit(task_name: str, params: dict[str, Any], username: str | None = None) -> uuid.UUID:
+    """Record a job and put it on the queue; returns the id ``GET /jobs/{id}`` answers for."""
+    with session_scope() as session:
+        job = Job(kind=task_name, params=params, username=username, status="queued", stage="queued", percent=0)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    queue = get_queue()
+    with queue.open():
+        queue_job_id = queue.tasks[f"cim:{task_name}"].defer(job_id=str(job_id))
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(queue_job_id=queue_job_id))
+    return job_id
+
+
+def set_progress(job_id: uuid.UUID | str, stage: str, percent: float, status: str = "running") -> None:
+    """Record a job's stage and percent (own transaction, so readers see it at once)."""
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == uuid.UUID(str(job_id)))
+            .values(stage=stage, percent=round(percent, 1), status=status, updated_at=text("now()"))
+        )
+
+
+def run(job_id: str, work: Callable[[dict[str, Any], Progress], dict[str, Any]]) -> None:
+    """Run ``work(params, progress)`` for a job and record its result or a readable failure."""
+    with session_scope() as session:
+        job = session.get(Job, uuid.UUID(job_id))
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        params = dict(job.params)
+    set_progress(job_id, "started", 0)
+
+    def progress(stage: str, percent: float) -> None:
+        set_progress(job_id, stage, percent)
+
+    try:
+        result = work(params, progress)
+    except UserError as exc:
+        _finish(job_id, "failed", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a reason
+        log.exception("job %s failed", job_id)
+        _finish(job_id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+    else:
+        _finish(job_id, "succeeded", result=result)
+
+
+def _finish(job_id: str, status: str, *, error: str | None = None, result: dict | None = None) -> None:
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == uuid.UUID(job_id))
+            .values(
+                status=status,
+                error=error,
+                result=result,
+                stage="done" if status == "succeeded" else "failed",
+                percent=100.0 if status == "succeeded" else Job.percent,
+                updated_at=text("now()"),
+            )
+        )
+
+
+def fail_orphans() -> int:
+    """Mark failed the jobs left 'running' by a worker that is gone (no heartbeat for 60 s)."""
+    with session_scope() as session:
+        result = session.execute(
+            text(
+                """
+            UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(),
+                   error = 'the worker running this job stopped (server restart); submit it again'
+            WHERE status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
+                WHERE pj.id = job.queue_job_id AND w.last_heartbeat > now() - interval '60 seconds')
+            """
+            )
+        )
+        return result.rowcount or 0

@@ -1,0 +1,46 @@
+"""Run Alembic migrations programmatically against an engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from spatial_api.db import get_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config(connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``."""
+    with (engine or get_engine()).begin() as connection:
+        command.upgrade(_config(connection), revision)
+
+
+def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
+    """Take the schema down to ``revision``."""
+    with (engine or get_engine()).begin() as connection:
+        command.downgrade(_config(connection), revision)
+
+
+def current(engine: Engine | None = None) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    with (engine or get_engine()).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def autogenerate(message: str, engine: Engine | None = None) -> None:
+    """Write a new revision from the difference between the models and the database."""
+    with (engine or get_engine()).begin() as connection:
+        command.revision(_config(connection), message=message, autogenerate=True)

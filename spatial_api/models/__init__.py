@@ -1,0 +1,68 @@
+"""All tables. Import from here so the metadata is complete."""
+
+from spatial_api.models.base import SRID, Base
+from spatial_api.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
+from spatial_api.models.city import Building, DemTile, HouseUnit, Parcel, Road
+from spatial_api.models.network import (
+    NetworkIssue,
+    Pipeline,
+    PipeNode,
+    Sensor,
+    SensorReading,
+    TunnelCompartment,
+    UtilityTunnel,
+)
+from spatial_api.models.ops import AuditLog, EmergencyEvent, Job, Role, User
+from spatial_api.models.records import (
+    Complaint,
+    CompletionFiling,
+    ConstructionPermit,
+    CreditGradeHistory,
+    CreditRecord,
+    Enterprise,
+    Penalty,
+    Person,
+    Project,
+    ProjectPerson,
+    Qualification,
+)
+from spatial_api.models.review import DrawingReview, ReviewIssue
+
+__all__ = [
+    "SRID",
+    "AuditLog",
+    "Base",
+    "BimElement",
+    "BimModel",
+    "BimModelVersion",
+    "BimSpatialNode",
+    "Building",
+    "CompletionFiling",
+    "Complaint",
+    "ConstructionPermit",
+    "CreditGradeHistory",
+    "CreditRecord",
+    "DemTile",
+    "DrawingReview",
+    "EmergencyEvent",
+    "Enterprise",
+    "HouseUnit",
+    "Job",
+    "NetworkIssue",
+    "Parcel",
+    "Penalty",
+    "Person",
+    "PipeNode",
+    "Pipeline",
+    "Project",
+    "ProjectPerson",
+    "Qualification",
+    "ReviewIssue",
+    "Road",
+    "Role",
+    "Sensor",
+    "SensorReading",
+    "TunnelCompartment",
+    "User",
+    "UtilityTunnel",
+]

@@ -1,0 +1,34 @@
+"""Declarative base and shared column helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from spatial_api.settings import get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SRID = get_settings().store_srid
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def geom_column(kind: str, *, dims: int = 2, nullable: bool = True) -> Mapped:
+    """A geometry column in the store CRS with a GiST index (GeoAlchemy2 creates it)."""
+    return mapped_column(Geometry(kind, srid=SRID, dimension=dims, spatial_index=True), nullable=nullable)
+
+
+def now_column() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)

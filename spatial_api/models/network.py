@@ -1,0 +1,125 @@
+"""Underground networks: pipelines, pipe nodes, utility tunnels, compartments, sensors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spatial_api.models.base import Base, geom_column
+from spatial_api.models.records import _in
+
+UTILITIES = ("water", "drain", "sewer", "gas", "heat", "power", "telecom", "streetlight")
+NODE_KINDS = ("valve", "manhole", "hydrant", "tee", "junction", "tank", "reservoir", "pump", "end")
+SENSOR_KINDS = ("CH4", "H2S", "O2", "temperature", "humidity", "water_level", "smoke")
+
+
+class Pipeline(Base):
+    """A pipe segment between two nodes. ``geom`` is the 3D axis with orthometric heights;
+    ``depth_m`` is the cover depth from the ground to the pipe's top (``depth_ref='top'``)
+    or to its axis (``'axis'``)."""
+
+    __tablename__ = "pipeline"
+    __table_args__ = (
+        CheckConstraint(_in("utility", UTILITIES), name="utility"),
+        CheckConstraint("depth_ref IN ('top', 'axis')", name="depth_ref"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    utility: Mapped[str] = mapped_column(String(12), index=True)
+    material: Mapped[str | None] = mapped_column(String(24))
+    diameter_mm: Mapped[float | None] = mapped_column(Float)
+    pressure_class: Mapped[str | None] = mapped_column(String(16))
+    depth_m: Mapped[float | None] = mapped_column(Float)
+    depth_ref: Mapped[str] = mapped_column(String(4), default="top")
+    from_node: Mapped[str | None] = mapped_column(ForeignKey("pipe_node.id"), index=True)
+    to_node: Mapped[str | None] = mapped_column(ForeignKey("pipe_node.id"), index=True)
+    owner: Mapped[str | None] = mapped_column(Text)
+    install_year: Mapped[int | None] = mapped_column(Integer)
+    survey_source: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="in_service")
+    geom = geom_column("LINESTRINGZ", dims=3, nullable=False)
+
+
+class PipeNode(Base):
+    """A valve, manhole, hydrant, tee or plain junction; ``geom`` at the pipe axis height."""
+
+    __tablename__ = "pipe_node"
+    __table_args__ = (
+        CheckConstraint(_in("utility", UTILITIES), name="utility"),
+        CheckConstraint(_in("kind", NODE_KINDS), name="kind"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    utility: Mapped[str] = mapped_column(String(12), index=True)
+    kind: Mapped[str] = mapped_column(String(12), index=True)
+    ground_h_orthometric: Mapped[float | None] = mapped_column(Float)
+    depth_m: Mapped[float | None] = mapped_column(Float)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    geom = geom_column("POINTZ", dims=3, nullable=False)
+
+
+class UtilityTunnel(Base):
+    """A utility tunnel (综合管廊) segment: a rectangular section swept along ``axis``
+    (3D, orthometric heights of the section's floor centre)."""
+
+    __tablename__ = "utility_tunnel"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    segment: Mapped[str] = mapped_column(String(16))
+    width_m: Mapped[float] = mapped_column(Float)
+    height_m: Mapped[float] = mapped_column(Float)
+    cover_depth_m: Mapped[float] = mapped_column(Float)
+    owner: Mapped[str | None] = mapped_column(Text)
+    axis = geom_column("LINESTRINGZ", dims=3, nullable=False)
+
+
+class TunnelCompartment(Base):
+    """A compartment (舱室): a slice of the tunnel section across its width."""
+
+    __tablename__ = "tunnel_compartment"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tunnel_id: Mapped[str] = mapped_column(ForeignKey("utility_tunnel.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    utilities: Mapped[list[str]] = mapped_column(ARRAY(String(12)))
+    offset_m: Mapped[float] = mapped_column(Float)  # left edge from the tunnel's left wall
+    width_m: Mapped[float] = mapped_column(Float)
+
+
+class Sensor(Base):
+    __tablename__ = "sensor"
+    __table_args__ = (CheckConstraint(_in("kind", SENSOR_KINDS), name="kind"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("tunnel_compartment.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(8))
+    alarm_above: Mapped[float | None] = mapped_column(Float)
+    alarm_below: Mapped[float | None] = mapped_column(Float)
+    position = geom_column("POINTZ", dims=3, nullable=False)
+
+
+class SensorReading(Base):
+    __tablename__ = "sensor_reading"
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensor.id", ondelete="CASCADE"), primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    alarm: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NetworkIssue(Base):
+    """What an import could not connect or had to reject, kept for the data steward."""
+
+    __tablename__ = "network_issue"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer: Mapped[str] = mapped_column(String(16))
+    feature_id: Mapped[str | None] = mapped_column(String(40))
+    problem: Mapped[str] = mapped_column(Text)

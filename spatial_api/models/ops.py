@@ -1,0 +1,76 @@
+"""Operations: users and roles, the audit log, background jobs, emergency events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, String, Text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spatial_api.models.base import Base, geom_column, now_column
+
+ROLES = ("public", "planner", "engineer", "emergency", "admin")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class Role(Base):
+    __tablename__ = "role"
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    description: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(ForeignKey("role.name"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = now_column()
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = now_column()
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16))
+
+
+class Job(Base):
+    """A long task (ingest, tiling, review) and its progress; the queue itself is procrastinate's."""
+
+    __tablename__ = "job"
+    __table_args__ = (CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    stage: Mapped[str] = mapped_column(String(64), default="queued")
+    percent: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict] = mapped_column(JSONB, default=dict)
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    username: Mapped[str | None] = mapped_column(String(64))
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
+
+
+class EmergencyEvent(Base):
+    __tablename__ = "emergency_event"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN ('gas_leak', 'pipe_burst', 'flood', 'fire', 'building_safety', 'earthquake')", name="type"
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[datetime] = now_column()
+    source: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str | None] = mapped_column(String(12))
+    params: Mapped[dict] = mapped_column(JSONB, default=dict)
+    location = geom_column("GEOMETRY", nullable=False)

@@ -1,0 +1,195 @@
+"""The four databases: enterprises, registered personnel, projects, credit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spatial_api.models.base import Base, geom_column
+
+ENTERPRISE_TYPES = ("builder", "municipal", "survey", "design", "supervision", "developer", "property", "review_agency")
+GRADES = ("A", "B", "C", "D")
+PERSON_KINDS = ("registered", "employed", "skilled", "worker")
+PROJECT_TYPES = ("building", "municipal", "civil_defence")
+PROJECT_STAGES = ("approval", "preparation", "construction", "acceptance", "delivered")
+PROJECT_ROLES = ("project_manager", "chief_supervisor", "design_lead", "safety_officer", "technical_lead")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprise"
+    __table_args__ = (
+        CheckConstraint(_in("type", ENTERPRISE_TYPES), name="type"),
+        CheckConstraint(_in("credit_grade", GRADES), name="grade"),
+        CheckConstraint("length(uscc) = 18", name="uscc_length"),
+    )
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(16), index=True)
+    legal_representative: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    registered_on: Mapped[date | None] = mapped_column(Date)
+    credit_grade: Mapped[str | None] = mapped_column(String(1), index=True)
+    credit_score: Mapped[float | None] = mapped_column(Float)
+    grade_date: Mapped[date | None] = mapped_column(Date)
+    location = geom_column("POINT")
+
+
+class Qualification(Base):
+    __tablename__ = "qualification"
+    certificate_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
+    category: Mapped[str] = mapped_column(Text)
+    grade: Mapped[str] = mapped_column(Text)
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+
+
+class Person(Base):
+    """A person in the personnel database. The ID card number is never stored in plain:
+    only its salted SHA-256 (for look-up) and a masked form (for display)."""
+
+    __tablename__ = "person"
+    __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"),)
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    id_card_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    id_card_masked: Mapped[str] = mapped_column(String(18))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(16))
+    certificate_no: Mapped[str | None] = mapped_column(String(32))
+    specialty: Mapped[str | None] = mapped_column(Text)
+    employer_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    real_name_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Project(Base):
+    __tablename__ = "project"
+    __table_args__ = (
+        CheckConstraint(_in("type", PROJECT_TYPES), name="type"),
+        CheckConstraint(_in("stage", PROJECT_STAGES), name="stage"),
+    )
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(16), index=True)
+    build_unit_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    contractor_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    supervisor_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    designer_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    surveyor_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    investment_cny: Mapped[float | None] = mapped_column(Numeric(16, 2))
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(Text)
+    parcel_code: Mapped[str | None] = mapped_column(ForeignKey("parcel.code"), index=True)
+    planned_start: Mapped[date | None] = mapped_column(Date)
+    planned_end: Mapped[date | None] = mapped_column(Date)
+    hazardous_works: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    footprint = geom_column("POLYGON")
+
+
+class ProjectPerson(Base):
+    __tablename__ = "project_person"
+    __table_args__ = (CheckConstraint(_in("role", PROJECT_ROLES), name="role"),)
+    project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(24), primary_key=True)
+
+
+class ConstructionPermit(Base):
+    __tablename__ = "construction_permit"
+    permit_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), index=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    contract_price_cny: Mapped[float | None] = mapped_column(Numeric(16, 2))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+
+
+class CompletionFiling(Base):
+    __tablename__ = "completion_filing"
+    filing_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), index=True)
+    accepted_on: Mapped[date | None] = mapped_column(Date)
+    filed_on: Mapped[date | None] = mapped_column(Date)
+    archive_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CreditRecord(Base):
+    """A good or bad credit record of an enterprise or a person."""
+
+    __tablename__ = "credit_record"
+    __table_args__ = (
+        CheckConstraint("subject_kind IN ('enterprise', 'person')", name="subject_kind"),
+        CheckConstraint("kind IN ('good', 'bad')", name="kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))
+    subject_id: Mapped[str] = mapped_column(String(24), index=True)
+    kind: Mapped[str] = mapped_column(String(4))
+    source: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    score_impact: Mapped[float] = mapped_column(Float)
+    decided_on: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    disclosed: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CreditGradeHistory(Base):
+    """Every grade an enterprise held, with the explanation that produced it."""
+
+    __tablename__ = "credit_grade_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
+    grade: Mapped[str] = mapped_column(String(1))
+    score: Mapped[float] = mapped_column(Float)
+    graded_on: Mapped[date] = mapped_column(Date)
+    rules_version: Mapped[str] = mapped_column(String(16))
+    explanation: Mapped[str | None] = mapped_column(Text)
+
+
+class Penalty(Base):
+    __tablename__ = "penalty"
+    decision_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))
+    subject_id: Mapped[str] = mapped_column(String(24), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    amount_cny: Mapped[float | None] = mapped_column(Numeric(14, 2))
+    decided_on: Mapped[date] = mapped_column(Date)
+    authority: Mapped[str | None] = mapped_column(Text)
+
+
+class Complaint(Base):
+    __tablename__ = "complaint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(Text)
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(32), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str | None] = mapped_column(Text)
+    location = geom_column("POINT")
