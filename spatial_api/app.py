@@ -14,7 +14,21 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from spatial_api import jobs, problems
-from spatial_api.routers import auth, health
+from spatial_api.routers import (
+    analysis,
+    auth,
+    bim,
+    features,
+    health,
+    mvt,
+    query,
+    reviews,
+    thematic,
+)
+from spatial_api.routers import (
+    jobs as jobs_router,
+)
+from spatial_api.routers import tiles as tiles_router
 from spatial_api.settings import get_settings
 
 API_PREFIX = "/api/v1"
@@ -51,7 +65,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
-    for module in (health, auth):
+    for module in (health, auth, features, query, analysis, thematic, mvt, bim, jobs_router, tiles_router, reviews):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", StaticFiles(directory=CESIUM_DIR), name="cesium")

@@ -104,3 +104,7 @@ def shared_datasets() -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# Each area keeps its fixtures in its own module.
+pytest_plugins = [f"tests.fixtures_{area}" for area in ("city", "gis", "bim", "tiles", "api", "review", "viewer")]

@@ -1,0 +1,5 @@
+"""Emergency overlays and underground analyses."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["analysis"])

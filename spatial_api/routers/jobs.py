@@ -1,0 +1,5 @@
+"""Job progress."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["jobs"])

@@ -1,0 +1,5 @@
+"""Digital drawing review."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["reviews"])

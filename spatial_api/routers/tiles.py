@@ -1,0 +1,5 @@
+"""3D Tiles serving."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["tiles"])

@@ -1,0 +1,1 @@
+"""Test fixtures for the api tests (loaded by tests/conftest.py)."""

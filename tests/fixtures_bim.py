@@ -1,0 +1,1 @@
+"""Test fixtures for the bim tests (loaded by tests/conftest.py)."""

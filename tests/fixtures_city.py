@@ -1,0 +1,1 @@
+"""Test fixtures for the city tests (loaded by tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Test fixtures for the gis tests (loaded by tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Test fixtures for the review tests (loaded by tests/conftest.py)."""

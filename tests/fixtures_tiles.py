@@ -1,0 +1,1 @@
+"""Test fixtures for the tiles tests (loaded by tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Test fixtures for the viewer tests (loaded by tests/conftest.py)."""
