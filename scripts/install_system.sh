@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only when missing: PostGIS (with the
-# PostgreSQL 15 server), the EGM96 geoid grid (proj-data), GDAL's command-line tools (the OGC API test reads us with ogrinfo)
-# and Chromium (the viewer's end-to-end tests). Needs root or passwordless sudo.
+# PostgreSQL 15 server), the EGM96 geoid grid (proj-data), GDAL's command-line tools (the
+# OGC API test reads us with ogrinfo), Chromium (the viewer's end-to-end tests) and
+# docker-compose (checks docker-compose.yml; no engine runs). Needs root or passwordless sudo.
 set -euo pipefail
 need=()
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 [ -f /usr/share/proj/egm96_15.gtx ] || need+=(proj-data)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}"
 SUDO=""

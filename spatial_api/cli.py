@@ -111,3 +111,7 @@ def main() -> None:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         typer.echo(f"error: cannot reach the database ({reason}): check DATABASE_URL or run `cim db up`", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -37,8 +37,9 @@ class ClusterStatus:
 
 def _bindir() -> Path:
     """Directory of the newest installed PostgreSQL server that has PostGIS available."""
-    for version_dir in sorted(Path("/usr/lib/postgresql").glob("*"), reverse=True):
-        control = Path(f"/usr/share/postgresql/{version_dir.name}/extension/postgis.control")
+    settings = get_settings()
+    for version_dir in sorted(settings.pg_lib_dir.glob("*"), reverse=True):
+        control = settings.pg_share_dir / version_dir.name / "extension" / "postgis.control"
         if (version_dir / "bin/postgres").exists() and control.exists():
             return version_dir / "bin"
     raise ClusterError(

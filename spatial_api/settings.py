@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # geoid grid ships in Debian's proj-data, so pyproj turns them into ellipsoidal heights
     # exactly (the 1985 National Height Datum's grid is not public).
     store_vertical_srid: int = 5773
+    # Where Debian puts PostgreSQL servers and their extensions (PostGIS is looked for there).
+    pg_lib_dir: Path = Path("/usr/lib/postgresql")
+    pg_share_dir: Path = Path("/usr/share/postgresql")
     upload_max_bytes: int = 256 * 1024 * 1024
     ifc_max_uncompressed_bytes: int = 1024 * 1024 * 1024
     jwt_secret: str = "change-me-in-production-cim-server"
