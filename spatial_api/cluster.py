@@ -7,6 +7,7 @@ database. The port is kept in ``.data/pg.port`` so every command finds the same 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -89,7 +90,15 @@ def local_url(port: int) -> str:
 
 
 def _data_dir() -> Path:
-    return get_settings().cluster_dir.resolve()
+    """``.data/pg``; when we are root and the ``postgres`` user cannot reach it (a clone under
+    /root, say), a folder of its own under /var/lib/cim named after the project's path."""
+    preferred = get_settings().cluster_dir.resolve()
+    if os.geteuid() != 0:
+        return preferred
+    preferred.parent.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(_as_owner(["test", "-x", str(preferred.parent)])).returncode == 0:
+        return preferred
+    return Path("/var/lib/cim") / hashlib.sha1(str(preferred).encode()).hexdigest()[:12] / "pg"
 
 
 def _is_running(data_dir: Path) -> bool:
@@ -112,15 +121,14 @@ def _prepare_data_dir(data_dir: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         return
-    owner = pwd.getpwnam("postgres")
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise ClusterError(
+            "there is no postgres user: reinstall postgresql-15 (`apt-get install --reinstall postgresql-15`)"
+        ) from exc
     os.chown(data_dir, owner.pw_uid, owner.pw_gid)
     os.chmod(data_dir, 0o700)
-    probe = subprocess.run(_as_owner(["test", "-w", str(data_dir)]))
-    if probe.returncode != 0:
-        raise ClusterError(
-            f"the postgres user cannot reach {data_dir}: make its parent folders "
-            "traversable (chmod o+x) or set CIM_DATA_DIR to a folder it can reach"
-        )
 
 
 def up(port: int | None = None) -> ClusterStatus:
