@@ -1,5 +1,61 @@
 """`cim gis ...` commands."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 import typer
 
+from spatial_api.console import emit, progress
+
 app = typer.Typer(help="GIS layers: import vector layers and the DEM.", no_args_is_help=True)
+
+JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
+CrsOption = typer.Option(None, "--crs", help="Source CRS as EPSG:n (overrides the file's).")
+
+
+@app.command("import")
+def import_command(
+    file: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile."),
+    layer: str = typer.Option(..., "--layer", help="pipelines, nodes, buildings, tunnels, parcels or roads."),
+    utility: str | None = typer.Option(None, "--utility", help="Utility of rows that do not say (water, gas...)."),
+    kind: str | None = typer.Option(None, "--kind", help="Node kind of rows that do not say (nodes layer)."),
+    crs: str | None = CrsOption,
+    mapping: str | None = typer.Option(None, "--mapping", help="Attribute mapping: default, census, wntr or a file."),
+    snap_tolerance: float = typer.Option(0.5, "--snap-tolerance", help="Pipe ends closer than this (m) join."),
+    dem: Path | None = typer.Option(None, "--dem", help="Import this DEM first (its own transaction)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a vector layer into PostGIS in one transaction, reporting rejected rows with reasons."""
+    from gis.dem import import_dem
+    from gis.importers import import_layer
+
+    result = {}
+    if dem is not None:
+        result["dem"] = import_dem(dem)
+    with progress(f"importing {file.name}", enabled=not as_json) as advance:
+        result |= import_layer(
+            file,
+            layer,
+            utility=utility,
+            kind=kind,
+            crs=crs,
+            mapping=mapping,
+            snap_tolerance=snap_tolerance,
+            progress=advance,
+        )
+    emit(result, as_json)
+
+
+@app.command("import-dem")
+def import_dem_command(
+    file: Path = typer.Argument(..., help="GeoTIFF of ground heights."),
+    crs: str | None = CrsOption,
+    z_unit: str | None = typer.Option(None, "--z-unit", help="Height unit when the file does not say: m, ft, us-ft."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a DEM as the city's ground surface (replaces the previous one)."""
+    from gis.dem import import_dem
+
+    with progress(f"importing {file.name}", enabled=not as_json) as advance:
+        emit(import_dem(file, crs, z_unit=z_unit, progress=advance), as_json)

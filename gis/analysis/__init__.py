@@ -1,0 +1,1 @@
+"""Spatial analyses behind the API: identify, within, incident, excavation, clearance, profile."""
