@@ -53,7 +53,9 @@ def submit(task_name: str, params: dict[str, Any], username: str | None = None) 
         session.add(job)
         session.flush()
         job_id = job.id
-    queue = get_queue()
+    # A sync connector of its own: inside the server the queue's async pool is open, and a
+    # PsycopgConnector with an open async pool cannot be opened synchronously.
+    queue = get_queue().with_connector(procrastinate.SyncPsycopgConnector(conninfo=_conninfo()))
     with queue.open():
         queue_job_id = queue.tasks[f"cim:{task_name}"].defer(job_id=str(job_id))
     with session_scope() as session:

@@ -1,1 +1,48 @@
 """Background tasks of this package (registered on spatial_api.jobs.tasks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bim_ingest.georef import Override
+from spatial_api import jobs
+
+
+def summary(document: dict[str, Any]) -> dict[str, Any]:
+    """What the job result and `cim review --json` say about a finished review."""
+    report = document["report"] or {}
+    return {
+        "review_id": document["id"],
+        "project_code": document["project_code"],
+        "model_version_id": document["model_version_id"],
+        "round": document["round"],
+        "status": document["status"],
+        "passed": report.get("passed"),
+        "counts": report.get("counts"),
+        "planning": report.get("planning", {}).get("checks"),
+        "diff": report.get("diff", {}).get("counts"),
+        "seconds": report.get("seconds", {}).get("total"),
+        "report": f"/api/v1/reviews/{document['id']}",
+    }
+
+
+def _work(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
+    from bim_ingest.review.service import run_review
+
+    override = params.get("override")
+    document = run_review(
+        params["path"],
+        params["project_code"],
+        ids_path=params.get("ids_path"),
+        override=Override(override["crs"], tuple(override["origin"]), override.get("rotation_deg", 0.0))
+        if override
+        else None,
+        progress=progress,
+    )
+    return summary(document)
+
+
+@jobs.tasks.task(name="review.run")
+def review_run(job_id: str) -> None:
+    """Ingest an uploaded IFC unpublished and review it (params: path, project_code, ids_path, override)."""
+    jobs.run(job_id, _work)

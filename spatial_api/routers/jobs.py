@@ -1,5 +1,38 @@
 """Job progress."""
 
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
 from fastapi import APIRouter
 
+from spatial_api.db import session_scope
+from spatial_api.errors import NotFound
+from spatial_api.models import Job
+
 router = APIRouter(tags=["jobs"])
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: str) -> dict[str, Any]:
+    """A job's status (queued, running, succeeded, failed), stage, percent, error and result."""
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError as exc:
+        raise NotFound(f"job {job_id} does not exist (not a job id)") from exc
+    with session_scope() as session:
+        job = session.get(Job, key)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return {
+            "id": str(job.id),
+            "kind": job.kind,
+            "status": job.status,
+            "stage": job.stage,
+            "percent": job.percent,
+            "error": job.error,
+            "result": job.result,
+            "created_at": job.created_at.isoformat(),
+            "updated_at": job.updated_at.isoformat(),
+        }

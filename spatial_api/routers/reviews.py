@@ -1,5 +1,146 @@
-"""Digital drawing review."""
+"""Digital drawing review (数字化审图): submit a model for a project, follow the job, read the
+report as JSON, HTML or BCF, comment on issues, approve or return."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["reviews"])
+import shutil
+import uuid
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from bim_ingest.review import service
+from bim_ingest.review.bcf_export import review_bcf
+from bim_ingest.review.information import load_ids
+from bim_ingest.source import TooLarge, check_upload
+from spatial_api import audit, jobs
+from spatial_api.security import Principal, require_role
+from spatial_api.settings import get_settings
+
+router = APIRouter(prefix="/reviews", tags=["reviews"])
+
+submitter = require_role("planner", "engineer")
+reader = require_role("planner", "engineer")
+reviewer = require_role("engineer")
+
+
+def _save(upload: UploadFile, folder: Path, name: str) -> Path:
+    """Stream an upload to disk, refusing it past the size limit."""
+    limit = get_settings().upload_max_bytes
+    target = folder / name
+    written = 0
+    with target.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise TooLarge(f"{upload.filename} is over the upload limit of {limit} bytes")
+            out.write(chunk)
+    return target
+
+
+@router.post("", status_code=202)
+def submit_review(
+    request: Request,
+    file: UploadFile = File(..., description="IFC model (.ifc or .ifczip)"),
+    project: str = Form(..., description="Project code"),
+    ids: UploadFile | None = File(None, description="IDS to check against (default: the city's standard)"),
+    crs: str | None = Form(None, description="Override: CRS of origin, e.g. EPSG:4549"),
+    origin: str | None = Form(None, description="Override: E,N,H of the model origin"),
+    rotation: float = Form(0.0, description="Override: rotation in degrees"),
+    principal: Principal = Depends(submitter),
+) -> JSONResponse:
+    """Check the submission at once (project, IDS, file), then review it as a job: `GET /jobs/{id}`."""
+    service.check_project(project)
+    placement = service.parse_override(crs, origin, rotation)
+    folder = get_settings().uploads_dir / "reviews" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        model_path = _save(file, folder, Path(file.filename or "model.ifc").name)
+        check_upload(model_path)
+        ids_path = None
+        if ids is not None and ids.filename:
+            ids_path = _save(ids, folder, Path(ids.filename).name)
+            load_ids(ids_path)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    params = {
+        "path": str(model_path),
+        "project_code": project,
+        "ids_path": str(ids_path) if ids_path else None,
+        "override": None
+        if placement is None
+        else {"crs": placement.crs, "origin": list(placement.origin), "rotation_deg": placement.rotation_deg},
+    }
+    job_id = jobs.submit("review.run", params, principal.username)
+    audit.record("review.submit", f"project:{project}/job:{job_id}", principal, request)
+    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+
+
+@router.get("")
+def list_reviews(
+    project: str | None = None,
+    status: Literal["received", "in_review", "returned", "approved"] | None = None,
+    principal: Principal = Depends(reader),
+) -> list[dict]:
+    return service.list_reviews(project, status)
+
+
+@router.get("/{review_id}")
+def get_review(review_id: int, principal: Principal = Depends(reader)) -> dict:
+    """The review: state, report (IDS, planning, clashes, diff) and issues."""
+    return service.review_document(review_id)
+
+
+@router.get("/{review_id}/report.html", response_class=HTMLResponse)
+def review_html(review_id: int, principal: Principal = Depends(reader)) -> HTMLResponse:
+    from bim_ingest.review.report_html import review_html as render
+
+    return HTMLResponse(render(service.review_document(review_id)))
+
+
+@router.get("/{review_id}/report.bcf")
+def review_bcf_zip(review_id: int, request: Request, principal: Principal = Depends(reader)) -> Response:
+    """BCF 2.1: one topic per failing element with its GlobalId and a viewpoint."""
+    data = review_bcf(service.review_document(review_id))
+    audit.record("review.export_bcf", f"review:{review_id}", principal, request)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="review-{review_id}.bcf"'},
+    )
+
+
+class Decision(BaseModel):
+    action: Literal["approve", "return"]
+    comment: str | None = Field(None, max_length=4000)
+
+
+@router.post("/{review_id}/decision")
+def decide(review_id: int, body: Decision, request: Request, principal: Principal = Depends(reviewer)) -> dict:
+    """Approve (publish into the BIM layer and tiles) or return the model (it stays unpublished)."""
+    try:
+        result = service.decide(review_id, body.action, principal.username, body.comment)
+    except Exception:
+        audit.record(f"review.{body.action}", f"review:{review_id}", principal, request, "refused")
+        raise
+    audit.record(f"review.{body.action}", f"review:{review_id}", principal, request)
+    return result
+
+
+class IssueNote(BaseModel):
+    comment: str | None = Field(None, max_length=4000)
+    resolved: bool | None = None
+
+
+@router.patch("/{review_id}/issues/{issue_id}")
+def annotate_issue(
+    review_id: int, issue_id: int, body: IssueNote, request: Request, principal: Principal = Depends(reviewer)
+) -> dict:
+    """A reviewer's comment on an issue, or marking it resolved (waived)."""
+    result = service.annotate_issue(review_id, issue_id, principal.username, body.comment, body.resolved)
+    audit.record("review.comment", f"review:{review_id}/issue:{issue_id}", principal, request)
+    return result

@@ -1,0 +1,103 @@
+"""What one click on an element should show (class, type, storey, materials, property sets,
+quantities, classification) and the spatial tree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import ifcopenshell
+import ifcopenshell.util.classification
+import ifcopenshell.util.element
+import ifcopenshell.util.unit
+
+
+def _clean(psets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Property sets without IfcOpenShell's entity ids, with JSON-safe values."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "id"}
+        return value
+
+    return json.loads(json.dumps(strip(psets), default=str))
+
+
+@dataclass
+class ElementInfo:
+    ifc_class: str
+    predefined_type: str | None
+    name: str | None
+    storey: str | None
+    materials: list[str] | None
+    properties: dict[str, Any]
+    quantities: dict[str, Any]
+
+
+def describe(element: ifcopenshell.entity_instance) -> ElementInfo:
+    """Semantic data of a product; type property sets are inherited, occurrence values win."""
+    storey = ifcopenshell.util.element.get_container(element, ifc_class="IfcBuildingStorey")
+    parent = element
+    while storey is None and (parent := ifcopenshell.util.element.get_aggregate(parent)) is not None:
+        storey = parent if parent.is_a("IfcBuildingStorey") else None  # spaces are parts of their storey
+    materials = sorted({m.Name for m in ifcopenshell.util.element.get_materials(element) if getattr(m, "Name", None)})
+    properties = _clean(ifcopenshell.util.element.get_psets(element, psets_only=True))
+    predefined = ifcopenshell.util.element.get_predefined_type(element)
+    references = ifcopenshell.util.classification.get_references(element)
+    if references:
+        properties["Classification"] = {
+            "references": [
+                {
+                    "system": getattr(ifcopenshell.util.classification.get_classification(r), "Name", None),
+                    "identification": getattr(r, "Identification", None) or getattr(r, "ItemReference", None),
+                    "name": r.Name,
+                }
+                for r in references
+            ]
+        }
+    return ElementInfo(
+        ifc_class=element.is_a(),
+        predefined_type=str(predefined)[:64] if predefined else None,
+        name=getattr(element, "Name", None),
+        storey=storey.Name if storey is not None else None,
+        materials=materials or None,
+        properties=properties,
+        quantities=_clean(ifcopenshell.util.element.get_psets(element, qtos_only=True)),
+    )
+
+
+@dataclass
+class SpatialNode:
+    global_id: str
+    parent_global_id: str | None
+    ifc_class: str
+    name: str | None
+    elevation_m: float | None
+
+
+def spatial_tree(model: ifcopenshell.file) -> list[SpatialNode]:
+    """Project, sites, buildings (facilities), storeys and spaces, parents first."""
+    unit = ifcopenshell.util.unit.calculate_unit_scale(model)
+    spatial = "IfcSpatialStructureElement" if model.schema == "IFC2X3" else "IfcSpatialElement"
+    nodes: list[SpatialNode] = []
+    seen: set[str] = set()
+
+    def visit(obj: ifcopenshell.entity_instance, parent: str | None) -> None:
+        if obj.GlobalId in seen:
+            return
+        seen.add(obj.GlobalId)
+        elevation = getattr(obj, "Elevation", None) if obj.is_a("IfcBuildingStorey") else None
+        nodes.append(
+            SpatialNode(
+                obj.GlobalId, parent, obj.is_a(), obj.Name, None if elevation is None else float(elevation) * unit
+            )
+        )
+        for rel in getattr(obj, "IsDecomposedBy", ()):
+            for child in rel.RelatedObjects:
+                if child.is_a(spatial):
+                    visit(child, obj.GlobalId)
+
+    for project in model.by_type("IfcProject"):
+        visit(project, None)
+    return nodes

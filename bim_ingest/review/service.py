@@ -1,0 +1,348 @@
+"""The review workflow: submit (ingest unpublished, run every check, write the report), comment on
+issues, and decide (approve publishes the model into the BIM layer and its tiles; return does not).
+
+States (DOMAIN): received 受理 → in_review 审查中 → returned 退回修改 | approved 通过."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from bim_ingest.georef import Override
+from bim_ingest.ingest import ingest_file
+from bim_ingest.review import rules
+from bim_ingest.review.clashes import internal_clashes, underground_clashes
+from bim_ingest.review.information import DEFAULT_IDS, check_information, load_ids
+from bim_ingest.review.issues import Issue
+from bim_ingest.review.model_file import building_global_id, centres
+from bim_ingest.review.planning import planning_checks
+from bim_ingest.source import open_ifc
+from bim_ingest.store import diff_versions, previous_version_id
+from spatial_api.db import session_scope
+from spatial_api.errors import NotFound, UserError
+from spatial_api.models import BimModelVersion, DrawingReview, Project, ReviewIssue
+
+Progress = Callable[[str, float], None]
+STATUS_LABELS = {"received": "受理", "in_review": "审查中", "returned": "退回修改", "approved": "通过"}
+DECISIONS = {"approve": "approved", "return": "returned"}
+
+
+class Conflict(UserError):
+    status_code = 409
+
+
+def check_project(project_code: str) -> None:
+    with session_scope() as session:
+        if session.get(Project, project_code) is None:
+            raise NotFound(f"project {project_code!r} does not exist: give the code of a registered project")
+
+
+def parse_override(crs: str | None, origin: str | None, rotation: float) -> Override | None:
+    """A placement for a model without georeferencing; all or nothing of CRS and origin."""
+    if crs is None and origin is None:
+        return None
+    if crs is None or origin is None:
+        raise UserError("give both --crs and --origin E,N,H to place a model by hand")
+    try:
+        east, north, height = (float(v) for v in origin.split(","))
+    except ValueError as exc:
+        raise UserError(f"--origin {origin!r} is not E,N,H (three numbers separated by commas)") from exc
+    return Override(crs, (east, north, height), rotation)
+
+
+def run_review(
+    path: str | Path,
+    project_code: str,
+    ids_path: str | Path | None = None,
+    override: Override | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Ingest the IFC for the project without publishing it, run the IDS, planning, clash and diff
+    checks, and write the review with its issues; returns the review document."""
+    progress = progress or (lambda stage, percent: None)
+    started = time.perf_counter()
+    check_project(project_code)
+    spec = load_ids(ids_path)
+    progress("ingest", 2)
+    ingested = ingest_file(
+        path,
+        project_code=project_code,
+        override=override,
+        publish=False,
+        progress=lambda stage, percent: progress(f"ingest: {stage}", 2 + 0.4 * percent),
+    )
+    version_id = int(ingested["version_id"])
+    review_id = _open_review(project_code, version_id, ingested["schema"])
+    seconds: dict[str, float] = {}
+
+    def timed(stage: str, percent: float, check):
+        progress(stage, percent)
+        t0 = time.perf_counter()
+        result = check()
+        seconds[stage] = round(time.perf_counter() - t0, 3)
+        return result
+
+    with open_ifc(Path(path)) as opened:
+        model = opened.file
+        ids_issues, ids_summary = timed("ids", 45, lambda: check_information(model, spec))
+        building_id = building_global_id(model)
+        with session_scope() as session:
+            plan_issues, plan_checks, site = timed(
+                "planning", 55, lambda: planning_checks(session, version_id, project_code, building_id)
+            )
+            city_issues, city_summary = timed("city clashes", 65, lambda: underground_clashes(session, version_id))
+            diff = timed("diff", 70, lambda: version_diff(session, version_id))
+        model_issues, model_summary = timed("model clashes", 75, lambda: internal_clashes(model))
+        issues = ids_issues + plan_issues + city_issues + model_issues
+        progress("viewpoints", 90)
+        points = centres(model, {i.global_id for i in issues if i.global_id and "point_local" not in i.details})
+    for issue in issues:
+        if issue.global_id in points and "point_local" not in issue.details:
+            issue.details["point_local"] = points[issue.global_id]
+    report = {
+        "ids": {
+            "source": Path(ids_path).name if ids_path else DEFAULT_IDS.name,
+            "title": spec.info.get("title"),
+            "specifications": ids_summary,
+        },
+        "planning": {"site": site, "checks": plan_checks},
+        "clashes": {"model": model_summary, "city": city_summary},
+        "diff": diff,
+        "georef": ingested.get("georef"),
+        "counts": _counts(issues),
+        "passed": not any(i.severity == rules.ERROR for i in issues),
+        "seconds": seconds | {"total": round(time.perf_counter() - started, 3)},
+    }
+    _close_review(review_id, report, issues)
+    progress("done", 100)
+    return review_document(review_id)
+
+
+def version_diff(session: Session, version_id: int) -> dict[str, Any]:
+    """Elements added, removed and changed since the model's previous version (none for a first one)."""
+    version = session.get(BimModelVersion, version_id)
+    previous = previous_version_id(session, version.model_id, version.version_no)
+    if previous is None:
+        diff: dict[str, Any] = {"from_version_id": None, "to_version_id": version_id, "added": [], "removed": []}
+        diff["changed"] = []
+    else:
+        diff = diff_versions(session, previous, version_id)
+    return diff | {"counts": {k: len(diff[k]) for k in ("added", "removed", "changed")}}
+
+
+def _counts(issues: list[Issue]) -> dict[str, Any]:
+    severities = Counter(i.severity for i in issues)
+    return {
+        "issues": len(issues),
+        "errors": severities[rules.ERROR],
+        "warnings": severities[rules.WARNING],
+        "elements": len({i.global_id for i in issues if i.global_id}),
+        "by_rule": dict(sorted(Counter(i.rule for i in issues).items())),
+    }
+
+
+def _open_review(project_code: str, version_id: int, schema: str) -> int:
+    with session_scope() as session:
+        version = session.get(BimModelVersion, version_id)
+        earlier = session.scalar(
+            select(func.count(DrawingReview.id))
+            .join(BimModelVersion, BimModelVersion.id == DrawingReview.model_version_id)
+            .where(BimModelVersion.model_id == version.model_id)
+        )
+        review = DrawingReview(
+            project_code=project_code, model_version_id=version_id, schema=schema, round=earlier + 1, status="received"
+        )
+        session.add(review)
+        session.flush()
+        return review.id
+
+
+def _close_review(review_id: int, report: dict[str, Any], issues: list[Issue]) -> None:
+    """Write the issues and the report in one transaction; the review waits for a reviewer."""
+    with session_scope() as session:
+        session.add_all(
+            ReviewIssue(
+                review_id=review_id,
+                global_id=i.global_id,
+                rule=i.rule,
+                severity=i.severity,
+                measured=i.measured,
+                limit=i.limit,
+                message=i.message,
+                details={**i.details, "ifc_class": i.ifc_class, "name": i.name, "unit": i.unit},
+            )
+            for i in issues
+        )
+        session.execute(
+            update(DrawingReview).where(DrawingReview.id == review_id).values(report=report, status="in_review")
+        )
+
+
+def review_document(review_id: int) -> dict[str, Any]:
+    """The review as JSON: state, report and issues (with reviewers' comments)."""
+    with session_scope() as session:
+        review = session.get(DrawingReview, review_id)
+        if review is None:
+            raise NotFound(f"review {review_id} does not exist")
+        version = session.get(BimModelVersion, review.model_version_id) if review.model_version_id else None
+        issues = session.scalars(
+            select(ReviewIssue).where(ReviewIssue.review_id == review_id).order_by(ReviewIssue.id)
+        ).all()
+        return {
+            "id": review.id,
+            "project_code": review.project_code,
+            "model_version_id": review.model_version_id,
+            "model_id": version.model_id if version else None,
+            "model_status": version.status if version else None,
+            "file_name": version.file_name if version else None,
+            "schema": review.schema,
+            "round": review.round,
+            "status": review.status,
+            "status_label": STATUS_LABELS[review.status],
+            "created_at": review.created_at.isoformat() if review.created_at else None,
+            "decided_at": review.decided_at.isoformat() if review.decided_at else None,
+            "report": review.report,
+            "issues": [_issue_json(i) for i in issues],
+        }
+
+
+def _issue_json(issue: ReviewIssue) -> dict[str, Any]:
+    details = dict(issue.details or {})
+    return {
+        "id": issue.id,
+        "rule": issue.rule,
+        "severity": issue.severity,
+        "global_id": issue.global_id,
+        "ifc_class": details.pop("ifc_class", None),
+        "name": details.pop("name", None),
+        "measured": issue.measured,
+        "limit": issue.limit,
+        "unit": details.pop("unit", None),
+        "message": issue.message,
+        "comment": issue.comment,
+        "resolved": issue.resolved,
+        "comments": details.pop("comments", []),
+        "details": details,
+    }
+
+
+def list_reviews(project_code: str | None = None, status: str | None = None, limit: int = 100) -> list[dict]:
+    query = select(DrawingReview).order_by(DrawingReview.id.desc()).limit(limit)
+    if project_code:
+        query = query.where(DrawingReview.project_code == project_code)
+    if status:
+        query = query.where(DrawingReview.status == status)
+    with session_scope() as session:
+        return [
+            {
+                "id": r.id,
+                "project_code": r.project_code,
+                "model_version_id": r.model_version_id,
+                "round": r.round,
+                "status": r.status,
+                "status_label": STATUS_LABELS[r.status],
+                "passed": (r.report or {}).get("passed"),
+                "counts": (r.report or {}).get("counts"),
+            }
+            for r in session.scalars(query)
+        ]
+
+
+def annotate_issue(
+    review_id: int, issue_id: int, username: str | None, comment: str | None = None, resolved: bool | None = None
+) -> dict[str, Any]:
+    """A reviewer's comment on an issue, and/or marking it resolved (waived) or open again."""
+    if comment is None and resolved is None:
+        raise UserError("give a comment, resolved, or both")
+    with session_scope() as session:
+        issue = session.get(ReviewIssue, issue_id)
+        if issue is None or issue.review_id != review_id:
+            raise NotFound(f"review {review_id} has no issue {issue_id}")
+        review = session.get(DrawingReview, review_id)
+        if review.status != "in_review":
+            raise Conflict(f"review {review_id} is {review.status}: issues can be commented only while in review")
+        details = dict(issue.details or {})
+        entry = {
+            "by": username,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "text": comment,
+            "resolved": resolved,
+        }
+        details["comments"] = [*details.get("comments", []), entry]
+        issue.details = details
+        if comment is not None:
+            issue.comment = comment
+        if resolved is not None:
+            issue.resolved = resolved
+        session.flush()
+        return _issue_json(issue)
+
+
+def decide(review_id: int, action: str, username: str | None, comment: str | None = None) -> dict[str, Any]:
+    """Approve (publish the model version, withdraw the model's earlier published versions, rebuild
+    the ``bim`` tiles) or return the review. Approval needs every error issue resolved."""
+    if action not in DECISIONS:
+        raise UserError(f"decision {action!r} is not one of: {', '.join(DECISIONS)}")
+    with session_scope() as session:
+        review = session.get(DrawingReview, review_id, with_for_update=True)
+        if review is None:
+            raise NotFound(f"review {review_id} does not exist")
+        if review.status != "in_review":
+            raise Conflict(f"review {review_id} is {review.status}; only a review in review can be decided")
+        open_errors = session.scalar(
+            select(func.count(ReviewIssue.id)).where(
+                ReviewIssue.review_id == review_id, ReviewIssue.severity == rules.ERROR, ReviewIssue.resolved.is_(False)
+            )
+        )
+        if action == "approve" and open_errors:
+            raise Conflict(
+                f"review {review_id} has {open_errors} open error issue(s): resolve or waive them "
+                "(PATCH the issue with resolved=true and a comment) or return the model"
+            )
+        review.status = DECISIONS[action]
+        review.decided_at = datetime.now(UTC)
+        review.report = {
+            **(review.report or {}),
+            "decision": {
+                "action": action,
+                "by": username,
+                "at": review.decided_at.isoformat(timespec="seconds"),
+                "comment": comment,
+            },
+        }
+        if action == "approve":
+            version = session.get(BimModelVersion, review.model_version_id)
+            session.execute(
+                update(BimModelVersion)
+                .where(BimModelVersion.model_id == version.model_id, BimModelVersion.status == "published")
+                .values(status="withdrawn")
+            )
+            version.status = "published"
+    result = review_document(review_id)
+    if action == "approve":
+        result["tiles"] = _publish_tiles(review_id)
+    return result
+
+
+def _publish_tiles(review_id: int) -> dict[str, Any]:
+    """Rebuild the city's BIM layer; if that fails, undo the approval so layer and state agree."""
+    from tiles.build import build_layer
+
+    try:
+        return build_layer("bim")
+    except Exception as exc:
+        with session_scope() as session:
+            review = session.get(DrawingReview, review_id)
+            session.execute(
+                text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
+            )
+            review.status, review.decided_at = "in_review", None
+            review.report = {k: v for k, v in (review.report or {}).items() if k != "decision"}
+        raise UserError(f"the BIM tiles could not be rebuilt ({exc}); the review stays in review, try again") from exc

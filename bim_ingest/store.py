@@ -1,0 +1,149 @@
+"""Writing a model version to PostGIS inside the caller's transaction: model lookup, version row,
+spatial tree, and elements streamed with COPY."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from bim_ingest.elements import ElementInfo, SpatialNode
+from spatial_api.errors import NotFound
+from spatial_api.models import BimModel, BimModelVersion, BimSpatialNode, Project
+
+ELEMENT_COLUMNS = (
+    "version_id",
+    "global_id",
+    "ifc_class",
+    "predefined_type",
+    "name",
+    "storey",
+    "materials",
+    "properties",
+    "quantities",
+    "geom_hash",
+    "z_min",
+    "z_max",
+    "geom",
+    "footprint",
+)
+
+
+def model_for(session: Session, project_code: str | None, name: str) -> BimModel:
+    """The model a file is a version of (created on first upload), locked for numbering versions."""
+    if project_code is not None and session.get(Project, project_code) is None:
+        raise NotFound(f"project {project_code} does not exist: give the code of a registered project")
+    query = select(BimModel).where(BimModel.name == name, BimModel.project_code.is_not_distinct_from(project_code))
+    model = session.scalars(query.with_for_update()).first()
+    if model is None:
+        model = BimModel(project_code=project_code, name=name)
+        session.add(model)
+        session.flush()
+    return model
+
+
+def next_version_no(session: Session, model_id: int) -> int:
+    last = session.scalar(select(func.max(BimModelVersion.version_no)).where(BimModelVersion.model_id == model_id))
+    return (last or 0) + 1
+
+
+def write_tree(session: Session, version_id: int, nodes: list[SpatialNode]) -> None:
+    session.add_all(
+        BimSpatialNode(
+            version_id=version_id,
+            global_id=n.global_id,
+            parent_global_id=n.parent_global_id,
+            ifc_class=n.ifc_class,
+            name=n.name,
+            elevation_m=n.elevation_m,
+        )
+        for n in nodes
+    )
+    session.flush()
+
+
+class ElementWriter:
+    """A COPY into bim_element on the session's connection (so it shares the version's transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self._cursor = session.connection().connection.driver_connection.cursor()
+        self._copy_cm = self._cursor.copy(f"COPY bim_element ({', '.join(ELEMENT_COLUMNS)}) FROM STDIN")
+        self._copy = self._copy_cm.__enter__()
+        self.count = 0
+
+    def write(
+        self,
+        version_id: int,
+        global_id: str,
+        info: ElementInfo,
+        geom_hash: str,
+        z: tuple[float, float] | None,
+        geom_hex: str | None,
+        footprint_hex: str | None,
+    ) -> None:
+        self._copy.write_row(
+            (
+                version_id,
+                global_id,
+                info.ifc_class,
+                info.predefined_type,
+                info.name,
+                info.storey,
+                info.materials,
+                Jsonb(info.properties),
+                Jsonb(info.quantities),
+                geom_hash,
+                z[0] if z else None,
+                z[1] if z else None,
+                geom_hex,
+                footprint_hex,
+            )
+        )
+        self.count += 1
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._copy_cm.__exit__(type(error) if error else None, error, None)
+        self._cursor.close()
+
+
+def previous_version_id(session: Session, model_id: int, version_no: int) -> int | None:
+    return session.scalar(
+        select(BimModelVersion.id)
+        .where(BimModelVersion.model_id == model_id, BimModelVersion.version_no < version_no)
+        .order_by(BimModelVersion.version_no.desc())
+        .limit(1)
+    )
+
+
+def diff_versions(session: Session, old_id: int, new_id: int) -> dict[str, Any]:
+    """Elements added, removed and changed (geometry hash, class, name, properties) between two versions."""
+    rows = session.execute(
+        text(
+            """
+        SELECT coalesce(n.global_id, o.global_id) AS global_id,
+               CASE WHEN o.global_id IS NULL THEN 'added' WHEN n.global_id IS NULL THEN 'removed'
+                    ELSE 'changed' END AS change,
+               o.geom_hash IS DISTINCT FROM n.geom_hash AS geometry_changed
+        FROM (SELECT * FROM bim_element WHERE version_id = :old) o
+        FULL JOIN (SELECT * FROM bim_element WHERE version_id = :new) n ON n.global_id = o.global_id
+        WHERE o.global_id IS NULL OR n.global_id IS NULL OR o.geom_hash IS DISTINCT FROM n.geom_hash
+           OR o.ifc_class <> n.ifc_class OR o.name IS DISTINCT FROM n.name OR o.properties <> n.properties
+           OR o.quantities <> n.quantities OR o.storey IS DISTINCT FROM n.storey
+        ORDER BY 1
+        """
+        ),
+        {"old": old_id, "new": new_id},
+    ).all()
+    result: dict[str, Any] = {
+        "from_version_id": old_id,
+        "to_version_id": new_id,
+        "added": [],
+        "removed": [],
+        "changed": [],
+    }
+    for global_id, change, geometry_changed in rows:
+        entry = global_id if change != "changed" else {"global_id": global_id, "geometry": bool(geometry_changed)}
+        result[change].append(entry)
+    return result

@@ -1,0 +1,77 @@
+"""Georeferencing reports, checked against independent pyproj computations (no database)."""
+
+from __future__ import annotations
+
+import math
+
+import ifcopenshell
+import numpy as np
+import pytest
+from pyproj import Geod
+
+from bim_ingest.georef import NoGeoreferencing, Override, georeference
+from bim_ingest.source import open_ifc
+
+GEOD = Geod(ellps="WGS84")
+
+
+def _dms(parts) -> float:
+    parts = [*parts, 0, 0, 0][:4]
+    return parts[0] + parts[1] / 60 + (parts[2] + parts[3] / 1e6) / 3600
+
+
+def test_geographic_referencing_flags_units_and_lands_on_site(shared_datasets):
+    path = shared_datasets / "ifc" / "geographic-referencing.ifc"
+    with open_ifc(path) as opened:
+        g = georeference(opened.file)
+        site = opened.file.by_type("IfcSite")[0]
+        lat, lon = _dms(site.RefLatitude), _dms(site.RefLongitude)
+    report = g.report
+    assert report["method"] == "IfcMapConversion"
+    assert report["crs"] == "EPSG:25832"
+    assert any(w.startswith("ambiguous units") for w in report["warnings"])
+    assert report["scale"] == pytest.approx(0.001)
+    assert report["rotation_deg"] == pytest.approx(math.degrees(math.atan2(0.962691746426, 0.270600445976)))
+    _, _, distance = GEOD.inv(report["origin_lonlat_h"][0], report["origin_lonlat_h"][1], lon, lat)
+    assert distance < 0.05
+    assert report["residual_site_m"] == pytest.approx(distance, abs=0.005)
+    # 1000 mm along local x is 1 m on the map, turned 74.3° from grid east
+    ends = g.to_source(np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    assert np.hypot(*(ends[1, :2] - ends[0, :2])) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_no_georeferencing_needs_an_override(shared_datasets):
+    with open_ifc(shared_datasets / "ifc" / "IfcOpenHouse_IFC4.ifc") as opened:
+        with pytest.raises(NoGeoreferencing, match="--crs/--origin"):
+            georeference(opened.file)
+        g = georeference(opened.file, Override("EPSG:4549", (497_500.0, 3_520_000.0, 10.0), 90.0))
+    assert g.report["method"] == "override"
+    store = g.to_store(np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 1.0]]))
+    # local x turned 90°: 2 m east in the model is 2 m north on the grid
+    assert store[1] - store[0] == pytest.approx([0.0, 2.0, 1.0], abs=1e-9)
+
+
+def test_ifcsite_lat_lon_places_the_site(shared_datasets):
+    with open_ifc(shared_datasets / "ifc" / "AC20-FZK-Haus.ifc") as opened:
+        g = georeference(opened.file)
+        site = opened.file.by_type("IfcSite")[0]
+        lat, lon = _dms(site.RefLatitude), _dms(site.RefLongitude)
+        placement = ifcopenshell.util.placement.get_local_placement(site.ObjectPlacement)[:3, 3]
+    assert g.report["method"] == "IfcSite"
+    got = g.to_lonlat_h(placement[None, :])[0]
+    _, _, distance = GEOD.inv(got[0], got[1], lon, lat)
+    assert distance < 0.001
+    # TrueNorth (0.766, 0.643): 10 m along local +y points 50° west of true north
+    a = g.to_lonlat_h(np.array([[0.0, 0.0, 0.0], [0.0, 10.0, 0.0]]))
+    azimuth, _, length = GEOD.inv(a[0, 0], a[0, 1], a[1, 0], a[1, 1])
+    assert length == pytest.approx(10.0, abs=1e-3)
+    assert azimuth == pytest.approx(-50.0, abs=0.01)
+
+
+def test_ifc2x3_epset_map_conversion(sample_ifc_2x3):
+    with open_ifc(sample_ifc_2x3) as opened:
+        g = georeference(opened.file)
+    assert g.report["method"].startswith("ePSet_MapConversion")
+    assert g.report["rotation_deg"] == pytest.approx(-15.0)
+    assert g.report["origin_map"] == pytest.approx([497_500.0, 3_520_000.0, 8.0])
+    assert not g.report["warnings"]
