@@ -58,7 +58,7 @@ def describe(element: ifcopenshell.entity_instance) -> ElementInfo:
         }
     return ElementInfo(
         ifc_class=element.is_a(),
-        predefined_type=str(predefined)[:64] if predefined else None,
+        predefined_type=str(predefined) if predefined else None,
         name=getattr(element, "Name", None),
         storey=storey.Name if storey is not None else None,
         materials=materials or None,

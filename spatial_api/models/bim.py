@@ -65,7 +65,7 @@ class BimElement(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("bim_model_version.id", ondelete="CASCADE"), index=True)
     global_id: Mapped[str] = mapped_column(String(22), index=True)
     ifc_class: Mapped[str] = mapped_column(String(64), index=True)
-    predefined_type: Mapped[str | None] = mapped_column(String(64))
+    predefined_type: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     storey: Mapped[str | None] = mapped_column(Text)
     materials: Mapped[list[str] | None] = mapped_column(ARRAY(Text))

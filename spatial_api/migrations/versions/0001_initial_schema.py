@@ -746,7 +746,7 @@ def upgrade() -> None:
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("global_id", sa.String(length=22), nullable=False),
         sa.Column("ifc_class", sa.String(length=64), nullable=False),
-        sa.Column("predefined_type", sa.String(length=64), nullable=True),
+        sa.Column("predefined_type", sa.Text(), nullable=True),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("storey", sa.Text(), nullable=True),
         sa.Column("materials", sa.ARRAY(sa.Text()), nullable=True),
