@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from spatial_api import jobs, problems
+from spatial_api import jobs, problems, ratelimit
 from spatial_api.routers import (
     analysis,
     auth,
@@ -23,6 +23,7 @@ from spatial_api.routers import (
     mvt,
     query,
     reviews,
+    terrain,
     thematic,
 )
 from spatial_api.routers import (
@@ -63,9 +64,23 @@ def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
     problems.install(app)
+    ratelimit.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
-    for module in (health, auth, features, query, analysis, thematic, mvt, bim, jobs_router, tiles_router, reviews):
+    for module in (
+        health,
+        auth,
+        features,
+        query,
+        analysis,
+        thematic,
+        mvt,
+        bim,
+        jobs_router,
+        tiles_router,
+        reviews,
+        terrain,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", StaticFiles(directory=CESIUM_DIR), name="cesium")

@@ -1,1 +1,103 @@
-"""Test fixtures for the api tests (loaded by tests/conftest.py)."""
+"""Test fixtures for the api tests (loaded by tests/conftest.py): role tokens, a live uvicorn server,
+raw-SQL helpers and CRS84 conversions computed with pyproj alone."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import shapely
+from pyproj import Transformer
+from sqlalchemy import Engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_ROLES = ("planner", "engineer", "emergency", "admin")
+
+
+@pytest.fixture(scope="session")
+def to_lonlat() -> Callable[[shapely.Geometry], shapely.Geometry]:
+    """Store CRS (EPSG:4549) → CRS84 with pyproj directly (independent of gis.crs)."""
+    forward = Transformer.from_crs("EPSG:4549", "OGC:CRS84", always_xy=True)
+    return lambda geom: shapely.transform(
+        geom, lambda x, y: forward.transform(x.tolist(), y.tolist()), interleaved=False
+    )
+
+
+@pytest.fixture(scope="session")
+def to_store() -> Callable[[shapely.Geometry], shapely.Geometry]:
+    backward = Transformer.from_crs("OGC:CRS84", "EPSG:4549", always_xy=True)
+    return lambda geom: shapely.transform(
+        geom, lambda x, y: backward.transform(x.tolist(), y.tolist()), interleaved=False
+    )
+
+
+@pytest.fixture(scope="session")
+def rows(database: Engine) -> Callable[..., list[dict]]:
+    """``rows(sql, **params)``: raw SQL rows as dicts, geometry columns selected as WKB turn into shapely."""
+
+    def run(sql: str, **params) -> list[dict]:
+        with database.connect() as conn:
+            out = []
+            for row in conn.execute(text(sql), params).mappings():
+                item = dict(row)
+                for key, value in item.items():
+                    if key.startswith("wkb_") and value is not None:
+                        item[key] = shapely.from_wkb(bytes(value))
+                out.append(item)
+            return out
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def role_headers(client, sample_city) -> dict[str, dict[str, str]]:
+    """Bearer headers for each demo role (logged in through the API), plus ``public`` without a token."""
+    headers = {"public": {}}
+    for role in DEMO_ROLES:
+        response = client.post("/api/v1/auth/token", data={"username": role, "password": f"{role}-demo"})
+        assert response.status_code == 200, response.text
+        headers[role] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return headers
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(database: Engine, sample_city) -> Iterator[str]:
+    """A real uvicorn serving the app on a free port over the test database; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

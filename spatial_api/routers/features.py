@@ -1,5 +1,151 @@
-"""OGC API Features: landing page, conformance, collections, items (owned by the spatial API work)."""
+"""OGC API Features (Part 1: Core, GeoJSON, OpenAPI 3.0): landing page, conformance, collections, items."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from spatial_api import audit, ogc
+from spatial_api.db import get_engine
+from spatial_api.security import Principal, current_principal
 
 router = APIRouter(tags=["features"])
+
+GEOJSON = "application/geo+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+# Pages larger than this count as an export in the audit log.
+EXPORT_LIMIT = 1000
+
+
+def _base(request: Request) -> str:
+    return str(request.url_for("landing")).rstrip("/")
+
+
+@router.get("", include_in_schema=False)
+@router.get("/", name="landing")
+def landing(request: Request) -> dict:
+    """The landing page: links to the API description, conformance and the collections."""
+    base = _base(request)
+    return {
+        "title": "CIM Server",
+        "description": "City information model of the housing-and-construction bureau: buildings, works, pipes",
+        "links": [
+            {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this document"},
+            {
+                "href": f"{str(request.base_url).rstrip('/')}/openapi.json",
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+            },
+            {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
+            {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
+        ],
+    }
+
+
+@router.get("/conformance")
+def conformance() -> dict:
+    return {"conformsTo": CONFORMANCE}
+
+
+def _collection_doc(base: str, collection: ogc.Collection, bbox: list[float] | None) -> dict:
+    href = f"{base}/collections/{collection.id}"
+    doc = {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            {"href": href, "rel": "self", "type": "application/json"},
+            {"href": f"{href}/items", "rel": "items", "type": GEOJSON},
+        ],
+    }
+    if bbox:
+        doc["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    return doc
+
+
+@router.get("/collections")
+def collections(request: Request) -> dict:
+    base = _base(request)
+    with get_engine().connect() as conn:
+        docs = [_collection_doc(base, c, ogc.extent(conn, c)) for c in ogc.COLLECTIONS.values()]
+    return {
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+        "collections": docs,
+    }
+
+
+@router.get("/collections/{collection_id}")
+def collection(collection_id: str, request: Request) -> dict:
+    coll = ogc.get_collection(collection_id)
+    with get_engine().connect() as conn:
+        return _collection_doc(_base(request), coll, ogc.extent(conn, coll))
+
+
+@router.get("/collections/{collection_id}/items", response_class=Response)
+def items(
+    collection_id: str,
+    request: Request,
+    bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat in CRS84"),
+    limit: int = Query(ogc.DEFAULT_LIMIT, ge=1, le=ogc.MAX_LIMIT),
+    offset: int = Query(0, ge=0),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    """A page of features as GeoJSON; any other query parameter filters on a property (``?utility=gas``)."""
+    coll = ogc.get_collection(collection_id)
+    box = ogc.parse_bbox(bbox) if bbox else None
+    filters = ogc.property_filters(coll, dict(request.query_params))
+    with get_engine().connect() as conn:
+        features, more = ogc.items(conn, coll, box, filters, limit, offset)
+    if limit > EXPORT_LIMIT:
+        audit.record("export", f"collections/{coll.id}?{request.url.query}", principal, request)
+    href = f"{_base(request)}/collections/{coll.id}/items"
+    query = dict(request.query_params)
+    links = [{"href": f"{href}?{urlencode(query)}" if query else href, "rel": "self", "type": GEOJSON}]
+    if more:
+        links.append(
+            {
+                "href": f"{href}?{urlencode({**query, 'limit': limit, 'offset': offset + limit})}",
+                "rel": "next",
+                "type": GEOJSON,
+            }
+        )
+    if offset > 0:
+        links.append(
+            {
+                "href": f"{href}?{urlencode({**query, 'limit': limit, 'offset': max(offset - limit, 0)})}",
+                "rel": "prev",
+                "type": GEOJSON,
+            }
+        )
+    body = (
+        '{"type":"FeatureCollection","features":[' + ",".join(features) + "],"
+        f'"numberReturned":{len(features)},"links":' + _json(links) + "}"
+    )
+    return Response(body, media_type=GEOJSON)
+
+
+@router.get("/collections/{collection_id}/items/{fid}", response_class=Response)
+def item(collection_id: str, fid: str, request: Request) -> Response:
+    coll = ogc.get_collection(collection_id)
+    with get_engine().connect() as conn:
+        feature = ogc.item(conn, coll, fid)
+    base = f"{_base(request)}/collections/{coll.id}"
+    links = [
+        {"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
+        {"href": base, "rel": "collection", "type": "application/json"},
+    ]
+    return Response(feature[:-1] + ',"links":' + _json(links) + "}", media_type=GEOJSON)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,5 +1,45 @@
-"""Mapbox vector tiles from ST_AsMVT."""
+"""Mapbox vector tiles (ST_AsMVT) for every 2D layer of the collection registry."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["mvt"])
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from sqlalchemy import text
+
+from spatial_api import ogc
+from spatial_api.db import get_engine
+from spatial_api.errors import UserError
+from spatial_api.settings import get_settings
+
+router = APIRouter(prefix="/mvt", tags=["mvt"])
+
+MVT = "application/vnd.mapbox-vector-tile"
+EXTENT = 4096
+BUFFER = 64
+MAX_ZOOM = 22
+
+
+def tile_sql(collection: ogc.Collection) -> str:
+    """Features of a collection in tile z/x/y, clipped with a buffer, properties from the registry."""
+    geom = ogc.geom_sql(collection)
+    props = ", ".join(f"t.{name}" for name in collection.properties if name != collection.id_column)
+    srid = get_settings().store_srid
+    return f"""
+        WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
+             box AS (SELECT ST_Transform(ST_Segmentize(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}),
+                                                       (ST_XMax(g) - ST_XMin(g)) / 16), {srid}) AS g FROM env),
+             q AS (SELECT t.{collection.id_column} AS id{", " + props if props else ""},
+                          ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g, {EXTENT}, {BUFFER}, true) AS geom
+                     FROM {collection.from_clause}, env, box WHERE {geom} && box.g)
+        SELECT ST_AsMVT(q, :layer, {EXTENT}, 'geom') FROM q WHERE q.geom IS NOT NULL"""
+
+
+@router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response)
+def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
+    """One vector tile (Web Mercator XYZ) of a layer; the layer name inside the tile is the collection id."""
+    collection = ogc.get_collection(layer)
+    if x >= 2**z or y >= 2**z:
+        raise UserError(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
+    with get_engine().connect() as conn:
+        data = conn.execute(text(tile_sql(collection)), {"z": z, "x": x, "y": y, "layer": layer}).scalar()
+    return Response(bytes(data or b""), media_type=MVT, headers={"Cache-Control": "public, max-age=60"})

@@ -1,5 +1,20 @@
 """Feature id to business value, for 3D Tiles styles."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["thematic"])
+from fastapi import APIRouter, Query
+
+from gis.analysis.thematic import thematic as thematic_
+from spatial_api.db import get_engine
+
+router = APIRouter(prefix="/thematic", tags=["thematic"])
+
+
+@router.get("/{layer}")
+def thematic(
+    layer: str,
+    theme: str = Query(..., description="contractor_grade | safety_grade | project_stage"),
+) -> dict:
+    """For each feature of a tiles layer (buildings, projects, bim), its value for the theme, plus a legend."""
+    with get_engine().connect() as conn:
+        return thematic_(conn, layer, theme)

@@ -1,0 +1,380 @@
+"""Benchmark of the spatial API: identify, within and items?bbox at 1, 8 and 32 concurrent clients,
+the ratio to the same work without HTTP (raw SQL for items, the library call for identify/within),
+and items?bbox beside pygeoapi serving the same table. Writes bench/api/RESULTS.md.
+
+    .venv/bin/python bench/api/run.py --buildings 100000 [--skip-load] [--workers 2]
+
+pygeoapi runs from bench/.venv-pygeoapi (``python3 -m venv bench/.venv-pygeoapi &&
+bench/.venv-pygeoapi/bin/pip install pygeoapi psycopg2-binary uvicorn``); it is skipped when absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+DB_NAME = "cim_bench_api"
+PYGEOAPI_VENV = ROOT / "bench" / ".venv-pygeoapi"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(latencies: list[float], seconds: float) -> dict:
+    return {
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "rps": round(len(latencies) / seconds, 1),
+    }
+
+
+async def drive(urls: list[tuple[str, str, dict | None]], concurrency: int) -> dict:
+    """Send every request with at most ``concurrency`` in flight; latencies of 200s only (others counted)."""
+    latencies: list[float] = []
+    errors = 0
+    queue = list(urls)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue:
+                method, url, body = queue.pop()
+                started = time.perf_counter()
+                response = await client.request(method, url, json=body)
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return {**summary(latencies, seconds), "errors": errors}
+
+
+def in_process(calls: list, concurrency: int) -> dict:
+    """The same work without HTTP: each call is a function run in a thread pool of ``concurrency``."""
+    latencies: list[float] = []
+
+    def timed(call) -> None:
+        started = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(timed, calls))
+    return summary(latencies, time.perf_counter() - started)
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def prepare_database(buildings: int, skip_load: bool) -> str:
+    from spatial_api import cluster
+
+    server = make_url(os.environ.get("DATABASE_URL") or cluster.up().url)
+    url = server.set(database=DB_NAME).render_as_string(hide_password=False)
+    if skip_load:
+        return url
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    script = (
+        "from spatial_api import migrate; migrate.upgrade(); from sample_models.load import load_sample_city; "
+        f"import json; print(json.dumps(load_sample_city(buildings={buildings}, seed=7)))"
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "DATABASE_URL": url},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    print(f"loaded the city in {time.perf_counter() - started:.0f} s: {done.stdout.strip()[-300:]}", flush=True)
+    with create_engine(url).connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    return url
+
+
+def workload(url: str, n: int, seed: int = 1) -> dict:
+    """Random identify points (building centroids), within polygons and bboxes, in CRS84."""
+    rng = random.Random(seed)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        points = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_Centroid(footprint), 4326) AS p FROM building "
+                "TABLESAMPLE SYSTEM (5) LIMIT :n) s"
+            ),
+            {"n": n},
+        ).all()
+    engine.dispose()
+    rng.shuffle(points)
+    boxes = []
+    for lon, lat in points:
+        d = 0.002  # ~200 m
+        boxes.append((lon - d, lat - d, lon + d, lat + d))
+    return {"points": points, "boxes": boxes}
+
+
+def pygeoapi_config(url: str, port: int) -> Path:
+    u = make_url(url)
+    config = {
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": port},
+            "url": f"http://127.0.0.1:{port}",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "language": "en-US",
+            "limits": {"default_items": 100, "max_items": 10000},
+            "map": {"url": "", "attribution": ""},
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": "bench",
+                "description": "bench",
+                "keywords": [],
+                "terms_of_service": "",
+                "url": "",
+            },
+            "license": {"name": "", "url": ""},
+            "provider": {"name": "", "url": ""},
+            "contact": {"name": ""},
+        },
+        "resources": {
+            "buildings": {
+                "type": "collection",
+                "title": "buildings",
+                "description": "buildings",
+                "keywords": [],
+                "extents": {
+                    "spatial": {"bbox": [-180, -90, 180, 90], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
+                },
+                "providers": [
+                    {
+                        "type": "feature",
+                        "name": "PostgreSQL",
+                        "data": {
+                            "host": u.host,
+                            "port": u.port,
+                            "dbname": u.database,
+                            "user": u.username,
+                            "password": u.password or "",
+                            "search_path": ["public"],
+                        },
+                        "id_field": "code",
+                        "table": "building",
+                        "geom_field": "footprint",
+                        "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/4549",
+                    }
+                ],
+            }
+        },
+    }
+    path = ROOT / "bench" / "results" / "pygeoapi.config.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+def start(cmd: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--buildings", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--skip-load", action="store_true")
+    args = parser.parse_args()
+    url = prepare_database(args.buildings, args.skip_load)
+    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
+    os.environ.update(DATABASE_URL=url)
+    with create_engine(url).connect() as conn:
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("building", "pipeline")}
+    load = workload(url, args.requests)
+    base = f"http://127.0.0.1:{args.port}/api/v1"
+    server = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "spatial_api.app:create_app",
+            "--factory",
+            "--port",
+            str(args.port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+        ],
+        env,
+    )
+    results: dict = {"counts": counts, "workers": args.workers, "requests": args.requests, "api": {}, "direct": {}}
+    try:
+        wait_for(f"{base}/conformance", server)
+        requests = {
+            "identify": [("GET", f"{base}/query/identify?lon={x}&lat={y}", None) for x, y in load["points"]],
+            "within": [("POST", f"{base}/query/within", _square(x, y, 0.003)) for x, y in load["points"]],
+            "items_bbox": [
+                ("GET", f"{base}/collections/buildings/items?limit=100&bbox={','.join(map(str, b))}", None)
+                for b in load["boxes"]
+            ],
+        }
+        for name, reqs in requests.items():
+            asyncio.run(drive(reqs[:20], 4))  # warm up
+            for c in (1, 8, 32):
+                results["api"].setdefault(name, {})[c] = asyncio.run(drive(reqs, c))
+                print(name, c, results["api"][name][c], flush=True)
+        results["direct"] = direct(url, load)
+    finally:
+        server.terminate()
+        server.wait(30)
+    results["pygeoapi"] = run_pygeoapi(url, load, args.port + 1)
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "api.json").write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+
+
+def _square(lon: float, lat: float, d: float) -> dict:
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def direct(url: str, load: dict) -> dict:
+    """The same work without HTTP at 1, 8 and 32 threads: the items SQL through psycopg, identify and
+    within through the library functions the routers call."""
+    from datetime import date
+
+    from psycopg_pool import ConnectionPool
+
+    from gis.analysis import identify as identify_
+    from gis.analysis import inputs
+    from gis.analysis.within import within
+    from spatial_api import ogc
+    from spatial_api.db import get_engine
+
+    coll = ogc.COLLECTIONS["buildings"]
+    sql = (
+        f"SELECT {ogc.feature_sql(coll)}::text FROM {coll.from_clause} WHERE {ogc.bbox_condition(coll)} "
+        f"ORDER BY t.code LIMIT 101"
+    )
+    sql = sql.replace(":minx", "%(minx)s").replace(":miny", "%(miny)s").replace(":maxx", "%(maxx)s")
+    sql = sql.replace(":maxy", "%(maxy)s")
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    out: dict = {}
+    with ConnectionPool(conninfo, min_size=8, max_size=32, open=True) as pool:
+
+        def items(b):
+            with pool.connection() as conn:
+                conn.execute(sql, dict(zip(("minx", "miny", "maxx", "maxy"), b, strict=True))).fetchall()
+
+        engine = get_engine()
+
+        def ident(p):
+            with engine.connect() as conn:
+                layer, fid = identify_.pick(conn, inputs.point(conn, *p))
+                identify_.identify(conn, layer, fid, False)
+
+        def stats(p):
+            with engine.connect() as conn:
+                within(conn, inputs.geometry(conn, _square(*p, 0.003), ("Polygon",)), inputs.srid(), date.today().year)
+
+        for name, fn, data in (
+            ("items_bbox", items, load["boxes"]),
+            ("identify", ident, load["points"]),
+            ("within", stats, load["points"]),
+        ):
+            for c in (1, 8, 32):
+                out.setdefault(name, {})[c] = in_process([lambda d=d, fn=fn: fn(d) for d in data], c)
+                print("direct", name, c, out[name][c], flush=True)
+    return out
+
+
+def run_pygeoapi(url: str, load: dict, port: int) -> dict | None:
+    python = PYGEOAPI_VENV / "bin" / "python"
+    if not python.exists():
+        print("pygeoapi venv absent: skipped", flush=True)
+        return None
+    config = pygeoapi_config(url, port)
+    openapi = config.with_suffix(".openapi.yml")
+    env = {**os.environ, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
+    subprocess.run(
+        [str(PYGEOAPI_VENV / "bin" / "pygeoapi"), "openapi", "generate", str(config), "--output-file", str(openapi)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    server = start(
+        [
+            str(python),
+            "-m",
+            "uvicorn",
+            "pygeoapi.starlette_app:APP",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+        ],
+        env,
+    )
+    out = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/collections/buildings", server)
+        reqs = [
+            ("GET", f"{base}/collections/buildings/items?f=json&limit=100&bbox={','.join(map(str, b))}", None)
+            for b in load["boxes"]
+        ]
+        asyncio.run(drive(reqs[:20], 4))
+        for c in (1, 8, 32):
+            out[c] = asyncio.run(drive(reqs, c))
+            print("pygeoapi", c, out[c], flush=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return out
+
+
+if __name__ == "__main__":
+    main()
