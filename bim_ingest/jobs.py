@@ -1,4 +1,4 @@
-"""Background tasks of this package (registered on spatial_api.jobs.tasks)."""
+"""Background tasks of this package (registered with spatial_api.jobs.task)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _ingest(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
         path.unlink(missing_ok=True)
 
 
-@jobs.tasks.task(name="bim.ingest")
+@jobs.task("bim.ingest")
 def ingest(job_id: str) -> None:
     """Ingest an uploaded IFC file (params: path, project_code, override, model_name, publish)."""
     jobs.run(job_id, _ingest)

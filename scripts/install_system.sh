@@ -9,6 +9,7 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(p
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 [ -f /usr/share/proj/egm96_15.gtx ] || need+=(proj-data)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list :lang=zh | grep -q . || need+=(fonts-wqy-microhei)  # Chinese labels in the viewer's screenshots
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}"

@@ -1,8 +1,8 @@
 """Long work (ingest, tiling, review) as jobs: procrastinate's PostgreSQL queue runs them, our
 ``job`` table tells users the stage, percent and error.
 
-A package registers a task on ``tasks`` (``@tasks.task(name="bim.ingest")``) taking ``job_id``
-and calls :func:`run` inside it; the API calls :func:`submit`. Workers run inside ``cim serve``
+A package registers a task with ``@jobs.task("bim.ingest")`` (a function taking ``job_id`` that
+calls :func:`run`); the API calls :func:`submit`. Workers run inside ``cim serve``
 and, on other machines, as ``cim worker``.
 """
 
@@ -27,7 +27,8 @@ log = logging.getLogger("cim.jobs")
 # Modules that register tasks on ``tasks``; the worker imports them.
 TASK_MODULES = ("bim_ingest.jobs", "tiles.jobs", "bim_ingest.review.jobs")
 
-tasks = procrastinate.Blueprint()
+NAMESPACE = "cim"
+_registry: dict[str, Callable[[str], None]] = {}
 
 Progress = Callable[[str, float], None]
 
@@ -36,18 +37,35 @@ def _conninfo() -> str:
     return database_url().replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-@lru_cache
-def get_queue() -> procrastinate.App:
-    """The procrastinate app with every task module loaded."""
+def task(name: str) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
+    """Register ``function(job_id)`` as the queue task ``name``."""
+
+    def register(function: Callable[[str], None]) -> Callable[[str], None]:
+        _registry[name] = function
+        return function
+
+    return register
+
+
+def _load_tasks() -> dict[str, Callable[[str], None]]:
     for module in TASK_MODULES:
         importlib.import_module(module)
+    return _registry
+
+
+@lru_cache
+def get_queue() -> procrastinate.App:
+    """A procrastinate app (one per process and database) with every task registered."""
     queue = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_conninfo()))
-    queue.add_tasks_from(tasks, namespace="cim")
+    for name, function in _load_tasks().items():
+        queue.task(name=f"{NAMESPACE}:{name}")(function)
     return queue
 
 
 def submit(task_name: str, params: dict[str, Any], username: str | None = None) -> uuid.UUID:
     """Record a job and put it on the queue; returns the id ``GET /jobs/{id}`` answers for."""
+    if task_name not in _load_tasks():
+        raise NotFound(f"no job kind {task_name!r}")
     with session_scope() as session:
         job = Job(kind=task_name, params=params, username=username, status="queued", stage="queued", percent=0)
         session.add(job)
@@ -55,9 +73,9 @@ def submit(task_name: str, params: dict[str, Any], username: str | None = None) 
         job_id = job.id
     # A sync connector of its own: inside the server the queue's async pool is open, and a
     # PsycopgConnector with an open async pool cannot be opened synchronously.
-    queue = get_queue().with_connector(procrastinate.SyncPsycopgConnector(conninfo=_conninfo()))
+    queue = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=_conninfo()))
     with queue.open():
-        queue_job_id = queue.tasks[f"cim:{task_name}"].defer(job_id=str(job_id))
+        queue_job_id = queue.configure_task(f"{NAMESPACE}:{task_name}").defer(job_id=str(job_id))
     with session_scope() as session:
         session.execute(update(Job).where(Job.id == job_id).values(queue_job_id=queue_job_id))
     return job_id

@@ -1,1 +1,105 @@
-"""Test fixtures for the viewer tests (loaded by tests/conftest.py)."""
+"""Test fixtures for the viewer tests (loaded by tests/conftest.py): a real `cim serve` on a free
+port against the session's test database, and a runner for the playwright-core scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+E2E = ROOT / "tests" / "e2e"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    """`cim serve` with this session's DATABASE_URL and data dir; waits until /api/v1/health answers."""
+    cim = Path(sys.executable).parent / "cim"
+    process = subprocess.Popen(
+        [str(cim), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"cim serve exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError(f"cim serve did not answer within 60 s: {log.read_text()[-2000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def e2e_tools() -> None:
+    """Node, playwright-core and Debian's Chromium, or a skip saying what is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed: apt-get install -y chromium")
+    if not (ROOT / "node_modules" / "playwright-core").is_dir():
+        pytest.skip("playwright-core is not installed: run `make npm`")
+
+
+@pytest.fixture(scope="session")
+def run_e2e(e2e_tools: None, artifacts: Path) -> Callable[..., dict]:
+    """Run tests/e2e/viewer.mjs with a spec; returns its JSON report."""
+
+    def run(url: str, steps: list[str], timeout_s: float = 300, **spec: object) -> dict:
+        spec = {"url": url, "steps": steps, "artifacts": str(artifacts), **spec}
+        done = subprocess.run(
+            ["node", str(E2E / "viewer.mjs"), json.dumps(spec)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    return run
+
+
+TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels")
+
+
+@pytest.fixture(scope="session")
+def viewer_city(sample_city: dict) -> dict:
+    """The sample city with the tilesets the viewer shows built into the session's tiles dir."""
+    from tiles.build import build_layer
+
+    return {layer: build_layer(layer) for layer in TILE_LAYERS}
+
+
+@pytest.fixture(scope="session")
+def city_server(viewer_city: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of `cim serve` on the test database once the sample city and its tiles are in it."""
+    port = free_port()
+    process = start_server(port, tmp_path_factory.mktemp("viewer-city") / "serve.log")
+    yield f"http://127.0.0.1:{port}/"
+    stop_server(process)

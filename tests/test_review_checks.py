@@ -88,28 +88,41 @@ def test_building_3_m_over_height_limit(review_site, tmp_path):
 
 
 def test_corner_1_m_over_the_parcel_line(review_site, tmp_path, database):
-    with database.connect() as conn:
-        # the parcel edge farthest from any road red line
+    with database.begin() as conn:
+        # of all parcel edges, the one farthest from any road red line (parcels on a block's
+        # inside edge), so that the corner over the line breaks no setback
         edge = conn.execute(
             text(
                 """
                 WITH edges AS (
-                    SELECT ST_MakeLine(ST_PointN(ring, i), ST_PointN(ring, i + 1)) AS e
-                    FROM (SELECT ST_ExteriorRing(geom) AS ring FROM parcel WHERE code = :p) r,
+                    SELECT code, ST_MakeLine(ST_PointN(ring, i), ST_PointN(ring, i + 1)) AS e
+                    FROM (SELECT code, ST_ExteriorRing(geom) AS ring FROM parcel
+                          WHERE height_limit_m >= 15 AND max_plot_ratio IS NOT NULL AND max_density IS NOT NULL) r,
                          generate_series(1, ST_NPoints(ring) - 1) AS i
                 )
-                SELECT ST_X(ST_StartPoint(e)), ST_Y(ST_StartPoint(e)), ST_X(ST_EndPoint(e)), ST_Y(ST_EndPoint(e))
-                FROM edges WHERE ST_Length(e) > 30
-                ORDER BY (SELECT min(ST_Distance(red_line, ST_LineInterpolatePoint(e, 0.5))) FROM road) DESC LIMIT 1
+                SELECT code, ST_X(ST_StartPoint(e)), ST_Y(ST_StartPoint(e)), ST_X(ST_EndPoint(e)), ST_Y(ST_EndPoint(e)),
+                       (SELECT min(ST_Distance(red_line, ST_LineInterpolatePoint(e, 0.5))) FROM road) AS to_road
+                FROM edges WHERE ST_Length(e) > 40
+                ORDER BY to_road DESC LIMIT 1
                 """
-            ),
-            {"p": review_site.parcel},
+            )
         ).one()
+        parcel_code, edge, to_road = edge[0], edge[1:5], edge[5]
+        wkb = conn.execute(text("SELECT ST_AsBinary(geom) FROM parcel WHERE code = :p"), {"p": parcel_code}).scalar()
+        parcel = shapely.from_wkb(bytes(wkb))
+        conn.execute(
+            text(
+                """INSERT INTO project (code, name, type, stage, parcel_code, hazardous_works, progress_pct)
+                   VALUES ('RV-TEST-CORNER', 'Corner test building', 'building', 'approval', :p, false, 0)
+                   ON CONFLICT (code) DO NOTHING"""
+            ),
+            {"p": parcel_code},
+        )
+    assert to_road > review_site.setback_m + 2 * WIDTH, "the sample city has no parcel edge away from the roads"
     a, b = np.array(edge[:2]), np.array(edge[2:])
     mid = (a + b) / 2
     along = (b - a) / np.linalg.norm(b - a)
     normal = np.array([-along[1], along[0]])
-    parcel = review_site.parcel_geom
     if parcel.contains(shapely.Point(*(mid + normal))):
         normal = -normal  # make it point outwards
     corner = mid + 1.0 * normal
@@ -121,7 +134,7 @@ def test_corner_1_m_over_the_parcel_line(review_site, tmp_path, database):
     meshes = store_meshes(model["path"], corner[0], corner[1], placement["height"], rotation)
     over = {g: float(shapely.distance(shapely.points(m["verts"][:, :2]), parcel).max()) for g, m in meshes.items()}
     expected = {g: d for g, d in over.items() if d > 0.01}
-    document = run_review(model["path"], review_site.project)
+    document = run_review(model["path"], "RV-TEST-CORNER")
     assert {i["rule"] for i in document["issues"]} == {rules.INSIDE_PARCEL}
     found = {i["global_id"]: i["measured"] for i in document["issues"]}
     assert set(found) == set(expected)
@@ -189,3 +202,29 @@ def test_basement_through_a_gas_main(review_site, tmp_path, database):
         assert issue["limit"] == clearance
     for wall in ("wall_west", "wall_east"):
         assert found[model["basement"][wall]]["details"]["crossing"] is True
+
+
+def test_column_pushed_into_a_wall_is_one_internal_clash(review_site, tmp_path):
+    """Columns that only touch the walls (every storey of the clean model) are no clash; the one
+    pushed 0.15 m into its wall is one."""
+    import ifcopenshell
+    import ifcopenshell.util.placement
+
+    placement = _place(review_site, *review_site.spot)
+    model = author_review_model(tmp_path / "column.ifc", storeys=3, storey_height=3.0, **placement)
+    ifc = ifcopenshell.open(str(model["path"]))
+    column = next(c for c in ifc.by_type("IfcColumn") if c.Name == "F2 column 1")
+    location = column.ObjectPlacement.RelativePlacement.Location
+    x, y, z = location.Coordinates
+    location.Coordinates = (x - 150.0, y, z)  # millimetres: 0.15 m into the west wall
+    ifc.write(str(model["path"]))
+    document = run_review(model["path"], review_site.project)
+    clashes = _issues(document, rules.CLASH_INTERNAL)
+    assert len(clashes) == 1
+    pair = {clashes[0]["global_id"]: clashes[0]["ifc_class"]}
+    pair[clashes[0]["details"]["other_global_id"]] = clashes[0]["details"]["other_ifc_class"]
+    assert pair.pop(column.GlobalId) == "IfcColumn"
+    assert list(pair.values()) == ["IfcWall"] and ifc.by_guid(next(iter(pair))).Name.startswith("F2 wall")
+    # ifcclash's measure of the protrusion (not the 0.15 m penetration itself): over the tolerance
+    assert clashes[0]["measured"] > rules.CLASH_TOLERANCE_M
+    assert {i["rule"] for i in document["issues"]} == {rules.CLASH_INTERNAL}

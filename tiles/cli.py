@@ -1,5 +1,30 @@
 """`cim tiles ...` commands."""
 
+from __future__ import annotations
+
 import typer
 
+from spatial_api.console import emit, progress
+
 app = typer.Typer(help="3D Tiles: build a layer's tileset.", no_args_is_help=True)
+
+
+@app.command("build")
+def build(
+    layer: str = typer.Argument(..., help="buildings, pipelines, nodes, tunnels, bim or bim-<version id>"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Build (or update: only changed tiles are rewritten) a layer's 3D Tiles 1.1 tileset."""
+    from tiles.build import build_layer
+
+    with progress(f"tiles {layer}", total=100, enabled=not as_json) as advance:
+        done = [0]
+
+        def report(stage: str, percent: float) -> None:
+            step = int(percent) - done[0]
+            if step > 0:
+                advance(step)
+                done[0] += step
+
+        result = build_layer(layer, report)
+    emit(result, as_json)

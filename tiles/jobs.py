@@ -1,1 +1,18 @@
-"""Background tasks of this package (registered on spatial_api.jobs.tasks)."""
+"""Background tasks of this package (registered with spatial_api.jobs.task)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spatial_api import jobs
+
+
+@jobs.task("tiles.build")
+def build(job_id: str) -> None:
+    """Rebuild one layer's tileset (params: ``layer``)."""
+    from tiles.build import build_layer
+
+    def work(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
+        return build_layer(params["layer"], progress)
+
+    jobs.run(job_id, work)

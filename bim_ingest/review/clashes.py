@@ -19,34 +19,51 @@ log = logging.getLogger("cim.review")
 
 
 def internal_clashes(model: ifcopenshell.file) -> tuple[list[Issue], list[dict[str, Any]]]:
-    """Hard clashes between architecture, structure and MEP (penetration over the tolerance)."""
+    """Hard clashes between architecture, structure and MEP (penetration over the tolerance).
+
+    ifcclash's intersection mode measures the penetration but also reports elements whose faces
+    merely touch (a column against a wall, found at some storeys and not others); a pair counts
+    only if the collision mode, with touching allowed, confirms that the solids overlap."""
     settings = ClashSettings()
     settings.logger = log
     clasher = Clasher(settings)
     # ifcclash finds sources by path; the model is already open, so its key needs no file behind it.
     key = "submitted-model.ifc"
     clasher.ifcs[key] = model
+    modes = (
+        {"mode": "intersection", "tolerance": rules.CLASH_TOLERANCE_M, "check_all": False},
+        {"mode": "collision", "allow_touching": False},
+    )
     for name_a, select_a, name_b, select_b in rules.DISCIPLINE_PAIRS:
         if not (
             ifcopenshell.util.selector.filter_elements(model, select_a)
             and ifcopenshell.util.selector.filter_elements(model, select_b)
         ):
             continue
-        clasher.clash_sets.append(
-            {
-                "name": f"{name_a}/{name_b}",
-                "a": [{"file": key, "mode": "i", "selector": select_a}],
-                "b": [{"file": key, "mode": "i", "selector": select_b}],
-                "mode": "intersection",
-                "tolerance": rules.CLASH_TOLERANCE_M,
-                "check_all": False,
-            }
-        )
+        for mode in modes:
+            clasher.clash_sets.append(
+                {
+                    "name": f"{name_a}/{name_b}",
+                    "a": [{"file": key, "mode": "i", "selector": select_a}],
+                    "b": [{"file": key, "mode": "i", "selector": select_b}],
+                    **mode,
+                }
+            )
     clasher.clash()
+    overlapping = {
+        frozenset((clash["a_global_id"], clash["b_global_id"]))
+        for clash_set in clasher.clash_sets
+        if clash_set["mode"] == "collision"
+        for clash in clash_set.get("clashes", {}).values()
+    }
     issues: list[Issue] = []
     summary: list[dict[str, Any]] = []
-    for clash_set in clasher.clash_sets:
-        found = clash_set.get("clashes", {}).values()
+    for clash_set in (c for c in clasher.clash_sets if c["mode"] == "intersection"):
+        found = [
+            clash
+            for clash in clash_set.get("clashes", {}).values()
+            if frozenset((clash["a_global_id"], clash["b_global_id"])) in overlapping
+        ]
         summary.append({"rule": rules.CLASH_INTERNAL, "set": clash_set["name"], "clashes": len(found)})
         for clash in found:
             issues.append(

@@ -1,4 +1,4 @@
-"""Background tasks of this package (registered on spatial_api.jobs.tasks)."""
+"""Background tasks of this package (registered with spatial_api.jobs.task)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _work(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
     return summary(document)
 
 
-@jobs.tasks.task(name="review.run")
+@jobs.task("review.run")
 def review_run(job_id: str) -> None:
     """Ingest an uploaded IFC unpublished and review it (params: path, project_code, ids_path, override)."""
     jobs.run(job_id, _work)

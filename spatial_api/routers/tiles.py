@@ -1,5 +1,65 @@
-"""3D Tiles serving."""
+"""3D Tiles serving: tileset JSON and glb content with ETag and Cache-Control (the app's gzip
+middleware compresses them), strict path checks; rebuilding a layer as a job."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response
+
+from spatial_api import audit, jobs
+from spatial_api.errors import NotFound, UserError
+from spatial_api.security import Principal, require_role
+from spatial_api.settings import get_settings
+from tiles.sources import LAYER_NAME
 
 router = APIRouter(tags=["tiles"])
+may_build = require_role("engineer")
+
+CONTENT_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.(glb|b3dm|json)$")
+MEDIA_TYPES = {".glb": "model/gltf-binary", ".b3dm": "application/octet-stream", ".json": "application/json"}
+# Content URIs carry their hash (``?v=``), so tiles may be cached; the tileset is revalidated.
+CACHE = {".json": "no-cache", ".glb": "public, max-age=86400", ".b3dm": "public, max-age=86400"}
+
+
+def _file(layer: str, path: str) -> Path:
+    if not LAYER_NAME.match(layer):
+        raise NotFound(f"no tile layer {layer!r}: use buildings, pipelines, nodes, tunnels, bim or bim-<version id>")
+    if not CONTENT_PATH.match(path) or ".." in path:
+        raise UserError(f"bad tile path {path!r}: expected names like t/3_1_2.glb")
+    root = (get_settings().tiles_dir / layer).resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        hint = f"build it with `cim tiles build {layer}`" if path == "tileset.json" else "reload the tileset"
+        raise NotFound(f"tile layer {layer!r} has no {path}: {hint}")
+    return target
+
+
+def _serve(request: Request, target: Path) -> Response:
+    stat = target.stat()
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE[target.suffix]}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(target, media_type=MEDIA_TYPES[target.suffix], headers=headers)
+
+
+@router.get("/tiles/{layer}/tileset.json", summary="A layer's 3D Tiles 1.1 tileset")
+def tileset(layer: str, request: Request) -> Response:
+    return _serve(request, _file(layer, "tileset.json"))
+
+
+@router.get("/tiles/{layer}/{path:path}", summary="A tile's content (glb)")
+def content(layer: str, path: str, request: Request) -> Response:
+    return _serve(request, _file(layer, path))
+
+
+@router.post("/tiles/{layer}/build", status_code=202, summary="Rebuild a layer's tiles (a job)")
+def build(layer: str, request: Request, principal: Principal = Depends(may_build)) -> dict:
+    if not LAYER_NAME.match(layer):
+        raise NotFound(f"no tile layer {layer!r}: use buildings, pipelines, nodes, tunnels, bim or bim-<version id>")
+    job_id = jobs.submit("tiles.build", {"layer": layer}, principal.username)
+    audit.record("tiles.build", layer, principal, request, "queued")
+    return {"job_id": str(job_id), "status": f"/api/v1/jobs/{job_id}"}

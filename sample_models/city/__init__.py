@@ -1,0 +1,1 @@
+"""The sample city generator: parametric, seeded, vectorised (see ``generate.generate_city``)."""

@@ -1,0 +1,154 @@
+// Drive the viewer in Debian's headless Chromium and report what happened as one JSON object.
+// Usage: node tests/e2e/viewer.mjs '<json spec>'
+// spec: {url, artifacts, steps: [...], building?, pipe?, ifc?, project?, login?: [user, password],
+//        break?: [path substrings answered 500], slow?: [path substrings delayed slow_ms]}
+// Playwright gives the browser a throw-away profile. Every request is logged; any request to a host other than 127.0.0.1 is aborted and reported.
+import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+
+const spec = JSON.parse(process.argv[2]);
+const TIMEOUT = spec.timeout_ms ?? 90000;
+const result = { steps: {}, requests: [], outside: [], failed: [], console_errors: [] };
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+page.setDefaultTimeout(TIMEOUT);
+await page.route('**/*', async (route) => {
+  const url = new URL(route.request().url());
+  result.requests.push(url.href);
+  if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1') {
+    result.outside.push(url.href);
+    return route.abort();
+  }
+  if ((spec.break ?? []).some((part) => url.pathname.includes(part))) {
+    return route.fulfill({ status: 500, contentType: 'application/problem+json', body: '{"detail":"broken on purpose by the test"}' });
+  }
+  if ((spec.slow ?? []).some((part) => url.pathname.includes(part))) {
+    await new Promise((resolve) => setTimeout(resolve, spec.slow_ms ?? 6000));
+  }
+  return route.continue();
+});
+page.on('requestfailed', (r) => result.failed.push(`${r.url()} ${r.failure()?.errorText}`));
+page.on('console', (m) => m.type() === 'error' && result.console_errors.push(m.text()));
+page.on('pageerror', (e) => result.console_errors.push(String(e)));
+
+const shot = (name) => page.screenshot({ path: join(spec.artifacts, `viewer-${name}.png`) });
+const bannerText = () => page.locator('#banner').innerText();
+const panelText = () => page.locator('#panel-body').innerText();
+
+async function load() {
+  await page.goto(spec.url, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.cim && window.cim.ready === true);
+  await page.waitForFunction(() => window.cim.metrics.firstAllLoadedMs !== undefined).catch(() => null);
+  const ms = await page.evaluate(() => window.cim.metrics.firstAllLoadedMs ?? null);
+  // let the allTilesLoaded events of the first full frame arrive
+  await page.waitForTimeout(300);
+  await shot('01-loaded');
+  return {
+    first_all_loaded_ms: ms,
+    tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
+    all_tiles_loaded: await page.evaluate(() => window.cim.events.allTilesLoaded),
+    globe_tiles_loaded: await page.evaluate(() => window.cim.viewer.scene.globe.tilesLoaded),
+    banner: await bannerText(),
+    draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.entities.values.length]))),
+  };
+}
+
+async function building() {
+  await page.evaluate((code) => {
+    window.cim.flown = false;
+    window.cim.flyToFeature('buildings', code).then(() => { window.cim.flown = true; });
+  }, spec.building);
+  await page.waitForFunction(() => window.cim.flown === true);
+  await page.waitForTimeout(300);
+  const box = await page.locator('#globe canvas').boundingBox();
+  const before = await page.evaluate(() => window.cim.events.identified);
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction((n) => window.cim.events.identified > n, before);
+  await page.locator('#panel').waitFor({ state: 'visible' });
+  await shot('02-building');
+  return { title: await page.locator('#panel-title').innerText(), panel: await panelText(), picked: await page.evaluate(() => window.cim.picker.last) };
+}
+
+async function incident() {
+  await page.selectOption('#incident-type', 'pipe_burst');
+  await page.fill('#incident-pipe', spec.pipe);
+  await page.click('#incident-run');
+  await page.locator('#valves').waitFor({ state: 'attached' });
+  await page.waitForTimeout(500);
+  await shot('03-incident');
+  const valves = await page.$$eval('#valves [data-valve]', (els) => els.map((e) => e.dataset.valve));
+  await page.fill('#incident-pipe', '');
+  return { valves, panel: await panelText() };
+}
+
+async function upload() {
+  if (spec.login) {
+    await page.click('#login-button');
+    await page.fill('#login-dialog input[name=username]', spec.login[0]);
+    await page.fill('#login-dialog input[name=password]', spec.login[1]);
+    await page.click('#login-dialog button[value=ok]');
+    await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  }
+  await page.setInputFiles('#review-file', spec.ifc);
+  await page.fill('#review-project', spec.project);
+  const seen = [];
+  const watcher = setInterval(async () => {
+    seen.push(await page.locator('#review-progress').getAttribute('value').catch(() => null));
+  }, 100);
+  await page.click('#review-form button[type=submit]');
+  await page.waitForTimeout(200);
+  await shot('04-upload-progress');
+  await page.waitForFunction(() => window.cim.events.reviewed > 0);
+  const report = await page.evaluate(() => window.cim.lastReview);
+  clearInterval(watcher);
+  await page.waitForTimeout(500);
+  await shot('05-review-report');
+  return {
+    progress_values: [...new Set(seen.filter((v) => v !== null).map(Number))],
+    label: await page.locator('#review-label').innerText(),
+    issue_count: await page.locator('#issue-count').innerText().catch(() => null),
+    report_ok: report !== null,
+    panel: await panelText(),
+  };
+}
+
+async function broken() {
+  await page.goto(spec.url, { waitUntil: 'load' });
+  await page.locator('#banner .msg.error').first().waitFor({ state: 'visible' });
+  const slowShown = spec.slow ? await page.locator('#banner .msg.warn').first().waitFor({ state: 'visible' }).then(() => true) : null;
+  const slowText = spec.slow ? await page.locator('#banner .msg.warn').first().innerText() : null;
+  await page.waitForFunction(() => window.cim && window.cim.ready === true);
+  await page.waitForTimeout(1000);
+  await shot('06-broken');
+  return {
+    banner: await bannerText(),
+    errors: await page.$$eval('#banner .msg.error', (els) => els.map((e) => e.innerText)),
+    slow_shown: slowShown,
+    slow_text: slowText,
+    canvas: await page.locator('#globe canvas').count(),
+    globe_shown: await page.evaluate(() => window.cim.viewer.scene.globe.show),
+  };
+}
+
+const STEPS = { load, building, incident, upload, broken };
+try {
+  for (const name of spec.steps) {
+    try {
+      result.steps[name] = await STEPS[name]();
+    } catch (exc) {
+      result.steps[name] = { error: String(exc), banner: await bannerText().catch(() => null) };
+      await shot(`${name}-failed`).catch(() => null);
+    }
+  }
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(result));

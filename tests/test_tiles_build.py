@@ -1,0 +1,206 @@
+"""Tilesets built from known rows: valid glb, sound hierarchy, every row's id, bad rows skipped,
+pipes at their real position and depth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+from sqlalchemy import text
+
+from tests.fixtures_tiles import (
+    BAD,
+    P1_AXIS_Z,
+    P1_DEPTH,
+    P1_DIAMETER,
+    P1_GROUND,
+    accessor,
+    property_strings,
+    read_glb,
+    validate_gltf,
+    walk_tiles,
+)
+
+LAYERS = ["buildings", "pipelines", "nodes", "tunnels", "bim"]
+ID_SQL = {
+    "buildings": "SELECT code FROM building",
+    "pipelines": "SELECT id FROM pipeline",
+    "nodes": "SELECT id FROM pipe_node",
+    "tunnels": "SELECT id FROM tunnel_compartment",
+    # the newest published version of each model
+    "bim": """SELECT e.global_id FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id
+              WHERE v.status = 'published' AND NOT EXISTS (
+                  SELECT 1 FROM bim_model_version w
+                  WHERE w.model_id = v.model_id AND w.status = 'published' AND w.version_no > v.version_no)""",
+}
+
+
+@pytest.fixture(scope="module")
+def built(tile_rows) -> dict[str, dict]:
+    from tiles.build import build_layer
+
+    return {layer: build_layer(layer) for layer in LAYERS}
+
+
+def _tileset(summary: dict) -> tuple[dict, Path]:
+    path = Path(summary["tileset"])
+    return json.loads(path.read_text()), path.parent
+
+
+def _content_files(tileset: dict, base: Path) -> list[Path]:
+    return [base / t["content"]["uri"].split("?")[0] for t, _, _ in walk_tiles(tileset["root"]) if "content" in t]
+
+
+def test_every_glb_passes_gltf_validator(built):
+    files = [f for summary in built.values() for f in _content_files(*_tileset(summary))]
+    assert files
+    report = validate_gltf(files)
+    failures = {f: r["messages"] for f, r in report.items() if r["errors"]}
+    assert not failures
+    assert not any(r["warnings"] for r in report.values())
+
+
+def _box_corners_world(box: list[float], world: np.ndarray) -> np.ndarray:
+    c, axes = np.array(box[:3]), np.array(box[3:]).reshape(3, 3)
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+    local = c + signs @ axes
+    return local @ world[:3, :3].T + world[:3, 3]
+
+
+def _inside(points: np.ndarray, box: list[float], world: np.ndarray, tol: float = 0.01) -> bool:
+    """Whether world points lie in a tile's box (given in the tile's frame)."""
+    inverse = np.linalg.inv(world)
+    local = points @ inverse[:3, :3].T + inverse[:3, 3]
+    c, axes = np.array(box[:3]), np.array(box[3:]).reshape(3, 3)
+    coeff = np.linalg.solve(axes.T, (local - c).T).T  # coordinates in half-axis units
+    half_lengths = np.linalg.norm(axes, axis=1)
+    return bool(np.all(np.abs(coeff) <= 1 + tol / np.maximum(half_lengths, 1e-9)))
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_boxes_contain_content_and_children_and_error_decreases(built, layer):
+    tileset, base = _tileset(built[layer])
+    assert tileset["asset"]["version"] == "1.1"
+    assert tileset["geometricError"] > tileset["root"]["geometricError"]
+    checked = 0
+    for tile, world, _ in walk_tiles(tileset["root"]):
+        box = tile["boundingVolume"]["box"]
+        for child in tile.get("children", []):
+            assert child["geometricError"] < tile["geometricError"]
+            child_world = world @ (np.array(child["transform"]).reshape(4, 4).T if "transform" in child else np.eye(4))
+            assert _inside(_box_corners_world(child["boundingVolume"]["box"], child_world), box, world)
+        if "content" in tile:
+            gltf, binary = read_glb(base / tile["content"]["uri"].split("?")[0])
+            positions = accessor(gltf, binary, gltf["meshes"][0]["primitives"][0]["attributes"]["POSITION"])
+            z_up = np.column_stack([positions[:, 0], -positions[:, 2], positions[:, 1]]).astype(float)
+            world_points = z_up @ world[:3, :3].T + world[:3, 3]
+            assert _inside(world_points, box, world)
+            checked += 1
+    assert checked == built[layer]["tiles"] > 0
+
+
+def _tile_ids(summary: dict) -> list[str]:
+    tileset, base = _tileset(summary)
+    ids: list[str] = []
+    for path in _content_files(tileset, base):
+        gltf, binary = read_glb(path)
+        ids += property_strings(gltf, binary, "id")
+        feature_ids = accessor(gltf, binary, gltf["meshes"][0]["primitives"][0]["attributes"]["_FEATURE_ID_0"])
+        table = gltf["extensions"]["EXT_structural_metadata"]["propertyTables"][0]
+        assert set(np.unique(feature_ids).astype(int)) <= set(range(table["count"]))
+    return ids
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_feature_ids_equal_postgis_rows_minus_the_skipped(built, database, layer):
+    with database.connect() as conn:
+        rows = {r[0] for r in conn.execute(text(ID_SQL[layer]))}
+    ids = _tile_ids(built[layer])
+    assert len(ids) == len(set(ids))  # each feature in exactly one tile
+    assert set(ids) == rows - set(BAD.get(layer, {}))
+
+
+def test_bad_rows_are_skipped_with_counted_warnings(built):
+    assert built["buildings"]["skipped"] == {"invalid or empty footprint": 2, "no height (NULL or not positive)": 1}
+    skipped = built["pipelines"]["skipped"]
+    assert skipped["zero-length axis"] == 1
+    assert skipped["no diameter: drawn at 100 mm"] == 1  # TT-PND is still drawn
+
+
+def test_pipe_decoded_from_its_tile_lies_within_1cm_of_postgis_at_its_depth(built, database):
+    tileset, base = _tileset(built["pipelines"])
+    with database.connect() as conn:
+        axis_wkt = conn.execute(text("SELECT ST_AsText(geom) FROM pipeline WHERE id = 'TT-P1'")).scalar_one()
+    axis = np.array(shapely.from_wkt(axis_wkt).coords)
+    to_store = Transformer.from_crs("EPSG:4978", "EPSG:4549+5773", always_xy=True)
+    radius = P1_DIAMETER / 2000
+    for tile, world, _ in walk_tiles(tileset["root"]):
+        if "content" not in tile:
+            continue
+        gltf, binary = read_glb(base / tile["content"]["uri"].split("?")[0])
+        ids = property_strings(gltf, binary, "id")
+        if "TT-P1" not in ids:
+            continue
+        attributes = gltf["meshes"][0]["primitives"][0]["attributes"]
+        fid = accessor(gltf, binary, attributes["_FEATURE_ID_0"])[:, 0].astype(int)
+        positions = accessor(gltf, binary, attributes["POSITION"])[fid == ids.index("TT-P1")]
+        z_up = np.column_stack([positions[:, 0], -positions[:, 2], positions[:, 1]]).astype(float)
+        ecef = z_up @ world[:3, :3].T + world[:3, 3]
+        x, y, z = to_store.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+        points = np.column_stack([x, y, z])
+        break
+    else:
+        pytest.fail("TT-P1 is in no tile")
+    # distance of each decoded vertex to the 3D axis polyline from PostGIS
+    a, b = axis[:-1], axis[1:]
+    ab = b - a
+    t = np.clip(np.einsum("pij,ij->pi", points[:, None] - a, ab) / np.einsum("ij,ij->i", ab, ab), 0, 1)
+    dist = np.linalg.norm(points[:, None] - (a + t[..., None] * ab), axis=2).min(axis=1)
+    on_tube = np.abs(dist - radius) < 0.01
+    assert on_tube.sum() >= 16  # the tube's rings (8 sides × 2 ends) are on the pipe's surface
+    assert dist.max() < radius / 0.7946544722917661 + 0.01  # nothing beyond the joints' icosahedra
+    # The top of the tube at the upstream end: ground minus the recorded cover depth.
+    upstream = on_tube & (np.linalg.norm(points[:, :2] - axis[0, :2], axis=1) < 0.01 + radius)
+    top = points[upstream, 2].max()
+    assert top == pytest.approx(P1_AXIS_Z + radius, abs=0.01)
+    assert P1_GROUND - top == pytest.approx(P1_DEPTH, abs=0.01)
+
+
+def test_property_types_follow_postgresql(built):
+    tileset, _ = _tileset(built["pipelines"])
+    props = tileset["schema"]["classes"]["pipeline"]["properties"]
+    assert props["id"] == {"type": "STRING", "required": True}
+    assert props["diameter_mm"]["componentType"] == "FLOAT64"  # float8
+    assert props["install_year"]["componentType"] == "INT32"  # int4
+    nodes, _ = _tileset(built["nodes"])
+    assert nodes["schema"]["classes"]["pipe_node"]["properties"]["is_open"] == {"type": "BOOLEAN"}
+
+
+STYLE_OF = {
+    "buildings": "building",
+    "pipelines": "pipeline",
+    "nodes": "pipe_node",
+    "tunnels": "tunnel_compartment",
+    "bim": "bim_element",
+}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_styles_use_the_layers_properties_and_legend_colours(built, layer):
+    import re
+
+    styles_dir = Path(__file__).resolve().parent.parent / "styles"
+    legends = json.loads((styles_dir / "legends.json").read_text(encoding="utf-8"))
+    colours = {e["color"].upper() for legend in legends.values() for e in legend["entries"]}
+    tileset, _ = _tileset(built[layer])
+    properties = set(tileset["schema"]["classes"][STYLE_OF[layer]]["properties"])
+    for path in styles_dir.glob(f"{layer}*.json"):
+        style = json.loads(path.read_text(encoding="utf-8"))
+        text_ = json.dumps(style["color"])
+        assert set(re.findall(r"\$\{(\w+)\}", text_)) <= properties, path.name
+        assert {c.upper() for c in re.findall(r"#[0-9A-Fa-f]{6}", text_)} <= colours, path.name
+        assert legends[style["meta"]["legend"].strip("'")]["entries"]

@@ -1,0 +1,174 @@
+// Every call the page makes to the server, in one place: paths, shapes, auth, timeouts.
+// A failure becomes an ApiError with a message fit to show in the page.
+
+export const API = '/api/v1';
+const SLOW_MS = 4000; // after this a "still waiting" notice shows
+const TIMEOUT_MS = 30000; // after this the call is abandoned with a message
+
+const listeners = { slow: new Set(), error: new Set() };
+
+export class ApiError extends Error {
+  constructor(message, status, url) {
+    super(message);
+    this.status = status;
+    this.url = url;
+  }
+}
+
+/** Subscribe to "slow" (url, done) and "error" (ApiError) notifications. */
+export function on(kind, fn) {
+  listeners[kind].add(fn);
+}
+
+function notify(kind, ...args) {
+  for (const fn of listeners[kind]) fn(...args);
+}
+
+export const auth = {
+  get token() {
+    return sessionStorage.getItem('cim.token');
+  },
+  get user() {
+    const raw = sessionStorage.getItem('cim.user');
+    return raw ? JSON.parse(raw) : null;
+  },
+  set(token, user) {
+    sessionStorage.setItem('cim.token', token);
+    sessionStorage.setItem('cim.user', JSON.stringify(user));
+  },
+  clear() {
+    sessionStorage.removeItem('cim.token');
+    sessionStorage.removeItem('cim.user');
+  },
+};
+
+async function problemMessage(response) {
+  const text = await response.text();
+  try {
+    const body = JSON.parse(text);
+    return body.detail || body.title || text;
+  } catch {
+    return text.slice(0, 200) || response.statusText;
+  }
+}
+
+/** fetch with the token, a slow-notice, a timeout and problem+json errors. */
+export async function request(path, { method = 'GET', body, form, json, raw = false, quiet = false } = {}) {
+  const url = path.startsWith('/') ? path : `${API}/${path}`;
+  const headers = {};
+  if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
+  let payload = body;
+  if (json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(json);
+  } else if (form) {
+    payload = new URLSearchParams(form);
+  }
+  const controller = new AbortController();
+  const slow = setTimeout(() => notify('slow', url, false), SLOW_MS);
+  const timeout = setTimeout(() => controller.abort(), TIMEOUT_MS);
+  try {
+    let response;
+    try {
+      response = await fetch(url, { method, headers, body: payload, signal: controller.signal });
+    } catch (exc) {
+      const why = exc.name === 'AbortError' ? `no answer within ${TIMEOUT_MS / 1000} s` : 'server unreachable';
+      throw new ApiError(`${method} ${url}: ${why}`, 0, url);
+    }
+    if (!response.ok) {
+      throw new ApiError(`${method} ${url}: ${response.status} ${await problemMessage(response)}`, response.status, url);
+    }
+    if (raw) return response;
+    const type = response.headers.get('content-type') || '';
+    return type.includes('json') ? response.json() : response.text();
+  } catch (exc) {
+    if (!quiet) notify('error', exc);
+    throw exc;
+  } finally {
+    clearTimeout(slow);
+    clearTimeout(timeout);
+    notify('slow', url, true);
+  }
+}
+
+const qs = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null));
+
+// --- auth
+export async function login(username, password) {
+  const answer = await request('auth/token', { method: 'POST', form: { username, password } });
+  auth.set(answer.access_token, { username, role: answer.role });
+  return auth.user;
+}
+
+// --- tiles, styles, legends
+export const tilesetUrl = (layer) => `${API}/tiles/${layer}/tileset.json`;
+export const style = (layer) => request(`/styles/${layer}.json`, { quiet: true });
+export const legends = () => request('/styles/legends.json', { quiet: true });
+
+// --- ground
+export const terrainExtent = () => request(`terrain/extent`);
+export async function terrainHeights(rect, size, fillOrthometric) {
+  const params = qs({ ...rect, size, fill_h_orthometric: fillOrthometric });
+  const response = await request(`terrain/heights?${params}`, { raw: true });
+  return new Float32Array(await response.arrayBuffer());
+}
+/** Every feature of an OGC API Features collection (following its "next" links) as one FeatureCollection. */
+export async function collectionItems(collection, params = {}) {
+  const features = [];
+  let url = `collections/${collection}/items?${qs({ limit: 1000, ...params })}`;
+  while (url) {
+    const page = await request(url);
+    features.push(...page.features);
+    const next = (page.links ?? []).find((l) => l.rel === 'next')?.href;
+    url = next ? ((u) => u.pathname + u.search)(new URL(next, location.href)) : null;
+  }
+  return { type: 'FeatureCollection', features };
+}
+export const collectionItem = (collection, id, options = {}) =>
+  request(`collections/${collection}/items/${encodeURIComponent(id)}`, options);
+
+// --- manage by map
+export const identifyAt = (lon, lat) => request(`query/identify?${qs({ lon, lat })}`);
+export const identifyFeature = (layer, id) => request(`query/identify?${qs({ layer, id })}`);
+export const within = (polygon) => request('query/within', { method: 'POST', json: polygon });
+export const thematic = (layer, theme) => request(`thematic/${layer}?${qs({ theme })}`);
+
+// --- analyses
+export const incident = (params) => request('analysis/incident', { method: 'POST', json: params });
+export const excavation = (area, depth_m) => request('analysis/excavation', { method: 'POST', json: { area, depth_m } });
+export const profile = (coordinates) =>
+  request(`analysis/profile?${qs({ line: coordinates.map((c) => `${c[0]},${c[1]}`).join(';') })}`);
+
+// --- BIM review: upload with progress (XHR: fetch cannot report upload progress), then poll the job
+export function uploadReview(file, projectCode, onProgress) {
+  return new Promise((resolve, reject) => {
+    const url = `${API}/reviews`;
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', url);
+    if (auth.token) xhr.setRequestHeader('Authorization', `Bearer ${auth.token}`);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      let body;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = {};
+      }
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(body);
+      const error = new ApiError(`POST ${url}: ${xhr.status} ${body.detail || xhr.statusText}`, xhr.status, url);
+      notify('error', error);
+      reject(error);
+    };
+    xhr.onerror = () => {
+      const error = new ApiError(`POST ${url}: server unreachable`, 0, url);
+      notify('error', error);
+      reject(error);
+    };
+    const data = new FormData();
+    data.append('file', file);
+    data.append('project', projectCode);
+    xhr.send(data);
+  });
+}
+export const job = (id) => request(`jobs/${id}`);
+export const review = (id) => request(`reviews/${id}`);

@@ -1,0 +1,81 @@
+// Page chrome: the message banner, the side panel, the status line. No Cesium here.
+import { t } from './i18n.js';
+
+const $ = (id) => document.getElementById(id);
+const messages = new Map(); // key -> element, so a repeated message shows once
+
+/** Show a message in the banner (kind: error | warn | info); returns a function that removes it. */
+export function message(text, kind = 'error', key = text) {
+  const banner = $('banner');
+  if (messages.has(key)) messages.get(key).remove();
+  const item = document.createElement('div');
+  item.className = `msg ${kind}`;
+  item.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  const close = document.createElement('button');
+  close.textContent = '×';
+  close.title = t('close');
+  close.onclick = () => drop();
+  const span = document.createElement('span');
+  span.textContent = text;
+  item.append(span, close);
+  banner.append(item);
+  messages.set(key, item);
+  const drop = () => {
+    item.remove();
+    if (messages.get(key) === item) messages.delete(key);
+  };
+  return drop;
+}
+
+export function status(text) {
+  $('status').textContent = text;
+}
+
+export function escape(value) {
+  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const isScalar = (v) => v === null || typeof v !== 'object';
+const formatScalar = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? +v.toFixed(3) : v);
+
+function table(rows) {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((k) => isScalar(r[k]))))];
+  const head = columns.map((c) => `<th>${escape(t(c))}</th>`).join('');
+  const body = rows
+    .map((r) => `<tr>${columns.map((c) => `<td>${escape(formatScalar(r[c]))}</td>`).join('')}</tr>`)
+    .join('');
+  return `<table class="rows"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+/** Any JSON answer as nested sections: scalars as a key/value list, lists of records as tables. */
+export function render(value, depth = 0) {
+  if (isScalar(value)) return `<p>${escape(formatScalar(value))}</p>`;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '<p class="empty">—</p>';
+    if (value.every(isScalar)) return `<p>${value.map((v) => escape(formatScalar(v))).join(', ')}</p>`;
+    if (value.every((v) => !isScalar(v) && !Array.isArray(v))) return table(value);
+    return value.map((v) => render(v, depth + 1)).join('');
+  }
+  const entries = Object.entries(value).filter(([k, v]) => v !== undefined && k !== 'geometry');
+  const scalars = entries.filter(([, v]) => isScalar(v));
+  const nested = entries.filter(([, v]) => !isScalar(v));
+  const list = scalars.length
+    ? `<dl>${scalars.map(([k, v]) => `<dt>${escape(t(k))}</dt><dd>${escape(formatScalar(v))}</dd>`).join('')}</dl>`
+    : '';
+  const level = Math.min(depth + 3, 5);
+  const sections = nested
+    .map(([k, v]) => `<section data-key="${escape(k)}"><h${level}>${escape(t(k))}</h${level}>${render(v, depth + 1)}</section>`)
+    .join('');
+  return list + sections;
+}
+
+/** Open the side panel with a title and HTML content. */
+export function panel(title, html) {
+  $('panel-title').textContent = title;
+  $('panel-body').innerHTML = html;
+  $('panel').hidden = false;
+}
+
+export function closePanel() {
+  $('panel').hidden = true;
+}
