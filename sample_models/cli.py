@@ -50,6 +50,13 @@ def load_city(buildings: int = BuildingsOption, seed: int = SeedOption, as_json:
     emit(_load(buildings, seed, show=not as_json), as_json)
 
 
+def _publish_models() -> list[dict[str, object]]:
+    from sample_models.demo_models import DESIGNS, publish_demo_models
+
+    with progress("sample BIM models", total=len(DESIGNS)) as advance:
+        return publish_demo_models(progress=advance)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -90,6 +97,10 @@ def demo(
     _prepare_database()
     loaded = _load(buildings, seed, show=True)
     typer.echo(f"sample city: {buildings} buildings (seed {seed}) loaded in {loaded['seconds']} s")
+    for model in _publish_models():
+        typer.echo(
+            f"BIM model {model['model_id']} ({model['schema']}, {model['elements']} elements) on {model['parcel']}"
+        )
     for layer, result in _build_tiles().items():
         typer.echo(f"tiles {layer}: {result.get('features', '')} features, {result.get('tiles', '')} tiles")
     base = f"http://127.0.0.1:{port}"

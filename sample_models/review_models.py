@@ -3,7 +3,10 @@
 Each is a georeferenced building that meets the city's delivery standard (the default IDS), then
 gets exactly one defect: a wall without FireRating, a height over the parcel's limit (author it
 taller), a basement through a gas main (:func:`add_basement`), a corner over the parcel line (place
-it so). What each function returns lets a test name the elements it expects.
+it so), a face within the setback from a road red line (place it so), a plot ratio or building
+density over the parcel's limit (storeys or footprint for the parcel), an underground structure
+within a utility tunnel's clearance (:func:`author_underground_structure`). What each function
+returns lets a test name the elements it expects.
 """
 
 from __future__ import annotations
@@ -87,10 +90,12 @@ def add_basement(
     floor_z: float,
     height: float,
     thickness: float = 0.3,
+    cover: bool = False,
 ) -> dict[str, str]:
     """A basement storey B1: a base slab (BASESLAB, ``thickness`` under ``floor_z``) and four
     walls from ``floor_z`` up ``height``, over the local rectangle x0..x0+width, y0..y0+depth
-    (metres, model coordinates). Returns {"slab": GlobalId, "wall_south"...: GlobalId}."""
+    (metres, model coordinates); with ``cover``, a cover slab (``thickness``) on the walls.
+    Returns {"slab": GlobalId, "wall_south"..., "cover": GlobalId}."""
     body = _body_context(model)
     building = model.by_type("IfcBuilding")[0]
     storey = ifcopenshell.api.root.create_entity(model, ifc_class="IfcBuildingStorey", name="B1")
@@ -106,6 +111,16 @@ def add_basement(
     ifcopenshell.api.geometry.assign_representation(model, product=slab, representation=representation)
     _place(model, slab, x0, y0, floor_z - thickness)
     created["slab"] = slab.GlobalId
+    if cover:
+        top = ifcopenshell.api.root.create_entity(
+            model, ifc_class="IfcSlab", name="B1 cover slab", predefined_type="FLOOR"
+        )
+        representation = ifcopenshell.api.geometry.add_slab_representation(
+            model, body, depth=thickness, polyline=outline
+        )
+        ifcopenshell.api.geometry.assign_representation(model, product=top, representation=representation)
+        _place(model, top, x0, y0, floor_z + height)
+        created["cover"] = top.GlobalId
     sides = {
         "wall_south": (x0, y0, 0.0, width),
         "wall_east": (x0 + width, y0, 90.0, depth),
@@ -140,5 +155,23 @@ def author_review_model(
     conform_to_city_ids(model)
     if missing_fire_rating:
         result["wall_without_fire_rating"] = remove_fire_rating(model)
+    model.write(str(path))
+    return result
+
+
+def author_underground_structure(path: str | Path, *, basement: dict, **building) -> dict:
+    """A structure wholly below the ground (an underground pump room or substation beside a utility
+    tunnel): the georeferenced project of :func:`author_building` (``building`` its placement)
+    without its storeys above ground, and one storey B1 from :func:`add_basement` (``basement``
+    its arguments; a cover slab unless ``cover=False``), conforming to the city's IDS. Returns the
+    path and {"basement": {"slab", "wall_south"..., "cover": GlobalId}}."""
+    path = Path(path)
+    author_building(path, storeys=1, **building)
+    model = ifcopenshell.open(str(path))
+    for ifc_class in ("IfcOpeningElement", "IfcElement", "IfcSpace", "IfcBuildingStorey"):
+        for product in model.by_type(ifc_class):
+            ifcopenshell.api.root.remove_product(model, product=product)
+    result: dict = {"path": path, "basement": add_basement(model, **({"cover": True} | basement))}
+    conform_to_city_ids(model)
     model.write(str(path))
     return result

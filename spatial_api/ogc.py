@@ -7,6 +7,7 @@ Layer and property names come only from this registry; request values are bound 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -44,7 +45,9 @@ COMPARTMENTS_SQL = """(SELECT c.id, c.tunnel_id, c.name, array_to_string(c.utili
 BIM_ELEMENTS_SQL = """(SELECT DISTINCT ON (e.global_id) e.global_id, e.ifc_class, e.name, e.storey, v.id AS version_id,
        m.project_code, e.z_min, e.z_max, e.footprint
   FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id JOIN bim_model m ON m.id = v.model_id
- WHERE v.status = 'published' AND e.footprint IS NOT NULL
+ WHERE e.footprint IS NOT NULL
+   AND v.id IN (SELECT DISTINCT ON (model_id) id FROM bim_model_version WHERE status = 'published'
+                ORDER BY model_id, version_no DESC)
  ORDER BY e.global_id, v.id DESC)"""
 
 COLLECTIONS: dict[str, Collection] = {
@@ -187,7 +190,14 @@ COLLECTIONS: dict[str, Collection] = {
             BIM_ELEMENTS_SQL,
             "global_id",
             "footprint",
-            {"global_id": "text", "ifc_class": "text", "name": "text", "storey": "text", "project_code": "text"},
+            {
+                "global_id": "text",
+                "ifc_class": "text",
+                "name": "text",
+                "storey": "text",
+                "project_code": "text",
+                "version_id": "int",
+            },
             "Footprints of the elements of published BIM model versions",
         ),
         Collection(
@@ -275,11 +285,19 @@ def geom_sql(collection: Collection) -> str:
     return collection.geometry if "(" in collection.geometry else f"t.{collection.geometry}"
 
 
+def overlaps_sql(collection: Collection, box: str) -> str:
+    """``&&`` of the stored (GiST-indexed) column against a box, so a test on the 2D expression
+    (``ST_Force2D(geom)``), which no index covers, runs only on the rows the index finds."""
+    column = re.fullmatch(r"ST_Force2D\((\w+)\)", collection.geometry)
+    stored = f"t.{column[1]}" if column else geom_sql(collection)
+    return f"{stored} && {box}"
+
+
 def bbox_condition(collection: Collection) -> str:
     """Index-assisted test against a CRS84 box densified before it is projected to the store CRS."""
     srid = get_settings().store_srid
     box = f"ST_Transform(ST_Segmentize(ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326), 0.0005), {srid})"
-    return f"ST_Intersects({geom_sql(collection)}, {box})"
+    return f"{overlaps_sql(collection, box)} AND ST_Intersects({geom_sql(collection)}, {box})"
 
 
 def items(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import ifcopenshell
 import ifcopenshell.geom
+import ifcopenshell.util.element
 import numpy as np
 import pytest
 import shapely
@@ -99,7 +100,148 @@ def store_meshes(path, eastings: float, northings: float, height: float, rotatio
         )
         faces = np.asarray(shape.geometry.faces, dtype=int).reshape(-1, 3)
         element = model.by_guid(shape.guid)
-        found[shape.guid] = {"verts": world, "faces": faces, "ifc_class": element.is_a(), "name": element.Name}
+        storey = ifcopenshell.util.element.get_container(element) or ifcopenshell.util.element.get_aggregate(element)
+        found[shape.guid] = {
+            "verts": world,
+            "faces": faces,
+            "ifc_class": element.is_a(),
+            "name": element.Name,
+            "predefined_type": ifcopenshell.util.element.get_predefined_type(element),
+            "storey": storey.Name if storey is not None and storey.is_a("IfcBuildingStorey") else None,
+        }
         if not iterator.next():
             break
+    return found
+
+
+# Independent expectations: each from the authored geometry (store_meshes) and the city's rows
+# read with raw SQL, measured with shapely or PostGIS, never through the review's code.
+
+
+def insert_parcel(conn, code: str, polygon: shapely.Polygon, **limits) -> None:
+    """A parcel of the test's own (``limits``: land_use, height_limit_m, max_plot_ratio, max_density,
+    min_setback_m); kept if it exists."""
+    conn.execute(
+        text(
+            """INSERT INTO parcel (code, land_use, height_limit_m, max_plot_ratio, max_density, min_setback_m, geom)
+               VALUES (:code, :land_use, :height_limit_m, :max_plot_ratio, :max_density, :min_setback_m,
+                       ST_GeomFromText(:wkt, 4549))
+               ON CONFLICT (code) DO NOTHING"""
+        ),
+        {"code": code, "wkt": polygon.wkt, **limits},
+    )
+
+
+def insert_project(conn, code: str, parcel_code: str, name: str, project_type: str = "building") -> None:
+    conn.execute(
+        text(
+            """INSERT INTO project (code, name, type, stage, parcel_code, hazardous_works, progress_pct)
+               VALUES (:c, :n, :t, 'approval', :p, false, 0) ON CONFLICT (code) DO NOTHING"""
+        ),
+        {"c": code, "n": name, "t": project_type, "p": parcel_code},
+    )
+
+
+def parcel_row(conn, code: str) -> dict:
+    row = (
+        conn.execute(
+            text(
+                """SELECT code, height_limit_m, max_plot_ratio, max_density, min_setback_m, ST_AsBinary(geom) AS g
+                   FROM parcel WHERE code = :c"""
+            ),
+            {"c": code},
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row) | {"geom": shapely.from_wkb(bytes(row["g"]))}
+
+
+def hull(mesh: dict) -> shapely.Geometry:
+    """An element's footprint: the convex hull of its authored vertices in plan."""
+    return shapely.MultiPoint(mesh["verts"][:, :2]).convex_hull
+
+
+def ground_under(meshes: dict[str, dict]) -> float:
+    """Mean DEM height at the corners of the model's plan outline (its convex hull)."""
+    outline = shapely.union_all([hull(m) for m in meshes.values()]).convex_hull
+    return float(np.mean([ground_at(x, y) for x, y in outline.exterior.coords[:-1]]))
+
+
+def above_ground(meshes: dict[str, dict], ground: float) -> set[str]:
+    return {g for g, m in meshes.items() if m["verts"][:, 2].max() > ground + 0.01}
+
+
+def over_parcel(meshes: dict[str, dict], parcel: shapely.Geometry) -> dict[str, float]:
+    """How far each element's farthest vertex lies outside the parcel (0 inside)."""
+    return {g: float(shapely.distance(shapely.points(m["verts"][:, :2]), parcel).max()) for g, m in meshes.items()}
+
+
+def red_lines(conn) -> list[tuple[str, shapely.Geometry]]:
+    rows = conn.execute(text("SELECT code, ST_AsBinary(red_line) FROM road ORDER BY code"))
+    return [(code, shapely.from_wkb(bytes(wkb))) for code, wkb in rows]
+
+
+def nearest_red_line(mesh: dict, roads: list[tuple[str, shapely.Geometry]]) -> tuple[float, str]:
+    return min((float(hull(mesh).distance(red_line)), code) for code, red_line in roads)
+
+
+def tin_wkt(mesh: dict) -> str:
+    triangles = mesh["verts"][mesh["faces"]]
+    return (
+        "TIN Z ("
+        + ",".join("((" + ",".join(f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in (*t, t[0])) + "))" for t in triangles)
+        + ")"
+    )
+
+
+def pipe_clearances(conn, meshes: dict[str, dict], search_m: float = 10.0) -> dict[tuple[str, str], dict]:
+    """Clearance from every element to the outer wall of every pipe within ``search_m`` in plan:
+    raw PostGIS ST_3DDistance between the pipe's axis and a TIN of the element's authored
+    triangles, less the pipe's radius (0 where the pipe runs through it)."""
+    found = {}
+    for global_id, mesh in meshes.items():
+        (x0, y0), (x1, y1) = mesh["verts"][:, :2].min(axis=0), mesh["verts"][:, :2].max(axis=0)
+        rows = conn.execute(
+            text(
+                """SELECT id, utility, diameter_mm, ST_3DDistance(ST_GeomFromText(:tin, 4549), geom) AS axis_distance
+                   FROM pipeline WHERE geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4549)"""
+            ),
+            {"tin": tin_wkt(mesh), "x0": x0 - search_m, "y0": y0 - search_m, "x1": x1 + search_m, "y1": y1 + search_m},
+        )
+        for r in rows:
+            radius = (r.diameter_mm or 0) / 2000
+            found[(global_id, r.id)] = {
+                "utility": r.utility,
+                "clearance": max(r.axis_distance - radius, 0.0),
+                "crossing": r.axis_distance <= radius,
+            }
+    return found
+
+
+def site_issues(conn, meshes: dict[str, dict], parcel: shapely.Geometry, setback_m: float) -> dict[tuple, float]:
+    """The per-element issues the model's place alone brings, keyed (rule, GlobalId, pipe id or
+    None) with the measured value: pipes within their clearance (GB 50289 table, the limit), the
+    farthest vertex over the parcel line, and above-ground elements inside the setback."""
+    from bim_ingest.review import rules
+
+    expected: dict[tuple, float] = {
+        (rules.CLASH_PIPELINE, g, pipe_id): p["clearance"]
+        for (g, pipe_id), p in pipe_clearances(conn, meshes).items()
+        if p["clearance"] < rules.PIPE_CLEARANCE_M[p["utility"]] - 0.01
+    }
+    expected |= {(rules.INSIDE_PARCEL, g, None): d for g, d in over_parcel(meshes, parcel).items() if d > 0.01}
+    roads = red_lines(conn)
+    above = above_ground(meshes, ground_under(meshes)) or set(meshes)
+    for g in above:
+        distance, _ = nearest_red_line(meshes[g], roads)
+        if distance < setback_m - 0.01:
+            expected[(rules.SETBACK, g, None)] = distance
+    return expected
+
+
+def found_issues(document: dict) -> dict[tuple, dict]:
+    """The review's issues keyed like :func:`site_issues` (each key once)."""
+    found = {(i["rule"], i["global_id"], i["details"].get("pipeline_id")): i for i in document["issues"]}
+    assert len(found) == len(document["issues"]), "an element has the same issue twice"
     return found

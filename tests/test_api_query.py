@@ -88,6 +88,52 @@ def test_identify_by_id_of_an_enterprise_lists_its_projects(client, sample_city,
     assert {p["code"] for p in answer["projects"] if "contractor" in p["roles"]} == expected
 
 
+@pytest.fixture(scope="module")
+def demo_model(sample_city) -> dict:
+    """One of the demo's BIM models, authored on a vacant parcel of a project and published."""
+    from sample_models.demo_models import publish_demo_models
+
+    return publish_demo_models(1)[0]
+
+
+def test_identify_a_bim_element_gives_its_properties_and_its_project(client, demo_model, rows, to_lonlat):
+    import ifcopenshell
+    import ifcopenshell.util.element
+
+    wall = rows(
+        """SELECT e.global_id, ST_AsBinary(e.footprint) AS wkb_fp FROM bim_element e
+            WHERE e.version_id = :v AND e.ifc_class = 'IfcWall' ORDER BY e.global_id LIMIT 1""",
+        v=demo_model["version_id"],
+    )[0]
+    answer = client.get(f"{API}/query/identify", params={"layer": "bim_elements", "id": wall["global_id"]}).json()
+    from spatial_api.settings import get_settings
+
+    ifc = ifcopenshell.open(str(get_settings().data_dir / "sample" / "ifc" / f"{demo_model['project_code']}.ifc"))
+    authored = ifcopenshell.util.element.get_pset(ifc.by_guid(wall["global_id"]), "Pset_WallCommon")
+    element = answer["element"]
+    assert (element["ifc_class"], element["version_id"]) == ("IfcWall", demo_model["version_id"])
+    assert element["properties"]["Pset_WallCommon"]["FireRating"] == authored["FireRating"]
+    contractor = rows(
+        """SELECT e.uscc, e.credit_grade FROM project p JOIN enterprise e ON e.uscc = p.contractor_uscc
+            WHERE p.code = :c""",
+        c=demo_model["project_code"],
+    )
+    assert answer["project"]["code"] == demo_model["project_code"]
+    if contractor:
+        party = answer["project"]["parties"]["contractor"]
+        assert (party["uscc"], party["credit_grade"]) == (contractor[0]["uscc"], contractor[0]["credit_grade"])
+    # a click inside the model's footprint, where no sample building stands, picks a BIM element
+    slab = rows(
+        """SELECT ST_AsBinary(ST_PointOnSurface(e.footprint)) AS wkb_p FROM bim_element e
+            WHERE e.version_id = :v AND e.ifc_class = 'IfcSlab' ORDER BY e.global_id LIMIT 1""",
+        v=demo_model["version_id"],
+    )[0]
+    at = to_lonlat(slab["wkb_p"])
+    picked = client.get(f"{API}/query/identify", params={"lon": at.x, "lat": at.y}).json()
+    assert picked["layer"] == "bim_elements"
+    assert picked["feature"]["properties"]["version_id"] == demo_model["version_id"]
+
+
 def test_identify_problems(client, sample_city):
     assert client.get(f"{API}/query/identify", params={"lon": 10.0, "lat": 50.0}).status_code == 422
     assert client.get(f"{API}/query/identify", params={"lon": 500.0, "lat": 50.0}).status_code == 400

@@ -158,6 +158,30 @@ def test_census_geopackage_round_trip(plane_dem, tmp_path):
     assert ("GP-2", "pipe connects to no other pipe") in issues
 
 
+def test_depth_from_invert_elevations_against_the_dem(plane_dem, tmp_path):
+    """A sewer surveyed by its invert (管底高程) at each end: the axis runs from invert + radius at
+    the start to invert + radius at the end, and the stored cover is the DEM ground minus the pipe top."""
+    start, end = (X0 + 1000, Y0 - 1000), (X0 + 1080, Y0 - 1000)
+    frame = gpd.GeoDataFrame(
+        [{"管线编号": "WS-1", "管线类别": "WS", "管径": 400, "起点管底高程": 2.5, "终点管底高程": 2.1}],
+        geometry=[LineString([start, end])],
+        crs="EPSG:4549",
+    )
+    path = tmp_path / "sewer.gpkg"
+    frame.to_file(path, driver="GPKG")
+    report = cim("gis", "import", path, "--layer", "pipelines", "--mapping", "census")
+    assert (report["written"], report["rejected"]) == (1, 0)
+    with plane_dem.connect() as conn:
+        utility, depth, wkt = conn.execute(
+            text("SELECT utility, depth_m, ST_AsText(geom) FROM pipeline WHERE id = 'WS-1'")
+        ).one()
+    coords = shapely.get_coordinates(shapely.from_wkt(wkt), include_z=True)
+    assert utility == "sewer"
+    np.testing.assert_allclose(coords[:, 2], [2.5 + 0.2, 2.1 + 0.2], atol=1e-6)
+    ground = plane(np.array([start[0], end[0]]), np.array([start[1], end[1]]))
+    assert depth == pytest.approx(float(np.mean(ground - np.array([2.5, 2.1]) - 0.4)), abs=1e-3)
+
+
 def test_census_shapefile_in_zone_prefixed_gk_with_invalid_polygons(plane_dem, tmp_path):
     """EPSG:4528 (CGCS2000 GK zone 40, easting with the 40 zone prefix) lands where pyproj puts it."""
     offset = 40_000_000

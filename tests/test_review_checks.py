@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import ifcopenshell
 import numpy as np
 import pytest
 import shapely
@@ -13,8 +14,21 @@ from sqlalchemy import text
 
 from bim_ingest.review import rules
 from bim_ingest.review.service import run_review
-from sample_models.review_models import author_review_model
-from tests.fixtures_review import ground_at, store_meshes
+from sample_models.review_models import author_review_model, author_underground_structure
+from tests.fixtures_review import (
+    found_issues,
+    ground_at,
+    ground_under,
+    hull,
+    insert_parcel,
+    insert_project,
+    nearest_red_line,
+    parcel_row,
+    pipe_clearances,
+    red_lines,
+    site_issues,
+    store_meshes,
+)
 
 WIDTH, DEPTH = 12.0, 8.0
 
@@ -188,20 +202,32 @@ def test_basement_through_a_gas_main(review_site, tmp_path, database):
     clearance = rules.PIPE_CLEARANCE_M["gas"]
     with database.connect() as conn:
         distances = {g: max(_axis_distance(conn, m, pipe.id) - radius, 0.0) for g, m in meshes.items()}
-    expected = {g: d for g, d in distances.items() if d < clearance}
-    assert model["basement"]["wall_west"] in expected and model["basement"]["wall_east"] in expected
+    on_main = {g for g, d in distances.items() if d < clearance}
+    assert model["basement"]["wall_west"] in on_main and model["basement"]["wall_east"] in on_main
     document = run_review(model["path"], review_site.project)
-    # gas mains run under roads, so planning issues (red line, parcel) may come too; the clashes
-    # with this main are exactly the elements within its clearance
-    found = {
-        i["global_id"]: i for i in _issues(document, rules.CLASH_PIPELINE) if i["details"]["pipeline_id"] == pipe.id
+    # Every issue the model has, each computed here: gas mains run under the roads, so besides the
+    # pipes within their clearance (this main and its neighbours) the building stands off its
+    # parcel and inside the road's setback.
+    with database.connect() as conn:
+        expected = site_issues(conn, meshes, review_site.parcel_geom, review_site.setback_m)
+        pipes = pipe_clearances(conn, meshes)
+    assert {(g, p) for rule, g, p in expected if rule == rules.CLASH_PIPELINE} >= {
+        (model["basement"]["wall_west"], pipe.id),
+        (model["basement"]["wall_east"], pipe.id),
     }
+    found = found_issues(document)
     assert set(found) == set(expected)
-    for global_id, issue in found.items():
-        assert issue["measured"] == pytest.approx(expected[global_id], abs=0.03)
-        assert issue["limit"] == clearance
+    for key, issue in found.items():
+        assert issue["measured"] == pytest.approx(expected[key], abs=0.03), key
+        if key[0] == rules.CLASH_PIPELINE:
+            measured = pipes[key[1:]]
+            assert issue["limit"] == rules.PIPE_CLEARANCE_M[measured["utility"]]
+            assert issue["details"]["crossing"] is measured["crossing"]
+    this_main = {g: i for (rule, g, pipe_id), i in found.items() if pipe_id == pipe.id}
+    assert set(this_main) == on_main
     for wall in ("wall_west", "wall_east"):
-        assert found[model["basement"][wall]]["details"]["crossing"] is True
+        assert this_main[model["basement"][wall]]["details"]["crossing"] is True
+        assert this_main[model["basement"][wall]]["limit"] == clearance
 
 
 def test_column_pushed_into_a_wall_is_one_internal_clash(review_site, tmp_path):
@@ -228,3 +254,250 @@ def test_column_pushed_into_a_wall_is_one_internal_clash(review_site, tmp_path):
     # ifcclash's measure of the protrusion (not the 0.15 m penetration itself): over the tolerance
     assert clashes[0]["measured"] > rules.CLASH_TOLERANCE_M
     assert {i["rule"] for i in document["issues"]} == {rules.CLASH_INTERNAL}
+
+
+def _storey_floor_area(meshes: dict[str, dict], ground: float) -> tuple[float, float]:
+    """Gross floor area (the plan outline of each storey above ground, roofs aside) and the
+    building's base area (the plan outline of what stands above ground), from shapely."""
+    storeys: dict[str, list[dict]] = {}
+    for mesh in meshes.values():
+        if mesh["storey"] and mesh["predefined_type"] != "ROOF":
+            storeys.setdefault(mesh["storey"], []).append(mesh)
+    floor_area = sum(
+        shapely.union_all([hull(m) for m in members]).area
+        for members in storeys.values()
+        if max(m["verts"][:, 2].max() for m in members) > ground + 1.0
+    )
+    base = shapely.union_all([hull(m) for m in meshes.values() if m["verts"][:, 2].max() > ground + 0.01]).area
+    return floor_area, base
+
+
+def test_building_within_the_setback_from_a_red_line(review_site, tmp_path, database):
+    """A building 2 m inside the setback of the road its parcel fronts: every element above
+    ground within the setback is an issue, measured from the nearest red line."""
+    with database.begin() as conn:
+        # a long parcel edge on a road's red line (both ends on it), away from the tunnel
+        row = conn.execute(
+            text(
+                """
+                WITH edges AS (
+                    SELECT code, setback, ST_MakeLine(ST_PointN(ring, i), ST_PointN(ring, i + 1)) AS e
+                    FROM (SELECT code, coalesce(min_setback_m, 5) AS setback, ST_ExteriorRing(geom) AS ring
+                          FROM parcel WHERE code LIKE 'CZDK%' AND height_limit_m >= 15
+                            AND max_plot_ratio IS NOT NULL AND max_density IS NOT NULL) r,
+                         generate_series(1, ST_NPoints(ring) - 1) AS i
+                )
+                SELECT edges.code, setback, r.code AS road, ST_X(ST_StartPoint(e)) AS ax, ST_Y(ST_StartPoint(e)) AS ay,
+                       ST_X(ST_EndPoint(e)) AS bx, ST_Y(ST_EndPoint(e)) AS by
+                FROM edges JOIN road r ON ST_DWithin(r.red_line, ST_StartPoint(e), 0.01)
+                                      AND ST_DWithin(r.red_line, ST_EndPoint(e), 0.01)
+                WHERE ST_Length(e) > 60
+                  AND NOT EXISTS (SELECT 1 FROM utility_tunnel t WHERE ST_DWithin(t.axis, e, 60))
+                ORDER BY edges.code, ST_Length(e) DESC LIMIT 1
+                """
+            )
+        ).one()
+        insert_project(conn, "RV-TEST-SETBACK", row.code, "Setback test building")
+        parcel = parcel_row(conn, row.code)
+        roads = red_lines(conn)
+    setback = parcel["min_setback_m"]
+    assert setback == row.setback and setback >= 4
+    a, b = np.array([row.ax, row.ay]), np.array([row.bx, row.by])
+    along = (b - a) / np.linalg.norm(b - a)
+    inward = np.array([-along[1], along[0]])  # the building's local y
+    if not parcel["geom"].contains(shapely.Point(*((a + b) / 2 + inward))):
+        along, inward = -along, -inward
+    gap = setback - 2.0
+    origin = (a + b) / 2 - WIDTH / 2 * along + gap * inward
+    rotation = math.degrees(math.atan2(along[1], along[0]))
+    placement = _place(review_site, origin[0], origin[1], rotation)
+    model = author_review_model(tmp_path / "setback.ifc", storeys=2, **placement)
+    meshes = store_meshes(model["path"], origin[0], origin[1], placement["height"], rotation)
+    with database.connect() as conn:
+        expected = site_issues(conn, meshes, parcel["geom"], setback)
+    assert {rule for rule, _, _ in expected} == {rules.SETBACK}
+    walls = {meshes[g]["name"]: d for (_, g, _), d in expected.items() if meshes[g]["ifc_class"] == "IfcWall"}
+    assert walls["F1 wall 1"] == pytest.approx(gap, abs=0.005)  # placed so: the outer face at setback - 2 m
+    document = run_review(model["path"], "RV-TEST-SETBACK")
+    found = found_issues(document)
+    assert set(found) == set(expected)
+    for key, issue in found.items():
+        distance, road = nearest_red_line(meshes[key[1]], roads)
+        assert issue["measured"] == pytest.approx(distance, abs=0.01)
+        assert issue["limit"] == setback and issue["details"]["road"] == road
+    # the outer faces toward the road are in the setback, the back wall is not
+    names = {meshes[g]["name"] for _, g, _ in found}
+    assert {"F1 floor", "F1 wall 1", "F2 wall 1", "Roof"} <= names and "F1 wall 3" not in names
+    check = next(c for c in document["report"]["planning"]["checks"] if c["rule"] == rules.SETBACK)
+    assert check["measured"] == pytest.approx(min(expected.values()), abs=0.01) and check["limit"] == setback
+    assert check["passed"] is False and row.road in check["roads"]
+    assert check["elements"] == sorted(g for _, g, _ in found)
+
+
+def _small_parcel_project(database, code: str, margin: tuple[float, float], site, **limits) -> dict:
+    """A project on a parcel of its own: the free spot's building with ``margin`` (m) around it."""
+    x, y = site.spot
+    polygon = shapely.box(x - margin[0], y - margin[1], x + WIDTH + margin[0], y + DEPTH + margin[1])
+    with database.begin() as conn:
+        insert_parcel(conn, f"RV-{code}", polygon, land_use="residential", **limits)
+        insert_project(conn, f"RV-TEST-{code}", f"RV-{code}", f"{code.lower()} test building")
+        return parcel_row(conn, f"RV-{code}")
+
+
+def _building_level(document, model_path, rule, expected_ratio, limit):
+    building = ifcopenshell.open(str(model_path)).by_type("IfcBuilding")[0].GlobalId
+    assert [(i["rule"], i["global_id"], i["ifc_class"]) for i in document["issues"]] == [
+        (rule, building, "IfcBuilding")
+    ]
+    issue = document["issues"][0]
+    assert issue["measured"] == pytest.approx(expected_ratio, rel=1e-4) and issue["limit"] == limit
+    checks = {c["rule"]: c for c in document["report"]["planning"]["checks"]}
+    assert checks[rule]["passed"] is False and checks[rule]["elements"] == [building]
+    assert checks[rule]["measured"] == pytest.approx(expected_ratio, rel=1e-4) and checks[rule]["limit"] == limit
+    assert all(c["passed"] for r, c in checks.items() if r != rule)
+    return checks
+
+
+def test_plot_ratio_over_the_parcel_limit(review_site, tmp_path, database):
+    """Three storeys of 96 m² on a 480 m² parcel that allows 0.5: plot ratio 0.6, density 0.2 within."""
+    parcel = _small_parcel_project(
+        database,
+        "PLOT-RATIO",
+        (6.0, 6.0),
+        review_site,
+        height_limit_m=24.0,
+        max_plot_ratio=0.5,
+        max_density=0.4,
+        min_setback_m=5.0,
+    )
+    placement = _place(review_site, *review_site.spot)
+    model = author_review_model(tmp_path / "ratio.ifc", storeys=3, storey_height=3.0, **placement)
+    meshes = store_meshes(model["path"], *review_site.spot, placement["height"], 0.0)
+    with database.connect() as conn:
+        assert site_issues(conn, meshes, parcel["geom"], parcel["min_setback_m"]) == {}
+    floor_area, base = _storey_floor_area(meshes, ground_under(meshes))
+    assert floor_area == pytest.approx(3 * WIDTH * DEPTH, rel=1e-4)
+    area = parcel["geom"].area
+    assert floor_area / area > parcel["max_plot_ratio"] and base / area <= parcel["max_density"]
+    document = run_review(model["path"], "RV-TEST-PLOT-RATIO")
+    checks = _building_level(document, model["path"], rules.PLOT_RATIO, floor_area / area, parcel["max_plot_ratio"])
+    assert checks[rules.DENSITY]["measured"] == pytest.approx(base / area, rel=1e-4)
+    assert document["report"]["planning"]["site"]["floor_area_m2"] == pytest.approx(floor_area, abs=0.01)
+
+
+def test_building_density_over_the_parcel_limit(review_site, tmp_path, database):
+    """A 96 m² footprint on a 224 m² parcel that allows 0.35: density 0.43, plot ratio 0.86 within."""
+    parcel = _small_parcel_project(
+        database,
+        "DENSITY",
+        (2.0, 3.0),
+        review_site,
+        height_limit_m=24.0,
+        max_plot_ratio=1.2,
+        max_density=0.35,
+        min_setback_m=5.0,
+    )
+    placement = _place(review_site, *review_site.spot)
+    model = author_review_model(tmp_path / "density.ifc", storeys=2, storey_height=3.0, **placement)
+    meshes = store_meshes(model["path"], *review_site.spot, placement["height"], 0.0)
+    with database.connect() as conn:
+        assert site_issues(conn, meshes, parcel["geom"], parcel["min_setback_m"]) == {}
+    floor_area, base = _storey_floor_area(meshes, ground_under(meshes))
+    assert base == pytest.approx(WIDTH * DEPTH, rel=1e-4)
+    area = parcel["geom"].area
+    assert base / area > parcel["max_density"] and floor_area / area <= parcel["max_plot_ratio"]
+    document = run_review(model["path"], "RV-TEST-DENSITY")
+    checks = _building_level(document, model["path"], rules.DENSITY, base / area, parcel["max_density"])
+    assert checks[rules.PLOT_RATIO]["measured"] == pytest.approx(floor_area / area, rel=1e-4)
+
+
+def test_underground_structure_within_the_utility_tunnel_clearance(review_site, tmp_path, database):
+    """An underground pump room under the road, 0.6 m beside the utility tunnel's outer wall and
+    below the pipes over it: exactly its elements within the 1.0 m clearance are issues."""
+    gap = 0.6
+    with database.begin() as conn:
+        # a station on the tunnel's axis away from the pipes that cross the road
+        tunnel = conn.execute(
+            text(
+                """
+                WITH t AS (SELECT id, axis, width_m, height_m,
+                                  ST_Azimuth(ST_StartPoint(axis), ST_EndPoint(axis)) AS az
+                           FROM utility_tunnel ORDER BY id LIMIT 1),
+                crossing AS (SELECT l.geom FROM pipeline l, t WHERE ST_DWithin(l.geom, t.axis, 30)
+                             AND abs(sin(ST_Azimuth(ST_StartPoint(l.geom), ST_EndPoint(l.geom)) - t.az)) > 0.3)
+                SELECT t.id, t.width_m, t.height_m, ST_AsBinary(t.axis) AS axis, f,
+                       (SELECT min(ST_Distance(c.geom, ST_LineInterpolatePoint(t.axis, f))) FROM crossing c) AS free
+                FROM t, generate_series(0.1, 0.9, 0.01) AS f ORDER BY free DESC, f LIMIT 1
+                """
+            )
+        ).one()
+    axis = shapely.from_wkb(bytes(tunnel.axis))
+    coords = shapely.get_coordinates(axis, include_z=True)
+    chord = shapely.LineString(coords[[0, -1], :2])
+    assert max(chord.distance(shapely.Point(p)) for p in coords[:, :2]) < 0.01, "the tunnel's axis is straight"
+    along = (coords[-1, :2] - coords[0, :2]) / np.linalg.norm(coords[-1, :2] - coords[0, :2])
+    across = np.array([-along[1], along[0]])  # the structure's local y, away from the axis
+    station = np.array(axis.interpolate(tunnel.f, normalized=True).coords[0])
+    assert tunnel.free > 20, "no stretch of the tunnel away from the crossing pipes"
+    half = tunnel.width_m / 2
+    origin = station[:2] - WIDTH / 2 * along + (half + gap) * across
+    rotation = math.degrees(math.atan2(along[1], along[0]))
+    height = ground_at(*origin)
+    floor = station[2]  # the axis runs along the tunnel's floor
+    # walls from 2.5 m under the tunnel floor to 0.5 m over it, a 0.3 m cover slab on top
+    basement = {"x0": 0.0, "y0": 0.0, "width": WIDTH, "depth": DEPTH, "floor_z": floor - 2.5 - height, "height": 3.0}
+    model = author_underground_structure(
+        tmp_path / "pumproom.ifc",
+        basement=basement,
+        eastings=origin[0],
+        northings=origin[1],
+        height=height,
+        rotation_deg=rotation,
+        width=WIDTH,
+        depth=DEPTH,
+        name="Pump room",
+    )
+    meshes = store_meshes(model["path"], origin[0], origin[1], height, rotation)
+    assert set(meshes) == set(model["basement"].values())
+    # its underground-space parcel under the road: from the tunnel's outer wall to 16 m off the axis
+    frame = np.column_stack([along, across])
+    corners = [(-WIDTH / 2 - 10, half), (WIDTH / 2 + 10, half), (WIDTH / 2 + 10, 16.0), (-WIDTH / 2 - 10, 16.0)]
+    polygon = shapely.Polygon([station[:2] + frame @ np.array(c) for c in corners])
+    with database.begin() as conn:
+        insert_parcel(
+            conn,
+            "RV-UG-TUNNEL",
+            polygon,
+            land_use="public",
+            height_limit_m=0.0,
+            max_plot_ratio=0.5,
+            max_density=0.6,
+            min_setback_m=0.0,
+        )
+        insert_project(conn, "RV-TEST-TUNNEL", "RV-UG-TUNNEL", "Pump room beside the utility tunnel", "municipal")
+        parcel = parcel_row(conn, "RV-UG-TUNNEL")
+        assert site_issues(conn, meshes, parcel["geom"], parcel["min_setback_m"]) == {}, "pipes or parcel in the way"
+    # clearance to the tunnel's box: across the axis beyond its half width, and above or below it
+    expected = {}
+    for global_id, mesh in meshes.items():
+        verts = mesh["verts"]
+        offsets = (verts[:, :2] - station[:2]) @ across
+        assert offsets.min() > 0  # every element lies on one side of the axis
+        centre = shapely.Point(verts[:, :2].mean(axis=0))
+        floor_here = axis.interpolate(axis.project(centre)).z
+        gap_h = max(offsets.min() - half, 0.0)
+        gap_v = max(floor_here - verts[:, 2].max(), verts[:, 2].min() - (floor_here + tunnel.height_m), 0.0)
+        clearance = math.hypot(gap_h, gap_v)
+        if clearance < rules.TUNNEL_CLEARANCE_M - 0.01:
+            expected[global_id] = clearance
+    basement_ids = model["basement"]
+    assert set(expected) == {basement_ids[k] for k in ("wall_south", "wall_east", "wall_west", "cover")}
+    document = run_review(model["path"], "RV-TEST-TUNNEL")
+    found = found_issues(document)
+    assert set(found) == {(rules.CLASH_TUNNEL, g, None) for g in expected}
+    for (_, global_id, _), issue in found.items():
+        assert issue["measured"] == pytest.approx(expected[global_id], abs=0.02)
+        assert issue["measured"] == pytest.approx(gap, abs=0.02)
+        assert issue["limit"] == rules.TUNNEL_CLEARANCE_M and issue["details"]["tunnel_id"] == tunnel.id
+    city = {c["rule"]: c for c in document["report"]["clashes"]["city"]}
+    assert city[rules.CLASH_TUNNEL]["clashes"] == len(expected) and city[rules.CLASH_PIPELINE]["clashes"] == 0

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 import zipfile
+from pathlib import Path
 
 import ifcopenshell
 import ifcopenshell.api.georeference
@@ -14,17 +19,36 @@ from sqlalchemy import text
 
 from bim_ingest.georef import Override
 from bim_ingest.review.bcf_export import review_bcf
-from bim_ingest.review.information import load_ids
+from bim_ingest.review.information import DEFAULT_IDS, load_ids
 from bim_ingest.review.report_html import review_html
 from bim_ingest.review.service import run_review
 from sample_models.review_models import author_review_model
 from spatial_api.errors import UserError
-from tests.fixtures_review import ground_at
+from tests.fixtures_review import ground_at, store_meshes
+from tests.fixtures_tiles import property_strings, read_glb, walk_tiles
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _placement(site, **extra):
     x, y = site.spot
     return {"eastings": x, "northings": y, "height": ground_at(x, y), "rotation_deg": 0.0} | extra
+
+
+def _bim_layer_ids() -> set[str]:
+    """The feature ids in the city's ``bim`` tiles, read from the tileset and its glb files on disk
+    (EXT_structural_metadata property table), not through the tiler; none before it is built."""
+    from spatial_api.settings import get_settings
+
+    path = get_settings().tiles_dir / "bim" / "tileset.json"
+    if not path.exists():
+        return set()
+    tileset = json.loads(path.read_text())
+    ids: set[str] = set()
+    for tile, _, _ in walk_tiles(tileset["root"]):
+        for content in [tile["content"]] if "content" in tile else tile.get("contents", []):
+            ids |= set(property_strings(*read_glb(path.parent / content["uri"].split("?")[0]), "id"))
+    return ids
 
 
 def _versions(database) -> int:
@@ -148,6 +172,9 @@ def test_api_workflow_return_then_approve(client, database, review_site, tmp_pat
         f"/api/v1/reviews/{review['id']}/decision", headers=engineer, json={"action": "return", "comment": "fix it"}
     ).json()
     assert returned["status"] == "returned" and returned["model_status"] == "ingested"
+    x, y = review_site.spot
+    first_ids = set(store_meshes(first["path"], x, y, placement["height"], 0.0))
+    assert first_ids and not first_ids & _bim_layer_ids()  # a returned model is not in the city's layer
 
     second = author_review_model(tmp_path / "v2" / "building.ifc", storeys=2, **placement)
     result = _submit(client, planner, second["path"], review_site.project)
@@ -167,6 +194,72 @@ def test_api_workflow_return_then_approve(client, database, review_site, tmp_pat
             ).all()
         )
     assert statuses == {review["model_version_id"]: "ingested", review2["model_version_id"]: "published"}
+    # the approved version is in the city's BIM tiles, every element with a body; the returned one is not
+    second_ids = set(store_meshes(second["path"], x, y, placement["height"], 0.0))
+    assert second_ids and not second_ids & first_ids
+    in_tiles = _bim_layer_ids()
+    assert second_ids <= in_tiles
+    assert not first_ids & in_tiles
+    assert approved.json()["tiles"]["layer"] == "bim"
+
+
+def _cim(*args: str) -> subprocess.CompletedProcess:
+    """The installed `cim` command against this session's database and data dir."""
+    cim = Path(sys.executable).parent / "cim"
+    return subprocess.run(
+        [str(cim), *args], cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_review_json(review_site, tmp_path, database):
+    model = author_review_model(tmp_path / "cli.ifc", missing_fire_rating=True, storeys=1, **_placement(review_site))
+    ids = tmp_path / "submitted.ids"
+    ids.write_bytes(DEFAULT_IDS.read_bytes())
+    done = _cim("review", str(model["path"]), "--project", review_site.project, "--ids", str(ids), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(done.stdout.strip().splitlines()) == 1  # one JSON object
+    summary = json.loads(done.stdout)
+    assert set(summary) == {
+        "review_id",
+        "project_code",
+        "model_version_id",
+        "round",
+        "status",
+        "passed",
+        "counts",
+        "planning",
+        "diff",
+        "seconds",
+        "report",
+    }
+    fire = "ids:CIM-03 walls: fire rating and exterior flag"
+    assert summary["project_code"] == review_site.project and summary["status"] == "in_review"
+    assert summary["passed"] is False and summary["counts"]["by_rule"] == {fire: 1}
+    assert summary["report"] == f"/api/v1/reviews/{summary['review_id']}"
+    assert {c["rule"] for c in summary["planning"]} >= {"planning.inside_parcel", "planning.height"}
+    with database.connect() as conn:
+        stored = conn.execute(
+            text(
+                """SELECT r.status, r.report -> 'ids' ->> 'source', v.status, i.rule, i.global_id
+                   FROM drawing_review r JOIN bim_model_version v ON v.id = r.model_version_id
+                   JOIN review_issue i ON i.review_id = r.id WHERE r.id = :r"""
+            ),
+            {"r": summary["review_id"]},
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        ("in_review", "submitted.ids", "ingested", fire, model["wall_without_fire_rating"])
+    ]
+
+
+def test_cli_review_of_an_unknown_project_is_one_line_and_writes_nothing(review_site, tmp_path, database):
+    model = author_review_model(tmp_path / "cli.ifc", storeys=1, **_placement(review_site))
+    before = _versions(database)
+    done = _cim("review", str(model["path"]), "--project", "NO-SUCH-PROJECT", "--json")
+    assert done.returncode != 0 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "NO-SUCH-PROJECT" in lines[0]
+    assert "does not exist" in lines[0]
+    assert _versions(database) == before
 
 
 def test_every_shared_ifc_gets_a_report(shared_datasets, review_site):

@@ -4,8 +4,7 @@ and items?bbox beside pygeoapi serving the same table. Writes bench/api/RESULTS.
 
     .venv/bin/python bench/api/run.py --buildings 100000 [--skip-load] [--workers 2]
 
-pygeoapi runs from bench/.venv-pygeoapi (``python3 -m venv bench/.venv-pygeoapi &&
-bench/.venv-pygeoapi/bin/pip install pygeoapi psycopg2-binary uvicorn``); it is skipped when absent.
+pygeoapi (from PyPI) runs from a venv of its own, bench/.venv-pygeoapi, made on the first run.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +37,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(latencies: list[float], seconds: float) -> dict:
+    if not latencies:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "rps": 0.0}
     return {
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p95_ms": round(percentile(latencies, 95) * 1000, 2),
@@ -49,12 +51,13 @@ async def drive(urls: list[tuple[str, str, dict | None]], concurrency: int) -> d
     """Send every request with at most ``concurrency`` in flight; latencies of 200s only (others counted)."""
     latencies: list[float] = []
     errors = 0
+    first_error: str | None = None
     queue = list(urls)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
 
         async def worker() -> None:
-            nonlocal errors
+            nonlocal errors, first_error
             while queue:
                 method, url, body = queue.pop()
                 started = time.perf_counter()
@@ -63,11 +66,12 @@ async def drive(urls: list[tuple[str, str, dict | None]], concurrency: int) -> d
                     latencies.append(time.perf_counter() - started)
                 else:
                     errors += 1
+                    first_error = first_error or f"{response.status_code} {url}: {response.text[:300]}"
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return {**summary(latencies, seconds), "errors": errors}
+    return {**summary(latencies, seconds), "errors": errors, "first_error": first_error}
 
 
 def in_process(calls: list, concurrency: int) -> dict:
@@ -83,6 +87,12 @@ def in_process(calls: list, concurrency: int) -> dict:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(timed, calls))
     return summary(latencies, time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -224,12 +234,17 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--skip-load", action="store_true")
     args = parser.parse_args()
+    args.port = args.port or free_port()
     url = prepare_database(args.buildings, args.skip_load)
     env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
     os.environ.update(DATABASE_URL=url)
+    from spatial_api import db, settings
+
+    settings.get_settings.cache_clear()  # cluster.up() read the settings before DATABASE_URL was set
+    db.get_engine.cache_clear()
     with create_engine(url).connect() as conn:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("building", "pipeline")}
     load = workload(url, args.requests)
@@ -269,7 +284,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
-    results["pygeoapi"] = run_pygeoapi(url, load, args.port + 1)
+    results["pygeoapi"] = run_pygeoapi(url, load, free_port())
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "api.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
@@ -330,11 +345,20 @@ def direct(url: str, load: dict) -> dict:
     return out
 
 
-def run_pygeoapi(url: str, load: dict, port: int) -> dict | None:
+def run_pygeoapi(url: str, load: dict, port: int) -> dict:
     python = PYGEOAPI_VENV / "bin" / "python"
     if not python.exists():
-        print("pygeoapi venv absent: skipped", flush=True)
-        return None
+        subprocess.run([sys.executable, "-m", "venv", str(PYGEOAPI_VENV)], check=True)
+        pip = [
+            str(PYGEOAPI_VENV / "bin" / "pip"),
+            "install",
+            "-q",
+            "pygeoapi",
+            "psycopg2-binary",
+            "geoalchemy2",
+            "uvicorn",
+        ]
+        subprocess.run(pip, check=True)
     config = pygeoapi_config(url, port)
     openapi = config.with_suffix(".openapi.yml")
     env = {**os.environ, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}

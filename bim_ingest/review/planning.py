@@ -138,13 +138,16 @@ def _srid() -> int:
     return get_settings().store_srid
 
 
-def _red_lines(session: Session, parcel: BaseGeometry) -> list[tuple[str, BaseGeometry]]:
+def _red_lines(session: Session, parcel: BaseGeometry, building: BaseGeometry) -> list[tuple[str, BaseGeometry]]:
+    """Red lines near the parcel or near the building (a building placed off its parcel is still
+    measured from the roads beside it)."""
     rows = session.execute(
         text(
             "SELECT code, ST_AsBinary(red_line) AS g FROM road"
             " WHERE ST_DWithin(red_line, ST_GeomFromWKB(:p, :srid), :d)"
+            " OR ST_DWithin(red_line, ST_GeomFromWKB(:b, :srid), :d)"
         ),
-        {"p": shapely.to_wkb(parcel), "srid": _srid(), "d": rules.ROAD_SEARCH_M},
+        {"p": shapely.to_wkb(parcel), "b": shapely.to_wkb(building), "srid": _srid(), "d": rules.ROAD_SEARCH_M},
     )
     return [(r.code, shapely.from_wkb(bytes(r.g))) for r in rows]
 
@@ -203,7 +206,7 @@ def planning_checks(
     # Setback from the road red lines (the building above ground).
     above = [e for e in elements if np.isnan(ground) or e.z_max > ground + rules.PLANNING_TOLERANCE_M] or elements
     setback = parcel["min_setback_m"] if parcel["min_setback_m"] is not None else rules.DEFAULT_SETBACK_M
-    roads = _red_lines(session, parcel["geom"])
+    roads = _red_lines(session, parcel["geom"], building)
     near = []
     nearest = None
     for e in above if roads else []:

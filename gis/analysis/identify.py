@@ -13,14 +13,22 @@ from spatial_api import ogc
 from spatial_api.errors import NotFound, UserError
 
 # Layers a click can hit, in the order they are tried, with the tolerance around the point.
-PICK_ORDER = (("buildings", 0.0), ("pipelines", 2.0), ("pipe_nodes", 2.0), ("projects", 0.0), ("parcels", 0.0))
-IDENTIFIABLE = ("buildings", "pipelines", "pipe_nodes", "projects", "parcels", "enterprises", "tunnels")
+PICK_ORDER = (
+    ("buildings", 0.0),
+    ("bim_elements", 0.0),
+    ("pipelines", 2.0),
+    ("pipe_nodes", 2.0),
+    ("projects", 0.0),
+    ("parcels", 0.0),
+)
+IDENTIFIABLE = ("buildings", "bim_elements", "pipelines", "pipe_nodes", "projects", "parcels", "enterprises", "tunnels")
 MAX_BENEATH_M = 200.0
 
 _PICK = {
     layer: text(
         f"""SELECT t.{c.id_column} FROM {c.from_clause}
-             WHERE ST_DWithin({ogc.geom_sql(c)},
+             WHERE {ogc.overlaps_sql(c, "ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), :tol)")}
+               AND ST_DWithin({ogc.geom_sql(c)},
                               ST_SetSRID(ST_MakePoint(:x, :y), :srid), :tol)
              ORDER BY ST_Distance({ogc.geom_sql(c)},
                                   ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column} LIMIT 1"""
@@ -53,6 +61,12 @@ _GEOM = {
     for layer, c in ogc.COLLECTIONS.items()
     if layer in IDENTIFIABLE
 }
+_BIM_ELEMENT = text(
+    """SELECT e.global_id, e.ifc_class, e.predefined_type, e.name, e.storey, e.materials, e.properties,
+              e.quantities, v.id AS version_id, v.version_no, m.id AS model_id, m.name AS model_name
+         FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id JOIN bim_model m ON m.id = v.model_id
+        WHERE e.version_id = :version AND e.global_id = :id"""
+)
 _PIPE_NODES = text("SELECT id, kind, utility, depth_m, is_open FROM pipe_node WHERE id = ANY(:ids) ORDER BY id")
 _ENTERPRISE_PROJECTS = text(
     """SELECT code, name, stage,
@@ -94,7 +108,7 @@ def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m:
     collection = ogc.get_collection(layer)
     result: dict = {"layer": layer, "id": fid, "feature": json.loads(ogc.item(conn, collection, fid))}
     props = result["feature"]["properties"]
-    if layer in ("buildings", "projects", "pipelines", "pipe_nodes", "tunnels", "parcels"):
+    if layer in ("buildings", "bim_elements", "projects", "pipelines", "pipe_nodes", "tunnels", "parcels"):
         geom = conn.execute(_GEOM[layer], {"id": fid}).scalar()
         if geom is not None:
             result["beneath"] = beneath(conn, geom, distance_m)
@@ -105,6 +119,11 @@ def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m:
         result["project"] = records.project(conn, row["project_code"], personal) if row["project_code"] else None
     elif layer == "projects":
         result["project"] = records.project(conn, fid, personal)
+    elif layer == "bim_elements":
+        element = conn.execute(_BIM_ELEMENT, {"version": props["version_id"], "id": fid}).mappings().one()
+        result["element"] = dict(element)
+        code = props["project_code"]
+        result["project"] = records.project(conn, code, personal) if code else None
     elif layer == "pipelines":
         ends = [props["from_node"], props["to_node"]]
         result["nodes"] = [dict(r) for r in conn.execute(_PIPE_NODES, {"ids": [e for e in ends if e]}).mappings()]

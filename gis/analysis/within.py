@@ -1,7 +1,8 @@
 """Statistics for a drawn area: buildings, floor area by use, dangerous buildings, residents,
 projects by stage, enterprises by credit grade, pipe length by utility and by age.
 
-Rules: a building counts when its footprint's centroid lies in the area; its floor area is the
+Rules: a building counts when its footprint's centroid lies in the area (the footprint's box
+overlapping the area's first, so the GiST index answers); its floor area is the
 footprint area times the floors above ground. A project counts when its site intersects the area.
 An enterprise counts when its registered location lies in the area. Pipe lengths are the 2D length
 of the part inside the area. Pipe age bands are by install year against the current year.
@@ -16,7 +17,8 @@ AGE_BANDS = ((0, 10, "0-9"), (10, 20, "10-19"), (20, 30, "20-29"), (30, 10_000, 
 
 _BUILDINGS = text(
     """WITH a AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g),
-            b AS (SELECT b.* FROM building b, a WHERE ST_Intersects(ST_Centroid(b.footprint), a.g))
+            b AS (SELECT b.* FROM building b, a
+                   WHERE b.footprint && a.g AND ST_Intersects(ST_Centroid(b.footprint), a.g))
        SELECT COALESCE(use, 'unknown') AS use, count(*) AS n,
               sum(ST_Area(footprint) * COALESCE(floors_above, 1)) AS floor_area_m2
          FROM b GROUP BY 1 ORDER BY 1"""
@@ -24,12 +26,13 @@ _BUILDINGS = text(
 _DANGEROUS = text(
     """SELECT b.code, b.address, b.use, b.safety_grade, b.last_inspection
          FROM building b, (SELECT ST_GeomFromWKB(:wkb, :srid) AS g) a
-        WHERE ST_Intersects(ST_Centroid(b.footprint), a.g) AND b.safety_grade = 'D' ORDER BY b.code"""
+        WHERE b.footprint && a.g AND ST_Intersects(ST_Centroid(b.footprint), a.g) AND b.safety_grade = 'D'
+        ORDER BY b.code"""
 )
 _RESIDENTS = text(
     """SELECT count(h.*) AS units, COALESCE(sum(h.residents), 0) AS residents
          FROM house_unit h JOIN building b ON b.code = h.building_code, (SELECT ST_GeomFromWKB(:wkb, :srid) AS g) a
-        WHERE ST_Intersects(ST_Centroid(b.footprint), a.g)"""
+        WHERE b.footprint && a.g AND ST_Intersects(ST_Centroid(b.footprint), a.g)"""
 )
 _PROJECTS = text(
     """SELECT p.stage, count(*) AS n FROM project p, (SELECT ST_GeomFromWKB(:wkb, :srid) AS g) a

@@ -30,7 +30,7 @@ def tile_sql(collection: ogc.Collection) -> str:
                                                        (ST_XMax(g) - ST_XMin(g)) / 16), {srid}) AS g FROM env),
              q AS (SELECT t.{collection.id_column} AS id{", " + props if props else ""},
                           ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g, {EXTENT}, {BUFFER}, true) AS geom
-                     FROM {collection.from_clause}, env, box WHERE {geom} && box.g)
+                     FROM {collection.from_clause}, env, box WHERE {ogc.overlaps_sql(collection, "box.g")})
         SELECT ST_AsMVT(q, :layer, {EXTENT}, 'geom') FROM q WHERE q.geom IS NOT NULL"""
 
 
