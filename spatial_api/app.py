@@ -65,7 +65,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
     problems.install(app)
     ratelimit.install(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     for module in (
         health,

@@ -67,6 +67,34 @@ def role_headers(client, sample_city) -> dict[str, dict[str, str]]:
     return headers
 
 
+@pytest.fixture(scope="session")
+def demo_model(sample_city) -> dict:
+    """One of the demo's BIM models, authored on a vacant parcel of a project and published."""
+    from sample_models.demo_models import publish_demo_models
+
+    return publish_demo_models(1)[0]
+
+
+@pytest.fixture(scope="module")
+def emergency_event(database: Engine, sample_city) -> Iterator[dict]:
+    """One reported gas leak (the sample city has none) at the middle of the first building; removed after."""
+    with database.begin() as conn:
+        row = (
+            conn.execute(
+                text(
+                    """INSERT INTO emergency_event (type, source, severity, params, location)
+                       SELECT 'gas_leak', 'test', 'major', '{}'::jsonb, ST_Centroid(footprint)
+                         FROM building ORDER BY code LIMIT 1 RETURNING id"""
+                )
+            )
+            .mappings()
+            .one()
+        )
+    yield dict(row)
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM emergency_event WHERE id = :id"), {"id": row["id"]})
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from shapely import LineString, Point
 from shapely.geometry import mapping
 
@@ -166,6 +167,110 @@ def test_excavation_hits(client, role_headers, rows, to_lonlat):
         t["id"] for t in tunnels if t["wkb_g"].buffer(t["width_m"] / 2).intersects(area) and t["cover_depth_m"] < depth
     }
     assert {t["id"] for t in answer["tunnels"]} == hit
+    _assert_owners(answer, pipes, rows)
+
+
+def _assert_owners(answer: dict, pipes: list[dict], rows) -> None:
+    """Each pipe and tunnel hit carries its owner from the table; the owners to notify are all of them, once."""
+    pipe_owner = {p["id"]: p["owner"] for p in pipes}
+    tunnel_owner = {t["id"]: t["owner"] for t in rows("SELECT id, owner FROM utility_tunnel")}
+    assert all(p["owner"] == pipe_owner[p["id"]] for p in answer["pipes"])
+    assert all(t["owner"] == tunnel_owner[t["id"]] for t in answer["tunnels"])
+    owners = {pipe_owner[p["id"]] for p in answer["pipes"]} | {tunnel_owner[t["id"]] for t in answer["tunnels"]}
+    assert answer["owners_to_notify"] == sorted(owners - {None}) and owners
+
+
+def test_excavation_over_the_tunnel_names_its_owner(client, role_headers, rows, to_lonlat):
+    """A dig across the utility tunnel, deeper than its cover: the tunnel, its compartments and the pipes above
+    it are hit, and every owner is to be notified (raw SQL and shapely)."""
+    tunnel = rows(
+        """SELECT id, owner, width_m, cover_depth_m, ST_AsBinary(ST_Force2D(axis)) AS wkb_g,
+                  (SELECT array_agg(c.id ORDER BY c.id) FROM tunnel_compartment c WHERE c.tunnel_id = u.id) AS parts
+             FROM utility_tunnel u ORDER BY id LIMIT 1"""
+    )[0]
+    middle = tunnel["wkb_g"].interpolate(0.5, normalized=True)
+    area = shapely.affinity.rotate(shapely.box(middle.x - 40, middle.y - 25, middle.x + 40, middle.y + 25), 17)
+    depth = tunnel["cover_depth_m"] + 2.0
+    response = client.post(
+        f"{API}/analysis/excavation",
+        json={"area": mapping(to_lonlat(area)), "depth_m": depth},
+        headers=role_headers["engineer"],
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [t["id"] for t in answer["tunnels"]] == [tunnel["id"]]
+    assert [c["id"] for c in answer["tunnels"][0]["compartments"]] == tunnel["parts"]
+    pipes = rows(
+        "SELECT id, depth_m, depth_ref, diameter_mm, owner, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipeline"
+    )
+    expected = set()
+    for p in pipes:
+        top = p["depth_m"] - (p["diameter_mm"] or 0) / 2000 if p["depth_ref"] == "axis" else p["depth_m"]
+        if p["wkb_g"].intersects(area) and (p["depth_m"] is None or top < depth):
+            expected.add(p["id"])
+    assert {p["id"] for p in answer["pipes"]} == expected and expected
+    _assert_owners(answer, pipes, rows)
+    assert tunnel["owner"] in answer["owners_to_notify"]
+
+
+def test_gas_leak_in_a_polygon_zone(client, role_headers, rows, to_lonlat):
+    """A leak zone drawn as a polygon (no radius): the zone is the polygon itself; the buildings, units,
+    residents, pipes, sites and tunnel compartments in it, from shapely over raw rows."""
+    axis = rows("SELECT ST_AsBinary(ST_Force2D(axis)) AS wkb_g FROM utility_tunnel ORDER BY id LIMIT 1")[0]["wkb_g"]
+    c = axis.interpolate(0.4, normalized=True)
+    zone = shapely.Polygon(
+        [
+            (c.x - 160, c.y - 90),
+            (c.x + 120, c.y - 130),
+            (c.x + 170, c.y + 60),
+            (c.x + 10, c.y + 150),
+            (c.x - 140, c.y + 80),
+        ]
+    )
+    body = {"type": "gas_leak", "location": mapping(to_lonlat(zone))}
+    response = client.post(f"{API}/analysis/incident", json=body, headers=role_headers["emergency"])
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["zone_area_m2"] == pytest.approx(zone.area, abs=1.0)
+    buildings = rows("SELECT code, ST_AsBinary(footprint) AS wkb_g FROM building")
+    inside = {b["code"] for b in buildings if b["wkb_g"].intersects(zone)}
+    assert [b["code"] for b in answer["buildings"]] == sorted(inside) and inside  # all at distance 0
+    units = rows("SELECT building_code, id, residents FROM house_unit")
+    per_building: dict[str, set] = {}
+    for u in units:
+        per_building.setdefault(u["building_code"], set()).add(u["id"])
+    assert all({u["id"] for u in b["units"]} == per_building.get(b["code"], set()) for b in answer["buildings"])
+    assert answer["residents"] == sum(u["residents"] or 0 for u in units if u["building_code"] in inside)
+    pipes = rows("SELECT id, utility, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipeline")
+    by_utility: dict[str, dict] = {}
+    for p in pipes:
+        if p["wkb_g"].intersects(zone):
+            entry = by_utility.setdefault(p["utility"], {"ids": set(), "length_m": 0.0})
+            entry["ids"].add(p["id"])
+            entry["length_m"] += p["wkb_g"].intersection(zone).length
+    assert answer["pipes_by_utility"].keys() == by_utility.keys() and by_utility
+    for utility, entry in by_utility.items():
+        got = answer["pipes_by_utility"][utility]
+        assert set(got["ids"]) == entry["ids"] and got["count"] == len(entry["ids"])
+        assert got["length_m"] == pytest.approx(entry["length_m"], abs=0.05)
+    sites = rows(
+        """SELECT code, ST_AsBinary(footprint) AS wkb_g FROM project
+            WHERE stage IN ('preparation', 'construction') AND footprint IS NOT NULL"""
+    )
+    assert {s["code"] for s in answer["construction_sites"]} == {
+        s["code"] for s in sites if s["wkb_g"].intersects(zone)
+    }
+    compartments = rows(
+        """SELECT c.id FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id
+            WHERE ST_Intersects(ST_Force2D(u.axis), ST_GeomFromWKB(:z, 4549))""",
+        z=shapely.to_wkb(zone),
+    )
+    assert [t["id"] for t in answer["tunnel_compartments"]] == sorted(r["id"] for r in compartments) and compartments
+    sensors = rows("SELECT id, ST_AsBinary(ST_Force2D(position)) AS wkb_g FROM sensor")
+    listed = {s["id"] for t in answer["tunnel_compartments"] for s in t["sensors"]}
+    with_readings = {r["sensor_id"] for r in rows("SELECT DISTINCT sensor_id FROM sensor_reading")}
+    assert listed == {s["id"] for s in sensors if s["wkb_g"].intersects(zone) and s["id"] in with_readings} and listed
+    assert shapely.geometry.shape(answer["zone"]).equals_exact(to_lonlat(zone), 1e-7)
 
 
 def _z_along(line: LineString, at: Point) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from datetime import date
 
@@ -86,14 +87,6 @@ def test_identify_by_id_of_an_enterprise_lists_its_projects(client, sample_city,
     answer = client.get(f"{API}/query/identify", params={"layer": "enterprises", "id": uscc}).json()
     expected = {r["code"] for r in rows("SELECT code FROM project WHERE contractor_uscc = :u", u=uscc)}
     assert {p["code"] for p in answer["projects"] if "contractor" in p["roles"]} == expected
-
-
-@pytest.fixture(scope="module")
-def demo_model(sample_city) -> dict:
-    """One of the demo's BIM models, authored on a vacant parcel of a project and published."""
-    from sample_models.demo_models import publish_demo_models
-
-    return publish_demo_models(1)[0]
 
 
 def test_identify_a_bim_element_gives_its_properties_and_its_project(client, demo_model, rows, to_lonlat):
@@ -222,3 +215,217 @@ def test_within_rejects_bad_polygons(client, sample_city, body, status):
     response = client.post(f"{API}/query/within", json=body)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_within_records_match_raw_sql(client, sample_city, rows, to_lonlat):
+    """Dangerous buildings, house units, residents and enterprises and contractors by credit grade, over an
+    area drawn around the city's dangerous buildings; each figure counted here with shapely over raw rows."""
+    buildings = rows(
+        """SELECT code, address, use, safety_grade, last_inspection, ST_AsBinary(footprint) AS wkb_g FROM building"""
+    )
+    dangerous = [b for b in buildings if b["safety_grade"] == "D"]
+    assert len(dangerous) >= 2, "the sample city has dangerous buildings"
+    # A hexagon over the first dangerous buildings (edges straight in the store CRS, as the server sees them).
+    hull = shapely.MultiPoint([b["wkb_g"].centroid for b in dangerous[:3]]).convex_hull
+    store = hull.buffer(220, quad_segs=2).simplify(1.0)
+    response = client.post(f"{API}/query/within", json=mapping(to_lonlat(store)))
+    assert response.status_code == 200, response.text
+    stats = response.json()
+
+    inside = {b["code"]: b for b in buildings if store.contains(b["wkb_g"].centroid)}
+    expected_dangerous = [
+        {
+            "code": b["code"],
+            "address": b["address"],
+            "use": b["use"],
+            "safety_grade": "D",
+            "last_inspection": b["last_inspection"].isoformat() if b["last_inspection"] else None,
+        }
+        for code, b in sorted(inside.items())
+        if b["safety_grade"] == "D"
+    ]
+    assert stats["buildings"]["dangerous"] == expected_dangerous and expected_dangerous
+
+    units = [u for u in rows("SELECT building_code, residents FROM house_unit") if u["building_code"] in inside]
+    assert stats["buildings"]["house_units"] == len(units) and units
+    assert stats["buildings"]["residents"] == sum(u["residents"] or 0 for u in units)
+
+    enterprises = rows("SELECT uscc, credit_grade, ST_AsBinary(location) AS wkb_g FROM enterprise")
+    by_grade = Counter(
+        e["credit_grade"] or "ungraded" for e in enterprises if e["wkb_g"] is not None and e["wkb_g"].intersects(store)
+    )
+    assert stats["enterprises_by_credit_grade"] == dict(by_grade) and by_grade
+
+    grade = {e["uscc"]: e["credit_grade"] or "ungraded" for e in enterprises}
+    projects = rows("SELECT contractor_uscc, ST_AsBinary(footprint) AS wkb_g FROM project WHERE footprint IS NOT NULL")
+    contractors = {p["contractor_uscc"] for p in projects if p["contractor_uscc"] and p["wkb_g"].intersects(store)}
+    assert stats["contractors_by_credit_grade"] == dict(Counter(grade[u] for u in contractors)) and contractors
+
+
+def test_within_of_an_empty_corner_counts_nothing(client, sample_city, rows, to_lonlat):
+    """A small area away from every building, enterprise and project: zero everywhere, not a missing key."""
+    extent = rows(
+        """SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0 FROM (SELECT ST_Extent(g) AS e FROM (
+             SELECT footprint AS g FROM building UNION ALL SELECT location FROM enterprise
+             UNION ALL SELECT footprint FROM project UNION ALL SELECT geom FROM pipeline) AS parts) AS s"""
+    )[0]
+    store = shapely.box(extent["x0"] - 300, extent["y0"] - 300, extent["x0"] - 100, extent["y0"] - 100)
+    stats = client.post(f"{API}/query/within", json=mapping(to_lonlat(store))).json()
+    assert stats["buildings"]["count"] == stats["buildings"]["house_units"] == stats["buildings"]["residents"] == 0
+    assert stats["buildings"]["dangerous"] == [] and stats["enterprises_by_credit_grade"] == {}
+    assert stats["contractors_by_credit_grade"] == {} and stats["pipe_length_m_by_utility"] == {}
+
+
+def _compartment_slices(rows) -> dict[str, dict]:
+    """Each tunnel compartment's slice of the tunnel (shapely: the axis offset to the compartment's middle,
+    grown by half its width) with the tunnel's cover depth and owner."""
+    found = rows(
+        """SELECT c.id, c.offset_m, c.width_m AS cw, u.width_m AS tw, u.cover_depth_m, u.owner,
+                  ST_AsBinary(ST_Force2D(u.axis)) AS wkb_axis
+             FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id"""
+    )
+    assert found, "the sample city has a utility tunnel with compartments"
+    return {
+        c["id"]: {
+            "slice": c["wkb_axis"]
+            .offset_curve(c["tw"] / 2 - c["offset_m"] - c["cw"] / 2)
+            .buffer(c["cw"] / 2, cap_style="flat"),
+            "depth_m": c["cover_depth_m"],
+            "owner": c["owner"],
+        }
+        for c in found
+    }
+
+
+def test_identify_lists_tunnel_compartments_beneath(client, sample_city, rows):
+    slices = _compartment_slices(rows)
+    near = rows(
+        """SELECT b.code, ST_AsBinary(b.footprint) AS wkb_g FROM building b, utility_tunnel u
+            ORDER BY ST_Distance(b.footprint, ST_Force2D(u.axis)), b.code LIMIT 1"""
+    )[0]
+    distances = {k: s["slice"].distance(near["wkb_g"]) for k, s in slices.items()}
+    # Half-way between the nearest and the farthest compartment, so the answer is a strict subset.
+    lo, hi = min(distances.values()), max(distances.values())
+    assert hi - lo > 1.0, "the compartments lie at different distances from the building"
+    distance = round((lo + hi) / 2, 2)
+    answer = client.get(
+        f"{API}/query/identify", params={"layer": "buildings", "id": near["code"], "distance_m": distance}
+    )
+    assert answer.status_code == 200, answer.text
+    got = {c["id"]: c for c in answer.json()["beneath"]["tunnel_compartments"]}
+    expected = {k for k, d in distances.items() if d <= distance}
+    assert set(got) == expected and 0 < len(expected) < len(slices)
+    for key, compartment in got.items():
+        assert compartment["distance_m"] == pytest.approx(distances[key], abs=0.05)
+        assert (compartment["depth_m"], compartment["owner"]) == (slices[key]["depth_m"], slices[key]["owner"])
+
+    # A pipe that crosses the tunnel lies over every compartment: all of them at distance 0.
+    crossing = rows(
+        """SELECT p.id, ST_AsBinary(ST_Force2D(p.geom)) AS wkb_g FROM pipeline p, utility_tunnel u
+            WHERE ST_Crosses(ST_Force2D(p.geom), ST_Force2D(u.axis)) ORDER BY p.id LIMIT 1"""
+    )[0]
+    over = {k for k, s in slices.items() if s["slice"].intersects(crossing["wkb_g"])}
+    answer = client.get(f"{API}/query/identify", params={"layer": "pipelines", "id": crossing["id"], "distance_m": 0})
+    got = {c["id"]: c["distance_m"] for c in answer.json()["beneath"]["tunnel_compartments"]}
+    assert set(got) == over == set(slices) and set(got.values()) == {0.0}
+
+
+@pytest.fixture(scope="module")
+def filed_building(rows, sample_city) -> dict:
+    """A building whose project has a completion filing, a designer, a supervisor, a project manager and a
+    chief supervisor with phone numbers (raw SQL)."""
+    found = rows(
+        """SELECT b.code, b.project_code FROM building b JOIN project p ON p.code = b.project_code
+            WHERE p.designer_uscc IS NOT NULL AND p.supervisor_uscc IS NOT NULL
+              AND EXISTS (SELECT 1 FROM completion_filing f WHERE f.project_code = p.code)
+              AND (SELECT count(DISTINCT pp.role) FROM project_person pp JOIN person s ON s.id = pp.person_id
+                    WHERE pp.project_code = p.code AND s.phone IS NOT NULL
+                      AND pp.role IN ('project_manager', 'chief_supervisor')) = 2
+            ORDER BY b.code LIMIT 1"""
+    )
+    assert found
+    return found[0]
+
+
+def test_identify_gives_the_filing_and_the_designer_and_supervisor_with_credit(client, filed_building, rows):
+    code = filed_building["project_code"]
+    answer = client.get(f"{API}/query/identify", params={"layer": "buildings", "id": filed_building["code"]}).json()
+    project = answer["project"]
+    filings = rows(
+        "SELECT filing_no, accepted_on, filed_on, archive_accepted FROM completion_filing WHERE project_code = :c",
+        c=code,
+    )
+    assert sorted(project["completion_filings"], key=lambda f: f["filing_no"]) == [
+        {k: v.isoformat() if isinstance(v, date) else v for k, v in f.items()}
+        for f in sorted(filings, key=lambda f: f["filing_no"])
+    ]
+    for role in ("designer", "supervisor"):
+        firm = rows(
+            f"""SELECT e.uscc, e.name, e.credit_grade, e.credit_score FROM project p
+                  JOIN enterprise e ON e.uscc = p.{role}_uscc WHERE p.code = :c""",
+            c=code,
+        )[0]
+        party = project["parties"][role]
+        assert (party["uscc"], party["name"], party["credit_grade"]) == (
+            firm["uscc"],
+            firm["name"],
+            firm["credit_grade"],
+        )
+        assert party["credit_score"] == pytest.approx(firm["credit_score"])
+        latest = rows(
+            """SELECT decided_on FROM credit_record WHERE subject_kind = 'enterprise' AND subject_id = :u AND disclosed
+                ORDER BY decided_on DESC, id DESC LIMIT 3""",
+            u=firm["uscc"],
+        )
+        assert [r["decided_on"] for r in party["latest_credit"]] == [r["decided_on"].isoformat() for r in latest]
+
+
+def _key_people(rows, project_code: str) -> dict[tuple[str, str], dict]:
+    found = rows(
+        """SELECT pp.role, s.id, s.phone, s.id_card_masked FROM project_person pp JOIN person s ON s.id = pp.person_id
+            WHERE pp.project_code = :c AND pp.role IN ('project_manager', 'chief_supervisor')""",
+        c=project_code,
+    )
+    return {(p["role"], p["id"]): p for p in found}
+
+
+def _shown_people(answer: dict) -> dict[tuple[str, str], dict]:
+    return {(role, p["id"]): p for role, group in answer["project"]["people"].items() for p in group}
+
+
+def _masked_phone(phone: str) -> str:
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+@pytest.mark.parametrize(
+    ("role", "plain"), [("public", False), ("planner", False), ("emergency", True), ("admin", True)]
+)
+def test_identify_masks_the_project_manager_and_chief_supervisor_per_role(
+    client, role_headers, filed_building, rows, role, plain
+):
+    """Phones are plain only for the roles that may see personal data (emergency, admin), and each such read is
+    in the audit log; ID numbers are only ever shown masked (the plain number is never stored)."""
+    audit = "SELECT count(*) AS n FROM audit_log WHERE action = 'read_personal' AND username IS NOT DISTINCT FROM :u"
+    user = None if role == "public" else role
+    before = rows(audit, u=user)[0]["n"]
+    params = {"layer": "buildings", "id": filed_building["code"]}
+    answer = client.get(f"{API}/query/identify", params=params, headers=role_headers[role])
+    assert answer.status_code == 200, answer.text
+    expected = _key_people(rows, filed_building["project_code"])
+    shown = _shown_people(answer.json())
+    assert {k[0] for k in expected} == {"project_manager", "chief_supervisor"}
+    for key, person in expected.items():
+        assert shown[key]["phone"] == (person["phone"] if plain else _masked_phone(person["phone"]))
+        assert shown[key]["id_card"] == person["id_card_masked"]
+        assert re.fullmatch(r"\d{6}\*{8}[\dX]{4}", shown[key]["id_card"])
+    if not plain:
+        assert not any(p["phone"] in answer.text for p in expected.values())
+        assert rows(audit, u=user)[0]["n"] == before
+    else:
+        logged = rows(
+            """SELECT object, result FROM audit_log WHERE action = 'read_personal' AND username = :u
+                ORDER BY id DESC LIMIT 1""",
+            u=role,
+        )
+        assert rows(audit, u=user)[0]["n"] == before + 1
+        assert logged[0]["result"] == "ok" and filed_building["code"] in logged[0]["object"]

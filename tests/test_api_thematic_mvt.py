@@ -78,6 +78,79 @@ def test_mvt_tile_holds_the_features_in_it(client, sample_city, rows, to_lonlat,
     assert inside and inside <= got <= near
 
 
+# Each 2D layer's id and store-CRS geometry in raw SQL, written here apart from the collection registry.
+LAYER_SQL = {
+    "buildings": "SELECT code AS id, ST_AsBinary(footprint) AS wkb_g FROM building",
+    "parcels": "SELECT code AS id, ST_AsBinary(geom) AS wkb_g FROM parcel",
+    "roads": "SELECT code AS id, ST_AsBinary(red_line) AS wkb_g FROM road",
+    "pipelines": "SELECT id, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipeline",
+    "pipe_nodes": "SELECT id, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipe_node",
+    "tunnels": "SELECT id, ST_AsBinary(ST_Force2D(axis)) AS wkb_g FROM utility_tunnel",
+    "tunnel_compartments": None,  # offset lines computed with shapely below
+    "projects": "SELECT code AS id, ST_AsBinary(footprint) AS wkb_g FROM project WHERE footprint IS NOT NULL",
+    "enterprises": "SELECT uscc AS id, ST_AsBinary(location) AS wkb_g FROM enterprise WHERE location IS NOT NULL",
+    "sensors": "SELECT id, ST_AsBinary(ST_Force2D(position)) AS wkb_g FROM sensor",
+    "bim_elements": """SELECT DISTINCT e.global_id AS id, ST_AsBinary(e.footprint) AS wkb_g
+                         FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id
+                        WHERE v.status = 'published' AND e.footprint IS NOT NULL
+                          AND v.version_no = (SELECT max(version_no) FROM bim_model_version w
+                                               WHERE w.model_id = v.model_id AND w.status = 'published')""",
+    "emergency_events": "SELECT id, ST_AsBinary(location) AS wkb_g FROM emergency_event",
+}
+
+
+def _layer_geometries(rows, layer: str) -> dict:
+    if layer != "tunnel_compartments":
+        return {r["id"]: r["wkb_g"] for r in rows(LAYER_SQL[layer])}
+    found = rows(
+        """SELECT c.id, c.offset_m, c.width_m AS cw, u.width_m AS tw, ST_AsBinary(ST_Force2D(u.axis)) AS wkb_axis
+             FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id"""
+    )
+    return {c["id"]: c["wkb_axis"].offset_curve(c["tw"] / 2 - c["offset_m"] - c["cw"] / 2) for c in found}
+
+
+def test_every_collection_has_a_vector_tile_case():
+    from spatial_api import ogc
+
+    assert set(LAYER_SQL) == set(ogc.COLLECTIONS)
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_SQL))
+def test_mvt_of_every_layer_holds_the_features_in_the_tile(
+    client, sample_city, demo_model, emergency_event, rows, to_lonlat, layer
+):
+    """Decode the tile at a feature of the layer (z 17): its layer is named after the collection, and its
+    features are exactly those whose geometry (pyproj to Web Mercator, shapely) meets the tile, give or take
+    the tile's 64/4096 buffer; properties are the collection's."""
+    from spatial_api import ogc
+
+    features = _layer_geometries(rows, layer)
+    assert features, f"the sample city has {layer}"
+    to_3857 = Transformer.from_crs("EPSG:4549", "EPSG:3857", always_xy=True)
+    merc = {
+        str(k): shapely.transform(g, lambda x, y: to_3857.transform(x.tolist(), y.tolist()), interleaved=False)
+        for k, g in features.items()
+    }
+    first = features[min(features)]
+    at = to_lonlat(first.point_on_surface())  # a point on the feature, for lines and points too
+    z = 17
+    x, y = _tile_of(at.x, at.y, z)
+    bounds = _tile_bounds_3857(z, x, y)
+    response = client.get(f"{API}/mvt/{layer}/{z}/{x}/{y}.pbf")
+    assert response.status_code == 200, response.text
+    decoded = mapbox_vector_tile.decode(response.content)
+    assert list(decoded) == [layer]
+    got = [str(f["properties"]["id"]) for f in decoded[layer]["features"]]
+    assert len(got) == len(set(got)), "each feature once"
+    tile = box(*bounds)
+    margin = (bounds[2] - bounds[0]) * 64 / 4096
+    inside = {k for k, g in merc.items() if g.intersects(tile)}
+    near = {k for k, g in merc.items() if g.intersects(tile.buffer(margin + 0.01, join_style="mitre"))}
+    assert inside and inside <= set(got) <= near
+    allowed = set(ogc.COLLECTIONS[layer].properties) | {"id"}
+    assert all(set(f["properties"]) <= allowed for f in decoded[layer]["features"])
+
+
 @pytest.mark.parametrize(
     ("url", "status"),
     [("/mvt/nowhere/1/0/0.pbf", 404), ("/mvt/buildings/2/9/0.pbf", 400), ("/mvt/buildings/40/0/0.pbf", 422)],

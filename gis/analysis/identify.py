@@ -49,12 +49,17 @@ _PIPES_NEAR = text(
          FROM pipeline p, (SELECT ST_GeomFromEWKB(:geom) AS geom) g
         WHERE ST_DWithin(p.geom, g.geom, :d) ORDER BY distance_m, p.id"""
 )
+# A compartment is its slice of the tunnel: the strip of its width at its offset from the tunnel's
+# left wall (the same centre line as the tunnel_compartments collection, grown by half its width).
 _COMPARTMENTS_NEAR = text(
     """SELECT c.id, c.name, c.tunnel_id, c.utilities, u.cover_depth_m AS depth_m, u.height_m, u.owner,
-              round(ST_Distance(ST_Force2D(u.axis), g.geom)::numeric, 2)::float AS distance_m
+              round(ST_Distance(s.slice, g.geom)::numeric, 2)::float AS distance_m
          FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id,
-              (SELECT ST_GeomFromEWKB(:geom) AS geom) g
-        WHERE ST_DWithin(u.axis, g.geom, :d) ORDER BY distance_m, c.id"""
+              (SELECT ST_GeomFromEWKB(:geom) AS geom) g,
+              LATERAL (SELECT ST_Buffer(ST_OffsetCurve(ST_Force2D(u.axis), u.width_m / 2 - c.offset_m - c.width_m / 2),
+                                        c.width_m / 2, 'endcap=flat') AS slice) s
+        WHERE ST_DWithin(u.axis, g.geom, :d + u.width_m / 2) AND ST_DWithin(s.slice, g.geom, :d)
+        ORDER BY distance_m, c.id"""
 )
 _GEOM = {
     layer: text(f"SELECT ST_AsEWKB({ogc.geom_sql(c)}) FROM {c.from_clause} WHERE t.{c.id_column} = :id")
@@ -90,7 +95,8 @@ def pick(conn: Connection, at: Point) -> tuple[str, str]:
 
 
 def beneath(conn: Connection, geom_ewkb: bytes, distance_m: float) -> dict:
-    """Pipes and tunnel compartments within ``distance_m`` (horizontal) of a geometry, with their depth."""
+    """Pipes (by their axis) and tunnel compartments (by their slice of the tunnel) within ``distance_m``
+    (horizontal) of a geometry, with their depth."""
     params = {"geom": geom_ewkb, "d": distance_m}
     return {
         "distance_m": distance_m,
