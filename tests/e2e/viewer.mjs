@@ -57,7 +57,7 @@ async function load() {
     all_tiles_loaded: await page.evaluate(() => window.cim.events.allTilesLoaded),
     globe_tiles_loaded: await page.evaluate(() => window.cim.viewer.scene.globe.tilesLoaded),
     banner: await bannerText(),
-    draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.entities.values.length]))),
+    draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.count]))),
   };
 }
 
@@ -74,7 +74,12 @@ async function building() {
   await page.waitForFunction((n) => window.cim.events.identified > n, before);
   await page.locator('#panel').waitFor({ state: 'visible' });
   await shot('02-building');
-  return { title: await page.locator('#panel-title').innerText(), panel: await panelText(), picked: await page.evaluate(() => window.cim.picker.last) };
+  return {
+    title: await page.locator('#panel-title').innerText(),
+    panel: await panelText(),
+    contractor: await page.locator('#panel-body section[data-key="contractor"]').first().innerText().catch(() => null),
+    picked: await page.evaluate(() => window.cim.picker.last),
+  };
 }
 
 async function incident() {
@@ -82,11 +87,13 @@ async function incident() {
   await page.fill('#incident-pipe', spec.pipe);
   await page.click('#incident-run');
   await page.locator('#valves').waitFor({ state: 'attached' });
-  await page.waitForTimeout(500);
+  await page.evaluate(() => window.cim.waitForTiles());
+  await page.waitForTimeout(300);
   await shot('03-incident');
   const valves = await page.$$eval('#valves [data-valve]', (els) => els.map((e) => e.dataset.valve));
+  const highlighted = await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.highlights).map(([k, m]) => [k, [...m.keys()]])));
   await page.fill('#incident-pipe', '');
-  return { valves, panel: await panelText() };
+  return { valves, highlighted, panel: await panelText() };
 }
 
 async function upload() {
@@ -109,13 +116,23 @@ async function upload() {
   await page.waitForFunction(() => window.cim.events.reviewed > 0);
   const report = await page.evaluate(() => window.cim.lastReview);
   clearInterval(watcher);
-  await page.waitForTimeout(500);
+  await page.evaluate(() => window.cim.waitForTiles());
+  await page.waitForTimeout(300);
   await shot('05-review-report');
   return {
     progress_values: [...new Set(seen.filter((v) => v !== null).map(Number))],
     label: await page.locator('#review-label').innerText(),
     issue_count: await page.locator('#issue-count').innerText().catch(() => null),
     report_ok: report !== null,
+    review_id: report?.id ?? null,
+    // what the viewer marked red: in the version's tileset, or as solids from the API's footprints
+    marked: await page.evaluate(() => window.cim.review.marked),
+    camera_near_marks: await page.evaluate(() => {
+      const { viewer, review } = window.cim;
+      if (!review.entities.length) return null;
+      const target = review.entities[0].polygon.hierarchy.getValue().positions[0];
+      return Cesium.Cartesian3.distance(viewer.camera.positionWC, target);
+    }),
     panel: await panelText(),
   };
 }
@@ -123,18 +140,33 @@ async function upload() {
 async function broken() {
   await page.goto(spec.url, { waitUntil: 'load' });
   await page.locator('#banner .msg.error').first().waitFor({ state: 'visible' });
-  const slowShown = spec.slow ? await page.locator('#banner .msg.warn').first().waitFor({ state: 'visible' }).then(() => true) : null;
-  const slowText = spec.slow ? await page.locator('#banner .msg.warn').first().innerText() : null;
+  // a slow notice goes once the answer comes: look in the page's log of messages shown
+  const slowText = spec.slow
+    ? await page
+        .waitForFunction(
+          (parts) => window.cim?.messages?.find((m) => m.kind === 'warn' && parts.some((p) => m.text.includes(p)))?.text,
+          spec.slow,
+          { polling: 250 },
+        )
+        .then((h) => h.jsonValue())
+    : null;
+  const slowShown = spec.slow ? Boolean(slowText) : null;
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
-  await page.waitForTimeout(1000);
+  // a page error (an exception nobody catches) shows in the banner too
+  await page.evaluate(() => setTimeout(() => { throw new Error('thrown on purpose by the test'); }));
+  await page.locator('#banner', { hasText: 'thrown on purpose by the test' }).waitFor({ state: 'visible' });
+  const tiles = await page.evaluate(() => window.cim.allLoaded.then(() => true));
   await shot('06-broken');
   return {
     banner: await bannerText(),
     errors: await page.$$eval('#banner .msg.error', (els) => els.map((e) => e.innerText)),
     slow_shown: slowShown,
+    messages: await page.evaluate(() => window.cim.messages),
     slow_text: slowText,
     canvas: await page.locator('#globe canvas').count(),
     globe_shown: await page.evaluate(() => window.cim.viewer.scene.globe.show),
+    tiles_loaded: tiles,
+    tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
   };
 }
 

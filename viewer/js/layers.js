@@ -32,7 +32,7 @@ export class Layers {
   constructor(viewer) {
     this.viewer = viewer;
     this.tilesets = {}; // layer -> Cesium3DTileset
-    this.sources = {}; // draped layer -> GeoJsonDataSource
+    this.sources = {}; // draped layer -> {name, count, show, layer: ImageryLayer}
     this.baseStyles = {}; // layer -> Cesium3DTileStyle from styles/<layer>.json
     this.highlights = {}; // layer -> Map(id -> Color)
     this.themeColours = null; // {layer, colours: Map(id -> Color)}
@@ -49,14 +49,20 @@ export class Layers {
     const tilesets = TILESETS.map((layer) => this.addTileset(layer).then((ts) => ts && onTileset?.(layer, ts)));
     const draped = DRAPED.map((layer) => this.addDraped(layer));
     await Promise.all([...tilesets, ...draped]);
+    // parcels under projects under roads, whatever order they arrived in
+    for (const name of ['parcels', 'projects', 'roads']) {
+      const layer = this.sources[name]?.layer;
+      if (layer) this.viewer.imageryLayers.raiseToTop(layer);
+    }
   }
 
-  async addTileset(layer, url = api.tilesetUrl(layer)) {
+  /** `optional`: a missing tileset (404) is no error (the BIM layer before any model is published). */
+  async addTileset(layer, url = api.tilesetUrl(layer), { optional = layer === 'bim' } = {}) {
     let tileset;
     try {
       tileset = await Cesium.Cesium3DTileset.fromUrl(url, { maximumScreenSpaceError: 16 });
     } catch (exc) {
-      if (layer === 'bim' && String(exc).includes('404')) return null; // no published BIM model yet
+      if (optional && String(exc).includes('404')) return null;
       message(`${t(layer)}: ${t('error')} — ${exc.message ?? exc}`, 'error', `tileset-${layer}`);
       return null;
     }

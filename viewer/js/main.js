@@ -9,7 +9,7 @@ import { Picker, groundAt } from './picking.js';
 import { Review } from './review.js';
 import { createViewer } from './scene.js';
 import { Incidents, Sketch, areaStatistics, profileAlong, hint } from './tools.js';
-import { message, status, closePanel } from './ui.js';
+import { message, status, closePanel, shown } from './ui.js';
 import { Excavation, setUnderground } from './underground.js';
 
 const { Cesium } = window;
@@ -19,6 +19,7 @@ const cim = {
   metrics: {}, // firstAllLoadedMs: navigation to the first frame with every visible tile loaded
   events: { allTilesLoaded: {}, identified: 0, reviewed: 0 },
   errors: [],
+  messages: shown, // every banner message, also those gone again
 };
 window.cim = cim;
 
@@ -108,8 +109,10 @@ async function main() {
   const picker = new Picker(viewer);
   const incidents = new Incidents(viewer, layers);
   const excavation = new Excavation(viewer);
-  const review = new Review(viewer, layers, $('review-progress'), $('review-label'));
+  const undulation = extent ? extent.h_ellipsoidal_min - extent.h_orthometric_min : 0;
+  const review = new Review(viewer, layers, $('review-progress'), $('review-label'), undulation);
   cim.picker = picker;
+  cim.review = review;
 
   // One click handler: the active tool takes the clicks, else a click identifies.
   let tool = null;
@@ -163,6 +166,7 @@ async function main() {
     stopTool();
     incidents.clear();
     excavation.clear();
+    review.clear();
     picker.select(null);
     closePanel();
   };

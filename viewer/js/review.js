@@ -16,8 +16,12 @@ export function failingGlobalIds(review) {
 }
 
 export class Review {
-  constructor(viewer, layers, bar, label) {
+  /** `heightOffset`: ellipsoidal minus orthometric height here (the API's heights are orthometric). */
+  constructor(viewer, layers, bar, label, heightOffset = 0) {
     this.viewer = viewer;
+    this.heightOffset = heightOffset;
+    this.entities = [];
+    this.marked = null; // {layer: 'bim-<id>' | 'elements', ids} once a report is shown
     this.layers = layers;
     this.bar = bar;
     this.label = label;
@@ -56,13 +60,54 @@ export class Review {
       `<p><button id="fly-failing">${escape(t('fly_to_failing'))}</button> ${escape(t('issues'))}: <b id="issue-count">${failing.length}</b></p>` +
         render(report),
     );
+    this.clear();
     if (!versionId) return;
+    // a published version has its own tileset: colour the failing elements in it
     const layer = `bim-${versionId}`;
-    const tileset = this.layers.tilesets[layer] ?? (await this.layers.addTileset(layer));
-    if (!tileset) return;
-    this.layers.highlightLayer(layer, Object.fromEntries(failing.map((id) => [id, FAILING])));
-    const fly = () => this.viewer.flyTo(tileset, { duration: 1.5, offset: new Cesium.HeadingPitchRange(0.5, -0.5, 0) });
+    const tileset = this.layers.tilesets[layer] ?? (await this.layers.addTileset(layer, undefined, { optional: true }));
+    let fly;
+    if (tileset) {
+      this.layers.highlightLayer(layer, Object.fromEntries(failing.map((id) => [id, FAILING])));
+      this.marked = { layer, ids: failing };
+      fly = () => this.viewer.flyTo(tileset, { duration: 1.5, offset: new Cesium.HeadingPitchRange(0.5, -0.5, 0) });
+    } else {
+      // a version under review is not published (no tiles yet): its failing elements as red solids
+      // from their footprints and heights in the API
+      const drawn = await Promise.all(failing.map((id) => this.drawElement(report.model_id, id)));
+      const ids = failing.filter((_, i) => drawn[i]);
+      this.marked = { layer: 'elements', ids };
+      if (!ids.length) return;
+      fly = () => this.viewer.flyTo(this.entities, { duration: 1.5, offset: new Cesium.HeadingPitchRange(0.5, -0.6, 0) });
+    }
     document.getElementById('fly-failing').onclick = fly;
     await fly();
+  }
+
+  clear() {
+    for (const e of this.entities) this.viewer.entities.remove(e);
+    this.entities = [];
+    this.marked = null;
+  }
+
+  /** One element of the newest version of a model as a red solid; false when it has no footprint. */
+  async drawElement(modelId, globalId) {
+    const element = await api.request(`bim/models/${modelId}/elements/${encodeURIComponent(globalId)}`, { quiet: true }).catch(() => null);
+    const ring = element?.footprint?.type === 'Polygon' ? element.footprint.coordinates[0] : element?.footprint?.coordinates?.[0]?.[0];
+    if (!ring || element.z_min === null || element.z_max === null) return false;
+    const offset = this.heightOffset;
+    this.entities.push(
+      this.viewer.entities.add({
+        name: globalId,
+        polygon: {
+          hierarchy: Cesium.Cartesian3.fromDegreesArray(ring.flatMap((c) => c.slice(0, 2))),
+          height: element.z_min + offset,
+          extrudedHeight: Math.max(element.z_max, element.z_min + 0.05) + offset,
+          material: Cesium.Color.fromCssColorString(FAILING).withAlpha(0.85),
+          outline: true,
+          outlineColor: Cesium.Color.WHITE,
+        },
+      }),
+    );
+    return true;
   }
 }

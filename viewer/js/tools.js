@@ -96,6 +96,7 @@ export class Incidents {
       nodes: colourAll(valves, VALVE),
     });
     this.drawZone(answer.zone);
+    this.flyToZone(answer.zone);
     await Promise.all(valves.map((id) => this.markValve(id)));
     const valveList = valves.map((id) => `<li data-valve="${escape(id)}">${escape(id)}</li>`).join('');
     const counts = Object.entries(affected).map(([layer, ids]) => `<li>${escape(t(layer))}: ${new Set(ids).size}</li>`).join('');
@@ -118,6 +119,15 @@ export class Incidents {
         },
       }),
     );
+  }
+
+  /** Look down on the whole zone (at once: the list and the marks show in the same view). */
+  flyToZone(zone) {
+    if (zone?.type !== 'Polygon') return;
+    const ground = this.viewer.scene.globe.ellipsoid;
+    const points = zone.coordinates[0].map(([lon, lat]) => Cesium.Cartesian3.fromDegrees(lon, lat, 0, ground));
+    const sphere = Cesium.BoundingSphere.fromPoints(points);
+    this.viewer.camera.flyToBoundingSphere(sphere, { duration: 0, offset: new Cesium.HeadingPitchRange(0, -1.2, sphere.radius * 2.2) });
   }
 
   async markValve(id) {

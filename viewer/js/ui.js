@@ -3,10 +3,13 @@ import { t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const messages = new Map(); // key -> element, so a repeated message shows once
+/** Every message shown, kept after it goes (a slow notice leaves when the answer comes): {kind, text, ms}. */
+export const shown = [];
 
 /** Show a message in the banner (kind: error | warn | info); returns a function that removes it. */
 export function message(text, kind = 'error', key = text) {
   const banner = $('banner');
+  shown.push({ kind, text, ms: Math.round(performance.now()) });
   if (messages.has(key)) messages.get(key).remove();
   const item = document.createElement('div');
   item.className = `msg ${kind}`;

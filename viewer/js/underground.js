@@ -12,11 +12,6 @@ export function setUnderground(viewer, on, groundAlpha = 0.35) {
   globe.translucency.backFaceAlpha = groundAlpha;
   globe.undergroundColor = Cesium.Color.fromCssColorString('#202830');
   screenSpaceCameraController.enableCollisionDetection = !on;
-  for (let i = 0; i < viewer.dataSources.length; i += 1) {
-    // draped layers would hide what lies beneath them
-    const source = viewer.dataSources.get(i);
-    if (source.name === 'parcels' || source.name === 'roads') source.show = !on;
-  }
 }
 
 /** Corners (lon, lat) of a square of `size` metres centred on lon/lat, along east and north. */

@@ -1,0 +1,225 @@
+"""End-to-end tests of the CesiumJS viewer: Debian's headless Chromium (playwright-core) against
+`cim serve` on the sample city. One browser session walks load → click a building → pipe burst →
+IFC upload for review; a second one loads the page with an API request failing and one slow.
+Expected answers come from the test database by SQL (and networkx), not from the API's code.
+Screenshots of each step land in test-artifacts/viewer-*.png."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from urllib.parse import urlparse
+
+import networkx as nx
+import pytest
+from sqlalchemy import text
+
+from sample_models.review_models import author_review_model
+from tests.fixtures_review import ground_at
+
+TILESETS = {"buildings", "pipelines", "nodes", "tunnels"}
+# draped layer -> the table its features come from (every row is a feature, drawn when it has a geometry)
+DRAPED = {"projects": "project", "parcels": "parcel", "roads": "road"}
+
+
+@pytest.fixture(scope="module")
+def known_building(database, sample_city) -> dict:
+    """A tall building (easy to click from above) whose project has a graded contractor, by SQL."""
+    with database.connect() as conn:
+        row = conn.execute(
+            text(
+                """SELECT b.code, e.name, e.credit_grade, p.code AS project
+                     FROM building b JOIN project p ON p.code = b.project_code
+                     JOIN enterprise e ON e.uscc = p.contractor_uscc
+                    WHERE e.credit_grade IS NOT NULL AND ST_Area(b.footprint) > 300
+                    ORDER BY b.height_m DESC, b.code LIMIT 1"""
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+def valves_to_close(conn, pipe_id: str) -> set[str]:
+    """Open valves bounding the section of a burst pipe: a search over the utility's graph from the
+    pipe's two end nodes that stops at valves (networkx over pipeline.from_node/to_node)."""
+    utility = conn.execute(text("SELECT utility FROM pipeline WHERE id = :p"), {"p": pipe_id}).scalar_one()
+    graph = nx.MultiGraph()
+    for a, b in conn.execute(
+        text(
+            "SELECT from_node, to_node FROM pipeline WHERE utility = :u AND from_node IS NOT NULL "
+            "AND to_node IS NOT NULL AND status <> 'abandoned'"
+        ),
+        {"u": utility},
+    ):
+        graph.add_edge(a, b)
+    nodes = {
+        r.id: r
+        for r in conn.execute(text("SELECT id, kind, is_open FROM pipe_node WHERE utility = :u"), {"u": utility})
+    }
+    start = conn.execute(text("SELECT from_node, to_node FROM pipeline WHERE id = :p"), {"p": pipe_id}).one()
+    found: set[str] = set()
+    seen: set[str] = set()
+    queue = deque(start)
+    while queue:
+        node = queue.popleft()
+        if node in seen:
+            continue
+        seen.add(node)
+        if nodes[node].kind == "valve":
+            if nodes[node].is_open:
+                found.add(node)
+            continue
+        queue.extend(graph.neighbors(node))
+    return found
+
+
+@pytest.fixture(scope="module")
+def burst(database, sample_city) -> dict:
+    """The first water pipe (by id) between two non-valve nodes whose burst needs 2+ valves closed."""
+    with database.connect() as conn:
+        candidates = conn.execute(
+            text(
+                """SELECT l.id FROM pipeline l JOIN pipe_node a ON a.id = l.from_node
+                     JOIN pipe_node b ON b.id = l.to_node
+                    WHERE l.utility = 'water' AND a.kind <> 'valve' AND b.kind <> 'valve' ORDER BY l.id"""
+            )
+        ).scalars()
+        for pipe_id in candidates:
+            valves = valves_to_close(conn, pipe_id)
+            if len(valves) >= 2:
+                return {"pipe": pipe_id, "valves": valves}
+    pytest.fail("the sample city has no water pipe whose burst closes two valves")
+
+
+@pytest.fixture(scope="module")
+def review_ifc(review_site, tmp_path_factory) -> dict:
+    """A building on the review site's free spot with one wall missing its FireRating."""
+    x, y = review_site.spot
+    path = tmp_path_factory.mktemp("viewer-review") / "viewer-review.ifc"
+    return author_review_model(
+        path,
+        missing_fire_rating=True,
+        storeys=1,
+        eastings=x,
+        northings=y,
+        height=ground_at(x, y),
+        rotation_deg=0.0,
+        name="Viewer review building",
+    )
+
+
+@pytest.fixture(scope="module")
+def session(run_e2e, city_server, known_building, burst, review_ifc, review_site) -> dict:
+    """One browser session: load, click the building, burst the pipe, upload the IFC."""
+    return run_e2e(
+        city_server,
+        ["load", "building", "incident", "upload"],
+        building=known_building["code"],
+        pipe=burst["pipe"],
+        ifc=str(review_ifc["path"]),
+        project=review_site.project,
+        login=["planner", "planner-demo"],
+    )
+
+
+def step(report: dict, name: str) -> dict:
+    answer = report["steps"][name]
+    assert "error" not in answer, f"step {name} failed: {answer}"
+    return answer
+
+
+def test_no_request_leaves_127_0_0_1(session, city_server):
+    assert session["outside"] == []
+    assert session["requests"], "the driver saw no request at all"
+    hosts = {urlparse(u).hostname for u in session["requests"] if urlparse(u).scheme in ("http", "https")}
+    assert hosts == {"127.0.0.1"}
+    # CesiumJS itself comes from the server (vendored from npm), never a CDN
+    assert any(u.startswith(f"{city_server}vendor/cesium/Cesium.js") for u in session["requests"])
+    assert session["failed"] == []
+
+
+def test_page_loads_with_all_tiles_and_the_ground(session, database, artifacts):
+    load = step(session, "load")
+    assert set(load["tilesets"]) >= TILESETS
+    for layer in TILESETS:
+        assert load["all_tiles_loaded"].get(layer, 0) >= 1, f"{layer} never reported allTilesLoaded"
+    assert load["globe_tiles_loaded"] is True
+    assert load["first_all_loaded_ms"] and load["first_all_loaded_ms"] > 0
+    assert load["banner"].strip() == "", f"messages on a clean load: {load['banner']}"
+    with database.connect() as conn:
+        for layer, table in DRAPED.items():
+            count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            assert load["draped"][layer] == count, layer
+    assert (artifacts / "viewer-01-loaded.png").stat().st_size > 10_000
+
+
+def test_clicking_a_building_shows_its_contractor_and_credit_grade(session, known_building, artifacts):
+    building = step(session, "building")
+    assert building["picked"] == {"layer": "buildings", "id": known_building["code"]}
+    assert known_building["code"] in building["title"]
+    assert known_building["project"] in building["panel"]
+    contractor = building["contractor"]
+    assert contractor, "no contractor section in the side panel"
+    assert known_building["name"] in contractor
+    assert re.search(rf"信用等级\s+{known_building['credit_grade']}\b", contractor), contractor
+    assert (artifacts / "viewer-02-building.png").exists()
+
+
+def test_pipe_burst_lists_and_marks_the_valves_to_close(session, burst, artifacts):
+    incident = step(session, "incident")
+    assert set(incident["valves"]) == burst["valves"]
+    assert len(incident["valves"]) == len(burst["valves"])
+    # the valves are coloured in the nodes tileset, the burst pipe among the highlighted pipes
+    assert set(incident["highlighted"]["nodes"]) == burst["valves"]
+    assert burst["pipe"] in incident["highlighted"]["pipelines"]
+    assert (artifacts / "viewer-03-incident.png").exists()
+
+
+def test_upload_shows_progress_and_the_review_report(session, database, review_ifc, review_site, artifacts):
+    upload = step(session, "upload")
+    assert upload["report_ok"] is True
+    values = upload["progress_values"]
+    assert 100 in values and any(0 < v < 100 for v in values), values
+    with database.connect() as conn:
+        review, version = conn.execute(
+            text("SELECT id, model_version_id FROM drawing_review WHERE project_code = :p ORDER BY id DESC LIMIT 1"),
+            {"p": review_site.project},
+        ).one()
+        failing = set(
+            conn.execute(
+                text(
+                    "SELECT global_id FROM review_issue WHERE review_id = :r AND NOT resolved AND global_id IS NOT NULL"
+                ),
+                {"r": review},
+            ).scalars()
+        )
+    assert upload["review_id"] == review
+    assert f"#{review}" in upload["label"]
+    assert int(upload["issue_count"]) == len(failing)
+    assert review_ifc["wall_without_fire_rating"] in failing
+    # the failing elements are marked red (the version under review is not published, so as solids
+    # from the API's footprints) and the camera flew to them
+    assert upload["marked"]["layer"] in ("elements", f"bim-{version}")
+    assert set(upload["marked"]["ids"]) == failing
+    if upload["marked"]["layer"] == "elements":
+        assert upload["camera_near_marks"] < 300
+    assert (artifacts / "viewer-04-upload-progress.png").exists() and (
+        artifacts / "viewer-05-review-report.png"
+    ).exists()
+
+
+@pytest.fixture(scope="module")
+def broken(run_e2e, city_server) -> dict:
+    """The page with the parcels request answered 500 and the roads request 6 s late."""
+    return run_e2e(city_server, ["broken"], **{"break": ["collections/parcels"], "slow": ["collections/roads"]})
+
+
+def test_failed_and_slow_requests_show_in_the_banner_not_a_blank_globe(broken, artifacts):
+    answer = step(broken, "broken")
+    assert any("collections/parcels" in e and "500" in e for e in answer["errors"]), answer["errors"]
+    assert answer["slow_shown"] is True and "collections/roads" in answer["slow_text"]
+    assert "thrown on purpose by the test" in answer["banner"]
+    # the rest still shows: the globe, the tilesets, all their tiles
+    assert answer["canvas"] == 1 and answer["globe_shown"] is True
+    assert set(answer["tilesets"]) >= TILESETS and answer["tiles_loaded"] is True
+    assert broken["outside"] == []
+    assert (artifacts / "viewer-06-broken.png").exists()
