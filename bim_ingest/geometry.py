@@ -2,33 +2,59 @@
 values (EWKB TIN, footprint, hash).
 
 Kernel choice, measured on the shared files (bench/ingest/RESULTS.md): ``manifold`` is the fastest
-but segfaults on duplex.ifc (a crash takes the worker with it), ``opencascade`` is 3-30x slower
-than the hybrid; the hybrid CGAL/OpenCASCADE kernel is used. Two threads were slower than one on
-this 2-core machine, so the iterator runs single-threaded. Opening elements are excluded (their
-voids are cut from their hosts). Local (not world) coordinates are asked for so that a shared
-representation is triangulated once; its placement matrix is applied here.
+but segfaults on duplex.ifc and drops geometry on example.ifc, ``opencascade`` is 3-30x slower
+than the hybrid; the hybrid CGAL/OpenCASCADE kernel is used. Two iterator threads cost twice the
+CPU of one on this 2-core machine, so the iterator runs single-threaded. Opening elements are
+excluded (their voids are cut from their hosts). Local (not world) coordinates are asked for so
+that a shared representation is triangulated once; its placement matrix is applied here.
+
+The iterator holds the GIL while it triangulates, so it runs in a forked child process
+(:class:`MeshStream`) that streams each product's mesh through a pipe: the kernel works on one
+core while this process georeferences, describes and writes the previous products on the other.
+The pipe's buffer bounds memory (the child waits when the writer is behind), and a crash of the
+kernel fails the ingest instead of killing the worker.
+
+Products with a body the iterator does not triangulate are retried one by one
+(:func:`triangulate_missing`): IfcOpenShell 0.9 maps no ``IfcRightCircularCylinder`` or
+``IfcRightCircularCone`` in any kernel (its mapping is a to-do), so these CSG primitives are
+replaced by the equal swept solids (a circle extruded, a triangle revolved) and the product is
+triangulated again, with the other kernels as a last resort; what still fails is reported with
+IfcOpenShell's reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+import math
+import os
+import re
+import signal
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import ifcopenshell
 import ifcopenshell.geom
+import ifcopenshell.util.unit
 import numpy as np
 import shapely
 
 GEOMETRY_LIBRARY = "hybrid-cgal-simple-opencascade"
+FALLBACK_LIBRARIES = ("opencascade", "cgal")
 THREADS = 1
 EXCLUDE = ("IfcOpeningElement",)
+UNMAPPED_PRIMITIVES = ("IfcRightCircularCylinder", "IfcRightCircularCone")
 
 _EWKB_Z, _EWKB_SRID, _TIN, _TRIANGLE = 0x80000000, 0x20000000, 16, 17
 _TRIANGLE_DTYPE = np.dtype(
     [("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4"), ("xyz", "<f8", (4, 3))]
 )
+# one record per product on the pipe: id, progress, then the byte lengths of guid, matrix, vertices, faces
+_RECORD = struct.Struct("<iiiiqq")
+_END, _ERROR = -1, -2
+_FAILED_RE = re.compile(r"Failed to convert:\s*#(\d+)=(\w+)\(")
 
 
 @dataclass
@@ -39,6 +65,20 @@ class Mesh:
     global_id: str
     vertices: np.ndarray  # (n, 3) float64
     faces: np.ndarray  # (m, 3) int
+
+
+@dataclass
+class Untriangulated:
+    """A product with a body representation that no kernel could triangulate, and why."""
+
+    product_id: int
+    global_id: str
+    ifc_class: str
+    name: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"global_id": self.global_id, "ifc_class": self.ifc_class, "name": self.name, "reason": self.reason}
 
 
 def settings() -> ifcopenshell.geom.settings:
@@ -55,23 +95,263 @@ def iterator(model: ifcopenshell.file) -> ifcopenshell.geom.iterator:
     )
 
 
-def meshes(model: ifcopenshell.file, progress=None) -> Iterator[Mesh]:
-    """Yield each product's mesh, one at a time; ``progress(percent)`` as the iterator advances."""
+def _mesh(product_id: int, guid: str, matrix: bytes, verts: bytes, faces: bytes) -> Mesh:
+    local = np.frombuffer(verts, "d").reshape(-1, 3)
+    m = np.frombuffer(matrix, "d").reshape((4, 4), order="F")
+    return Mesh(product_id, guid, local @ m[:3, :3].T + m[:3, 3], np.frombuffer(faces, "i").reshape(-1, 3))
+
+
+def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, bytes, bytes, bytes, float]]:
+    """The iterator's products as raw buffers: (id, guid, matrix, vertices, faces, percent)."""
     it = iterator(model)
     if not it.initialize():
         return
     while True:
         shape = it.get()
         geometry = shape.geometry
-        local = np.frombuffer(geometry.verts_buffer, "d").reshape(-1, 3)
-        matrix = np.frombuffer(shape.transformation_buffer, "d").reshape((4, 4), order="F")
-        vertices = local @ matrix[:3, :3].T + matrix[:3, 3]
-        faces = np.frombuffer(geometry.faces_buffer, "i").reshape(-1, 3)
-        yield Mesh(shape.id, shape.guid, vertices, faces)
-        if progress is not None:
-            progress(it.progress())
+        yield (
+            shape.id,
+            shape.guid,
+            shape.transformation_buffer,
+            geometry.verts_buffer,
+            geometry.faces_buffer,
+            (it.progress()),
+        )
         if not it.next():
             break
+
+
+def _produce(model: ifcopenshell.file, fd: int) -> None:
+    """The child: iterate and write records to ``fd``; never returns."""
+    code = 0
+    try:
+        gc.disable()  # objects inherited from the parent (database connections) must not be finalised here
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with os.fdopen(fd, "wb", buffering=1 << 16) as out:
+            try:
+                for product_id, guid, matrix, verts, faces, percent in _shapes(model):
+                    raw = guid.encode()
+                    out.write(_RECORD.pack(product_id, int(percent), len(raw), len(matrix), len(verts), len(faces)))
+                    out.write(raw + matrix + verts + faces)
+                out.write(_RECORD.pack(_END, 100, 0, 0, 0, 0))
+            except BrokenPipeError:
+                code = 1
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+                message = f"{type(exc).__name__}: {exc}".encode()
+                out.write(_RECORD.pack(_ERROR, 0, len(message), 0, 0, 0) + message)
+                code = 1
+    except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class MeshStream:
+    """The products' meshes in iterator order, triangulated by a forked child as soon as this is made.
+
+    Use as a context manager; leaving it early stops the child. Without ``os.fork`` (or with
+    ``separate_process=False``) the iterator runs in this process when iterated.
+    """
+
+    def __init__(self, model: ifcopenshell.file, *, separate_process: bool = True) -> None:
+        self.model = model
+        self.pid: int | None = None
+        self._reader = None
+        if separate_process and hasattr(os, "fork"):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child process
+                os.close(read_fd)
+                _produce(model, write_fd)
+            os.close(write_fd)
+            self.pid, self._reader = pid, os.fdopen(read_fd, "rb", buffering=1 << 16)
+
+    def __enter__(self) -> MeshStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+    def _read(self, n: int) -> bytes:
+        data = self._reader.read(n) if n else b""
+        if len(data) != n:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+            how = (
+                f"signal {os.WTERMSIG(status)}"
+                if os.WIFSIGNALED(status)
+                else f"exit {os.waitstatus_to_exitcode(status)}"
+            )
+            raise RuntimeError(f"the geometry kernel process stopped ({how}) before the last product")
+        return data
+
+    def iter(self, progress: Callable[[float], None] | None = None) -> Iterator[Mesh]:
+        if self._reader is None:
+            for product_id, guid, matrix, verts, faces, percent in _shapes(self.model):
+                yield _mesh(product_id, guid, matrix, verts, faces)
+                if progress is not None:
+                    progress(percent)
+            return
+        while True:
+            product_id, percent, n_guid, n_matrix, n_verts, n_faces = _RECORD.unpack(self._read(_RECORD.size))
+            if product_id == _END:
+                return
+            if product_id == _ERROR:
+                raise RuntimeError(f"the geometry iterator failed: {self._read(n_guid).decode(errors='replace')}")
+            guid = self._read(n_guid).decode()
+            yield _mesh(product_id, guid, self._read(n_matrix), self._read(n_verts), self._read(n_faces))
+            if progress is not None:
+                progress(percent)
+
+
+def meshes(model: ifcopenshell.file, progress=None) -> Iterator[Mesh]:
+    """Yield each product's mesh, one at a time; ``progress(percent)`` as the iterator advances."""
+    with MeshStream(model) as stream:
+        yield from stream.iter(progress)
+
+
+def has_body(product: ifcopenshell.entity_instance) -> bool:
+    shape = getattr(product, "Representation", None)
+    return shape is not None and any(
+        r.RepresentationIdentifier in (None, "Body", "Facetation") for r in shape.Representations
+    )
+
+
+def body_products(model: ifcopenshell.file) -> dict[int, ifcopenshell.entity_instance]:
+    """The products with a body representation the iterator is asked to triangulate, by id."""
+    return {p.id(): p for p in model.by_type("IfcProduct") if not p.is_a(EXCLUDE[0]) and has_body(p)}
+
+
+def _frame(placement: ifcopenshell.entity_instance | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Location, x and z axes of an IfcAxis2Placement3D (defaults filled in, x made normal to z)."""
+    if placement is None:
+        return np.zeros(3), np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    z = np.array(placement.Axis.DirectionRatios if placement.Axis else (0, 0, 1.0), float)
+    x = np.array(placement.RefDirection.DirectionRatios if placement.RefDirection else (1.0, 0, 0), float)
+    z /= np.linalg.norm(z)
+    x = x - np.dot(x, z) * z
+    x /= np.linalg.norm(x)
+    return np.array(placement.Location.Coordinates, float), x, z
+
+
+def _swept_equivalent(
+    model: ifcopenshell.file, primitive: ifcopenshell.entity_instance
+) -> ifcopenshell.entity_instance:
+    """A swept solid equal to a right circular cylinder (extruded circle) or cone (revolved triangle)."""
+    point2 = lambda x, y: model.createIfcCartesianPoint((float(x), float(y)))  # noqa: E731
+    if primitive.is_a("IfcRightCircularCylinder"):
+        profile = model.createIfcCircleProfileDef(
+            "AREA", None, model.createIfcAxis2Placement2D(point2(0, 0)), primitive.Radius
+        )
+        return model.createIfcExtrudedAreaSolid(
+            profile, primitive.Position, model.createIfcDirection((0.0, 0.0, 1.0)), primitive.Height
+        )
+    r, h = float(primitive.BottomRadius), float(primitive.Height)
+    triangle = model.createIfcPolyline([point2(0, 0), point2(r, 0), point2(0, h), point2(0, 0)])
+    profile = model.createIfcArbitraryClosedProfileDef("AREA", None, triangle)
+    location, x, z = _frame(primitive.Position)
+    # the profile plane holds the cone's x axis and its axis: its normal is the cone's -y
+    plane = model.createIfcAxis2Placement3D(
+        model.createIfcCartesianPoint(tuple(map(float, location))),
+        model.createIfcDirection(tuple(map(float, -np.cross(z, x)))),
+        model.createIfcDirection(tuple(map(float, x))),
+    )
+    axis = model.createIfcAxis1Placement(
+        model.createIfcCartesianPoint((0.0, 0.0, 0.0)), model.createIfcDirection((0.0, 1.0, 0.0))
+    )
+    full_turn = 2 * math.pi / ifcopenshell.util.unit.calculate_unit_scale(model, "PLANEANGLEUNIT")
+    return model.createIfcRevolvedAreaSolid(profile, plane, axis, full_turn)
+
+
+def _replace(model: ifcopenshell.file, old: ifcopenshell.entity_instance, new: ifcopenshell.entity_instance) -> None:
+    """Point every reference to ``old`` at ``new``; a CSG solid rooted at ``old`` is itself replaced."""
+    for holder in model.get_inverse(old):
+        if holder.is_a("IfcCsgSolid"):
+            _replace(model, holder, new)
+            continue
+        for i in range(len(holder)):
+            value = holder[i]
+            if value == old:
+                holder[i] = new
+            elif isinstance(value, tuple) and old in value:
+                holder[i] = tuple(new if v == old else v for v in value)
+
+
+def _representation_items(product: ifcopenshell.entity_instance) -> set[int]:
+    """Ids of every entity the product's representations reference (to find its primitives)."""
+    found: set[int] = set()
+    for representation in product.Representation.Representations:
+        for entity in product.file.traverse(representation):
+            found.add(entity.id())
+    return found
+
+
+def _reason(log: str, error: Exception | None) -> str:
+    failed = [f"{cls} #{n}" for n, cls in _FAILED_RE.findall(log)]
+    if failed:
+        unique = list(dict.fromkeys(failed))
+        return "IfcOpenShell cannot convert " + ", ".join(unique[:6]) + (" ..." if len(unique) > 6 else "")
+    if error is not None:
+        return f"IfcOpenShell: {str(error).split('. Product:')[0].splitlines()[0][:200]}"
+    return "IfcOpenShell returned no triangles"
+
+
+def triangulate_missing(
+    model: ifcopenshell.file, products: list[ifcopenshell.entity_instance]
+) -> tuple[list[Mesh], list[Untriangulated], list[str]]:
+    """Retry products the iterator skipped: after replacing unmapped CSG primitives, with each kernel.
+
+    Returns the meshes made, the products still without one (with a reason), and notes on what was
+    replaced. Changes ``model`` in memory (never the file).
+    """
+    made, failed, notes = [], [], []
+    s = settings()
+    for product in products:
+        primitives = [e for e in map(model.by_id, _representation_items(product)) if e.is_a() in UNMAPPED_PRIMITIVES]
+        for primitive in primitives:
+            _replace(model, primitive, _swept_equivalent(model, primitive))
+        if primitives:
+            kinds = sorted({p.is_a() for p in primitives})
+            notes.append(
+                f"{product.is_a()} {product.GlobalId}: {', '.join(kinds)} (not mapped by IfcOpenShell 0.9) "
+                "triangulated as the equal swept solid"
+            )
+        ifcopenshell.get_log()
+        reason, mesh = None, None
+        for library in (GEOMETRY_LIBRARY, *FALLBACK_LIBRARIES):
+            error = None
+            try:
+                shape = ifcopenshell.geom.create_shape(s, product, geometry_library=library)
+                geometry = shape.geometry
+                if len(geometry.faces_buffer):
+                    mesh = _mesh(
+                        product.id(),
+                        product.GlobalId,
+                        shape.transformation_buffer,
+                        geometry.verts_buffer,
+                        geometry.faces_buffer,
+                    )
+                    break
+            except RuntimeError as exc:
+                error = exc
+            reason = reason or _reason(ifcopenshell.get_log(), error)
+        if mesh is not None:
+            made.append(mesh)
+        else:
+            failed.append(
+                Untriangulated(product.id(), product.GlobalId, product.is_a(), getattr(product, "Name", None), reason)
+            )
+    return made, failed, notes
 
 
 def tin_ewkb(triangles: np.ndarray, srid: int) -> bytes:
@@ -101,6 +381,23 @@ def footprint(triangles: np.ndarray) -> shapely.MultiPolygon | None:
     union = shapely.union_all(polygons)
     parts = [g for g in shapely.get_parts(union) if isinstance(g, shapely.Polygon) and not g.is_empty]
     return shapely.MultiPolygon(parts) if parts else None
+
+
+def element_values(triangles: np.ndarray, srid: int) -> tuple[str, tuple[float, float] | None, str | None, str | None]:
+    """The stored geometry columns of one element: hash, (z_min, z_max), EWKB TIN hex, footprint EWKB hex.
+
+    NumPy and GEOS release the GIL here, so the ingest runs this in a worker thread while its
+    main thread describes the next element.
+    """
+    if not len(triangles):
+        return "", None, None, None
+    outline = footprint(triangles)
+    return (
+        geometry_hash(triangles),
+        (float(triangles[:, :, 2].min()), float(triangles[:, :, 2].max())),
+        tin_ewkb(triangles, srid).hex(),
+        None if outline is None else shapely.to_wkb(shapely.set_srid(outline, srid), hex=True, include_srid=True),
+    )
 
 
 def geometry_hash(triangles: np.ndarray) -> str:

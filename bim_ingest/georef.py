@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import ifcopenshell
@@ -68,6 +69,7 @@ class Georef:
     # topocentric frame (IfcSite): ENU -> ECEF pipeline, applied after rotating about the site point
     topocentric: Transformer | None = None
     site_local: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    _transformers: dict[str, Transformer] = field(default_factory=dict, repr=False, compare=False)
 
     def to_source(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres (n, 3) to ``source_crs`` coordinates (n, 3)."""
@@ -80,17 +82,25 @@ class Georef:
         y = self.origin[1] + self.k * (s * xyz[:, 0] + c * xyz[:, 1])
         return np.column_stack((x, y, self.origin[2] + xyz[:, 2]))
 
+    def _transformer(self, target: CRS) -> Transformer:
+        """gis.crs's cached transformer, kept here too: looking it up hashes both CRSs' WKT."""
+        key = target.srs
+        found = self._transformers.get(key)
+        if found is None:
+            found = self._transformers[key] = transformer(self.source_crs, target)
+        return found
+
     def to_store(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to the store CRS with orthometric heights."""
         src = self.to_source(xyz)
-        return np.column_stack(transformer(self.source_crs, store_crs_3d()).transform(src[:, 0], src[:, 1], src[:, 2]))
+        return np.column_stack(self._transformer(store_crs_3d()).transform(src[:, 0], src[:, 1], src[:, 2]))
 
     def to_ecef(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to ECEF (EPSG:4978), straight from the model's own CRS."""
         src = self.to_source(xyz)
         if self.source_crs == ECEF:
             return src
-        return np.column_stack(transformer(self.source_crs, ECEF).transform(src[:, 0], src[:, 1], src[:, 2]))
+        return np.column_stack(self._transformer(ECEF).transform(src[:, 0], src[:, 1], src[:, 2]))
 
     def to_lonlat_h(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to lon, lat, ellipsoidal height (EPSG:4979)."""
@@ -284,11 +294,20 @@ def _from_override(override: Override, unit: float, warnings: list[str]) -> Geor
     return g
 
 
+@lru_cache(maxsize=8)
+def _geoid_to_ellipsoidal(vertical_srid: int) -> Transformer:
+    """WGS 84 lon/lat with orthometric heights to ellipsoidal heights (kept: building it costs ~0.2 s)."""
+    vertical = CRS.from_epsg(vertical_srid)
+    return transformer(CompoundCRS("WGS 84 + height", [WGS84, vertical]), GEOGRAPHIC_3D)
+
+
+@lru_cache(maxsize=16)
+def _proj(label: str) -> pyproj.Proj:
+    return pyproj.Proj(parse_crs(label))
+
+
 def _from_site(site: _Site, model: ifcopenshell.file) -> Georef:
-    vertical = CRS.from_epsg(get_settings().store_vertical_srid)
-    to_ellipsoidal = Transformer.from_crs(
-        CompoundCRS("WGS 84 + height", [WGS84, vertical]), CRS.from_epsg(4979), always_xy=True, only_best=True
-    )
+    to_ellipsoidal = _geoid_to_ellipsoidal(get_settings().store_vertical_srid)
     _, _, h_ellipsoidal = to_ellipsoidal.transform(site.lon, site.lat, site.elevation - site.local[2])
     pipeline = Transformer.from_pipeline(
         f"+proj=pipeline +step +inv +proj=topocentric +lon_0={site.lon!r} +lat_0={site.lat!r} "
@@ -359,7 +378,7 @@ def georeference(model: ifcopenshell.file, override: Override | None = None, *, 
     convergence_crs = parse_crs(g.report["crs"]) if g.source_crs != ECEF else store_crs()
     if convergence_crs.is_projected:
         g.report["grid_convergence_deg"] = float(
-            pyproj.Proj(convergence_crs).get_factors(lon, lat).meridian_convergence
+            _proj(_crs_label(convergence_crs)).get_factors(lon, lat).meridian_convergence
         )
         g.report["grid_convergence_crs"] = _crs_label(convergence_crs)
     west, south, east, north = store_crs().area_of_use.bounds

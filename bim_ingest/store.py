@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -69,7 +70,10 @@ class ElementWriter:
 
     def __init__(self, session: Session) -> None:
         self._cursor = session.connection().connection.driver_connection.cursor()
-        self._copy_cm = self._cursor.copy(f"COPY bim_element ({', '.join(ELEMENT_COLUMNS)}) FROM STDIN")
+        # the queued writer sends the data from its own thread: the socket never blocks the ingest
+        self._copy_cm = self._cursor.copy(
+            f"COPY bim_element ({', '.join(ELEMENT_COLUMNS)}) FROM STDIN", writer=QueuedLibpqWriter(self._cursor)
+        )
         self._copy = self._copy_cm.__enter__()
         self.count = 0
 

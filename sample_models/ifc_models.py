@@ -31,6 +31,16 @@ def _place(model: ifcopenshell.file, product, x: float, y: float, z: float, angl
     ifcopenshell.api.run("geometry.edit_object_placement", model, product=product, matrix=matrix, is_si=True)
 
 
+def _compound_angle(degrees: float) -> tuple[int, int, int, int]:
+    """Decimal degrees as IfcCompoundPlaneAngleMeasure (degrees, minutes, seconds, millionths)."""
+    sign = -1 if degrees < 0 else 1
+    millionths = round(abs(degrees) * 3600e6)
+    d, rest = divmod(millionths, 3600 * 10**6)
+    m, rest = divmod(rest, 60 * 10**6)
+    sec, micro = divmod(rest, 10**6)
+    return (sign * d, sign * m, sign * sec, sign * micro)
+
+
 def _owner_history(model: ifcopenshell.file) -> None:
     """IFC2X3 requires owner history on rooted entities: make this process's user and application."""
     person = model.create_entity("IfcPerson", FamilyName="CIM Server")
@@ -86,11 +96,16 @@ def author_building(
     crs: str = "EPSG:4549",
     name: str = "Sample building",
     fire_rating: str = "REI90",
+    site_lonlat: tuple[float, float] | None = None,
+    epset_too: bool = False,
 ) -> Path:
     """Write a small georeferenced building to ``path`` and return the path.
 
     ``eastings``/``northings`` (metres in ``crs``) and ``height`` (orthometric, EGM96) place the
     local origin, the building's south-west outer corner; ``rotation_deg`` turns it.
+    ``site_lonlat`` also gives IfcSite RefLongitude/RefLatitude (degrees; the site's placement is
+    the local origin); ``epset_too`` (IFC4) adds the IFC2X3-style ePSet_MapConversion to the site
+    as well, a double georeferencing.
     """
     model = ifcopenshell.api.run("project.create_file", version=schema)
     if schema == "IFC2X3":
@@ -113,6 +128,14 @@ def author_building(
     for product in (site, building):
         _place(model, product, 0, 0, 0)
     _georeference(model, crs, eastings, northings, height, rotation_deg, site)
+    if epset_too and schema != "IFC2X3":
+        pset = ifcopenshell.api.run("pset.add_pset", model, product=site, name="ePSet_MapConversion")
+        ifcopenshell.api.run(
+            "pset.edit_pset", model, pset=pset, properties={"Eastings": eastings, "Northings": northings}
+        )
+    if site_lonlat is not None:
+        site.RefLongitude, site.RefLatitude = (_compound_angle(v) for v in site_lonlat)
+        site.RefElevation = height * 1000.0
 
     concrete = ifcopenshell.api.run("material.add_material", model, name="Concrete C30")
     glass = ifcopenshell.api.run("material.add_material", model, name="Glass")

@@ -131,8 +131,11 @@ def test_truncated_upload(client, database, engineer_headers, sample_ifc):
     data = sample_ifc.read_bytes()
     response = _upload(client, engineer_headers, "cut.ifc", data[: len(data) // 2])
     assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
     assert "truncated" in response.json()["detail"]
     assert _versions(database) == before
+    assert list(get_settings().uploads_dir.glob("*")) == []
+    assert client.get("/api/v1/health").status_code == 200
 
 
 def test_over_the_size_limit(client, database, engineer_headers, sample_ifc, monkeypatch):
@@ -140,9 +143,11 @@ def test_over_the_size_limit(client, database, engineer_headers, sample_ifc, mon
     before = _versions(database)
     response = _upload(client, engineer_headers, "big.ifc", sample_ifc.read_bytes())
     assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/problem+json")
     assert "over the limit of 10000 bytes" in response.json()["detail"]
     assert _versions(database) == before
     assert list(get_settings().uploads_dir.glob("*")) == []
+    assert client.get("/api/v1/health").status_code == 200
 
 
 def test_model_without_geometry_fails_the_job(client, database, engineer_headers):

@@ -7,7 +7,7 @@ import math
 import ifcopenshell
 import numpy as np
 import pytest
-from pyproj import Geod
+from pyproj import Geod, Proj, Transformer
 
 from bim_ingest.georef import NoGeoreferencing, Override, georeference
 from bim_ingest.source import open_ifc
@@ -75,3 +75,71 @@ def test_ifc2x3_epset_map_conversion(sample_ifc_2x3):
     assert g.report["rotation_deg"] == pytest.approx(-15.0)
     assert g.report["origin_map"] == pytest.approx([497_500.0, 3_520_000.0, 8.0])
     assert not g.report["warnings"]
+
+
+def _approx_convergence_deg(lon: float, lat: float, central_meridian: float) -> float:
+    """First-order Transverse Mercator grid convergence, (λ - λ0)·sin φ: an independent sanity bound."""
+    return (lon - central_meridian) * math.sin(math.radians(lat))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "crs", "central_meridian"),
+    [("sample_ifc", "EPSG:4549", 120.0), ("sample_ifc_utm", "EPSG:32651", 123.0)],
+)
+def test_grid_convergence_at_the_origin(request, fixture, crs, central_meridian):
+    with open_ifc(request.getfixturevalue(fixture)) as opened:
+        report = georeference(opened.file).report
+    lon, lat, _ = report["origin_lonlat_h"]
+    expected = Proj(crs).get_factors(lon, lat).meridian_convergence
+    assert report["grid_convergence_crs"] == crs
+    assert report["grid_convergence_deg"] == pytest.approx(expected, abs=1e-9)
+    assert abs(report["grid_convergence_deg"]) == pytest.approx(
+        abs(_approx_convergence_deg(lon, lat, central_meridian)), abs=0.01
+    )
+    if fixture == "sample_ifc_utm":  # 3° west of UTM 51N's central meridian: about 1.6° of convergence
+        assert abs(report["grid_convergence_deg"]) > 1.5
+
+
+def test_geographic_referencing_convergence(shared_datasets):
+    with open_ifc(shared_datasets / "ifc" / "geographic-referencing.ifc") as opened:
+        report = georeference(opened.file).report
+    lon, lat, _ = report["origin_lonlat_h"]
+    assert report["grid_convergence_deg"] == pytest.approx(
+        Proj("EPSG:25832").get_factors(lon, lat).meridian_convergence, abs=1e-9
+    )
+
+
+def _origin_lonlat(eastings: float, northings: float) -> tuple[float, float]:
+    return Transformer.from_crs("EPSG:4549", "EPSG:4326", always_xy=True).transform(eastings, northings)
+
+
+def test_double_georeferencing_warned(bim_dir):
+    from sample_models.ifc_models import author_building
+
+    path = author_building(bim_dir / "double.ifc", storeys=1, epset_too=True)
+    with open_ifc(path) as opened:
+        report = georeference(opened.file).report
+    assert report["method"] == "IfcMapConversion"  # the first, IFC4's own, is used
+    doubles = [w for w in report["warnings"] if w.startswith("double georeferencing")]
+    assert len(doubles) == 1
+    assert "IfcMapConversion" in doubles[0] and "ePSet_MapConversion on IfcSite" in doubles[0]
+
+
+def test_residual_over_1m_warned(bim_dir):
+    from sample_models.ifc_models import DEFAULT_EASTINGS, DEFAULT_NORTHINGS, author_building
+
+    lon, lat = _origin_lonlat(DEFAULT_EASTINGS, DEFAULT_NORTHINGS)
+    agreeing = author_building(bim_dir / "site-agrees.ifc", storeys=1, site_lonlat=(lon, lat))
+    # the site's lat/lon 5 m north of where the map conversion puts the site
+    north = GEOD.fwd(lon, lat, 0.0, 5.0)
+    disagreeing = author_building(bim_dir / "site-5m-off.ifc", storeys=1, site_lonlat=(north[0], north[1]))
+    with open_ifc(agreeing) as opened:
+        good = georeference(opened.file).report
+    with open_ifc(disagreeing) as opened:
+        bad = georeference(opened.file).report
+    assert good["residual_site_m"] < 0.01
+    assert not [w for w in good["warnings"] if "disagree" in w]
+    assert bad["residual_site_m"] == pytest.approx(5.0, abs=0.05)
+    assert [w for w in bad["warnings"] if "disagree" in w] == [
+        f"the map conversion and IfcSite lat/lon disagree by {bad['residual_site_m']:.2f} m"
+    ]

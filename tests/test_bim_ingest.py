@@ -1,12 +1,19 @@
-"""Ingest into PostGIS: exact vertices, counts against the bare iterator, versions, diff, atomicity."""
+"""Ingest into PostGIS: exact vertices, counts against products with a body, .ifczip, the CLI,
+versions, diff, atomicity."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import ifcopenshell
+import ifcopenshell.api
 import ifcopenshell.geom
 import ifcopenshell.util.unit
 import numpy as np
@@ -116,6 +123,22 @@ def test_sample_building_stored_with_semantics(database, sample_ifc):
     assert area == pytest.approx(96.0, rel=1e-6)
 
 
+def _products_with_body(path) -> int:
+    """Products (openings aside) with a body representation, counted from the model itself."""
+    from bim_ingest.source import open_ifc
+
+    with open_ifc(path) as opened:
+        return sum(
+            1
+            for p in opened.file.by_type("IfcProduct")
+            if not p.is_a("IfcOpeningElement")
+            and p.Representation is not None
+            and any(
+                r.RepresentationIdentifier in (None, "Body", "Facetation") for r in p.Representation.Representations
+            )
+        )
+
+
 def _bare_count(path) -> int:
     """Products the bare iterator triangulates with the ingest's settings."""
     from bim_ingest.geometry import iterator
@@ -148,20 +171,109 @@ def test_shared_ifc_ingests(database, shared_datasets, name):
     path = shared_datasets / "ifc" / name
     override = Override("EPSG:4549", (497_600.0, 3_520_100.0, 9.0), 0.0) if "OpenHouse" in name else None
     result = ingest_file(path, override=override, publish=False, model_name=f"shared {name}")
-    assert result["elements"] == _bare_count(path)
+    # every product with a body is an element, except those reported as not triangulated (with a reason)
+    assert result["elements"] == _products_with_body(path) - len(result["untriangulated"])
+    assert result["untriangulated"] == []  # IfcOpenShell (with the CSG fallback) triangulates all shared files
+    assert result["elements"] >= _bare_count(path)
     with database.connect() as conn:
-        stored = conn.execute(
-            text("SELECT count(*) FROM bim_element WHERE version_id = :v"), {"v": result["version_id"]}
-        ).scalar_one()
-    assert stored == result["elements"]
+        stored, z_extent = conn.execute(
+            text("SELECT count(*), max(z_max - z_min) FROM bim_element WHERE version_id = :v"),
+            {"v": result["version_id"]},
+        ).one()
+    assert stored == result["elements"] > 0
     warnings = result["georef"]["warnings"]
     if "RC2" in name:
         assert any("IFC4X3_RC2 read as IFC4X3_ADD2" in w for w in warnings)
-    if name == "geographic-referencing.ifc":  # its CSG cone and cylinder are beyond IfcOpenShell 0.9
-        assert result["elements"] == 0
-        assert any("cannot triangulate" in w for w in warnings)
-    else:
-        assert result["elements"] > 0
+    if name == "geographic-referencing.ifc":
+        # a CSG cone (0.5 m) under a cylinder (0.5 m): IfcOpenShell 0.9 maps neither primitive, the
+        # ingest triangulates the equal swept solids and says so
+        assert _bare_count(path) == 0
+        assert any("IfcRightCircularCone, IfcRightCircularCylinder" in w and "swept solid" in w for w in warnings)
+        assert z_extent == pytest.approx(1.0, abs=1e-6)
+
+
+def test_untriangulated_product_is_reported(database, bim_dir, sample_ifc):
+    """A body no kernel can triangulate (a zero-size profile) is listed with IfcOpenShell's reason."""
+    model = ifcopenshell.open(str(sample_ifc))
+    body = next(c for c in model.by_type("IfcGeometricRepresentationSubContext") if c.ContextIdentifier == "Body")
+    proxy = ifcopenshell.api.run("root.create_entity", model, ifc_class="IfcBuildingElementProxy", name="flat nothing")
+    profile = model.createIfcRectangleProfileDef("AREA", None, None, 0.0, 0.0)
+    solid = model.createIfcExtrudedAreaSolid(profile, None, model.createIfcDirection((0.0, 0.0, 1.0)), 1000.0)
+    representation = model.createIfcShapeRepresentation(body, "Body", "SweptSolid", [solid])
+    ifcopenshell.api.run("geometry.assign_representation", model, product=proxy, representation=representation)
+    ifcopenshell.api.run("geometry.edit_object_placement", model, product=proxy)
+    path = bim_dir / "sample-untriangulated.ifc"
+    model.write(str(path))
+    result = ingest_file(path, publish=False, model_name="untriangulated sample")
+    assert _products_with_body(path) == 36
+    assert result["elements"] == 35
+    assert result["untriangulated"] == [
+        {
+            "global_id": proxy.GlobalId,
+            "ifc_class": "IfcBuildingElementProxy",
+            "name": "flat nothing",
+            "reason": result["untriangulated"][0]["reason"],
+        }
+    ]
+    assert "IfcRectangleProfileDef" in result["untriangulated"][0]["reason"]
+    assert any(
+        w.startswith(f"not triangulated: IfcBuildingElementProxy {proxy.GlobalId}")
+        for w in result["georef"]["warnings"]
+    )
+
+
+def _hashes(database, version_id: int) -> dict[str, str]:
+    with database.connect() as conn:
+        return dict(
+            conn.execute(
+                text("SELECT global_id, geom_hash FROM bim_element WHERE version_id = :v"), {"v": version_id}
+            ).all()
+        )
+
+
+def test_ifczip_ingests_like_the_plain_file(database, bim_dir, sample_ifc):
+    packed = bim_dir / "sample.ifczip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(sample_ifc, "sample.ifc")
+    plain = ingest_file(sample_ifc, publish=False, model_name="zip plain")
+    zipped = ingest_file(packed, publish=False, model_name="zip packed")
+    assert zipped["elements"] == plain["elements"] == 35
+    assert zipped["schema"] == "IFC4"
+    assert _hashes(database, zipped["version_id"]) == _hashes(database, plain["version_id"])
+
+
+def test_cli_ingest_json(database, sample_ifc):
+    """`cim bim ingest FILE --json` prints one JSON object with DESIGN.md section 2's keys."""
+    cim = Path(sys.executable).parent / "cim"
+    done = subprocess.run(
+        [str(cim), "bim", "ingest", str(sample_ifc), "--name", "cli sample", "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),  # the session's DATABASE_URL and CIM_DATA_DIR
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert {"model_id", "schema", "elements", "georef", "tileset", "seconds"} <= summary.keys()
+    georef = summary["georef"]
+    assert {"method", "crs", "origin_lonlat_h", "rotation_deg", "scale", "warnings"} <= georef.keys()
+    assert summary["schema"] == "IFC4"
+    assert summary["elements"] == 35
+    assert georef["method"] == "IfcMapConversion"
+    assert georef["crs"] == "EPSG:4549"
+    lon, lat, h_ellipsoidal = georef["origin_lonlat_h"]
+    assert 119.9 < lon < 120.1 and 31.7 < lat < 31.9 and -50 < h_ellipsoidal < 50
+    assert georef["rotation_deg"] == pytest.approx(30.0)
+    assert georef["scale"] == pytest.approx(0.001)
+    assert isinstance(georef["warnings"], list)
+    assert summary["tileset"] == f"/api/v1/tiles/bim-{summary['version_id']}/tileset.json"
+    assert isinstance(summary["seconds"], float) and summary["seconds"] > 0
+    with database.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM bim_element WHERE version_id = :v"), {"v": summary["version_id"]}
+        ).scalar_one()
+    assert stored == 35
 
 
 def test_new_version_and_diff(database, bim_dir, sample_ifc):

@@ -2,8 +2,11 @@
 
 const LABELS = {
   zh: {
-    title: 'CIM 城市信息模型平台',
+    app_title: 'CIM 城市信息模型平台',
     layers: '图层',
+    layer: '图层',
+    feature: '要素',
+    element: '构件',
     buildings: '建筑',
     bim: 'BIM 模型',
     pipelines: '地下管线',
@@ -79,8 +82,11 @@ const LABELS = {
     legend: '图例',
   },
   en: {
-    title: 'CIM city information model',
+    app_title: 'CIM city information model',
     layers: 'Layers',
+    layer: 'Layer',
+    feature: 'Feature',
+    element: 'Element',
     buildings: 'Buildings',
     bim: 'BIM models',
     pipelines: 'Underground pipelines',
@@ -169,7 +175,7 @@ export function t(key) {
 /** Fill every [data-i18n] element (text) and [data-i18n-title] (tooltip). */
 export function apply(root = document) {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-  document.title = t('title');
+  document.title = t('app_title');
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
 }

@@ -7,9 +7,10 @@ import { panel, render, escape } from './ui.js';
 const { Cesium } = window;
 const SELECTED = Cesium.Color.YELLOW;
 
-// What the identify endpoint calls each tileset's features; tunnel compartments and BIM elements
-// are not identified by the API: their OGC API Features item is shown instead.
-const IDENTIFY_LAYER = { buildings: 'buildings', pipelines: 'pipelines', nodes: 'pipe_nodes' };
+// What the identify endpoint calls each tileset's features (the city's BIM layer: its published
+// elements, with their model's project); tunnel compartments and the elements of a version under
+// review are not identified by the API: their OGC API Features item is shown instead.
+const IDENTIFY_LAYER = { buildings: 'buildings', pipelines: 'pipelines', nodes: 'pipe_nodes', bim: 'bim_elements' };
 const COLLECTION = { tunnels: 'tunnel_compartments', bim: 'bim_elements' };
 const tilesetKind = (layer) => (layer.startsWith('bim') ? 'bim' : layer);
 
@@ -52,12 +53,13 @@ export class Picker {
     const { scene } = this.viewer;
     const picked = scene.pick(position);
     if (picked instanceof Cesium.Cesium3DTileFeature && picked.getProperty('id') !== undefined) {
-      const kind = tilesetKind(picked.tileset.layerName ?? '');
+      const layerName = picked.tileset.layerName ?? '';
+      const kind = tilesetKind(layerName);
       const id = String(picked.getProperty('id'));
       this.select(picked);
       this.last = { layer: kind, id };
-      const answer = IDENTIFY_LAYER[kind]
-        ? await api.identifyFeature(IDENTIFY_LAYER[kind], id)
+      const answer = IDENTIFY_LAYER[layerName]
+        ? await api.identifyFeature(IDENTIFY_LAYER[layerName], id)
         : {
             tile: tileProperties(picked),
             record: await api.collectionItem(COLLECTION[kind], id, { quiet: true }).then((f) => f.properties).catch(() => null),

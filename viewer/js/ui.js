@@ -50,6 +50,9 @@ function table(rows) {
   return `<table class="rows"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
+// Keys of an answer that say nothing to a reader (the geometry is on the map; links are for machines).
+const HIDDEN = new Set(['geometry', 'links']);
+
 /** Any JSON answer as nested sections: scalars as a key/value list, lists of records as tables. */
 export function render(value, depth = 0) {
   if (isScalar(value)) return `<p>${escape(formatScalar(value))}</p>`;
@@ -59,7 +62,8 @@ export function render(value, depth = 0) {
     if (value.every((v) => !isScalar(v) && !Array.isArray(v))) return table(value);
     return value.map((v) => render(v, depth + 1)).join('');
   }
-  const entries = Object.entries(value).filter(([k, v]) => v !== undefined && k !== 'geometry');
+  if (value.type === 'Feature' && value.properties) return render(value.properties, depth);
+  const entries = Object.entries(value).filter(([k, v]) => v !== undefined && !HIDDEN.has(k));
   const scalars = entries.filter(([, v]) => isScalar(v));
   const nested = entries.filter(([, v]) => !isScalar(v));
   const list = scalars.length
