@@ -5,9 +5,12 @@ Every vertex goes through pyproj; nothing is approximated by a local flat frame.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pyproj
 import pyproj.datadir
 from pyproj import CRS, Transformer
@@ -71,7 +74,82 @@ def crs84_to_store() -> Transformer:
 
 def store_to_ecef() -> Transformer:
     """Store coordinates with orthometric heights to ECEF (EPSG:4978) metres."""
-    return transformer(store_crs_3d(), ECEF)
+    settings = get_settings()
+    return _pinned_transformer(settings.store_srid, settings.store_vertical_srid, "EPSG:4978")
+
+
+PIPELINE_CACHE = "proj-pipelines.json"
+
+
+def _pipeline_cache_path() -> Path:
+    return get_settings().data_dir / "cache" / PIPELINE_CACHE
+
+
+@lru_cache(maxsize=8)
+def _pinned_transformer(srid: int, vertical_srid: int, target: str) -> Transformer:
+    """The best-accuracy transformer from ``EPSG:srid+vertical_srid`` to ``target``, built from
+    the PROJ pipeline that PROJ chooses for the store CRS's area of use.
+
+    Asking PROJ for the best operation (``from_crs``, searching its database and grids) takes
+    about a second; its answer is kept in ``data_dir/cache/proj-pipelines.json`` keyed by the
+    CRSs and the PROJ/pyproj versions, and taken only when, on the miss that wrote it, one
+    operation covered the whole area of use and gave bit-identical results on probe points
+    (so every vertex still goes through the same exact pyproj pipeline, grid included).
+    """
+    source = CRS.from_user_input(f"EPSG:{srid}+{vertical_srid}")
+    key = f"{source.srs}>{target}|pyproj {pyproj.__version__}|PROJ {pyproj.proj_version_str}"
+    path = _pipeline_cache_path()
+    try:
+        cached = json.loads(path.read_text()).get(key)
+    except (OSError, ValueError):
+        cached = None
+    if cached:
+        try:
+            return Transformer.from_pipeline(cached)
+        except pyproj.exceptions.ProjError:
+            pass  # a grid went missing: ask PROJ again
+    best = Transformer.from_crs(source, CRS.from_user_input(target), always_xy=True, only_best=True)
+    pipeline = _single_pipeline(best, CRS.from_epsg(srid))
+    if pipeline:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                entries = json.loads(path.read_text())
+            except (OSError, ValueError):
+                entries = {}
+            entries[key] = pipeline
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(entries, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only data dir only costs the search next time
+    return best
+
+
+def _single_pipeline(best: Transformer, horizontal: CRS) -> str | None:
+    """The PROJ pipeline ``best`` uses everywhere in the CRS's area of use, or None when it
+    may choose different operations at different points there."""
+    area = horizontal.area_of_use
+    if area is None:
+        return None
+    to_store = Transformer.from_crs(CRS84, horizontal, always_xy=True)
+    lon = np.array([area.west, area.east, area.west, area.east, (area.west + area.east) / 2])
+    lat = np.array([area.south, area.south, area.north, area.north, (area.south + area.north) / 2])
+    lon, lat = (lon - (lon - lon.mean()) * 0.01), (lat - (lat - lat.mean()) * 0.01)  # just inside
+    x, y = to_store.transform(lon, lat)
+    z = np.array([0.0, 50.0, -20.0, 3000.0, 10.0])
+    pipelines = set()
+    for k in range(len(x)):
+        best.transform(x[k], y[k], z[k])
+        pipelines.add(best.get_last_used_operation().to_proj4())
+    if len(pipelines) != 1:
+        return None
+    pipeline = pipelines.pop()
+    pinned = Transformer.from_pipeline(pipeline)
+    expect = np.column_stack(best.transform(x, y, z))
+    if not np.array_equal(np.column_stack(pinned.transform(x, y, z)), expect):
+        return None
+    return pipeline
 
 
 def store_to_lonlat_h() -> Transformer:

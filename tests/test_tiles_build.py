@@ -18,7 +18,11 @@ from tests.fixtures_tiles import (
     P1_DEPTH,
     P1_DIAMETER,
     P1_GROUND,
+    X0,
+    Y0,
+    _box_tin,
     accessor,
+    insert_bim_version,
     property_strings,
     read_glb,
     validate_gltf,
@@ -204,3 +208,100 @@ def test_styles_use_the_layers_properties_and_legend_colours(built, layer):
         assert set(re.findall(r"\$\{(\w+)\}", text_)) <= properties, path.name
         assert {c.upper() for c in re.findall(r"#[0-9A-Fa-f]{6}", text_)} <= colours, path.name
         assert legends[style["meta"]["legend"].strip("'")]["entries"]
+
+
+def test_bim_version_tilesets_pass_gltf_validator_and_hold_the_versions_elements(tile_rows, database):
+    from tiles.build import build_bim_version
+
+    files, expected = [], {}
+    for key in ("bim_published", "bim_draft"):
+        version = tile_rows[key]
+        summary = build_bim_version(version)
+        tileset, base = _tileset(summary)
+        assert Path(summary["tileset"]).parent.name == f"bim-{version}"
+        with database.connect() as conn:
+            expected[key] = {
+                r[0]
+                for r in conn.execute(text("SELECT global_id FROM bim_element WHERE version_id = :v"), {"v": version})
+            }
+        assert set(_tile_ids(summary)) == expected[key]
+        files += _content_files(tileset, base)
+    assert expected["bim_published"] and expected["bim_draft"]
+    report = validate_gltf(files)
+    assert not {f: r["messages"] for f, r in report.items() if r["errors"] or r["warnings"]}
+
+
+def _assert_empty_tileset(path: Path, version: str) -> None:
+    tileset = json.loads(path.read_text())
+    assert tileset["asset"]["version"] == version
+    assert tileset["geometricError"] == 0 and tileset["root"]["geometricError"] == 0
+    assert tileset["root"]["refine"] == "ADD"
+    box = tileset["root"]["boundingVolume"]["box"]
+    assert len(box) == 12 and np.linalg.norm(np.array(box[3:]).reshape(3, 3), axis=1).min() > 0
+    assert "content" not in tileset["root"] and not tileset["root"].get("children")
+
+
+def test_a_layer_without_rows_builds_a_valid_empty_tileset_and_drops_stale_tiles(tile_rows, database):
+    from tiles.build import build_bim_version
+
+    with database.begin() as conn:
+        empty = insert_bim_version(conn, "TT-empty", 1, "ingested", [])
+        emptied = insert_bim_version(
+            conn,
+            "TT-emptied",
+            1,
+            "ingested",
+            [("TTGONE0000000000000001", "IfcWall", _box_tin(X0 + 300, Y0, 5, (1, 1, 1)))],
+        )
+    summary = build_bim_version(empty, formats="both")
+    assert (summary["features"], summary["tiles"], summary["bytes"]) == (0, 0, 0)
+    base = Path(summary["tileset"]).parent
+    _assert_empty_tileset(base / "tileset.json", "1.1")
+    _assert_empty_tileset(base / "tileset-b3dm.json", "1.0")
+    assert not [p for p in base.rglob("*") if p.suffix in (".glb", ".b3dm")]
+
+    assert build_bim_version(emptied, formats="both")["tiles"] == 1
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM bim_element WHERE version_id = :v"), {"v": emptied})
+    summary = build_bim_version(emptied, formats="both")
+    assert summary["tiles"] == 0
+    assert {k: v["tiles_removed"] for k, v in summary["outputs"].items()} == {"glb": 1, "b3dm": 1}
+    base = Path(summary["tileset"]).parent
+    _assert_empty_tileset(base / "tileset.json", "1.1")
+    assert not [p for p in base.rglob("*") if p.suffix in (".glb", ".b3dm")]
+
+
+@pytest.mark.parametrize("code", ["TT-B1", "TT-B2", "TT-B3"])  # a rectangle, an L (earcut), one with a courtyard
+def test_building_vertices_decode_within_1mm_of_postgis(built, database, code):
+    """float32 local positions + the tile transform (float64), back through pyproj to the
+    store CRS: every decoded vertex is within 1 mm of a footprint vertex at the ground or roof
+    height, and every such corner is drawn."""
+    with database.connect() as conn:
+        wkt, ground, height = conn.execute(
+            text("SELECT ST_AsText(footprint), ground_h_orthometric, height_m FROM building WHERE code = :c"),
+            {"c": code},
+        ).one()
+    xy = shapely.get_coordinates(shapely.from_wkt(wkt))
+    expected = np.concatenate([np.column_stack([xy, np.full(len(xy), z)]) for z in (ground, ground + height)])
+    tileset, base = _tileset(built["buildings"])
+    to_store = Transformer.from_crs("EPSG:4978", "EPSG:4549+5773", always_xy=True)
+    for tile, world, _ in walk_tiles(tileset["root"]):
+        if "content" not in tile:
+            continue
+        gltf, binary = read_glb(base / tile["content"]["uri"].split("?")[0])
+        ids = property_strings(gltf, binary, "id")
+        if code not in ids:
+            continue
+        attributes = gltf["meshes"][0]["primitives"][0]["attributes"]
+        fid = accessor(gltf, binary, attributes["_FEATURE_ID_0"])[:, 0].astype(int)
+        positions = accessor(gltf, binary, attributes["POSITION"])[fid == ids.index(code)]
+        assert positions.dtype == np.float32
+        z_up = np.column_stack([positions[:, 0], -positions[:, 2], positions[:, 1]]).astype(float)
+        ecef = z_up @ world[:3, :3].T + world[:3, 3]
+        decoded = np.column_stack(to_store.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2]))
+        break
+    else:
+        pytest.fail(f"{code} is in no tile")
+    gap = np.linalg.norm(decoded[:, None] - expected[None], axis=2)
+    assert gap.min(axis=1).max() < 0.001  # every decoded vertex is a footprint corner
+    assert gap.min(axis=0).max() < 0.001  # and every corner is drawn

@@ -4,6 +4,11 @@ whose features changed.
 Each leaf's input (ids, WKB, key fields) is hashed; ``manifest.json`` beside ``tileset.json``
 keeps every leaf's hash, ids and bounds, so a rebuild meshes and writes only leaves with a new
 hash and deletes the ones that vanished; the tileset JSON is always rewritten.
+
+Formats: ``glb`` (3D Tiles 1.1: ``tileset.json`` over ``t/*.glb`` with EXT_mesh_features and
+EXT_structural_metadata) and ``b3dm`` (3D Tiles 1.0 for legacy clients: ``tileset-b3dm.json``
+over ``b3dm/*.b3dm``, same tree, bounding volumes and transforms, the properties in each tile's
+batch table); each keeps its own manifest, and a leaf is meshed once for both.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +28,11 @@ from sqlalchemy import text
 
 from gis.crs import store_to_ecef
 from spatial_api.db import get_engine
-from spatial_api.errors import NotFound
+from spatial_api.errors import NotFound, UserError
 from spatial_api.settings import get_settings
 from tiles import sources, tree
-from tiles.frames import Frame, box_corners, enclosing_box, to_ecef
-from tiles.glb import TileMesh, encode_glb
+from tiles.frames import Frame, bounds, box_corners, enclosing_box, to_ecef
+from tiles.glb import TileMesh, encode_b3dm, encode_glb
 from tiles.metadata import class_schema
 
 GENERATOR = "cim-server tiles 1"  # part of every leaf hash: change it when the output format changes
@@ -36,9 +42,29 @@ MIN_CELL_M = 16.0
 CONTENT_DIR = "t"
 WORKERS = min(os.cpu_count() or 1, 4)  # leaves are meshed in forked processes when there are several
 
+
+@dataclass(frozen=True)
+class Output:
+    """One tileset format written beside the others in a layer's directory."""
+
+    name: str
+    version: str  # 3D Tiles version
+    tileset: str
+    manifest: str
+    content_dir: str
+    suffix: str
+
+
+OUTPUTS = {
+    "glb": Output("glb", "1.1", "tileset.json", "manifest.json", CONTENT_DIR, ".glb"),
+    "b3dm": Output("b3dm", "1.0", "tileset-b3dm.json", "manifest-b3dm.json", "b3dm", ".b3dm"),
+}
+
 _forked: tuple[sources.Layer, sources.Features, Path] | None = None  # what forked workers read
 
 Progress = Callable[[str, float], None]
+# leaf key, feature indices, {format: the hash its manifest holds for the leaf, or None}
+Job = tuple[str, np.ndarray, dict[str, str | None]]
 
 
 def layer_dir(layer: str) -> Path:
@@ -51,7 +77,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _leaf_hash(features: sources.Features, idx: np.ndarray) -> tuple[str, list[str]]:
+def _leaf_digest(features: sources.Features, idx: np.ndarray) -> tuple[str, list[str]]:
     """Hash of everything a leaf is made of (rows come in key order, so the hash is stable)."""
     batch, rows = features.batch, features.keep[idx]
     digest = hashlib.sha256(GENERATOR.encode())
@@ -62,14 +88,30 @@ def _leaf_hash(features: sources.Features, idx: np.ndarray) -> tuple[str, list[s
     return digest.hexdigest(), [str(batch.values["id"][r]) for r in rows]
 
 
-def _write_leaf(layer: sources.Layer, features: sources.Features, idx: np.ndarray, path: Path) -> dict[str, Any]:
-    """Mesh the leaf's features, write its glb; return its frame and bounds for the manifest."""
+B3DM_REVISION = 1  # part of the b3dm leaf hashes: change it when the b3dm output changes
+
+
+def _format_hash(digest: str, output: Output) -> str:
+    if output.name == "glb":
+        return digest
+    return hashlib.sha256(f"{output.name} {B3DM_REVISION} {digest}".encode()).hexdigest()
+
+
+def _content_path(out: Path, output: Output, key: str) -> Path:
+    return out / output.content_dir / f"{key}{output.suffix}"
+
+
+def _write_leaf(
+    layer: sources.Layer, features: sources.Features, idx: np.ndarray, out: Path, key: str, formats: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Mesh the leaf's features once, write its content in each format; return, per format,
+    its frame, bounds and size for the manifest."""
     mesh = features.mesh(idx)
     ecef = to_ecef(mesh.points)
     frame = Frame.at(ecef)
     local_points = frame.local(ecef).astype(np.float32)
     positions = local_points[mesh.corner_point]
-    centre_store = (mesh.points.min(axis=0) + mesh.points.max(axis=0)) / 2
+    centre_store = sum(bounds(mesh.points)) / 2
     normals = mesh.corner_normal @ frame.normal_matrix(centre_store)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     p = positions[mesh.triangles].astype(np.float64)
@@ -78,37 +120,62 @@ def _write_leaf(layer: sources.Layer, features: sources.Features, idx: np.ndarra
     tile_mesh = TileMesh(
         positions, normals, mesh.corner_feature, triangles, features.group[idx][mesh.corner_feature[triangles[:, 0]]]
     )
-    data = encode_glb(tile_mesh, layer.materials, layer.class_name, features.batch.table, features.keep[idx])
-    _write_atomic(path, data)
-    lo, hi = positions.min(axis=0).astype(np.float64), positions.max(axis=0).astype(np.float64)
-    return {"transform": frame.matrix(), "min": lo.tolist(), "max": hi.tolist(), "bytes": len(data)}
+    lo, hi = (b.astype(np.float64) for b in bounds(positions))
+    done = {}
+    for name in formats:
+        encode = encode_b3dm if name == "b3dm" else encode_glb
+        data = encode(tile_mesh, layer.materials, layer.class_name, features.batch.table, features.keep[idx])
+        _write_atomic(_content_path(out, OUTPUTS[name], key), data)
+        done[name] = {"transform": frame.matrix(), "min": lo.tolist(), "max": hi.tolist(), "bytes": len(data)}
+    return done
 
 
-def _write_forked(job: tuple[str, np.ndarray]) -> tuple[str, dict[str, Any]]:
+def _update_leaf(
+    spec: sources.Layer, features: sources.Features, out: Path, job: Job
+) -> tuple[str, dict[str, dict[str, Any] | None]]:
+    """Hash a leaf's input; mesh and write it in the formats whose hash changed (or whose file
+    is missing). Per format: the new manifest entry, or None where the old one stands."""
+    key, idx, previous = job
+    digest, ids = _leaf_digest(features, idx)
+    result: dict[str, dict[str, Any] | None] = {}
+    for name, old_hash in previous.items():
+        leaf_hash = _format_hash(digest, OUTPUTS[name])
+        fresh = old_hash == leaf_hash and _content_path(out, OUTPUTS[name], key).exists()
+        result[name] = None if fresh else {"hash": leaf_hash, "ids": ids}
+    stale = tuple(name for name, entry in result.items() if entry is not None)
+    if stale:
+        for name, entry in _write_leaf(spec, features, idx, out, key, stale).items():
+            result[name] |= entry
+    return key, result
+
+
+def _update_forked(job: Job) -> tuple[str, dict[str, dict[str, Any] | None]]:
     spec, features, out = _forked
-    key, idx = job
-    return key, _write_leaf(spec, features, idx, out / CONTENT_DIR / f"{key}.glb")
+    return _update_leaf(spec, features, out, job)
 
 
-def _write_leaves(
-    spec: sources.Layer, features: sources.Features, out: Path, jobs: list[tuple[str, np.ndarray]], report: Progress
-) -> dict[str, dict[str, Any]]:
-    """Mesh and write leaves, in forked worker processes when there are enough of them."""
+def _update_leaves(
+    spec: sources.Layer, features: sources.Features, out: Path, jobs: list[Job], report: Progress
+) -> dict[str, dict[str, dict[str, Any] | None]]:
+    """Hash, and where changed mesh and write, every leaf: in forked worker processes (which
+    share the features copy-on-write) when there are enough leaves."""
     global _forked
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[str, dict[str, dict[str, Any] | None]] = {}
     if WORKERS > 1 and len(jobs) >= 2 * WORKERS:
         store_to_ecef().transform(0.0, 0.0, 0.0)  # make the transformer once, before forking
+        _ = features.batch.table, features.batch.wkb  # and the encoded columns
         _forked = (spec, features, out)
         try:
             with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
-                for key, entry in pool.imap_unordered(_write_forked, jobs):
+                for key, entry in pool.imap_unordered(_update_forked, jobs):
                     done[key] = entry
                     report("writing tiles", 100 * len(done) / len(jobs))
         finally:
             _forked = None
         return done
-    for key, idx in jobs:
-        done[key] = _write_leaf(spec, features, idx, out / CONTENT_DIR / f"{key}.glb")
+    for job in jobs:
+        key, entry = _update_leaf(spec, features, out, job)
+        done[key] = entry
         report("writing tiles", 100 * len(done) / len(jobs))
     return done
 
@@ -127,7 +194,7 @@ def _local_box(entry: dict[str, Any]) -> list[float]:
     return [float(c[0]), float(c[1]), float(c[2]), float(half[0]), 0, 0, 0, float(half[1]), 0, 0, 0, float(half[2])]
 
 
-def _tile_json(node: tree.Node, leaves: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], np.ndarray]:
+def _tile_json(node: tree.Node, leaves: dict[str, dict[str, Any]], output: Output) -> tuple[dict[str, Any], np.ndarray]:
     """The tile of a node and the ECEF corners of its bounding box (a parent's box is fitted
     around its children's box corners, so it contains them)."""
     if node.features is not None:
@@ -136,10 +203,10 @@ def _tile_json(node: tree.Node, leaves: dict[str, dict[str, Any]]) -> tuple[dict
             "boundingVolume": {"box": _local_box(entry)},
             "geometricError": 0.0,
             "transform": entry["transform"],
-            "content": {"uri": f"{CONTENT_DIR}/{node.key}.glb?v={entry['hash'][:12]}"},
+            "content": {"uri": f"{output.content_dir}/{node.key}{output.suffix}?v={entry['hash'][:12]}"},
         }
         return tile, _leaf_corners(entry)
-    children = [_tile_json(child, leaves) for child in node.children]
+    children = [_tile_json(child, leaves, output) for child in node.children]
     box = enclosing_box(np.concatenate([c for _, c in children]))
     tile = {"boundingVolume": {"box": box}, "geometricError": node.size / 8, "children": [t for t, _ in children]}
     centre, axes = np.array(box[:3]), np.array(box[3:]).reshape(3, 3)
@@ -147,17 +214,20 @@ def _tile_json(node: tree.Node, leaves: dict[str, dict[str, Any]]) -> tuple[dict
     return tile, centre + signs @ axes
 
 
-def _empty_tileset(class_name: str, columns) -> dict[str, Any]:
-    return {
-        "asset": {"version": "1.1", "generator": GENERATOR},
-        "schema": class_schema(class_name, columns),
-        "geometricError": 0.0,
-        "root": {
-            "boundingVolume": {"box": [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]},
+def _tileset(output: Output, class_name: str, columns, root: tree.Node | None, leaves: dict[str, dict[str, Any]]):
+    """The tileset JSON; with no features a valid empty one (a root without content)."""
+    asset = {"asset": {"version": output.version, "generator": GENERATOR}}
+    if output.version != "1.0":
+        asset["schema"] = class_schema(class_name, columns)
+    if root is None:
+        empty_box = {"box": [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]}
+        return asset | {
             "geometricError": 0.0,
-            "refine": "ADD",
-        },
-    }
+            "root": {"boundingVolume": empty_box, "geometricError": 0.0, "refine": "ADD"},
+        }
+    root_tile, _ = _tile_json(root, leaves, output)
+    root_tile["refine"] = "ADD"
+    return asset | {"geometricError": max(root.size / 4, 1.0), "root": root_tile}
 
 
 def _check_version(layer: str) -> None:
@@ -170,69 +240,80 @@ def _check_version(layer: str) -> None:
             raise NotFound(f"BIM model version {layer[4:]} does not exist: list versions at /api/v1/bim/models")
 
 
-def build_layer(layer: str, progress: Progress | None = None) -> dict[str, Any]:
-    """Build (or update) ``tiles_dir/<layer>/tileset.json`` and its glb tiles; return a summary."""
+def _formats(formats: str | Sequence[str]) -> tuple[str, ...]:
+    names = (formats,) if isinstance(formats, str) else tuple(formats)
+    names = tuple(dict.fromkeys(n for f in names for n in (("glb", "b3dm") if f == "both" else (f,))))
+    unknown = [n for n in names if n not in OUTPUTS]
+    if unknown or not names:
+        raise UserError(f"unknown tile format {', '.join(unknown) or '(none)'}: use glb, b3dm or both")
+    return names
+
+
+def build_layer(layer: str, progress: Progress | None = None, formats: str | Sequence[str] = "glb") -> dict[str, Any]:
+    """Build (or update) ``tiles_dir/<layer>/tileset.json`` and its glb tiles (``formats``
+    ``b3dm`` or ``both``: also/instead ``tileset-b3dm.json`` over b3dm tiles); return a summary
+    of the first format, with every format's under ``outputs``."""
     report = progress or (lambda stage, percent: None)
     started = time.perf_counter()
+    names = _formats(formats)
     spec = sources.layer(layer)
     _check_version(layer)
     report("reading", 0)
     batch = sources.read(spec.sql, spec.params)
     features = spec.prepare(batch)
     out = layer_dir(layer)
-    (out / CONTENT_DIR).mkdir(parents=True, exist_ok=True)
-    manifest_path = out / "manifest.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    if old.get("generator") != GENERATOR:
-        old = {}
+    olds: dict[str, dict[str, Any]] = {}
+    for name in names:
+        output = OUTPUTS[name]
+        (out / output.content_dir).mkdir(parents=True, exist_ok=True)
+        manifest_path = out / output.manifest
+        old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        olds[name] = old if old.get("generator") == GENERATOR else {}
     root = tree.build(features.xy, features.weight, MAX_TILE_FEATURES, MAX_TILE_BYTES, MIN_CELL_M)
-    leaves_out: dict[str, dict[str, Any]] = {}
-    to_write: list[tuple[str, np.ndarray]] = []
-    for leaf in root.leaves() if root else []:
-        digest, ids = _leaf_hash(features, leaf.features)
-        previous = old.get("leaves", {}).get(leaf.key)
-        if previous and previous["hash"] == digest and (out / CONTENT_DIR / f"{leaf.key}.glb").exists():
-            leaves_out[leaf.key] = previous
-        else:
-            leaves_out[leaf.key] = {"hash": digest, "ids": ids}
-            to_write.append((leaf.key, leaf.features))
-    for key, entry in _write_leaves(spec, features, out, to_write, report).items():
-        leaves_out[key] |= entry
-    written, reused = len(to_write), len(leaves_out) - len(to_write)
-    removed = 0
-    for key in set(old.get("leaves", {})) - set(leaves_out):
-        (out / CONTENT_DIR / f"{key}.glb").unlink(missing_ok=True)
-        removed += 1
-    if root is None:
-        tileset = _empty_tileset(spec.class_name, batch.columns)
-    else:
-        root_tile, _ = _tile_json(root, leaves_out)
-        root_tile["refine"] = "ADD"
-        tileset = {
-            "asset": {"version": "1.1", "generator": GENERATOR},
-            "schema": class_schema(spec.class_name, batch.columns),
-            "geometricError": max(root.size / 4, 1.0),
-            "root": root_tile,
+    old_leaves = {name: olds[name].get("leaves", {}) for name in names}
+    jobs: list[Job] = [
+        (leaf.key, leaf.features, {name: old_leaves[name].get(leaf.key, {}).get("hash") for name in names})
+        for leaf in (root.leaves() if root else [])
+    ]
+    updated = _update_leaves(spec, features, out, jobs, report)
+    leaves_out = {
+        name: {key: updated[key][name] or old_leaves[name][key] for key, _, _ in jobs} for name in names
+    }  # in tree order, so the manifest is the same from build to build
+    summaries = {}
+    for name in names:
+        output, leaves = OUTPUTS[name], leaves_out[name]
+        written = sum(entries[name] is not None for entries in updated.values())
+        removed = 0
+        for key in set(olds[name].get("leaves", {})) - set(leaves):
+            _content_path(out, output, key).unlink(missing_ok=True)
+            removed += 1
+        tileset = _tileset(output, spec.class_name, batch.columns, root, leaves)
+        _write_atomic(out / output.manifest, json.dumps({"generator": GENERATOR, "leaves": leaves}).encode())
+        _write_atomic(out / output.tileset, json.dumps(tileset, ensure_ascii=False).encode())
+        summaries[name] = {
+            "tiles": len(leaves),
+            "tiles_written": written,
+            "tiles_reused": len(leaves) - written,
+            "tiles_removed": removed,
+            "bytes": sum(e["bytes"] for e in leaves.values()),
+            "tileset": str(out / output.tileset),
         }
-    _write_atomic(manifest_path, json.dumps({"generator": GENERATOR, "leaves": leaves_out}).encode())
-    _write_atomic(out / "tileset.json", json.dumps(tileset, ensure_ascii=False).encode())
     seconds = time.perf_counter() - started
     count = len(features.keep)
+    first = summaries[names[0]]
     return {
         "layer": layer,
+        "format": names[0],
         "features": count,
         "skipped": dict(features.warnings),
-        "tiles": len(leaves_out),
-        "tiles_written": written,
-        "tiles_reused": reused,
-        "tiles_removed": removed,
-        "bytes": sum(e["bytes"] for e in leaves_out.values()),
+        **{k: v for k, v in first.items() if k != "tileset"},
         "seconds": round(seconds, 3),
         "features_per_s": round(count / seconds, 1) if seconds > 0 else None,
-        "tileset": str(out / "tileset.json"),
+        "tileset": first["tileset"],
+        "outputs": summaries,
     }
 
 
-def build_bim_version(version_id: int) -> dict[str, Any]:
+def build_bim_version(version_id: int, formats: str | Sequence[str] = "glb") -> dict[str, Any]:
     """The tileset of one BIM model version: ``tiles_dir/bim-<version_id>/tileset.json``."""
-    return build_layer(f"bim-{int(version_id)}")
+    return build_layer(f"bim-{int(version_id)}", formats=formats)

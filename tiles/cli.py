@@ -12,9 +12,15 @@ app = typer.Typer(help="3D Tiles: build a layer's tileset.", no_args_is_help=Tru
 @app.command("build")
 def build(
     layer: str = typer.Argument(..., help="buildings, pipelines, nodes, tunnels, bim or bim-<version id>"),
+    output_format: str = typer.Option(
+        "glb",
+        "--format",
+        help="glb: 3D Tiles 1.1 (tileset.json); b3dm: 3D Tiles 1.0 for legacy clients (tileset-b3dm.json); both.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Build (or update: only changed tiles are rewritten) a layer's 3D Tiles 1.1 tileset."""
+    """Build (or update: only changed tiles are rewritten) a layer's 3D Tiles 1.1 tileset, or its
+    3D Tiles 1.0 (b3dm) sibling for legacy clients."""
     from tiles.build import build_layer
 
     with progress(f"tiles {layer}", total=100, enabled=not as_json) as advance:
@@ -26,5 +32,5 @@ def build(
                 advance(step)
                 done[0] += step
 
-        result = build_layer(layer, report)
+        result = build_layer(layer, report, formats=output_format)
     emit(result, as_json)

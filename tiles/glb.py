@@ -45,14 +45,18 @@ def encode_glb(
     class_name: str,
     table: PropertyTable,
     rows: np.ndarray,
+    *,
+    legacy: bool = False,
 ) -> bytes:
-    """The glb bytes; feature ``k`` of the mesh is row ``rows[k]`` of the property table."""
+    """The glb bytes; feature ``k`` of the mesh is row ``rows[k]`` of the property table.
+
+    ``legacy``: the glTF inside a 3D Tiles 1.0 b3dm: no extensions at all (float normals, no
+    metadata), one buffer view per attribute (readers such as py3dtiles' ignore byteStride),
+    the feature index in a float ``_BATCHID`` attribute (glTF allows no UNSIGNED_INT vertex
+    attribute) and the properties left to the b3dm's batch table.
+    """
     v = len(mesh.positions)
     positions = _y_up(mesh.positions).astype("<f4")
-    vertices = np.zeros(v, dtype=[("p", "<f4", 3), ("n", "i1", 4), ("f", "<f4")])
-    vertices["p"] = positions
-    vertices["n"][:, :3] = np.round(np.clip(_y_up(mesh.normals), -1, 1) * 127)
-    vertices["f"] = mesh.feature_ids
     index_type, index_dtype = (UNSIGNED_SHORT, "<u2") if v < 65535 else (UNSIGNED_INT, "<u4")
 
     chunks: list[bytes] = []
@@ -64,27 +68,38 @@ def encode_glb(
         chunks.append(_pad(data))
         return len(views) - 1
 
-    vertex_view = add_view(vertices.tobytes(), byteStride=VERTEX_STRIDE, target=ARRAY_BUFFER)
-    accessors: list[dict[str, Any]] = [
-        {
-            "bufferView": vertex_view,
-            "byteOffset": 0,
-            "componentType": FLOAT,
-            "count": v,
-            "type": "VEC3",
-            "min": positions.min(axis=0).tolist(),
-            "max": positions.max(axis=0).tolist(),
-        },
-        {
-            "bufferView": vertex_view,
-            "byteOffset": 12,
-            "componentType": BYTE,
-            "normalized": True,
-            "count": v,
-            "type": "VEC3",
-        },
-        {"bufferView": vertex_view, "byteOffset": 16, "componentType": FLOAT, "count": v, "type": "SCALAR"},
-    ]
+    bounds = {
+        "min": [float(positions[:, k].min()) for k in range(3)],
+        "max": [float(positions[:, k].max()) for k in range(3)],
+    }
+    if legacy:
+        views_of = [
+            add_view(a.tobytes(), target=ARRAY_BUFFER)
+            for a in (positions, _y_up(mesh.normals).astype("<f4"), mesh.feature_ids.astype("<f4"))
+        ]
+        accessors: list[dict[str, Any]] = [
+            {"bufferView": views_of[0], "componentType": FLOAT, "count": v, "type": "VEC3", **bounds},
+            {"bufferView": views_of[1], "componentType": FLOAT, "count": v, "type": "VEC3"},
+            {"bufferView": views_of[2], "componentType": FLOAT, "count": v, "type": "SCALAR"},
+        ]
+    else:
+        vertices = np.zeros(v, dtype=[("p", "<f4", 3), ("n", "i1", 4), ("f", "<f4")])
+        vertices["p"] = positions
+        vertices["n"][:, :3] = np.round(np.clip(_y_up(mesh.normals), -1, 1) * 127)
+        vertices["f"] = mesh.feature_ids
+        vertex_view = add_view(vertices.tobytes(), byteStride=VERTEX_STRIDE, target=ARRAY_BUFFER)
+        accessors = [
+            {"bufferView": vertex_view, "byteOffset": 0, "componentType": FLOAT, "count": v, "type": "VEC3", **bounds},
+            {
+                "bufferView": vertex_view,
+                "byteOffset": 12,
+                "componentType": BYTE,
+                "normalized": True,
+                "count": v,
+                "type": "VEC3",
+            },
+            {"bufferView": vertex_view, "byteOffset": 16, "componentType": FLOAT, "count": v, "type": "SCALAR"},
+        ]
     feature_count = len(rows)
     primitives = []
     order = np.argsort(mesh.triangle_material, kind="stable")
@@ -103,21 +118,18 @@ def encode_glb(
                 "type": "SCALAR",
             }
         )
-        primitives.append(
-            {
-                "attributes": {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2},
-                "indices": len(accessors) - 1,
-                "material": int(material),
-                "mode": 4,
-                "extensions": {
-                    "EXT_mesh_features": {
-                        "featureIds": [{"featureCount": feature_count, "attribute": 0, "propertyTable": 0}]
-                    }
-                },
-            }
-        )
+        primitive: dict[str, Any] = {
+            "attributes": {"POSITION": 0, "NORMAL": 1, "_BATCHID" if legacy else "_FEATURE_ID_0": 2},
+            "indices": len(accessors) - 1,
+            "material": int(material),
+            "mode": 4,
+        }
+        if not legacy:
+            ids = {"featureCount": feature_count, "attribute": 0, "propertyTable": 0}
+            primitive["extensions"] = {"EXT_mesh_features": {"featureIds": [ids]}}
+        primitives.append(primitive)
     properties: dict[str, Any] = {}
-    for column in table.columns:
+    for column in [] if legacy else table.columns:
         buffers = table.buffers(column, rows)
         if not buffers:
             continue
@@ -126,16 +138,19 @@ def encode_glb(
             entry |= {"stringOffsets": add_view(buffers[1]), "stringOffsetType": "UINT32"}
         properties[column.name] = entry
     binary = b"".join(chunks)
-    gltf = {
-        "asset": {"version": "2.0", "generator": "cim-server tiles"},
-        "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata", "KHR_mesh_quantization"],
-        "extensionsRequired": ["KHR_mesh_quantization"],
-        "extensions": {
-            "EXT_structural_metadata": {
-                "schema": class_schema(class_name, table.columns),
-                "propertyTables": [{"class": class_name, "count": feature_count, "properties": properties}],
-            }
-        },
+    gltf: dict[str, Any] = {"asset": {"version": "2.0", "generator": "cim-server tiles"}}
+    if not legacy:
+        gltf |= {
+            "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata", "KHR_mesh_quantization"],
+            "extensionsRequired": ["KHR_mesh_quantization"],
+            "extensions": {
+                "EXT_structural_metadata": {
+                    "schema": class_schema(class_name, table.columns),
+                    "propertyTables": [{"class": class_name, "count": feature_count, "properties": properties}],
+                }
+            },
+        }
+    gltf |= {
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0}],
@@ -146,6 +161,8 @@ def encode_glb(
         "buffers": [{"byteLength": len(binary)}],
     }
     json_chunk = _pad(json.dumps(gltf, separators=(",", ":"), ensure_ascii=False).encode(), 4, b" ")
+    if legacy and len(json_chunk) % 8 != 4:  # a b3dm's glb must end on an 8-byte boundary
+        json_chunk += b"    "
     total = 12 + 8 + len(json_chunk) + 8 + len(binary)
     return b"".join(
         [
@@ -156,6 +173,37 @@ def encode_glb(
             binary,
         ]
     )
+
+
+def encode_b3dm(
+    mesh: TileMesh, materials: list[dict[str, Any]], class_name: str, table: PropertyTable, rows: np.ndarray
+) -> bytes:
+    """A 3D Tiles 1.0 batched 3D model (b3dm) for legacy clients, with py3dtiles' header,
+    feature table and batch table around our glTF.
+
+    Works around two py3dtiles shortcomings: ``B3dm.from_meshes`` leaves the feature table's
+    BATCH_LENGTH unset (set here to the number of features), and its ``_BATCHID`` is UINT32,
+    which glTF forbids for vertex attributes (our glTF carries it as FLOAT). The glTF bytes go
+    in as they are (what ``B3dm.sync``/``to_array`` do, without a pygltflib round trip, which
+    took 20 times longer than writing the glb). The batch table holds every property column
+    as JSON (``id`` first), NULL as null.
+    """
+    from py3dtiles.tileset.content.b3dm import B3dmHeader
+    from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
+    from py3dtiles.tileset.content.batch_table import BatchTable
+
+    glb = encode_glb(mesh, materials, class_name, table, rows, legacy=True)
+    feature_table = B3dmFeatureTable()
+    feature_table.set_batch_length(len(rows))
+    batch_table = BatchTable()
+    for column in table.columns:
+        batch_table.add_property_as_json(column.name, table.json_values(column, rows))
+    ft, bt = feature_table.to_array(), batch_table.to_array()
+    header = B3dmHeader()
+    header.ft_json_byte_length, header.ft_bin_byte_length = len(ft), 0
+    header.bt_json_byte_length, header.bt_bin_byte_length = len(bt), 0
+    header.tile_byte_length = B3dmHeader.BYTE_LENGTH + len(ft) + len(bt) + len(glb)
+    return b"".join([header.to_array().tobytes(), ft.tobytes(), bt.tobytes(), glb])
 
 
 def material(name: str, rgba: tuple[float, float, float, float]) -> dict[str, Any]:

@@ -96,11 +96,12 @@ def _materials(legend: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
 
 
 def read(sql: str, params: dict[str, Any]) -> Batch:
-    """Run one query on a server-side cursor and collect its columns."""
+    """Run one query on a server-side cursor and collect its columns (binary protocol: WKB
+    arrives as bytes without hex decoding, about twice as fast as text)."""
     raw = get_engine().raw_connection()
     try:
         conn = raw.driver_connection
-        with conn.cursor(name="cim_tiles_read") as cur:
+        with conn.cursor(name="cim_tiles_read", binary=True) as cur:
             cur.itersize = FETCH_ROWS
             cur.execute(sql, params)
             rows = cur.fetchall()
@@ -180,6 +181,12 @@ def _line_coords(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return solids.dedupe_vertices(coords, line)
 
 
+def _vertex_means(coords: np.ndarray, line: np.ndarray, count: int) -> np.ndarray:
+    """(count, 2) mean x, y of each line's vertices (where a line sits in the quadtree)."""
+    n = np.maximum(np.bincount(line, minlength=count), 1)
+    return np.column_stack([np.bincount(line, coords[:, k], count) / n for k in range(2)])
+
+
 def _prepare_pipelines(batch: Batch) -> Features:
     warnings: Counter = Counter()
     geoms = _geoms(batch)
@@ -197,7 +204,7 @@ def _prepare_pipelines(batch: Batch) -> Features:
     keep = np.nonzero(~bad & ~short)[0]
     radius = diameter[keep] / 2000
     lines = geoms[keep]
-    xy = shapely.get_coordinates(shapely.centroid(lines))
+    xy = _vertex_means(coords, line, len(geoms))[keep]
     weight = 11.0 * np.array([len(batch.values["_wkb"][i]) for i in keep]) + 700
     group = _groups([batch.values["utility"][i] for i in keep], PIPE_INDEX)
 
