@@ -80,6 +80,14 @@ function demTerrain(extent, dem) {
 }
 
 /** Create the viewer in `container`; resolves once the ground is set up. */
+/** Whether WebGL runs in software (SwiftShader or llvmpipe) rather than on a GPU. */
+function softwareRenderer(scene) {
+  const gl = scene.context._gl;
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+  return /swiftshader|llvmpipe|software/i.test(renderer);
+}
+
 export async function createViewer(container) {
   Cesium.Ion.defaultAccessToken = undefined;
   const viewer = new Cesium.Viewer(container, {
@@ -99,9 +107,14 @@ export async function createViewer(container) {
     msaaSamples: 1,
   });
   const { scene } = viewer;
+  if (softwareRenderer(scene)) {
+    // WebGL in software (SwiftShader, no GPU): every pixel and every terrain tile costs CPU, so
+    // draw at half resolution (screen-space error counts drawing-buffer pixels: fewer tiles too).
+    viewer.resolutionScale = 0.5;
+  }
   scene.globe.baseColor = Cesium.Color.fromCssColorString('#3d4a3a');
   scene.globe.depthTestAgainstTerrain = true;
-  scene.globe.maximumScreenSpaceError = 4; // the DEM is smooth; fewer terrain tiles load faster
+  scene.globe.maximumScreenSpaceError = 8; // the DEM is smooth: coarse terrain tiles look the same, and load faster
   scene.skyAtmosphere.show = false;
   scene.fog.enabled = false;
   scene.globe.showGroundAtmosphere = false;
