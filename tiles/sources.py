@@ -187,21 +187,27 @@ def _vertex_means(coords: np.ndarray, line: np.ndarray, count: int) -> np.ndarra
     return np.column_stack([np.bincount(line, coords[:, k], count) / n for k in range(2)])
 
 
-def _prepare_pipelines(batch: Batch) -> Features:
-    warnings: Counter = Counter()
+def _axes(batch: Batch, warnings: Counter, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows' 3D axes, their vertices and line index (``_line_coords``), and which axes can be
+    drawn; invalid, empty, 2D and zero-length ones are counted in ``warnings`` as skipped."""
     geoms = _geoms(batch)
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms) | (shapely.get_type_id(geoms) != 1)
     bad |= ~shapely.has_z(geoms)
-    _skip(warnings, bad, "invalid, empty or 2D axis")
+    _skip(warnings, bad, f"invalid, empty or 2D {what}")
     coords, line = _line_coords(np.where(bad, None, geoms))
-    distinct = np.bincount(line, minlength=len(geoms))
-    short = ~bad & (distinct < 2)
-    _skip(warnings, short, "zero-length axis")
+    short = ~bad & (np.bincount(line, minlength=len(geoms)) < 2)
+    _skip(warnings, short, f"zero-length {what}")
+    return geoms, coords, line, ~bad & ~short
+
+
+def _prepare_pipelines(batch: Batch) -> Features:
+    warnings: Counter = Counter()
+    geoms, coords, line, drawable = _axes(batch, warnings, "axis")
     diameter = _floats(batch.values["diameter_mm"])
-    no_diameter = ~bad & ~short & ~(diameter > 0)
+    no_diameter = drawable & ~(diameter > 0)
     _skip(warnings, no_diameter, f"no diameter: drawn at {DEFAULT_DIAMETER_MM:g} mm")
     diameter[no_diameter] = DEFAULT_DIAMETER_MM
-    keep = np.nonzero(~bad & ~short)[0]
+    keep = np.nonzero(drawable)[0]
     radius = diameter[keep] / 2000
     lines = geoms[keep]
     xy = _vertex_means(coords, line, len(geoms))[keep]
@@ -281,19 +287,13 @@ SELECT id, ST_AsBinary(geom) AS _wkb, utility, kind, ground_h_orthometric, depth
 
 def _prepare_tunnels(batch: Batch) -> Features:
     warnings: Counter = Counter()
-    geoms = _geoms(batch)
-    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms) | (shapely.get_type_id(geoms) != 1)
-    bad |= ~shapely.has_z(geoms)
-    _skip(warnings, bad, "invalid, empty or 2D tunnel axis")
-    coords, line = _line_coords(np.where(bad, None, geoms))
-    short = ~bad & (np.bincount(line, minlength=len(geoms)) < 2)
-    _skip(warnings, short, "zero-length tunnel axis")
+    geoms, _, _, drawable = _axes(batch, warnings, "tunnel axis")
     width = _floats(batch.values["tunnel_width_m"])
     offset, part = _floats(batch.values["offset_m"]), _floats(batch.values["width_m"])
     height = _floats(batch.values["height_m"])
-    no_section = ~bad & ~short & ~((width > 0) & (part > 0) & (height > 0) & (offset >= 0))
+    no_section = drawable & ~((width > 0) & (part > 0) & (height > 0) & (offset >= 0))
     _skip(warnings, no_section, "no cross-section (width, height or compartment offset missing)")
-    keep = np.nonzero(~bad & ~short & ~no_section)[0]
+    keep = np.nonzero(drawable & ~no_section)[0]
     axes = geoms[keep]
     left = width[keep] / 2 - offset[keep]
     right = left - part[keep]
