@@ -33,7 +33,7 @@ import pyproj
 from pyproj import CRS, Transformer
 from pyproj.crs import CompoundCRS
 
-from gis.crs import ECEF, GEOGRAPHIC_3D, parse_crs, store_crs, store_crs_3d, transformer
+from gis.crs import ECEF, GEOGRAPHIC_3D, parse_crs, pinned_transformer, store_crs, store_crs_3d, transformer
 from spatial_api.errors import UserError
 from spatial_api.settings import get_settings
 
@@ -83,11 +83,12 @@ class Georef:
         return np.column_stack((x, y, self.origin[2] + xyz[:, 2]))
 
     def _transformer(self, target: CRS) -> Transformer:
-        """gis.crs's cached transformer, kept here too: looking it up hashes both CRSs' WKT."""
+        """gis.crs's pinned transformer (PROJ's best operation, searched once per machine), kept
+        here too: looking it up hashes both CRSs' definitions."""
         key = target.srs
         found = self._transformers.get(key)
         if found is None:
-            found = self._transformers[key] = transformer(self.source_crs, target)
+            found = self._transformers[key] = pinned_transformer(self.source_crs.srs, target.srs)
         return found
 
     def to_store(self, xyz: np.ndarray) -> np.ndarray:

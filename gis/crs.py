@@ -75,7 +75,7 @@ def crs84_to_store() -> Transformer:
 def store_to_ecef() -> Transformer:
     """Store coordinates with orthometric heights to ECEF (EPSG:4978) metres."""
     settings = get_settings()
-    return _pinned_transformer(settings.store_srid, settings.store_vertical_srid, "EPSG:4978")
+    return pinned_transformer(f"EPSG:{settings.store_srid}+{settings.store_vertical_srid}", "EPSG:4978")
 
 
 PIPELINE_CACHE = "proj-pipelines.json"
@@ -85,10 +85,10 @@ def _pipeline_cache_path() -> Path:
     return get_settings().data_dir / "cache" / PIPELINE_CACHE
 
 
-@lru_cache(maxsize=8)
-def _pinned_transformer(srid: int, vertical_srid: int, target: str) -> Transformer:
-    """The best-accuracy transformer from ``EPSG:srid+vertical_srid`` to ``target``, built from
-    the PROJ pipeline that PROJ chooses for the store CRS's area of use.
+@lru_cache(maxsize=32)
+def pinned_transformer(source_srs: str, target: str) -> Transformer:
+    """The best-accuracy, x/y ordered transformer from ``source_srs`` to ``target`` (any input
+    pyproj takes), built from the PROJ pipeline that PROJ chooses for the source's area of use.
 
     Asking PROJ for the best operation (``from_crs``, searching its database and grids) takes
     about a second; its answer is kept in ``data_dir/cache/proj-pipelines.json`` keyed by the
@@ -96,7 +96,7 @@ def _pinned_transformer(srid: int, vertical_srid: int, target: str) -> Transform
     operation covered the whole area of use and gave bit-identical results on probe points
     (so every vertex still goes through the same exact pyproj pipeline, grid included).
     """
-    source = CRS.from_user_input(f"EPSG:{srid}+{vertical_srid}")
+    source = CRS.from_user_input(source_srs)
     key = f"{source.srs}>{target}|pyproj {pyproj.__version__}|PROJ {pyproj.proj_version_str}"
     path = _pipeline_cache_path()
     try:
@@ -109,7 +109,8 @@ def _pinned_transformer(srid: int, vertical_srid: int, target: str) -> Transform
         except pyproj.exceptions.ProjError:
             pass  # a grid went missing: ask PROJ again
     best = Transformer.from_crs(source, CRS.from_user_input(target), always_xy=True, only_best=True)
-    pipeline = _single_pipeline(best, CRS.from_epsg(srid))
+    horizontal = source.sub_crs_list[0] if source.is_compound else source
+    pipeline = _single_pipeline(best, horizontal)
     if pipeline:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,15 +142,19 @@ def _single_pipeline(best: Transformer, horizontal: CRS) -> str | None:
     pipelines = set()
     for k in range(len(x)):
         best.transform(x[k], y[k], z[k])
-        pipelines.add(best.get_last_used_operation().to_proj4())
+        try:
+            pipelines.add(best.get_last_used_operation().to_proj4())
+        except pyproj.exceptions.ProjError:  # the probe failed (outside every operation): no pin
+            return None
     if len(pipelines) != 1:
         return None
     pipeline = pipelines.pop()
-    pinned = Transformer.from_pipeline(pipeline)
-    expect = np.column_stack(best.transform(x, y, z))
-    if not np.array_equal(np.column_stack(pinned.transform(x, y, z)), expect):
+    try:
+        pinned = Transformer.from_pipeline(pipeline)
+        same = np.array_equal(np.column_stack(pinned.transform(x, y, z)), np.column_stack(best.transform(x, y, z)))
+    except pyproj.exceptions.ProjError:
         return None
-    return pipeline
+    return pipeline if same else None
 
 
 def store_to_lonlat_h() -> Transformer:
