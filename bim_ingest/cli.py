@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from spatial_api.console import emit, progress
+from spatial_api.console import emit, percent_progress
 from spatial_api.errors import UserError
 
 app = typer.Typer(help="BIM models: ingest IFC into PostGIS and tiles.", no_args_is_help=True)
@@ -46,13 +46,7 @@ def ingest(
     from bim_ingest.ingest import ingest_file
 
     override = parse_override(crs, origin, rotation)
-    with progress(f"ingest {file.name}", total=100, enabled=not as_json) as advance:
-        done = [0.0]
-
-        def report(stage: str, percent: float) -> None:
-            advance(int(percent - done[0]))
-            done[0] += int(percent - done[0])
-
+    with percent_progress(f"ingest {file.name}", enabled=not as_json) as report:
         result = ingest_file(file, project, override, report, not no_publish, model_name=name)
     emit(result, as_json)
 

@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from spatial_api.console import emit, progress
+from spatial_api.console import emit, percent_progress, progress
 from spatial_api.errors import UserError
 
 TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels", "bim")
@@ -71,15 +71,7 @@ def _build_tiles() -> dict[str, object]:
 
     built = {}
     for layer in TILE_LAYERS:
-        with progress(f"tiles {layer}", total=100) as advance:
-            done = [0]
-
-            def report(stage: str, percent: float, advance=advance, done=done) -> None:
-                step = int(percent) - done[0]
-                if step > 0:
-                    advance(step)
-                    done[0] += step
-
+        with percent_progress(f"tiles {layer}") as report:
             built[layer] = build_layer(layer, report)
     return built
 

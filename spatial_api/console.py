@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 Advance = Callable[[int], None]
+Report = Callable[[str, float], None]
 
 err_console = Console(stderr=True)
 
@@ -26,6 +27,22 @@ def progress(description: str, total: int | None = None, *, enabled: bool = True
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def percent_progress(description: str, *, enabled: bool = True) -> Iterator[Report]:
+    """A 0-100 progress bar fed by the jobs' ``report(stage, percent)`` callbacks."""
+    with progress(description, total=100, enabled=enabled) as advance:
+        done = 0
+
+        def report(stage: str, percent: float) -> None:
+            nonlocal done
+            step = int(percent) - done
+            if step > 0:
+                advance(step)
+                done += step
+
+        yield report
 
 
 def emit(result: dict[str, Any], as_json: bool) -> None:

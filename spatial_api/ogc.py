@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from spatial_api.errors import NotFound, UserError
+from spatial_api.models.bim import CITY_VERSION_IDS_SQL
 from spatial_api.settings import get_settings
 
 MAX_LIMIT = 10_000
@@ -42,12 +43,10 @@ COMPARTMENTS_SQL = """(SELECT c.id, c.tunnel_id, c.name, array_to_string(c.utili
        ST_OffsetCurve(ST_Force2D(u.axis), u.width_m / 2 - c.offset_m - c.width_m / 2) AS geom
   FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id)"""
 
-BIM_ELEMENTS_SQL = """(SELECT DISTINCT ON (e.global_id) e.global_id, e.ifc_class, e.name, e.storey, v.id AS version_id,
+BIM_ELEMENTS_SQL = f"""(SELECT DISTINCT ON (e.global_id) e.global_id, e.ifc_class, e.name, e.storey, v.id AS version_id,
        m.project_code, e.z_min, e.z_max, e.footprint
   FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id JOIN bim_model m ON m.id = v.model_id
- WHERE e.footprint IS NOT NULL
-   AND v.id IN (SELECT DISTINCT ON (model_id) id FROM bim_model_version WHERE status = 'published'
-                ORDER BY model_id, version_no DESC)
+ WHERE e.footprint IS NOT NULL AND v.id IN {CITY_VERSION_IDS_SQL}
  ORDER BY e.global_id, v.id DESC)"""
 
 COLLECTIONS: dict[str, Collection] = {

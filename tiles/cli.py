@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from spatial_api.console import emit, progress
+from spatial_api.console import emit, percent_progress
 
 app = typer.Typer(help="3D Tiles: build a layer's tileset.", no_args_is_help=True)
 
@@ -23,14 +23,6 @@ def build(
     3D Tiles 1.0 (b3dm) sibling for legacy clients."""
     from tiles.build import build_layer
 
-    with progress(f"tiles {layer}", total=100, enabled=not as_json) as advance:
-        done = [0]
-
-        def report(stage: str, percent: float) -> None:
-            step = int(percent) - done[0]
-            if step > 0:
-                advance(step)
-                done[0] += step
-
+    with percent_progress(f"tiles {layer}", enabled=not as_json) as report:
         result = build_layer(layer, report, formats=output_format)
     emit(result, as_json)

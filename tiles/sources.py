@@ -23,6 +23,7 @@ import trimesh
 from gis import solids
 from spatial_api.db import get_engine
 from spatial_api.errors import UserError
+from spatial_api.models.bim import CITY_VERSION_IDS_SQL
 from tiles.metadata import Column, PropertyTable, column_for
 
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
@@ -371,8 +372,7 @@ FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id JOIN bim_mode
 # The city layer: the newest published version of each model; a GlobalId names one element in the
 # world, so where two published models carry it (the same file under two names) the newer one wins.
 BIM_CITY_SQL = f"""SELECT DISTINCT ON (e.global_id) {BIM_COLUMNS}
-WHERE v.id IN (SELECT DISTINCT ON (model_id) id FROM bim_model_version WHERE status = 'published'
-               ORDER BY model_id, version_no DESC)
+WHERE v.id IN {CITY_VERSION_IDS_SQL}
 ORDER BY e.global_id, v.id DESC"""
 BIM_VERSION_SQL = f"SELECT {BIM_COLUMNS} WHERE v.id = %(version)s ORDER BY e.global_id"
 

@@ -20,15 +20,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import _clear_caches, _server_url, create_database, drop_database  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -132,20 +130,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database and the tiles")
     args = parser.parse_args()
 
-    server = _server_url()
-    name = f"cim_bench_tiles_{uuid.uuid4().hex[:6]}"
-    url = create_database(server, name)
-    data_dir = Path(tempfile.mkdtemp(prefix="cim-bench-tiles-"))
-    os.environ["DATABASE_URL"] = url
-    os.environ["CIM_DATA_DIR"] = str(data_dir)
-    _clear_caches()
     from sqlalchemy import text
 
-    from spatial_api import migrate
-    from spatial_api.db import get_engine
+    with scratch_database("tiles", keep=args.keep) as (url, data_dir):
+        from spatial_api.db import get_engine
 
-    try:
-        migrate.upgrade()
         started = time.perf_counter()
         if args.synthetic:
             with get_engine().begin() as conn:
@@ -229,13 +218,6 @@ def main() -> None:
         results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_end": _load()}
         print(json.dumps(results, ensure_ascii=False))
         (Path(__file__).parent / "last_run.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    finally:
-        from spatial_api.db import get_engine as engine
-
-        engine().dispose()
-        if not args.keep:
-            drop_database(server, name)
-            subprocess.run(["rm", "-rf", str(data_dir)], check=False)
 
 
 if __name__ == "__main__":

@@ -15,19 +15,16 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import _clear_caches, _server_url, create_database, drop_database  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from tests.fixtures_viewer import TILE_LAYERS, free_port, start_server, stop_server  # noqa: E402
 
 
@@ -37,75 +34,62 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    server = _server_url()
-    name = f"cim_bench_viewer_{uuid.uuid4().hex[:6]}"
-    url = create_database(server, name)
-    data_dir = Path(tempfile.mkdtemp(prefix="cim-bench-viewer-"))
-    os.environ["DATABASE_URL"] = url
-    os.environ["CIM_DATA_DIR"] = str(data_dir)
-    _clear_caches()
     process = None
-    try:
-        from sample_models.load import load_sample_city
-        from spatial_api import migrate
-        from tiles.build import build_layer
+    with scratch_database("viewer") as (url, data_dir):
+        try:
+            from sample_models.load import load_sample_city
+            from tiles.build import build_layer
 
-        migrate.upgrade()
-        started = time.perf_counter()
-        counts = load_sample_city(args.buildings, 7)
-        load_s = time.perf_counter() - started
-        started = time.perf_counter()
-        tiles = {layer: build_layer(layer)["features"] for layer in TILE_LAYERS}
-        tiles_s = time.perf_counter() - started
+            started = time.perf_counter()
+            counts = load_sample_city(args.buildings, 7)
+            load_s = time.perf_counter() - started
+            started = time.perf_counter()
+            tiles = {layer: build_layer(layer)["features"] for layer in TILE_LAYERS}
+            tiles_s = time.perf_counter() - started
 
-        port = free_port()
-        process = start_server(port, data_dir / "serve.log")
-        load_before = os.getloadavg()
-        done = subprocess.run(
-            ["node", str(ROOT / "bench" / "viewer" / "measure.mjs"), f"http://127.0.0.1:{port}/", str(args.runs)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600 + 300 * args.runs,
-        )
-        if done.returncode:
-            raise RuntimeError(done.stderr[-3000:])
-        measured = json.loads(done.stdout)
-        figures = [r["first_all_loaded_ms"] for r in measured["runs"]]
-        results = {
-            "buildings": counts["building"],
-            "pipelines": counts["pipeline"],
-            "pipe_nodes": counts["pipe_node"],
-            "load_seconds": round(load_s, 1),
-            "tiles_seconds": round(tiles_s, 1),
-            "features_tiled": tiles,
-            "first_all_loaded_ms": {
-                "runs": figures,
-                "median": statistics.median(figures),
-                "min": min(figures),
-                "max": max(figures),
-            },
-            "dom_content_loaded_ms": [r["dom_content_loaded_ms"] for r in measured["runs"]],
-            "requests_per_load": [r["requests"] for r in measured["runs"]],
-            "outside_requests": measured["outside"],
-            "banner": sorted({r["banner"] for r in measured["runs"]}),
-            "load_average_before_after": [
-                [round(x, 1) for x in load_before],
-                [round(x, 1) for x in os.getloadavg()],
-            ],
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        }
-        print(json.dumps(results, ensure_ascii=False))
-        out = Path(__file__).parent / f"last_run-{args.buildings}.json"
-        out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    finally:
-        if process is not None:
-            stop_server(process)
-        from spatial_api.db import get_engine
-
-        get_engine().dispose()
-        drop_database(server, name)
-        shutil.rmtree(data_dir, ignore_errors=True)
+            port = free_port()
+            process = start_server(port, data_dir / "serve.log")
+            load_before = os.getloadavg()
+            done = subprocess.run(
+                ["node", str(ROOT / "bench" / "viewer" / "measure.mjs"), f"http://127.0.0.1:{port}/", str(args.runs)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600 + 300 * args.runs,
+            )
+            if done.returncode:
+                raise RuntimeError(done.stderr[-3000:])
+            measured = json.loads(done.stdout)
+            figures = [r["first_all_loaded_ms"] for r in measured["runs"]]
+            results = {
+                "buildings": counts["building"],
+                "pipelines": counts["pipeline"],
+                "pipe_nodes": counts["pipe_node"],
+                "load_seconds": round(load_s, 1),
+                "tiles_seconds": round(tiles_s, 1),
+                "features_tiled": tiles,
+                "first_all_loaded_ms": {
+                    "runs": figures,
+                    "median": statistics.median(figures),
+                    "min": min(figures),
+                    "max": max(figures),
+                },
+                "dom_content_loaded_ms": [r["dom_content_loaded_ms"] for r in measured["runs"]],
+                "requests_per_load": [r["requests"] for r in measured["runs"]],
+                "outside_requests": measured["outside"],
+                "banner": sorted({r["banner"] for r in measured["runs"]}),
+                "load_average_before_after": [
+                    [round(x, 1) for x in load_before],
+                    [round(x, 1) for x in os.getloadavg()],
+                ],
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            }
+            print(json.dumps(results, ensure_ascii=False))
+            out = Path(__file__).parent / f"last_run-{args.buildings}.json"
+            out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        finally:
+            if process is not None:
+                stop_server(process)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from spatial_api.console import emit, progress
+from spatial_api.console import emit, percent_progress
 
 
 def review(
@@ -22,12 +22,6 @@ def review(
     from bim_ingest.review.service import parse_override, run_review
 
     placement = parse_override(crs, origin, rotation)
-    with progress("reviewing", total=100) as advance:
-        done = [0]
-
-        def report(stage: str, percent: float) -> None:
-            advance(int(percent) - done[0])
-            done[0] = int(percent)
-
+    with percent_progress("reviewing") as report:
         document = run_review(file, project, ids_path=ids, override=placement, progress=report)
     emit(document if full else summary(document), as_json)

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from spatial_api.models.base import Base, geom_column, now_column
 
 VERSION_STATUSES = ("ingested", "published", "withdrawn")
+# The model versions on the city map: the newest published version of each model (SQL subquery).
+CITY_VERSION_IDS_SQL = """(SELECT DISTINCT ON (model_id) id FROM bim_model_version WHERE status = 'published'
+    ORDER BY model_id, version_no DESC)"""
 
 
 class BimModel(Base):
