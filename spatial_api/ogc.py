@@ -29,7 +29,7 @@ class Collection:
     title: str
     source: str  # a table name or a parenthesised select aliased by the registry
     id_column: str
-    geometry: str  # SQL expression of a 2D geometry in the store CRS
+    geometry: str  # a store-CRS geometry column, or ST_Force2D(column) of a 3D one
     properties: dict[str, str] = field(default_factory=dict)  # name -> 'text' | 'int' | 'float' | 'bool' | 'date'
     description: str = ""
 
@@ -279,17 +279,21 @@ def feature_sql(collection: Collection) -> str:
     )
 
 
+_FORCED_2D = re.compile(r"ST_Force2D\((\w+)\)")
+
+
 def geom_sql(collection: Collection) -> str:
-    """SQL of the collection's 2D store-CRS geometry, qualified by the alias ``t``."""
-    return collection.geometry if "(" in collection.geometry else f"t.{collection.geometry}"
+    """SQL of the collection's 2D store-CRS geometry, qualified by the alias ``t`` (so that it means
+    the feature's geometry inside subqueries over other tables too)."""
+    column = _FORCED_2D.fullmatch(collection.geometry)
+    return f"ST_Force2D(t.{column[1]})" if column else f"t.{collection.geometry}"
 
 
 def overlaps_sql(collection: Collection, box: str) -> str:
     """``&&`` of the stored (GiST-indexed) column against a box, so a test on the 2D expression
     (``ST_Force2D(geom)``), which no index covers, runs only on the rows the index finds."""
-    column = re.fullmatch(r"ST_Force2D\((\w+)\)", collection.geometry)
-    stored = f"t.{column[1]}" if column else geom_sql(collection)
-    return f"{stored} && {box}"
+    column = _FORCED_2D.fullmatch(collection.geometry)
+    return f"t.{column[1] if column else collection.geometry} && {box}"
 
 
 def bbox_condition(collection: Collection) -> str:
@@ -323,13 +327,16 @@ def items(
     return rows[:limit], len(rows) > limit
 
 
+def feature_id(collection: Collection, fid: str) -> object:
+    """A feature id from a URL as the type of the collection's id column (a 400 when it is not)."""
+    kind = collection.properties.get(collection.id_column, "text")
+    return _cast(collection.id_column, kind, fid) if kind == "int" else fid
+
+
 def item(conn: Connection, collection: Collection, fid: str) -> str:
     """One feature as GeoJSON text, or a 404."""
-    value: object = fid
-    if collection.properties.get(collection.id_column) == "int":
-        value = _cast(collection.id_column, "int", fid)
     sql = f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause} WHERE t.{collection.id_column} = :fid"
-    row = conn.execute(text(sql), {"fid": value}).first()
+    row = conn.execute(text(sql), {"fid": feature_id(collection, fid)}).first()
     if row is None:
         raise NotFound(f"{collection.id} has no feature {fid!r}")
     return row[0]

@@ -53,8 +53,9 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_principal(token: str | None = Depends(oauth2_scheme)) -> Principal:
-    """The caller: anonymous (public) without a token, else the token's user and role."""
+async def current_principal(token: str | None = Depends(oauth2_scheme)) -> Principal:
+    """The caller: anonymous (public) without a token, else the token's user and role (async: it
+    only decodes the token, so it runs on the event loop instead of taking a worker thread)."""
     if token is None:
         return ANONYMOUS
     try:
@@ -70,7 +71,7 @@ def require_role(*roles: str):
     """A dependency that lets through the given roles (and admin)."""
     allowed = frozenset(roles) | {"admin"}
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role in allowed:
             return principal
         if principal.username is None:

@@ -325,7 +325,7 @@ def direct(url: str, load: dict) -> dict:
     from gis.analysis import inputs
     from gis.analysis.within import within
     from spatial_api import ogc
-    from spatial_api.db import get_engine
+    from spatial_api.db import read_engine
 
     coll = ogc.COLLECTIONS["buildings"]
     sql = (
@@ -336,13 +336,14 @@ def direct(url: str, load: dict) -> dict:
     sql = sql.replace(":maxy", "%(maxy)s")
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     out: dict = {}
-    with ConnectionPool(conninfo, min_size=8, max_size=32, open=True) as pool:
+    # autocommit, as the API's reads (no BEGIN/COMMIT round trips; prepared statements kept)
+    with ConnectionPool(conninfo, min_size=8, max_size=32, kwargs={"autocommit": True}, open=True) as pool:
 
         def items(b):
             with pool.connection() as conn:
                 conn.execute(sql, dict(zip(("minx", "miny", "maxx", "maxy"), b, strict=True))).fetchall()
 
-        engine = get_engine()
+        engine = read_engine()
 
         def ident(p):
             with engine.connect() as conn:

@@ -3,8 +3,6 @@ and what lies beneath it."""
 
 from __future__ import annotations
 
-import json
-
 from shapely import Point
 from sqlalchemy import Connection, text
 
@@ -24,119 +22,113 @@ PICK_ORDER = (
 IDENTIFIABLE = ("buildings", "bim_elements", "pipelines", "pipe_nodes", "projects", "parcels", "enterprises", "tunnels")
 MAX_BENEATH_M = 200.0
 
-_PICK = {
-    layer: text(
-        f"""SELECT t.{c.id_column} FROM {c.from_clause}
-             WHERE {ogc.overlaps_sql(c, "ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), :tol)")}
-               AND ST_DWithin({ogc.geom_sql(c)},
-                              ST_SetSRID(ST_MakePoint(:x, :y), :srid), :tol)
-             ORDER BY ST_Distance({ogc.geom_sql(c)},
-                                  ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column} LIMIT 1"""
+# One statement: the first layer (in PICK_ORDER) with a feature within its tolerance; the branches
+# after a hit are never run.
+_PICK = text(
+    " UNION ALL ".join(
+        f"""(SELECT '{layer}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
+              WHERE {ogc.overlaps_sql(c, f"ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})")}
+                AND ST_DWithin({ogc.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})
+              ORDER BY ST_Distance({ogc.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column}
+              LIMIT 1)"""
+        for layer, tol in PICK_ORDER
+        for c in (ogc.COLLECTIONS[layer],)
     )
-    for layer, c in ((name, ogc.COLLECTIONS[name]) for name, _ in PICK_ORDER)
-}
+    + " LIMIT 1"
+)
 
-_BUILDING = text(
-    """SELECT code, project_code, safety_grade, last_inspection,
-              (SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(residents), 0),
-                                        'area_m2', COALESCE(sum(area_m2), 0))
-                 FROM house_unit h WHERE h.building_code = b.code) AS house_units
-         FROM building b WHERE code = :id"""
-)
-_PIPES_NEAR = text(
-    """SELECT p.id, p.utility, p.material, p.diameter_mm, p.pressure_class, p.depth_m, p.depth_ref, p.owner,
-              p.install_year, round(ST_Distance(ST_Force2D(p.geom), g.geom)::numeric, 2)::float AS distance_m
-         FROM pipeline p, (SELECT ST_GeomFromEWKB(:geom) AS geom) g
-        WHERE ST_DWithin(p.geom, g.geom, :d) ORDER BY distance_m, p.id"""
-)
-# A compartment is its slice of the tunnel: the strip of its width at its offset from the tunnel's
-# left wall (the same centre line as the tunnel_compartments collection, grown by half its width).
-_COMPARTMENTS_NEAR = text(
-    """SELECT c.id, c.name, c.tunnel_id, c.utilities, u.cover_depth_m AS depth_m, u.height_m, u.owner,
-              round(ST_Distance(s.slice, g.geom)::numeric, 2)::float AS distance_m
-         FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id,
-              (SELECT ST_GeomFromEWKB(:geom) AS geom) g,
-              LATERAL (SELECT ST_Buffer(ST_OffsetCurve(ST_Force2D(u.axis), u.width_m / 2 - c.offset_m - c.width_m / 2),
-                                        c.width_m / 2, 'endcap=flat') AS slice) s
-        WHERE ST_DWithin(u.axis, g.geom, :d + u.width_m / 2) AND ST_DWithin(s.slice, g.geom, :d)
-        ORDER BY distance_m, c.id"""
-)
-_GEOM = {
-    layer: text(f"SELECT ST_AsEWKB({ogc.geom_sql(c)}) FROM {c.from_clause} WHERE t.{c.id_column} = :id")
-    for layer, c in ogc.COLLECTIONS.items()
-    if layer in IDENTIFIABLE
+
+def _beneath_sql(geom: str) -> str:
+    """SQL (JSON) of the pipes (by their axis) and tunnel compartments (by their slice of the tunnel:
+    the strip of its width at its offset from the tunnel's left wall) within ``:d`` of ``geom``."""
+    return f"""json_build_object('distance_m', :d,
+      'pipes', COALESCE((SELECT json_agg(n ORDER BY n.distance_m, n.id) FROM (
+          SELECT p.id, p.utility, p.material, p.diameter_mm, p.pressure_class, p.depth_m, p.depth_ref, p.owner,
+                 p.install_year, round(ST_Distance(ST_Force2D(p.geom), {geom})::numeric, 2)::float AS distance_m
+            FROM pipeline p WHERE ST_DWithin(p.geom, {geom}, :d)) AS n), '[]'::json),
+      'tunnel_compartments', COALESCE((SELECT json_agg(n ORDER BY n.distance_m, n.id) FROM (
+          SELECT c.id, c.name, c.tunnel_id, c.utilities, u.cover_depth_m AS depth_m, u.height_m, u.owner,
+                 round(ST_Distance(s.slice, {geom})::numeric, 2)::float AS distance_m
+            FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id,
+                 LATERAL (SELECT ST_Buffer(ST_OffsetCurve(ST_Force2D(u.axis),
+                                           u.width_m / 2 - c.offset_m - c.width_m / 2),
+                                           c.width_m / 2, 'endcap=flat') AS slice) AS s
+           WHERE ST_DWithin(u.axis, {geom}, :d + u.width_m / 2) AND ST_DWithin(s.slice, {geom}, :d)) AS n),
+        '[]'::json))"""
+
+
+_PARTY_COLUMNS = ", ".join(f"p.{role}_uscc" for role in records.PARTY_ROLES)
+_ROLES_OF_T = ", ".join(f"CASE WHEN p.{role}_uscc = t.uscc THEN '{role}' END" for role in records.PARTY_ROLES)
+# What each layer's answer holds beside the feature, as SQL over the feature's row ``t``.
+_LINKED: dict[str, dict[str, str]] = {
+    "buildings": {
+        "safety": "json_build_object('grade', t.safety_grade, 'last_inspection', t.last_inspection)",
+        "house_units": """(SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(h.residents), 0),
+                                  'area_m2', COALESCE(sum(h.area_m2), 0))
+                             FROM house_unit h WHERE h.building_code = t.code)""",
+        "project": records.project_sql("t.project_code"),
+    },
+    "projects": {"project": records.project_sql("t.code")},
+    "bim_elements": {
+        "element": """(SELECT json_build_object('global_id', e.global_id, 'ifc_class', e.ifc_class,
+                              'predefined_type', e.predefined_type, 'name', e.name, 'storey', e.storey,
+                              'materials', e.materials, 'properties', e.properties, 'quantities', e.quantities,
+                              'version_id', v.id, 'version_no', v.version_no, 'model_id', m.id, 'model_name', m.name)
+                         FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id
+                         JOIN bim_model m ON m.id = v.model_id
+                        WHERE e.version_id = t.version_id AND e.global_id = t.global_id)""",
+        "project": records.project_sql("t.project_code"),
+    },
+    "pipelines": {
+        "nodes": """COALESCE((SELECT json_agg(n ORDER BY n.id) FROM (
+                        SELECT id, kind, utility, depth_m, is_open FROM pipe_node
+                         WHERE id IN (t.from_node, t.to_node)) AS n), '[]'::json)""",
+    },
+    "enterprises": {
+        "enterprise": records.enterprise_sql("t.uscc"),
+        "projects": f"""COALESCE((SELECT json_agg(json_build_object('code', p.code, 'name', p.name, 'stage', p.stage,
+                           'roles', array_remove(ARRAY[{_ROLES_OF_T}], NULL)) ORDER BY p.code)
+                          FROM project p WHERE t.uscc IN ({_PARTY_COLUMNS})), '[]'::json)""",
+    },
 }
-_BIM_ELEMENT = text(
-    """SELECT e.global_id, e.ifc_class, e.predefined_type, e.name, e.storey, e.materials, e.properties,
-              e.quantities, v.id AS version_id, v.version_no, m.id AS model_id, m.name AS model_name
-         FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id JOIN bim_model m ON m.id = v.model_id
-        WHERE e.version_id = :version AND e.global_id = :id"""
-)
-_PIPE_NODES = text("SELECT id, kind, utility, depth_m, is_open FROM pipe_node WHERE id = ANY(:ids) ORDER BY id")
-_ENTERPRISE_PROJECTS = text(
-    """SELECT code, name, stage,
-              array_remove(ARRAY[CASE WHEN build_unit_uscc = :id THEN 'build_unit' END,
-                                 CASE WHEN contractor_uscc = :id THEN 'contractor' END,
-                                 CASE WHEN supervisor_uscc = :id THEN 'supervisor' END,
-                                 CASE WHEN designer_uscc = :id THEN 'designer' END,
-                                 CASE WHEN surveyor_uscc = :id THEN 'surveyor' END], NULL) AS roles
-         FROM project WHERE :id IN (build_unit_uscc, contractor_uscc, supervisor_uscc, designer_uscc, surveyor_uscc)
-        ORDER BY code"""
-)
+# Layers whose answer lists what lies beneath (pipes and tunnel compartments near the feature).
+_WITH_BENEATH = ("buildings", "bim_elements", "projects", "pipelines", "pipe_nodes", "tunnels", "parcels")
+
+
+def _answer_sql(layer: str) -> str:
+    c = ogc.COLLECTIONS[layer]
+    parts = {"feature": ogc.feature_sql(c), **_LINKED.get(layer, {})}
+    if layer in _WITH_BENEATH:
+        parts["beneath"] = _beneath_sql(ogc.geom_sql(c))
+    fields = ", ".join(f"'{name}', {sql}" for name, sql in parts.items())
+    return f"SELECT json_build_object({fields}) FROM {c.from_clause} WHERE t.{c.id_column} = :id"
+
+
+_ANSWER = {layer: text(_answer_sql(layer)) for layer in IDENTIFIABLE}
 
 
 def pick(conn: Connection, at: Point) -> tuple[str, str]:
     """The layer and id of the feature at a store-CRS point (buildings first), or a 404."""
-    for layer, tolerance in PICK_ORDER:
-        fid = conn.execute(_PICK[layer], {"x": at.x, "y": at.y, "srid": inputs.srid(), "tol": tolerance}).scalar()
-        if fid is not None:
-            return layer, fid
-    raise NotFound("nothing mapped at this point: click on a building, pipe, site or parcel")
-
-
-def beneath(conn: Connection, geom_ewkb: bytes, distance_m: float) -> dict:
-    """Pipes (by their axis) and tunnel compartments (by their slice of the tunnel) within ``distance_m``
-    (horizontal) of a geometry, with their depth."""
-    params = {"geom": geom_ewkb, "d": distance_m}
-    return {
-        "distance_m": distance_m,
-        "pipes": [dict(r) for r in conn.execute(_PIPES_NEAR, params).mappings()],
-        "tunnel_compartments": [dict(r) for r in conn.execute(_COMPARTMENTS_NEAR, params).mappings()],
-    }
+    row = conn.execute(_PICK, {"x": at.x, "y": at.y, "srid": inputs.srid()}).first()
+    if row is None:
+        raise NotFound("nothing mapped at this point: click on a building, pipe, site or parcel")
+    return row.layer, row.id
 
 
 def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m: float = 10.0) -> dict:
-    """A feature with its linked records, as one answer for the side panel."""
+    """A feature with its linked records, as one answer for the side panel (one SQL statement)."""
     if layer not in IDENTIFIABLE:
         raise UserError(f"identify works on {', '.join(IDENTIFIABLE)}, not {layer!r}")
     if not (0 <= distance_m <= MAX_BENEATH_M):
         raise UserError(f"distance_m must be 0..{MAX_BENEATH_M:.0f} m, not {distance_m}")
-    collection = ogc.get_collection(layer)
-    result: dict = {"layer": layer, "id": fid, "feature": json.loads(ogc.item(conn, collection, fid))}
-    props = result["feature"]["properties"]
-    if layer in ("buildings", "bim_elements", "projects", "pipelines", "pipe_nodes", "tunnels", "parcels"):
-        geom = conn.execute(_GEOM[layer], {"id": fid}).scalar()
-        if geom is not None:
-            result["beneath"] = beneath(conn, geom, distance_m)
-    if layer == "buildings":
-        row = conn.execute(_BUILDING, {"id": fid}).mappings().one()
-        result["safety"] = {"grade": row["safety_grade"], "last_inspection": row["last_inspection"]}
-        result["house_units"] = row["house_units"]
-        result["project"] = records.project(conn, row["project_code"], personal) if row["project_code"] else None
-    elif layer == "projects":
-        result["project"] = records.project(conn, fid, personal)
-    elif layer == "bim_elements":
-        element = conn.execute(_BIM_ELEMENT, {"version": props["version_id"], "id": fid}).mappings().one()
-        result["element"] = dict(element)
-        code = props["project_code"]
-        result["project"] = records.project(conn, code, personal) if code else None
-    elif layer == "pipelines":
-        ends = [props["from_node"], props["to_node"]]
-        result["nodes"] = [dict(r) for r in conn.execute(_PIPE_NODES, {"ids": [e for e in ends if e]}).mappings()]
-    elif layer == "enterprises":
-        result["enterprise"] = records.enterprises(conn, [fid]).get(fid)
-        result["projects"] = [dict(r) for r in conn.execute(_ENTERPRISE_PROJECTS, {"id": fid}).mappings()]
-    return result
+    collection = ogc.COLLECTIONS[layer]
+    key = ogc.feature_id(collection, fid)
+    found = conn.execute(_ANSWER[layer], {"id": key, "d": float(distance_m)}).scalar()
+    if found is None:
+        raise NotFound(f"{layer} has no feature {fid!r}")
+    if "project" in found:
+        records.mask_people(found["project"], personal)
+    return {"layer": layer, "id": fid, **found}
 
 
 def has_people(answer: dict) -> bool:

@@ -1,9 +1,11 @@
 """Business records linked to a feature: a project with its permits, filings, parties and people;
-enterprises with credit; people masked unless the caller may see personal data."""
+enterprises with credit; people masked unless the caller may see personal data.
+
+The records are built as JSON by PostgreSQL (SQL fragments that callers embed in their own
+statement), so a whole side-panel answer costs one round trip.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
@@ -12,76 +14,67 @@ from spatial_api.security import mask_phone
 PARTY_ROLES = ("build_unit", "contractor", "supervisor", "designer", "surveyor")
 LATEST_CREDIT_RECORDS = 3
 
-_PROJECT = text(
-    """SELECT code, name, type, stage, build_unit_uscc, contractor_uscc, supervisor_uscc, designer_uscc,
-              surveyor_uscc, investment_cny::float AS investment_cny, floor_area_m2, address, planned_start,
-              planned_end, hazardous_works, progress_pct
-         FROM project WHERE code = :code"""
-)
-_PERMITS = text(
-    """SELECT permit_no, issued_on, contract_price_cny::float AS contract_price_cny, area_m2, issuer, status
-         FROM construction_permit WHERE project_code = :code ORDER BY issued_on, permit_no"""
-)
-_FILINGS = text(
-    """SELECT filing_no, accepted_on, filed_on, archive_accepted
-         FROM completion_filing WHERE project_code = :code ORDER BY filing_no"""
-)
-_ENTERPRISES = text(
-    """SELECT e.uscc, e.name, e.type, e.status, e.credit_grade, e.credit_score, e.grade_date,
-              COALESCE((SELECT json_agg(json_build_object('kind', r.kind, 'source', r.source,
+
+def enterprise_sql(uscc: str) -> str:
+    """SQL of the enterprise with USCC ``uscc`` (an SQL expression) as JSON: grade, score and its
+    latest disclosed credit records; NULL when there is none."""
+    return f"""(SELECT json_build_object('uscc', e.uscc, 'name', e.name, 'type', e.type, 'status', e.status,
+              'credit_grade', e.credit_grade, 'credit_score', e.credit_score, 'grade_date', e.grade_date,
+              'latest_credit', COALESCE((SELECT json_agg(json_build_object('kind', r.kind, 'source', r.source,
                                   'description', r.description, 'score_impact', r.score_impact,
                                   'decided_on', r.decided_on) ORDER BY r.decided_on DESC, r.id DESC)
                           FROM (SELECT * FROM credit_record c
                                  WHERE c.subject_kind = 'enterprise' AND c.subject_id = e.uscc AND c.disclosed
-                                 ORDER BY c.decided_on DESC, c.id DESC LIMIT :n) AS r), '[]'::json) AS latest_credit
-         FROM enterprise e WHERE e.uscc = ANY(:ids)"""
-)
-_PEOPLE = text(
-    """SELECT pp.role, p.id, p.name, p.id_card_masked, p.phone, p.kind, p.certificate_no, p.specialty,
-              p.employer_uscc, e.name AS employer
-         FROM project_person pp JOIN person p ON p.id = pp.person_id
-         LEFT JOIN enterprise e ON e.uscc = p.employer_uscc
-        WHERE pp.project_code = :code ORDER BY pp.role, p.id"""
-)
+                                 ORDER BY c.decided_on DESC, c.id DESC LIMIT {LATEST_CREDIT_RECORDS}) AS r),
+                         '[]'::json))
+         FROM enterprise e WHERE e.uscc = {uscc})"""
 
 
-def person(row: dict, personal: bool) -> dict:
-    """A person as the caller may see them: the ID number is only ever masked; the phone is
+_PARTIES = ", ".join(f"('{role}', p.{role}_uscc)" for role in PARTY_ROLES)
+
+
+def project_sql(code: str) -> str:
+    """SQL of the project with code ``code`` (an SQL expression) as JSON: permits, completion filings,
+    parties with credit and people by role (phones plain: ``mask_people`` masks them); NULL when none."""
+    return f"""(SELECT json_build_object('code', p.code, 'name', p.name, 'type', p.type, 'stage', p.stage,
+              'investment_cny', p.investment_cny::float, 'floor_area_m2', p.floor_area_m2, 'address', p.address,
+              'planned_start', p.planned_start, 'planned_end', p.planned_end,
+              'hazardous_works', p.hazardous_works, 'progress_pct', p.progress_pct,
+              'permits', COALESCE((SELECT json_agg(json_build_object('permit_no', c.permit_no,
+                                      'issued_on', c.issued_on, 'contract_price_cny', c.contract_price_cny::float,
+                                      'area_m2', c.area_m2, 'issuer', c.issuer, 'status', c.status)
+                                    ORDER BY c.issued_on, c.permit_no)
+                                    FROM construction_permit c WHERE c.project_code = p.code), '[]'::json),
+              'completion_filings', COALESCE((SELECT json_agg(json_build_object('filing_no', f.filing_no,
+                                      'accepted_on', f.accepted_on, 'filed_on', f.filed_on,
+                                      'archive_accepted', f.archive_accepted) ORDER BY f.filing_no)
+                                    FROM completion_filing f WHERE f.project_code = p.code), '[]'::json),
+              'parties', (SELECT COALESCE(json_object_agg(party.role, {enterprise_sql("party.uscc")}), '{{}}'::json)
+                            FROM (VALUES {_PARTIES}) AS party(role, uscc) WHERE party.uscc IS NOT NULL),
+              'people', (SELECT COALESCE(json_object_agg(g.role, g.people), '{{}}'::json) FROM
+                          (SELECT pp.role, json_agg(json_build_object('id', s.id, 'name', s.name,
+                                      'id_card', s.id_card_masked, 'phone', s.phone, 'kind', s.kind,
+                                      'certificate_no', s.certificate_no, 'specialty', s.specialty,
+                                      'employer_uscc', s.employer_uscc, 'employer', w.name) ORDER BY s.id) AS people
+                             FROM project_person pp JOIN person s ON s.id = pp.person_id
+                             LEFT JOIN enterprise w ON w.uscc = s.employer_uscc
+                            WHERE pp.project_code = p.code GROUP BY pp.role ORDER BY pp.role) AS g))
+         FROM project p WHERE p.code = {code})"""
+
+
+_PROJECT = text(f"SELECT {project_sql(':code')}")
+
+
+def mask_people(project: dict | None, personal: bool) -> dict | None:
+    """A project record as the caller may see it: ID numbers are only ever masked; phones are
     plain only for roles that may see personal data."""
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "id_card": row["id_card_masked"],
-        "phone": row["phone"] if personal else mask_phone(row["phone"]),
-        "kind": row["kind"],
-        "certificate_no": row["certificate_no"],
-        "specialty": row["specialty"],
-        "employer_uscc": row["employer_uscc"],
-        "employer": row["employer"],
-    }
-
-
-def enterprises(conn: Connection, usccs: Iterable[str]) -> dict[str, dict]:
-    """Enterprises by USCC with their grade, score and latest disclosed credit records."""
-    ids = sorted({u for u in usccs if u})
-    if not ids:
-        return {}
-    rows = conn.execute(_ENTERPRISES, {"ids": ids, "n": LATEST_CREDIT_RECORDS}).mappings()
-    return {r["uscc"]: dict(r) for r in rows}
+    if project and not personal:
+        for group in project["people"].values():
+            for person in group:
+                person["phone"] = mask_phone(person["phone"])
+    return project
 
 
 def project(conn: Connection, code: str, personal: bool) -> dict | None:
     """A project with permits, completion filings, parties (with credit) and people by role."""
-    row = conn.execute(_PROJECT, {"code": code}).mappings().first()
-    if row is None:
-        return None
-    result = {k: v for k, v in row.items() if not k.endswith("_uscc")}
-    result["permits"] = [dict(r) for r in conn.execute(_PERMITS, {"code": code}).mappings()]
-    result["completion_filings"] = [dict(r) for r in conn.execute(_FILINGS, {"code": code}).mappings()]
-    firms = enterprises(conn, (row[f"{role}_uscc"] for role in PARTY_ROLES))
-    result["parties"] = {role: firms.get(row[f"{role}_uscc"]) for role in PARTY_ROLES if row[f"{role}_uscc"]}
-    people: dict[str, list[dict]] = {}
-    for r in conn.execute(_PEOPLE, {"code": code}).mappings():
-        people.setdefault(r["role"], []).append(person(r, personal))
-    result["people"] = people
-    return result
+    return mask_people(conn.execute(_PROJECT, {"code": code}).scalar(), personal)

@@ -14,7 +14,7 @@ from gis.analysis.incident import DEFAULT_RADIUS_M, IncidentType
 from gis.analysis.incident import incident as incident_
 from gis.analysis.profile import profile as profile_
 from spatial_api import audit
-from spatial_api.db import get_engine
+from spatial_api.db import read_engine
 from spatial_api.errors import UserError
 from spatial_api.security import Principal, current_principal, require_role
 
@@ -58,7 +58,7 @@ def incident(body: IncidentRequest, request: Request, principal: Principal = Dep
         radius = DEFAULT_RADIUS_M[body.type]
     if radius is not None:
         radius = inputs.radius(radius)
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         location = inputs.geometry(conn, body.location, ("Point", "Polygon", "MultiPolygon"), "location")
         answer = incident_(
             conn, body.type, location, radius, principal.sees_personal_data, body.pipe_id, body.water_level_m
@@ -72,7 +72,7 @@ def incident(body: IncidentRequest, request: Request, principal: Principal = Dep
 @router.post("/excavation")
 def excavation(body: ExcavationRequest, principal: Principal = Depends(underground_roles)) -> dict:
     """Pipes and tunnels a dig of ``depth_m`` inside ``area`` would hit, with their owners."""
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         area = inputs.geometry(conn, body.area, ("Polygon", "MultiPolygon"), "area")
         return excavation_(conn, area, body.depth_m)
 
@@ -80,7 +80,7 @@ def excavation(body: ExcavationRequest, principal: Principal = Depends(undergrou
 @router.post("/clearance")
 def clearance(body: AreaRequest, principal: Principal = Depends(underground_roles)) -> dict:
     """Pairs of pipes in an area closer than the clear distances of GB 50289."""
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         area = inputs.geometry(conn, body.area, ("Polygon", "MultiPolygon"), "area")
         violations = clearance_(conn, area)
     for v in violations:
@@ -89,7 +89,7 @@ def clearance(body: AreaRequest, principal: Principal = Depends(underground_role
 
 
 def _profile(line_geojson: dict, step_m: float) -> dict:
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         line = inputs.geometry(conn, line_geojson, ("LineString",), "line")
         return profile_(conn, line, step_m)
 

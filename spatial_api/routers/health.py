@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from spatial_api.db import get_engine
+from spatial_api.db import read_engine
 
 router = APIRouter(tags=["health"])
 
@@ -26,7 +26,7 @@ COUNTED = (
 @router.get("/health")
 def health() -> dict:
     """Database reachable, PostGIS version and row counts of the main layers."""
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in COUNTED}
     return {"status": "ok", "postgis": postgis, "counts": counts}

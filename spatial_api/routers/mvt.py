@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from spatial_api import ogc
-from spatial_api.db import get_engine
+from spatial_api.db import read_engine
 from spatial_api.errors import UserError
 from spatial_api.settings import get_settings
 
@@ -40,6 +40,6 @@ def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: i
     collection = ogc.get_collection(layer)
     if x >= 2**z or y >= 2**z:
         raise UserError(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         data = conn.execute(text(tile_sql(collection)), {"z": z, "x": x, "y": y, "layer": layer}).scalar()
     return Response(bytes(data or b""), media_type=MVT, headers={"Cache-Control": "public, max-age=60"})

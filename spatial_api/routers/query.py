@@ -6,19 +6,20 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
 
 from gis.analysis import identify as identify_
 from gis.analysis import inputs
 from gis.analysis.within import within as within_
 from spatial_api import audit
-from spatial_api.db import get_engine
+from spatial_api.db import read_engine
 from spatial_api.errors import UserError
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(prefix="/query", tags=["query"])
 
 
-@router.get("/identify")
+@router.get("/identify", response_class=JSONResponse)
 def identify(
     request: Request,
     lon: float | None = Query(None, description="CRS84 longitude of a click"),
@@ -27,10 +28,10 @@ def identify(
     id: str | None = Query(None, description="feature id (building code, pipe id, USCC...)"),
     distance_m: float = Query(10.0, description="how far around the feature to look for pipes and tunnels"),
     principal: Principal = Depends(current_principal),
-) -> dict:
+) -> JSONResponse:
     """The feature at a point (buildings first, then pipes, nodes, sites, parcels) or by id, with its
     project, permits, filings, parties with credit, people (masked per role), safety grade and what lies beneath."""
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         if layer is not None and id is not None:
             found_layer, fid = layer, id
         elif lon is not None and lat is not None:
@@ -40,7 +41,7 @@ def identify(
         answer = identify_.identify(conn, found_layer, fid, principal.sees_personal_data, distance_m)
     if principal.sees_personal_data and identify_.has_people(answer):
         audit.record("read_personal", f"identify {found_layer}/{fid}", principal, request)
-    return answer
+    return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
 
 
 @router.post("/within")
@@ -52,6 +53,6 @@ def within(
     """Statistics of a drawn area: buildings and floor area by use, dangerous buildings, residents,
     projects by stage, enterprises by credit grade, pipe length by utility and by age."""
     area_geojson = geometry.get("geometry", geometry) if geometry.get("type") == "Feature" else geometry
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         area = inputs.geometry(conn, area_geojson, ("Polygon", "MultiPolygon"), "area")
         return within_(conn, area, inputs.srid(), date.today().year)

@@ -11,7 +11,7 @@ from pyproj.crs import CompoundCRS
 from sqlalchemy import text
 
 from gis import crs
-from spatial_api.db import get_engine
+from spatial_api.db import read_engine
 from spatial_api.errors import NotFound
 from spatial_api.settings import get_settings
 
@@ -34,7 +34,7 @@ def _orthometric_to_ellipsoidal() -> Transformer:
 def extent() -> dict:
     """The DEM's bounding box in CRS84 and its lowest height (orthometric, and ellipsoidal at the
     box's centre): what the viewer takes as ground outside the DEM. 404 when no DEM is loaded."""
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         low = conn.execute(text("SELECT min((ST_SummaryStats(rast)).min) FROM dem_tile")).scalar()
         box = conn.execute(
             text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from gis.analysis.thematic import thematic as thematic_
-from spatial_api.db import get_engine
+from spatial_api.db import read_engine
 
 router = APIRouter(prefix="/thematic", tags=["thematic"])
 
@@ -16,5 +16,5 @@ def thematic(
     theme: str = Query(..., description="contractor_grade | safety_grade | project_stage"),
 ) -> dict:
     """For each feature of a tiles layer (buildings, projects, bim), its value for the theme, plus a legend."""
-    with get_engine().connect() as conn:
+    with read_engine().connect() as conn:
         return thematic_(conn, layer, theme)
