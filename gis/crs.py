@@ -64,11 +64,15 @@ def transformer(source: CRS, target: CRS) -> Transformer:
     return Transformer.from_crs(source, target, always_xy=True, only_best=True)
 
 
+@lru_cache
 def store_to_crs84() -> Transformer:
     return transformer(store_crs(), CRS84)
 
 
+@lru_cache
 def crs84_to_store() -> Transformer:
+    """CRS84 → store CRS (cached by itself too: the ``transformer`` cache hashes each CRS by its
+    WKT, ~0.2 ms, on every look-up)."""
     return transformer(CRS84, store_crs())
 
 

@@ -34,6 +34,26 @@ def test_thematic_safety_grade_and_stage(client, sample_city, rows):
     assert stage == {r["code"]: r["stage"] for r in rows("SELECT code, stage FROM project")}
 
 
+def test_thematic_of_bim_is_the_city_map_newest_published_version(client, demo_model, rows):
+    """Each GlobalId once, from the newest published version of its model (as the bim tiles)."""
+    published = rows(
+        """SELECT e.global_id, v.id AS version_id, v.model_id, v.version_no, en.credit_grade
+             FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id AND v.status = 'published'
+             JOIN bim_model m ON m.id = v.model_id LEFT JOIN project p ON p.code = m.project_code
+             LEFT JOIN enterprise en ON en.uscc = p.contractor_uscc"""
+    )
+    newest = {}
+    for r in published:
+        newest[r["model_id"]] = max(newest.get(r["model_id"], 0), r["version_no"])
+    expected: dict[str, tuple[int, str | None]] = {}
+    for r in published:
+        if r["version_no"] == newest[r["model_id"]] and r["version_id"] > expected.get(r["global_id"], (0, None))[0]:
+            expected[r["global_id"]] = (r["version_id"], r["credit_grade"])
+    answer = client.get(f"{API}/thematic/bim", params={"theme": "contractor_grade"}).json()
+    assert answer["values"] == {gid: grade for gid, (_, grade) in expected.items()}
+    assert demo_model["elements"] > 0 and len(answer["values"]) >= demo_model["elements"]
+
+
 def test_thematic_problems(client, sample_city):
     assert client.get(f"{API}/thematic/nowhere", params={"theme": "safety_grade"}).status_code == 404
     assert client.get(f"{API}/thematic/buildings", params={"theme": "colour"}).status_code == 400

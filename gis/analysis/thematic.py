@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from spatial_api.errors import NotFound, UserError
+from spatial_api.models.bim import CITY_VERSION_IDS_SQL
 
 GRADE_LEGEND = {
     "A": {"label": "A 守信", "color": "#1a9850"},
@@ -21,6 +22,11 @@ STAGE_LEGEND = {
 }
 UNKNOWN = {"label": "no record", "color": "#bdbdbd"}
 
+# The elements on the city map, as in the bim tiles: each GlobalId from the newest published
+# version of its model (the newest version when two models share it).
+_CITY_ELEMENTS = f"""(SELECT DISTINCT ON (e.global_id) e.global_id, m.project_code FROM bim_element e
+    JOIN bim_model_version v ON v.id = e.version_id JOIN bim_model m ON m.id = v.model_id
+   WHERE v.id IN {CITY_VERSION_IDS_SQL} ORDER BY e.global_id, v.id DESC)"""
 # (layer, theme) -> (SQL giving id, value; legend)
 THEMES: dict[tuple[str, str], tuple[str, dict]] = {
     ("buildings", "safety_grade"): ("SELECT code, safety_grade FROM building", GRADE_LEGEND),
@@ -39,16 +45,13 @@ THEMES: dict[tuple[str, str], tuple[str, dict]] = {
     ),
     ("projects", "project_stage"): ("SELECT code, stage FROM project", STAGE_LEGEND),
     ("bim", "contractor_grade"): (
-        """SELECT DISTINCT e.global_id, en.credit_grade FROM bim_element e
-                  JOIN bim_model_version v ON v.id = e.version_id AND v.status = 'published'
-                  JOIN bim_model m ON m.id = v.model_id LEFT JOIN project p ON p.code = m.project_code
+        f"""SELECT e.global_id, en.credit_grade FROM {_CITY_ELEMENTS} e
+                  LEFT JOIN project p ON p.code = e.project_code
                   LEFT JOIN enterprise en ON en.uscc = p.contractor_uscc""",
         GRADE_LEGEND,
     ),
     ("bim", "project_stage"): (
-        """SELECT DISTINCT e.global_id, p.stage FROM bim_element e
-                  JOIN bim_model_version v ON v.id = e.version_id AND v.status = 'published'
-                  JOIN bim_model m ON m.id = v.model_id LEFT JOIN project p ON p.code = m.project_code""",
+        f"SELECT e.global_id, p.stage FROM {_CITY_ELEMENTS} e LEFT JOIN project p ON p.code = e.project_code",
         STAGE_LEGEND,
     ),
 }
