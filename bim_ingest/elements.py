@@ -4,13 +4,16 @@ quantities, classification) and the spatial tree."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import ifcopenshell
 import ifcopenshell.util.classification
 import ifcopenshell.util.element
 import ifcopenshell.util.unit
+
+from bim_ingest.forked import CAN_FORK, ForkedPipe, dump
 
 
 def _jsonable(value: Any) -> Any:
@@ -102,6 +105,54 @@ def describe(element: ifcopenshell.entity_instance) -> ElementInfo:
         properties=properties,
         quantities=_clean(qtos),
     )
+
+
+Describe = Callable[[ifcopenshell.entity_instance], ElementInfo]
+
+
+class Descriptions:
+    """The products' descriptions, made by a forked child as soon as this is made: they do not
+    depend on the geometry, so the child works through them while the kernel triangulates, and
+    :meth:`of` takes each one when its mesh comes (duplex.ifc: 1.2 ms per product off the ingest's
+    own core). Without ``os.fork`` (or with ``separate_process=False``) products are described here.
+    """
+
+    def __init__(
+        self,
+        products: dict[int, ifcopenshell.entity_instance],
+        describe_product: Describe = describe,
+        *,
+        separate_process: bool = True,
+    ) -> None:
+        self._products = products
+        self._describe = describe_product
+        self._ready: dict[int, ElementInfo] = {}
+        self._pipe = ForkedPipe(self._produce, "description") if separate_process and CAN_FORK else None
+
+    def __enter__(self) -> Descriptions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+
+    def _produce(self, out: BinaryIO) -> None:
+        try:
+            for product_id, product in self._products.items():
+                dump((product_id, self._describe(product)), out)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+            dump((None, f"{type(exc).__name__}: {exc}"), out)
+
+    def of(self, product: ifcopenshell.entity_instance) -> ElementInfo:
+        product_id = product.id()
+        if self._pipe is None or product_id not in self._products:
+            return self._describe(product)
+        while product_id not in self._ready:
+            key, value = self._pipe.load()
+            if key is None:
+                raise RuntimeError(f"describing the products failed: {value}")
+            self._ready[key] = value
+        return self._ready.pop(product_id)
 
 
 @dataclass

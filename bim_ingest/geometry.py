@@ -8,6 +8,10 @@ CPU of one on this 2-core machine, so the iterator runs single-threaded. Opening
 excluded (their voids are cut from their hosts). Local (not world) coordinates are asked for so
 that a shared representation is triangulated once; its placement matrix is applied here.
 
+Footprints are computed once per shared representation (:class:`Footprints`): a product whose
+placement keeps the plan view (a turn about z, a shift, a mirror) gets its representation's
+footprint moved, which on models of repeated furniture saves most of the unions.
+
 The iterator holds the GIL while it triangulates, so it runs in a forked child process
 (:class:`MeshStream`) that streams each product's mesh through a pipe: the kernel works on one
 core while this process georeferences, describes and writes the previous products on the other.
@@ -24,22 +28,23 @@ IfcOpenShell's reason.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import math
-import os
 import re
-import signal
 import struct
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from functools import cached_property
+from typing import BinaryIO
 
 import ifcopenshell
 import ifcopenshell.geom
 import ifcopenshell.util.unit
 import numpy as np
 import shapely
+
+from bim_ingest.forked import CAN_FORK, ForkedPipe
 
 GEOMETRY_LIBRARY = "hybrid-cgal-simple-opencascade"
 FALLBACK_LIBRARIES = ("opencascade", "cgal")
@@ -51,20 +56,27 @@ _EWKB_Z, _EWKB_SRID, _TIN, _TRIANGLE = 0x80000000, 0x20000000, 16, 17
 _TRIANGLE_DTYPE = np.dtype(
     [("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4"), ("xyz", "<f8", (4, 3))]
 )
-# one record per product on the pipe: id, progress, then the byte lengths of guid, matrix, vertices, faces
-_RECORD = struct.Struct("<iiiiqq")
+# one record per product on the pipe: id, progress, then the byte lengths of guid, shape id, matrix, vertices, faces
+_RECORD = struct.Struct("<iiiiiqq")
 _END, _ERROR = -1, -2
 _FAILED_RE = re.compile(r"Failed to convert:\s*#(\d+)=(\w+)\(")
 
 
 @dataclass
 class Mesh:
-    """One product's triangles in local metres (the model's world coordinate system)."""
+    """One product's triangles: vertices in its representation's frame, placed by ``placement``."""
 
     product_id: int
     global_id: str
-    vertices: np.ndarray  # (n, 3) float64
+    shape_id: str | None  # the kernel's id of the triangulated representation (None: not shared)
+    local: np.ndarray  # (n, 3) float64
+    placement: np.ndarray  # (4, 4): representation frame to local metres
     faces: np.ndarray  # (m, 3) int
+
+    @cached_property
+    def vertices(self) -> np.ndarray:
+        """Vertices in local metres (the model's world coordinate system)."""
+        return self.local @ self.placement[:3, :3].T + self.placement[:3, 3]
 
 
 @dataclass
@@ -95,14 +107,19 @@ def iterator(model: ifcopenshell.file) -> ifcopenshell.geom.iterator:
     )
 
 
-def _mesh(product_id: int, guid: str, matrix: bytes, verts: bytes, faces: bytes) -> Mesh:
-    local = np.frombuffer(verts, "d").reshape(-1, 3)
-    m = np.frombuffer(matrix, "d").reshape((4, 4), order="F")
-    return Mesh(product_id, guid, local @ m[:3, :3].T + m[:3, 3], np.frombuffer(faces, "i").reshape(-1, 3))
+def _mesh(product_id: int, guid: str, shape_id: str | None, matrix: bytes, verts: bytes, faces: bytes) -> Mesh:
+    return Mesh(
+        product_id,
+        guid,
+        shape_id,
+        np.frombuffer(verts, "d").reshape(-1, 3),
+        np.frombuffer(matrix, "d").reshape((4, 4), order="F"),
+        np.frombuffer(faces, "i").reshape(-1, 3),
+    )
 
 
-def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, bytes, bytes, bytes, float]]:
-    """The iterator's products as raw buffers: (id, guid, matrix, vertices, faces, percent)."""
+def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, str, bytes, bytes, bytes, float]]:
+    """The iterator's products as raw buffers: (id, guid, shape id, matrix, vertices, faces, percent)."""
     it = iterator(model)
     if not it.initialize():
         return
@@ -112,6 +129,7 @@ def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, bytes, bytes, 
         yield (
             shape.id,
             shape.guid,
+            geometry.id,
             shape.transformation_buffer,
             geometry.verts_buffer,
             geometry.faces_buffer,
@@ -121,29 +139,17 @@ def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, bytes, bytes, 
             break
 
 
-def _produce(model: ifcopenshell.file, fd: int) -> None:
-    """The child: iterate and write records to ``fd``; never returns."""
-    code = 0
+def _produce(model: ifcopenshell.file, out: BinaryIO) -> None:
+    """The child's work: iterate and write one record per product to ``out``."""
     try:
-        gc.disable()  # objects inherited from the parent (database connections) must not be finalised here
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        with os.fdopen(fd, "wb", buffering=1 << 16) as out:
-            try:
-                for product_id, guid, matrix, verts, faces, percent in _shapes(model):
-                    raw = guid.encode()
-                    out.write(_RECORD.pack(product_id, int(percent), len(raw), len(matrix), len(verts), len(faces)))
-                    out.write(raw + matrix + verts + faces)
-                out.write(_RECORD.pack(_END, 100, 0, 0, 0, 0))
-            except BrokenPipeError:
-                code = 1
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
-                message = f"{type(exc).__name__}: {exc}".encode()
-                out.write(_RECORD.pack(_ERROR, 0, len(message), 0, 0, 0) + message)
-                code = 1
-    except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
-        code = 1
-    finally:
-        os._exit(code)
+        for product_id, guid, shape_id, matrix, verts, faces, percent in _shapes(model):
+            raw, key = guid.encode(), shape_id.encode()
+            out.write(_RECORD.pack(product_id, int(percent), len(raw), len(key), len(matrix), len(verts), len(faces)))
+            out.write(raw + key + matrix + verts + faces)
+        out.write(_RECORD.pack(_END, 100, 0, 0, 0, 0, 0))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it (a broken pipe raises again)
+        message = f"{type(exc).__name__}: {exc}".encode()
+        out.write(_RECORD.pack(_ERROR, 0, len(message), 0, 0, 0, 0) + message)
 
 
 class MeshStream:
@@ -155,16 +161,9 @@ class MeshStream:
 
     def __init__(self, model: ifcopenshell.file, *, separate_process: bool = True) -> None:
         self.model = model
-        self.pid: int | None = None
-        self._reader = None
-        if separate_process and hasattr(os, "fork"):
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child process
-                os.close(read_fd)
-                _produce(model, write_fd)
-            os.close(write_fd)
-            self.pid, self._reader = pid, os.fdopen(read_fd, "rb", buffering=1 << 16)
+        self._pipe = (
+            ForkedPipe(lambda out: _produce(model, out), "geometry kernel") if separate_process and CAN_FORK else None
+        )
 
     def __enter__(self) -> MeshStream:
         return self
@@ -173,43 +172,25 @@ class MeshStream:
         self.close()
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.pid = None
-
-    def _read(self, n: int) -> bytes:
-        data = self._reader.read(n) if n else b""
-        if len(data) != n:
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = None
-            how = (
-                f"signal {os.WTERMSIG(status)}"
-                if os.WIFSIGNALED(status)
-                else f"exit {os.waitstatus_to_exitcode(status)}"
-            )
-            raise RuntimeError(f"the geometry kernel process stopped ({how}) before the last product")
-        return data
+        if self._pipe is not None:
+            self._pipe.close()
 
     def iter(self, progress: Callable[[float], None] | None = None) -> Iterator[Mesh]:
-        if self._reader is None:
-            for product_id, guid, matrix, verts, faces, percent in _shapes(self.model):
-                yield _mesh(product_id, guid, matrix, verts, faces)
+        if self._pipe is None:
+            for product_id, guid, shape_id, matrix, verts, faces, percent in _shapes(self.model):
+                yield _mesh(product_id, guid, shape_id, matrix, verts, faces)
                 if progress is not None:
                     progress(percent)
             return
+        read = self._pipe.read
         while True:
-            product_id, percent, n_guid, n_matrix, n_verts, n_faces = _RECORD.unpack(self._read(_RECORD.size))
+            product_id, percent, n_guid, n_shape, n_matrix, n_verts, n_faces = _RECORD.unpack(read(_RECORD.size))
             if product_id == _END:
                 return
             if product_id == _ERROR:
-                raise RuntimeError(f"the geometry iterator failed: {self._read(n_guid).decode(errors='replace')}")
-            guid = self._read(n_guid).decode()
-            yield _mesh(product_id, guid, self._read(n_matrix), self._read(n_verts), self._read(n_faces))
+                raise RuntimeError(f"the geometry iterator failed: {read(n_guid).decode(errors='replace')}")
+            guid, shape_id = read(n_guid).decode(), read(n_shape).decode()
+            yield _mesh(product_id, guid, shape_id, read(n_matrix), read(n_verts), read(n_faces))
             if progress is not None:
                 progress(percent)
 
@@ -337,6 +318,7 @@ def triangulate_missing(
                     mesh = _mesh(
                         product.id(),
                         product.GlobalId,
+                        None,  # the model was changed in memory: not to be matched with the iterator's shapes
                         shape.transformation_buffer,
                         geometry.verts_buffer,
                         geometry.faces_buffer,
@@ -378,26 +360,91 @@ def footprint(triangles: np.ndarray) -> shapely.MultiPolygon | None:
         return None
     chosen = triangles[min(sides, key=lambda s: int(s.sum()))]
     polygons = shapely.polygons(np.concatenate([chosen[:, :, :2], chosen[:, :1, :2]], axis=1))
-    union = shapely.union_all(polygons)
-    parts = [g for g in shapely.get_parts(union) if isinstance(g, shapely.Polygon) and not g.is_empty]
+    return _multipolygon(shapely.union_all(polygons))
+
+
+def _multipolygon(geometry: shapely.Geometry) -> shapely.MultiPolygon | None:
+    """The polygons of ``geometry`` as one MultiPolygon (None if there are none)."""
+    parts = [g for g in shapely.get_parts(geometry) if isinstance(g, shapely.Polygon) and not g.is_empty]
     return shapely.MultiPolygon(parts) if parts else None
 
 
-def element_values(triangles: np.ndarray, srid: int) -> tuple[str, tuple[float, float] | None, str | None, str | None]:
-    """The stored geometry columns of one element: hash, (z_min, z_max), EWKB TIN hex, footprint EWKB hex.
+def element_values(triangles: np.ndarray, srid: int) -> tuple[str, tuple[float, float] | None, bytes | None]:
+    """The stored geometry columns of one element but its footprint: hash, (z_min, z_max), EWKB TIN.
 
-    NumPy and GEOS release the GIL here, so the ingest runs this in a worker thread while its
-    main thread describes the next element.
+    NumPy releases the GIL here, so the ingest runs this in a worker thread while its main thread
+    takes the next element.
     """
     if not len(triangles):
-        return "", None, None, None
-    outline = footprint(triangles)
-    return (
-        geometry_hash(triangles),
-        (float(triangles[:, :, 2].min()), float(triangles[:, :, 2].max())),
-        tin_ewkb(triangles, srid).hex(),
-        None if outline is None else shapely.to_wkb(shapely.set_srid(outline, srid), hex=True, include_srid=True),
-    )
+        return "", None, None
+    z = triangles[:, :, 2]
+    return geometry_hash(triangles), (float(z.min()), float(z.max())), tin_ewkb(triangles, srid)
+
+
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+@dataclass
+class PlacedFootprint:
+    """A footprint on its way: the outline in a frame (computed in a worker) and how the frame's
+    plan maps to local metres (2 x 3 affine), at the height of the element's lowest vertex."""
+
+    outline: Future[shapely.MultiPolygon | None]
+    affine: np.ndarray
+    z: float
+
+    def ewkb(self, to_store: Callable[[np.ndarray], np.ndarray], srid: int) -> bytes | None:
+        """The footprint in store coordinates (``to_store`` maps local metres (n, 3) there) as EWKB.
+
+        A map projection far from its zone can fold a sliver of the moved outline: such an outline
+        is repaired (its rings' structure kept, collapsed parts dropped).
+        """
+        outline = self.outline.result()
+        if outline is None:
+            return None
+
+        def place(xy: np.ndarray) -> np.ndarray:
+            plan = xy @ self.affine[:, :2].T + self.affine[:, 2]
+            return to_store(np.column_stack((plan, np.full(len(plan), self.z))))[:, :2]
+
+        placed = shapely.transform(outline, place)
+        if not placed.is_valid:
+            placed = _multipolygon(shapely.make_valid(placed, method="structure", keep_collapsed=False))
+            if placed is None:
+                return None
+        return shapely.to_wkb(shapely.set_srid(placed, srid), include_srid=True)
+
+
+class Footprints:
+    """Footprints computed in ``pool``, once per representation for products placed without
+    tilting or scaling it (x, y not depending on z): a plan view moves with such a placement.
+
+    A cached footprint is used only for the very same triangles (the shape id is a key, not a proof);
+    the cache holds their digest and the outline, not the mesh.
+    """
+
+    def __init__(self, pool: Executor) -> None:
+        self._pool = pool
+        self._cache: dict[str, tuple[bytes, Future[shapely.MultiPolygon | None]]] = {}
+
+    def request(self, mesh: Mesh) -> PlacedFootprint:
+        m = mesh.placement
+        z = float(mesh.vertices[:, 2].min()) if len(mesh.faces) else 0.0
+        keeps_plan = abs(m[0, 2]) <= 1e-12 and abs(m[1, 2]) <= 1e-12 and abs(abs(np.linalg.det(m[:2, :2])) - 1) <= 1e-9
+        if mesh.shape_id is None or not keeps_plan:
+            return PlacedFootprint(self._pool.submit(_footprint_of, mesh.vertices, mesh.faces), _IDENTITY, z)
+        affine = m[:2, [0, 1, 3]]
+        digest = hashlib.blake2b(mesh.local).digest() + hashlib.blake2b(mesh.faces).digest()
+        cached = self._cache.get(mesh.shape_id)
+        if cached is not None and cached[0] == digest:
+            return PlacedFootprint(cached[1], affine, z)
+        outline = self._pool.submit(_footprint_of, mesh.local, mesh.faces)
+        self._cache[mesh.shape_id] = (digest, outline)
+        return PlacedFootprint(outline, affine, z)
+
+
+def _footprint_of(vertices: np.ndarray, faces: np.ndarray) -> shapely.MultiPolygon | None:
+    return footprint(vertices[faces]) if len(faces) else None
 
 
 def geometry_hash(triangles: np.ndarray) -> str:

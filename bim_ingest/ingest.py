@@ -2,9 +2,11 @@
 write everything in one transaction, then build the version's tileset.
 
 Elements stream from the geometry kernel (a forked child process, see geometry.MeshStream)
-through pyproj into a COPY: no more than a pipe's worth of products' shapes is held at a time,
-and the fixed costs here (georeferencing transformers, the database, the version row, the tree)
-overlap the kernel's work. A failure anywhere before the commit leaves nothing.
+through pyproj into a binary COPY: no more than a pipe's worth of products' shapes is held at a
+time, and the fixed costs here (georeferencing transformers, the database, the version row, the
+tree) overlap the kernel's work. A second child describes the products (property sets, storey,
+materials: elements.Descriptions) meanwhile; footprints are computed once per shared
+representation (geometry.Footprints). A failure anywhere before the commit leaves nothing.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import update
 
 from bim_ingest import geometry
-from bim_ingest.elements import describe, spatial_tree
+from bim_ingest.elements import Descriptions, describe, spatial_tree
 from bim_ingest.georef import Override, georeference
 from bim_ingest.source import BadIfc, open_ifc
-from bim_ingest.store import ElementWriter, diff_versions, model_for, next_version_no, previous_version_id, write_tree
+from bim_ingest.store import ElementWriter, diff_versions, latest_version, model_for, write_tree
 from gis.crs import store_srid
-from spatial_api.db import session_scope
+from spatial_api.db import get_engine, session_scope
 from spatial_api.models import BimModelVersion
 
 log = logging.getLogger("cim.bim")
@@ -37,9 +39,11 @@ log = logging.getLogger("cim.bim")
 Progress = Callable[[str, float], None]
 # elements whose geometry columns may be in the worker threads at once (bounds memory)
 PIPELINE_DEPTH = 8
-# footprint unions (GEOS, GIL released) dominate on models of many small curved parts
-# (tested_sample_project: 76k triangles, 0.9 s of unions to 0.2 s of kernel): two threads
+# footprint unions (GEOS releases the GIL), hashes and EWKB: two threads, so that one long union
+# does not hold up the rows behind it
 GEOMETRY_THREADS = 2
+# products from which a child describes them (below, the fork, ~3 ms, costs more than it saves)
+DESCRIBE_APART_FROM = 16
 
 
 def _sha256(path: Path) -> str:
@@ -48,6 +52,16 @@ def _sha256(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _connect_soon() -> Future[None]:
+    """Take a database connection from the pool and put it back, on a thread: a cold process
+    connects (and warms the connection, 0.1-0.25 s, mostly the server's) while this one
+    georeferences; a warm pool just pings one."""
+    executor = ThreadPoolExecutor(1, thread_name_prefix="cim-bim-connect")
+    connected = executor.submit(lambda: get_engine().connect().close())
+    executor.shutdown(wait=False)
+    return connected
 
 
 def _build_tiles(version_id: int) -> tuple[str | None, str | None]:
@@ -93,16 +107,24 @@ def ingest_file(
         if not bodies:
             raise BadIfc("the model has no geometry: no product has a body representation")
         # the kernel starts triangulating now, in its own process, while this one does the rest
-        with geometry.MeshStream(model) as stream:
+        # (threads only after the forks: a child must not inherit a lock another thread holds)
+        apart = len(bodies) >= DESCRIBE_APART_FROM
+        with (
+            geometry.MeshStream(model) as stream,
+            Descriptions(bodies, describe, separate_process=apart) as descriptions,
+        ):
+            connected = _connect_soon()
             georef = georeference(model, override, require=require_georef)
             warnings = georef.report["warnings"] = opened.warnings + georef.report["warnings"]
             name = model_name or path.stem
             origin = georef.to_store(np.zeros((1, 3)))[0]
+            connected.result()
             with session_scope() as session:
                 bim_model = model_for(session, project_code, name)
+                previous, last_no = latest_version(session, bim_model.id)
                 version = BimModelVersion(
                     model_id=bim_model.id,
-                    version_no=next_version_no(session, bim_model.id),
+                    version_no=last_no + 1,
                     schema=opened.declared_schema[:16],
                     file_name=path.name,
                     file_sha256=_sha256(path),
@@ -120,13 +142,13 @@ def ingest_file(
                 seen: set[str] = set()
                 done: set[int] = set()
                 empty = 0
-                # (GlobalId, description, future geometry columns) in iterator order, written as they finish
-                pending: deque[tuple[str, Any, Future]] = deque()
+                # (GlobalId, description, future geometry columns, footprint) in iterator order, written as they finish
+                pending: deque[tuple[str, Any, Future, geometry.PlacedFootprint]] = deque()
 
                 def flush(keep: int) -> None:
                     while len(pending) > keep:
-                        global_id, info, values = pending.popleft()
-                        writer.write(version.id, global_id, info, *values.result())
+                        global_id, info, values, outline = pending.popleft()
+                        writer.write(version.id, global_id, info, *values.result(), outline.ewkb(georef.to_store, srid))
 
                 def store(mesh: geometry.Mesh) -> None:
                     nonlocal empty
@@ -135,15 +157,17 @@ def ingest_file(
                         warnings.append(f"duplicate GlobalId {mesh.global_id}: kept the first")
                         return
                     seen.add(mesh.global_id)
-                    info = describe(model.by_id(mesh.product_id))
+                    info = descriptions.of(model.by_id(mesh.product_id))
                     empty += not len(mesh.faces)
                     # pyproj here (its transformers are per thread); footprint, hash and EWKB in the pool
                     triangles = georef.to_store(mesh.vertices)[mesh.faces] if len(mesh.faces) else mesh.faces
-                    pending.append((mesh.global_id, info, pool.submit(geometry.element_values, triangles, srid)))
+                    values = pool.submit(geometry.element_values, triangles, srid)
+                    pending.append((mesh.global_id, info, values, footprints.request(mesh)))
                     flush(PIPELINE_DEPTH)
 
                 try:
                     with ThreadPoolExecutor(GEOMETRY_THREADS, thread_name_prefix="cim-bim-geometry") as pool:
+                        footprints = geometry.Footprints(pool)
                         timings["setup"] = time.perf_counter() - started
                         for mesh in stream.iter(lambda p: report("triangulating", 5 + 0.85 * p)):
                             store(mesh)
@@ -166,12 +190,13 @@ def ingest_file(
                 if empty:
                     warnings.append(f"{empty} product(s) triangulated to an empty mesh")
                 report("storing", 92)
+                # without tiles the ingest ends with this transaction: its time is stored with the counts
+                finished = {} if publish else {"seconds": round(time.perf_counter() - started, 3)}
                 session.execute(
                     update(BimModelVersion)
                     .where(BimModelVersion.id == version.id)
-                    .values(element_count=writer.count, georef=georef.report)
+                    .values(element_count=writer.count, georef=georef.report, **finished)
                 )
-                previous = previous_version_id(session, bim_model.id, version.version_no)
                 diff = diff_versions(session, previous, version.id) if previous else None
                 version_id, model_id, version_no, count = version.id, bim_model.id, version.version_no, writer.count
     timings["finish"] = time.perf_counter() - started - timings["setup"] - timings["elements"]
@@ -182,11 +207,12 @@ def ingest_file(
         tileset, warning = _build_tiles(version_id)
         timings["tiles"] = time.perf_counter() - tiling
         with session_scope() as session:
-            status = "published" if tileset else "ingested"
-            session.execute(update(BimModelVersion).where(BimModelVersion.id == version_id).values(status=status))
+            session.execute(
+                update(BimModelVersion)
+                .where(BimModelVersion.id == version_id)
+                .values(status="published" if tileset else "ingested", seconds=round(time.perf_counter() - started, 3))
+            )
     seconds = round(time.perf_counter() - started, 3)
-    with session_scope() as session:
-        session.execute(update(BimModelVersion).where(BimModelVersion.id == version_id).values(seconds=seconds))
     georef_summary = {
         key: georef.report.get(key)
         for key in (

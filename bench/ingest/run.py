@@ -11,7 +11,9 @@ For each file, each measurement in its own process (so peak RSS is that step's a
 - ``py3dtiles``: ``py3dtiles convert FILE --out DIR --jobs 1``.
 ``bare`` and cold ``ingest`` alternate ``--repeat`` times; medians are reported. Wall seconds and CPU
 seconds (user + system of the process, its threads and its waited-for children, i.e. the kernel
-process) are both recorded: the machine is shared, and CPU time is less disturbed by other load.
+and description processes) are both recorded: the machine is shared, and CPU time is less
+disturbed by other load; so is the 1-minute load average per file. Peak RSS is reported as it is
+and above the interpreter's own with every library imported (measured before the timer).
 Ingests go into a throw-away database on the project's cluster. Writes bench/ingest/RESULTS.json
 and prints Markdown tables.
 
@@ -87,6 +89,7 @@ def _child(step: str, path: str, repeat: int) -> dict:
     import bim_ingest.ingest  # noqa: F401
     import bim_ingest.source  # noqa: F401
 
+    baseline_mb = _usage()["rss_mb"]  # the interpreter with every library imported, before any model
     if step == "bare":
         seconds, cpu, n = _timed(_bare, path)
         result = {"elements": n, "seconds": seconds, "cpu": cpu}
@@ -111,6 +114,7 @@ def _child(step: str, path: str, repeat: int) -> dict:
         result["elements"] = summary["elements"]
     usage = _usage()
     result["peak_rss_mb"], result["kernel_rss_mb"] = usage["rss_mb"], usage["child_rss_mb"]
+    result["baseline_rss_mb"] = baseline_mb
     return result
 
 
@@ -178,6 +182,7 @@ def main() -> None:
             row["warm"] = _run("warm", path, env, args.repeat)
             row["ingest+tiles"] = _run("ingest+tiles", path, env, 1)
             row["py3dtiles"] = _py3dtiles(path)
+            row["load"] = os.getloadavg()[0]  # the machine is shared: the 1-minute load when the file was done
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
@@ -190,10 +195,10 @@ def main() -> None:
 def _print(rows: list[dict]) -> None:
     print(
         "| file | MB | elements | bare s | ingest s (cold) | cold/bare | warm bare s | warm ingest s | warm/bare "
-        "| CPU s bare / cold / warm | setup s cold / warm | +tiles s | el/s warm | peak RSS MB (main + kernel) "
-        "| RSS/file | py3dtiles s | vs py3dtiles |"
+        "| CPU s bare / cold / warm | setup s cold / warm | +tiles s | el/s warm | peak RSS MB (main + largest child) "
+        "| RSS/file | above baseline MB (/file) | py3dtiles s | vs py3dtiles | load |"
     )
-    print("|---" * 17 + "|")
+    print("|---" * 19 + "|")
     for r in rows:
         bare, cold, w, t, p = r["bare"], r["ingest"], r["warm"], r["ingest+tiles"], r["py3dtiles"]
         errors = [x["error"] for x in [*bare, *cold, w] if "error" in x]
@@ -203,6 +208,7 @@ def _print(rows: list[dict]) -> None:
         b, c = _median_of(bare, "seconds"), _median_of(cold, "seconds")
         rss = max(x["peak_rss_mb"] for x in cold)
         kernel = max(x["kernel_rss_mb"] for x in cold)
+        model = max(x["peak_rss_mb"] - x["baseline_rss_mb"] for x in cold)
         py = f"{p['seconds']:.2f}" + (f" ({p['error'][:60]})" if "error" in p else "")
         vs = "n/a" if "error" in p else f"{p['seconds'] / t.get('seconds', float('nan')):.1f}x"
         setup = statistics.median(x["timings_s"]["setup"] for x in cold)
@@ -211,7 +217,8 @@ def _print(rows: list[dict]) -> None:
             f"| {w['bare']:.3f} | {w['seconds']:.3f} | {w['ratio']:.2f} "
             f"| {_median_of(bare, 'cpu'):.2f} / {_median_of(cold, 'cpu'):.2f} / {w['cpu']:.2f} "
             f"| {setup:.2f} / {w['setup']:.2f} | {t.get('seconds', float('nan')):.2f} "
-            f"| {w['elements'] / w['seconds']:.0f} | {rss:.0f} + {kernel:.0f} | {rss / r['mb']:.0f}x | {py} | {vs} |"
+            f"| {w['elements'] / w['seconds']:.0f} | {rss:.0f} + {kernel:.0f} | {rss / r['mb']:.0f}x "
+            f"| {model:.0f} ({model / r['mb']:.1f}x) | {py} | {vs} | {r.get('load', float('nan')):.1f} |"
         )
 
 
