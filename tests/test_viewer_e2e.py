@@ -18,6 +18,8 @@ from sample_models.review_models import author_review_model
 from tests.fixtures_review import ground_at
 
 TILESETS = {"buildings", "pipelines", "nodes", "tunnels"}
+# below the ground: not loaded for the initial view, loaded by underground mode
+UNDERGROUND = {"pipelines", "nodes", "tunnels"}
 # draped layer -> the table its features come from (every row is a feature, drawn when it has a geometry)
 DRAPED = {"projects": "project", "parcels": "parcel", "roads": "road"}
 
@@ -137,9 +139,11 @@ def test_no_request_leaves_127_0_0_1(session, city_server):
     assert session["failed"] == []
 
 
-def test_page_loads_with_all_tiles_and_the_ground(session, database, artifacts):
+def test_page_loads_with_all_tiles_and_the_ground_underground_layers_on_demand(session, database, artifacts):
     load = step(session, "load")
+    assert "buildings" in load["initial_tilesets"] and not UNDERGROUND & set(load["initial_tilesets"])
     assert set(load["tilesets"]) >= TILESETS
+    assert set(load["underground_checked"]) >= UNDERGROUND
     for layer in TILESETS:
         assert load["all_tiles_loaded"].get(layer, 0) >= 1, f"{layer} never reported allTilesLoaded"
     assert load["globe_tiles_loaded"] is True

@@ -51,14 +51,30 @@ async function load() {
   // let the allTilesLoaded events of the first full frame arrive
   await page.waitForTimeout(300);
   await shot('01-loaded');
-  return {
+  const initial = {
     first_all_loaded_ms: ms,
-    tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
-    all_tiles_loaded: await page.evaluate(() => window.cim.events.allTilesLoaded),
+    initial_tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
     globe_tiles_loaded: await page.evaluate(() => window.cim.viewer.scene.globe.tilesLoaded),
     banner: await bannerText(),
     draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.count]))),
   };
+  return { ...initial, ...(await underground()) };
+}
+
+/** Underground mode on (the layers below the ground load), all their tiles, then off again. */
+async function underground() {
+  await page.check('#underground');
+  await page.waitForFunction(() => ['pipelines', 'nodes', 'tunnels'].every((l) => l in window.cim.layers.tilesets));
+  await page.evaluate(() => window.cim.waitForTiles());
+  await page.waitForTimeout(300);
+  await shot('01b-underground');
+  const answer = {
+    tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
+    all_tiles_loaded: await page.evaluate(() => window.cim.events.allTilesLoaded),
+    underground_checked: await page.$$eval('#layers-body input[data-layer]:checked', (els) => els.map((e) => e.dataset.layer)),
+  };
+  await page.uncheck('#underground');
+  return answer;
 }
 
 async function building() {
@@ -156,6 +172,7 @@ async function broken() {
   await page.evaluate(() => setTimeout(() => { throw new Error('thrown on purpose by the test'); }));
   await page.locator('#banner', { hasText: 'thrown on purpose by the test' }).waitFor({ state: 'visible' });
   const tiles = await page.evaluate(() => window.cim.allLoaded.then(() => true));
+  const below = await underground();
   await shot('06-broken');
   return {
     banner: await bannerText(),
@@ -166,7 +183,7 @@ async function broken() {
     canvas: await page.locator('#globe canvas').count(),
     globe_shown: await page.evaluate(() => window.cim.viewer.scene.globe.show),
     tiles_loaded: tiles,
-    tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
+    tilesets: below.tilesets,
   };
 }
 

@@ -1,13 +1,16 @@
 // The layers: 3D Tiles tilesets, draped collections, per-utility filters, legends, thematic colours
 // and highlights (both through one 3D Tiles style per tileset, keyed on the feature's `id`).
 import * as api from './api.js';
-import { drapeCollection } from './scene.js';
+import { drapeCollection } from './drape.js';
 import { t, language, apply as applyLabels } from './i18n.js';
 import { message, escape } from './ui.js';
 
 const { Cesium } = window;
 
 export const TILESETS = ['buildings', 'bim', 'pipelines', 'nodes', 'tunnels'];
+// Below the ground, out of sight from the initial view: loaded when first shown (the layer's
+// checkbox, underground mode, or an analysis that marks their features).
+export const UNDERGROUND = ['pipelines', 'nodes', 'tunnels'];
 export const DRAPED = ['projects', 'parcels', 'roads'];
 export const UTILITIES = ['water', 'drain', 'sewer', 'gas', 'heat', 'power', 'telecom'];
 // Which layer and API theme each thematic choice colours.
@@ -32,6 +35,10 @@ export class Layers {
   constructor(viewer) {
     this.viewer = viewer;
     this.tilesets = {}; // layer -> Cesium3DTileset
+    this.loading = {}; // layer -> Promise of its tileset (null when it failed)
+    this.shown = new Set(TILESETS.filter((l) => !UNDERGROUND.includes(l))); // tileset layers shown
+    this.onTileset = null; // (layer, tileset) once a tileset is added
+    this.onVisibility = null; // (layer, visible) when a layer is shown or hidden
     this.sources = {}; // draped layer -> {name, count, show, layer: ImageryLayer}
     this.baseStyles = {}; // layer -> Cesium3DTileStyle from styles/<layer>.json
     this.highlights = {}; // layer -> Map(id -> Color)
@@ -40,13 +47,13 @@ export class Layers {
     this.legends = {};
   }
 
-  /** Load every layer; a layer that fails says so in the banner and the rest still load. */
-  async loadAll(onTileset) {
+  /** Load the layers shown at first; a layer that fails says so in the banner and the rest still load. */
+  async loadAll() {
     this.legends = await api.legends().catch((exc) => {
       message(`${t('legend')}: ${exc.message}`, 'warn', 'legends');
       return {};
     });
-    const tilesets = TILESETS.map((layer) => this.addTileset(layer).then((ts) => ts && onTileset?.(layer, ts)));
+    const tilesets = [...this.shown].map((layer) => this.loadTileset(layer));
     const draped = DRAPED.map((layer) => this.addDraped(layer));
     await Promise.all([...tilesets, ...draped]);
     // parcels under projects under roads, whatever order they arrived in
@@ -56,11 +63,19 @@ export class Layers {
     }
   }
 
+  /** The layer's tileset, added once; null when it failed. */
+  loadTileset(layer) {
+    this.loading[layer] ??= this.addTileset(layer);
+    return this.loading[layer];
+  }
+
   /** `optional`: a missing tileset (404) is no error (the BIM layer before any model is published). */
   async addTileset(layer, url = api.tilesetUrl(layer), { optional = layer === 'bim' } = {}) {
     let tileset;
     try {
-      tileset = await Cesium.Cesium3DTileset.fromUrl(url, { maximumScreenSpaceError: 16 });
+      // no dynamic environment map: it renders the sky into cube maps per tileset, reads them back
+      // and recompiles the tiles' shaders once done, for a sky this page does not show
+      tileset = await Cesium.Cesium3DTileset.fromUrl(url, { maximumScreenSpaceError: 16, environmentMapOptions: { enabled: false } });
     } catch (exc) {
       if (optional && String(exc).includes('404')) return null;
       message(`${t(layer)}: ${t('error')} — ${exc.message ?? exc}`, 'error', `tileset-${layer}`);
@@ -72,8 +87,10 @@ export class Layers {
       .then((json) => new Cesium.Cesium3DTileStyle(json))
       .catch(() => null);
     this.tilesets[layer] = tileset;
+    tileset.show = !TILESETS.includes(layer) || this.shown.has(layer);
     this.viewer.scene.primitives.add(tileset);
     this.restyle(layer);
+    this.onTileset?.(layer, tileset);
     return tileset;
   }
 
@@ -120,9 +137,19 @@ export class Layers {
     for (const layer of Object.keys(this.tilesets)) this.restyle(layer);
   }
 
-  setVisible(layer, visible) {
-    if (this.tilesets[layer]) this.tilesets[layer].show = visible;
+  /** Show or hide a layer; a tileset not loaded yet loads now. Resolves once it is added. */
+  async setVisible(layer, visible) {
+    this.onVisibility?.(layer, visible);
     if (this.sources[layer]) this.sources[layer].show = visible;
+    if (!TILESETS.includes(layer)) return;
+    if (visible) this.shown.add(layer);
+    else this.shown.delete(layer);
+    const tileset = this.tilesets[layer] ?? (visible ? await this.loadTileset(layer) : null);
+    if (tileset) tileset.show = this.shown.has(layer);
+  }
+
+  isShown(layer) {
+    return TILESETS.includes(layer) ? this.shown.has(layer) : this.sources[layer]?.show ?? true;
   }
 
   setUtility(utility, visible) {
@@ -132,11 +159,14 @@ export class Layers {
     this.restyle('nodes');
   }
 
-  /** Colour features by ids: {layer: {id: cssColour}}; replaces earlier highlights. */
-  highlight(byLayer) {
+  /** Colour features by ids: {layer: {id: cssColour}}; replaces earlier highlights. A hidden
+   * layer with features to colour is shown. Resolves once those layers are added. */
+  async highlight(byLayer) {
     this.highlights = {};
     for (const [layer, colours] of Object.entries(byLayer)) this.highlightLayer(layer, colours);
     this.restyleAll();
+    const hidden = Object.keys(byLayer).filter((l) => Object.keys(byLayer[l]).length && TILESETS.includes(l) && !this.shown.has(l));
+    await Promise.all(hidden.map((l) => this.setVisible(l, true)));
   }
 
   /** Colour one layer's features by ids ({id: cssColour}), keeping the other layers' highlights. */
@@ -185,7 +215,7 @@ export class Layers {
 
 /** Build the layers panel (checkboxes, utility filters, theme choice, legend). */
 export function buildPanel(layers, root) {
-  const row = (key, checked = true, cls = '') =>
+  const row = (key, checked = layers.isShown(key), cls = '') =>
     `<label class="${cls}"><input type="checkbox" data-layer="${key}" ${checked ? 'checked' : ''}><span data-i18n="${key}"></span></label>`;
   root.innerHTML = [
     row('buildings'), row('bim'), row('pipelines'),
@@ -197,6 +227,10 @@ export function buildPanel(layers, root) {
     `<option value="stage" data-i18n="theme_stage"></option></select></label>`,
     `<h3 data-i18n="legend"></h3><div id="legend"></div>`,
   ].join('');
+  layers.onVisibility = (layer, visible) => {
+    const box = root.querySelector(`input[data-layer="${layer}"]`);
+    if (box) box.checked = visible;
+  };
   const legend = root.querySelector('#legend');
   legend.innerHTML = layers.legendHtml();
   root.addEventListener('change', async (e) => {

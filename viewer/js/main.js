@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import * as i18n from './i18n.js';
 import { t } from './i18n.js';
-import { Layers, buildPanel } from './layers.js';
+import { Layers, UNDERGROUND, buildPanel } from './layers.js';
 import { setupLogin } from './login.js';
 import { Picker, groundAt } from './picking.js';
 import { Review } from './review.js';
@@ -86,24 +86,24 @@ function centreOf(geometry) {
 async function main() {
   i18n.apply();
   status(t('loading'));
-  const { viewer, extent } = await createViewer($('globe'));
+  const { viewer, ground } = createViewer($('globe'));
   cim.viewer = viewer;
-  initialView(viewer, extent);
-
   const layers = new Layers(viewer);
   cim.layers = layers;
-  const onTileset = (layer, tileset) => {
+  layers.onTileset = (layer, tileset) => {
     cim.events.allTilesLoaded[layer] = 0;
     tileset.allTilesLoaded.addEventListener(() => {
       cim.events.allTilesLoaded[layer] += 1;
     });
   };
-  const firstFrame = layers.loadAll(onTileset).then(() => waitForTiles(layers, viewer));
+  const firstFrame = Promise.all([layers.loadAll(), ground]).then(() => waitForTiles(layers, viewer));
   cim.allLoaded = firstFrame.then((ms) => {
     cim.metrics.firstAllLoadedMs = ms;
     status(`${t('tiles_loaded')} (${(ms / 1000).toFixed(1)} s)`);
     return ms;
   });
+  const extent = await ground;
+  initialView(viewer, extent);
   buildPanel(layers, $('layers-body'));
 
   const picker = new Picker(viewer);
@@ -171,12 +171,17 @@ async function main() {
     closePanel();
   };
 
-  $('underground').onchange = (e) => setUnderground(viewer, e.target.checked, Number($('ground-alpha').value));
+  // Underground mode shows the layers below the ground (loading them the first time).
+  const underground = (on) => {
+    $('underground').checked = on;
+    setUnderground(viewer, on, Number($('ground-alpha').value));
+    if (on) for (const layer of UNDERGROUND) layers.setVisible(layer, true);
+  };
+  $('underground').onchange = (e) => underground(e.target.checked);
   $('ground-alpha').oninput = (e) => $('underground').checked && setUnderground(viewer, true, Number(e.target.value));
   $('excavate').onclick = () => {
     stopTool();
-    $('underground').checked = true;
-    setUnderground(viewer, true, Number($('ground-alpha').value));
+    underground(true);
     tool = { point: (g) => excavation.dig(g, Number($('excavate-size').value), Number($('excavate-depth').value)) };
     hint('pick_point');
   };

@@ -47,6 +47,14 @@ function sample(dem, lon, lat, fill) {
   return (1 - v) * ((1 - u) * g[i] + u * g[i + 1]) + v * ((1 - u) * g[i + dem.n] + u * g[i + dem.n + 1]);
 }
 
+/** Terrain from a callback that answers for every tile: saying so lets the globe request the tiles
+ * the view needs at once, not one level after the other (it waits for a parent otherwise). */
+class EveryTileTerrainProvider extends Cesium.CustomHeightmapTerrainProvider {
+  getTileDataAvailable() {
+    return true;
+  }
+}
+
 /** A terrain provider with the DEM (sampled from its local grid once `dem` resolves) inside its
  * extent, flat outside: the tilesets load meanwhile. */
 function demTerrain(extent, dem) {
@@ -66,7 +74,7 @@ function demTerrain(extent, dem) {
     }
     return heights;
   };
-  const provider = new Cesium.CustomHeightmapTerrainProvider({
+  const provider = new EveryTileTerrainProvider({
     width: HEIGHTMAP_SIZE,
     height: HEIGHTMAP_SIZE,
     callback: (x, y, level) => {
@@ -79,7 +87,6 @@ function demTerrain(extent, dem) {
   return provider;
 }
 
-/** Create the viewer in `container`; resolves once the ground is set up. */
 /** Whether WebGL runs in software (SwiftShader or llvmpipe) rather than on a GPU. */
 function softwareRenderer(scene) {
   const gl = scene.context._gl;
@@ -88,7 +95,10 @@ function softwareRenderer(scene) {
   return /swiftshader|llvmpipe|software/i.test(renderer);
 }
 
-export async function createViewer(container) {
+/** Create the viewer in `container`. `ground` resolves to the DEM's extent once the terrain is set
+ * (null without a DEM: the banner says why and the ellipsoid stays as ground). */
+export function createViewer(container) {
+  const extentRequest = api.terrainExtent().catch(() => null); // on its way while the viewer is set up
   Cesium.Ion.defaultAccessToken = undefined;
   const viewer = new Cesium.Viewer(container, {
     baseLayer: false,
@@ -126,79 +136,9 @@ export async function createViewer(container) {
   viewer.scene.renderError.addEventListener((_, error) => message(`WebGL: ${error}`));
   viewer.cesiumWidget.showErrorPanel = (title, msg) => message(`${title}: ${msg ?? ''}`);
 
-  let extent = null;
-  try {
-    extent = await api.terrainExtent();
-    viewer.terrainProvider = demTerrain(extent, demGrid(extent).catch(() => null));
-  } catch {
-    // the banner already says why; the ellipsoid stays as ground
-  }
-  return { viewer, extent };
-}
-
-const GROUND_STYLES = {
-  parcels: { fill: '#c8b46a', alpha: 0.3, outline: '#e6d38a', width: 2 },
-  projects: { fill: '#4fa3e0', alpha: 0.4, outline: '#7fc1ff', width: 2 },
-  roads: { fill: '#9aa0a6', alpha: 0.6, outline: '#9aa0a6', width: 1 },
-};
-const DRAPE_PIXELS = 2048; // the long side of a draped layer's image
-
-/** The lon/lat rings of a GeoJSON (Multi)Polygon. */
-const ringsOf = (g) => (g.type === 'Polygon' ? g.coordinates : g.type === 'MultiPolygon' ? g.coordinates.flat() : []);
-
-/**
- * Drape an OGC API Features collection (polygons) on the ground: the features drawn into one image
- * over their extent, shown as an imagery layer on the terrain. Cheaper to render than ground
- * primitives (one texture per terrain tile instead of a classification volume per polygon), which
- * matters with a software renderer; clicks on the ground still identify through the API.
- * Returns {name, count, show, layer}.
- */
-export async function drapeCollection(viewer, collection) {
-  const geojson = await api.collectionItems(collection);
-  const rings = geojson.features.flatMap((f) => (f.geometry ? ringsOf(f.geometry) : []));
-  const draped = { name: collection, count: geojson.features.length, layer: null };
-  Object.defineProperty(draped, 'show', {
-    get: () => draped.layer?.show ?? false,
-    set: (v) => {
-      if (draped.layer) draped.layer.show = v;
-    },
+  const ground = extentRequest.then((extent) => {
+    if (extent) viewer.terrainProvider = demTerrain(extent, demGrid(extent).catch(() => null));
+    return extent;
   });
-  if (!rings.length) return draped;
-  const coords = rings.flat();
-  let [w, s, e, n] = [Math.min(...coords.map((c) => c[0])), Math.min(...coords.map((c) => c[1])), Math.max(...coords.map((c) => c[0])), Math.max(...coords.map((c) => c[1]))];
-  const pad = 0.01 * Math.max(e - w, n - s);
-  [w, s, e, n] = [w - pad, s - pad, e + pad, n + pad];
-  const metresPerDegreeRatio = Math.cos(Cesium.Math.toRadians((s + n) / 2));
-  const aspect = ((e - w) * metresPerDegreeRatio) / (n - s);
-  const [width, height] = aspect >= 1 ? [DRAPE_PIXELS, Math.max(64, Math.round(DRAPE_PIXELS / aspect))] : [Math.max(64, Math.round(DRAPE_PIXELS * aspect)), DRAPE_PIXELS];
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext('2d');
-  const style = GROUND_STYLES[collection];
-  ctx.fillStyle = Cesium.Color.fromCssColorString(style.fill).withAlpha(style.alpha).toCssColorString();
-  ctx.strokeStyle = style.outline;
-  ctx.lineWidth = style.width;
-  for (const feature of geojson.features) {
-    if (!feature.geometry) continue;
-    ctx.beginPath();
-    for (const ring of ringsOf(feature.geometry)) {
-      ring.forEach(([lon, lat], i) => {
-        const [x, y] = [((lon - w) / (e - w)) * width, ((n - lat) / (n - s)) * height];
-        if (i === 0) ctx.moveTo(x, y);
-        else ctx.lineTo(x, y);
-      });
-      ctx.closePath();
-    }
-    ctx.fill('evenodd');
-    ctx.stroke();
-  }
-  // toBlob encodes off the main thread; the blob: URL never leaves the page
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-  const provider = await Cesium.SingleTileImageryProvider.fromUrl(URL.createObjectURL(blob), {
-    rectangle: Cesium.Rectangle.fromDegrees(w, s, e, n),
-  });
-  draped.layer = viewer.imageryLayers.addImageryProvider(provider);
-  draped.layer.name = collection;
-  return draped;
+  return { viewer, ground };
 }

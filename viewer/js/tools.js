@@ -89,7 +89,7 @@ export class Incidents {
     const valves = answer.isolation?.valves_to_close ?? [];
     const affected = affectedIds(answer);
     const colourAll = (ids, colour) => Object.fromEntries(ids.map((id) => [id, colour]));
-    this.layers.highlight({
+    await this.layers.highlight({
       buildings: colourAll(affected.buildings, AFFECTED),
       pipelines: colourAll(affected.pipelines, AFFECTED),
       tunnels: colourAll(affected.tunnels, AFFECTED),
