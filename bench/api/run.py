@@ -278,6 +278,8 @@ def main() -> None:
     try:
         wait_for(f"{base}/conformance", server)
         requests = {
+            # the HTTP floor: a request that touches no database (uvicorn, FastAPI, middlewares, client)
+            "conformance": [("GET", f"{base}/conformance", None)] * len(load["points"]),
             "identify": [("GET", f"{base}/query/identify?lon={x}&lat={y}", None) for x, y in load["points"]],
             "within": [("POST", f"{base}/query/within", _square(x, y, 0.003)) for x, y in load["points"]],
             "items_bbox": [
