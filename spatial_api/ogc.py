@@ -307,6 +307,19 @@ def bbox_condition(collection: Collection) -> str:
     return f"{overlaps_sql(collection, box)} AND ST_Intersects({geom_sql(collection)}, {box})"
 
 
+def items_sql(collection: Collection, filtered: list[str], with_bbox: bool) -> str:
+    """SQL of a page of features as GeoJSON text, in id order, with parameters ``:p_<property>`` for
+    each property in ``filtered``, ``:minx :miny :maxx :maxy`` with a bbox, and ``:lim :off``."""
+    where = [f"t.{name} = :p_{name}" for name in filtered]
+    if with_bbox:
+        where.append(bbox_condition(collection))
+    return (
+        f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause}"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+        f" ORDER BY t.{collection.id_column} LIMIT :lim OFFSET :off"
+    )
+
+
 def items(
     conn: Connection,
     collection: Collection,
@@ -316,18 +329,11 @@ def items(
     offset: int,
 ) -> tuple[list[str], bool]:
     """One page of GeoJSON features (as JSON text) and whether more follow."""
-    where = [f"t.{name} = :p_{name}" for name in filters]
     params: dict[str, object] = {f"p_{name}": value for name, value in filters.items()}
     if bbox is not None:
-        where.append(bbox_condition(collection))
         params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
-    sql = (
-        f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause}"
-        f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-        f" ORDER BY t.{collection.id_column} LIMIT :lim OFFSET :off"
-    )
     params.update(lim=limit + 1, off=offset)
-    rows = [r[0] for r in conn.execute(text(sql), params)]
+    rows = [r[0] for r in conn.execute(text(items_sql(collection, list(filters), bbox is not None)), params)]
     return rows[:limit], len(rows) > limit
 
 

@@ -145,21 +145,9 @@ def test_excavation_hits(client, role_headers, rows, to_lonlat):
     )[0]["wkb_g"]
     area = centre.buffer(120, quad_segs=2)  # an octagon in the store CRS
     depth = 3.5
-    response = client.post(
-        f"{API}/analysis/excavation",
-        json={"area": mapping(to_lonlat(area)), "depth_m": depth},
-        headers=role_headers["engineer"],
-    )
-    assert response.status_code == 200, response.text
-    answer = response.json()
-    pipes = rows(
-        """SELECT id, depth_m, depth_ref, diameter_mm, owner, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipeline"""
-    )
-    expected = set()
-    for p in pipes:
-        top = p["depth_m"] - (p["diameter_mm"] or 0) / 2000 if p["depth_ref"] == "axis" else p["depth_m"]
-        if p["wkb_g"].intersects(area) and (p["depth_m"] is None or top < depth):
-            expected.add(p["id"])
+    answer = _excavate(client, role_headers, to_lonlat(area), depth)
+    pipes = _pipes(rows)
+    expected = _pipes_hit(pipes, area, depth)
     # The polygon's edges are straight in the store CRS on both sides, so membership is exact.
     assert {p["id"] for p in answer["pipes"]} == expected and expected
     tunnels = rows("SELECT id, width_m, cover_depth_m, ST_AsBinary(ST_Force2D(axis)) AS wkb_g FROM utility_tunnel")
@@ -168,6 +156,35 @@ def test_excavation_hits(client, role_headers, rows, to_lonlat):
     }
     assert {t["id"] for t in answer["tunnels"]} == hit
     _assert_owners(answer, pipes, rows)
+
+
+def _excavate(client, role_headers, area_lonlat, depth: float) -> dict:
+    """The excavation answer for an engineer's dig of ``depth`` inside ``area_lonlat`` (CRS84)."""
+    response = client.post(
+        f"{API}/analysis/excavation",
+        json={"area": mapping(area_lonlat), "depth_m": depth},
+        headers=role_headers["engineer"],
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _pipes(rows) -> list[dict]:
+    """Every pipe with its depth, diameter, owner and 2D axis (raw SQL)."""
+    return rows(
+        "SELECT id, depth_m, depth_ref, diameter_mm, owner, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipeline"
+    )
+
+
+def _pipes_hit(pipes: list[dict], area, depth: float) -> set[str]:
+    """The pipes a dig of ``depth`` inside ``area`` reaches: their top (the axis less half the diameter
+    where depth is to the axis) above the dig's floor, or of unknown depth (shapely over raw rows)."""
+    hit = set()
+    for p in pipes:
+        top = p["depth_m"] - (p["diameter_mm"] or 0) / 2000 if p["depth_ref"] == "axis" else p["depth_m"]
+        if p["wkb_g"].intersects(area) and (p["depth_m"] is None or top < depth):
+            hit.add(p["id"])
+    return hit
 
 
 def _assert_owners(answer: dict, pipes: list[dict], rows) -> None:
@@ -191,23 +208,11 @@ def test_excavation_over_the_tunnel_names_its_owner(client, role_headers, rows, 
     middle = tunnel["wkb_g"].interpolate(0.5, normalized=True)
     area = shapely.affinity.rotate(shapely.box(middle.x - 40, middle.y - 25, middle.x + 40, middle.y + 25), 17)
     depth = tunnel["cover_depth_m"] + 2.0
-    response = client.post(
-        f"{API}/analysis/excavation",
-        json={"area": mapping(to_lonlat(area)), "depth_m": depth},
-        headers=role_headers["engineer"],
-    )
-    assert response.status_code == 200, response.text
-    answer = response.json()
+    answer = _excavate(client, role_headers, to_lonlat(area), depth)
     assert [t["id"] for t in answer["tunnels"]] == [tunnel["id"]]
     assert [c["id"] for c in answer["tunnels"][0]["compartments"]] == tunnel["parts"]
-    pipes = rows(
-        "SELECT id, depth_m, depth_ref, diameter_mm, owner, ST_AsBinary(ST_Force2D(geom)) AS wkb_g FROM pipeline"
-    )
-    expected = set()
-    for p in pipes:
-        top = p["depth_m"] - (p["diameter_mm"] or 0) / 2000 if p["depth_ref"] == "axis" else p["depth_m"]
-        if p["wkb_g"].intersects(area) and (p["depth_m"] is None or top < depth):
-            expected.add(p["id"])
+    pipes = _pipes(rows)
+    expected = _pipes_hit(pipes, area, depth)
     assert {p["id"] for p in answer["pipes"]} == expected and expected
     _assert_owners(answer, pipes, rows)
     assert tunnel["owner"] in answer["owners_to_notify"]

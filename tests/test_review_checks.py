@@ -358,56 +358,45 @@ def _building_level(document, model_path, rule, expected_ratio, limit):
     return checks
 
 
-def test_plot_ratio_over_the_parcel_limit(review_site, tmp_path, database):
-    """Three storeys of 96 m² on a 480 m² parcel that allows 0.5: plot ratio 0.6, density 0.2 within."""
-    parcel = _small_parcel_project(
-        database,
-        "PLOT-RATIO",
-        (6.0, 6.0),
-        review_site,
-        height_limit_m=24.0,
-        max_plot_ratio=0.5,
-        max_density=0.4,
-        min_setback_m=5.0,
-    )
+def _reviewed_on_small_parcel(database, review_site, tmp_path, code: str, margin, storeys: int, **limits) -> tuple:
+    """A building of ``storeys`` storeys on a parcel of its own with ``limits``, its store meshes checked
+    clear of the site rules (setback and the rest), reviewed: (parcel, model path, floor area and base measured
+    here, review document)."""
+    parcel = _small_parcel_project(database, code, margin, review_site, **limits)
     placement = _place(review_site, *review_site.spot)
-    model = author_review_model(tmp_path / "ratio.ifc", storeys=3, storey_height=3.0, **placement)
+    model = author_review_model(tmp_path / f"{code.lower()}.ifc", storeys=storeys, storey_height=3.0, **placement)
     meshes = store_meshes(model["path"], *review_site.spot, placement["height"], 0.0)
     with database.connect() as conn:
         assert site_issues(conn, meshes, parcel["geom"], parcel["min_setback_m"]) == {}
     floor_area, base = _storey_floor_area(meshes, ground_under(meshes))
+    document = run_review(model["path"], f"RV-TEST-{code}")
+    return parcel, model["path"], floor_area, base, document
+
+
+def test_plot_ratio_over_the_parcel_limit(review_site, tmp_path, database):
+    """Three storeys of 96 m² on a 480 m² parcel that allows 0.5: plot ratio 0.6, density 0.2 within."""
+    limits = {"height_limit_m": 24.0, "max_plot_ratio": 0.5, "max_density": 0.4, "min_setback_m": 5.0}
+    parcel, path, floor_area, base, document = _reviewed_on_small_parcel(
+        database, review_site, tmp_path, "PLOT-RATIO", (6.0, 6.0), 3, **limits
+    )
     assert floor_area == pytest.approx(3 * WIDTH * DEPTH, rel=1e-4)
     area = parcel["geom"].area
     assert floor_area / area > parcel["max_plot_ratio"] and base / area <= parcel["max_density"]
-    document = run_review(model["path"], "RV-TEST-PLOT-RATIO")
-    checks = _building_level(document, model["path"], rules.PLOT_RATIO, floor_area / area, parcel["max_plot_ratio"])
+    checks = _building_level(document, path, rules.PLOT_RATIO, floor_area / area, parcel["max_plot_ratio"])
     assert checks[rules.DENSITY]["measured"] == pytest.approx(base / area, rel=1e-4)
     assert document["report"]["planning"]["site"]["floor_area_m2"] == pytest.approx(floor_area, abs=0.01)
 
 
 def test_building_density_over_the_parcel_limit(review_site, tmp_path, database):
     """A 96 m² footprint on a 224 m² parcel that allows 0.35: density 0.43, plot ratio 0.86 within."""
-    parcel = _small_parcel_project(
-        database,
-        "DENSITY",
-        (2.0, 3.0),
-        review_site,
-        height_limit_m=24.0,
-        max_plot_ratio=1.2,
-        max_density=0.35,
-        min_setback_m=5.0,
+    limits = {"height_limit_m": 24.0, "max_plot_ratio": 1.2, "max_density": 0.35, "min_setback_m": 5.0}
+    parcel, path, floor_area, base, document = _reviewed_on_small_parcel(
+        database, review_site, tmp_path, "DENSITY", (2.0, 3.0), 2, **limits
     )
-    placement = _place(review_site, *review_site.spot)
-    model = author_review_model(tmp_path / "density.ifc", storeys=2, storey_height=3.0, **placement)
-    meshes = store_meshes(model["path"], *review_site.spot, placement["height"], 0.0)
-    with database.connect() as conn:
-        assert site_issues(conn, meshes, parcel["geom"], parcel["min_setback_m"]) == {}
-    floor_area, base = _storey_floor_area(meshes, ground_under(meshes))
     assert base == pytest.approx(WIDTH * DEPTH, rel=1e-4)
     area = parcel["geom"].area
     assert base / area > parcel["max_density"] and floor_area / area <= parcel["max_plot_ratio"]
-    document = run_review(model["path"], "RV-TEST-DENSITY")
-    checks = _building_level(document, model["path"], rules.DENSITY, base / area, parcel["max_density"])
+    checks = _building_level(document, path, rules.DENSITY, base / area, parcel["max_density"])
     assert checks[rules.PLOT_RATIO]["measured"] == pytest.approx(floor_area / area, rel=1e-4)
 
 

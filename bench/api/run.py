@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -329,13 +330,8 @@ def direct(url: str, load: dict) -> dict:
     from spatial_api import ogc
     from spatial_api.db import read_engine
 
-    coll = ogc.COLLECTIONS["buildings"]
-    sql = (
-        f"SELECT {ogc.feature_sql(coll)}::text FROM {coll.from_clause} WHERE {ogc.bbox_condition(coll)} "
-        f"ORDER BY t.code LIMIT 101"
-    )
-    sql = sql.replace(":minx", "%(minx)s").replace(":miny", "%(miny)s").replace(":maxx", "%(maxx)s")
-    sql = sql.replace(":maxy", "%(maxy)s")
+    # the API's own items SQL, in psycopg's parameter style
+    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", ogc.items_sql(ogc.COLLECTIONS["buildings"], [], with_bbox=True))
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     out: dict = {}
     # autocommit, as the API's reads (no BEGIN/COMMIT round trips; prepared statements kept)
@@ -343,7 +339,8 @@ def direct(url: str, load: dict) -> dict:
 
         def items(b):
             with pool.connection() as conn:
-                conn.execute(sql, dict(zip(("minx", "miny", "maxx", "maxy"), b, strict=True))).fetchall()
+                box = dict(zip(("minx", "miny", "maxx", "maxy"), b, strict=True))
+                conn.execute(sql, {**box, "lim": 101, "off": 0}).fetchall()
 
         engine = read_engine()
 

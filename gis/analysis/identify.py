@@ -91,8 +91,9 @@ _LINKED: dict[str, dict[str, str]] = {
                           FROM project p WHERE t.uscc IN ({_PARTY_COLUMNS})), '[]'::json)""",
     },
 }
-# Layers whose answer lists what lies beneath (pipes and tunnel compartments near the feature).
-_WITH_BENEATH = ("buildings", "bim_elements", "projects", "pipelines", "pipe_nodes", "tunnels", "parcels")
+# Layers whose answer lists what lies beneath (pipes and tunnel compartments near the feature): all
+# but enterprises, whose point is a registered address.
+_WITH_BENEATH = frozenset(IDENTIFIABLE) - {"enterprises"}
 
 
 def _answer_sql(layer: str) -> str:
