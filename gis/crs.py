@@ -58,17 +58,10 @@ def parse_crs(text: str | int) -> CRS:
         raise CRSError(f"unknown CRS {text!r}: give it as EPSG:n") from exc
 
 
-_transformers: dict[tuple[str, str], Transformer] = {}
-
-
 def transformer(source: CRS, target: CRS) -> Transformer:
-    """A cached, best-accuracy, x/y ordered transformer. The cache is keyed by each CRS's definition
-    string: hashing a CRS itself exports its WKT (~0.2 ms), and the API looks one up per request."""
-    key = (source.srs, target.srs)
-    found = _transformers.get(key)
-    if found is None:
-        found = _transformers[key] = Transformer.from_crs(source, target, always_xy=True, only_best=True)
-    return found
+    """The best-accuracy, x/y ordered transformer from ``source`` to ``target``, pinned where it can
+    be (see pinned_transformer); cached by the CRSs' definition strings, cheap to hash."""
+    return pinned_transformer(source.srs, target.srs)
 
 
 def store_to_crs84() -> Transformer:
@@ -92,16 +85,19 @@ def _pipeline_cache_path() -> Path:
     return get_settings().data_dir / "cache" / PIPELINE_CACHE
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=128)
 def pinned_transformer(source_srs: str, target: str) -> Transformer:
     """The best-accuracy, x/y ordered transformer from ``source_srs`` to ``target`` (any input
-    pyproj takes), built from the PROJ pipeline that PROJ chooses for the source's area of use.
+    pyproj takes), built from the PROJ pipeline of the operation PROJ chooses.
 
     Asking PROJ for the best operation (``from_crs``, searching its database and grids) takes
-    about a second; its answer is kept in ``data_dir/cache/proj-pipelines.json`` keyed by the
-    CRSs and the PROJ/pyproj versions, and taken only when, on the miss that wrote it, one
-    operation covered the whole area of use and gave bit-identical results on probe points
-    (so every vertex still goes through the same exact pyproj pipeline, grid included).
+    0.3-1 s, and pyproj asks again in every thread that uses a transformer made that way (the API
+    serves from a pool of threads); one made from a pipeline is re-made in 0.5 ms. The pipeline is
+    kept in ``data_dir/cache/proj-pipelines.json`` keyed by the CRSs and the PROJ/pyproj versions.
+    It is taken when PROJ's answer is one operation, or, where PROJ picks among operations by
+    position, when on the miss that wrote it one operation covered the whole area of use and gave
+    bit-identical results on probe points (so every vertex still goes through the same exact pyproj
+    pipeline, grid included). Otherwise PROJ's own transformer is returned.
     """
     source = CRS.from_user_input(source_srs)
     key = f"{source.srs}>{target}|pyproj {pyproj.__version__}|PROJ {pyproj.proj_version_str}"
@@ -117,7 +113,7 @@ def pinned_transformer(source_srs: str, target: str) -> Transformer:
             pass  # a grid went missing: ask PROJ again
     best = Transformer.from_crs(source, CRS.from_user_input(target), always_xy=True, only_best=True)
     horizontal = source.sub_crs_list[0] if source.is_compound else source
-    pipeline = _single_pipeline(best, horizontal)
+    pipeline = _one_operation(best) or _single_pipeline(best, horizontal)
     if pipeline:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +127,16 @@ def pinned_transformer(source_srs: str, target: str) -> Transformer:
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only data dir only costs the search next time
-    return best
+    return Transformer.from_pipeline(pipeline) if pipeline else best
+
+
+def _one_operation(best: Transformer) -> str | None:
+    """The pipeline of ``best`` when PROJ chose one operation for it, not several by position."""
+    try:
+        Transformer.from_pipeline(best.definition)
+    except pyproj.exceptions.ProjError:
+        return None
+    return best.definition
 
 
 def _single_pipeline(best: Transformer, horizontal: CRS) -> str | None:

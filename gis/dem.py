@@ -268,6 +268,18 @@ def _bilinear(mosaic: Grid, xy: np.ndarray) -> np.ndarray:
     return out
 
 
+def extent() -> tuple[tuple[float, float, float, float], float] | None:
+    """The DEM's box (xmin, ymin, xmax, ymax) in the store CRS and its lowest height; None without a DEM."""
+    mosaic = _cache.get()
+    if mosaic is None:
+        return None
+    rows, cols = mosaic.values.shape
+    xs = sorted((mosaic.ulx, mosaic.ulx + cols * mosaic.sx))
+    ys = sorted((mosaic.uly, mosaic.uly + rows * mosaic.sy))
+    low = float(np.nanmin(mosaic.values)) if np.isfinite(mosaic.values).any() else 0.0
+    return (xs[0], ys[0], xs[1], ys[1]), low
+
+
 def ground_heights(xy: np.ndarray) -> np.ndarray:
     """Orthometric ground height (m) at store-CRS points ``xy`` (n, 2), bilinear between pixel centres;
     NaN outside the DEM."""

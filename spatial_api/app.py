@@ -31,6 +31,7 @@ from spatial_api.routers import (
 )
 from spatial_api.routers import tiles as tiles_router
 from spatial_api.settings import get_settings
+from spatial_api.static_files import PrecompressedStaticFiles
 
 API_PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +43,22 @@ STYLES_DIR = ROOT / "styles"
 log = logging.getLogger("cim.api")
 
 
+async def _warm_up() -> None:
+    """The terrain answers' one-time costs, paid beside the start-up; a failure is only logged (the
+    request that meets it says why)."""
+    try:
+        await asyncio.to_thread(terrain.warm_up)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the server serves on
+        log.warning("terrain warm-up failed: %s", exc)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Fail jobs orphaned by a restart, then run a queue worker beside the server."""
+    """Fail jobs orphaned by a restart, then run a queue worker (and the terrain warm-up) beside the server."""
     failed = await asyncio.to_thread(jobs.fail_orphans)
     if failed:
         log.warning("marked %d orphaned job(s) failed", failed)
+    warm_up = asyncio.create_task(_warm_up())
     queue = jobs.get_queue()
     async with queue.open_async():
         worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, concurrency=1))
@@ -57,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            await warm_up
 
 
 def create_app() -> FastAPI:
@@ -83,7 +95,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
-        app.mount("/vendor/cesium", StaticFiles(directory=CESIUM_DIR), name="cesium")
+        app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
     app.mount("/styles", StaticFiles(directory=STYLES_DIR), name="styles")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app

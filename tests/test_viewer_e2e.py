@@ -7,6 +7,7 @@ Screenshots of each step land in test-artifacts/viewer-*.png."""
 from __future__ import annotations
 
 import re
+import subprocess
 from collections import deque
 from urllib.parse import urlparse
 
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from sample_models.review_models import author_review_model
 from tests.fixtures_review import ground_at
+from tests.fixtures_viewer import ROOT
 
 TILESETS = {"buildings", "pipelines", "nodes", "tunnels"}
 # below the ground: not loaded for the initial view, loaded by underground mode
@@ -149,6 +151,7 @@ def test_page_loads_with_all_tiles_and_the_ground_underground_layers_on_demand(s
     assert load["globe_tiles_loaded"] is True
     assert load["first_all_loaded_ms"] and load["first_all_loaded_ms"] > 0
     assert load["banner"].strip() == "", f"messages on a clean load: {load['banner']}"
+    assert load["brdf_lut_shipped"] is True, "CesiumJS computed its BRDF table itself"
     with database.connect() as conn:
         for layer, table in DRAPED.items():
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
@@ -215,6 +218,22 @@ def test_upload_shows_progress_and_the_review_report(session, database, review_i
 def broken(run_e2e, city_server) -> dict:
     """The page with the parcels request answered 500 and the roads request 6 s late."""
     return run_e2e(city_server, ["broken"], **{"break": ["collections/parcels"], "slow": ["collections/roads"]})
+
+
+def test_the_shipped_brdf_table_is_the_one_cesiumjs_computes(e2e_tools, city_server, tmp_path):
+    """viewer/assets/brdf-lut-rg8.bin against CesiumJS's own BrdfLutGenerator, run now in Chromium."""
+    computed = tmp_path / "brdf-lut-rg8.bin"
+    done = subprocess.run(
+        ["node", str(ROOT / "scripts" / "brdf_lut.mjs"), city_server, str(computed)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shipped = (ROOT / "viewer" / "assets" / "brdf-lut-rg8.bin").read_bytes()
+    assert len(shipped) == 256 * 256 * 2
+    assert computed.read_bytes() == shipped
 
 
 def test_failed_and_slow_requests_show_in_the_banner_not_a_blank_globe(broken, artifacts):

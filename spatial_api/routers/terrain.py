@@ -8,10 +8,8 @@ import numpy as np
 from fastapi import APIRouter, Query, Response
 from pyproj import CRS, Transformer
 from pyproj.crs import CompoundCRS
-from sqlalchemy import text
 
-from gis import crs
-from spatial_api.db import read_engine
+from gis import crs, dem
 from spatial_api.errors import NotFound
 from spatial_api.settings import get_settings
 
@@ -34,19 +32,12 @@ def _orthometric_to_ellipsoidal() -> Transformer:
 def extent() -> dict:
     """The DEM's bounding box in CRS84 and its lowest height (orthometric, and ellipsoidal at the
     box's centre): what the viewer takes as ground outside the DEM. 404 when no DEM is loaded."""
-    with read_engine().connect() as conn:
-        low = conn.execute(text("SELECT min((ST_SummaryStats(rast)).min) FROM dem_tile")).scalar()
-        box = conn.execute(
-            text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                "(SELECT ST_Extent(ST_Envelope(rast)) AS e FROM dem_tile) s WHERE e IS NOT NULL"
-            )
-        ).first()
-    if box is None:
+    found = dem.extent()
+    if found is None:
         raise NotFound("no DEM is loaded: import one with `cim gis import-dem` or load the sample city")
+    box, low = found
     xs, ys = np.array([box[0], box[2], box[0], box[2]]), np.array([box[1], box[1], box[3], box[3]])
     lon, lat = crs.store_to_crs84().transform(xs, ys)
-    low = float(low or 0.0)
     _, _, h_ellipsoidal = crs.store_to_lonlat_h().transform(xs.mean(), ys.mean(), low)
     return {
         "bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
@@ -66,15 +57,23 @@ def heights(
 ) -> Response:
     """A size×size grid of ellipsoidal heights (float32, little-endian, rows north to south, edges
     included) over a lon/lat rectangle, bilinear from the DEM; ``fill_h_orthometric`` outside it."""
-    from gis.dem import ground_heights
-
     lon, lat = (a.ravel() for a in np.meshgrid(np.linspace(west, east, size), np.linspace(north, south, size)))
     x, y = crs.crs84_to_store().transform(lon, lat)
     h = np.full(lon.shape, fill_h_orthometric)
     in_zone = np.isfinite(x) & np.isfinite(y)
     if in_zone.any():
-        sampled = np.asarray(ground_heights(np.column_stack([x[in_zone], y[in_zone]])), dtype=float)
+        sampled = np.asarray(dem.ground_heights(np.column_stack([x[in_zone], y[in_zone]])), dtype=float)
         h[in_zone] = np.where(np.isnan(sampled), fill_h_orthometric, sampled)
     _, _, h_ellipsoidal = _orthometric_to_ellipsoidal().transform(lon, lat, h)
     body = np.asarray(h_ellipsoidal, dtype="<f4").tobytes()
     return Response(body, media_type="application/octet-stream", headers={"Cache-Control": "max-age=3600"})
+
+
+def warm_up() -> None:
+    """Load the DEM and build the transformers the answers above use (about a second), at start-up
+    rather than in the first page load. Without a DEM there is nothing to do."""
+    try:
+        box = extent()["bbox"]
+    except NotFound:
+        return
+    heights(west=box[0], south=box[1], east=box[2], north=box[3], size=2, fill_h_orthometric=0.0)

@@ -57,6 +57,11 @@ async function load() {
     globe_tiles_loaded: await page.evaluate(() => window.cim.viewer.scene.globe.tilesLoaded),
     banner: await bannerText(),
     draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.count]))),
+    // the shipped BRDF table in use: CesiumJS's generator has a texture but never built its draw command
+    brdf_lut_shipped: await page.evaluate(() => {
+      const generator = window.cim.viewer.scene._brdfLutGenerator;
+      return Boolean(generator.colorTexture) && generator._drawCommand === undefined;
+    }),
   };
   return { ...initial, ...(await underground()) };
 }

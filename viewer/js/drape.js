@@ -1,14 +1,15 @@
-// Polygon collections draped on the ground as images (one canvas per collection, no encoding).
+// Polygon collections draped on the ground: all drawn into one canvas, shown as one imagery layer.
 import * as api from './api.js';
 
 const { Cesium } = window;
 
+// Bottom to top.
 const GROUND_STYLES = {
   parcels: { fill: '#c8b46a', alpha: 0.3, outline: '#e6d38a', width: 2 },
   projects: { fill: '#4fa3e0', alpha: 0.4, outline: '#7fc1ff', width: 2 },
   roads: { fill: '#9aa0a6', alpha: 0.6, outline: '#9aa0a6', width: 1 },
 };
-const DRAPE_PIXELS = 2048; // the long side of a draped layer's image
+const DRAPE_PIXELS = 2048; // the long side of the draped image
 
 /** One image over a rectangle, drawn in a canvas: handed to WebGL as it is, with no encoding. */
 class CanvasImageryProvider extends Cesium.SingleTileImageryProvider {
@@ -26,54 +27,89 @@ class CanvasImageryProvider extends Cesium.SingleTileImageryProvider {
 const ringsOf = (g) => (g.type === 'Polygon' ? g.coordinates : g.type === 'MultiPolygon' ? g.coordinates.flat() : []);
 
 /**
- * Drape an OGC API Features collection (polygons) on the ground: the features drawn into one image
- * over their extent, shown as an imagery layer on the terrain. Cheaper to render than ground
- * primitives (one texture per terrain tile instead of a classification volume per polygon), which
- * matters with a software renderer; clicks on the ground still identify through the API.
- * Returns {name, count, show, layer}.
+ * OGC API Features collections (polygons) draped on the ground as one image over their common
+ * extent, one imagery layer on the terrain. Cheaper to render than ground primitives (one texture
+ * per terrain tile instead of a classification volume per polygon), and one layer rather than one
+ * per collection: the globe's shader then samples one texture, and SwiftShader compiles one variant
+ * of it instead of one per number of layers over a tile. Clicks on the ground identify through the API.
  */
-export async function drapeCollection(viewer, collection) {
-  const geojson = await api.collectionItems(collection);
-  const rings = geojson.features.flatMap((f) => (f.geometry ? ringsOf(f.geometry) : []));
-  const draped = { name: collection, count: geojson.features.length, layer: null };
-  Object.defineProperty(draped, 'show', {
-    get: () => draped.layer?.show ?? false,
-    set: (v) => {
-      if (draped.layer) draped.layer.show = v;
-    },
-  });
-  if (!rings.length) return draped;
-  const coords = rings.flat();
-  let [w, s, e, n] = [Math.min(...coords.map((c) => c[0])), Math.min(...coords.map((c) => c[1])), Math.max(...coords.map((c) => c[0])), Math.max(...coords.map((c) => c[1]))];
-  const pad = 0.01 * Math.max(e - w, n - s);
-  [w, s, e, n] = [w - pad, s - pad, e + pad, n + pad];
-  const metresPerDegreeRatio = Math.cos(Cesium.Math.toRadians((s + n) / 2));
-  const aspect = ((e - w) * metresPerDegreeRatio) / (n - s);
-  const [width, height] = aspect >= 1 ? [DRAPE_PIXELS, Math.max(64, Math.round(DRAPE_PIXELS / aspect))] : [Math.max(64, Math.round(DRAPE_PIXELS * aspect)), DRAPE_PIXELS];
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext('2d');
-  const style = GROUND_STYLES[collection];
-  ctx.fillStyle = Cesium.Color.fromCssColorString(style.fill).withAlpha(style.alpha).toCssColorString();
-  ctx.strokeStyle = style.outline;
-  ctx.lineWidth = style.width;
-  for (const feature of geojson.features) {
-    if (!feature.geometry) continue;
-    ctx.beginPath();
-    for (const ring of ringsOf(feature.geometry)) {
-      ring.forEach(([lon, lat], i) => {
-        const [x, y] = [((lon - w) / (e - w)) * width, ((n - lat) / (n - s)) * height];
-        if (i === 0) ctx.moveTo(x, y);
-        else ctx.lineTo(x, y);
-      });
-      ctx.closePath();
-    }
-    ctx.fill('evenodd');
-    ctx.stroke();
+export class Drapes {
+  constructor(viewer) {
+    this.viewer = viewer;
+    this.sources = {}; // collection -> {name, count, show}
+    this.polygons = {}; // collection -> [[ring, ...] per feature]
+    this.layer = null;
+    this.rectangle = null; // [w, s, e, n] in degrees
   }
-  const provider = new CanvasImageryProvider(canvas, Cesium.Rectangle.fromDegrees(w, s, e, n));
-  draped.layer = viewer.imageryLayers.addImageryProvider(provider);
-  draped.layer.name = collection;
-  return draped;
+
+  /** Fetch the collections and drape them; one that fails is left out (the banner says why). */
+  async load(collections) {
+    const answers = await Promise.allSettled(collections.map((c) => api.collectionItems(c)));
+    collections.forEach((collection, i) => {
+      if (answers[i].status !== 'fulfilled') return;
+      const { features } = answers[i].value;
+      this.polygons[collection] = features.filter((f) => f.geometry).map((f) => ringsOf(f.geometry));
+      this.sources[collection] = this.source(collection, features.length);
+    });
+    let [w, s, e, n] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const [lon, lat] of Object.values(this.polygons).flat(3)) {
+      [w, s, e, n] = [Math.min(w, lon), Math.min(s, lat), Math.max(e, lon), Math.max(n, lat)];
+    }
+    if (w <= e) {
+      const pad = 0.01 * Math.max(e - w, n - s);
+      this.rectangle = [w - pad, s - pad, e + pad, n + pad];
+    }
+    this.redraw();
+    return this.sources;
+  }
+
+  /** A collection's entry in the layers: showing or hiding it redraws the image. */
+  source(name, count) {
+    let shown = true;
+    const source = { name, count };
+    Object.defineProperty(source, 'show', {
+      get: () => shown,
+      set: (v) => {
+        if (shown === Boolean(v)) return;
+        shown = Boolean(v);
+        this.redraw();
+      },
+    });
+    return source;
+  }
+
+  /** Draw the shown collections into a new image and put it in place of the old one. */
+  redraw() {
+    if (this.layer) this.viewer.imageryLayers.remove(this.layer, true);
+    this.layer = null;
+    const shown = Object.keys(GROUND_STYLES).filter((c) => this.sources[c]?.show && this.polygons[c].length);
+    if (!shown.length || !this.rectangle) return;
+    const [w, s, e, n] = this.rectangle;
+    const aspect = ((e - w) * Math.cos(Cesium.Math.toRadians((s + n) / 2))) / (n - s);
+    const [width, height] = aspect >= 1 ? [DRAPE_PIXELS, Math.max(64, Math.round(DRAPE_PIXELS / aspect))] : [Math.max(64, Math.round(DRAPE_PIXELS * aspect)), DRAPE_PIXELS];
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    const ctx = canvas.getContext('2d');
+    for (const collection of shown) {
+      const style = GROUND_STYLES[collection];
+      ctx.fillStyle = Cesium.Color.fromCssColorString(style.fill).withAlpha(style.alpha).toCssColorString();
+      ctx.strokeStyle = style.outline;
+      ctx.lineWidth = style.width;
+      for (const rings of this.polygons[collection]) {
+        ctx.beginPath();
+        for (const ring of rings) {
+          ring.forEach(([lon, lat], i) => {
+            const [x, y] = [((lon - w) / (e - w)) * width, ((n - lat) / (n - s)) * height];
+            if (i === 0) ctx.moveTo(x, y);
+            else ctx.lineTo(x, y);
+          });
+          ctx.closePath();
+        }
+        ctx.fill('evenodd');
+        ctx.stroke();
+      }
+    }
+    this.layer = this.viewer.imageryLayers.addImageryProvider(new CanvasImageryProvider(canvas, Cesium.Rectangle.fromDegrees(w, s, e, n)));
+  }
 }

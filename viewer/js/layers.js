@@ -1,7 +1,7 @@
 // The layers: 3D Tiles tilesets, draped collections, per-utility filters, legends, thematic colours
 // and highlights (both through one 3D Tiles style per tileset, keyed on the feature's `id`).
 import * as api from './api.js';
-import { drapeCollection } from './drape.js';
+import { Drapes } from './drape.js';
 import { t, language, apply as applyLabels } from './i18n.js';
 import { message, escape } from './ui.js';
 
@@ -39,28 +39,26 @@ export class Layers {
     this.shown = new Set(TILESETS.filter((l) => !UNDERGROUND.includes(l))); // tileset layers shown
     this.onTileset = null; // (layer, tileset) once a tileset is added
     this.onVisibility = null; // (layer, visible) when a layer is shown or hidden
-    this.sources = {}; // draped layer -> {name, count, show, layer: ImageryLayer}
+    this.drapes = new Drapes(viewer);
+    this.sources = this.drapes.sources; // draped layer -> {name, count, show}
     this.baseStyles = {}; // layer -> Cesium3DTileStyle from styles/<layer>.json
     this.highlights = {}; // layer -> Map(id -> Color)
     this.themeColours = null; // {layer, colours: Map(id -> Color)}
     this.utilities = new Set(UTILITIES);
     this.legends = {};
+    this.legendsLoaded = null; // a Promise once loadAll has started
   }
 
   /** Load the layers shown at first; a layer that fails says so in the banner and the rest still load. */
   async loadAll() {
-    this.legends = await api.legends().catch((exc) => {
-      message(`${t('legend')}: ${exc.message}`, 'warn', 'legends');
-      return {};
-    });
+    this.legendsLoaded = api.legends().then(
+      (legends) => {
+        this.legends = legends;
+      },
+      (exc) => message(`${t('legend')}: ${exc.message}`, 'warn', 'legends'),
+    );
     const tilesets = [...this.shown].map((layer) => this.loadTileset(layer));
-    const draped = DRAPED.map((layer) => this.addDraped(layer));
-    await Promise.all([...tilesets, ...draped]);
-    // parcels under projects under roads, whatever order they arrived in
-    for (const name of ['parcels', 'projects', 'roads']) {
-      const layer = this.sources[name]?.layer;
-      if (layer) this.viewer.imageryLayers.raiseToTop(layer);
-    }
+    await Promise.all([...tilesets, this.drapes.load(DRAPED), this.legendsLoaded]);
   }
 
   /** The layer's tileset, added once; null when it failed. */
@@ -92,14 +90,6 @@ export class Layers {
     this.restyle(layer);
     this.onTileset?.(layer, tileset);
     return tileset;
-  }
-
-  async addDraped(layer) {
-    try {
-      this.sources[layer] = await drapeCollection(this.viewer, layer);
-    } catch {
-      // the banner already says which request failed
-    }
   }
 
   /** One style per tileset: highlight, else thematic colour, else the layer's own style. */
@@ -233,6 +223,9 @@ export function buildPanel(layers, root) {
   };
   const legend = root.querySelector('#legend');
   legend.innerHTML = layers.legendHtml();
+  layers.legendsLoaded?.then(() => {
+    legend.innerHTML = layers.legendHtml(layers.themeLegend);
+  });
   root.addEventListener('change', async (e) => {
     const el = e.target;
     if (el.dataset.layer) layers.setVisible(el.dataset.layer, el.checked);

@@ -1,50 +1,51 @@
 // The Cesium viewer, offline: no ion, no imagery, the DEM as terrain, parcels and roads draped.
-import * as api from './api.js';
+import { demExtent, demGrid, heightAt } from './ground.js';
 import { message } from './ui.js';
 
 const { Cesium } = window;
 const HEIGHTMAP_SIZE = 33;
 // A tile wider than this many DEM extents would show the whole DEM in a few samples: flat instead.
 const COARSEST_TILE_IN_EXTENTS = 8;
-// The DEM is fetched once as GRID_BLOCKS x GRID_BLOCKS blocks of the API's largest heightmap and
-// sampled here: terrain tiles then need no request each (the sample city's 5 m DEM is smooth).
-const BLOCK = 129;
-const GRID_BLOCKS = 2;
 
-/** The DEM over its extent as one grid of ellipsoidal heights (rows north to south), from the API. */
-async function demGrid(extent) {
-  const [west, south, east, north] = extent.bbox;
-  const n = GRID_BLOCKS * (BLOCK - 1) + 1;
-  const dx = (east - west) / (n - 1);
-  const dy = (north - south) / (n - 1);
-  const grid = new Float32Array(n * n);
-  const blocks = [];
-  for (let bj = 0; bj < GRID_BLOCKS; bj += 1) {
-    for (let bi = 0; bi < GRID_BLOCKS; bi += 1) {
-      const [c0, r0] = [bi * (BLOCK - 1), bj * (BLOCK - 1)];
-      const rect = { west: west + c0 * dx, east: west + (c0 + BLOCK - 1) * dx, north: north - r0 * dy, south: north - (r0 + BLOCK - 1) * dy };
-      blocks.push(
-        api.terrainHeights(rect, BLOCK, extent.h_orthometric_min).then((heights) => {
-          for (let r = 0; r < BLOCK; r += 1) grid.set(heights.subarray(r * BLOCK, (r + 1) * BLOCK), (r0 + r) * n + c0);
-        }),
-      );
+// CesiumJS's BRDF look-up table for its PBR lighting, as CesiumJS computes it (scripts/brdf_lut.mjs;
+// a test checks that it still matches): 256×256 texels of R, G bytes, rows bottom to top.
+const BRDF_LUT_SIZE = 256;
+const brdfLut = fetch('assets/brdf-lut-rg8.bin')
+  .then((r) => (r.ok ? r.arrayBuffer() : null))
+  .catch(() => null);
+
+/** Give the scene the shipped BRDF look-up table before its first model is drawn. CesiumJS would
+ * compute it on the GPU (1024 samples for each of 65,536 texels): a few milliseconds on a GPU, over
+ * a second of CPU in software WebGL. Without the file (or if CesiumJS has renamed its private
+ * generator field) CesiumJS computes it as usual. */
+function useShippedBrdfLut(scene) {
+  const generator = scene._brdfLutGenerator;
+  brdfLut.then((buffer) => {
+    if (!buffer || buffer.byteLength !== 2 * BRDF_LUT_SIZE ** 2 || !generator || generator.colorTexture) return;
+    const rg = new Uint8Array(buffer);
+    const rgba = new Uint8Array(4 * BRDF_LUT_SIZE ** 2);
+    for (let i = 0; i < BRDF_LUT_SIZE ** 2; i += 1) {
+      rgba[4 * i] = rg[2 * i];
+      rgba[4 * i + 1] = rg[2 * i + 1];
+      rgba[4 * i + 3] = 255;
     }
-  }
-  await Promise.all(blocks);
-  return { west, south, east, north, n, dx, dy, grid };
+    generator._colorTexture = new Cesium.Texture({
+      context: scene.context,
+      source: { width: BRDF_LUT_SIZE, height: BRDF_LUT_SIZE, arrayBufferView: rgba },
+      pixelFormat: Cesium.PixelFormat.RGBA,
+      pixelDatatype: Cesium.PixelDatatype.UNSIGNED_BYTE,
+      sampler: Cesium.Sampler.NEAREST,
+      flipY: false,
+    });
+  });
 }
 
-/** Bilinear height from the grid at lon/lat (degrees), or `fill` outside it. */
-function sample(dem, lon, lat, fill) {
-  const fx = (lon - dem.west) / dem.dx;
-  const fy = (dem.north - lat) / dem.dy;
-  const last = dem.n - 1;
-  if (!(fx >= 0 && fy >= 0 && fx <= last && fy <= last)) return fill;
-  const [c, r] = [Math.min(Math.floor(fx), last - 1), Math.min(Math.floor(fy), last - 1)];
-  const [u, v] = [fx - c, fy - r];
-  const g = dem.grid;
-  const i = r * dem.n + c;
-  return (1 - v) * ((1 - u) * g[i] + u * g[i + 1]) + v * ((1 - u) * g[i + dem.n] + u * g[i + dem.n + 1]);
+/** Heights meshed without CesiumJS's limit of 5 meshes in the making at a time (meant for tiles
+ * that arrive one by one from a server): the tiles here come from one local grid, all at once. */
+class UnthrottledHeightmap extends Cesium.HeightmapTerrainData {
+  createMesh(options) {
+    return super.createMesh({ ...options, throttle: false });
+  }
 }
 
 /** Terrain from a callback that answers for every tile: saying so lets the globe request the tiles
@@ -52,6 +53,10 @@ function sample(dem, lon, lat, fill) {
 class EveryTileTerrainProvider extends Cesium.CustomHeightmapTerrainProvider {
   getTileDataAvailable() {
     return true;
+  }
+
+  requestTileGeometry(x, y, level) {
+    return Promise.resolve(this._callback(x, y, level)).then((buffer) => new UnthrottledHeightmap({ buffer, width: this.width, height: this.height }));
   }
 }
 
@@ -70,7 +75,7 @@ function demTerrain(extent, dem) {
     const [w, n] = [deg(rect.west), deg(rect.north)];
     const [sx, sy] = [deg(rect.width) / (HEIGHTMAP_SIZE - 1), deg(rect.height) / (HEIGHTMAP_SIZE - 1)];
     for (let r = 0; r < HEIGHTMAP_SIZE; r += 1) {
-      for (let c = 0; c < HEIGHTMAP_SIZE; c += 1) heights[r * HEIGHTMAP_SIZE + c] = sample(grid, w + c * sx, n - r * sy, fill);
+      for (let c = 0; c < HEIGHTMAP_SIZE; c += 1) heights[r * HEIGHTMAP_SIZE + c] = heightAt(grid, w + c * sx, n - r * sy, fill);
     }
     return heights;
   };
@@ -98,7 +103,6 @@ function softwareRenderer(scene) {
 /** Create the viewer in `container`. `ground` resolves to the DEM's extent once the terrain is set
  * (null without a DEM: the banner says why and the ellipsoid stays as ground). */
 export function createViewer(container) {
-  const extentRequest = api.terrainExtent().catch(() => null); // on its way while the viewer is set up
   Cesium.Ion.defaultAccessToken = undefined;
   const viewer = new Cesium.Viewer(container, {
     baseLayer: false,
@@ -117,6 +121,7 @@ export function createViewer(container) {
     msaaSamples: 1,
   });
   const { scene } = viewer;
+  useShippedBrdfLut(scene);
   if (softwareRenderer(scene)) {
     // WebGL in software (SwiftShader, no GPU): every pixel and every terrain tile costs CPU, so
     // draw at half resolution (screen-space error counts drawing-buffer pixels: fewer tiles too).
@@ -136,8 +141,8 @@ export function createViewer(container) {
   viewer.scene.renderError.addEventListener((_, error) => message(`WebGL: ${error}`));
   viewer.cesiumWidget.showErrorPanel = (title, msg) => message(`${title}: ${msg ?? ''}`);
 
-  const ground = extentRequest.then((extent) => {
-    if (extent) viewer.terrainProvider = demTerrain(extent, demGrid(extent).catch(() => null));
+  const ground = demExtent().then((extent) => {
+    if (extent) viewer.terrainProvider = demTerrain(extent, demGrid());
     return extent;
   });
   return { viewer, ground };
