@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from spatial_api import jobs, problems, ratelimit
+from spatial_api import db, jobs, problems, ratelimit
 from spatial_api.routers import (
     analysis,
     auth,
@@ -43,22 +43,24 @@ STYLES_DIR = ROOT / "styles"
 log = logging.getLogger("cim.api")
 
 
-async def _warm_up() -> None:
-    """The terrain answers' one-time costs, paid beside the start-up; a failure is only logged (the
-    request that meets it says why)."""
+def _warm_up() -> None:
+    """One-time costs paid before serving rather than in the first page load: a few pooled
+    connections (each loads PROJ in its backend), the terrain answers' DEM and transformers. A
+    failure is only logged (the request that meets it says why)."""
     try:
-        await asyncio.to_thread(terrain.warm_up)
+        db.prefill_pool(8)
+        terrain.warm_up()
     except Exception as exc:  # noqa: BLE001 - whatever it is, the server serves on
-        log.warning("terrain warm-up failed: %s", exc)
+        log.warning("warm-up failed: %s", exc)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Fail jobs orphaned by a restart, then run a queue worker (and the terrain warm-up) beside the server."""
+    """Fail jobs orphaned by a restart and warm up, then serve with a queue worker beside."""
     failed = await asyncio.to_thread(jobs.fail_orphans)
     if failed:
         log.warning("marked %d orphaned job(s) failed", failed)
-    warm_up = asyncio.create_task(_warm_up())
+    await asyncio.to_thread(_warm_up)
     queue = jobs.get_queue()
     async with queue.open_async():
         worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, concurrency=1))
@@ -68,7 +70,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
-            await warm_up
 
 
 def create_app() -> FastAPI:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -60,6 +61,16 @@ def get_engine() -> Engine:
         dbapi_connection.commit()
 
     return engine
+
+
+def prefill_pool(count: int) -> None:
+    """Open ``count`` pooled connections now, at once (each warmed as above), so that the first
+    requests do not each wait for one."""
+    engine = get_engine()
+    with ThreadPoolExecutor(count) as pool:
+        connections = list(pool.map(lambda _: engine.connect(), range(min(count, POOL_SIZE))))
+    for connection in connections:
+        connection.close()
 
 
 def read_engine() -> Engine:

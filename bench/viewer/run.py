@@ -3,10 +3,11 @@
 Loads the sample city (``--buildings`` buildings, seed 7) into a throw-away database, builds the
 tilesets the viewer shows, starts `cim serve` on a free port, then opens the page ``--runs`` times
 in Debian's headless Chromium (SwiftShader WebGL, a fresh browser context each run) and reads the
-page's own figure (``window.cim.metrics.firstAllLoadedMs``). Prints one JSON object and writes
-bench/viewer/last_run-<buildings>.json.
+page's own figure (``window.cim.metrics.firstAllLoadedMs``). Beside it, in the same browser and
+alternately, the peer: stock CesiumJS with the same data and view (bench/viewer/peer.html; leave it
+out with ``--no-peer``). Prints one JSON object and writes bench/viewer/last_run-<buildings>.json.
 
-    .venv/bin/python bench/viewer/run.py [--buildings 400] [--runs 5]
+    .venv/bin/python bench/viewer/run.py [--buildings 400] [--runs 5] [--no-peer]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--buildings", type=int, default=400)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-peer", action="store_true", help="only the viewer, not stock CesiumJS beside it")
     args = parser.parse_args()
 
     process = None
@@ -51,7 +53,13 @@ def main() -> None:
             process = start_server(port, data_dir / "serve.log")
             load_before = os.getloadavg()
             done = subprocess.run(
-                ["node", str(ROOT / "bench" / "viewer" / "measure.mjs"), f"http://127.0.0.1:{port}/", str(args.runs)],
+                [
+                    "node",
+                    str(ROOT / "bench" / "viewer" / "measure.mjs"),
+                    f"http://127.0.0.1:{port}/",
+                    str(args.runs),
+                    *([] if args.no_peer else [str(ROOT / "bench" / "viewer" / "peer.html")]),
+                ],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -75,6 +83,7 @@ def main() -> None:
                     "max": max(figures),
                 },
                 "dom_content_loaded_ms": [r["dom_content_loaded_ms"] for r in measured["runs"]],
+                "peer_first_all_loaded_ms": _peer(measured, figures),
                 "requests_per_load": [r["requests"] for r in measured["runs"]],
                 "outside_requests": measured["outside"],
                 "banner": sorted({r["banner"] for r in measured["runs"]}),
@@ -90,6 +99,15 @@ def main() -> None:
         finally:
             if process is not None:
                 stop_server(process)
+
+
+def _peer(measured: dict, figures: list[int]) -> dict | None:
+    """The peer's runs (stock CesiumJS, bench/viewer/peer.html) and its median over the viewer's."""
+    peer = [r["first_all_loaded_ms"] for r in measured["peer_runs"]]
+    if not peer:
+        return None
+    median = statistics.median(peer)
+    return {"runs": peer, "median": median, "ratio_to_viewer": round(median / statistics.median(figures), 2)}
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ export class Layers {
 
   /** `optional`: a missing tileset (404) is no error (the BIM layer before any model is published). */
   async addTileset(layer, url = api.tilesetUrl(layer), { optional = layer === 'bim' } = {}) {
+    const baseStyle = api.style(layer.startsWith('bim') ? 'bim' : layer) // on its way with the tileset
+      .then((json) => new Cesium.Cesium3DTileStyle(json))
+      .catch(() => null);
     let tileset;
     try {
       // no dynamic environment map: it renders the sky into cube maps per tileset, reads them back
@@ -81,9 +84,7 @@ export class Layers {
     }
     tileset.layerName = layer;
     tileset.tileFailed.addEventListener((e) => message(`${t(layer)}: ${e.url} — ${e.message}`, 'error', `tile-${layer}`));
-    this.baseStyles[layer] = await api.style(layer.startsWith('bim') ? 'bim' : layer)
-      .then((json) => new Cesium.Cesium3DTileStyle(json))
-      .catch(() => null);
+    this.baseStyles[layer] = await baseStyle;
     this.tilesets[layer] = tileset;
     tileset.show = !TILESETS.includes(layer) || this.shown.has(layer);
     this.viewer.scene.primitives.add(tileset);
