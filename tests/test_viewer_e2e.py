@@ -151,6 +151,7 @@ def test_page_loads_with_all_tiles_and_the_ground_underground_layers_on_demand(s
     assert load["globe_tiles_loaded"] is True
     assert load["first_all_loaded_ms"] and load["first_all_loaded_ms"] > 0
     assert load["banner"].strip() == "", f"messages on a clean load: {load['banner']}"
+    assert load["drape_toggle"] == {"shown": False, "replaced": True, "back": True, "imagery_layers": 1}
     assert load["brdf_lut_shipped"] is True, "CesiumJS computed its BRDF table itself"
     with database.connect() as conn:
         for layer, table in DRAPED.items():

@@ -57,6 +57,16 @@ async function load() {
     globe_tiles_loaded: await page.evaluate(() => window.cim.viewer.scene.globe.tilesLoaded),
     banner: await bannerText(),
     draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.count]))),
+    // a draped layer's checkbox redraws the one draped image without it, and with it again
+    drape_toggle: await page.evaluate(() => {
+      const { drapes } = window.cim.layers;
+      const box = document.querySelector('#layers-body input[data-layer="parcels"]');
+      const before = drapes.layer;
+      box.click();
+      const off = { shown: window.cim.layers.isShown('parcels'), replaced: drapes.layer !== before };
+      box.click();
+      return { ...off, back: window.cim.layers.isShown('parcels'), imagery_layers: window.cim.viewer.imageryLayers.length };
+    }),
     // the shipped BRDF table in use: CesiumJS's generator has a texture but never built its draw command
     brdf_lut_shipped: await page.evaluate(() => {
       const generator = window.cim.viewer.scene._brdfLutGenerator;
