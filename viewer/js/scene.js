@@ -1,4 +1,5 @@
 // The Cesium viewer, offline: no ion, no imagery, the DEM as terrain, parcels and roads draped.
+import { useShippedBrdfLut } from './brdf.js';
 import { demExtent, demGrid, heightAt } from './ground.js';
 import { message } from './ui.js';
 
@@ -6,39 +7,6 @@ const { Cesium } = window;
 const HEIGHTMAP_SIZE = 33;
 // A tile wider than this many DEM extents would show the whole DEM in a few samples: flat instead.
 const COARSEST_TILE_IN_EXTENTS = 8;
-
-// CesiumJS's BRDF look-up table for its PBR lighting, as CesiumJS computes it (scripts/brdf_lut.mjs;
-// a test checks that it still matches): 256×256 texels of R, G bytes, rows bottom to top.
-const BRDF_LUT_SIZE = 256;
-const brdfLut = fetch('assets/brdf-lut-rg8.bin')
-  .then((r) => (r.ok ? r.arrayBuffer() : null))
-  .catch(() => null);
-
-/** Give the scene the shipped BRDF look-up table before its first model is drawn. CesiumJS would
- * compute it on the GPU (1024 samples for each of 65,536 texels): a few milliseconds on a GPU, over
- * a second of CPU in software WebGL. Without the file (or if CesiumJS has renamed its private
- * generator field) CesiumJS computes it as usual. */
-function useShippedBrdfLut(scene) {
-  const generator = scene._brdfLutGenerator;
-  brdfLut.then((buffer) => {
-    if (!buffer || buffer.byteLength !== 2 * BRDF_LUT_SIZE ** 2 || !generator || generator.colorTexture) return;
-    const rg = new Uint8Array(buffer);
-    const rgba = new Uint8Array(4 * BRDF_LUT_SIZE ** 2);
-    for (let i = 0; i < BRDF_LUT_SIZE ** 2; i += 1) {
-      rgba[4 * i] = rg[2 * i];
-      rgba[4 * i + 1] = rg[2 * i + 1];
-      rgba[4 * i + 3] = 255;
-    }
-    generator._colorTexture = new Cesium.Texture({
-      context: scene.context,
-      source: { width: BRDF_LUT_SIZE, height: BRDF_LUT_SIZE, arrayBufferView: rgba },
-      pixelFormat: Cesium.PixelFormat.RGBA,
-      pixelDatatype: Cesium.PixelDatatype.UNSIGNED_BYTE,
-      sampler: Cesium.Sampler.NEAREST,
-      flipY: false,
-    });
-  });
-}
 
 /** Heights meshed without CesiumJS's limit of 5 meshes in the making at a time (meant for tiles
  * that arrive one by one from a server): the tiles here come from one local grid, all at once. */
