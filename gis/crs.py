@@ -59,9 +59,20 @@ def parse_crs(text: str | int) -> CRS:
 
 
 def transformer(source: CRS, target: CRS) -> Transformer:
-    """The best-accuracy, x/y ordered transformer from ``source`` to ``target``, pinned where it can
-    be (see pinned_transformer); cached by the CRSs' definition strings, cheap to hash."""
-    return pinned_transformer(source.srs, target.srs)
+    """The best-accuracy, x/y ordered transformer from ``source`` to ``target``; cached by the CRSs'
+    definition strings, cheap to hash."""
+    return _transformer(source.srs, target.srs)
+
+
+@lru_cache(maxsize=128)
+def _transformer(source_srs: str, target_srs: str) -> Transformer:
+    """PROJ's best operation; made from its pipeline when it is one operation (the same operation,
+    but pyproj re-makes it in 0.5 ms in each thread that uses it, not by searching again, 0.3 s).
+    Where PROJ picks among operations by position it stays PROJ's own transformer."""
+    source, target = CRS.from_user_input(source_srs), CRS.from_user_input(target_srs)
+    best = Transformer.from_crs(source, target, always_xy=True, only_best=True)
+    pipeline = _one_operation(best)
+    return Transformer.from_pipeline(pipeline) if pipeline else best
 
 
 def store_to_crs84() -> Transformer:
@@ -97,7 +108,8 @@ def pinned_transformer(source_srs: str, target: str) -> Transformer:
     It is taken when PROJ's answer is one operation, or, where PROJ picks among operations by
     position, when on the miss that wrote it one operation covered the whole area of use and gave
     bit-identical results on probe points (so every vertex still goes through the same exact pyproj
-    pipeline, grid included). Otherwise PROJ's own transformer is returned.
+    pipeline, grid included). Otherwise PROJ's own transformer is returned. For the project's own
+    CRS pairs (store, terrain, georeferencing); other CRSs go through ``transformer``.
     """
     source = CRS.from_user_input(source_srs)
     key = f"{source.srs}>{target}|pyproj {pyproj.__version__}|PROJ {pyproj.proj_version_str}"
@@ -171,7 +183,7 @@ def _single_pipeline(best: Transformer, horizontal: CRS) -> str | None:
 
 def store_to_lonlat_h() -> Transformer:
     """Store coordinates with orthometric heights to lon, lat, ellipsoidal height (EPSG:4979)."""
-    return transformer(store_crs_3d(), GEOGRAPHIC_3D)
+    return pinned_transformer(store_crs_3d().srs, GEOGRAPHIC_3D.srs)
 
 
 def axis_unit_factor(crs: CRS) -> float:

@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,19 @@ class Grid:
     uly: float
     sx: float
     sy: float
+
+    @cached_property
+    def box(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the grid's pixel edges."""
+        rows, cols = self.values.shape
+        xs = sorted((self.ulx, self.ulx + cols * self.sx))
+        ys = sorted((self.uly, self.uly + rows * self.sy))
+        return xs[0], ys[0], xs[1], ys[1]
+
+    @cached_property
+    def lowest(self) -> float:
+        """The lowest height in the grid (0 when it holds no data)."""
+        return float(np.nanmin(self.values)) if np.isfinite(self.values).any() else 0.0
 
 
 class DemError(UserError):
@@ -271,13 +285,7 @@ def _bilinear(mosaic: Grid, xy: np.ndarray) -> np.ndarray:
 def extent() -> tuple[tuple[float, float, float, float], float] | None:
     """The DEM's box (xmin, ymin, xmax, ymax) in the store CRS and its lowest height; None without a DEM."""
     mosaic = _cache.get()
-    if mosaic is None:
-        return None
-    rows, cols = mosaic.values.shape
-    xs = sorted((mosaic.ulx, mosaic.ulx + cols * mosaic.sx))
-    ys = sorted((mosaic.uly, mosaic.uly + rows * mosaic.sy))
-    low = float(np.nanmin(mosaic.values)) if np.isfinite(mosaic.values).any() else 0.0
-    return (xs[0], ys[0], xs[1], ys[1]), low
+    return None if mosaic is None else (mosaic.box, mosaic.lowest)
 
 
 def ground_heights(xy: np.ndarray) -> np.ndarray:

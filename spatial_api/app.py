@@ -51,7 +51,7 @@ def _warm_up() -> None:
         db.prefill_pool(8)
         terrain.warm_up()
     except Exception as exc:  # noqa: BLE001 - whatever it is, the server serves on
-        log.warning("warm-up failed: %s", exc)
+        log.warning("warm-up failed: %s", exc, exc_info=True)
 
 
 @contextlib.asynccontextmanager

@@ -65,12 +65,17 @@ def get_engine() -> Engine:
 
 def prefill_pool(count: int) -> None:
     """Open ``count`` pooled connections now, at once (each warmed as above), so that the first
-    requests do not each wait for one."""
+    requests do not each wait for one. Those opened go back to the pool even if another fails."""
     engine = get_engine()
     with ThreadPoolExecutor(count) as pool:
-        connections = list(pool.map(lambda _: engine.connect(), range(min(count, POOL_SIZE))))
-    for connection in connections:
-        connection.close()
+        futures = [pool.submit(engine.connect) for _ in range(min(count, POOL_SIZE))]
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        for future in futures:
+            if future.exception() is None:
+                future.result().close()
 
 
 def read_engine() -> Engine:

@@ -17,17 +17,26 @@ class PrecompressedStaticFiles(StaticFiles):
     def file_response(
         self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
     ) -> Response:
-        """The file's ``.gz`` sibling with ``Content-Encoding: gzip`` when there is one and the client
-        accepts it (the gzip middleware leaves encoded answers alone), else the file."""
+        """The file's ``.gz`` sibling with ``Content-Encoding: gzip`` when there is one, as new as
+        the file, and the client accepts gzip (the gzip middleware leaves encoded answers alone);
+        else the file."""
         request_headers = Headers(scope=scope)
         compressed = f"{os.fspath(full_path)}.gz"
-        if "gzip" not in request_headers.get("accept-encoding", "") or not os.path.isfile(compressed):
+        try:
+            compressed_stat = os.stat(compressed)
+        except OSError:
+            compressed_stat = None
+        if (
+            compressed_stat is None
+            or compressed_stat.st_mtime < stat_result.st_mtime
+            or "gzip" not in request_headers.get("accept-encoding", "")  # as the gzip middleware reads it
+        ):
             return super().file_response(full_path, stat_result, scope, status_code)  # Vary: from the middleware
-        media_type = mimetypes.guess_type(os.fspath(full_path))[0] or "application/octet-stream"
         response = FileResponse(
             compressed,
             status_code=status_code,
-            media_type=media_type,
+            stat_result=compressed_stat,
+            media_type=mimetypes.guess_type(os.fspath(full_path))[0] or "application/octet-stream",
             headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
         )
         if self.is_not_modified(response.headers, request_headers):

@@ -12,6 +12,7 @@ from collections import deque
 from urllib.parse import urlparse
 
 import networkx as nx
+import numpy as np
 import pytest
 from sqlalchemy import text
 
@@ -217,8 +218,11 @@ def test_upload_shows_progress_and_the_review_report(session, database, review_i
 
 @pytest.fixture(scope="module")
 def broken(run_e2e, city_server) -> dict:
-    """The page with the parcels request answered 500 and the roads request 6 s late."""
-    return run_e2e(city_server, ["broken"], **{"break": ["collections/parcels"], "slow": ["collections/roads"]})
+    """The page with the parcels and DEM heights requests answered 500 and the roads request 6 s late.
+    The heights requests start before the page's modules run: their error must still show."""
+    return run_e2e(
+        city_server, ["broken"], **{"break": ["collections/parcels", "terrain/heights"], "slow": ["collections/roads"]}
+    )
 
 
 def test_the_shipped_brdf_table_is_the_one_cesiumjs_computes(e2e_tools, city_server, tmp_path):
@@ -232,14 +236,17 @@ def test_the_shipped_brdf_table_is_the_one_cesiumjs_computes(e2e_tools, city_ser
         timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    shipped = (ROOT / "viewer" / "assets" / "brdf-lut-rg8.bin").read_bytes()
-    assert len(shipped) == 256 * 256 * 2
-    assert computed.read_bytes() == shipped
+    shipped = np.fromfile(ROOT / "viewer" / "assets" / "brdf-lut-rg8.bin", dtype=np.uint8)
+    assert shipped.size == 256 * 256 * 2
+    # byte for byte here; another Chromium or SwiftShader may round a few texels the other way
+    difference = np.abs(np.fromfile(computed, dtype=np.uint8).astype(int) - shipped)
+    assert difference.max() <= 1 and np.count_nonzero(difference) <= shipped.size // 100
 
 
 def test_failed_and_slow_requests_show_in_the_banner_not_a_blank_globe(broken, artifacts):
     answer = step(broken, "broken")
     assert any("collections/parcels" in e and "500" in e for e in answer["errors"]), answer["errors"]
+    assert any("terrain/heights" in e and "500" in e for e in answer["errors"]), answer["errors"]
     assert answer["slow_shown"] is True and "collections/roads" in answer["slow_text"]
     assert "thrown on purpose by the test" in answer["banner"]
     # the rest still shows: the globe, the tilesets, all their tiles

@@ -25,7 +25,7 @@ def _orthometric_to_ellipsoidal() -> Transformer:
     geographic = crs.store_crs().geodetic_crs
     vertical = CRS.from_epsg(get_settings().store_vertical_srid)
     compound = CompoundCRS(f"{geographic.name} + {vertical.name}", [geographic, vertical])
-    return crs.transformer(compound, crs.GEOGRAPHIC_3D)
+    return crs.pinned_transformer(compound.srs, crs.GEOGRAPHIC_3D.srs)
 
 
 @router.get("/extent")

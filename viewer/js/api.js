@@ -6,6 +6,9 @@ const SLOW_MS = 4000; // after this a "still waiting" notice shows
 const TIMEOUT_MS = 30000; // after this the call is abandoned with a message
 
 const listeners = { slow: new Set(), error: new Set() };
+// Notifications from before anyone listened (requests start before the page's modules run): kept
+// for the first listener of their kind.
+const early = { slow: [], error: [] };
 
 export class ApiError extends Error {
   constructor(message, status, url) {
@@ -18,9 +21,11 @@ export class ApiError extends Error {
 /** Subscribe to "slow" (url, done) and "error" (ApiError) notifications. */
 export function on(kind, fn) {
   listeners[kind].add(fn);
+  for (const args of early[kind].splice(0)) fn(...args);
 }
 
 function notify(kind, ...args) {
+  if (!listeners[kind].size) early[kind].push(args);
   for (const fn of listeners[kind]) fn(...args);
 }
 

@@ -36,8 +36,9 @@ const ringsOf = (g) => (g.type === 'Polygon' ? g.coordinates : g.type === 'Multi
 export class Drapes {
   constructor(viewer) {
     this.viewer = viewer;
-    this.sources = {}; // collection -> {name, count, show}
+    this.sources = {}; // collection -> {name, count}
     this.polygons = {}; // collection -> [[ring, ...] per feature]
+    this.hidden = new Set(); // collections not drawn (also those hidden before they arrived)
     this.layer = null;
     this.rectangle = null; // [w, s, e, n] in degrees
   }
@@ -49,7 +50,7 @@ export class Drapes {
       if (answers[i].status !== 'fulfilled') return;
       const { features } = answers[i].value;
       this.polygons[collection] = features.filter((f) => f.geometry).map((f) => ringsOf(f.geometry));
-      this.sources[collection] = this.source(collection, features.length);
+      this.sources[collection] = { name: collection, count: features.length };
     });
     let [w, s, e, n] = [Infinity, Infinity, -Infinity, -Infinity];
     for (const [lon, lat] of Object.values(this.polygons).flat(3)) {
@@ -63,26 +64,23 @@ export class Drapes {
     return this.sources;
   }
 
-  /** A collection's entry in the layers: showing or hiding it redraws the image. */
-  source(name, count) {
-    let shown = true;
-    const source = { name, count };
-    Object.defineProperty(source, 'show', {
-      get: () => shown,
-      set: (v) => {
-        if (shown === Boolean(v)) return;
-        shown = Boolean(v);
-        this.redraw();
-      },
-    });
-    return source;
+  isShown(collection) {
+    return !this.hidden.has(collection);
+  }
+
+  /** Show or hide a collection: the image is drawn again without it or with it. */
+  setShown(collection, visible) {
+    if (visible === this.isShown(collection)) return;
+    if (visible) this.hidden.delete(collection);
+    else this.hidden.add(collection);
+    if (this.sources[collection]) this.redraw();
   }
 
   /** Draw the shown collections into a new image and put it in place of the old one. */
   redraw() {
     if (this.layer) this.viewer.imageryLayers.remove(this.layer, true);
     this.layer = null;
-    const shown = Object.keys(GROUND_STYLES).filter((c) => this.sources[c]?.show && this.polygons[c].length);
+    const shown = Object.keys(GROUND_STYLES).filter((c) => this.sources[c] && this.isShown(c) && this.polygons[c].length);
     if (!shown.length || !this.rectangle) return;
     const [w, s, e, n] = this.rectangle;
     const aspect = ((e - w) * Math.cos(Cesium.Math.toRadians((s + n) / 2))) / (n - s);

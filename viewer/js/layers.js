@@ -40,7 +40,7 @@ export class Layers {
     this.onTileset = null; // (layer, tileset) once a tileset is added
     this.onVisibility = null; // (layer, visible) when a layer is shown or hidden
     this.drapes = new Drapes(viewer);
-    this.sources = this.drapes.sources; // draped layer -> {name, count, show}
+    this.sources = this.drapes.sources; // draped layer -> {name, count}
     this.baseStyles = {}; // layer -> Cesium3DTileStyle from styles/<layer>.json
     this.highlights = {}; // layer -> Map(id -> Color)
     this.themeColours = null; // {layer, colours: Map(id -> Color)}
@@ -131,7 +131,7 @@ export class Layers {
   /** Show or hide a layer; a tileset not loaded yet loads now. Resolves once it is added. */
   async setVisible(layer, visible) {
     this.onVisibility?.(layer, visible);
-    if (this.sources[layer]) this.sources[layer].show = visible;
+    if (DRAPED.includes(layer)) this.drapes.setShown(layer, visible);
     if (!TILESETS.includes(layer)) return;
     if (visible) this.shown.add(layer);
     else this.shown.delete(layer);
@@ -140,7 +140,7 @@ export class Layers {
   }
 
   isShown(layer) {
-    return TILESETS.includes(layer) ? this.shown.has(layer) : this.sources[layer]?.show ?? true;
+    return TILESETS.includes(layer) ? this.shown.has(layer) : this.drapes.isShown(layer);
   }
 
   setUtility(utility, visible) {

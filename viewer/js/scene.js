@@ -24,7 +24,9 @@ class EveryTileTerrainProvider extends Cesium.CustomHeightmapTerrainProvider {
   }
 
   requestTileGeometry(x, y, level) {
-    return Promise.resolve(this._callback(x, y, level)).then((buffer) => new UnthrottledHeightmap({ buffer, width: this.width, height: this.height }));
+    const heights = this._callback(x, y, level);
+    if (heights === undefined) return undefined; // as CesiumJS's: try again later
+    return Promise.resolve(heights).then((buffer) => new UnthrottledHeightmap({ buffer: ArrayBuffer.isView(buffer) ? buffer : new Float64Array(buffer), width: this.width, height: this.height }));
   }
 }
 
