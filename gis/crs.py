@@ -71,8 +71,10 @@ def _transformer(source_srs: str, target_srs: str) -> Transformer:
     Where PROJ picks among operations by position it stays PROJ's own transformer."""
     source, target = CRS.from_user_input(source_srs), CRS.from_user_input(target_srs)
     best = Transformer.from_crs(source, target, always_xy=True, only_best=True)
-    pipeline = _one_operation(best)
-    return Transformer.from_pipeline(pipeline) if pipeline else best
+    try:
+        return Transformer.from_pipeline(best.definition)
+    except pyproj.exceptions.ProjError:
+        return best
 
 
 def store_to_crs84() -> Transformer:

@@ -9,6 +9,7 @@ import { chromium } from 'playwright-core';
 
 const [url, runs = '3', peerFile] = process.argv.slice(2);
 const peerUrl = new URL('/bench/peer.html', url).href;
+const peerHtml = peerFile ? fs.readFileSync(peerFile) : null;
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
@@ -26,7 +27,7 @@ async function load(target) {
       result.outside.push(u.href);
       return route.abort();
     }
-    if (u.href === peerUrl) return route.fulfill({ contentType: 'text/html', body: fs.readFileSync(peerFile) });
+    if (u.href === peerUrl) return route.fulfill({ contentType: 'text/html', body: peerHtml });
     return route.continue();
   });
   await page.goto(target);
@@ -44,10 +45,10 @@ async function load(target) {
 try {
   for (let i = 0; i < Number(runs); i += 1) {
     // alternate which goes first, so that neither always meets the other's after-effects
-    const order = peerFile && i % 2 ? ['peer', 'viewer'] : ['viewer', 'peer'];
+    const order = peerHtml && i % 2 ? ['peer', 'viewer'] : ['viewer', 'peer'];
     for (const which of order) {
       if (which === 'viewer') result.runs.push(await load(url));
-      else if (peerFile) result.peer_runs.push(await load(peerUrl));
+      else if (peerHtml) result.peer_runs.push(await load(peerUrl));
     }
   }
 } finally {

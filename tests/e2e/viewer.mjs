@@ -56,7 +56,7 @@ async function load() {
     initial_tilesets: await page.evaluate(() => Object.keys(window.cim.layers.tilesets)),
     globe_tiles_loaded: await page.evaluate(() => window.cim.viewer.scene.globe.tilesLoaded),
     banner: await bannerText(),
-    draped: await page.evaluate(() => Object.fromEntries(Object.entries(window.cim.layers.sources).map(([k, s]) => [k, s.count]))),
+    draped: await page.evaluate(() => window.cim.layers.drapes.counts),
     // a draped layer's checkbox redraws the one draped image without it, and with it again
     drape_toggle: await page.evaluate(() => {
       const { drapes } = window.cim.layers;

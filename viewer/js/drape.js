@@ -36,7 +36,7 @@ const ringsOf = (g) => (g.type === 'Polygon' ? g.coordinates : g.type === 'Multi
 export class Drapes {
   constructor(viewer) {
     this.viewer = viewer;
-    this.sources = {}; // collection -> {name, count}
+    this.counts = {}; // collection -> its number of features (those that arrived)
     this.polygons = {}; // collection -> [[ring, ...] per feature]
     this.hidden = new Set(); // collections not drawn (also those hidden before they arrived)
     this.layer = null;
@@ -50,7 +50,7 @@ export class Drapes {
       if (answers[i].status !== 'fulfilled') return;
       const { features } = answers[i].value;
       this.polygons[collection] = features.filter((f) => f.geometry).map((f) => ringsOf(f.geometry));
-      this.sources[collection] = { name: collection, count: features.length };
+      this.counts[collection] = features.length;
     });
     let [w, s, e, n] = [Infinity, Infinity, -Infinity, -Infinity];
     for (const [lon, lat] of Object.values(this.polygons).flat(3)) {
@@ -61,7 +61,6 @@ export class Drapes {
       this.rectangle = [w - pad, s - pad, e + pad, n + pad];
     }
     this.redraw();
-    return this.sources;
   }
 
   isShown(collection) {
@@ -73,14 +72,14 @@ export class Drapes {
     if (visible === this.isShown(collection)) return;
     if (visible) this.hidden.delete(collection);
     else this.hidden.add(collection);
-    if (this.sources[collection]) this.redraw();
+    if (collection in this.counts) this.redraw();
   }
 
   /** Draw the shown collections into a new image and put it in place of the old one. */
   redraw() {
     if (this.layer) this.viewer.imageryLayers.remove(this.layer, true);
     this.layer = null;
-    const shown = Object.keys(GROUND_STYLES).filter((c) => this.sources[c] && this.isShown(c) && this.polygons[c].length);
+    const shown = Object.keys(GROUND_STYLES).filter((c) => c in this.counts && this.isShown(c) && this.polygons[c].length);
     if (!shown.length || !this.rectangle) return;
     const [w, s, e, n] = this.rectangle;
     const aspect = ((e - w) * Math.cos(Cesium.Math.toRadians((s + n) / 2))) / (n - s);

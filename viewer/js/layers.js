@@ -40,7 +40,6 @@ export class Layers {
     this.onTileset = null; // (layer, tileset) once a tileset is added
     this.onVisibility = null; // (layer, visible) when a layer is shown or hidden
     this.drapes = new Drapes(viewer);
-    this.sources = this.drapes.sources; // draped layer -> {name, count}
     this.baseStyles = {}; // layer -> Cesium3DTileStyle from styles/<layer>.json
     this.highlights = {}; // layer -> Map(id -> Color)
     this.themeColours = null; // {layer, colours: Map(id -> Color)}
