@@ -24,8 +24,8 @@ def scratch_database(kind: str, *, keep: bool = False) -> Iterator[tuple[str, Pa
     os.environ["DATABASE_URL"] = url
     os.environ["CIM_DATA_DIR"] = str(data_dir)
     _clear_caches()
-    from spatial_api import migrate
-    from spatial_api.db import get_engine
+    from core import migrate
+    from core.db import get_engine
 
     try:
         migrate.upgrade()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from spatial_api.console import emit, percent_progress
-from spatial_api.errors import UserError
+from core.console import emit, percent_progress
+from core.errors import UserError
 
 app = typer.Typer(help="BIM models: ingest IFC into PostGIS and tiles.", no_args_is_help=True)
 

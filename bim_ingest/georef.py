@@ -33,9 +33,9 @@ import pyproj
 from pyproj import CRS, Transformer
 from pyproj.crs import CompoundCRS
 
+from core.errors import UserError
+from core.settings import get_settings
 from gis.crs import ECEF, GEOGRAPHIC_3D, parse_crs, pinned_transformer, store_crs, store_crs_3d, transformer
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
 
 WGS84 = CRS.from_epsg(4326)
 RESIDUAL_WARN_M = 1.0

@@ -30,9 +30,9 @@ from bim_ingest.elements import Descriptions, describe, spatial_tree
 from bim_ingest.georef import Override, georeference
 from bim_ingest.source import BadIfc, open_ifc
 from bim_ingest.store import ElementWriter, diff_versions, latest_version, model_for, write_tree
+from core.db import get_engine, session_scope
+from core.models import BimModelVersion
 from gis.crs import store_srid
-from spatial_api.db import get_engine, session_scope
-from spatial_api.models import BimModelVersion
 
 log = logging.getLogger("cim.bim")
 

@@ -1,4 +1,4 @@
-"""Background tasks of this package (registered with spatial_api.jobs.task)."""
+"""Background tasks of this package (registered with core.jobs.task)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from bim_ingest.georef import Override
 from bim_ingest.ingest import ingest_file
-from spatial_api import jobs
+from core import jobs
 
 
 def _ingest(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import ifcopenshell
 
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
+from core.errors import UserError
+from core.settings import get_settings
 
 KNOWN_SCHEMAS = ("IFC2X3", "IFC4", "IFC4X3_ADD2")
 STEP_MAGIC = b"ISO-10303-21;"

@@ -11,8 +11,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bim_ingest.elements import ElementInfo, SpatialNode
-from spatial_api.errors import NotFound
-from spatial_api.models import BimModel, BimModelVersion, BimSpatialNode, Project
+from core.errors import NotFound
+from core.models import BimModel, BimModelVersion, BimSpatialNode, Project
 
 ELEMENT_COLUMNS = (
     "version_id",

@@ -10,7 +10,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from bim_ingest.source import TooLarge
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 MAX_FIELD_BYTES = 4096
 SUFFIXES = (".ifc", ".ifczip")

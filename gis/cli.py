@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from spatial_api.console import emit, progress
+from core.console import emit, progress
 
 app = typer.Typer(help="GIS layers: import vector layers and the DEM.", no_args_is_help=True)
 

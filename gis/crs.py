@@ -15,8 +15,8 @@ import pyproj
 import pyproj.datadir
 from pyproj import CRS, Transformer
 
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
+from core.errors import UserError
+from core.settings import get_settings
 
 SYSTEM_PROJ_DIR = Path("/usr/share/proj")
 if SYSTEM_PROJ_DIR.is_dir():

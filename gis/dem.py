@@ -23,9 +23,9 @@ from rasterio.transform import Affine
 from rasterio.warp import calculate_default_transform
 from sqlalchemy import text
 
+from core.db import get_engine, session_scope
+from core.errors import UserError
 from gis.crs import parse_crs, store_crs, store_srid, transformer
-from spatial_api.db import get_engine, session_scope
-from spatial_api.errors import UserError
 
 TILE_SIZE = 256
 NODATA = -9999.0

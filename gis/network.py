@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 from sqlalchemy import text
 
-from spatial_api.db import get_engine
+from core.db import get_engine
 
 _NODES = """
 SELECT id, utility, kind, is_open, depth_m, ground_h_orthometric, ST_X(geom), ST_Y(geom), ST_Z(geom)

@@ -7,8 +7,8 @@ import time
 
 import typer
 
-from spatial_api.console import emit, percent_progress, progress
-from spatial_api.errors import UserError
+from core.console import emit, percent_progress, progress
+from core.errors import UserError
 
 TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels", "bim")
 
@@ -19,8 +19,8 @@ SeedOption = typer.Option(7, "--seed", help="Random seed: the same seed gives th
 
 def _prepare_database() -> None:
     """Start the private cluster unless DATABASE_URL names a database, then migrate."""
-    from spatial_api import cluster, migrate
-    from spatial_api.settings import get_settings
+    from core import cluster, migrate
+    from core.settings import get_settings
 
     if get_settings().database_url is None:
         cluster.up()

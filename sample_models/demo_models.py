@@ -13,10 +13,10 @@ import numpy as np
 from sqlalchemy import text
 
 from bim_ingest.ingest import ingest_file
+from core.db import get_engine
+from core.settings import get_settings
 from gis.dem import ground_heights
 from sample_models.ifc_models import author_building
-from spatial_api.db import get_engine
-from spatial_api.settings import get_settings
 
 # storeys, width, depth (m), rotation (degrees from grid east), schema
 DESIGNS = (

@@ -19,11 +19,11 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from core.db import get_engine
+from core.models import Base
+from core.settings import get_settings
+from core.users import upsert_user
 from sample_models.city.generate import TABLES, City, generate_city
-from spatial_api.db import get_engine
-from spatial_api.models import Base
-from spatial_api.settings import get_settings
-from spatial_api.users import upsert_user
 
 DEMO_ROLES = ("planner", "engineer", "emergency", "admin")
 COPY_CHUNK_ROWS = 200_000

@@ -13,7 +13,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from spatial_api import db, jobs, problems, ratelimit
+from core import db, jobs
+from core.settings import get_settings
+from spatial_api import problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     analysis,
     auth,
@@ -30,7 +32,6 @@ from spatial_api.routers import (
     jobs as jobs_router,
 )
 from spatial_api.routers import tiles as tiles_router
-from spatial_api.settings import get_settings
 from spatial_api.static_files import PrecompressedStaticFiles
 
 API_PREFIX = "/api/v1"

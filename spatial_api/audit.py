@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from spatial_api.db import session_scope
-from spatial_api.models import AuditLog
+from core.db import session_scope
+from core.models import AuditLog
 from spatial_api.security import Principal
 
 

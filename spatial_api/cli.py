@@ -7,11 +7,11 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
-from spatial_api import cluster, migrate
-from spatial_api.console import emit
-from spatial_api.db import check_connection, get_engine
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
+from core import cluster, migrate
+from core.console import emit
+from core.db import check_connection, get_engine
+from core.errors import UserError
+from core.settings import get_settings
 
 app = typer.Typer(
     help="CIM Server: 3D GIS + BIM for housing-and-construction bureaus.",
@@ -78,7 +78,8 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000))
 @app.command("worker")
 def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None:
     """Run a queue worker on its own (the server runs one too)."""
-    from spatial_api.jobs import get_queue
+    from core.jobs import get_queue
+    from spatial_api import tasks  # noqa: F401 - registers the tasks
 
     queue = get_queue()
     with queue.open():

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 log = logging.getLogger("cim.api")
 PROBLEM = "application/problem+json"

@@ -13,8 +13,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.settings import get_settings
 from spatial_api.problems import problem
-from spatial_api.settings import get_settings
 
 API_PREFIX = "/api/"
 

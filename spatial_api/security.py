@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import bcrypt
 import jwt
 from fastapi import Depends, HTTPException
 from fastapi.security import OAuth2PasswordBearer
 
-from spatial_api.settings import get_settings
+from core.settings import get_settings
 
 ROLE_PUBLIC = "public"
 # Roles that may see personal data (ID numbers, phones) unmasked.
@@ -33,14 +32,6 @@ class Principal:
 
 
 ANONYMOUS = Principal(None, ROLE_PUBLIC)
-
-
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
-
-
-def verify_password(password: str, hashed: str) -> bool:
-    return bcrypt.checkpw(password.encode(), hashed.encode())
 
 
 def issue_token(username: str, role: str) -> str:
@@ -79,15 +70,3 @@ def require_role(*roles: str):
         raise HTTPException(403, f"role {principal.role!r} may not do this; needs one of {sorted(allowed)}")
 
     return check
-
-
-def mask_id_card(number: str) -> str:
-    """Keep the region's first 6 and the last 4 characters: 320402********1234."""
-    return number[:6] + "*" * (len(number) - 10) + number[-4:] if len(number) > 10 else "*" * len(number)
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """138****5678."""
-    if not phone:
-        return phone
-    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)

@@ -18,7 +18,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _clear_caches() -> None:
-    from spatial_api import db, jobs, settings
+    from core import db, jobs, settings
 
     settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
@@ -28,10 +28,10 @@ def _clear_caches() -> None:
 
 def _server_url() -> str:
     """URL of the server to make test databases on: DATABASE_URL's, else the local cluster's."""
-    from spatial_api import cluster
+    from core import cluster
 
     if os.environ.get("DATABASE_URL"):
-        from spatial_api.db import database_url
+        from core.db import database_url
 
         return database_url()
     return cluster.up().url or ""
@@ -67,8 +67,8 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     os.environ["DATABASE_URL"] = url
     os.environ["CIM_DATA_DIR"] = str(tmp_path_factory.mktemp("cim-data"))
     _clear_caches()
-    from spatial_api import migrate
-    from spatial_api.db import get_engine
+    from core import migrate
+    from core.db import get_engine
 
     migrate.upgrade()
     yield get_engine()

@@ -53,8 +53,8 @@ def geotiff(tmp_path: Path) -> Callable[..., Path]:
 def gis_database(database, server_url: str):
     """A database of its own for a gis test module (imports replace the DEM and add network rows, which must
     not leak into the sample city other tests read); the process points at it while the module runs."""
-    from spatial_api import migrate
-    from spatial_api.db import get_engine
+    from core import migrate
+    from core.db import get_engine
     from tests.conftest import _clear_caches, create_database, drop_database
 
     name = f"cim_gis_{uuid.uuid4().hex[:10]}"

@@ -99,7 +99,7 @@ def test_identify_a_bim_element_gives_its_properties_and_its_project(client, dem
         v=demo_model["version_id"],
     )[0]
     answer = client.get(f"{API}/query/identify", params={"layer": "bim_elements", "id": wall["global_id"]}).json()
-    from spatial_api.settings import get_settings
+    from core.settings import get_settings
 
     ifc = ifcopenshell.open(str(get_settings().data_dir / "sample" / "ifc" / f"{demo_model['project_code']}.ifc"))
     authored = ifcopenshell.util.element.get_pset(ifc.by_guid(wall["global_id"]), "Pset_WallCommon")

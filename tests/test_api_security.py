@@ -11,7 +11,7 @@ import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import mapping
 
-from spatial_api.settings import get_settings
+from core.settings import get_settings
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"

@@ -130,9 +130,9 @@ def _layer_geometries(rows, layer: str) -> dict:
 
 
 def test_every_collection_has_a_vector_tile_case():
-    from spatial_api import ogc
+    from core import layers
 
-    assert set(LAYER_SQL) == set(ogc.COLLECTIONS)
+    assert set(LAYER_SQL) == set(layers.COLLECTIONS)
 
 
 @pytest.mark.parametrize("layer", sorted(LAYER_SQL))
@@ -142,7 +142,7 @@ def test_mvt_of_every_layer_holds_the_features_in_the_tile(
     """Decode the tile at a feature of the layer (z 17): its layer is named after the collection, and its
     features are exactly those whose geometry (pyproj to Web Mercator, shapely) meets the tile, give or take
     the tile's 64/4096 buffer; properties are the collection's."""
-    from spatial_api import ogc
+    from core import layers
 
     features = _layer_geometries(rows, layer)
     assert features, f"the sample city has {layer}"
@@ -167,7 +167,7 @@ def test_mvt_of_every_layer_holds_the_features_in_the_tile(
     inside = {k for k, g in merc.items() if g.intersects(tile)}
     near = {k for k, g in merc.items() if g.intersects(tile.buffer(margin + 0.01, join_style="mitre"))}
     assert inside and inside <= set(got) <= near
-    allowed = set(ogc.COLLECTIONS[layer].properties) | {"id"}
+    allowed = set(layers.COLLECTIONS[layer].properties) | {"id"}
     assert all(set(f["properties"]) <= allowed for f in decoded[layer]["features"])
 
 

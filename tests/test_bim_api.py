@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from sqlalchemy import text
 
-from spatial_api.settings import get_settings
+from core.settings import get_settings
 from tests.fixtures_bim import wait_for_job
 
 
@@ -186,7 +186,7 @@ def test_running_job_is_failed_after_restart(client, database):
     """A job row left 'running' by a dead worker is failed with a reason when the server starts."""
     from fastapi.testclient import TestClient
 
-    from spatial_api import jobs
+    from core import jobs
     from spatial_api.app import create_app
 
     job_id = uuid.uuid4()

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from bim_ingest import ingest as ingest_module
 from bim_ingest.georef import Override
 from bim_ingest.ingest import ingest_file
-from spatial_api.settings import get_settings
+from core.settings import get_settings
 from tests.fixtures_bim import UTM51
 
 
@@ -328,7 +328,7 @@ def test_new_version_and_diff(database, bim_dir, sample_ifc):
     assert v2["model_id"] == v1["model_id"]
     assert v2["version_no"] == v1["version_no"] + 1
     from bim_ingest.store import diff_versions
-    from spatial_api.db import session_scope
+    from core.db import session_scope
 
     with session_scope() as session:
         diff = diff_versions(session, v1["version_id"], v2["version_id"])

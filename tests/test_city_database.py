@@ -14,11 +14,11 @@ import rasterio
 import shapely
 from sqlalchemy import Engine, text
 
+from core.privacy import verify_password
+from core.uscc import is_valid
 from sample_models.city.networks import UTILITIES
 from sample_models.city.records import id_card_salt
 from sample_models.load import dem_path
-from spatial_api.security import verify_password
-from spatial_api.uscc import is_valid
 
 
 def _rows(engine: Engine, sql: str, **params):

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import shapely
 
+from core.uscc import is_valid
 from sample_models.city.generate import generate_city
 from sample_models.city.layout import PARAPET_M, PLANNING
 from sample_models.load import city_digest
-from spatial_api.uscc import is_valid
 
 ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 

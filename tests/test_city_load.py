@@ -28,7 +28,7 @@ LOAD = (
 def own_database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, dict]]:
     """A fresh migrated database, its engine, and the environment that points a process at it (a process of
     its own loads the city, so nothing of this session's engines, settings or workers is touched)."""
-    from spatial_api import migrate
+    from core import migrate
 
     name = f"cim_test_city_{uuid.uuid4().hex[:8]}"
     url = create_database(server_url, name)

@@ -27,7 +27,7 @@ BUILDINGS = 300
 @pytest.fixture(scope="module")
 def demo(server_url: str, tmp_path_factory: pytest.TempPathFactory):
     """`cim demo --buildings 300` running against a fresh database; yields (base URL, engine, data dir)."""
-    from spatial_api import migrate
+    from core import migrate
 
     name = f"cim_test_demo_{uuid.uuid4().hex[:8]}"
     url = create_database(server_url, name)

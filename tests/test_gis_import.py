@@ -16,8 +16,8 @@ from shapely.geometry import LineString, Polygon
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from core.errors import UserError
 from spatial_api.cli import _register_groups, app
-from spatial_api.errors import UserError
 from tests.fixtures_gis import CIM
 
 X0, Y0, PIXEL = 500_000.0, 3_520_000.0, 10.0  # store CRS EPSG:4549

@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy import create_engine, inspect, text
 
-from spatial_api import migrate
-from spatial_api.models import Base
+from core import migrate
+from core.models import Base
 from tests.conftest import create_database, drop_database
 
 

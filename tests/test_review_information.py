@@ -8,7 +8,7 @@ import pytest
 
 from bim_ingest.review import rules
 from bim_ingest.review.information import DEFAULT_IDS, check_information, load_ids
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 
 def test_default_ids_is_valid_ids_1_0():

@@ -22,8 +22,8 @@ from bim_ingest.review.bcf_export import review_bcf
 from bim_ingest.review.information import DEFAULT_IDS, load_ids
 from bim_ingest.review.report_html import review_html
 from bim_ingest.review.service import run_review
+from core.errors import UserError
 from sample_models.review_models import author_review_model
-from spatial_api.errors import UserError
 from tests.fixtures_review import ground_at, store_meshes
 from tests.fixtures_tiles import property_strings, read_glb, walk_tiles
 
@@ -38,7 +38,7 @@ def _placement(site, **extra):
 def _bim_layer_ids() -> set[str]:
     """The feature ids in the city's ``bim`` tiles, read from the tileset and its glb files on disk
     (EXT_structural_metadata property table), not through the tiler; none before it is built."""
-    from spatial_api.settings import get_settings
+    from core.settings import get_settings
 
     path = get_settings().tiles_dir / "bim" / "tileset.json"
     if not path.exists():
@@ -120,8 +120,8 @@ def test_uploaded_ids_replaces_the_default(review_site, tmp_path):
 
 
 def _token(client, database, role: str) -> dict:
-    from spatial_api.db import session_scope
-    from spatial_api.users import upsert_user
+    from core.db import session_scope
+    from core.users import upsert_user
 
     with session_scope() as session:
         upsert_user(session, f"rv-{role}", f"rv-{role}-pw", role)

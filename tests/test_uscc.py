@@ -2,7 +2,7 @@
 
 import pytest
 
-from spatial_api.uscc import InvalidUSCC, check_character, is_valid, validate
+from core.uscc import InvalidUSCC, check_character, is_valid, validate
 
 # Codes of well-known enterprises as printed on their business licences.
 REAL_CODES = ["914403001922038216", "91330100799655058B", "9144030071526726XG", "91110000802100433B"]

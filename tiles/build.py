@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 
+from core.db import get_engine
+from core.errors import NotFound, UserError
+from core.settings import get_settings
 from gis.crs import store_to_ecef
-from spatial_api.db import get_engine
-from spatial_api.errors import NotFound, UserError
-from spatial_api.settings import get_settings
 from tiles import sources, tree
 from tiles.frames import Frame, bounds, box_corners, enclosing_box, to_ecef
 from tiles.glb import TileMesh, encode_b3dm, encode_glb

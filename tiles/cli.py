@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from spatial_api.console import emit, percent_progress
+from core.console import emit, percent_progress
 
 app = typer.Typer(help="3D Tiles: build a layer's tileset.", no_args_is_help=True)
 

@@ -1,10 +1,10 @@
-"""Background tasks of this package (registered with spatial_api.jobs.task)."""
+"""Background tasks of this package (registered with core.jobs.task)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from spatial_api import jobs
+from core import jobs
 
 
 @jobs.task("tiles.build")

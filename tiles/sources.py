@@ -20,10 +20,10 @@ import numpy as np
 import shapely
 import trimesh
 
+from core.db import get_engine
+from core.errors import UserError
+from core.models.bim import CITY_VERSION_IDS_SQL
 from gis import solids
-from spatial_api.db import get_engine
-from spatial_api.errors import UserError
-from spatial_api.models.bim import CITY_VERSION_IDS_SQL
 from tiles.metadata import Column, PropertyTable, column_for
 
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"

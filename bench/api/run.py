@@ -124,7 +124,7 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
 
 
 def prepare_database(buildings: int, skip_load: bool) -> str:
-    from spatial_api import cluster
+    from core import cluster
 
     server = make_url(os.environ.get("DATABASE_URL") or cluster.up().url)
     url = server.set(database=DB_NAME).render_as_string(hide_password=False)
@@ -254,7 +254,7 @@ def main() -> None:
     url = prepare_database(args.buildings, args.skip_load)
     env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
     os.environ.update(DATABASE_URL=url)
-    from spatial_api import db, settings
+    from core import db, settings
 
     settings.get_settings.cache_clear()  # cluster.up() read the settings before DATABASE_URL was set
     db.get_engine.cache_clear()
@@ -324,14 +324,14 @@ def direct(url: str, load: dict) -> dict:
 
     from psycopg_pool import ConnectionPool
 
+    from core import layers
+    from core.db import read_engine
     from gis.analysis import identify as identify_
     from gis.analysis import inputs
     from gis.analysis.within import within
-    from spatial_api import ogc
-    from spatial_api.db import read_engine
 
     # the API's own items SQL, in psycopg's parameter style
-    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", ogc.items_sql(ogc.COLLECTIONS["buildings"], [], with_bbox=True))
+    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", layers.items_sql(layers.COLLECTIONS["buildings"], [], with_bbox=True))
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     out: dict = {}
     # autocommit, as the API's reads (no BEGIN/COMMIT round trips; prepared statements kept)

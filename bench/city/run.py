@@ -89,11 +89,11 @@ def _peer(buildings: int) -> dict:
     from geoalchemy2.shape import from_shape
     from sqlalchemy import text
 
+    from core.db import get_engine, session_scope
+    from core.models import Building, HouseUnit
+    from core.settings import get_settings
     from sample_models.city.generate import generate_city
     from sample_models.load import _copy
-    from spatial_api.db import get_engine, session_scope
-    from spatial_api.models import Building, HouseUnit
-    from spatial_api.settings import get_settings
 
     city = generate_city(buildings, 7)
     frame = city.tables["building"].assign(project_code=None, parcel_code=None)
@@ -241,8 +241,8 @@ def main() -> None:
         "load_average": [round(x, 1) for x in os.getloadavg()],
     }
     try:
-        from spatial_api import migrate
-        from spatial_api.db import get_engine
+        from core import migrate
+        from core.db import get_engine
 
         migrate.upgrade()
         result["full"] = _full_load(args.buildings)

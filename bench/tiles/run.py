@@ -133,7 +133,7 @@ def main() -> None:
     from sqlalchemy import text
 
     with scratch_database("tiles", keep=args.keep) as (url, data_dir):
-        from spatial_api.db import get_engine
+        from core.db import get_engine
 
         started = time.perf_counter()
         if args.synthetic:

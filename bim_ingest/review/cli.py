@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from spatial_api.console import emit, percent_progress
+from core.console import emit, percent_progress
 
 
 def review(

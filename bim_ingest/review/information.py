@@ -11,7 +11,7 @@ from ifctester import ids
 
 from bim_ingest.review import rules
 from bim_ingest.review.issues import Issue
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 DEFAULT_IDS = Path(__file__).with_name("city_delivery.ids")
 

@@ -1,11 +1,11 @@
-"""Background tasks of this package (registered with spatial_api.jobs.task)."""
+"""Background tasks of this package (registered with core.jobs.task)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bim_ingest.georef import Override
-from spatial_api import jobs
+from core import jobs
 
 
 def summary(document: dict[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def _parcel(session: Session, project_code: str, footprint: BaseGeometry) -> dic
 
 
 def _srid() -> int:
-    from spatial_api.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().store_srid
 

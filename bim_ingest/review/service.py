@@ -25,9 +25,9 @@ from bim_ingest.review.model_file import building_global_id, centres
 from bim_ingest.review.planning import planning_checks
 from bim_ingest.source import open_ifc
 from bim_ingest.store import diff_versions, previous_version_id
-from spatial_api.db import session_scope
-from spatial_api.errors import NotFound, UserError
-from spatial_api.models import BimModelVersion, DrawingReview, Project, ReviewIssue
+from core.db import session_scope
+from core.errors import NotFound, UserError
+from core.models import BimModelVersion, DrawingReview, Project, ReviewIssue
 
 Progress = Callable[[str, float], None]
 STATUS_LABELS = {"received": "受理", "in_review": "审查中", "returned": "退回修改", "approved": "通过"}

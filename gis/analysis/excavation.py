@@ -11,8 +11,8 @@ from __future__ import annotations
 import shapely
 from sqlalchemy import Connection, text
 
+from core.errors import UserError
 from gis.analysis.inputs import srid
-from spatial_api.errors import UserError
 
 MAX_DEPTH_M = 100.0
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from shapely import Point
 from sqlalchemy import Connection, text
 
+from core import layers
+from core.errors import NotFound, UserError
 from gis.analysis import inputs, records
-from spatial_api import ogc
-from spatial_api.errors import NotFound, UserError
 
 # Layers a click can hit, in the order they are tried, with the tolerance around the point.
 PICK_ORDER = (
@@ -27,12 +27,12 @@ MAX_BENEATH_M = 200.0
 _PICK = text(
     " UNION ALL ".join(
         f"""(SELECT '{layer}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
-              WHERE {ogc.overlaps_sql(c, f"ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})")}
-                AND ST_DWithin({ogc.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})
-              ORDER BY ST_Distance({ogc.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column}
+              WHERE {layers.overlaps_sql(c, f"ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})")}
+                AND ST_DWithin({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})
+              ORDER BY ST_Distance({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column}
               LIMIT 1)"""
         for layer, tol in PICK_ORDER
-        for c in (ogc.COLLECTIONS[layer],)
+        for c in (layers.COLLECTIONS[layer],)
     )
     + " LIMIT 1"
 )
@@ -97,10 +97,10 @@ _WITH_BENEATH = frozenset(IDENTIFIABLE) - {"enterprises"}
 
 
 def _answer_sql(layer: str) -> str:
-    c = ogc.COLLECTIONS[layer]
-    parts = {"feature": ogc.feature_sql(c), **_LINKED.get(layer, {})}
+    c = layers.COLLECTIONS[layer]
+    parts = {"feature": layers.feature_sql(c), **_LINKED.get(layer, {})}
     if layer in _WITH_BENEATH:
-        parts["beneath"] = _beneath_sql(ogc.geom_sql(c))
+        parts["beneath"] = _beneath_sql(layers.geom_sql(c))
     fields = ", ".join(f"'{name}', {sql}" for name, sql in parts.items())
     return f"SELECT json_build_object({fields}) FROM {c.from_clause} WHERE t.{c.id_column} = :id"
 
@@ -122,8 +122,8 @@ def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m:
         raise UserError(f"identify works on {', '.join(IDENTIFIABLE)}, not {layer!r}")
     if not (0 <= distance_m <= MAX_BENEATH_M):
         raise UserError(f"distance_m must be 0..{MAX_BENEATH_M:.0f} m, not {distance_m}")
-    collection = ogc.COLLECTIONS[layer]
-    key = ogc.feature_id(collection, fid)
+    collection = layers.COLLECTIONS[layer]
+    key = layers.feature_id(collection, fid)
     found = conn.execute(_ANSWER[layer], {"id": key, "d": float(distance_m)}).scalar()
     if found is None:
         raise NotFound(f"{layer} has no feature {fid!r}")

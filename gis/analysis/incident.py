@@ -15,11 +15,11 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from core.errors import UserError
 from gis.analysis import isolation, records
 from gis.analysis.inputs import srid
 from gis.dem import ground_heights
 from gis.network import build_graph
-from spatial_api.errors import UserError
 
 IncidentType = Literal["gas_leak", "pipe_burst", "flood", "fire"]
 DEFAULT_RADIUS_M = {"gas_leak": 200.0, "pipe_burst": 100.0, "flood": 300.0, "fire": 100.0}

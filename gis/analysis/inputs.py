@@ -14,9 +14,9 @@ from shapely.geometry import shape
 from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
+from core.errors import UserError
+from core.settings import get_settings
 from gis.crs import crs84_to_store, store_to_crs84
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
 
 MAX_RADIUS_M = 5_000.0
 MAX_AREA_M2 = 100e6  # 100 km², a district

@@ -15,7 +15,7 @@ from collections import deque
 import networkx as nx
 from sqlalchemy import Connection, text
 
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 MAX_SERVICE_M = 100.0
 

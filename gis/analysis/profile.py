@@ -14,9 +14,9 @@ import shapely
 from shapely import LineString, Point
 from sqlalchemy import Connection, text
 
+from core.errors import UserError
 from gis.analysis.inputs import srid
 from gis.dem import ground_heights
-from spatial_api.errors import UserError
 
 MAX_LENGTH_M = 10_000.0
 MAX_SAMPLES = 2_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from spatial_api.security import mask_phone
+from core.privacy import mask_phone
 
 PARTY_ROLES = ("build_unit", "contractor", "supervisor", "designer", "surveyor")
 LATEST_CREDIT_RECORDS = 3

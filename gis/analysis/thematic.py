@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from spatial_api.errors import NotFound, UserError
-from spatial_api.models.bim import CITY_VERSION_IDS_SQL
+from core.errors import NotFound, UserError
+from core.models.bim import CITY_VERSION_IDS_SQL
 
 GRADE_LEGEND = {
     "A": {"label": "A 守信", "color": "#1a9850"},

@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from core.db import session_scope
+from core.errors import UserError
 from gis.importers import areas, pipes
 from gis.importers.mapping import load_mapping
 from gis.importers.report import ImportReport
 from gis.importers.rows import mapped_rows
 from gis.importers.source import read_source
 from gis.importers.write import record_issues
-from spatial_api.db import session_scope
-from spatial_api.errors import UserError
 
 # layer -> (table, key, required fields)
 LAYERS: dict[str, tuple[str, str, tuple[str, ...]]] = {

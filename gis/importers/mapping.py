@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "mappings"
 

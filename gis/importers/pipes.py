@@ -20,12 +20,12 @@ from shapely.geometry import LineString, Point
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.models.network import NODE_KINDS, UTILITIES
 from gis.crs import store_srid
 from gis.dem import ground_heights
 from gis.importers.report import ImportReport
 from gis.importers.rows import Row
 from gis.importers.write import upsert
-from spatial_api.models.network import NODE_KINDS, UTILITIES
 
 # Default cover to the pipe top (m) when a survey gives no depth (typical minimum covers under roads).
 DEFAULT_COVER_M = {

@@ -12,8 +12,8 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import ProjError
 
+from core.errors import UserError
 from gis.crs import parse_crs, store_crs, transformer
-from spatial_api.errors import UserError
 
 SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
 

@@ -8,8 +8,8 @@ import shapely
 from sqlalchemy import String, text
 from sqlalchemy.orm import Session
 
+from core.models import Base
 from gis.crs import store_srid
-from spatial_api.models import Base
 
 CHUNK = 500
 

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from core.privacy import mask_id_card
+from core.settings import get_settings
+from core.uscc import CHARSET, check_character
 from sample_models.city import names
 from sample_models.city.dates import TODAY, random_dates
-from spatial_api.security import mask_id_card
-from spatial_api.settings import get_settings
-from spatial_api.uscc import CHARSET, check_character
 
 ENTERPRISE_MIX = {
     "builder": 0.30,

@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 from shapely import LineString
 from shapely.geometry import mapping
 
+from core.db import read_engine
+from core.errors import UserError
 from gis.analysis import inputs
 from gis.analysis.clearance import clearance as clearance_
 from gis.analysis.excavation import excavation as excavation_
@@ -14,8 +16,6 @@ from gis.analysis.incident import DEFAULT_RADIUS_M, IncidentType
 from gis.analysis.incident import incident as incident_
 from gis.analysis.profile import profile as profile_
 from spatial_api import audit
-from spatial_api.db import read_engine
-from spatial_api.errors import UserError
 from spatial_api.security import Principal, current_principal, require_role
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])

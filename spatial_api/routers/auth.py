@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
+from core.db import session_scope
+from core.models import User
+from core.privacy import verify_password
 from spatial_api import audit
-from spatial_api.db import session_scope
-from spatial_api.models import User
-from spatial_api.security import Principal, current_principal, issue_token, verify_password
+from spatial_api.security import Principal, current_principal, issue_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -15,12 +15,13 @@ from bim_ingest.cli import parse_override
 from bim_ingest.source import check_upload
 from bim_ingest.store import diff_versions
 from bim_ingest.upload import receive_file
-from spatial_api import audit, jobs
-from spatial_api.db import session_scope
-from spatial_api.errors import NotFound, UserError
-from spatial_api.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, Project
+from core import jobs
+from core.db import session_scope
+from core.errors import NotFound, UserError
+from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, Project
+from core.settings import get_settings
+from spatial_api import audit
 from spatial_api.security import Principal, require_role
-from spatial_api.settings import get_settings
 
 router = APIRouter(tags=["bim"])
 engineers = require_role("engineer")

@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from spatial_api import audit, ogc
-from spatial_api.db import read_engine
+from core import layers
+from core.db import read_engine
+from spatial_api import audit
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(tags=["features"])
@@ -60,7 +61,7 @@ def conformance() -> dict:
     return {"conformsTo": CONFORMANCE}
 
 
-def _collection_doc(base: str, collection: ogc.Collection, bbox: list[float] | None) -> dict:
+def _collection_doc(base: str, collection: layers.Collection, bbox: list[float] | None) -> dict:
     href = f"{base}/collections/{collection.id}"
     doc = {
         "id": collection.id,
@@ -82,7 +83,7 @@ def _collection_doc(base: str, collection: ogc.Collection, bbox: list[float] | N
 def collections(request: Request) -> dict:
     base = _base(request)
     with read_engine().connect() as conn:
-        docs = [_collection_doc(base, c, ogc.extent(conn, c)) for c in ogc.COLLECTIONS.values()]
+        docs = [_collection_doc(base, c, layers.extent(conn, c)) for c in layers.COLLECTIONS.values()]
     return {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
         "collections": docs,
@@ -91,9 +92,9 @@ def collections(request: Request) -> dict:
 
 @router.get("/collections/{collection_id}")
 def collection(collection_id: str, request: Request) -> dict:
-    coll = ogc.get_collection(collection_id)
+    coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:
-        return _collection_doc(_base(request), coll, ogc.extent(conn, coll))
+        return _collection_doc(_base(request), coll, layers.extent(conn, coll))
 
 
 @router.get("/collections/{collection_id}/items", response_class=Response)
@@ -101,16 +102,16 @@ def items(
     collection_id: str,
     request: Request,
     bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat in CRS84"),
-    limit: int = Query(ogc.DEFAULT_LIMIT, ge=1, le=ogc.MAX_LIMIT),
+    limit: int = Query(layers.DEFAULT_LIMIT, ge=1, le=layers.MAX_LIMIT),
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(current_principal),
 ) -> Response:
     """A page of features as GeoJSON; any other query parameter filters on a property (``?utility=gas``)."""
-    coll = ogc.get_collection(collection_id)
-    box = ogc.parse_bbox(bbox) if bbox else None
-    filters = ogc.property_filters(coll, dict(request.query_params))
+    coll = layers.get_collection(collection_id)
+    box = layers.parse_bbox(bbox) if bbox else None
+    filters = layers.property_filters(coll, dict(request.query_params))
     with read_engine().connect() as conn:
-        features, more = ogc.items(conn, coll, box, filters, limit, offset)
+        features, more = layers.items(conn, coll, box, filters, limit, offset)
     if limit > EXPORT_LIMIT:
         audit.record("export", f"collections/{coll.id}?{request.url.query}", principal, request)
     href = f"{_base(request)}/collections/{coll.id}/items"
@@ -141,9 +142,9 @@ def items(
 
 @router.get("/collections/{collection_id}/items/{fid}", response_class=Response)
 def item(collection_id: str, fid: str, request: Request) -> Response:
-    coll = ogc.get_collection(collection_id)
+    coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:
-        feature = ogc.item(conn, coll, fid)
+        feature = layers.item(conn, coll, fid)
     base = f"{_base(request)}/collections/{coll.id}"
     links = [
         {"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from spatial_api.db import read_engine
+from core.db import read_engine
 
 router = APIRouter(tags=["health"])
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from spatial_api.db import session_scope
-from spatial_api.errors import NotFound
-from spatial_api.models import Job
+from core.db import session_scope
+from core.errors import NotFound
+from core.models import Job
 
 router = APIRouter(tags=["jobs"])
 

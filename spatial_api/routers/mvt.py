@@ -6,10 +6,10 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from sqlalchemy import text
 
-from spatial_api import ogc
-from spatial_api.db import read_engine
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
+from core import layers
+from core.db import read_engine
+from core.errors import UserError
+from core.settings import get_settings
 
 router = APIRouter(prefix="/mvt", tags=["mvt"])
 
@@ -19,9 +19,9 @@ BUFFER = 64
 MAX_ZOOM = 22
 
 
-def tile_sql(collection: ogc.Collection) -> str:
+def tile_sql(collection: layers.Collection) -> str:
     """Features of a collection in tile z/x/y, clipped with a buffer, properties from the registry."""
-    geom = ogc.geom_sql(collection)
+    geom = layers.geom_sql(collection)
     props = ", ".join(f"t.{name}" for name in collection.properties if name != collection.id_column)
     srid = get_settings().store_srid
     return f"""
@@ -30,14 +30,14 @@ def tile_sql(collection: ogc.Collection) -> str:
                                                        (ST_XMax(g) - ST_XMin(g)) / 16), {srid}) AS g FROM env),
              q AS (SELECT t.{collection.id_column} AS id{", " + props if props else ""},
                           ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g, {EXTENT}, {BUFFER}, true) AS geom
-                     FROM {collection.from_clause}, env, box WHERE {ogc.overlaps_sql(collection, "box.g")})
+                     FROM {collection.from_clause}, env, box WHERE {layers.overlaps_sql(collection, "box.g")})
         SELECT ST_AsMVT(q, :layer, {EXTENT}, 'geom') FROM q WHERE q.geom IS NOT NULL"""
 
 
 @router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response)
 def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
     """One vector tile (Web Mercator XYZ) of a layer; the layer name inside the tile is the collection id."""
-    collection = ogc.get_collection(layer)
+    collection = layers.get_collection(layer)
     if x >= 2**z or y >= 2**z:
         raise UserError(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
     with read_engine().connect() as conn:

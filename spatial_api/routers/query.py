@@ -8,12 +8,12 @@ from datetime import date
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from core.db import read_engine
+from core.errors import UserError
 from gis.analysis import identify as identify_
 from gis.analysis import inputs
 from gis.analysis.within import within as within_
 from spatial_api import audit
-from spatial_api.db import read_engine
-from spatial_api.errors import UserError
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(prefix="/query", tags=["query"])

@@ -16,9 +16,10 @@ from bim_ingest.review import service
 from bim_ingest.review.bcf_export import review_bcf
 from bim_ingest.review.information import load_ids
 from bim_ingest.source import TooLarge, check_upload
-from spatial_api import audit, jobs
+from core import jobs
+from core.settings import get_settings
+from spatial_api import audit
 from spatial_api.security import Principal, require_role
-from spatial_api.settings import get_settings
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 

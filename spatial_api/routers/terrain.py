@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Response
 from pyproj import CRS, Transformer
 from pyproj.crs import CompoundCRS
 
+from core.errors import NotFound
+from core.settings import get_settings
 from gis import crs, dem
-from spatial_api.errors import NotFound
-from spatial_api.settings import get_settings
 
 router = APIRouter(prefix="/terrain", tags=["terrain"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from core.db import read_engine
 from gis.analysis.thematic import thematic as thematic_
-from spatial_api.db import read_engine
 
 router = APIRouter(prefix="/thematic", tags=["thematic"])
 

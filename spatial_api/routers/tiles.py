@@ -9,10 +9,11 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 
-from spatial_api import audit, jobs
-from spatial_api.errors import NotFound, UserError
+from core import jobs
+from core.errors import NotFound, UserError
+from core.settings import get_settings
+from spatial_api import audit
 from spatial_api.security import Principal, require_role
-from spatial_api.settings import get_settings
 from tiles.sources import LAYER_NAME
 
 router = APIRouter(tags=["tiles"])

@@ -10,7 +10,7 @@ from alembic import op
 from geoalchemy2 import Geometry, Raster
 from sqlalchemy.dialects import postgresql
 
-from spatial_api.settings import get_settings
+from core.settings import get_settings
 
 SRID = get_settings().store_srid
 ROLE_DESCRIPTIONS = {

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from spatial_api.db import get_engine
+from core.db import get_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spatial_api.models.base import Base, geom_column, now_column
+from core.models.base import Base, geom_column, now_column
 
 VERSION_STATUSES = ("ingested", "published", "withdrawn")
 # The model versions on the city map: the newest published version of each model (SQL subquery).

@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spatial_api.models.base import Base, geom_column
-from spatial_api.models.records import _in
+from core.models.base import Base, geom_column
+from core.models.records import _in
 
 UTILITIES = ("water", "drain", "sewer", "gas", "heat", "power", "telecom", "streetlight")
 NODE_KINDS = ("valve", "manhole", "hydrant", "tee", "junction", "tank", "reservoir", "pump", "end")

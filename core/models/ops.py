@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, 
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spatial_api.models.base import Base, geom_column, now_column
+from core.models.base import Base, geom_column, now_column
 
 ROLES = ("public", "planner", "engineer", "emergency", "admin")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")

@@ -8,8 +8,8 @@ from geoalchemy2 import Raster
 from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spatial_api.models.base import Base, geom_column
-from spatial_api.models.records import GRADES, _in
+from core.models.base import Base, geom_column
+from core.models.records import GRADES, _in
 
 
 class DemTile(Base):

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
+from core.errors import UserError
+from core.settings import get_settings
 
 DB_NAME = "cim"
 DB_USER = "cim"

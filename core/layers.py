@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
-from spatial_api.errors import NotFound, UserError
-from spatial_api.models.bim import CITY_VERSION_IDS_SQL
-from spatial_api.settings import get_settings
+from core.errors import NotFound, UserError
+from core.models.bim import CITY_VERSION_IDS_SQL
+from core.settings import get_settings
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100

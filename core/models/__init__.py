@@ -1,9 +1,9 @@
 """All tables. Import from here so the metadata is complete."""
 
-from spatial_api.models.base import SRID, Base
-from spatial_api.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
-from spatial_api.models.city import Building, DemTile, HouseUnit, Parcel, Road
-from spatial_api.models.network import (
+from core.models.base import SRID, Base
+from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
+from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
+from core.models.network import (
     NetworkIssue,
     Pipeline,
     PipeNode,
@@ -12,8 +12,8 @@ from spatial_api.models.network import (
     TunnelCompartment,
     UtilityTunnel,
 )
-from spatial_api.models.ops import AuditLog, EmergencyEvent, Job, Role, User
-from spatial_api.models.records import (
+from core.models.ops import AuditLog, EmergencyEvent, Job, Role, User
+from core.models.records import (
     Complaint,
     CompletionFiling,
     ConstructionPermit,
@@ -26,7 +26,7 @@ from spatial_api.models.records import (
     ProjectPerson,
     Qualification,
 )
-from spatial_api.models.review import DrawingReview, ReviewIssue
+from core.models.review import DrawingReview, ReviewIssue
 
 __all__ = [
     "SRID",

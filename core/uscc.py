@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from spatial_api.errors import UserError
+from core.errors import UserError
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)

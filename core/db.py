@@ -12,9 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from spatial_api import cluster
-from spatial_api.errors import UserError
-from spatial_api.settings import get_settings
+from core import cluster
+from core.errors import UserError
+from core.settings import get_settings
 
 
 class DatabaseUnavailable(UserError):

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spatial_api.models.base import Base, geom_column
+from core.models.base import Base, geom_column
 
 ENTERPRISE_TYPES = ("builder", "municipal", "survey", "design", "supervision", "developer", "property", "review_agency")
 GRADES = ("A", "B", "C", "D")

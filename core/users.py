@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from spatial_api.models import User
-from spatial_api.models.ops import ROLES
-from spatial_api.security import hash_password
+from core.models import User
+from core.models.ops import ROLES
+from core.privacy import hash_password
 
 
 def upsert_user(session: Session, username: str, password: str, role: str) -> User:

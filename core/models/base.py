@@ -8,7 +8,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from spatial_api.settings import get_settings
+from core.settings import get_settings
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

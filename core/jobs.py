@@ -8,7 +8,6 @@ and, on other machines, as ``cim worker``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -18,14 +17,11 @@ from typing import Any
 import procrastinate
 from sqlalchemy import text, update
 
-from spatial_api.db import database_url, session_scope
-from spatial_api.errors import NotFound, UserError
-from spatial_api.models import Job
+from core.db import database_url, session_scope
+from core.errors import NotFound, UserError
+from core.models import Job
 
 log = logging.getLogger("cim.jobs")
-
-# Modules that register tasks on ``tasks``; the worker imports them.
-TASK_MODULES = ("bim_ingest.jobs", "tiles.jobs", "bim_ingest.review.jobs")
 
 NAMESPACE = "cim"
 _registry: dict[str, Callable[[str], None]] = {}
@@ -48,8 +44,7 @@ def task(name: str) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
 
 
 def _load_tasks() -> dict[str, Callable[[str], None]]:
-    for module in TASK_MODULES:
-        importlib.import_module(module)
+    """The registered tasks; the packages register theirs when ``spatial_api.tasks`` imports them."""
     return _registry
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, ForeignKey, In
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spatial_api.models.base import Base, now_column
+from core.models.base import Base, now_column
 
 REVIEW_STATUSES = ("received", "in_review", "returned", "approved")
 

@@ -1,15 +1,15 @@
-"""Alembic environment: the URL and connection come from spatial_api, never from an ini file."""
+"""Alembic environment: the URL and connection come from core.db, never from an ini file."""
 
 from __future__ import annotations
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
-from spatial_api.models import Base
+from core.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
-if connection is None:  # pragma: no cover - alembic always gets one from spatial_api.migrate
+if connection is None:  # pragma: no cover - alembic always gets one from core.migrate
     raise RuntimeError("run migrations through `cim db migrate`")
 
 context.configure(

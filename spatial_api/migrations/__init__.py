@@ -1,1 +1,0 @@
-"""Alembic migrations; run them with :func:`spatial_api.migrate.upgrade`."""
