@@ -385,7 +385,8 @@ def test_identify_gives_the_filing_and_the_designer_and_supervisor_with_credit(c
 
 def _key_people(rows, project_code: str) -> dict[tuple[str, str], dict]:
     found = rows(
-        """SELECT pp.role, s.id, s.phone_enc, s.id_card_masked FROM project_person pp JOIN person s ON s.id = pp.person_id
+        """SELECT pp.role, s.id, s.phone_enc, s.id_card_masked
+             FROM project_person pp JOIN person s ON s.id = pp.person_id
             WHERE pp.project_code = :c AND pp.role IN ('project_manager', 'chief_supervisor')""",
         c=project_code,
     )
