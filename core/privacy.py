@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from functools import lru_cache
 
 import bcrypt
@@ -39,11 +38,16 @@ def _cipher(key: str) -> AESGCM:
 
 
 def encrypt_field(value: str | None) -> str | None:
-    """AES-256-GCM of a personal field (key: settings ``field_key``), base64 of nonce + ciphertext."""
+    """AES-256-GCM of a personal field (key: settings ``field_key``), base64 of nonce + ciphertext.
+
+    The nonce is derived from the value (HMAC-SHA256 under the key, as in SIV): the same value always
+    seals to the same text, so re-importing a file changes nothing, and a nonce is only ever reused
+    with its own plaintext, which GCM allows; the cost is that equal values are seen to be equal."""
     if value is None:
         return None
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = _cipher(get_settings().field_key).encrypt(nonce, value.encode(), None)
+    key = get_settings().field_key
+    nonce = hmac.new(key.encode(), value.encode(), hashlib.sha256).digest()[:NONCE_BYTES]
+    sealed = _cipher(key).encrypt(nonce, value.encode(), None)
     return base64.b64encode(nonce + sealed).decode()
 
 
