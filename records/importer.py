@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from core.db import get_engine
 from core.errors import UserError
+from gis.linking import link
 from records import reader, spec, store
 from records.mapping import load_mapping
 from records.validate import Rejection, Row, check_batch, parse_row
@@ -79,11 +80,9 @@ def import_file(
             report("writing", 40)
             applied = store.apply(conn, kind, good, present_columns(kind, set(columns.values())), username,
                                   f"import {source.name}")  # fmt: skip
-            if kind.link and (applied.inserted or applied.updated):
-                from gis.linking import link
-
+            if kind.link and applied.changed:
                 report("linking", 80)
-                linking = link(conn)
+                linking = link(conn, projects=applied.changed)
     rejected_rows = len({r.row for r in rejections})
     total = len(source.rows)
     return {

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column, Numeric, String
 
 from core.errors import NotFound
 from core.models import Base
@@ -38,6 +38,7 @@ class Field:
     columns: dict[str, str] = field(default_factory=dict)  # output role -> column (id_number, phone, masked_name)
     derive: dict | None = None  # a value made from another column when the input gives none
     max_length: int | None = None
+    digits: int | None = None  # integer digits a NUMERIC column holds
     required: bool = False
 
     @property
@@ -98,7 +99,9 @@ def _field(table: str, name: str, raw: dict, key: tuple[str, ...]) -> Field:
     column = Base.metadata.tables[table].c[base.outputs[0]]
     length = column.type.length if isinstance(column.type, String) and base.type in ("text", "uscc") else None
     required = _required(table, base) or (base.derive is None and bool(set(base.outputs) & set(key)))
-    return Field(**{**base.__dict__, "max_length": length, "required": required})
+    numeric = base.type == "decimal" and isinstance(column.type, Numeric) and column.type.precision is not None
+    digits = column.type.precision - (column.type.scale or 0) if numeric else None
+    return Field(**{**base.__dict__, "max_length": length, "digits": digits, "required": required})
 
 
 @cache

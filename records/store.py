@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from records.history import write_versions
+from records.history import key_sql, write_versions
 from records.spec import Kind
 from records.validate import Row
 
@@ -22,6 +22,7 @@ class Applied:
     inserted: int
     updated: int
     unchanged: int
+    changed: list[str] = field(default_factory=list)  # the keys (text) of the rows inserted or updated
 
 
 def _defaults(kind: Kind, absent: Sequence[str]) -> dict[str, object]:
@@ -85,8 +86,10 @@ def apply(
             ),
             {f"d_{c}": v for c, v in defaults.items()},
         )
+    keys: list[str] = []
     if counts[0] or counts[1]:
         where = f"EXISTS (SELECT 1 FROM {changed} i WHERE {match})"
         write_versions(conn, kind, where, when, by, reason)
+        keys = list(conn.scalars(text(f"SELECT {key_sql(kind, 't')} FROM {table} t WHERE {where}")))
     conn.execute(text(f"DROP TABLE {scratch}, {changed}"))
-    return Applied(counts[0], counts[1], len(rows) - counts[0] - counts[1])
+    return Applied(counts[0], counts[1], len(rows) - counts[0] - counts[1], keys)

@@ -90,6 +90,15 @@ def _int(raw: object) -> int:
     return int(value)
 
 
+def _decimal(f: Field, raw: object) -> Decimal:
+    value = _number(raw, Decimal, "数字", "a number")
+    if not value.is_finite():
+        raise Invalid("不是数字", "not a number")
+    if f.digits is not None and abs(value) >= Decimal(10) ** f.digits:
+        raise Invalid(f"数值过大（整数部分最多 {f.digits} 位）", f"too large (at most {f.digits} integer digits)")
+    return value
+
+
 def _date(raw: object) -> date:
     if isinstance(raw, datetime):
         return raw.date()
@@ -201,7 +210,7 @@ def parse(f: Field, raw: object) -> dict[str, object]:
     parsers: dict[str, Callable[[object], object]] = {
         "int": _int,
         "float": lambda r: float(_number(r, float, "数字", "a number")),
-        "decimal": lambda r: _number(r, Decimal, "数字", "a number"),
+        "decimal": lambda r: _decimal(f, r),
         "bool": _bool,
         "date": _date,
         "datetime": _datetime,
@@ -287,7 +296,8 @@ def check_batch(conn: Connection, kind: Kind, rows: list[Row]) -> tuple[list[Row
     for row in rows:
         key = key_of(kind, row.values, kind.match)
         if key is not None and key in seen:
-            column = row.sources.get(kind.match[0]) or kind.match[0]
+            first = kind.field_writing(kind.match[0])
+            column = row.sources.get(first.name if first else kind.match[0], kind.match[0])
             rejections.append(Rejection(row.number, column, None, f"文件内主键重复（首次出现于第 {seen[key]} 行）",
                                         f"duplicate key in the file (first at row {seen[key]})", True))  # fmt: skip
             continue

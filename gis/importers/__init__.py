@@ -67,7 +67,7 @@ def import_layer(
         else:
             extra = getattr(areas, f"import_{layer}")(session, rows, report, progress)
         if layer in LINKED_LAYERS:
-            extra["linking"] = link(session.connection())
+            extra["linking"] = link(session.connection(), **{layer: [row.fid for row in rows]})
         record_issues(session, layer, report.issues)
     return {
         "file": source.name,

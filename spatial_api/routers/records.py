@@ -10,12 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import Connection
 
 from bim_ingest.upload import BadUpload, receive_file
 from core import jobs
 from core.db import get_engine, read_engine
 from core.errors import NotFound
 from core.settings import get_settings
+from gis.linking import link
 from records import access, history, reader, spec, write
 from spatial_api import audit
 from spatial_api.security import Principal, current_principal
@@ -182,17 +184,16 @@ def create_record(
     found = _writer(kind, principal)
     with get_engine().begin() as conn:
         key, data, etag = write.create(conn, found, body, principal.username)
-        _relink(conn, found)
+        _relink(conn, found, key)
     _changed(request, principal, "records.create", f"{kind}/{key}", None, data)
     _queue_tiles(found, None, data, principal.username)
     return _answer(found.name, key, write.visible(data, principal.sees_personal_data), etag, 201)
 
 
-def _relink(conn, found: spec.Kind) -> None:
+def _relink(conn: Connection, found: spec.Kind, key: str) -> None:
+    """A project written: link the buildings on its site and it to its parcel."""
     if found.link:
-        from gis.linking import link
-
-        link(conn)
+        link(conn, projects=[key])
 
 
 def _change(kind: str, key: str, request: Request, body: dict, principal: Principal, if_match: str | None,
@@ -200,7 +201,7 @@ def _change(kind: str, key: str, request: Request, body: dict, principal: Princi
     found = _writer(kind, principal)
     with get_engine().begin() as conn:
         before, after, etag = write.change(conn, found, key, body, principal.username, if_match, partial)
-        _relink(conn, found)
+        _relink(conn, found, key)
     _changed(request, principal, "records.update", f"{kind}/{key}", before, after)
     _queue_tiles(found, before, after, principal.username)
     return _answer(found.name, key, write.visible(after, principal.sees_personal_data), etag)
