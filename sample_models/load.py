@@ -29,7 +29,13 @@ from sample_models.city.generate import TABLES, City, generate_city
 DEMO_ROLES = ("planner", "engineer", "emergency", "records", "admin")
 COPY_CHUNK_ROWS = 200_000
 # Emptied outright; nothing outside the sample city refers to them.
-REPLACED = tuple(t for t in TABLES if t not in ("enterprise", "parcel", "project")) + ("network_issue",)
+# Emptied before a load: the city's tables and what hangs on them (supervision records, versions).
+REPLACED = tuple(t for t in TABLES if t not in ("enterprise", "parcel", "project")) + (
+    "network_issue",
+    "inspection",
+    "safety_appraisal",
+    "record_version",
+)
 ROLE_COLUMNS = ("build_unit_uscc", "contractor_uscc", "supervisor_uscc", "designer_uscc", "surveyor_uscc")
 LOAD_STEPS = len(TABLES) + 3  # generate, each table, demo users, DEM
 

@@ -20,28 +20,16 @@ from core.settings import get_settings
 from gis.linking import link
 from records import access, history, reader, spec, write
 from spatial_api import audit
+from spatial_api.forms import upload_form
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(prefix="/records", tags=["records"])
 
-UPLOAD_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".csv, .xlsx or .jsonl"},
-                        "mapping": {"type": "string", "description": "column mapping name (default: siku)"},
-                        "all_or_nothing": {"type": "boolean", "description": "write nothing if a row is rejected"},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_FORM = upload_form(
+    ".csv, .xlsx or .jsonl",
+    mapping={"type": "string", "description": "column mapping name (default: siku)"},
+    all_or_nothing={"type": "boolean", "description": "write nothing if a row is rejected"},
+)
 
 
 class JobAccepted(BaseModel):
@@ -196,44 +184,29 @@ def _relink(conn: Connection, found: spec.Kind, key: str) -> None:
         link(conn, projects=[key])
 
 
-def _change(kind: str, key: str, request: Request, body: dict, principal: Principal, if_match: str | None,
-            partial: bool) -> JSONResponse:  # fmt: skip
+IfMatch = Header(None, alias="If-Match", description="the ETag of the record as read")
+
+
+@router.put("/{kind}/{key}", response_model=RecordOut, summary="Replace a record")
+@router.patch("/{kind}/{key}", response_model=RecordOut, summary="Update a record")
+def change_record(
+    kind: str,
+    key: str,
+    request: Request,
+    body: dict[str, Any] = Body(...),
+    if_match: str | None = IfMatch,
+    principal: Principal = Depends(current_principal),
+) -> JSONResponse:
+    """PUT replaces a record (absent optional fields become empty), PATCH changes the given fields;
+    both need If-Match with the record's ETag: 428 without, 412 when the record changed since."""
     found = _writer(kind, principal)
+    partial = request.method == "PATCH"
     with get_engine().begin() as conn:
         before, after, etag = write.change(conn, found, key, body, principal.username, if_match, partial)
         _relink(conn, found, key)
     _changed(request, principal, "records.update", f"{kind}/{key}", before, after)
     _queue_tiles(found, before, after, principal.username)
     return _answer(found.name, key, write.visible(after, principal.sees_personal_data), etag)
-
-
-IfMatch = Header(None, alias="If-Match", description="the ETag of the record as read")
-
-
-@router.put("/{kind}/{key}", response_model=RecordOut)
-def replace_record(
-    kind: str,
-    key: str,
-    request: Request,
-    body: dict[str, Any] = Body(...),
-    if_match: str | None = IfMatch,
-    principal: Principal = Depends(current_principal),
-) -> JSONResponse:
-    """Replace a record (every field; absent optional ones become empty). Needs If-Match: 428 without, 412 stale."""
-    return _change(kind, key, request, body, principal, if_match, partial=False)
-
-
-@router.patch("/{kind}/{key}", response_model=RecordOut)
-def update_record(
-    kind: str,
-    key: str,
-    request: Request,
-    body: dict[str, Any] = Body(...),
-    if_match: str | None = IfMatch,
-    principal: Principal = Depends(current_principal),
-) -> JSONResponse:
-    """Change the given fields of a record. Needs If-Match: 428 without, 412 when stale."""
-    return _change(kind, key, request, body, principal, if_match, partial=True)
 
 
 @router.delete("/{kind}/{key}", status_code=204)
