@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from sqlalchemy import Column, Numeric, String
@@ -57,6 +57,12 @@ class Kind:
     fields: dict[str, Field]
     soft_delete: bool = False
     link: bool = False
+
+    @cached_property
+    def key_fields(self) -> frozenset[str]:
+        """Fields whose failure counts against the key-field pass rate: the keys and the references."""
+        keys = set(self.match + self.key)
+        return frozenset(f.name for f in self.fields.values() if set(f.outputs) & keys or f.ref is not None)
 
     def column_of(self, output: str) -> Column:
         return Base.metadata.tables[self.table].c[output]

@@ -243,9 +243,10 @@ def parse_row(
 ) -> tuple[Row, list[Rejection]]:
     """Parse one row (field -> (header, raw value)); missing required fields are errors unless ``partial``."""
     row, errors = Row(number, {}), []
+    key_fields = kind.key_fields
     for name, f in kind.fields.items():
         header, raw = given.get(name, (name, None))
-        key_field = bool(set(f.outputs) & set(kind.match + kind.key)) or f.ref is not None
+        key_field = name in key_fields
         if _empty(raw):
             if name in given:
                 row.values.update(dict.fromkeys(f.outputs))
@@ -278,25 +279,25 @@ def key_of(kind: Kind, values: dict[str, object], columns: tuple[str, ...]) -> t
     return None if any(v is None for v in key) else key
 
 
-def check_batch(conn: Connection, kind: Kind, rows: list[Row]) -> tuple[list[Row], list[Rejection]]:
-    """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins) and
-    rows whose references name nothing in the database."""
-    rejections: list[Rejection] = []
-    hashes = {h for r in rows for h in r.pending.values()}
-    people = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
-                               {"h": list(hashes)}).all()) if hashes else {}  # fmt: skip
+def _derive(kind: Kind, rows: list[Row], people: dict[str, str]) -> None:
+    """Fill people resolved by ID-number hash, and ids made from another column."""
+    derived = [(f, kind.column_of(f.name).type.length) for f in kind.fields.values() if f.derive]
     for row in rows:
         for column, digest in row.pending.items():
             row.values[column] = people.get(digest)
-        for name, f in kind.fields.items():
-            if f.derive and row.values.get(name) is None and row.values.get(f.derive["from"]):
-                size = kind.column_of(name).type.length
-                row.values[name] = (f.derive["prefix"] + row.values[f.derive["from"]])[:size]
-    kept, seen = [], {}
+        for f, size in derived:
+            source = row.values.get(f.derive["from"])
+            if row.values.get(f.name) is None and source:
+                row.values[f.name] = (f.derive["prefix"] + source)[:size]
+
+
+def _unique(kind: Kind, rows: list[Row]) -> tuple[list[Row], list[Rejection]]:
+    """Rows with a natural key not seen before in the batch (the first row wins)."""
+    first = kind.field_writing(kind.match[0])
+    kept, seen, rejections = [], {}, []
     for row in rows:
         key = key_of(kind, row.values, kind.match)
         if key is not None and key in seen:
-            first = kind.field_writing(kind.match[0])
             column = row.sources.get(first.name if first else kind.match[0], kind.match[0])
             rejections.append(Rejection(row.number, column, None, f"文件内主键重复（首次出现于第 {seen[key]} 行）",
                                         f"duplicate key in the file (first at row {seen[key]})", True))  # fmt: skip
@@ -304,32 +305,44 @@ def check_batch(conn: Connection, kind: Kind, rows: list[Row]) -> tuple[list[Row
         if key is not None:
             seen[key] = row.number
         kept.append(row)
+    return kept, rejections
+
+
+def _dangling(row: Row, refs: list[Field], known: dict[tuple[str, str], set]) -> Rejection | None:
+    """The first reference of a row that names nothing."""
+    for f in refs:
+        value = row.values.get(f.name)
+        if f.name in row.pending and value is None:
+            return Rejection(row.number, row.sources.get(f.name, f.name), None, "人员不存在（按身份证号未找到）",
+                             "no person with this ID number", True)  # fmt: skip
+        target = f.ref.target(row.values)
+        if target is not None and value is not None and value not in known[target]:
+            what = target[0]
+            return Rejection(row.number, row.sources.get(f.name, f.name), str(value),
+                             f"引用的{_TABLE_ZH.get(what, what)}不存在：{value}",
+                             f"no {what} {value} (reference {target[0]}.{target[1]})", True)  # fmt: skip
+    return None
+
+
+def check_batch(conn: Connection, kind: Kind, rows: list[Row]) -> tuple[list[Row], list[Rejection]]:
+    """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins) and
+    rows whose references name nothing in the database."""
+    hashes = {h for r in rows for h in r.pending.values()}
+    people = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
+                               {"h": list(hashes)}).all()) if hashes else {}  # fmt: skip
+    _derive(kind, rows, people)
+    kept, rejections = _unique(kind, rows)
+    refs = [f for f in kind.fields.values() if f.ref is not None]
     wanted: dict[tuple[str, str], set] = {}
     for row in kept:
-        for f in kind.fields.values():
-            target = f.ref.target(row.values) if f.ref else None
+        for f in refs:
+            target = f.ref.target(row.values)
             if target and row.values.get(f.name) is not None:
                 wanted.setdefault(target, set()).add(row.values[f.name])
     known = {target: _existing(conn, *target, values) for target, values in wanted.items()}
     out = []
     for row in kept:
-        bad = None
-        for name, f in kind.fields.items():
-            target = f.ref.target(row.values) if f.ref else None
-            value = row.values.get(name)
-            if name in row.pending and value is None:
-                bad = Rejection(row.number, row.sources.get(name, name), None, "人员不存在（按身份证号未找到）",
-                                "no person with this ID number", True)  # fmt: skip
-                break
-            if target is None or value is None:
-                continue
-            if value not in known[target]:
-                what = target[0]
-                bad = Rejection(row.number, row.sources.get(name, name), str(value),
-                                f"引用的{_TABLE_ZH.get(what, what)}不存在：{value}",
-                                f"no {what} {value} (reference {target[0]}.{target[1]})", True)  # fmt: skip
-                break
-        if bad:
+        if bad := _dangling(row, refs, known):
             rejections.append(bad)
         else:
             out.append(row)

@@ -3,6 +3,8 @@ records package reads them from (today the models' CHECK lists; later ``core/voc
 
 from __future__ import annotations
 
+from functools import cache
+
 from core.models.records import (
     ENTERPRISE_TYPES,
     GRADES,
@@ -77,6 +79,7 @@ ENUMERATIONS: dict[str, Labels] = {
 }
 
 
+@cache
 def lookup(name: str) -> dict[str, str]:
     """Every spelling a file may use (code, Chinese label, English label; case-insensitive) -> the code."""
     spellings: dict[str, str] = {}
