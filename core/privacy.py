@@ -28,8 +28,7 @@ def verify_password(password: str, hashed: str) -> bool:
 
 def hash_id_number(number: str) -> str:
     """HMAC-SHA256 (key: settings ``pii_key``) of an ID number, upper-cased without spaces, as hex."""
-    key = get_settings().pii_key.encode()
-    return hmac.new(key, number.strip().upper().encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(get_settings().pii_key.encode(), number.strip().upper().encode(), "sha256").hex()
 
 
 @lru_cache(maxsize=4)
@@ -46,7 +45,7 @@ def encrypt_field(value: str | None) -> str | None:
     if value is None:
         return None
     key = get_settings().field_key
-    nonce = hmac.new(key.encode(), value.encode(), hashlib.sha256).digest()[:NONCE_BYTES]
+    nonce = hmac.digest(key.encode(), value.encode(), "sha256")[:NONCE_BYTES]
     sealed = _cipher(key).encrypt(nonce, value.encode(), None)
     return base64.b64encode(nonce + sealed).decode()
 
