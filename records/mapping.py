@@ -31,6 +31,14 @@ class Mapping:
         return mapped, ignored
 
 
+def shipped(name: str) -> str:
+    """A shipped mapping's name, or a UserError (uploads may not name files on the server)."""
+    names = sorted(p.stem for p in MAPPINGS_DIR.glob("*.json"))
+    if name not in names:
+        raise UserError(f"no shipped mapping {name!r}: use one of {', '.join(names)}")
+    return name
+
+
 def load_mapping(name_or_path: str | Path | None = None) -> Mapping:
     """A shipped mapping by name (``siku``) or a JSON file of the same shape."""
     path = Path(name_or_path) if name_or_path else MAPPINGS_DIR / f"{DEFAULT}.json"

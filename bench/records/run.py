@@ -51,21 +51,43 @@ def _write(path: Path, header: list[str], rows) -> int:
     return n
 
 
+ENTERPRISE_HEADER = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "注册地址", "成立日期", "信用等级"]
+PEOPLE_HEADER = ["身份证号", "姓名", "人员类别", "注册单位统一社会信用代码", "联系电话", "注册专业", "注册有效期"]
+PROJECT_HEADER = ["项目编号", "项目名称", "项目类别", "项目阶段", "施工单位统一社会信用代码", "建设单位统一社会信用代码",
+                  "总投资（元）", "建筑面积（平方米）", "计划开工日期"]  # fmt: skip
+
+
 def _files(folder: Path, enterprises: int, people: int, projects: int) -> dict[str, Path]:
     usccs = [uscc_for(f"91320400{i:09d}") for i in range(enterprises)]
     paths = {k: folder / f"{k}.csv" for k in ("enterprises", "people", "projects")}
-    _write(paths["enterprises"], ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "注册地址", "成立日期", "信用等级"],
-           ([u, f"常州市基准建设工程{i}有限公司", TYPES[i % 5], f"法人{i % 997}", f"常州市天宁区基准路{i}号",
-             f"20{i % 20:02d}-{i % 12 + 1:02d}-{i % 28 + 1:02d}", "ABCD"[i % 4]] for i, u in enumerate(usccs)))  # fmt: skip
+    _write(
+        paths["enterprises"],
+        ENTERPRISE_HEADER,
+        (
+            [u, f"常州市基准建设工程{i}有限公司", TYPES[i % 5], f"法人{i % 997}", f"常州市天宁区基准路{i}号",
+             f"20{i % 20:02d}-{i % 12 + 1:02d}-{i % 28 + 1:02d}", "ABCD"[i % 4]]
+            for i, u in enumerate(usccs)
+        ),
+    )  # fmt: skip
     days = 365 * 40
-    _write(paths["people"], ["身份证号", "姓名", "人员类别", "注册单位统一社会信用代码", "联系电话", "注册专业", "注册有效期"],
-           ([id_for(f"320402{_birth(i % days)}{i // days % 1000:03d}"), f"人员{i}", KINDS[i % 4],
-             usccs[i % enterprises], f"139{i:08d}", "建筑工程", "2027-12-31"] for i in range(people)))  # fmt: skip
-    _write(paths["projects"], ["项目编号", "项目名称", "项目类别", "项目阶段", "施工单位统一社会信用代码",
-                               "建设单位统一社会信用代码", "总投资（元）", "建筑面积（平方米）", "计划开工日期"],
-           ([f"3204022025{i:08d}", f"基准项目{i}", "房建", STAGES[i % 5], usccs[i % enterprises],
+    _write(
+        paths["people"],
+        PEOPLE_HEADER,
+        (
+            [id_for(f"320402{_birth(i % days)}{i // days % 1000:03d}"), f"人员{i}", KINDS[i % 4],
+             usccs[i % enterprises], f"139{i:08d}", "建筑工程", "2027-12-31"]
+            for i in range(people)
+        ),
+    )  # fmt: skip
+    _write(
+        paths["projects"],
+        PROJECT_HEADER,
+        (
+            [f"3204022025{i:08d}", f"基准项目{i}", "房建", STAGES[i % 5], usccs[i % enterprises],
              usccs[(i * 7) % enterprises], f"{(i % 9000 + 1000) * 10000}.00", 1000 + i % 50000, "2025-03-01"]
-            for i in range(projects)))  # fmt: skip
+            for i in range(projects)
+        ),
+    )  # fmt: skip
     return paths
 
 
@@ -134,7 +156,8 @@ def _markdown(result: dict) -> str:
         "",
         f"Machine: {result['machine']}; load average at start {result['load_average']} (the machine is shared).",
         "",
-        "| kind | rows | import s | rows/s | re-import (no-op) rows/s | bare COPY s | COPY rows/s | import / COPY | peak RSS MB |",
+        "| kind | rows | import s | rows/s | re-import (no-op) rows/s | bare COPY s | COPY rows/s | import / COPY "
+        "| peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, r in result["kinds"].items():

@@ -15,10 +15,11 @@ from sqlalchemy import Connection
 from bim_ingest.upload import BadUpload, receive_file
 from core import jobs
 from core.db import get_engine, read_engine
-from core.errors import NotFound
+from core.errors import NotFound, UserError
 from core.settings import get_settings
 from gis.linking import link
 from records import access, history, reader, spec, write
+from records.mapping import shipped
 from spatial_api import audit
 from spatial_api.forms import upload_form
 from spatial_api.security import Principal, current_principal
@@ -70,16 +71,20 @@ def _writer(kind: str, principal: Principal) -> spec.Kind:
 
 
 def _prepare_upload(kind: str, path: Path, filename: str, fields: dict[str, str], principal: Principal) -> dict:
+    """The import job's params; the upload is removed when the form is refused."""
     suffix = Path(filename).suffix.lower()
-    if suffix not in reader.FORMATS:
+    try:
+        if suffix not in reader.FORMATS:
+            raise BadUpload(f"{filename}: upload a .csv, .xlsx or .jsonl file")
+        mapping = shipped(fields["mapping"]) if fields.get("mapping") else None
+    except UserError:
         path.unlink(missing_ok=True)
-        raise BadUpload(f"{filename}: upload a .csv, .xlsx or .jsonl file")
-    stored = path.rename(path.with_suffix(suffix))
+        raise
     return {
-        "path": str(stored),
+        "path": str(path.rename(path.with_suffix(suffix))),
         "file_name": filename,
         "kind": kind,
-        "mapping": fields.get("mapping") or None,
+        "mapping": mapping,
         "all_or_nothing": fields.get("all_or_nothing", "").lower() in ("1", "true", "yes", "on"),
         "username": principal.username,
     }
