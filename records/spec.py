@@ -13,6 +13,7 @@ from sqlalchemy import Column, Numeric, String
 from core.errors import NotFound
 from core.models import Base
 from records import vocab
+from records.effects import EFFECTS
 
 KINDS_FILE = Path(__file__).with_name("kinds.json")
 GEOMETRY_TYPES = ("point", "polygon")
@@ -57,6 +58,7 @@ class Kind:
     fields: dict[str, Field]
     soft_delete: bool = False
     link: bool = False
+    effects: tuple[str, ...] = ()  # records.effects run after a change
 
     @cached_property
     def key_fields(self) -> frozenset[str]:
@@ -128,7 +130,10 @@ def kinds() -> dict[str, Kind]:
             fields,
             raw.get("soft_delete", False),
             raw.get("link", False),
+            tuple(raw.get("effects", ())),
         )
+        if unknown := set(out[name].effects) - set(EFFECTS):
+            raise ValueError(f"kinds.json: {name} names unknown effects {sorted(unknown)}")
     return out
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from records import effects
 from records.history import key_sql, write_versions
 from records.spec import Kind
 from records.validate import Row
@@ -92,4 +93,5 @@ def apply(
         write_versions(conn, kind, where, when, by, reason)
         keys = list(conn.scalars(text(f"SELECT {key_sql(kind, 't')} FROM {table} t WHERE {where}")))
     conn.execute(text(f"DROP TABLE {scratch}, {changed}"))
+    effects.run(conn, kind.effects, keys)
     return Applied(counts[0], counts[1], len(rows) - counts[0] - counts[1], keys)

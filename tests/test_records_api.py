@@ -188,8 +188,8 @@ def test_a_file_uploaded_to_the_api_is_imported_by_a_job(client, codes, token_he
 def test_an_upload_may_not_name_a_file_on_the_server_as_its_mapping(client, token_headers, sql):
     files = {"file": ("企业.csv", "统一社会信用代码\n".encode(), "text/csv")}
     jobs = sql("SELECT count(*) AS n FROM job WHERE kind = 'records.import'")[0]["n"]
-    for mapping in ("/etc/passwd", "../mappings/siku", "nosuch"):
-        answer = client.post(f"{API}/records/enterprises/imports", files=files, data={"mapping": mapping},
+    for name in ("/etc/passwd", "../mappings/siku", "nosuch"):
+        answer = client.post(f"{API}/records/enterprises/imports", files=files, data={"mapping": name},
                              headers=token_headers("records"))  # fmt: skip
         assert answer.status_code == 400 and "siku" in answer.json()["detail"], answer.text
     assert sql("SELECT count(*) AS n FROM job WHERE kind = 'records.import'")[0]["n"] == jobs

@@ -111,3 +111,22 @@ def test_identify_answers_with_project_permits_parties_and_people(town, client, 
 def test_phone_in_the_table_is_sealed(town, sql):
     [row] = sql("SELECT phone_enc, phone_masked FROM person WHERE employer_uscc = :u", u=town["contractor"])
     assert open_field(row["phone_enc"]) == town["manager_phone"] and town["manager_phone"] not in row["phone_enc"]
+
+
+def test_a_buildings_safety_grade_is_its_latest_appraisals(town, codes, write_csv, sql):
+    first, second = town["inside"]
+    rows = [
+        [codes.code("JD"), first, "2020-05-01", "B"],
+        [codes.code("JD"), first, "2024-08-15", "D"],
+        [codes.code("JD"), first, "2022-01-10", "C"],
+        [codes.code("JD"), second, "2023-03-03", "A"],
+    ]
+    result = import_file(
+        write_csv("jd.csv", ["鉴定编号", "房屋编码", "鉴定日期", "鉴定等级"], rows), "safety_appraisals"
+    )
+    assert (result["inserted"], result["rejected"]) == (4, 0)
+    latest = {}
+    for _, building, _day, grade in sorted(rows, key=lambda r: r[2]):
+        latest[building] = grade
+    got = sql("SELECT code, safety_grade FROM building WHERE code = ANY(:c)", c=[first, second])
+    assert {r["code"]: r["safety_grade"] for r in got} == latest == {first: "D", second: "A"}
