@@ -53,8 +53,8 @@ def _write(path: Path, header: list[str], rows) -> int:
 
 ENTERPRISE_HEADER = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "注册地址", "成立日期", "信用等级"]
 PEOPLE_HEADER = ["身份证号", "姓名", "人员类别", "注册单位统一社会信用代码", "联系电话", "注册专业", "注册有效期"]
-PROJECT_HEADER = ["项目编号", "项目名称", "项目类别", "项目阶段", "施工单位统一社会信用代码", "建设单位统一社会信用代码",
-                  "总投资（元）", "建筑面积（平方米）", "计划开工日期"]  # fmt: skip
+PROJECT_HEADER = ["项目编号", "项目名称", "项目类别", "项目阶段", "施工单位统一社会信用代码",
+                  "建设单位统一社会信用代码", "总投资（元）", "建筑面积（平方米）", "计划开工日期"]  # fmt: skip
 
 
 def _files(folder: Path, enterprises: int, people: int, projects: int) -> dict[str, Path]:
