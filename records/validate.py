@@ -33,6 +33,7 @@ DATE_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 PHONE = re.compile(r"^\+?\d{7,15}$")
+ID_LIKE = re.compile(r"^\d{17}[\dXx]$")
 PERSONAL = ("id_number", "phone", "masked_name")
 
 
@@ -169,55 +170,77 @@ def _geometry(raw: object, kind: str) -> str:
     return shapely.to_wkb(shapely.set_srid(projected, store_srid()), hex=True, include_srid=True)
 
 
+def _text_field(f: Field, raw: object) -> dict[str, object]:
+    value = _text(raw)
+    if f.max_length and len(value) > f.max_length:
+        raise Invalid(f"超过 {f.max_length} 个字符", f"longer than {f.max_length} characters")
+    return {f.name: value}
+
+
+def _uscc_field(f: Field, raw: object) -> dict[str, object]:
+    try:
+        return {f.name: uscc.validate(_text(raw))}
+    except uscc.InvalidUSCC as exc:
+        raise Invalid("统一社会信用代码无效（GB 32100-2015 校验位不符或格式错误）", str(exc)) from exc
+
+
+def _id_number(raw: object) -> str:
+    try:
+        return idcard.validate(_text(raw))
+    except idcard.InvalidIdNumber as exc:
+        raise Invalid("公民身份号码无效（GB 11643-1999 校验码或出生日期不符）", str(exc)) from exc
+
+
+def _id_field(f: Field, raw: object) -> dict[str, object]:
+    number = _id_number(raw)
+    return {f.columns["hash"]: hash_id_number(number), f.columns["masked"]: mask_id_card(number)}
+
+
+def _person_field(f: Field, raw: object) -> dict[str, object]:
+    """A person's id, or an ID number to resolve by its hash (a tuple marks it pending)."""
+    value = _text(raw)
+    if not ID_LIKE.match(value):
+        return {f.name: value}
+    return {f.name: ("id_card_hash", hash_id_number(_id_number(value)))}
+
+
+def _phone_field(f: Field, raw: object) -> dict[str, object]:
+    value = re.sub(r"[\s\-()]", "", _text(raw))
+    if not PHONE.match(value):
+        raise Invalid("不是电话号码", "not a phone number")
+    return {f.columns["encrypted"]: encrypt_field(value), f.columns["masked"]: mask_phone(value)}
+
+
+def _enum_field(f: Field, raw: object) -> dict[str, object]:
+    code = vocab.lookup(f.enum).get(_text(raw).casefold())
+    if code is None:
+        allowed = "、".join(zh for zh, _ in vocab.ENUMERATIONS[f.enum].values())
+        raise Invalid(f"不在取值范围内（{allowed}）", f"not one of {', '.join(vocab.ENUMERATIONS[f.enum])}")
+    return {f.name: code}
+
+
+PARSERS: dict[str, Callable[[Field, object], dict[str, object]]] = {
+    "text": _text_field,
+    "uscc": _uscc_field,
+    "id_number": _id_field,
+    "person_ref": _person_field,
+    "phone": _phone_field,
+    "masked_name": lambda f, raw: {f.columns["masked"]: mask_name(_text(raw))},
+    "enum": _enum_field,
+    "int": lambda f, raw: {f.name: _int(raw)},
+    "float": lambda f, raw: {f.name: float(_number(raw, float, "数字", "a number"))},
+    "decimal": lambda f, raw: {f.name: _decimal(f, raw)},
+    "bool": lambda f, raw: {f.name: _bool(raw)},
+    "date": lambda f, raw: {f.name: _date(raw)},
+    "datetime": lambda f, raw: {f.name: _datetime(raw)},
+    "point": lambda f, raw: {f.name: _geometry(raw, "point")},
+    "polygon": lambda f, raw: {f.name: _geometry(raw, "polygon")},
+}
+
+
 def parse(f: Field, raw: object) -> dict[str, object]:
     """The column values of one field's non-empty input, or Invalid."""
-    t = f.type
-    if t == "text":
-        value = _text(raw)
-        if f.max_length and len(value) > f.max_length:
-            raise Invalid(f"超过 {f.max_length} 个字符", f"longer than {f.max_length} characters")
-        return {f.name: value}
-    if t == "uscc":
-        try:
-            return {f.name: uscc.validate(_text(raw))}
-        except uscc.InvalidUSCC as exc:
-            raise Invalid("统一社会信用代码无效（GB 32100-2015 校验位不符或格式错误）", str(exc)) from exc
-    if t == "id_number" or t == "person_ref":
-        value = _text(raw)
-        if t == "person_ref" and not re.fullmatch(r"\d{17}[\dXx]", value):
-            return {f.name: value}
-        try:
-            number = idcard.validate(value)
-        except idcard.InvalidIdNumber as exc:
-            raise Invalid("公民身份号码无效（GB 11643-1999 校验码或出生日期不符）", str(exc)) from exc
-        if t == "person_ref":
-            return {f.name: ("id_card_hash", hash_id_number(number))}
-        return {f.columns["hash"]: hash_id_number(number), f.columns["masked"]: mask_id_card(number)}
-    if t == "phone":
-        value = re.sub(r"[\s\-()]", "", _text(raw))
-        if not PHONE.match(value):
-            raise Invalid("不是电话号码", "not a phone number")
-        return {f.columns["encrypted"]: encrypt_field(value), f.columns["masked"]: mask_phone(value)}
-    if t == "masked_name":
-        return {f.columns["masked"]: mask_name(_text(raw))}
-    if t == "enum":
-        code = vocab.lookup(f.enum).get(_text(raw).casefold())
-        if code is None:
-            allowed = "、".join(zh for zh, _ in vocab.ENUMERATIONS[f.enum].values())
-            codes = ", ".join(vocab.ENUMERATIONS[f.enum])
-            raise Invalid(f"不在取值范围内（{allowed}）", f"not one of {codes}")
-        return {f.name: code}
-    parsers: dict[str, Callable[[object], object]] = {
-        "int": _int,
-        "float": lambda r: float(_number(r, float, "数字", "a number")),
-        "decimal": lambda r: _decimal(f, r),
-        "bool": _bool,
-        "date": _date,
-        "datetime": _datetime,
-        "point": lambda r: _geometry(r, "point"),
-        "polygon": lambda r: _geometry(r, "polygon"),
-    }
-    return {f.name: parsers[t](raw)}
+    return PARSERS[f.type](f, raw)
 
 
 def shown(f: Field, raw: object) -> str | None:
