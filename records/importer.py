@@ -4,7 +4,7 @@ one transaction (or none, with ``all_or_nothing``), link projects to the map, re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -18,13 +18,19 @@ from records.validate import Rejection, Row, check_batch, parse_row
 
 Progress = Callable[[str, float], None]
 MAX_REPORTED = 1000  # rejections listed in the summary (all are counted)
+CHUNK_ROWS = 20_000  # rows validated and staged at a time (memory stays flat however long the file)
 
 
 def validate_rows(
-    conn: Connection, kind: spec.Kind, rows: list[tuple[int, dict[str, tuple[str, object]]]], partial: bool = False
+    conn: Connection,
+    kind: spec.Kind,
+    rows: list[tuple[int, dict[str, tuple[str, object]]]],
+    partial: bool = False,
+    seen: dict[tuple, int] | None = None,
 ) -> tuple[list[Row], list[Rejection], int]:
     """Parse and check rows (number, field -> (header, raw)); the good rows, the rejections, and the
-    number of rows whose key fields (natural key and references) passed."""
+    number of rows whose key fields (natural key and references) passed. ``seen``: the natural keys
+    of earlier chunks of the same file."""
     parsed, rejections = [], []
     for number, given in rows:
         row, errors = parse_row(kind, number, given, partial)
@@ -32,10 +38,22 @@ def validate_rows(
             rejections.extend(errors)
         else:
             parsed.append(row)
-    good, refused = check_batch(conn, kind, parsed)
+    good, refused = check_batch(conn, kind, parsed, seen)
     rejections += refused
     key_failures = {r.row for r in rejections if r.key_field}
     return good, rejections, len(rows) - len(key_failures)
+
+
+def _chunks(rows: Iterator, columns: dict[str, str]) -> Iterator[list[tuple[int, dict[str, tuple[str, object]]]]]:
+    """The file's rows, mapped to fields, in chunks of CHUNK_ROWS."""
+    chunk = []
+    for number, values in rows:
+        chunk.append((number, {columns[h]: (h, raw) for h, raw in values.items() if h in columns}))
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def present_columns(kind: spec.Kind, fields: set[str]) -> list[str]:
@@ -66,25 +84,27 @@ def import_file(
     if not set(kind.match) & {c for f in columns.values() for c in kind.fields[f].outputs}:
         needed = ", ".join(kind.match)
         raise UserError(f"{source.name}: no column maps to the key ({needed}) of {kind.name}; check --mapping")
-    given = [
-        (number, {columns[h]: (h, raw) for h, raw in values.items() if h in columns}) for number, values in source.rows
-    ]
-    report("validating", 10)
     engine = get_engine()
+    rejections: list[Rejection] = []
+    total = rejected = key_passed = 0
     with engine.begin() as conn:
-        good, rejections, key_passed = validate_rows(conn, kind, given)
-        refused = bool(rejections) and all_or_nothing
-        applied = store.Applied(0, 0, 0)
-        linking = None
-        if not refused:
-            report("writing", 40)
-            applied = store.apply(conn, kind, good, present_columns(kind, set(columns.values())), username,
-                                  f"import {source.name}")  # fmt: skip
+        staging = store.Staging(conn, kind, present_columns(kind, set(columns.values())))
+        seen: dict[tuple, int] = {}
+        for chunk in _chunks(source.rows, columns):
+            good, refused, passed = validate_rows(conn, kind, chunk, seen=seen)
+            staging.stage(good)
+            total, key_passed = total + len(chunk), key_passed + passed
+            rejected += len({r.row for r in refused})
+            rejections += refused[: MAX_REPORTED - len(rejections)]
+            report("validating", min(70.0, 70.0 * total / max(source.estimated_rows, 1)))
+        written = not (rejected and all_or_nothing)
+        applied, linking = store.Applied(0, 0, 0), None
+        if written:
+            report("writing", 75)
+            applied = staging.apply(username, f"import {source.name}")
             if kind.link and applied.changed:
-                report("linking", 80)
+                report("linking", 90)
                 linking = link(conn, projects=applied.changed)
-    rejected_rows = len({r.row for r in rejections})
-    total = len(source.rows)
     return {
         "file": source.name,
         "kind": kind.name,
@@ -93,13 +113,13 @@ def import_file(
         "mapping": rules.name,
         "ignored_columns": ignored,
         "rows": total,
-        "written": not refused,
+        "written": written,
         "inserted": applied.inserted,
         "updated": applied.updated,
         "unchanged": applied.unchanged,
-        "rejected": rejected_rows,
+        "rejected": rejected,
         "key_field_pass_rate": round(key_passed / total, 4) if total else 1.0,
-        "rejections": [r.as_dict() for r in rejections[:MAX_REPORTED]],
+        "rejections": [r.as_dict() for r in rejections],
         "linking": linking,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -314,10 +314,10 @@ def _derive(kind: Kind, rows: list[Row], people: dict[str, str]) -> None:
                 row.values[f.name] = (f.derive["prefix"] + source)[:size]
 
 
-def _unique(kind: Kind, rows: list[Row]) -> tuple[list[Row], list[Rejection]]:
-    """Rows with a natural key not seen before in the batch (the first row wins)."""
+def _unique(kind: Kind, rows: list[Row], seen: dict[tuple, int]) -> tuple[list[Row], list[Rejection]]:
+    """Rows with a natural key not ``seen`` before (key -> first row; the first row wins)."""
     first = kind.field_writing(kind.match[0])
-    kept, seen, rejections = [], {}, []
+    kept, rejections = [], []
     for row in rows:
         key = key_of(kind, row.values, kind.match)
         if key is not None and key in seen:
@@ -347,14 +347,16 @@ def _dangling(row: Row, refs: list[Field], known: dict[tuple[str, str], set]) ->
     return None
 
 
-def check_batch(conn: Connection, kind: Kind, rows: list[Row]) -> tuple[list[Row], list[Rejection]]:
-    """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins) and
-    rows whose references name nothing in the database."""
+def check_batch(
+    conn: Connection, kind: Kind, rows: list[Row], seen: dict[tuple, int] | None = None
+) -> tuple[list[Row], list[Rejection]]:
+    """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins; ``seen``
+    carries the keys of earlier chunks of the same file) and rows whose references name nothing."""
     hashes = {h for r in rows for h in r.pending.values()}
     people = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
                                {"h": list(hashes)}).all()) if hashes else {}  # fmt: skip
     _derive(kind, rows, people)
-    kept, rejections = _unique(kind, rows)
+    kept, rejections = _unique(kind, rows, {} if seen is None else seen)
     refs = [f for f in kind.fields.values() if f.ref is not None]
     wanted: dict[tuple[str, str], set] = {}
     for row in kept:

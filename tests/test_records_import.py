@@ -291,3 +291,17 @@ def test_cli_import_prints_the_summary_and_fails_when_all_or_nothing_refuses(wri
 def test_id_check_digits_follow_gb11643(codes):
     """The test's own check digits agree with a published example (GB 11643-1999 annex)."""
     assert id_for("11010519491231002") == "11010519491231002X"
+
+
+def test_small_chunks_give_the_same_answer(write_csv, codes, employers, monkeypatch, sql):
+    """A file streamed two rows at a time: a duplicate three rows after its first still refused."""
+    from records import importer
+
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    header = ["身份证号", "姓名", "人员类别", "统一社会信用代码"]
+    numbers = [codes.id_number() for _ in range(4)]
+    rows = [[n, f"分块{i}", "执业", employers[0]] for i, n in enumerate(numbers)] + [[numbers[0], "重复", "工人", ""]]
+    result = import_file(write_csv("分块.csv", header, rows), "people")
+    assert (result["rows"], result["inserted"], result["rejected"]) == (5, 4, 1)
+    assert result["rejections"][0]["row"] == 6 and "first at row 2" in result["rejections"][0]["reason_en"]
+    assert sql("SELECT name FROM person WHERE id_card_hash = :h", h=id_hash(numbers[0]))[0]["name"] == "分块0"
