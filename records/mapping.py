@@ -30,6 +30,14 @@ class Mapping:
                 mapped[header] = name
         return mapped, ignored
 
+    def labels(self) -> dict[str, dict[str, str]]:
+        """kind -> field -> the first header that maps to it (the field's name in this mapping's files)."""
+        out: dict[str, dict[str, str]] = {}
+        for kind, headers in self.kinds.items():
+            for header, name in headers.items():
+                out.setdefault(kind, {}).setdefault(name, header)
+        return out
+
 
 def shipped(name: str) -> str:
     """A shipped mapping's name, or a UserError (uploads may not name files on the server)."""

@@ -193,3 +193,14 @@ def test_an_upload_may_not_name_a_file_on_the_server_as_its_mapping(client, toke
                              headers=token_headers("records"))  # fmt: skip
         assert answer.status_code == 400 and "siku" in answer.json()["detail"], answer.text
     assert sql("SELECT count(*) AS n FROM job WHERE kind = 'records.import'")[0]["n"] == jobs
+
+
+def test_the_kinds_are_described_in_chinese_and_english(client):
+    kinds = {k["kind"]: k for k in client.get(f"{API}/records").json()}
+    assert len(kinds) == 13 and kinds["enterprises"]["label_zh"] == "企业"
+    fields = {f["name"]: f for f in kinds["enterprises"]["fields"]}
+    assert fields["uscc"]["label_zh"] == "统一社会信用代码" and fields["uscc"]["required"]
+    assert fields["type"]["values"]["builder"] == ["施工总承包", "builder"]
+    people = {f["name"]: f for f in kinds["people"]["fields"]}
+    assert people["employer_uscc"]["references"] == ["enterprise.uscc"]
+    assert "records" in kinds["people"]["writers"] and "planner" not in kinds["people"]["writers"]

@@ -18,8 +18,8 @@ from core.db import get_engine, read_engine
 from core.errors import NotFound, UserError
 from core.settings import get_settings
 from gis.linking import link
-from records import access, history, reader, spec, write
-from records.mapping import shipped
+from records import access, history, reader, spec, vocab, write
+from records.mapping import load_mapping, shipped
 from spatial_api import audit
 from spatial_api.forms import upload_form
 from spatial_api.security import Principal, current_principal
@@ -55,6 +55,54 @@ class VersionOut(BaseModel):
     valid_to: datetime | None
     changed_by: str | None
     reason: str | None
+
+
+class FieldOut(BaseModel):
+    name: str
+    label_zh: str | None
+    type: str
+    required: bool
+    values: dict[str, list[str]] | None = None  # enumeration: code -> [zh, en]
+    references: list[str] | None = None  # table.column
+
+
+class KindOut(BaseModel):
+    kind: str
+    label_zh: str
+    label_en: str
+    key: list[str]
+    soft_delete: bool
+    writers: list[str]
+    fields: list[FieldOut]
+
+
+@router.get("", response_model=list[KindOut])
+def list_kinds() -> list[KindOut]:
+    """Every kind of record: labels, key, fields (with the 四库一平台 column name, type, enumeration
+    values with Chinese and English labels, references) and the roles that may change it."""
+    headers = load_mapping().labels()
+    return [
+        KindOut(
+            kind=k.name,
+            label_zh=k.label[0],
+            label_en=k.label[1],
+            key=list(k.key),
+            soft_delete=k.soft_delete,
+            writers=access.writers(k.name),
+            fields=[
+                FieldOut(
+                    name=f.name,
+                    label_zh=headers.get(k.name, {}).get(f.name),
+                    type=f.type,
+                    required=f.required,
+                    values={c: list(v) for c, v in vocab.ENUMERATIONS[f.enum].items()} if f.enum else None,
+                    references=[".".join(t) for t in f.ref.targets.values()] if f.ref else None,
+                )
+                for f in k.fields.values()
+            ],
+        )
+        for k in spec.kinds().values()
+    ]
 
 
 def _writer(kind: str, principal: Principal) -> spec.Kind:
