@@ -22,7 +22,6 @@ import platform
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psutil
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.city.run import PeakRSS  # noqa: E402
-from tests.conftest import _clear_caches, _server_url, create_database, drop_database  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from tests.fixtures_records import id_for, uscc_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -175,30 +174,17 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=500_000)
     parser.add_argument("--projects", type=int, default=200_000)
     args = parser.parse_args()
-    server = _server_url()
-    name = f"cim_bench_records_{uuid.uuid4().hex[:8]}"
-    os.environ["DATABASE_URL"] = create_database(server, name)
-    os.environ["CIM_DATA_DIR"] = tempfile.mkdtemp(prefix="cim-bench-records-")
-    _clear_caches()
     memory_gb = round(psutil.virtual_memory().total / 2**30)
     result = {
         "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, {memory_gb} GB",
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "kinds": {},
     }
-    try:
-        from core import migrate
-        from core.db import get_engine
-
-        migrate.upgrade()
-        with tempfile.TemporaryDirectory(prefix="cim-bench-records-files-") as folder:
-            paths = _files(Path(folder), args.enterprises, args.people, args.projects)
-            for kind, table in (("enterprises", "enterprise"), ("people", "person"), ("projects", "project")):
-                result["kinds"][kind] = _kind(paths[kind], kind, table)
-                print(kind, json.dumps(result["kinds"][kind]), flush=True)
-        get_engine().dispose()
-    finally:
-        drop_database(server, name)
+    with scratch_database("records"), tempfile.TemporaryDirectory(prefix="cim-bench-records-files-") as folder:
+        paths = _files(Path(folder), args.enterprises, args.people, args.projects)
+        for kind, table in (("enterprises", "enterprise"), ("people", "person"), ("projects", "project")):
+            result["kinds"][kind] = _kind(paths[kind], kind, table)
+            print(kind, json.dumps(result["kinds"][kind]), flush=True)
     (HERE / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (HERE / "RESULTS.md").write_text(_markdown(result))
 
