@@ -82,6 +82,7 @@ class Staging:
         inserted, updated = conn.execute(
             text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
         ).one()
+        conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
         when = now(conn)
         if updated:
             sets = [f"{c} = i.{c}" for c in compared]
