@@ -204,3 +204,25 @@ def test_the_kinds_are_described_in_chinese_and_english(client):
     people = {f["name"]: f for f in kinds["people"]["fields"]}
     assert people["employer_uscc"]["references"] == ["enterprise.uscc"]
     assert "records" in kinds["people"]["writers"] and "planner" not in kinds["people"]["writers"]
+
+
+def test_a_house_unit_is_stored_with_its_owner_masked_and_removed_with_its_history(client, site, token_headers, sql):
+    editor = token_headers("records")
+    unit = f"{site['building']}-0301"
+    body = {"id": unit, "building_code": site["building"], "unit_no": "301", "floor": 3, "area_m2": "89.5",
+            "owner": "欧阳建华"}  # fmt: skip
+    created = client.post(f"{API}/records/house_units", json=body, headers=editor)
+    assert created.status_code == 201, created.text
+    [row] = sql("SELECT row_to_json(h)::text AS t, owner_masked FROM house_unit h WHERE id = :i", i=unit)
+    assert row["owner_masked"] == "欧**华" and "欧阳建华" not in row["t"]
+    before_delete = datetime.now(UTC)
+    gone = client.delete(f"{API}/records/house_units/{unit}", headers=editor | {"If-Match": created.headers["ETag"]})
+    assert gone.status_code == 204
+    assert sql("SELECT count(*) AS n FROM house_unit WHERE id = :i", i=unit)[0]["n"] == 0
+    assert client.get(f"{API}/records/house_units/{unit}").status_code == 404
+    earlier = client.get(f"{API}/records/house_units/{unit}", params={"as_of": before_delete.isoformat()})
+    assert earlier.status_code == 200 and earlier.json()["data"]["area_m2"] == 89.5
+    assert (
+        client.get(f"{API}/records/house_units/{unit}", params={"as_of": datetime.now(UTC).isoformat()}).json()["data"]
+        is None
+    )

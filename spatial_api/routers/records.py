@@ -169,7 +169,8 @@ def get_record(
     as_of: datetime | date | None = Query(None, description="what was known then (a date: by the end of that day)"),
     principal: Principal = Depends(current_principal),
 ) -> JSONResponse:
-    """A record (with its ETag), or with ``as_of`` the version valid then. Personal data per role."""
+    """A record (with its ETag), or with ``as_of`` the version valid then (``data`` null: it was deleted
+    by then; 404: unknown then). Personal data per role."""
     found = spec.get(kind)
     personal = principal.sees_personal_data
     with read_engine().connect() as conn:
