@@ -1,9 +1,21 @@
-"""Personal data rules shared by every package: password hashes and the masked forms of ID numbers
-and phones that roles without personal-data rights see."""
+"""Personal data rules shared by every package: password hashes, keyed hashes of ID numbers (exact
+look-up without storing them), field encryption at rest (AES-GCM) and the masked forms that roles
+without personal-data rights see."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from functools import lru_cache
+
 import bcrypt
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from core.errors import UserError
+from core.settings import get_settings
+
+NONCE_BYTES = 12
 
 
 def hash_password(password: str) -> str:
@@ -12,6 +24,41 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, hashed: str) -> bool:
     return bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+def hash_id_number(number: str) -> str:
+    """HMAC-SHA256 (key: settings ``pii_key``) of an ID number, upper-cased without spaces, as hex."""
+    return hmac.digest(get_settings().pii_key.encode(), number.strip().upper().encode(), "sha256").hex()
+
+
+@lru_cache(maxsize=4)
+def _cipher(key: str) -> AESGCM:
+    return AESGCM(hashlib.sha256(key.encode()).digest())
+
+
+def encrypt_field(value: str | None) -> str | None:
+    """AES-256-GCM of a personal field (key: settings ``field_key``), base64 of nonce + ciphertext.
+
+    The nonce is derived from the value (HMAC-SHA256 under the key, as in SIV): the same value always
+    seals to the same text, so re-importing a file changes nothing, and a nonce is only ever reused
+    with its own plaintext, which GCM allows; the cost is that equal values are seen to be equal."""
+    if value is None:
+        return None
+    key = get_settings().field_key
+    nonce = hmac.digest(key.encode(), value.encode(), "sha256")[:NONCE_BYTES]
+    sealed = _cipher(key).encrypt(nonce, value.encode(), None)
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def decrypt_field(token: str | None) -> str | None:
+    """The plain value of :func:`encrypt_field`'s output; a wrong key or a damaged value is a UserError."""
+    if token is None:
+        return None
+    raw = base64.b64decode(token)
+    try:
+        return _cipher(get_settings().field_key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
+    except Exception as exc:  # cryptography raises InvalidTag without a message
+        raise UserError("an encrypted field does not open with the configured CIM_FIELD_KEY") from exc
 
 
 def mask_id_card(number: str) -> str:
@@ -24,3 +71,12 @@ def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return phone
     return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)
+
+
+def mask_name(name: str | None) -> str | None:
+    """张*明: the first character and, for names of three or more, the last; the rest starred."""
+    if not name:
+        return name
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     jwt_minutes: int = 480
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
+    # Keys of personal data: the HMAC key of ID-number hashes (a lookup needs the same key) and the
+    # AES-GCM key of encrypted fields (phones). Set both in production; losing them loses the data.
+    pii_key: str = "change-me-in-production-cim-pii"
+    field_key: str = "change-me-in-production-cim-field"
 
     @property
     def tiles_dir(self) -> Path:

@@ -21,14 +21,21 @@ from sqlalchemy.orm import Session
 
 from core.db import get_engine
 from core.models import Base
+from core.privacy import encrypt_field
 from core.settings import get_settings
 from core.users import upsert_user
 from sample_models.city.generate import TABLES, City, generate_city
 
-DEMO_ROLES = ("planner", "engineer", "emergency", "admin")
+DEMO_ROLES = ("planner", "engineer", "emergency", "records", "admin")
 COPY_CHUNK_ROWS = 200_000
 # Emptied outright; nothing outside the sample city refers to them.
-REPLACED = tuple(t for t in TABLES if t not in ("enterprise", "parcel", "project")) + ("network_issue",)
+# Emptied before a load: the city's tables and what hangs on them (supervision records, versions).
+REPLACED = tuple(t for t in TABLES if t not in ("enterprise", "parcel", "project")) + (
+    "network_issue",
+    "inspection",
+    "safety_appraisal",
+    "record_version",
+)
 ROLE_COLUMNS = ("build_unit_uscc", "contractor_uscc", "supervisor_uscc", "designer_uscc", "surveyor_uscc")
 LOAD_STEPS = len(TABLES) + 3  # generate, each table, demo users, DEM
 
@@ -129,6 +136,8 @@ def write_city(conn: Connection, city: City, progress: Progress | None = None) -
     restore = _set_aside_checks(conn, TABLES)
     counts = {}
     for table, frame in city.tables.items():
+        if table == "person":
+            frame = frame.assign(phone_enc=[encrypt_field(p) for p in frame["phone"]])
         if table == "project":
             counts[table] = _upsert(conn, table, "code", frame, srid)
         else:

@@ -31,6 +31,7 @@ from spatial_api.routers import (
 from spatial_api.routers import (
     jobs as jobs_router,
 )
+from spatial_api.routers import records as records_router
 from spatial_api.routers import tiles as tiles_router
 from spatial_api.static_files import PrecompressedStaticFiles
 
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
         tiles_router,
         reviews,
         terrain,
+        records_router,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

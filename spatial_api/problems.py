@@ -29,7 +29,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> JSONResponse:
-        return problem(exc.status_code, str(exc))
+        return problem(exc.status_code, str(exc), **getattr(exc, "extra", {}))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -10,6 +10,8 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 
+from tests.pii import open_field
+
 API = "/api/v1"
 
 
@@ -20,7 +22,7 @@ def building_with_people(rows, sample_city) -> dict:
         """SELECT b.code, b.project_code, ST_AsBinary(b.footprint) AS wkb_footprint
              FROM building b JOIN project p ON p.code = b.project_code
             WHERE EXISTS (SELECT 1 FROM project_person pp JOIN person s ON s.id = pp.person_id
-                           WHERE pp.project_code = p.code AND s.phone IS NOT NULL)
+                           WHERE pp.project_code = p.code AND s.phone_enc IS NOT NULL)
               AND EXISTS (SELECT 1 FROM construction_permit c WHERE c.project_code = p.code)
             ORDER BY b.code LIMIT 1"""
     )
@@ -56,10 +58,11 @@ def test_identify_at_a_point_returns_the_building_and_its_records(client, buildi
     safety = rows("SELECT safety_grade FROM building WHERE code = :c", c=b["code"])[0]["safety_grade"]
     assert answer["safety"]["grade"] == safety
     people = rows(
-        """SELECT pp.role, s.phone FROM project_person pp JOIN person s ON s.id = pp.person_id
-            WHERE pp.project_code = :c AND s.phone IS NOT NULL""",
+        """SELECT pp.role, s.phone_enc FROM project_person pp JOIN person s ON s.id = pp.person_id
+            WHERE pp.project_code = :c AND s.phone_enc IS NOT NULL""",
         c=b["project_code"],
     )
+    people = [{"role": p["role"], "phone": open_field(p["phone_enc"])} for p in people]
     shown = {(role, p["phone"]) for role, group in project["people"].items() for p in group}
     for person in people:
         phone = person["phone"]
@@ -339,7 +342,7 @@ def filed_building(rows, sample_city) -> dict:
             WHERE p.designer_uscc IS NOT NULL AND p.supervisor_uscc IS NOT NULL
               AND EXISTS (SELECT 1 FROM completion_filing f WHERE f.project_code = p.code)
               AND (SELECT count(DISTINCT pp.role) FROM project_person pp JOIN person s ON s.id = pp.person_id
-                    WHERE pp.project_code = p.code AND s.phone IS NOT NULL
+                    WHERE pp.project_code = p.code AND s.phone_enc IS NOT NULL
                       AND pp.role IN ('project_manager', 'chief_supervisor')) = 2
             ORDER BY b.code LIMIT 1"""
     )
@@ -382,11 +385,12 @@ def test_identify_gives_the_filing_and_the_designer_and_supervisor_with_credit(c
 
 def _key_people(rows, project_code: str) -> dict[tuple[str, str], dict]:
     found = rows(
-        """SELECT pp.role, s.id, s.phone, s.id_card_masked FROM project_person pp JOIN person s ON s.id = pp.person_id
+        """SELECT pp.role, s.id, s.phone_enc, s.id_card_masked
+             FROM project_person pp JOIN person s ON s.id = pp.person_id
             WHERE pp.project_code = :c AND pp.role IN ('project_manager', 'chief_supervisor')""",
         c=project_code,
     )
-    return {(p["role"], p["id"]): p for p in found}
+    return {(p["role"], p["id"]): p | {"phone": open_field(p["phone_enc"])} for p in found}
 
 
 def _shown_people(answer: dict) -> dict[tuple[str, str], dict]:

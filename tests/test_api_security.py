@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import mapping
 
 from core.settings import get_settings
+from tests.pii import open_field
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -19,7 +20,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def phones(rows, sample_city) -> list[str]:
-    numbers = [r["phone"] for r in rows("SELECT phone FROM person WHERE phone IS NOT NULL")]
+    numbers = [open_field(r["phone_enc"]) for r in rows("SELECT phone_enc FROM person WHERE phone_enc IS NOT NULL")]
     assert numbers
     return numbers
 

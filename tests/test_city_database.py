@@ -3,7 +3,6 @@ claim below the DEM, connected and isolable networks, records, users, and no pla
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 
@@ -17,8 +16,8 @@ from sqlalchemy import Engine, text
 from core.privacy import verify_password
 from core.uscc import is_valid
 from sample_models.city.networks import UTILITIES
-from sample_models.city.records import id_card_salt
 from sample_models.load import dem_path
+from tests.pii import id_hash
 
 
 def _rows(engine: Engine, sql: str, **params):
@@ -260,7 +259,7 @@ def test_demo_users_log_in_with_their_role(database, sample_city):
 
 def test_id_card_numbers_never_leave_the_database_unmasked(database, sample_city, sample_city_generated):
     """A full pg_dump of the test database holds no plain ID number of the seed's people; the masked form
-    and the salted hash of each are there."""
+    and the keyed hash of each are there; no plain phone either."""
     url = database.url
     dump = subprocess.run(
         ["/usr/lib/postgresql/15/bin/pg_dump", "-h", url.host, "-p", str(url.port), "-U", url.username, "-d",
@@ -271,9 +270,10 @@ def test_id_card_numbers_never_leave_the_database_unmasked(database, sample_city
     assert "COPY public.person" in dump and len(plain) == sample_city["person"]
     leaked = [number for number in plain if number in dump]
     assert leaked == []
+    phones = sample_city_generated.tables["person"]["phone"].tolist()
+    assert len(phones) == len(plain) and not [phone for phone in phones if phone in dump]
     masked = dict(_rows(database, "SELECT id_card_hash, id_card_masked FROM person"))
-    salt = id_card_salt()
     for number in plain:
-        digest = hashlib.sha256(f"{salt}:{number}".encode()).hexdigest()
+        digest = id_hash(number)
         assert masked[digest] == number[:6] + "*" * 8 + number[-4:]
         assert re.fullmatch(r"\d{6}\*{8}[\dX]{4}", masked[digest])

@@ -3,6 +3,7 @@
 from core.models.base import SRID, Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
+from core.models.history import RecordVersion
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -27,6 +28,7 @@ from core.models.records import (
     Qualification,
 )
 from core.models.review import DrawingReview, ReviewIssue
+from core.models.supervision import Inspection, SafetyAppraisal
 
 __all__ = [
     "SRID",
@@ -47,6 +49,7 @@ __all__ = [
     "EmergencyEvent",
     "Enterprise",
     "HouseUnit",
+    "Inspection",
     "Job",
     "NetworkIssue",
     "Parcel",
@@ -57,8 +60,10 @@ __all__ = [
     "Project",
     "ProjectPerson",
     "Qualification",
+    "RecordVersion",
     "ReviewIssue",
     "Road",
+    "SafetyAppraisal",
     "Role",
     "Sensor",
     "SensorReading",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, geom_column, now_column
 
-ROLES = ("public", "planner", "engineer", "emergency", "admin")
+ROLES = ("public", "planner", "engineer", "emergency", "records", "admin")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 
 
@@ -39,6 +39,7 @@ class AuditLog(Base):
     object: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict | None] = mapped_column(JSONB)  # e.g. a record's before and after
 
 
 class Job(Base):

@@ -32,7 +32,14 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Enterprise(Base):
+class SoftDeleted:
+    """Records the law keeps: a delete marks the row (when and why) instead of removing it."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Enterprise(SoftDeleted, Base):
     __tablename__ = "enterprise"
     __table_args__ = (
         CheckConstraint(_in("type", ENTERPRISE_TYPES), name="type"),
@@ -65,9 +72,9 @@ class Qualification(Base):
     status: Mapped[str] = mapped_column(String(16), default="valid")
 
 
-class Person(Base):
-    """A person in the personnel database. The ID card number is never stored in plain:
-    only its salted SHA-256 (for look-up) and a masked form (for display)."""
+class Person(SoftDeleted, Base):
+    """A person in the personnel database. The ID card number is never stored in plain: only its
+    keyed hash (HMAC-SHA256, for look-up) and a masked form; the phone encrypted (AES-GCM) and masked."""
 
     __tablename__ = "person"
     __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"),)
@@ -75,7 +82,8 @@ class Person(Base):
     name: Mapped[str] = mapped_column(Text)
     id_card_hash: Mapped[str] = mapped_column(String(64), unique=True)
     id_card_masked: Mapped[str] = mapped_column(String(18))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_masked: Mapped[str | None] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(16))
     certificate_no: Mapped[str | None] = mapped_column(String(32))
     specialty: Mapped[str | None] = mapped_column(Text)
@@ -84,7 +92,7 @@ class Person(Base):
     real_name_verified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class Project(Base):
+class Project(SoftDeleted, Base):
     __tablename__ = "project"
     __table_args__ = (
         CheckConstraint(_in("type", PROJECT_TYPES), name="type"),
@@ -118,7 +126,7 @@ class ProjectPerson(Base):
     role: Mapped[str] = mapped_column(String(24), primary_key=True)
 
 
-class ConstructionPermit(Base):
+class ConstructionPermit(SoftDeleted, Base):
     __tablename__ = "construction_permit"
     permit_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), index=True)
@@ -138,7 +146,7 @@ class CompletionFiling(Base):
     archive_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class CreditRecord(Base):
+class CreditRecord(SoftDeleted, Base):
     """A good or bad credit record of an enterprise or a person."""
 
     __tablename__ = "credit_record"
@@ -147,6 +155,7 @@ class CreditRecord(Base):
         CheckConstraint("kind IN ('good', 'bad')", name="kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_no: Mapped[str | None] = mapped_column(String(40), unique=True)
     subject_kind: Mapped[str] = mapped_column(String(12))
     subject_id: Mapped[str] = mapped_column(String(24), index=True)
     kind: Mapped[str] = mapped_column(String(4))
@@ -171,7 +180,7 @@ class CreditGradeHistory(Base):
     explanation: Mapped[str | None] = mapped_column(Text)
 
 
-class Penalty(Base):
+class Penalty(SoftDeleted, Base):
     __tablename__ = "penalty"
     decision_no: Mapped[str] = mapped_column(String(40), primary_key=True)
     subject_kind: Mapped[str] = mapped_column(String(12))
@@ -185,6 +194,7 @@ class Penalty(Base):
 class Complaint(Base):
     __tablename__ = "complaint"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_no: Mapped[str | None] = mapped_column(String(40), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     type: Mapped[str] = mapped_column(Text)
     target_kind: Mapped[str] = mapped_column(String(16))

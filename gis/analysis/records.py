@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from core.privacy import mask_phone
+from core.privacy import decrypt_field
 
 PARTY_ROLES = ("build_unit", "contractor", "supervisor", "designer", "surveyor")
 LATEST_CREDIT_RECORDS = 3
@@ -35,7 +35,8 @@ _PARTIES = ", ".join(f"('{role}', p.{role}_uscc)" for role in PARTY_ROLES)
 
 def project_sql(code: str) -> str:
     """SQL of the project with code ``code`` (an SQL expression) as JSON: permits, completion filings,
-    parties with credit and people by role (phones plain: ``mask_people`` masks them); NULL when none."""
+    parties with credit and people by role (phones masked and encrypted: ``mask_people`` opens them per
+    role); NULL when none."""
     return f"""(SELECT json_build_object('code', p.code, 'name', p.name, 'type', p.type, 'stage', p.stage,
               'investment_cny', p.investment_cny::float, 'floor_area_m2', p.floor_area_m2, 'address', p.address,
               'planned_start', p.planned_start, 'planned_end', p.planned_end,
@@ -53,7 +54,8 @@ def project_sql(code: str) -> str:
                             FROM (VALUES {_PARTIES}) AS party(role, uscc) WHERE party.uscc IS NOT NULL),
               'people', (SELECT COALESCE(json_object_agg(g.role, g.people), '{{}}'::json) FROM
                           (SELECT pp.role, json_agg(json_build_object('id', s.id, 'name', s.name,
-                                      'id_card', s.id_card_masked, 'phone', s.phone, 'kind', s.kind,
+                                      'id_card', s.id_card_masked, 'phone', s.phone_masked,
+                                      'phone_enc', s.phone_enc, 'kind', s.kind,
                                       'certificate_no', s.certificate_no, 'specialty', s.specialty,
                                       'employer_uscc', s.employer_uscc, 'employer', w.name) ORDER BY s.id) AS people
                              FROM project_person pp JOIN person s ON s.id = pp.person_id
@@ -67,11 +69,13 @@ _PROJECT = text(f"SELECT {project_sql(':code')}")
 
 def mask_people(project: dict | None, personal: bool) -> dict | None:
     """A project record as the caller may see it: ID numbers are only ever masked; phones are
-    plain only for roles that may see personal data."""
-    if project and not personal:
+    decrypted only for roles that may see personal data, masked for the others."""
+    if project:
         for group in project["people"].values():
             for person in group:
-                person["phone"] = mask_phone(person["phone"])
+                sealed = person.pop("phone_enc")
+                if personal and sealed is not None:
+                    person["phone"] = decrypt_field(sealed)
     return project
 
 

@@ -19,7 +19,9 @@ from gis.importers.report import ImportReport
 from gis.importers.rows import mapped_rows
 from gis.importers.source import read_source
 from gis.importers.write import record_issues
+from gis.linking import link
 
+LINKED_LAYERS = ("buildings", "parcels")  # their import links buildings, projects and parcels
 # layer -> (table, key, required fields)
 LAYERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "pipelines": ("pipeline", "id", ("utility",)),
@@ -64,6 +66,8 @@ def import_layer(
             extra = pipes.import_nodes(session, rows, report, progress)
         else:
             extra = getattr(areas, f"import_{layer}")(session, rows, report, progress)
+        if layer in LINKED_LAYERS:
+            extra["linking"] = link(session.connection(), **{layer: [row.fid for row in rows]})
         record_issues(session, layer, report.issues)
     return {
         "file": source.name,

@@ -8,6 +8,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.dem import ground_heights
@@ -56,9 +57,20 @@ def _single_line(row: Row, report: ImportReport) -> LineString | None:
     return geom
 
 
+def _known(session: Session, table: str, codes: set) -> set:
+    if not codes:
+        return set()
+    return set(session.scalars(text(f"SELECT code FROM {table} WHERE code = ANY(:c)"), {"c": list(codes)}))
+
+
 def import_buildings(session: Session, rows: list[Row], report: ImportReport, progress: Progress = None) -> dict:
-    """Footprints; ground height from the attribute, else the DEM at the footprint's centroid."""
+    """Footprints; ground height from the attribute, else the DEM at the footprint's centroid. Project and
+    parcel codes the file gives are kept when they name a registered one (the rest are linked spatially)."""
     kept = [(row, poly) for row in rows if (poly := _polygon(row, report)) is not None]
+    known = {
+        column: _known(session, table, {row.values.get(column) for row, _ in kept} - {None})
+        for column, table in (("project_code", "project"), ("parcel_code", "parcel"))
+    }
     centroids = np.array([[p.centroid.x, p.centroid.y] for _, p in kept]).reshape(-1, 2)
     dem = ground_heights(centroids)
     records = []
@@ -68,6 +80,9 @@ def import_buildings(session: Session, rows: list[Row], report: ImportReport, pr
         if ground is None and not np.isnan(g):
             ground = float(g)
         report.warn(NO_GROUND, int(ground is None))
+        for column, codes in known.items():
+            if v.get(column) is not None and v[column] not in codes:
+                report.warn(f"{column} not registered (linked spatially instead)")
         grade = v.get("safety_grade")
         if grade is not None and grade not in ("A", "B", "C", "D"):
             report.reject(row.fid, f"unknown safety grade {grade!r}")
@@ -84,6 +99,7 @@ def import_buildings(session: Session, rows: list[Row], report: ImportReport, pr
                 "use": v.get("use"),
                 "year_built": v.get("year_built"),
                 "safety_grade": grade,
+                **{column: v.get(column) if v.get(column) in codes else None for column, codes in known.items()},
                 "footprint": poly,
             }
         )

@@ -75,6 +75,8 @@ TARGETS: dict[str, dict[str, type]] = {
         "use": str,
         "year_built": int,
         "safety_grade": str,
+        "project_code": str,  # linked by code when registered, else spatially
+        "parcel_code": str,
     },
     "parcels": {
         "code": str,

@@ -43,6 +43,7 @@ def make_credit_records(rng: np.random.Generator, enterprises: pd.DataFrame, per
     decided = random_dates(rng, date(2022, 7, 1), date(2025, 6, 20), n)
     return pd.DataFrame(
         {
+            "record_no": [f"XY{i:08d}" for i in range(1, n + 1)],
             "subject_kind": subject_kind,
             "subject_id": subject,
             "kind": kind,
@@ -107,6 +108,7 @@ def make_complaints(
     status = np.array(["closed", "processing", "received"])[rng.choice(3, n, p=[0.7, 0.2, 0.1])]
     return pd.DataFrame(
         {
+            "complaint_no": [f"TS{i:08d}" for i in range(1, n + 1)],
             "channel": np.array(CHANNELS)[rng.integers(0, len(CHANNELS), n)],
             "type": complaint_type,
             "target_kind": kind,

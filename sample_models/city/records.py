@@ -2,20 +2,18 @@
 
 Unified social credit codes carry a valid GB 32100-2015 check character (and a valid GB 11714 organisation
 code inside); ID card numbers a valid GB 11643 check digit. ID card numbers never leave this module in plain:
-the tables hold their salted SHA-256 and the masked form only.
+the tables hold their keyed hash and the masked form only; phones are encrypted and masked.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from core.privacy import mask_id_card
-from core.settings import get_settings
+from core.privacy import hash_id_number, mask_id_card, mask_phone
 from core.uscc import CHARSET, check_character
 from sample_models.city import names
 from sample_models.city.dates import TODAY, random_dates
@@ -116,16 +114,6 @@ def id_card_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     )
     digits = np.frombuffer("".join(first17).encode(), dtype=np.uint8).reshape(n, 17) - ord("0")
     return np.char.add(first17, ID_CHECK[(digits @ ID_WEIGHTS) % 11])
-
-
-def id_card_salt() -> str:
-    """The salt of ID card hashes (settings ``id_card_salt`` when configured)."""
-    return getattr(get_settings(), "id_card_salt", "cim-server/id-card/v1")
-
-
-def hash_id_card(number: str, salt: str | None = None) -> str:
-    """Salted SHA-256 of an ID card number (upper-case, no spaces), for look-up without storing it."""
-    return hashlib.sha256(f"{salt or id_card_salt()}:{number.strip().upper()}".encode()).hexdigest()
 
 
 def make_enterprises(rng: np.random.Generator, n: int, bounds: tuple[float, float, float, float]) -> pd.DataFrame:
@@ -245,7 +233,6 @@ def make_persons(rng: np.random.Generator, enterprises: pd.DataFrame) -> tuple[p
         np.where(kind == "skilled", [f"JS{i:010d}" for i in range(n)], None),
     )
     id_cards = id_card_numbers(rng, n)
-    salt = id_card_salt()
     phone = np.char.add(
         np.array(["139", "138", "137", "150", "151", "152", "158", "159", "180", "187", "189"])[rng.integers(0, 11, n)],
         np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8),
@@ -254,9 +241,10 @@ def make_persons(rng: np.random.Generator, enterprises: pd.DataFrame) -> tuple[p
         {
             "id": [f"RY{i:08d}" for i in range(1, n + 1)],
             "name": names.person_names(rng, n),
-            "id_card_hash": [hash_id_card(c, salt) for c in id_cards],
+            "id_card_hash": [hash_id_number(c) for c in id_cards],
             "id_card_masked": [mask_id_card(c) for c in id_cards],
-            "phone": phone,
+            "phone": phone,  # plain in memory only: the loader writes it encrypted (phone_enc)
+            "phone_masked": [mask_phone(p) for p in phone],
             "kind": kind,
             "certificate_no": certificate,
             "specialty": specialty,

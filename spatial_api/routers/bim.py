@@ -21,32 +21,20 @@ from core.errors import NotFound, UserError
 from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, Project
 from core.settings import get_settings
 from spatial_api import audit
+from spatial_api.forms import upload_form
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(tags=["bim"])
 engineers = require_role("engineer")
 
-UPLOAD_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".ifc or .ifczip"},
-                        "project": {"type": "string", "description": "project code"},
-                        "name": {"type": "string", "description": "model name (default: the file name)"},
-                        "crs": {"type": "string", "description": "override: map CRS, e.g. EPSG:4549"},
-                        "origin": {"type": "string", "description": "override: E,N,H of the local origin"},
-                        "rotation": {"type": "number", "description": "override: local x from grid east, deg CCW"},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_FORM = upload_form(
+    ".ifc or .ifczip",
+    project={"type": "string", "description": "project code"},
+    name={"type": "string", "description": "model name (default: the file name)"},
+    crs={"type": "string", "description": "override: map CRS, e.g. EPSG:4549"},
+    origin={"type": "string", "description": "override: E,N,H of the local origin"},
+    rotation={"type": "number", "description": "override: local x from grid east, deg CCW"},
+)
 
 
 def _prepare_upload(path, fields: dict[str, str], filename: str) -> dict[str, Any]:

@@ -1,0 +1,118 @@
+"""The bulk write path: COPY the validated rows into a temporary table, then one UPDATE of the rows
+whose values differ (IS DISTINCT FROM) and one INSERT of the new ones, and a version of each change."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from records import effects
+from records.history import key_sql, write_versions
+from records.spec import Kind
+from records.validate import Row
+
+_scratch = itertools.count(1)
+
+
+@dataclass
+class Applied:
+    inserted: int
+    updated: int
+    unchanged: int
+    changed: list[str] = field(default_factory=list)  # the keys (text) of the rows inserted or updated
+
+
+def _defaults(kind: Kind, absent: Sequence[str]) -> dict[str, object]:
+    """Scalar defaults of the model for the columns a batch does not give (a new row needs them)."""
+    out = {}
+    for name in absent:
+        default = kind.column_of(name).default
+        if default is not None and default.is_scalar:
+            out[name] = default.arg
+    return out
+
+
+def now(conn: Connection) -> datetime:
+    """The time versions written next start from (clock time: several changes in one transaction differ)."""
+    return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
+class Staging:
+    """Rows of one kind COPYed into a temporary table in chunks (the caller's transaction), then
+    applied to the kind's table in one go: ``stage(rows)`` as often as needed, then ``apply``."""
+
+    def __init__(self, conn: Connection, kind: Kind, columns: Sequence[str]) -> None:
+        self.conn, self.kind, self.columns = conn, kind, list(columns)
+        self.scratch = f"_records_in_{next(_scratch)}"
+        self.rows = 0
+        conn.execute(text(f"LOCK TABLE {kind.table} IN SHARE ROW EXCLUSIVE MODE"))
+        listed = ", ".join(self.columns)
+        conn.execute(
+            text(f"CREATE TEMP TABLE {self.scratch} ON COMMIT DROP AS SELECT {listed} FROM {kind.table} WITH NO DATA")
+        )
+
+    def stage(self, rows: Sequence[Row]) -> None:
+        """COPY validated rows into the scratch table."""
+        cursor = self.conn.connection.driver_connection.cursor()
+        with cursor, cursor.copy(f"COPY {self.scratch} ({', '.join(self.columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row.values.get(c) for c in self.columns])
+        self.rows += len(rows)
+
+    def apply(self, by: str | None, reason: str | None) -> Applied:
+        """Upsert the staged rows by the kind's natural key (``kind.match``): one UPDATE of the rows
+        whose values differ, one INSERT of the new ones, a version of each; what happened to how many."""
+        conn, kind, columns, table = self.conn, self.kind, self.columns, self.kind.table
+        changed = f"_records_changed_{next(_scratch)}"
+        match = " AND ".join(f"t.{c} = i.{c}" for c in kind.match)
+        compared = [c for c in columns if c not in kind.match and c not in kind.key]
+        old, new = (", ".join(f"{alias}.{c}" for c in compared) for alias in ("t", "i"))
+        differs = f"ROW({old}) IS DISTINCT FROM ROW({new})" if compared else "false"
+        if kind.soft_delete:
+            differs += " OR t.deleted_at IS NOT NULL"
+        conn.execute(
+            text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
+                     SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
+                       LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
+        )
+        inserted, updated = conn.execute(
+            text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
+        ).one()
+        conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
+        when = now(conn)
+        if updated:
+            sets = [f"{c} = i.{c}" for c in compared]
+            if kind.soft_delete:
+                sets += ["deleted_at = NULL", "deleted_reason = NULL"]
+            conn.execute(
+                text(f"UPDATE {table} t SET {', '.join(sets)} FROM {changed} i WHERE {match} AND NOT i.is_new")
+            )
+        if inserted:
+            defaults = _defaults(kind, [name for name in kind.columns if name not in columns])
+            names = ", ".join([*columns, *defaults])
+            values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in defaults])
+            conn.execute(
+                text(f"INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i WHERE i.is_new"),
+                {f"d_{c}": v for c, v in defaults.items()},
+            )
+        keys: list[str] = []
+        if inserted or updated:
+            where = f"EXISTS (SELECT 1 FROM {changed} i WHERE {match})"
+            write_versions(conn, kind, where, when, by, reason)
+            keys = list(conn.scalars(text(f"SELECT {key_sql(kind, 't')} FROM {table} t WHERE {where}")))
+        conn.execute(text(f"DROP TABLE {self.scratch}, {changed}"))
+        effects.run(conn, kind.effects, keys)
+        return Applied(inserted, updated, self.rows - inserted - updated, keys)
+
+
+def apply(
+    conn: Connection, kind: Kind, rows: Sequence[Row], columns: Sequence[str], by: str | None, reason: str | None
+) -> Applied:
+    """Upsert ``rows`` (their ``columns``) in the caller's transaction (see :class:`Staging`)."""
+    staging = Staging(conn, kind, columns)
+    staging.stage(rows)
+    return staging.apply(by, reason)

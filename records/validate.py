@@ -1,0 +1,377 @@
+"""Validation shared by the importer and the write API: every value parsed by its field's type
+(USCC, resident ID number, dates, numbers, enumerations, CRS84 geometry), personal data hashed,
+encrypted or masked on the way in, duplicates and references checked over a whole batch."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from core import idcard, uscc
+from core.privacy import encrypt_field, hash_id_number, mask_id_card, mask_name, mask_phone
+from gis.crs import crs84_to_store, store_srid
+from records import vocab
+from records.history import CHINA
+from records.spec import Field, Kind
+
+TRUE = {"1", "true", "yes", "y", "是", "有", "t", "√"}
+FALSE = {"0", "false", "no", "n", "否", "无", "f", "×"}
+DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+PHONE = re.compile(r"^\+?\d{7,15}$")
+ID_LIKE = re.compile(r"^\d{17}[\dXx]$")
+PERSONAL = ("id_number", "phone", "masked_name")
+
+
+class Invalid(Exception):
+    """A value that a field does not accept: the reason in Chinese and in English."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+
+@dataclass
+class Rejection:
+    row: int
+    column: str | None
+    value: str | None
+    reason_zh: str
+    reason_en: str
+    key_field: bool = False
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value, "reason_zh": self.reason_zh,
+                "reason_en": self.reason_en}  # fmt: skip
+
+
+@dataclass
+class Row:
+    """One input row: its number, the header each field came from, and the parsed column values."""
+
+    number: int
+    values: dict[str, object]
+    sources: dict[str, str] = field(default_factory=dict)  # field -> header
+    pending: dict[str, str] = field(default_factory=dict)  # column -> ID-number hash still to resolve
+
+
+def _text(raw: object) -> str:
+    return unicodedata.normalize("NFKC", str(raw)).strip() if not isinstance(raw, str) else raw.strip()
+
+
+def _number(raw: object, convert: Callable[[str], object], zh: str, en: str) -> object:
+    if isinstance(raw, bool):
+        raise Invalid(f"不是{zh}", f"not {en}")
+    if isinstance(raw, int | float | Decimal):
+        return convert(str(raw))
+    try:
+        return convert(unicodedata.normalize("NFKC", str(raw)).replace(",", "").strip())
+    except (ValueError, InvalidOperation) as exc:
+        raise Invalid(f"不是{zh}", f"not {en}") from exc
+
+
+def _int(raw: object) -> int:
+    value = _number(raw, Decimal, "整数", "a whole number")
+    if value != value.to_integral_value():
+        raise Invalid("不是整数", "not a whole number")
+    return int(value)
+
+
+def _decimal(f: Field, raw: object) -> Decimal:
+    value = _number(raw, Decimal, "数字", "a number")
+    if not value.is_finite():
+        raise Invalid("不是数字", "not a number")
+    if f.digits is not None and abs(value) >= Decimal(10) ** f.digits:
+        raise Invalid(f"数值过大（整数部分最多 {f.digits} 位）", f"too large (at most {f.digits} integer digits)")
+    return value
+
+
+def _date(raw: object) -> date:
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    value = _text(raw)
+    for pattern in DATE_PATTERNS:
+        if m := pattern.match(value.split("T")[0].split(" ")[0]):
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                break
+    raise Invalid("不是有效日期（应为 YYYY-MM-DD）", "not a valid date (use YYYY-MM-DD)")
+
+
+def _datetime(raw: object) -> datetime:
+    if isinstance(raw, datetime):
+        value = raw
+    else:
+        try:
+            value = datetime.fromisoformat(_text(raw).replace("/", "-"))
+        except ValueError as exc:
+            raise Invalid("不是有效时间（应为 ISO 8601）", "not a valid time (use ISO 8601)") from exc
+    return value if value.tzinfo else value.replace(tzinfo=CHINA)
+
+
+def _bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = _text(raw).casefold()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise Invalid("不是“是/否”", "not yes/no")
+
+
+def _geometry(raw: object, kind: str) -> str:
+    """CRS84 geometry (WKT, GeoJSON, or "lon,lat" for a point) -> EWKB hex in the store CRS."""
+    try:
+        if isinstance(raw, dict):
+            geom = shapely.from_geojson(json.dumps(raw))
+        else:
+            value = _text(raw)
+            if value.startswith("{"):
+                geom = shapely.from_geojson(value)
+            elif kind == "point" and re.match(r"^-?[\d.]+\s*[,，]\s*-?[\d.]+$", value):
+                lon, lat = (float(v) for v in re.split(r"\s*[,，]\s*", value))
+                geom = shapely.Point(lon, lat)
+            else:
+                geom = shapely.from_wkt(value)
+    except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+        raise Invalid(
+            "几何无法解析（WKT 或 GeoJSON，CRS84 经纬度）", "geometry unreadable (WKT or GeoJSON, CRS84)"
+        ) from exc
+    expected = {"point": "Point", "polygon": "Polygon"}[kind]
+    if geom.geom_type == "MultiPolygon" and kind == "polygon" and len(geom.geoms) == 1:
+        geom = geom.geoms[0]
+    if geom.geom_type != expected:
+        raise Invalid(f"应为{'点' if kind == 'point' else '面'}几何", f"must be a {expected}")
+    lon, lat = shapely.get_coordinates(geom).T
+    if not (np.abs(lon) <= 180).all() or not (np.abs(lat) <= 90).all():
+        raise Invalid("坐标超出经纬度范围（应为 CRS84）", "coordinates out of range (CRS84 lon/lat expected)")
+    forward = crs84_to_store()
+    projected = shapely.transform(geom, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
+    if not projected.is_valid:
+        raise Invalid("几何无效（自相交等）", f"invalid geometry ({shapely.is_valid_reason(projected)})")
+    return shapely.to_wkb(shapely.set_srid(projected, store_srid()), hex=True, include_srid=True)
+
+
+def _text_field(f: Field, raw: object) -> dict[str, object]:
+    value = _text(raw)
+    if f.max_length and len(value) > f.max_length:
+        raise Invalid(f"超过 {f.max_length} 个字符", f"longer than {f.max_length} characters")
+    return {f.name: value}
+
+
+def _uscc_field(f: Field, raw: object) -> dict[str, object]:
+    try:
+        return {f.name: uscc.validate(_text(raw))}
+    except uscc.InvalidUSCC as exc:
+        raise Invalid("统一社会信用代码无效（GB 32100-2015 校验位不符或格式错误）", str(exc)) from exc
+
+
+def _id_number(raw: object) -> str:
+    try:
+        return idcard.validate(_text(raw))
+    except idcard.InvalidIdNumber as exc:
+        raise Invalid("公民身份号码无效（GB 11643-1999 校验码或出生日期不符）", str(exc)) from exc
+
+
+def _id_field(f: Field, raw: object) -> dict[str, object]:
+    number = _id_number(raw)
+    return {f.columns["hash"]: hash_id_number(number), f.columns["masked"]: mask_id_card(number)}
+
+
+def _person_field(f: Field, raw: object) -> dict[str, object]:
+    """A person's id, or an ID number to resolve by its hash (a tuple marks it pending)."""
+    value = _text(raw)
+    if not ID_LIKE.match(value):
+        return {f.name: value}
+    return {f.name: ("id_card_hash", hash_id_number(_id_number(value)))}
+
+
+def _phone_field(f: Field, raw: object) -> dict[str, object]:
+    value = re.sub(r"[\s\-()]", "", _text(raw))
+    if not PHONE.match(value):
+        raise Invalid("不是电话号码", "not a phone number")
+    return {f.columns["encrypted"]: encrypt_field(value), f.columns["masked"]: mask_phone(value)}
+
+
+def _enum_field(f: Field, raw: object) -> dict[str, object]:
+    code = vocab.lookup(f.enum).get(_text(raw).casefold())
+    if code is None:
+        allowed = "、".join(zh for zh, _ in vocab.ENUMERATIONS[f.enum].values())
+        raise Invalid(f"不在取值范围内（{allowed}）", f"not one of {', '.join(vocab.ENUMERATIONS[f.enum])}")
+    return {f.name: code}
+
+
+PARSERS: dict[str, Callable[[Field, object], dict[str, object]]] = {
+    "text": _text_field,
+    "uscc": _uscc_field,
+    "id_number": _id_field,
+    "person_ref": _person_field,
+    "phone": _phone_field,
+    "masked_name": lambda f, raw: {f.columns["masked"]: mask_name(_text(raw))},
+    "enum": _enum_field,
+    "int": lambda f, raw: {f.name: _int(raw)},
+    "float": lambda f, raw: {f.name: float(_number(raw, float, "数字", "a number"))},
+    "decimal": lambda f, raw: {f.name: _decimal(f, raw)},
+    "bool": lambda f, raw: {f.name: _bool(raw)},
+    "date": lambda f, raw: {f.name: _date(raw)},
+    "datetime": lambda f, raw: {f.name: _datetime(raw)},
+    "point": lambda f, raw: {f.name: _geometry(raw, "point")},
+    "polygon": lambda f, raw: {f.name: _geometry(raw, "polygon")},
+}
+
+
+def parse(f: Field, raw: object) -> dict[str, object]:
+    """The column values of one field's non-empty input, or Invalid."""
+    return PARSERS[f.type](f, raw)
+
+
+def shown(f: Field, raw: object) -> str | None:
+    """A value as a rejection report may show it: personal data masked."""
+    if raw is None:
+        return None
+    value = _text(raw)
+    if f.type in ("id_number", "person_ref") and len(value) >= 15:
+        return mask_id_card(value)
+    if f.type == "phone":
+        return mask_phone(value)
+    if f.type == "masked_name":
+        return mask_name(value)
+    return value[:200]
+
+
+def _empty(raw: object) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def parse_row(
+    kind: Kind, number: int, given: dict[str, tuple[str, object]], partial: bool
+) -> tuple[Row, list[Rejection]]:
+    """Parse one row (field -> (header, raw value)); missing required fields are errors unless ``partial``."""
+    row, errors = Row(number, {}), []
+    key_fields = kind.key_fields
+    for name, f in kind.fields.items():
+        header, raw = given.get(name, (name, None))
+        key_field = name in key_fields
+        if _empty(raw):
+            if name in given:
+                row.values.update(dict.fromkeys(f.outputs))
+            if f.required and (not partial or name in given):
+                errors.append(Rejection(number, header, None, "必填项为空", f"{name} is required", key_field))
+            continue
+        row.sources[name] = header
+        try:
+            for column, value in parse(f, raw).items():
+                if isinstance(value, tuple):
+                    row.pending[column] = value[1]
+                    row.values[column] = None
+                else:
+                    row.values[column] = value
+        except Invalid as exc:
+            errors.append(Rejection(number, header, shown(f, raw), exc.zh, exc.en, key_field))
+    return row, errors
+
+
+def _existing(conn: Connection, table: str, column: str, values: Iterable[object]) -> set:
+    wanted = list({v for v in values if v is not None})
+    if not wanted:
+        return set()
+    found = conn.execute(text(f"SELECT {column} FROM {table} WHERE {column} = ANY(:v)"), {"v": wanted})
+    return {r[0] for r in found}
+
+
+def key_of(kind: Kind, values: dict[str, object], columns: tuple[str, ...]) -> tuple | None:
+    key = tuple(values.get(c) for c in columns)
+    return None if any(v is None for v in key) else key
+
+
+def _derive(kind: Kind, rows: list[Row], people: dict[str, str]) -> None:
+    """Fill people resolved by ID-number hash, and ids made from another column."""
+    derived = [(f, kind.column_of(f.name).type.length) for f in kind.fields.values() if f.derive]
+    for row in rows:
+        for column, digest in row.pending.items():
+            row.values[column] = people.get(digest)
+        for f, size in derived:
+            source = row.values.get(f.derive["from"])
+            if row.values.get(f.name) is None and source:
+                row.values[f.name] = (f.derive["prefix"] + source)[:size]
+
+
+def _unique(kind: Kind, rows: list[Row], seen: dict[tuple, int]) -> tuple[list[Row], list[Rejection]]:
+    """Rows with a natural key not ``seen`` before (key -> first row; the first row wins)."""
+    first = kind.field_writing(kind.match[0])
+    kept, rejections = [], []
+    for row in rows:
+        key = key_of(kind, row.values, kind.match)
+        if key is not None and key in seen:
+            column = row.sources.get(first.name if first else kind.match[0], kind.match[0])
+            rejections.append(Rejection(row.number, column, None, f"文件内主键重复（首次出现于第 {seen[key]} 行）",
+                                        f"duplicate key in the file (first at row {seen[key]})", True))  # fmt: skip
+            continue
+        if key is not None:
+            seen[key] = row.number
+        kept.append(row)
+    return kept, rejections
+
+
+def _dangling(row: Row, refs: list[Field], known: dict[tuple[str, str], set]) -> Rejection | None:
+    """The first reference of a row that names nothing."""
+    for f in refs:
+        value = row.values.get(f.name)
+        if f.name in row.pending and value is None:
+            return Rejection(row.number, row.sources.get(f.name, f.name), None, "人员不存在（按身份证号未找到）",
+                             "no person with this ID number", True)  # fmt: skip
+        target = f.ref.target(row.values)
+        if target is not None and value is not None and value not in known[target]:
+            what = target[0]
+            return Rejection(row.number, row.sources.get(f.name, f.name), str(value),
+                             f"引用的{_TABLE_ZH.get(what, what)}不存在：{value}",
+                             f"no {what} {value} (reference {target[0]}.{target[1]})", True)  # fmt: skip
+    return None
+
+
+def check_batch(
+    conn: Connection, kind: Kind, rows: list[Row], seen: dict[tuple, int] | None = None
+) -> tuple[list[Row], list[Rejection]]:
+    """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins; ``seen``
+    carries the keys of earlier chunks of the same file) and rows whose references name nothing."""
+    hashes = {h for r in rows for h in r.pending.values()}
+    people = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
+                               {"h": list(hashes)}).all()) if hashes else {}  # fmt: skip
+    _derive(kind, rows, people)
+    kept, rejections = _unique(kind, rows, {} if seen is None else seen)
+    refs = [f for f in kind.fields.values() if f.ref is not None]
+    wanted: dict[tuple[str, str], set] = {}
+    for row in kept:
+        for f in refs:
+            target = f.ref.target(row.values)
+            if target and row.values.get(f.name) is not None:
+                wanted.setdefault(target, set()).add(row.values[f.name])
+    known = {target: _existing(conn, *target, values) for target, values in wanted.items()}
+    out = []
+    for row in kept:
+        if bad := _dangling(row, refs, known):
+            rejections.append(bad)
+        else:
+            out.append(row)
+    return out, rejections
+
+
+_TABLE_ZH = {"enterprise": "企业", "person": "人员", "project": "项目", "parcel": "地块", "building": "房屋"}
