@@ -3,6 +3,18 @@
 from core.models.base import SRID, Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
+from core.models.credit import (
+    CreditAlert,
+    CreditIndicator,
+    CreditModel,
+    CreditRepair,
+    CreditRescoreRequest,
+    CreditReview,
+    CreditRuleset,
+    CreditRun,
+    CreditScore,
+    Inspection,
+)
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -29,6 +41,16 @@ from core.models.records import (
 from core.models.review import DrawingReview, ReviewIssue
 
 __all__ = [
+    "CreditAlert",
+    "CreditIndicator",
+    "CreditModel",
+    "CreditRepair",
+    "CreditRescoreRequest",
+    "CreditReview",
+    "CreditRun",
+    "CreditRuleset",
+    "CreditScore",
+    "Inspection",
     "SRID",
     "AuditLog",
     "Base",
