@@ -18,82 +18,101 @@ depends_on = None
 ROLE = {"name": "credit", "description": "credit supervision: rulesets, scores, alerts, reviews and plans"}
 
 # A complaint counts once it is closed with a verified result: the one definition, used by the
-# re-score trigger and by the scoring aggregates.
+# re-score trigger and by the scoring aggregates. Triggers are per statement (transition tables): a
+# bulk import makes one re-score job for all the enterprises it touched, not one per row; nothing is
+# queued while no ruleset is active.
 FUNCTIONS = """
 CREATE FUNCTION credit_complaint_verified(_status text, _result text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT _status = 'closed' AND coalesce(_result, '') LIKE '已核实%' $$;
 
-CREATE FUNCTION credit_request_rescore(_uscc text, _cause text, _cause_id text) RETURNS void
+CREATE FUNCTION credit_request_rescore(_events jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     _job uuid := gen_random_uuid();
     _queue_id bigint;
+    _kept jsonb;
 BEGIN
-    IF _uscc IS NULL OR NOT EXISTS (SELECT 1 FROM enterprise WHERE uscc = _uscc) THEN
+    IF NOT EXISTS (SELECT 1 FROM credit_ruleset WHERE status = 'active') THEN
         RETURN;
     END IF;
-    INSERT INTO credit_rescore_request (enterprise_uscc, cause, cause_id) VALUES (_uscc, _cause, _cause_id);
+    SELECT jsonb_agg(ev) INTO _kept
+    FROM jsonb_array_elements(coalesce(_events, '[]')) ev JOIN enterprise e ON e.uscc = ev ->> 0;
+    IF _kept IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO credit_rescore_request (enterprise_uscc, cause, cause_id)
+    SELECT ev ->> 0, ev ->> 1, ev ->> 2 FROM jsonb_array_elements(_kept) ev;
     INSERT INTO job (id, kind, status, stage, percent, params)
-    VALUES (_job, 'credit.rescore', 'queued', 'queued', 0,
-            jsonb_build_object('enterprise', _uscc, 'cause', _cause, 'cause_id', _cause_id));
+    VALUES (_job, 'credit.rescore', 'queued', 'queued', 0, jsonb_build_object('events', _kept));
     SELECT ids[1] INTO _queue_id FROM procrastinate_defer_jobs_v1(ARRAY[
-        ROW('default', 'cim:credit.rescore', 0, 'credit:' || _uscc, NULL,
+        ROW('default', 'cim:credit.rescore', 0, 'credit-rescore', NULL,
             jsonb_build_object('job_id', _job::text), NULL)::procrastinate_job_to_defer_v1]) AS ids;
     UPDATE job SET queue_job_id = _queue_id WHERE id = _job;
 END $$;
 
 CREATE FUNCTION credit_on_penalty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.subject_kind = 'enterprise' THEN
-        PERFORM credit_request_rescore(NEW.subject_id, 'penalty', NEW.decision_no);
-    END IF;
+    PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(subject_id, 'penalty', decision_no))
+                                    FROM new_rows WHERE subject_kind = 'enterprise'));
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION credit_on_credit_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.subject_kind = 'enterprise' AND NEW.kind = 'bad' THEN
-        PERFORM credit_request_rescore(NEW.subject_id, 'bad_record', NEW.id::text);
-    END IF;
+    PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(subject_id, 'bad_record', id::text))
+                                    FROM new_rows WHERE subject_kind = 'enterprise' AND kind = 'bad'));
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION credit_on_inspection() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.result IN ('fail', 'rectify') THEN
-        PERFORM credit_request_rescore(NEW.enterprise_uscc, 'inspection_' || NEW.result, NEW.id::text);
-    END IF;
+    PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(enterprise_uscc, 'inspection_' || result, id::text))
+                                    FROM new_rows WHERE result IN ('fail', 'rectify')));
     RETURN NULL;
 END $$;
+
+CREATE FUNCTION credit_complaint_events(_verified jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_agg(jsonb_build_array(
+        CASE c ->> 'target_kind' WHEN 'enterprise' THEN c ->> 'target_id'
+             ELSE (SELECT contractor_uscc FROM project WHERE code = c ->> 'target_id') END,
+        'complaint', c ->> 'id'))
+    FROM jsonb_array_elements(coalesce(_verified, '[]')) c
+$$;
 
 CREATE FUNCTION credit_on_complaint() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF credit_complaint_verified(NEW.status, NEW.result)
-       AND (TG_OP = 'INSERT' OR NOT credit_complaint_verified(OLD.status, OLD.result)) THEN
-        PERFORM credit_request_rescore(
-            CASE NEW.target_kind
-                WHEN 'enterprise' THEN NEW.target_id
-                WHEN 'project' THEN (SELECT contractor_uscc FROM project WHERE code = NEW.target_id)
-            END,
-            'complaint', NEW.id::text);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM credit_request_rescore(credit_complaint_events((
+            SELECT jsonb_agg(to_jsonb(n)) FROM new_rows n WHERE credit_complaint_verified(n.status, n.result))));
+    ELSE
+        PERFORM credit_request_rescore(credit_complaint_events((
+            SELECT jsonb_agg(to_jsonb(n)) FROM new_rows n JOIN old_rows o USING (id)
+            WHERE credit_complaint_verified(n.status, n.result) AND NOT credit_complaint_verified(o.status, o.result))));
     END IF;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER credit_rescore AFTER INSERT ON penalty FOR EACH ROW EXECUTE FUNCTION credit_on_penalty();
-CREATE TRIGGER credit_rescore AFTER INSERT ON credit_record FOR EACH ROW EXECUTE FUNCTION credit_on_credit_record();
-CREATE TRIGGER credit_rescore AFTER INSERT ON inspection FOR EACH ROW EXECUTE FUNCTION credit_on_inspection();
-CREATE TRIGGER credit_rescore AFTER INSERT OR UPDATE OF status, result ON complaint
-    FOR EACH ROW EXECUTE FUNCTION credit_on_complaint();
+CREATE TRIGGER credit_rescore AFTER INSERT ON penalty REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_on_penalty();
+CREATE TRIGGER credit_rescore AFTER INSERT ON credit_record REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_on_credit_record();
+CREATE TRIGGER credit_rescore AFTER INSERT ON inspection REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_on_inspection();
+CREATE TRIGGER credit_rescore AFTER INSERT ON complaint REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_on_complaint();
+CREATE TRIGGER credit_rescore_update AFTER UPDATE ON complaint REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_on_complaint();
 """
 
 DROP_FUNCTIONS = """
 DROP TRIGGER IF EXISTS credit_rescore ON penalty;
 DROP TRIGGER IF EXISTS credit_rescore ON credit_record;
 DROP TRIGGER IF EXISTS credit_rescore ON complaint;
+DROP TRIGGER IF EXISTS credit_rescore_update ON complaint;
 DROP TRIGGER IF EXISTS credit_rescore ON inspection;
 DROP FUNCTION IF EXISTS credit_on_penalty(), credit_on_credit_record(), credit_on_inspection(),
-    credit_on_complaint(), credit_request_rescore(text, text, text), credit_complaint_verified(text, text);
+    credit_on_complaint(), credit_complaint_events(jsonb), credit_request_rescore(jsonb),
+    credit_complaint_verified(text, text);
 """
 
 

@@ -1,0 +1,206 @@
+"""The scoring engine: per active ruleset, ONE statement per indicator over all its enterprises,
+scores vectorised with numpy, results copied in, enterprise grades updated in one statement.
+
+Indicator scores lie in 0..100; the total is their weighted mean (weights normalised), rounded to
+0.01 and graded by the ruleset's thresholds (total ≥ A → A, ≥ B → B, ≥ C → C, else D).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.models import CreditIndicator, CreditRuleset, CreditRun
+from credit import aggregates, alerts, rulesets
+
+EVIDENCE_KEPT = 10
+EXPLAINED = 5
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    ruleset_version: str
+    enterprises: int
+    grades: dict[str, int] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+
+def indicator_scores(scoring: dict, values: np.ndarray) -> np.ndarray:
+    """Scores (0..100) of values under a scoring rule (bands or linear)."""
+    if scoring.get("linear"):
+        lin = scoring["linear"]
+        raw = lin["base"] + lin["per_unit"] * values
+        return np.clip(raw, lin.get("low", 0.0), lin.get("high", 100.0))
+    uppers = np.array([b[0] for b in scoring["bands"]], dtype=float)
+    scores = np.array([b[1] for b in scoring["bands"]] + [scoring["above"]], dtype=float)
+    return scores[np.searchsorted(uppers, values, side="left")]
+
+
+def grade_of(totals: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    return np.select(
+        [totals >= thresholds["A"], totals >= thresholds["B"], totals >= thresholds["C"]], ["A", "B", "C"], "D"
+    )
+
+
+def _targets(session: Session, ruleset: CreditRuleset, enterprises: list[str] | None) -> list[tuple[str, str | None]]:
+    session.execute(text("DROP TABLE IF EXISTS credit_targets"))
+    session.execute(text("CREATE TEMP TABLE credit_targets (uscc varchar(18) PRIMARY KEY) ON COMMIT DROP"))
+    session.execute(
+        text(
+            "INSERT INTO credit_targets SELECT uscc FROM enterprise WHERE type = ANY(:types)"
+            " AND (CAST(:only AS text[]) IS NULL OR uscc = ANY(CAST(:only AS text[])))"
+        ),
+        {"types": list(ruleset.enterprise_types), "only": enterprises},
+    )
+    session.execute(text("ANALYZE credit_targets"))
+    rows = session.execute(
+        text("SELECT e.uscc, e.credit_grade FROM enterprise e JOIN credit_targets t USING (uscc) ORDER BY e.uscc")
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _aggregate(session: Session, indicator: CreditIndicator, index: dict[str, int], as_of: date):
+    """(values, evidence lists) of one indicator, aligned with the targets."""
+    spec, params = aggregates.resolve(indicator.aggregate["kind"], indicator.aggregate.get("params", {}))
+    values = np.zeros(len(index))
+    evidence: dict[int, list[str]] = {}
+    binds = {k: v for k, v in params.items() if k not in aggregates.CHOICES and k != "overdue"}
+    for uscc, value, records in session.execute(text(spec.sql(params)), {**binds, "as_of": as_of}):
+        i = index[uscc]
+        values[i] = value or 0.0
+        if records:
+            evidence[i] = list(records[:EVIDENCE_KEPT])
+    return values, evidence
+
+
+def score(
+    session: Session,
+    *,
+    enterprises: list[str] | None = None,
+    as_of: date | None = None,
+    scope: str = "all",
+    username: str | None = None,
+) -> list[RunSummary]:
+    """Score the enterprises (all of each active ruleset's types, or only the given ones)."""
+    as_of = as_of or date.today()
+    summaries = []
+    for ruleset in rulesets.active(session):
+        summary = _score_ruleset(session, ruleset, enterprises, as_of, scope, username)
+        if summary is not None:
+            summaries.append(summary)
+    return summaries
+
+
+def _score_ruleset(
+    session: Session,
+    ruleset: CreditRuleset,
+    enterprises: list[str] | None,
+    as_of: date,
+    scope: str,
+    username: str | None,
+) -> RunSummary | None:
+    targets = _targets(session, ruleset, enterprises)
+    if not targets:
+        return None
+    run = CreditRun(ruleset_id=ruleset.id, scope=scope, as_of=as_of, username=username, enterprises=len(targets))
+    session.add(run)
+    session.flush()
+    index = {uscc: i for i, (uscc, _) in enumerate(targets)}
+    indicators = rulesets.indicators_of(session, ruleset.id)
+    weights = np.array([ind.weight for ind in indicators], dtype=float)
+    weights = weights / weights.sum()
+    values = np.zeros((len(indicators), len(targets)))
+    scores = np.zeros_like(values)
+    evidence = []
+    for k, ind in enumerate(indicators):
+        values[k], found = _aggregate(session, ind, index, as_of)
+        scores[k] = indicator_scores(ind.scoring, values[k])
+        evidence.append(found)
+    totals = np.round(weights @ scores, 2)
+    grades = grade_of(totals, ruleset.thresholds)
+    families = sorted({ind.family for ind in indicators}, key=[i.family for i in indicators].index)
+    family_scores = {
+        fam: np.round((weights[m := np.array([i.family == fam for i in indicators])] @ scores[m]) / weights[m].sum(), 2)
+        for fam in families
+    }
+    points = np.round(weights[:, None] * (scores - 100.0), 2)
+    _copy_scores(
+        session, run, ruleset, targets, indicators, values, scores, points, evidence, totals, grades, family_scores
+    )
+    _apply(session, run.id, ruleset.version, as_of)
+    run.finished_at = datetime.now(UTC)
+    session.flush()
+    dropped = alerts.after_run(session, run.id, rulesets.RulesetSettings.model_validate(ruleset.settings))
+    counts = dict(zip(*np.unique(grades, return_counts=True), strict=True))
+    return RunSummary(run.id, ruleset.version, len(targets), {g: int(n) for g, n in counts.items()}, dropped)
+
+
+def _copy_scores(
+    session, run, ruleset, targets, indicators, values, scores, points, evidence, totals, grades, family_scores
+):
+    """COPY one row per enterprise into credit_score (indicators, families, explanation as JSON)."""
+    codes = [ind.code for ind in indicators]
+    labels = [(ind.name, ind.name_en, ind.family) for ind in indicators]
+    columns = (
+        "run_id, enterprise_uscc, ruleset_version, total, grade, previous_grade, families, indicators, explanation"
+    )
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY credit_score ({columns}) FROM STDIN") as copy:
+        for j, (uscc, previous) in enumerate(targets):
+            per = {
+                code: {"value": round(float(values[k, j]), 4), "score": round(float(scores[k, j]), 2)}
+                | ({"records": evidence[k][j]} if j in evidence[k] else {})
+                for k, code in enumerate(codes)
+            }
+            moved = sorted((k for k in range(len(codes)) if points[k, j] != 0), key=lambda k: points[k, j])
+            explanation = [
+                {
+                    "indicator": codes[k],
+                    "name": labels[k][0],
+                    "name_en": labels[k][1],
+                    "family": labels[k][2],
+                    "value": per[codes[k]]["value"],
+                    "points": float(points[k, j]),
+                    "records": evidence[k].get(j, []),
+                }
+                for k in moved[:EXPLAINED]
+            ]
+            fams = {fam: float(s[j]) for fam, s in family_scores.items()}
+            copy.write_row(
+                (
+                    run.id,
+                    uscc,
+                    ruleset.version,
+                    float(totals[j]),
+                    str(grades[j]),
+                    previous,
+                    json.dumps(fams, ensure_ascii=False),
+                    json.dumps(per, ensure_ascii=False),
+                    json.dumps(explanation, ensure_ascii=False),
+                )
+            )
+
+
+def _apply(session: Session, run_id: int, version: str, as_of: date) -> None:
+    """The run's grades become the enterprises' current ones, and join the grade history."""
+    session.execute(
+        text(
+            "UPDATE enterprise e SET credit_grade = s.grade, credit_score = s.total, grade_date = :as_of"
+            " FROM credit_score s WHERE s.run_id = :run AND s.enterprise_uscc = e.uscc"
+        ),
+        {"run": run_id, "as_of": as_of},
+    )
+    session.execute(
+        text(
+            "INSERT INTO credit_grade_history (enterprise_uscc, grade, score, graded_on, rules_version, explanation)"
+            " SELECT enterprise_uscc, grade, total, :as_of, left(:version, 16), explanation::text"
+            " FROM credit_score WHERE run_id = :run"
+        ),
+        {"run": run_id, "as_of": as_of, "version": version},
+    )
