@@ -79,6 +79,30 @@ def _aggregate(session: Session, indicator: CreditIndicator, index: dict[str, in
     return values, evidence
 
 
+def _values(
+    session: Session, indicators: list[CreditIndicator], targets: list[tuple[str, str | None]], as_of: date
+) -> tuple[np.ndarray, list[dict[int, list[str]]]]:
+    """Indicator values (indicators × targets) and their evidence, one statement per indicator."""
+    index = {uscc: i for i, (uscc, _) in enumerate(targets)}
+    values = np.zeros((len(indicators), len(targets)))
+    evidence = []
+    for k, ind in enumerate(indicators):
+        values[k], found = _aggregate(session, ind, index, as_of)
+        evidence.append(found)
+    return values, evidence
+
+
+def indicator_matrix(
+    session: Session, ruleset: CreditRuleset, as_of: date, enterprises: list[str] | None = None
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(enterprises, indicator codes, values enterprises × indicators) as of a date, nothing written:
+    what the model learns from."""
+    targets = _targets(session, ruleset, enterprises)
+    indicators = rulesets.indicators_of(session, ruleset.id)
+    values, _ = _values(session, indicators, targets, as_of)
+    return [t[0] for t in targets], [i.code for i in indicators], values.T
+
+
 def score(
     session: Session,
     *,
@@ -111,17 +135,11 @@ def _score_ruleset(
     run = CreditRun(ruleset_id=ruleset.id, scope=scope, as_of=as_of, username=username, enterprises=len(targets))
     session.add(run)
     session.flush()
-    index = {uscc: i for i, (uscc, _) in enumerate(targets)}
     indicators = rulesets.indicators_of(session, ruleset.id)
     weights = np.array([ind.weight for ind in indicators], dtype=float)
     weights = weights / weights.sum()
-    values = np.zeros((len(indicators), len(targets)))
-    scores = np.zeros_like(values)
-    evidence = []
-    for k, ind in enumerate(indicators):
-        values[k], found = _aggregate(session, ind, index, as_of)
-        scores[k] = indicator_scores(ind.scoring, values[k])
-        evidence.append(found)
+    values, evidence = _values(session, indicators, targets, as_of)
+    scores = np.vstack([indicator_scores(ind.scoring, values[k]) for k, ind in enumerate(indicators)])
     totals = np.round(weights @ scores, 2)
     grades = grade_of(totals, ruleset.thresholds)
     families = sorted({ind.family for ind in indicators}, key=[i.family for i in indicators].index)

@@ -20,6 +20,7 @@ from spatial_api.routers import (
     analysis,
     auth,
     bim,
+    credit,
     features,
     health,
     mvt,
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
         tiles_router,
         reviews,
         terrain,
+        credit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

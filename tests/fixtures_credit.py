@@ -227,3 +227,15 @@ def insert_history(database: Engine) -> Callable[[str, dict], None]:
                 )
 
     return insert
+
+
+def activate_doc(doc: dict) -> None:
+    """Load a ruleset document, check it, approve it by a second person and activate it."""
+    from core.db import session_scope
+    from credit import rulesets
+
+    with session_scope() as session:
+        rulesets.store(session, rulesets.parse(doc), "drafter")
+        rulesets.check(session, doc["version"])
+        rulesets.approve(session, doc["version"], "approver")
+        rulesets.activate(session, doc["version"])

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from core.db import session_scope
 from core.errors import UserError
 from credit import engine, rulesets
-from tests.fixtures_credit import add_enterprise, expected_grade, new_uscc
+from tests.fixtures_credit import activate_doc, add_enterprise, expected_grade, new_uscc
 
 AS_OF = date(2026, 6, 30)
 D = AS_OF - timedelta(days=30)  # a day inside every window
@@ -127,11 +127,8 @@ def test_weight_change_regrades_only_as_expected(database: Engine, scored, defau
     weights = {i["code"]: i for i in doc["indicators"]}
     weights["penalties"]["weight"], weights["good_records"]["weight"] = 0.30, 0.02
     weights["serious_bad_records"]["weight"] = 0.08
+    activate_doc(doc)
     with session_scope() as session:
-        rulesets.store(session, rulesets.parse(doc), "drafter")
-        rulesets.check(session, "test-weights-2")
-        rulesets.approve(session, "test-weights-2", "approver")
-        rulesets.activate(session, "test-weights-2")
         [summary] = engine.score(session, enterprises=list(scored["who"].values()), as_of=AS_OF)
     new = _scores(database, summary.run_id)
     changed = 0
@@ -146,12 +143,7 @@ def test_weight_change_regrades_only_as_expected(database: Engine, scored, defau
         statuses = dict(conn.execute(text("SELECT version, status FROM credit_ruleset")).all())
     assert statuses[default_doc["version"]] == "retired" and statuses["test-weights-2"] == "active"
     # Put an identical default back (a new version: a retired ruleset is never revived or edited).
-    again = copy.deepcopy(default_doc) | {"version": "default-2026.1-b"}
-    with session_scope() as session:
-        rulesets.store(session, rulesets.parse(again), "drafter")
-        rulesets.check(session, "default-2026.1-b")
-        rulesets.approve(session, "default-2026.1-b", "approver")
-        rulesets.activate(session, "default-2026.1-b")
+    activate_doc(copy.deepcopy(default_doc) | {"version": "default-2026.1-b"})
 
 
 def _draft(doc: dict, version: str) -> None:

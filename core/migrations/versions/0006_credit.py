@@ -20,7 +20,8 @@ ROLE = {"name": "credit", "description": "credit supervision: rulesets, scores, 
 # A complaint counts once it is closed with a verified result: the one definition, used by the
 # re-score trigger and by the scoring aggregates. Triggers are per statement (transition tables): a
 # bulk import makes one re-score job for all the enterprises it touched, not one per row; nothing is
-# queued while no ruleset is active.
+# queued while no ruleset is active, nor by a bulk loader that says ``SET LOCAL cim.credit_rescore = 'off'``
+# (it scores afterwards with a full run).
 FUNCTIONS = """
 CREATE FUNCTION credit_complaint_verified(_status text, _result text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT _status = 'closed' AND coalesce(_result, '') LIKE '已核实%' $$;
@@ -32,7 +33,8 @@ DECLARE
     _queue_id bigint;
     _kept jsonb;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM credit_ruleset WHERE status = 'active') THEN
+    IF NOT EXISTS (SELECT 1 FROM credit_ruleset WHERE status = 'active')
+       OR current_setting('cim.credit_rescore', true) = 'off' THEN
         RETURN;
     END IF;
     SELECT jsonb_agg(ev) INTO _kept
