@@ -66,7 +66,8 @@ def alert_handling(session: Session) -> list[dict[str, Any]]:
 _HEXAGONS = f"""
 WITH e AS (SELECT location, {RISK} AS risk FROM enterprise e
            WHERE location IS NOT NULL AND credit_grade IS NOT NULL),
-     grid AS (SELECT h.geom, h.i, h.j FROM ST_HexagonGrid(:size, (SELECT ST_Extent(location) FROM e)) h)
+     grid AS (SELECT h.geom, h.i, h.j FROM ST_HexagonGrid(:size,
+         (SELECT ST_SetSRID(ST_Extent(location)::geometry, max(ST_SRID(location))) FROM e)) h)
 SELECT g.i, g.j, count(*) AS enterprises, round(avg(e.risk)::numeric, 3)::float AS mean_risk,
        count(*) FILTER (WHERE e.risk >= 2) AS high_risk, g.geom
 FROM grid g JOIN e ON ST_Intersects(g.geom, e.location)
