@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.errors import UserError
+
 # Risk of a grade on the heat map: A 0 … D 3.
 RISK = "CASE e.credit_grade WHEN 'A' THEN 0 WHEN 'B' THEN 1 WHEN 'C' THEN 2 WHEN 'D' THEN 3 END"
 
@@ -63,11 +65,15 @@ def alert_handling(session: Session) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-_HEXAGONS = f"""
+MAX_CELLS = 250_000
+
+
+def _hexagons(bounds: str) -> str:
+    """Cells of an ST_HexagonGrid over ``bounds`` (SQL of a geometry in the store CRS) that hold enterprises."""
+    return f"""
 WITH e AS (SELECT location, {RISK} AS risk FROM enterprise e
            WHERE location IS NOT NULL AND credit_grade IS NOT NULL),
-     grid AS (SELECT h.geom, h.i, h.j FROM ST_HexagonGrid(:size,
-         (SELECT ST_SetSRID(ST_Extent(location)::geometry, max(ST_SRID(location))) FROM e)) h)
+     grid AS (SELECT h.geom, h.i, h.j FROM ST_HexagonGrid(:size, {bounds}) h)
 SELECT g.i, g.j, count(*) AS enterprises, round(avg(e.risk)::numeric, 3)::float AS mean_risk,
        count(*) FILTER (WHERE e.risk >= 2) AS high_risk, g.geom
 FROM grid g JOIN e ON ST_Intersects(g.geom, e.location)
@@ -77,10 +83,18 @@ GROUP BY g.i, g.j, g.geom
 
 def hexagons(session: Session, size_m: float) -> dict[str, Any]:
     """The risk grid as a GeoJSON FeatureCollection in CRS84 (cells with at least one enterprise)."""
+    extent = "(SELECT ST_SetSRID(ST_Extent(location)::geometry, max(ST_SRID(location))) FROM e)"
+    area = session.execute(
+        text(
+            "SELECT coalesce(ST_Area(ST_Extent(location)::geometry), 0) FROM enterprise WHERE credit_grade IS NOT NULL"
+        )
+    ).scalar_one()
+    if area / (2.6 * size_m**2) > MAX_CELLS:
+        raise UserError(f"hexagons of {size_m:g} m over the whole city make too many cells: use a larger size")
     rows = session.execute(
         text(
             f"SELECT i, j, enterprises, mean_risk, high_risk, ST_AsGeoJSON(ST_Transform(geom, 4326), 7) AS g"
-            f" FROM ({_HEXAGONS}) cells ORDER BY i, j"
+            f" FROM ({_hexagons(extent)}) cells ORDER BY i, j"
         ),
         {"size": size_m},
     )
@@ -97,10 +111,12 @@ def hexagons(session: Session, size_m: float) -> dict[str, Any]:
 
 
 def hexagon_tile(session: Session, z: int, x: int, y: int, size_m: float) -> bytes:
-    """The risk grid as one Mapbox vector tile (layer ``credit_risk``) in Web Mercator."""
+    """The risk grid as one Mapbox vector tile (layer ``credit_risk``) in Web Mercator; the grid is
+    made over the tile only, so its cells line up across tiles."""
+    bounds = "ST_Transform(ST_TileEnvelope(:z, :x, :y), (SELECT max(ST_SRID(location)) FROM e))"
     return session.execute(
         text(
-            f"""WITH cells AS ({_HEXAGONS}),
+            f"""WITH cells AS ({_hexagons(bounds)}),
                     t AS (SELECT enterprises, mean_risk, high_risk,
                                  ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(:z, :x, :y)) AS geom
                           FROM cells WHERE ST_Transform(geom, 3857) && ST_TileEnvelope(:z, :x, :y))

@@ -24,7 +24,10 @@ def new_uscc() -> str:
     return first17 + check_character(first17)
 
 
-def add_enterprise(conn, uscc: str, type_: str = "builder", grade: str | None = None, x: float = 0, y: float = 0):
+def add_enterprise(
+    conn, uscc: str, type_: str = "builder", grade: str | None = None, x: float | None = None, y: float | None = None
+):
+    """An enterprise (located only when x, y are given)."""
     conn.execute(
         text(
             "INSERT INTO enterprise (uscc, name, type, status, credit_grade, district, location)"

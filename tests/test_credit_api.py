@@ -188,7 +188,8 @@ def test_statistics_and_risk_grid(client, database: Engine, credit_headers, grad
     with database.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT type, coalesce(district, '') AS d, credit_grade, location IS NOT NULL AS located FROM enterprise"
+                "SELECT type, coalesce(district, '') AS d, credit_grade, location IS NOT NULL AS located"
+                " FROM enterprise"
             )
         ).all()
     expected = Counter((t, d, g) for t, d, g, _ in rows if g is not None)
