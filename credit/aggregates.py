@@ -19,12 +19,13 @@ Params = dict[str, Any]
 
 @dataclass(frozen=True)
 class Kind:
-    """An aggregate kind: its source table, its parameters with defaults, and its SQL."""
+    """An aggregate kind: its source table, its parameters with defaults, and its SQL (None: computed
+    by the engine from the other indicators' values, as the model probability is)."""
 
     source: str
     meaning: str
     defaults: Params
-    sql: Callable[[Params], str]
+    sql: Callable[[Params], str] | None
 
 
 def _bad_or_good(kind: str) -> Callable[[Params], str]:
@@ -194,6 +195,13 @@ KINDS: dict[str, Kind] = {
         "change of the total between the latest score and the latest one at least the window earlier",
         {"window_days": 182},
         _score_change,
+    ),
+    "model_probability": Kind(
+        "credit_model",
+        "probability from the active model of a serious bad record or penalty in the next 12 months, "
+        "computed from the other indicators' values (0 while no model is active)",
+        {},
+        None,
     ),
 }
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.models import CreditIndicator, CreditRuleset, CreditRun
-from credit import aggregates, alerts, rulesets
+from credit import aggregates, alerts, model_score, rulesets
 
 EVIDENCE_KEPT = 10
 EXPLAINED = 5
@@ -85,10 +85,20 @@ def _values(
     """Indicator values (indicators × targets) and their evidence, one statement per indicator."""
     index = {uscc: i for i, (uscc, _) in enumerate(targets)}
     values = np.zeros((len(indicators), len(targets)))
-    evidence = []
+    evidence: list[dict[int, list[str]]] = [{} for _ in indicators]
+    derived = []
     for k, ind in enumerate(indicators):
-        values[k], found = _aggregate(session, ind, index, as_of)
-        evidence.append(found)
+        if aggregates.KINDS[ind.aggregate["kind"]].sql is None:
+            derived.append(k)
+        else:
+            values[k], evidence[k] = _aggregate(session, ind, index, as_of)
+    if derived:
+        model = model_score.active(session)
+        if model is not None:
+            codes = [ind.code for ind in indicators]
+            probability, reasons = model_score.predict(model, codes, values)
+            for k in derived:
+                values[k], evidence[k] = probability, reasons
     return values, evidence
 
 
@@ -96,9 +106,11 @@ def indicator_matrix(
     session: Session, ruleset: CreditRuleset, as_of: date, enterprises: list[str] | None = None
 ) -> tuple[list[str], list[str], np.ndarray]:
     """(enterprises, indicator codes, values enterprises × indicators) as of a date, nothing written:
-    what the model learns from."""
+    what the model learns from (the indicators computed from records, not the model's own)."""
     targets = _targets(session, ruleset, enterprises)
-    indicators = rulesets.indicators_of(session, ruleset.id)
+    indicators = [
+        i for i in rulesets.indicators_of(session, ruleset.id) if aggregates.KINDS[i.aggregate["kind"]].sql is not None
+    ]
     values, _ = _values(session, indicators, targets, as_of)
     return [t[0] for t in targets], [i.code for i in indicators], values.T
 

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, UserError
@@ -135,7 +135,3 @@ def activate(session: Session, version: str) -> CreditModel:
     model.active = True
     session.flush()
     return model
-
-
-def active_model(session: Session) -> CreditModel | None:
-    return session.scalar(select(CreditModel).where(CreditModel.active))

@@ -4,6 +4,7 @@ calibration reported, activation refused below the ruleset's threshold."""
 from __future__ import annotations
 
 import copy
+import math
 from datetime import date
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from core.db import session_scope
 from core.errors import UserError
-from credit import model
+from credit import engine, model, model_score
 from credit.generate import generate_histories
 from tests.fixtures_credit import activate_doc
 
@@ -81,4 +82,45 @@ def test_activation_refused_below_the_threshold(database: Engine, trained, defau
     with session_scope() as session:
         model.activate(session, "test-model-1")
     with session_scope() as session:
-        assert model.active_model(session).version == "test-model-1"
+        assert model_score.active(session).version == "test-model-1"
+
+
+def test_active_model_probability_enters_risk_trend_and_explanation(database: Engine, trained, default_doc) -> None:
+    """A ruleset with the model indicator: its value is the model's probability (recomputed here
+    from the stored coefficients in plain Python) and its evidence names the model."""
+    codes, _ = trained
+    doc = copy.deepcopy(default_doc) | {"version": "test-with-model"}
+    trend = next(i for i in doc["indicators"] if i["code"] == "score_trend")
+    trend["weight"] = 0.02
+    doc["indicators"].append(
+        {
+            "code": "model_risk",
+            "family": "风险趋势",
+            "name": "模型风险概率",
+            "name_en": "Model risk probability",
+            "source": "credit_model",
+            "aggregate": {"kind": "model_probability"},
+            "scoring": {"linear": {"base": 100, "per_unit": -100}},
+            "weight": 0.02,
+        }
+    )
+    activate_doc(doc)
+    with session_scope() as session:
+        [summary] = engine.score(session, enterprises=codes[:60])
+    with database.connect() as conn:
+        params = conn.execute(text("SELECT params, features FROM credit_model WHERE version = 'test-model-1'")).one()
+        rows = conn.execute(
+            text("SELECT indicators, explanation FROM credit_score WHERE run_id = :r"), {"r": summary.run_id}
+        ).all()
+    p, features = params.params, params.features
+    for indicators, _ in rows:
+        z = sum(
+            (indicators[f]["value"] - m) / s * c
+            for f, m, s, c in zip(features, p["mean"], p["scale"], p["coef"], strict=True)
+        )
+        probability = 1 / (1 + math.exp(-(z + p["intercept"])))
+        assert indicators["model_risk"]["value"] == pytest.approx(probability, abs=1e-3)
+        assert indicators["model_risk"]["records"][0] == "credit_model:test-model-1"
+    moved = [item for _, explanation in rows for item in explanation if item["indicator"] == "model_risk"]
+    assert moved and all(item["records"][0] == "credit_model:test-model-1" for item in moved)
+    activate_doc(copy.deepcopy(default_doc) | {"version": "default-2026.1-c"})
