@@ -44,3 +44,8 @@ def _full(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
 def score(job_id: str) -> None:
     """A full (``scope: all``, monthly) or daily (``scope: daily``: C/D and new events) run, then the scans."""
     jobs.run(job_id, _full)
+
+
+# Every enterprise at least monthly; high-risk ones (C/D) and those with new events daily.
+jobs.schedule("credit-monthly", "credit.score", "0 2 1 * *", {"scope": "all"})
+jobs.schedule("credit-daily", "credit.score", "30 2 * * *", {"scope": "daily"})

@@ -201,3 +201,14 @@ def test_alert_lifecycle_with_overdue_reminder(database: Engine, layout) -> None
         "feedback",
         "close",
     ]
+
+
+def test_monthly_and_daily_runs_are_scheduled_on_the_queue() -> None:
+    from core import jobs
+    from spatial_api import tasks  # noqa: F401 - registers the packages' tasks and schedules
+
+    jobs.get_queue.cache_clear()
+    queue = jobs.get_queue()
+    periodic = {t.periodic_id: t.cron for t in queue.periodic_registry.periodic_tasks.values()}
+    assert periodic["credit-monthly"] == "0 2 1 * *" and periodic["credit-daily"] == "30 2 * * *"
+    assert "cim:credit.rescore" in queue.tasks and "cim:credit.score" in queue.tasks
