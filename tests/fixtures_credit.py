@@ -16,6 +16,7 @@ from core.uscc import check_character
 
 DEFAULT_YAML = Path(__file__).resolve().parent.parent / "credit" / "rulesets" / "default_construction.yaml"
 _serial = itertools.count(1)
+BAND_MIDDLE = {"A": 95.0, "B": 82.0, "C": 67.0, "D": 50.0}
 
 
 def new_uscc() -> str:
@@ -27,13 +28,13 @@ def new_uscc() -> str:
 def add_enterprise(
     conn, uscc: str, type_: str = "builder", grade: str | None = None, x: float | None = None, y: float | None = None
 ):
-    """An enterprise (located only when x, y are given)."""
+    """An enterprise (located only when x, y are given) with a score in the middle of its grade's band."""
     conn.execute(
         text(
-            "INSERT INTO enterprise (uscc, name, type, status, credit_grade, district, location)"
-            " VALUES (:u, :n, :t, 'active', :g, '测试区', ST_SetSRID(ST_MakePoint(:x, :y), 4549))"
+            "INSERT INTO enterprise (uscc, name, type, status, credit_grade, credit_score, district, location)"
+            " VALUES (:u, :n, :t, 'active', :g, :s, '测试区', ST_SetSRID(ST_MakePoint(:x, :y), 4549))"
         ),
-        {"u": uscc, "n": f"测试企业{uscc[-6:]}", "t": type_, "g": grade, "x": x, "y": y},
+        {"u": uscc, "n": f"测试企业{uscc[-6:]}", "t": type_, "g": grade, "s": BAND_MIDDLE.get(grade), "x": x, "y": y},
     )
 
 
