@@ -80,6 +80,61 @@ def test_penalty_rescores_within_seconds_and_raises_one_merged_drop_alert(
     assert penalty["count"] == 2 and len(penalty["evidence"]["records"]) == 2
 
 
+def test_failed_inspection_and_verified_complaint_rescore(client, database: Engine, credit_active) -> None:
+    """Any writer's failed inspection re-scores and raises its alert; a complaint re-scores its site's
+    contractor only when it turns verified."""
+    uscc = new_uscc()
+    with database.begin() as conn:
+        add_enterprise(conn, uscc, grade="A")
+        conn.execute(
+            text(
+                "INSERT INTO project (code, name, type, stage, contractor_uscc, hazardous_works, progress_pct)"
+                " VALUES (:c, '投诉工地', 'building', 'construction', :u, false, 10)"
+            ),
+            {"c": f"CMP-{uscc[-8:]}", "u": uscc},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO inspection (enterprise_uscc, inspected_on, kind, result) VALUES (:u, now(), 'routine', 'fail')"
+            ),
+            {"u": uscc},
+        )
+    wait_for_rescore(database, uscc, 1)
+    [alert] = _alerts(database, kind="failed_inspection", enterprise_uscc=uscc)
+    assert alert["evidence"]["records"][0].startswith("inspection:")
+    with database.begin() as conn:
+        complaint = conn.execute(
+            text(
+                "INSERT INTO complaint (channel, type, target_kind, target_id, received_at, status)"
+                " VALUES ('12345', '施工扰民', 'project', :p, now(), 'received') RETURNING id"
+            ),
+            {"p": f"CMP-{uscc[-8:]}"},
+        ).scalar_one()
+    with database.connect() as conn:
+        requests = (
+            conn.execute(
+                text("SELECT cause FROM credit_rescore_request WHERE enterprise_uscc = :u ORDER BY id"), {"u": uscc}
+            )
+            .scalars()
+            .all()
+        )
+    assert requests == ["inspection_fail"]  # an unverified complaint asks for nothing
+    with database.begin() as conn:
+        conn.execute(
+            text("UPDATE complaint SET status = 'closed', result = '已核实并督促整改' WHERE id = :i"), {"i": complaint}
+        )
+    wait_for_rescore(database, uscc, 2)
+    with database.connect() as conn:
+        latest = conn.execute(
+            text(
+                "SELECT indicators -> 'verified_complaints' ->> 'value' FROM credit_score WHERE enterprise_uscc = :u"
+                " ORDER BY run_id DESC LIMIT 1"
+            ),
+            {"u": uscc},
+        ).scalar_one()
+    assert float(latest) == 10.0  # one verified complaint, one active project: 1 × 10 / 1
+
+
 @pytest.fixture(scope="module")
 def layout(database: Engine, credit_active) -> dict:
     """A gas main with a D-grade contractor's site 20 m from it and 4 complaints close together;
