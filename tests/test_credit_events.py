@@ -95,7 +95,8 @@ def test_failed_inspection_and_verified_complaint_rescore(client, database: Engi
         )
         conn.execute(
             text(
-                "INSERT INTO inspection (enterprise_uscc, inspected_on, kind, result) VALUES (:u, now(), 'routine', 'fail')"
+                "INSERT INTO inspection (enterprise_uscc, inspected_on, kind, result)"
+                " VALUES (:u, now(), 'routine', 'fail')"
             ),
             {"u": uscc},
         )
