@@ -15,6 +15,7 @@ from core.errors import UserError
 
 # SQL snippets below only ever receive values through bind parameters.
 Params = dict[str, Any]
+ACTIVE_STAGES = ["preparation", "construction"]  # a project in these stages is an active site
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ KINDS: dict[str, Kind] = {
     "complaints_per_10_projects": Kind(
         "complaint",
         "verified complaints in the window about the enterprise or its sites, per 10 active projects",
-        {"window_days": 365, "active_stages": ["preparation", "construction"]},
+        {"window_days": 365, "active_stages": ACTIVE_STAGES},
         _complaints_per_projects,
     ),
     "repairs": Kind(

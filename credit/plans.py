@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import UserError
 from credit import rulesets
-
-ACTIVE_STAGES = ("preparation", "construction")
+from credit.aggregates import ACTIVE_STAGES
 
 _PLAN = """
 WITH m AS (SELECT key AS grade, value AS measure, (value ->> 'inspections_per_year')::int AS n,
