@@ -147,11 +147,14 @@ def expected_grade(history: dict, doc: dict, as_of: date) -> tuple[dict[str, flo
 
 
 @pytest.fixture(scope="session")
-def insert_history(database: Engine) -> Callable[[str, dict], None]:
-    """Write an enterprise's records (the structure ``expected_values`` reads) into the database."""
+def insert_history(database: Engine) -> Callable[..., None]:
+    """Write an enterprise's records (the structure ``expected_values`` reads) into the database;
+    ``quiet`` as a bulk loader does, asking the triggers for no re-scoring."""
 
-    def insert(uscc: str, history: dict) -> None:
+    def insert(uscc: str, history: dict, quiet: bool = False) -> None:
         with database.begin() as conn:
+            if quiet:
+                conn.execute(text("SET LOCAL cim.credit_rescore = 'off'"))
             for kind in ("good", "bad"):
                 for decided, valid_to, impact in history.get(kind, []):
                     conn.execute(
