@@ -174,63 +174,73 @@ def _score_ruleset(
 def _copy_scores(
     session, run, ruleset, targets, indicators, values, scores, points, evidence, totals, grades, family_scores
 ):
-    """COPY one row per enterprise into credit_score (indicators, families, explanation as JSON)."""
+    """COPY one row per enterprise into credit_score (indicators, families, explanation as JSON);
+    numbers are rounded and turned into Python lists once, in numpy, not per element."""
     codes = [ind.code for ind in indicators]
-    labels = [(ind.name, ind.name_en, ind.family) for ind in indicators]
+    labels = [
+        {"indicator": ind.code, "name": ind.name, "name_en": ind.name_en, "family": ind.family} for ind in indicators
+    ]
+    value_rows = np.round(values, 4).T.tolist()
+    score_rows = np.round(scores, 2).T.tolist()
+    point_rows = points.T.tolist()
+    order_rows = np.argsort(points, axis=0, kind="stable")[:EXPLAINED].T.tolist()
+    family_rows = np.column_stack(list(family_scores.values())).tolist()
+    family_names = list(family_scores)
+    total_list, grade_list = totals.tolist(), grades.tolist()
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     columns = (
         "run_id, enterprise_uscc, ruleset_version, total, grade, previous_grade, families, indicators, explanation"
     )
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(f"COPY credit_score ({columns}) FROM STDIN") as copy:
         for j, (uscc, previous) in enumerate(targets):
-            per = {
-                code: {"value": round(float(values[k, j]), 4), "score": round(float(scores[k, j]), 2)}
-                | ({"records": evidence[k][j]} if j in evidence[k] else {})
-                for k, code in enumerate(codes)
-            }
-            moved = sorted((k for k in range(len(codes)) if points[k, j] != 0), key=lambda k: points[k, j])
+            vals, pts = value_rows[j], point_rows[j]
+            per = {code: {"value": vals[k], "score": score_rows[j][k]} for k, code in enumerate(codes)}
+            for k, found in enumerate(evidence):
+                if j in found:
+                    per[codes[k]]["records"] = found[j]
             explanation = [
-                {
-                    "indicator": codes[k],
-                    "name": labels[k][0],
-                    "name_en": labels[k][1],
-                    "family": labels[k][2],
-                    "value": per[codes[k]]["value"],
-                    "points": float(points[k, j]),
-                    "records": evidence[k].get(j, []),
-                }
-                for k in moved[:EXPLAINED]
+                labels[k] | {"value": vals[k], "points": pts[k], "records": evidence[k].get(j, [])}
+                for k in order_rows[j]
+                if pts[k] < 0
             ]
-            fams = {fam: float(s[j]) for fam, s in family_scores.items()}
             copy.write_row(
                 (
                     run.id,
                     uscc,
                     ruleset.version,
-                    float(totals[j]),
-                    str(grades[j]),
+                    total_list[j],
+                    grade_list[j],
                     previous,
-                    json.dumps(fams, ensure_ascii=False),
-                    json.dumps(per, ensure_ascii=False),
-                    json.dumps(explanation, ensure_ascii=False),
+                    encode(dict(zip(family_names, family_rows[j], strict=True))),
+                    encode(per),
+                    encode(explanation),
                 )
             )
 
 
 def _apply(session: Session, run_id: int, version: str, as_of: date) -> None:
-    """The run's grades become the enterprises' current ones, and join the grade history."""
+    """The run's grades become the enterprises' current ones; a changed grade (or a first one) dates
+    the grade and joins the grade history (every score stays in credit_score)."""
     session.execute(
         text(
-            "UPDATE enterprise e SET credit_grade = s.grade, credit_score = s.total, grade_date = :as_of"
+            "UPDATE enterprise e SET credit_grade = s.grade, credit_score = s.total,"
+            " grade_date = CASE WHEN e.credit_grade IS DISTINCT FROM s.grade OR e.grade_date IS NULL"
+            "                   THEN :as_of ELSE e.grade_date END"
             " FROM credit_score s WHERE s.run_id = :run AND s.enterprise_uscc = e.uscc"
+            " AND (e.credit_grade IS DISTINCT FROM s.grade OR e.credit_score IS DISTINCT FROM s.total"
+            "      OR e.grade_date IS NULL)"
         ),
         {"run": run_id, "as_of": as_of},
     )
     session.execute(
         text(
             "INSERT INTO credit_grade_history (enterprise_uscc, grade, score, graded_on, rules_version, explanation)"
-            " SELECT enterprise_uscc, grade, total, :as_of, left(:version, 16), explanation::text"
-            " FROM credit_score WHERE run_id = :run"
+            " SELECT s.enterprise_uscc, s.grade, s.total, :as_of, left(:version, 16), s.explanation::text"
+            " FROM credit_score s JOIN enterprise e ON e.uscc = s.enterprise_uscc"
+            " WHERE s.run_id = :run AND e.grade_date = :as_of"
+            " AND NOT EXISTS (SELECT 1 FROM credit_grade_history h WHERE h.enterprise_uscc = s.enterprise_uscc"
+            "                 AND h.graded_on = :as_of AND h.grade = s.grade)"
         ),
         {"run": run_id, "as_of": as_of, "version": version},
     )
