@@ -97,11 +97,16 @@ def _qualification_expired(p: Params) -> str:
 
 def _complaints_per_projects(p: Params) -> str:
     return """
-        WITH hits AS (
-            SELECT coalesce(pr.contractor_uscc, c.target_id) AS uscc, c.id
-            FROM complaint c LEFT JOIN project pr ON c.target_kind = 'project' AND pr.code = c.target_id
-            WHERE c.target_kind IN ('enterprise', 'project') AND credit_complaint_verified(c.status, c.result)
+        WITH window_hits AS (
+            SELECT c.id, c.target_kind, c.target_id FROM complaint c
+            WHERE credit_complaint_verified(c.status, c.result)
               AND c.received_at::date <= :as_of AND c.received_at::date > :as_of - :window_days),
+        hits AS (
+            SELECT target_id AS uscc, id FROM window_hits
+            WHERE target_kind = 'enterprise' AND target_id IN (SELECT uscc FROM credit_targets)
+            UNION ALL
+            SELECT pr.contractor_uscc, h.id FROM window_hits h JOIN project pr ON pr.code = h.target_id
+            WHERE h.target_kind = 'project' AND pr.contractor_uscc IN (SELECT uscc FROM credit_targets)),
         active AS (
             SELECT t.uscc, count(pr.code) AS projects FROM credit_targets t
             JOIN project pr ON pr.stage = ANY(:active_stages) AND t.uscc IN
@@ -110,7 +115,6 @@ def _complaints_per_projects(p: Params) -> str:
         SELECT h.uscc, count(*) * 10.0 / greatest(1, max(coalesce(a.projects, 0))) AS value,
                array_agg('complaint:' || h.id ORDER BY h.id DESC) AS evidence
         FROM hits h LEFT JOIN active a USING (uscc)
-        WHERE h.uscc IN (SELECT uscc FROM credit_targets)
         GROUP BY h.uscc"""
 
 
