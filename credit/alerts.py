@@ -79,20 +79,19 @@ def after_run(session: Session, run_id: int, settings) -> list[str]:
     )
     fire(
         session,
-        """WITH cur AS (SELECT s.enterprise_uscc, s.indicators, r.ruleset_id FROM credit_score s
-                        JOIN credit_run r ON r.id = s.run_id WHERE s.run_id = :run),
-                prev AS (SELECT DISTINCT ON (s.enterprise_uscc) s.enterprise_uscc, s.indicators FROM credit_score s
-                         JOIN cur USING (enterprise_uscc) WHERE s.run_id < :run
-                         ORDER BY s.enterprise_uscc, s.run_id DESC)
-           SELECT 'indicator_surge' AS kind, 'orange' AS level,
+        """SELECT 'indicator_surge' AS kind, 'orange' AS level,
                   'indicator_surge:' || cur.enterprise_uscc || ':' || i.code AS cause_key, cur.enterprise_uscc AS uscc,
                   i.name || '突增 / ' || i.name_en || ' surged: ' || (prev.indicators -> i.code ->> 'value')
                       || ' → ' || (cur.indicators -> i.code ->> 'value') AS message,
                   jsonb_build_object('records', coalesce(cur.indicators -> i.code -> 'records', '[]'),
                                      'indicator', i.code) AS evidence
-           FROM cur JOIN prev USING (enterprise_uscc)
-           JOIN credit_indicator i ON i.ruleset_id = cur.ruleset_id AND i.key AND i.enabled
-           WHERE (cur.indicators -> i.code ->> 'value')::float
+           FROM credit_score cur
+           JOIN credit_run r ON r.id = cur.run_id
+           CROSS JOIN LATERAL (SELECT p.indicators FROM credit_score p
+                               WHERE p.enterprise_uscc = cur.enterprise_uscc AND p.run_id < cur.run_id
+                               ORDER BY p.run_id DESC LIMIT 1) prev
+           JOIN credit_indicator i ON i.ruleset_id = r.ruleset_id AND i.key AND i.enabled
+           WHERE cur.run_id = :run AND (cur.indicators -> i.code ->> 'value')::float
                  - coalesce((prev.indicators -> i.code ->> 'value')::float, 0) >= :surge""",
         {"run": run_id, "surge": settings.alerts.surge_min_increase},
     )

@@ -19,6 +19,7 @@ from core.models import CreditIndicator, CreditRuleset, CreditRun
 from credit import aggregates, alerts, model_score, rulesets
 
 EVIDENCE_KEPT = 10
+ANALYZE_ABOVE = 1000
 EXPLAINED = 5
 
 
@@ -163,6 +164,8 @@ def _score_ruleset(
     _copy_scores(
         session, run, ruleset, targets, indicators, values, scores, points, evidence, totals, grades, family_scores
     )
+    if len(targets) > ANALYZE_ABOVE:  # fresh statistics, or the joins below plan for one row
+        session.execute(text("ANALYZE credit_score"))
     _apply(session, run.id, ruleset.version, as_of)
     run.finished_at = datetime.now(UTC)
     session.flush()
@@ -220,27 +223,22 @@ def _copy_scores(
 
 
 def _apply(session: Session, run_id: int, version: str, as_of: date) -> None:
-    """The run's grades become the enterprises' current ones; a changed grade (or a first one) dates
-    the grade and joins the grade history (every score stays in credit_score)."""
+    """The run's grades become the enterprises' current ones (only rows that change are written); a
+    changed grade is dated and joins the grade history (every score stays in credit_score)."""
     session.execute(
         text(
-            "UPDATE enterprise e SET credit_grade = s.grade, credit_score = s.total,"
-            " grade_date = CASE WHEN e.credit_grade IS DISTINCT FROM s.grade OR e.grade_date IS NULL"
-            "                   THEN :as_of ELSE e.grade_date END"
-            " FROM credit_score s WHERE s.run_id = :run AND s.enterprise_uscc = e.uscc"
-            " AND (e.credit_grade IS DISTINCT FROM s.grade OR e.credit_score IS DISTINCT FROM s.total"
-            "      OR e.grade_date IS NULL)"
-        ),
-        {"run": run_id, "as_of": as_of},
-    )
-    session.execute(
-        text(
-            "INSERT INTO credit_grade_history (enterprise_uscc, grade, score, graded_on, rules_version, explanation)"
-            " SELECT s.enterprise_uscc, s.grade, s.total, :as_of, left(:version, 16), s.explanation::text"
-            " FROM credit_score s JOIN enterprise e ON e.uscc = s.enterprise_uscc"
-            " WHERE s.run_id = :run AND e.grade_date = :as_of"
-            " AND NOT EXISTS (SELECT 1 FROM credit_grade_history h WHERE h.enterprise_uscc = s.enterprise_uscc"
-            "                 AND h.graded_on = :as_of AND h.grade = s.grade)"
+            """WITH changed AS (
+                   UPDATE enterprise e SET credit_grade = s.grade, credit_score = s.total,
+                          grade_date = CASE WHEN s.previous_grade IS DISTINCT FROM s.grade OR e.grade_date IS NULL
+                                            THEN :as_of ELSE e.grade_date END
+                   FROM credit_score s
+                   WHERE s.run_id = :run AND s.enterprise_uscc = e.uscc
+                     AND (e.credit_grade IS DISTINCT FROM s.grade OR e.credit_score IS DISTINCT FROM s.total
+                          OR e.grade_date IS NULL)
+                   RETURNING e.uscc, s.grade, s.total, s.explanation,
+                             s.previous_grade IS DISTINCT FROM s.grade AS moved)
+               INSERT INTO credit_grade_history (enterprise_uscc, grade, score, graded_on, rules_version, explanation)
+               SELECT uscc, grade, total, :as_of, left(:version, 16), explanation::text FROM changed WHERE moved"""
         ),
         {"run": run_id, "as_of": as_of, "version": version},
     )

@@ -107,17 +107,23 @@ def test_family_scores_and_explanation(database: Engine, scored, default_doc) ->
 
 
 def test_enterprise_grade_updated_and_history_kept(database: Engine, scored) -> None:
+    """Every enterprise takes its new grade and score; a changed grade is dated and joins the history."""
     got = _scores(database, scored["run"])
     with database.connect() as conn:
         for uscc, row in got.items():
-            grade, score = conn.execute(
-                text("SELECT credit_grade, credit_score FROM enterprise WHERE uscc = :u"), {"u": uscc}
+            grade, score, dated = conn.execute(
+                text("SELECT credit_grade, credit_score, grade_date FROM enterprise WHERE uscc = :u"), {"u": uscc}
             ).one()
-            history = conn.execute(
-                text("SELECT count(*) FROM credit_grade_history WHERE enterprise_uscc = :u AND graded_on = :d"),
-                {"u": uscc, "d": AS_OF},
-            ).scalar_one()
-            assert (grade, score) == (row["grade"], row["total"]) and history >= 1
+            history = (
+                conn.execute(
+                    text("SELECT grade FROM credit_grade_history WHERE enterprise_uscc = :u AND graded_on = :d"),
+                    {"u": uscc, "d": AS_OF},
+                )
+                .scalars()
+                .all()
+            )
+            assert (grade, score, dated) == (row["grade"], row["total"], AS_OF)
+            assert history == ([row["grade"]] if row["grade"] != "B" else [])  # all held B before
 
 
 def test_weight_change_regrades_only_as_expected(database: Engine, scored, default_doc) -> None:

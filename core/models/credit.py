@@ -95,11 +95,12 @@ class CreditScore(Base):
     """One enterprise's result in one run: indicator values and scores, families, total, grade."""
 
     __tablename__ = "credit_score"
-    __table_args__ = (CheckConstraint(_in("grade", GRADES), name="grade"),)
-    run_id: Mapped[int] = mapped_column(ForeignKey("credit_run.id", ondelete="CASCADE"), primary_key=True)
-    enterprise_uscc: Mapped[str] = mapped_column(
-        ForeignKey("enterprise.uscc", ondelete="CASCADE"), primary_key=True, index=True
+    __table_args__ = (
+        CheckConstraint(_in("grade", GRADES), name="grade"),
+        Index("ix_credit_score_enterprise_run", "enterprise_uscc", "run_id"),  # an enterprise's history
     )
+    run_id: Mapped[int] = mapped_column(ForeignKey("credit_run.id", ondelete="CASCADE"), primary_key=True)
+    enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), primary_key=True)
     ruleset_version: Mapped[str] = mapped_column(String(32))
     total: Mapped[float] = mapped_column(Float)
     grade: Mapped[str] = mapped_column(String(1))

@@ -324,7 +324,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "enterprise_uscc", name=op.f("pk_credit_score")),
     )
-    op.create_index(op.f("ix_credit_score_enterprise_uscc"), "credit_score", ["enterprise_uscc"], unique=False)
+    op.create_index("ix_credit_score_enterprise_run", "credit_score", ["enterprise_uscc", "run_id"], unique=False)
     op.create_table(
         "inspection",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -357,7 +357,7 @@ def downgrade() -> None:
     op.execute(sa.text("DELETE FROM role WHERE name = :name").bindparams(name=ROLE["name"]))
     op.drop_index(op.f("ix_inspection_enterprise_uscc"), table_name="inspection")
     op.drop_table("inspection")
-    op.drop_index(op.f("ix_credit_score_enterprise_uscc"), table_name="credit_score")
+    op.drop_index("ix_credit_score_enterprise_run", table_name="credit_score")
     op.drop_table("credit_score")
     op.drop_index(op.f("ix_credit_run_ruleset_id"), table_name="credit_run")
     op.drop_table("credit_run")
