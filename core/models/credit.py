@@ -133,7 +133,8 @@ class CreditRepair(Base):
     __table_args__ = (CheckConstraint(_in("status", REPAIR_STATUSES), name="status"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
-    credit_record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id", ondelete="SET NULL"))
+    # No foreign key: the sample city's loader truncates credit_record, which a reference would block.
+    credit_record_id: Mapped[int | None] = mapped_column(Integer)
     applied_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="applied")

@@ -245,12 +245,6 @@ def upgrade() -> None:
             "status IN ('applied', 'approved', 'rejected', 'completed')", name=op.f("ck_credit_repair_status")
         ),
         sa.ForeignKeyConstraint(
-            ["credit_record_id"],
-            ["credit_record.id"],
-            name=op.f("fk_credit_repair_credit_record_id_credit_record"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
             ["enterprise_uscc"],
             ["enterprise.uscc"],
             name=op.f("fk_credit_repair_enterprise_uscc_enterprise"),
