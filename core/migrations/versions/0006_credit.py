@@ -26,6 +26,11 @@ FUNCTIONS = """
 CREATE FUNCTION credit_complaint_verified(_status text, _result text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT _status = 'closed' AND coalesce(_result, '') LIKE '已核实%' $$;
 
+CREATE FUNCTION credit_rescore_wanted() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM credit_ruleset WHERE status = 'active')
+           AND coalesce(current_setting('cim.credit_rescore', true), '') <> 'off'
+$$;
+
 CREATE FUNCTION credit_request_rescore(_events jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -33,10 +38,6 @@ DECLARE
     _queue_id bigint;
     _kept jsonb;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM credit_ruleset WHERE status = 'active')
-       OR current_setting('cim.credit_rescore', true) = 'off' THEN
-        RETURN;
-    END IF;
     SELECT jsonb_agg(ev) INTO _kept
     FROM jsonb_array_elements(coalesce(_events, '[]')) ev JOIN enterprise e ON e.uscc = ev ->> 0;
     IF _kept IS NULL THEN
@@ -54,6 +55,9 @@ END $$;
 
 CREATE FUNCTION credit_on_penalty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT credit_rescore_wanted() THEN
+        RETURN NULL;
+    END IF;
     PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(subject_id, 'penalty', decision_no))
                                     FROM new_rows WHERE subject_kind = 'enterprise'));
     RETURN NULL;
@@ -61,6 +65,9 @@ END $$;
 
 CREATE FUNCTION credit_on_credit_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT credit_rescore_wanted() THEN
+        RETURN NULL;
+    END IF;
     PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(subject_id, 'bad_record', id::text))
                                     FROM new_rows WHERE subject_kind = 'enterprise' AND kind = 'bad'));
     RETURN NULL;
@@ -68,6 +75,9 @@ END $$;
 
 CREATE FUNCTION credit_on_inspection() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT credit_rescore_wanted() THEN
+        RETURN NULL;
+    END IF;
     PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(enterprise_uscc, 'inspection_' || result, id::text))
                                     FROM new_rows WHERE result IN ('fail', 'rectify')));
     RETURN NULL;
@@ -83,6 +93,9 @@ $$;
 
 CREATE FUNCTION credit_on_complaint() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT credit_rescore_wanted() THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         PERFORM credit_request_rescore(credit_complaint_events((
             SELECT jsonb_agg(to_jsonb(n)) FROM new_rows n WHERE credit_complaint_verified(n.status, n.result))));
@@ -113,7 +126,7 @@ DROP TRIGGER IF EXISTS credit_rescore ON complaint;
 DROP TRIGGER IF EXISTS credit_rescore_update ON complaint;
 DROP TRIGGER IF EXISTS credit_rescore ON inspection;
 DROP FUNCTION IF EXISTS credit_on_penalty(), credit_on_credit_record(), credit_on_inspection(),
-    credit_on_complaint(), credit_complaint_events(jsonb), credit_request_rescore(jsonb),
+    credit_on_complaint(), credit_complaint_events(jsonb), credit_request_rescore(jsonb), credit_rescore_wanted(),
     credit_complaint_verified(text, text);
 """
 
