@@ -25,6 +25,7 @@ log = logging.getLogger("cim.jobs")
 
 NAMESPACE = "cim"
 _registry: dict[str, Callable[[str], None]] = {}
+_schedules: dict[str, tuple[str, str, dict[str, Any]]] = {}  # periodic id → (task, cron, params)
 
 Progress = Callable[[str, float], None]
 
@@ -43,6 +44,12 @@ def task(name: str) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
     return register
 
 
+def schedule(periodic_id: str, task_name: str, cron: str, params: dict[str, Any]) -> None:
+    """Submit ``task_name`` with ``params`` on a cron schedule (a running worker defers it once per
+    time, whichever worker it is)."""
+    _schedules[periodic_id] = (task_name, cron, params)
+
+
 def _load_tasks() -> dict[str, Callable[[str], None]]:
     """The registered tasks; the packages register theirs when ``spatial_api.tasks`` imports them."""
     return _registry
@@ -54,6 +61,13 @@ def get_queue() -> procrastinate.App:
     queue = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_conninfo()))
     for name, function in _load_tasks().items():
         queue.task(name=f"{NAMESPACE}:{name}")(function)
+    for periodic_id, (name, cron, params) in _schedules.items():
+
+        def defer(timestamp: int, name: str = name, params: dict[str, Any] = params) -> None:
+            submit(name, params)
+
+        task_name = f"{NAMESPACE}:schedule:{periodic_id}"
+        queue.periodic(cron=cron, periodic_id=periodic_id)(queue.task(name=task_name)(defer))
     return queue
 
 

@@ -20,6 +20,7 @@ from spatial_api.routers import (
     analysis,
     auth,
     bim,
+    credit,
     features,
     health,
     mvt,
@@ -96,6 +97,7 @@ def create_app() -> FastAPI:
         reviews,
         terrain,
         records_router,
+        credit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

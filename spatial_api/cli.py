@@ -89,6 +89,7 @@ def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None
 def _register_groups() -> None:
     from bim_ingest.cli import app as bim_app
     from bim_ingest.review.cli import review
+    from credit.cli import app as credit_app
     from gis.cli import app as gis_app
     from records.cli import app as records_app
     from sample_models.cli import app as city_app
@@ -97,6 +98,7 @@ def _register_groups() -> None:
 
     app.add_typer(bim_app, name="bim")
     app.add_typer(gis_app, name="gis")
+    app.add_typer(credit_app, name="credit")
     app.add_typer(tiles_app, name="tiles")
     app.add_typer(records_app, name="records")
     app.command("review")(review)

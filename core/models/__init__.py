@@ -4,6 +4,18 @@ from core.models.base import SRID, Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
 from core.models.history import RecordVersion
+from core.models.credit import (
+    CreditAlert,
+    CreditIndicator,
+    CreditModel,
+    CreditRepair,
+    CreditRescoreRequest,
+    CreditReview,
+    CreditRuleset,
+    CreditRun,
+    CreditScore,
+    Inspection,
+)
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -31,6 +43,16 @@ from core.models.review import DrawingReview, ReviewIssue
 from core.models.supervision import Inspection, SafetyAppraisal
 
 __all__ = [
+    "CreditAlert",
+    "CreditIndicator",
+    "CreditModel",
+    "CreditRepair",
+    "CreditRescoreRequest",
+    "CreditReview",
+    "CreditRun",
+    "CreditRuleset",
+    "CreditScore",
+    "Inspection",
     "SRID",
     "AuditLog",
     "Base",
