@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,10 +28,33 @@ class Settings(BaseSettings):
     pg_share_dir: Path = Path("/usr/share/postgresql")
     upload_max_bytes: int = 256 * 1024 * 1024
     ifc_max_uncompressed_bytes: int = 1024 * 1024 * 1024
-    jwt_secret: str = "change-me-in-production-cim-server"
-    jwt_minutes: int = 480
+    # The demo (``cim demo``) generates its own secrets under data_dir; elsewhere they must be given.
+    demo: bool = False
+    # Token signing key, from CIM_JWT_SECRET or the file CIM_JWT_SECRET_FILE names (checked at start).
+    jwt_secret: str | None = None
+    jwt_secret_file: Path | None = None
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    # Logins: failures per account and per address before a lockout, whose length doubles after each
+    # further failure (from lockout_seconds up to lockout_max_seconds); failures older than the window forget.
+    login_max_failures: int = 5
+    lockout_seconds: int = 30
+    lockout_max_seconds: int = 3600
+    login_failure_window_seconds: int = 900
+    # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        from core import secrets
+
+        if self.jwt_secret is None and self.jwt_secret_file is not None:
+            self.jwt_secret = secrets.read_file(self.jwt_secret_file, "CIM_JWT_SECRET_FILE")
+        if self.jwt_secret is None and self.demo:
+            self.jwt_secret = secrets.read_file(secrets.generated(self.data_dir, "jwt_secret"), "the demo's key")
+        return self
 
     @property
     def tiles_dir(self) -> Path:

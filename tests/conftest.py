@@ -63,9 +63,14 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A fresh, migrated database for the whole session; dropped at the end."""
     name = f"cim_test_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR")}
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_JWT_SECRET_FILE")}
+    data_dir = tmp_path_factory.mktemp("cim-data")
     os.environ["DATABASE_URL"] = url
-    os.environ["CIM_DATA_DIR"] = str(tmp_path_factory.mktemp("cim-data"))
+    os.environ["CIM_DATA_DIR"] = str(data_dir)
+    # The session's own random token key, as the demo makes one (the server refuses to start without).
+    from core.secrets import generated
+
+    os.environ["CIM_JWT_SECRET_FILE"] = str(generated(data_dir, "jwt_secret"))
     _clear_caches()
     from core import migrate
     from core.db import get_engine

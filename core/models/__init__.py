@@ -27,9 +27,11 @@ from core.models.records import (
     Qualification,
 )
 from core.models.review import DrawingReview, ReviewIssue
+from core.models.security import ApiKey, LoginThrottle, RefreshToken
 
 __all__ = [
     "SRID",
+    "ApiKey",
     "AuditLog",
     "Base",
     "BimElement",
@@ -48,6 +50,7 @@ __all__ = [
     "Enterprise",
     "HouseUnit",
     "Job",
+    "LoginThrottle",
     "NetworkIssue",
     "Parcel",
     "Penalty",
@@ -57,6 +60,7 @@ __all__ = [
     "Project",
     "ProjectPerson",
     "Qualification",
+    "RefreshToken",
     "ReviewIssue",
     "Road",
     "Role",

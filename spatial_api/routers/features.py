@@ -22,8 +22,6 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-# Pages larger than this count as an export in the audit log.
-EXPORT_LIMIT = 1000
 
 
 def _base(request: Request) -> str:
@@ -112,8 +110,7 @@ def items(
     filters = layers.property_filters(coll, dict(request.query_params))
     with read_engine().connect() as conn:
         features, more = layers.items(conn, coll, box, filters, limit, offset)
-    if limit > EXPORT_LIMIT:
-        audit.record("export", f"collections/{coll.id}?{request.url.query}", principal, request)
+    audit.paged(coll.id, limit, len(features), principal, request)
     href = f"{_base(request)}/collections/{coll.id}/items"
     query = dict(request.query_params)
     links = [{"href": f"{href}?{urlencode(query)}" if query else href, "rel": "self", "type": GEOJSON}]
