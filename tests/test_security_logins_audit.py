@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import statistics
-from datetime import UTC
 import time
 import uuid
+from datetime import UTC
 from html.parser import HTMLParser
 
 import pytest
