@@ -27,14 +27,15 @@ def _clear_caches() -> None:
 
 
 def _server_url() -> str:
-    """URL of the server to make test databases on: DATABASE_URL's, else the local cluster's."""
+    """URL of the server to make test databases on: DATABASE_URL's, else the local cluster's
+    superuser's (the application role may not create databases)."""
     from core import cluster
 
     if os.environ.get("DATABASE_URL"):
         from core.db import database_url
 
         return database_url()
-    return cluster.up().url or ""
+    return cluster.up().admin_url or ""
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +44,20 @@ def server_url() -> str:
 
 
 def create_database(server_url: str, name: str) -> str:
-    """Create an empty database on the server; return its URL."""
+    """Create an empty database on the server; return its URL. On the local cluster the database
+    belongs to the application role, and the URL is that role's, as the server would use it."""
+    from core import cluster
+
+    local = cluster.status()
+    owner_url = server_url
+    if local.admin_url is not None and make_url(local.admin_url) == make_url(server_url) and local.url:
+        owner_url = local.url
+    owner = make_url(owner_url).username
     admin = create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{owner}"'))
     admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    return make_url(owner_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(server_url: str, name: str) -> None:
