@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     pg_lib_dir: Path = Path("/usr/lib/postgresql")
     pg_share_dir: Path = Path("/usr/share/postgresql")
     upload_max_bytes: int = 256 * 1024 * 1024
+    # Any other request body (JSON, forms).
+    body_max_bytes: int = 16 * 1024 * 1024
     ifc_max_uncompressed_bytes: int = 1024 * 1024 * 1024
     # The demo (``cim demo``) generates its own secrets under data_dir; elsewhere they must be given.
     demo: bool = False

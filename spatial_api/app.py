@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from core import db, jobs
 from core.secrets import check_jwt_secret
 from core.settings import get_settings
-from spatial_api import headers, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import bodylimit, headers, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     admin,
     analysis,
@@ -84,6 +84,7 @@ def create_app() -> FastAPI:
     ratelimit.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(bodylimit.BodyLimit)
     app.add_middleware(headers.SecurityHeaders, index_html=VIEWER_DIR / "index.html")
     for module in (
         health,

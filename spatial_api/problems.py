@@ -68,7 +68,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         log.warning("database rejected a query: %s", exc.orig)
-        return problem(400, f"the database rejected the request: {str(exc.orig).strip().splitlines()[0]}")
+        # The database's own words (table names, values, SQL) stay in the server log.
+        return problem(400, "the database could not run the request with these values: check their ranges and kinds")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
