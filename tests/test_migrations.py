@@ -28,7 +28,7 @@ def test_upgrade_downgrade_upgrade(server_url: str) -> None:
             ).scalar_one()
             roles = conn.execute(text("SELECT array_agg(name ORDER BY name) FROM role")).scalar_one()
         assert gist == geometry_columns  # a GiST index on every geometry and raster column
-        assert roles == ["admin", "emergency", "engineer", "planner", "public"]
+        assert roles == ["admin", "emergency", "engineer", "planner", "public", "reviewer"]
 
         migrate.downgrade(engine)
         left = set(inspect(engine).get_table_names()) - {"spatial_ref_sys", "alembic_version"}

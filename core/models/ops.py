@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, geom_column, now_column
 
-ROLES = ("public", "planner", "engineer", "emergency", "admin")
+ROLES = ("public", "planner", "engineer", "reviewer", "emergency", "admin")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 
 

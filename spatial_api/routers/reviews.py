@@ -25,8 +25,8 @@ from spatial_api.security import Principal, require_role
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
 submitter = require_role("planner", "engineer")
-reader = require_role("planner", "engineer")
-reviewer = require_role("engineer")
+reader = require_role("planner", "engineer", "reviewer")
+reviewer = require_role("engineer", "reviewer")
 
 
 def _save(upload: UploadFile, folder: Path, name: str) -> Path:

@@ -1,5 +1,5 @@
 """security: token versions and districts on users, refresh tokens, API keys, login throttling, and the
-audit log as a record (hash-chained by an insert trigger, UPDATE/DELETE/TRUNCATE refused)
+audit log as a record; the reviewer role (hash-chained by an insert trigger, UPDATE/DELETE/TRUNCATE refused)
 
 Revision ID: 0008
 Revises: 0002
@@ -93,9 +93,13 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
     op.execute(CHAIN)
+    op.execute("INSERT INTO role (name, description) VALUES ('reviewer', '审图人员 drawing reviewers: review models')")
 
 
 def downgrade() -> None:
+    op.execute("UPDATE app_user SET role = 'engineer' WHERE role = 'reviewer'")
+    op.execute("DELETE FROM api_key WHERE role = 'reviewer'")
+    op.execute("DELETE FROM role WHERE name = 'reviewer'")
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
     op.execute("DROP TRIGGER IF EXISTS audit_log_immutable ON audit_log")
     op.execute("DROP TRIGGER IF EXISTS audit_log_chain ON audit_log")
