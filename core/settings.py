@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     lockout_seconds: int = 30
     lockout_max_seconds: int = 3600
     login_failure_window_seconds: int = 900
+    # Layers (collections, vector and 3D tiles) anonymous callers may read; "*" for all. Pipelines, nodes,
+    # tunnels, sensors, BIM, people and households need a login by default.
+    public_layers: list[str] = ["buildings", "parcels", "roads"]
     # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]

@@ -153,3 +153,13 @@ def require_role(*roles: str):
         raise HTTPException(403, f"role {principal.role!r} may not do this; needs one of {sorted(allowed)}")
 
     return check
+
+
+def readable_layer(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+    """For routes with a ``collection_id`` or ``layer`` path parameter: anonymous callers reach only the
+    layers configured public (``public_layers``); everyone logged in reaches all."""
+    layer = request.path_params.get("collection_id") or request.path_params.get("layer")
+    public = get_settings().public_layers
+    if principal.username is None and layer is not None and "*" not in public and layer not in public:
+        raise unauthorized(f"layer {layer!r} is not public: log in to read it")
+    return principal

@@ -72,7 +72,7 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A fresh, migrated database for the whole session; dropped at the end."""
     name = f"cim_test_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_JWT_SECRET_FILE")}
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_JWT_SECRET_FILE", "CIM_PUBLIC_LAYERS")}
     data_dir = tmp_path_factory.mktemp("cim-data")
     os.environ["DATABASE_URL"] = url
     os.environ["CIM_DATA_DIR"] = str(data_dir)
@@ -80,6 +80,9 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from core.secrets import generated
 
     os.environ["CIM_JWT_SECRET_FILE"] = str(generated(data_dir, "jwt_secret"))
+    # Every layer readable without a login, as most tests read them; tests/test_security_access.py
+    # checks the product's default (only buildings, parcels and roads public).
+    os.environ["CIM_PUBLIC_LAYERS"] = '["*"]'
     _clear_caches()
     from core import migrate
     from core.db import get_engine

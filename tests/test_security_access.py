@@ -87,3 +87,27 @@ def test_a_job_page_is_its_owners_and_admins(client, people, under_review, who, 
     assert response.status_code == status, response.text
     if status == 200:
         assert "params" not in response.json() and "SELECT" not in response.text and "secret.ifc" not in response.text
+
+
+def test_anonymous_callers_read_only_public_layers(client, role_headers, monkeypatch, sample_city):
+    from core.settings import Settings, get_settings
+
+    default = Settings.model_fields["public_layers"].default
+    assert default == ["buildings", "parcels", "roads"]
+    monkeypatch.setattr(get_settings(), "public_layers", default)
+    protected = [
+        "/collections/pipelines/items",
+        "/collections/pipe_nodes/items",
+        "/collections/tunnels/items",
+        "/collections/sensors/items",
+        "/collections/bim_elements/items",
+        "/collections/pipelines/items/1",
+        "/mvt/pipelines/14/13700/6600.pbf",
+        "/tiles/pipelines/tileset.json",
+        "/tiles/bim/tileset.json",
+    ]
+    for path in protected:
+        response = client.get(API + path)
+        assert response.status_code == 401, (path, response.status_code)
+        assert client.get(API + path, headers=role_headers["planner"]).status_code != 401, path
+    assert client.get(f"{API}/collections/buildings/items?limit=1").status_code == 200

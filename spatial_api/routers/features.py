@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from core import layers
 from core.db import read_engine
 from spatial_api import audit
-from spatial_api.security import Principal, current_principal
+from spatial_api.security import Principal, current_principal, readable_layer
 
 router = APIRouter(tags=["features"])
 
@@ -95,7 +95,7 @@ def collection(collection_id: str, request: Request) -> dict:
         return _collection_doc(_base(request), coll, layers.extent(conn, coll))
 
 
-@router.get("/collections/{collection_id}/items", response_class=Response)
+@router.get("/collections/{collection_id}/items", response_class=Response, dependencies=[Depends(readable_layer)])
 def items(
     collection_id: str,
     request: Request,
@@ -137,7 +137,7 @@ def items(
     return Response(body, media_type=GEOJSON)
 
 
-@router.get("/collections/{collection_id}/items/{fid}", response_class=Response)
+@router.get("/collections/{collection_id}/items/{fid}", response_class=Response, dependencies=[Depends(readable_layer)])
 def item(collection_id: str, fid: str, request: Request) -> Response:
     coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:
