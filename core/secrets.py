@@ -3,6 +3,7 @@ for the demo and the tests, and refused at start-up when they are the old defaul
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -25,7 +26,8 @@ def generated(directory: Path, name: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
+            # 32 random bytes in base64 (url-safe): a JWT key of 43 characters, an AES-256 or HMAC key.
+            out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
     return path
 
 

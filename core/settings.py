@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     # Token signing key, from CIM_JWT_SECRET or the file CIM_JWT_SECRET_FILE names (checked at start).
     jwt_secret: str | None = None
     jwt_secret_file: Path | None = None
+    # Field encryption (AES-256-GCM) and keyed lookup hashes (HMAC-SHA256) of personal data: base64 of 32
+    # random bytes each, from the environment or a file; the demo makes its own.
+    field_key: str | None = None
+    field_key_file: Path | None = None
+    pii_key: str | None = None
+    pii_key_file: Path | None = None
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     # Logins: failures per account and per address before a lockout, whose length doubles after each
@@ -55,10 +61,12 @@ class Settings(BaseSettings):
     def _secrets(self) -> Settings:
         from core import secrets
 
-        if self.jwt_secret is None and self.jwt_secret_file is not None:
-            self.jwt_secret = secrets.read_file(self.jwt_secret_file, "CIM_JWT_SECRET_FILE")
-        if self.jwt_secret is None and self.demo:
-            self.jwt_secret = secrets.read_file(secrets.generated(self.data_dir, "jwt_secret"), "the demo's key")
+        for name in ("jwt_secret", "field_key", "pii_key"):
+            path = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                setattr(self, name, secrets.read_file(path, f"CIM_{name.upper()}_FILE"))
+            if getattr(self, name) is None and self.demo:
+                setattr(self, name, secrets.read_file(secrets.generated(self.data_dir, name), f"the demo's {name}"))
         return self
 
     @property

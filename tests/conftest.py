@@ -72,14 +72,16 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A fresh, migrated database for the whole session; dropped at the end."""
     name = f"cim_test_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_JWT_SECRET_FILE", "CIM_PUBLIC_LAYERS")}
+    secret_files = {f"CIM_{name.upper()}_FILE": name for name in ("jwt_secret", "field_key", "pii_key")}
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_PUBLIC_LAYERS", *secret_files)}
     data_dir = tmp_path_factory.mktemp("cim-data")
     os.environ["DATABASE_URL"] = url
     os.environ["CIM_DATA_DIR"] = str(data_dir)
-    # The session's own random token key, as the demo makes one (the server refuses to start without).
+    # The session's own random keys, as the demo makes them (the server refuses to start without).
     from core.secrets import generated
 
-    os.environ["CIM_JWT_SECRET_FILE"] = str(generated(data_dir, "jwt_secret"))
+    for variable, name in secret_files.items():
+        os.environ[variable] = str(generated(data_dir, name))
     # Every layer readable without a login, as most tests read them; tests/test_security_access.py
     # checks the product's default (only buildings, parcels and roads public).
     os.environ["CIM_PUBLIC_LAYERS"] = '["*"]'

@@ -211,3 +211,32 @@ def test_admin_user_api_refuses_weak_passwords_and_unknown_roles(client, admin_h
     ):
         response = client.post(f"{API}/admin/users", json=body, headers=admin_headers)
         assert response.status_code == 422 and fragment in response.json()["detail"], response.text
+
+
+def test_field_encryption_and_keyed_hash(database, monkeypatch):
+    import base64
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from core.privacy import decrypt_field, encrypt_field, id_hash
+
+    settings = get_settings()
+    phone = "13812345678"
+    sealed = encrypt_field(phone)
+    assert phone not in sealed and sealed != encrypt_field(phone), "a new nonce each time"
+    assert decrypt_field(sealed) == phone and encrypt_field(None) is None and decrypt_field(None) is None
+    # Independently: AES-256-GCM with the configured key, nonce first.
+    key = base64.urlsafe_b64decode(settings.field_key + "=" * (-len(settings.field_key) % 4))
+    raw = base64.urlsafe_b64decode(sealed.removeprefix("v1:"))
+    assert AESGCM(key).decrypt(raw[:12], raw[12:], None).decode() == phone
+    tampered = "v1:" + base64.urlsafe_b64encode(raw[:-1] + bytes([raw[-1] ^ 1])).decode()
+    with pytest.raises(ValueError, match="changed"):
+        decrypt_field(tampered)
+    import hashlib
+    import hmac
+
+    pii = base64.urlsafe_b64decode(settings.pii_key + "=" * (-len(settings.pii_key) % 4))
+    assert id_hash(phone) == hmac.new(pii, phone.encode(), hashlib.sha256).hexdigest() == id_hash(f" {phone} ")
+    monkeypatch.setattr(settings, "field_key", None)
+    with pytest.raises(InsecureConfiguration, match="CIM_FIELD_KEY"):
+        encrypt_field(phone)
