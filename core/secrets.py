@@ -10,8 +10,16 @@ from pathlib import Path
 
 from core.errors import UserError
 
-# Values that shipped as defaults once (settings, docker-compose): anyone can sign tokens with them.
-KNOWN_DEFAULTS = frozenset({"change-me-in-production-cim-server", "change-me-in-production"})
+# Values that shipped as defaults once (settings, docker-compose): anyone could sign tokens or open
+# personal data with them.
+KNOWN_DEFAULTS = frozenset(
+    {
+        "change-me-in-production-cim-server",
+        "change-me-in-production",
+        "change-me-in-production-cim-pii",
+        "change-me-in-production-cim-field",
+    }
+)
 MIN_SECRET_CHARS = 32
 
 
@@ -39,20 +47,23 @@ def read_file(path: Path, name: str) -> str:
         raise InsecureConfiguration(f"cannot read {name} from {path}: {exc.strerror}") from exc
 
 
-def check_jwt_secret(secret: str | None) -> None:
-    """Refuse a missing, default or short signing key (anyone could forge an admin token)."""
+def check_secret(secret: str | None, variable: str) -> None:
+    """Refuse a missing, default or short secret (a token key anyone could forge with, a personal-data
+    key anyone could open the data with)."""
     if not secret:
         raise InsecureConfiguration(
-            "no token signing key: set CIM_JWT_SECRET (at least 32 random characters, e.g. "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`) or CIM_JWT_SECRET_FILE, "
-            "or run `cim demo`, which makes its own"
+            f"{variable} is not set: give it at least 32 random characters (e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) or name a file in "
+            f"{variable}_FILE, or run `cim demo`, which makes its own"
         )
     if secret in KNOWN_DEFAULTS:
-        raise InsecureConfiguration(
-            "CIM_JWT_SECRET is the published default, with which anyone can forge an admin token: "
-            "set a random one of at least 32 characters"
-        )
+        raise InsecureConfiguration(f"{variable} is the published default: set a random one of 32 characters or more")
     if len(secret) < MIN_SECRET_CHARS:
-        raise InsecureConfiguration(
-            f"CIM_JWT_SECRET has {len(secret)} characters; it needs at least {MIN_SECRET_CHARS} random ones"
-        )
+        raise InsecureConfiguration(f"{variable} has {len(secret)} characters; it needs at least {MIN_SECRET_CHARS}")
+
+
+def check_startup(settings) -> None:
+    """Every secret the server needs, checked before it serves."""
+    check_secret(settings.jwt_secret, "CIM_JWT_SECRET")
+    check_secret(settings.field_key, "CIM_FIELD_KEY")
+    check_secret(settings.pii_key, "CIM_PII_KEY")

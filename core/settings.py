@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     # Token signing key, from CIM_JWT_SECRET or the file CIM_JWT_SECRET_FILE names (checked at start).
     jwt_secret: str | None = None
     jwt_secret_file: Path | None = None
-    # Field encryption (AES-256-GCM) and keyed lookup hashes (HMAC-SHA256) of personal data: base64 of 32
-    # random bytes each, from the environment or a file; the demo makes its own.
+    # Keys of personal data (the records import's field encryption and ID-number hashes), from the
+    # environment or a file; the demo makes its own. Losing them loses the data.
     field_key: str | None = None
     field_key_file: Path | None = None
     pii_key: str | None = None

@@ -14,7 +14,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from core import db, jobs
-from core.secrets import check_jwt_secret
+from core.secrets import check_startup
 from core.settings import get_settings
 from spatial_api import bodylimit, headers, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
@@ -78,7 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     """Build the app; routers are thin, the work is in gis/, tiles/ and bim_ingest/."""
     settings = get_settings()
-    check_jwt_secret(settings.jwt_secret)
+    check_startup(settings)
     app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
     problems.install(app)
     ratelimit.install(app)
