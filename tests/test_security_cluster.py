@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from core.secrets import generated
 from tests.conftest import ROOT
+from tests.fixtures_api import _free_port
 
 
 def _cim(env: dict[str, str], *args: str) -> dict:
@@ -98,12 +98,6 @@ def test_passwords_no_superuser_and_durability(own_cluster):
         assert stat.S_IMODE((own_cluster["data"] / "secrets" / name).stat().st_mode) == 0o600
     hba = (Path(own_cluster["data_dir"]) / "pg_hba.conf").read_text()
     assert "trust" not in hba and "scram-sha-256" in hba
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_kill_9_loses_no_acknowledged_write_and_the_api_recovers(own_cluster):
