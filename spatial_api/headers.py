@@ -28,9 +28,9 @@ def content_security_policy(index_html: Path) -> str:
     return "; ".join(
         [
             "default-src 'self'",
-            # CesiumJS's build evaluates generated code (shader and widget bindings): 'unsafe-eval', but
-            # scripts only from this server, and no inline script but the page's own (by hash).
-            f"script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval' {' '.join(hashes)}".strip(),
+            # CesiumJS evaluates generated code and its workers import blob: scripts: 'unsafe-eval' and
+            # blob:, but scripts only from this server and no inline script but the page's own (by hash).
+            f"script-src 'self' blob: 'unsafe-eval' 'wasm-unsafe-eval' {' '.join(hashes)}".strip(),
             "worker-src 'self' blob:",
             "child-src 'self' blob:",
             "img-src 'self' data: blob:",
