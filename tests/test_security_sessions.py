@@ -229,3 +229,25 @@ def test_the_server_refuses_to_start_without_strong_personal_data_keys(database,
     monkeypatch.setattr(get_settings(), key, value)
     with pytest.raises(InsecureConfiguration, match=message):
         create_app()
+
+
+def test_the_viewer_refreshes_its_session_and_ends_it_when_refused(live_server):
+    import json
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run(
+        ["node", str(ROOT / "tests" / "e2e" / "refresh.mjs"), live_server],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["refreshed"] == {
+        "me": {"username": "planner", "role": "planner", "sees_personal_data": False, "districts": None},
+        "new_refresh": True,
+    }
+    assert answer["ended"] == {"status": 401, "token": None, "refresh": None}
