@@ -8,9 +8,9 @@ import time
 from collections import deque
 
 from fastapi import Request
+from sqlalchemy import text
 
-from core.db import session_scope
-from core.models import AuditLog
+from core.db import get_engine
 from spatial_api.clientaddr import client_address
 from spatial_api.security import Principal
 
@@ -25,11 +25,16 @@ def address_of(request: Request | None) -> str | None:
     return client_address(request.scope) if request is not None else None
 
 
+AUDIT_INSERT = text("INSERT INTO audit_log (username, action, object, address, result) VALUES (:u, :a, :o, :addr, :r)")
+
+
 def record(action: str, obj: str | None, principal: Principal, request: Request | None, result: str = "ok") -> None:
-    """Write one audit row in its own transaction (it stays even when the action fails)."""
-    with session_scope() as session:
-        session.add(
-            AuditLog(username=principal.username, action=action, object=obj, address=address_of(request), result=result)
+    """Write one audit row in its own transaction, committed (durably) before the caller goes on: it
+    stays even when the action fails. One plain INSERT: the database chains it."""
+    with get_engine().begin() as conn:
+        conn.execute(
+            AUDIT_INSERT,
+            {"u": principal.username, "a": action, "o": obj, "addr": address_of(request), "r": result},
         )
 
 
