@@ -1,8 +1,9 @@
 """Security overheads, measured in one run against peers in the same run (ratios, not absolute times).
 
 - identify p50: anonymous (no credentials: no token check at all) vs a planner's token (signature,
-  claims and the one indexed user lookup per request) vs an emergency token (the same, plus an audit
-  row for the personal data it reads). Requests alternate between the three so load drift hits all.
+  claims and the one indexed user lookup per request) vs an emergency token (the same, plus the plain
+  phones and an audit row for the personal data it reads). Requests alternate between the three so
+  load drift hits all. Then one audit row alone (its durable commit included), p50.
 - login throughput with lockout on (one bcrypt check plus the throttle rows per login).
 
 In-process (Starlette's TestClient) on a throw-away database on the project's cluster with the
@@ -100,6 +101,15 @@ def run(rounds: int) -> None:
             samples[who].append(time.perf_counter() - started)
             assert response.status_code == 200, response.text
     identify = {who: _p50_ms(s) for who, s in samples.items()}
+    # One audit row alone (the durable commit included), as a share of the planner's identify.
+    from spatial_api import audit
+    from spatial_api.security import Principal
+
+    audit_samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        audit.record("bench", "identify", Principal("bench", "emergency"), None)
+        audit_samples.append(time.perf_counter() - started)
 
     logins = 30
     started = time.perf_counter()
@@ -111,7 +121,9 @@ def run(rounds: int) -> None:
         "rounds": rounds,
         "identify_p50_ms": identify,
         "token_check_ratio": round(identify["planner"] / identify["anonymous"], 3),
-        "audit_row_ratio": round(identify["emergency"] / identify["planner"], 3),
+        "personal_read_ratio": round(identify["emergency"] / identify["planner"], 3),
+        "audit_row_p50_ms": _p50_ms(audit_samples),
+        "audit_row_share_of_identify": round(_p50_ms(audit_samples) / identify["planner"], 3),
         "logins_per_s": round(logins / login_s, 1),
     }
     (HERE / "RESULTS.json").write_text(json.dumps(result, indent=2) + "\n")
