@@ -18,6 +18,12 @@ def _deep(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
 
+@pytest.fixture
+def own_uploads(tmp_path, monkeypatch) -> None:
+    """Uploads of this test in a folder of its own (others check that theirs is left empty)."""
+    monkeypatch.setattr(get_settings(), "data_dir", tmp_path)
+
+
 def _assert_problem(response, status: int) -> None:
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"] == PROBLEM and response.json()["detail"]
@@ -42,7 +48,7 @@ def test_5000_deep_json(client, role_headers):
         _assert_problem(response, 400)
 
 
-def test_malformed_multipart(client, role_headers):
+def test_malformed_multipart(client, role_headers, own_uploads):
     engineer = role_headers["engineer"]
     garbage = (
         b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.ifc"\r\n\r\nabc\r\n--xyz-garbage\x00\x01'
@@ -56,7 +62,7 @@ def test_malformed_multipart(client, role_headers):
 
 
 @pytest.mark.parametrize("name", ["..", ".", "x" * 300 + ".ifc", "../../etc/passwd", ""])
-def test_review_file_names(client, role_headers, rows, name, tmp_path):
+def test_review_file_names(client, role_headers, rows, name, own_uploads):
     project = rows("SELECT code FROM project ORDER BY code LIMIT 1")[0]["code"]
     response = client.post(
         f"{API}/reviews",
@@ -94,7 +100,7 @@ def test_polygon_vertex_limit(client, site_lonlat):
     assert "vertices" in response.json()["detail"]
 
 
-def test_body_size_limit_while_reading(client, role_headers, monkeypatch):
+def test_body_size_limit_while_reading(client, role_headers, monkeypatch, own_uploads):
     from core.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "upload_max_bytes", 1000)
