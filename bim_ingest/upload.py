@@ -3,9 +3,11 @@ never held in memory, and an oversized upload is cut off as soon as it passes th
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -18,6 +20,20 @@ SUFFIXES = (".ifc", ".ifczip")
 
 class BadUpload(UserError):
     status_code = 415
+
+
+class MalformedUpload(UserError):
+    """A multipart body that cannot be parsed."""
+
+
+def safe_filename(name: str | None, default: str, max_chars: int = 80) -> str:
+    """A client's file name fit to store: its last path part, letters, digits, CJK and ._- only, no
+    leading dots, at most ``max_chars`` (240 bytes in UTF-8; the extension kept); ``default`` when nothing is left."""
+    base = re.sub(r"[^\w.\-]", "_", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).lstrip(".")
+    if len(base) > max_chars:
+        stem, dot, suffix = base.rpartition(".")
+        base = stem[: max_chars - len(suffix) - 1] + dot + suffix if dot and len(suffix) < 16 else base[:max_chars]
+    return base or default
 
 
 class _Receiver:
@@ -102,6 +118,11 @@ async def receive_file(request: Request, directory: Path, max_bytes: int) -> tup
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+    except MultipartParseError as exc:
+        receiver.discard()
+        raise MalformedUpload(
+            f"the multipart body is malformed ({exc}): send it as a browser or curl -F would"
+        ) from None
     except BaseException:
         receiver.discard()
         raise

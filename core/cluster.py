@@ -2,7 +2,15 @@
 
 ``cim db up`` initialises it (as the ``postgres`` user when run as root, since PostgreSQL
 refuses to run as root), starts it on 127.0.0.1 and a free port, and creates the ``cim``
-database. The port is kept in ``.data/pg.port`` so every command finds the same cluster.
+database. The port is kept in ``.data/pg.port``: every command, and every later start (after a
+crash too), uses the same one.
+
+Safe by default: fsync, synchronous commit and full-page writes stay on (a throw-away cluster may
+turn them off when ``CIM_DB_UNSAFE_FAST=1`` says so); connections need a password (scram-sha-256,
+TCP on 127.0.0.1 only); the passwords are random, kept 0600 under ``.data/secrets``; the application
+role ``cim`` is no superuser: it owns its database and what is in it. PostGIS (not a trusted
+extension) is installed by the superuser into ``template1`` and ``cim``, so databases made later
+have it. A cluster made before (trust, superuser ``cim``) is brought to this state by ``cim db up``.
 """
 
 from __future__ import annotations
@@ -13,15 +21,25 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import secrets
 from core.errors import UserError
 from core.settings import get_settings
 
 DB_NAME = "cim"
 DB_USER = "cim"
+ADMIN_USER = "postgres"
+# Extensions only a superuser may create; made in template1 so every new database has them.
+SUPERUSER_EXTENSIONS = ("postgis", "postgis_raster")
+UNSAFE_FAST = "CIM_DB_UNSAFE_FAST"
+HBA = """# Written by `cim db up`: password (scram-sha-256) connections over TCP on 127.0.0.1 only.
+host all all 127.0.0.1/32 scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
+"""
 
 
 class ClusterError(UserError):
@@ -34,6 +52,8 @@ class ClusterStatus:
     port: int | None
     data_dir: Path
     url: str | None
+    # The superuser's URL (to create and drop databases), for tests and maintenance only.
+    admin_url: str | None = None
 
 
 def _bindir() -> Path:
@@ -61,8 +81,13 @@ def _as_owner(args: list[str]) -> list[str]:
     return args
 
 
-def _run(args: list[str], what: str) -> str:
-    proc = subprocess.run(_as_owner(args), capture_output=True, text=True)
+def password(role: str) -> str:
+    """The role's random password (made once, kept 0600 under the data directory)."""
+    return secrets.read_file(secrets.generated(get_settings().data_dir, f"pg_{role}"), f"the {role} password")
+
+
+def _run(args: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(_as_owner(args), capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise ClusterError(f"{what} failed: {detail[-1] if detail else proc.returncode}")
@@ -85,8 +110,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def local_url(port: int) -> str:
-    return f"postgresql+psycopg://{DB_USER}@127.0.0.1:{port}/{DB_NAME}"
+def local_url(port: int, user: str = DB_USER, database: str = DB_NAME) -> str:
+    return f"postgresql+psycopg://{user}:{password(user)}@127.0.0.1:{port}/{database}"
 
 
 def _data_dir() -> Path:
@@ -114,7 +139,9 @@ def status() -> ClusterStatus:
     port_file = _port_file()
     port = int(port_file.read_text()) if port_file.exists() else None
     running = data_dir.exists() and _is_running(data_dir)
-    return ClusterStatus(running, port, data_dir, local_url(port) if port and running else None)
+    if not (port and running):
+        return ClusterStatus(running, port, data_dir, None)
+    return ClusterStatus(running, port, data_dir, local_url(port), local_url(port, ADMIN_USER, "postgres"))
 
 
 def _prepare_data_dir(data_dir: Path) -> None:
@@ -139,33 +166,30 @@ def up(port: int | None = None) -> ClusterStatus:
     if current.running:
         if port is not None and port != current.port:
             raise ClusterError(f"the cluster already runs on port {current.port}: `cim db down` first to move it")
-        return current
+        if current.port is not None and _hba(data_dir) != HBA:
+            _ensure_database(bindir, current.port, data_dir)  # made before passwords: secure it now
+        return status()
     if shutil.which("runuser") is None and os.geteuid() == 0:
         raise ClusterError("runuser is missing: install util-linux")
-    if port is not None and _port_in_use(port):
+    kept = current.port
+    if port is None and kept is not None and (data_dir / "PG_VERSION").exists():
+        port = kept  # the same port as before, after a restart or a crash
+        if _port_in_use(port):
+            raise ClusterError(
+                f"the cluster's port {port} on 127.0.0.1 is taken by another program: free it, or move the "
+                "cluster with `cim db up --port N` (clients then need the new URL)"
+            )
+    if port is not None and port != kept and _port_in_use(port):
         raise ClusterError(f"port {port} on 127.0.0.1 is in use: choose another with `cim db up --port N`")
     port = port or _free_port()
     if not (data_dir / "PG_VERSION").exists():
         _prepare_data_dir(data_dir)
-        _run(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
-            "initdb",
-        )
+        _initdb(bindir, data_dir)
     log = data_dir / "server.log"
+    durability = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off " if _unsafe_fast() else ""
     options = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' {durability}"
+        "-c password_encryption=scram-sha-256 "
         "-c shared_buffers=512MB -c work_mem=32MB -c maintenance_work_mem=256MB -c max_connections=200"
     )
     _run(
@@ -174,29 +198,59 @@ def up(port: int | None = None) -> ClusterStatus:
     )
     _port_file().parent.mkdir(parents=True, exist_ok=True)
     _port_file().write_text(str(port))
-    _ensure_database(bindir, port)
+    _ensure_database(bindir, port, data_dir)
     return status()
 
 
-def _ensure_database(bindir: Path, port: int) -> None:
-    psql = [
-        str(bindir / "psql"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-tAc",
-    ]
-    if _run([*psql, f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], "checking role").strip() != "1":
-        _run([*psql, f"CREATE ROLE {DB_USER} LOGIN SUPERUSER"], "creating role")
-    if _run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], "checking db").strip() != "1":
-        _run([*psql, f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"], "creating database")
+def _hba(data_dir: Path) -> str | None:
+    path = data_dir / "pg_hba.conf"
+    return path.read_text() if path.exists() else None
+
+
+def _unsafe_fast() -> bool:
+    """Durability off: only for a throw-away cluster, and only when the environment says so by name."""
+    return os.environ.get(UNSAFE_FAST) == "1"
+
+
+def _initdb(bindir: Path, data_dir: Path) -> None:
+    """initdb with password authentication from the start (the superuser's password in a file only
+    the cluster's owner can read, removed right after)."""
+    fd, pwfile = tempfile.mkstemp(prefix="cim-pw-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(password(ADMIN_USER))
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+        args = [str(bindir / "initdb"), "-D", str(data_dir), "-U", ADMIN_USER, "--auth=scram-sha-256"]
+        _run([*args, f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale"], "initdb")
+    finally:
+        os.unlink(pwfile)
+
+
+def _ensure_database(bindir: Path, port: int, data_dir: Path) -> None:
+    """The application role (no superuser, its password), its database, PostGIS in template1 and it."""
+    env = {**os.environ, "PGPASSWORD": password(ADMIN_USER)}
+
+    def psql(sql: str, what: str, database: str = "postgres") -> str:
+        args = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", ADMIN_USER, "-d", database]
+        return _run([*args, "-v", "ON_ERROR_STOP=1", "-tAc", sql], what, env).strip()
+
+    # A cluster made before passwords: set the superuser's now (trust still lets us in until the reload).
+    psql(f"ALTER ROLE {ADMIN_USER} PASSWORD '{password(ADMIN_USER)}'", "setting the superuser password")
+    exists = psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'", "checking role") == "1"
+    verb = "ALTER" if exists else "CREATE"
+    limits = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+    psql(f"{verb} ROLE {DB_USER} {limits} PASSWORD '{password(DB_USER)}'", "setting the application role")
+    if psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'", "checking db") != "1":
+        for extension in SUPERUSER_EXTENSIONS:
+            psql(f"CREATE EXTENSION IF NOT EXISTS {extension}", f"adding {extension}", "template1")
+        psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", "creating database")
+    for database in ("template1", DB_NAME):
+        for extension in SUPERUSER_EXTENSIONS:
+            psql(f"CREATE EXTENSION IF NOT EXISTS {extension}", f"adding {extension}", database)
+    (data_dir / "pg_hba.conf").write_text(HBA)
+    psql("SELECT pg_reload_conf()", "reloading the configuration")
 
 
 def down() -> ClusterStatus:

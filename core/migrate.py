@@ -44,3 +44,12 @@ def autogenerate(message: str, engine: Engine | None = None) -> None:
     """Write a new revision from the difference between the models and the database."""
     with (engine or get_engine()).begin() as connection:
         command.revision(_config(connection), message=message, autogenerate=True)
+
+
+def head() -> str | None:
+    """The newest revision of the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()

@@ -17,18 +17,40 @@ from core.settings import get_settings
 
 NONCE_BYTES = 12
 
+# bcrypt reads at most 72 bytes: passwords are first reduced to their SHA-256 (44 base64 characters),
+# marked by this prefix; hashes without it (made before) are plain bcrypt of passwords up to 72 bytes.
+PREHASHED = "sha256$"
+BCRYPT_LIMIT = 72
+
+
+def _prehash(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
 
 def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    """bcrypt (cost 10) of the password's SHA-256, so that every length counts in full."""
+    return PREHASHED + bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds=10)).decode()
 
 
 def verify_password(password: str, hashed: str) -> bool:
-    return bcrypt.checkpw(password.encode(), hashed.encode())
+    """Whether the password matches the stored hash (either form); never raises on long input."""
+    if hashed.startswith(PREHASHED):
+        return bcrypt.checkpw(_prehash(password), hashed[len(PREHASHED) :].encode())
+    raw = password.encode()
+    return len(raw) <= BCRYPT_LIMIT and bcrypt.checkpw(raw, hashed.encode())
+
+
+def _key(name: str) -> str:
+    """A personal-data key from the settings, or a clear error when none is configured."""
+    key = getattr(get_settings(), name)
+    if not key:
+        raise UserError(f"no {name} configured: set CIM_{name.upper()} (or CIM_{name.upper()}_FILE)")
+    return key
 
 
 def hash_id_number(number: str) -> str:
     """HMAC-SHA256 (key: settings ``pii_key``) of an ID number, upper-cased without spaces, as hex."""
-    return hmac.digest(get_settings().pii_key.encode(), number.strip().upper().encode(), "sha256").hex()
+    return hmac.digest(_key("pii_key").encode(), number.strip().upper().encode(), "sha256").hex()
 
 
 @lru_cache(maxsize=4)
@@ -44,7 +66,7 @@ def encrypt_field(value: str | None) -> str | None:
     with its own plaintext, which GCM allows; the cost is that equal values are seen to be equal."""
     if value is None:
         return None
-    key = get_settings().field_key
+    key = _key("field_key")
     nonce = hmac.digest(key.encode(), value.encode(), "sha256")[:NONCE_BYTES]
     sealed = _cipher(key).encrypt(nonce, value.encode(), None)
     return base64.b64encode(nonce + sealed).decode()
@@ -56,7 +78,7 @@ def decrypt_field(token: str | None) -> str | None:
         return None
     raw = base64.b64decode(token)
     try:
-        return _cipher(get_settings().field_key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
+        return _cipher(_key("field_key")).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
     except Exception as exc:  # cryptography raises InvalidTag without a message
         raise UserError("an encrypted field does not open with the configured CIM_FIELD_KEY") from exc
 

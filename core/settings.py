@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,15 +27,47 @@ class Settings(BaseSettings):
     pg_lib_dir: Path = Path("/usr/lib/postgresql")
     pg_share_dir: Path = Path("/usr/share/postgresql")
     upload_max_bytes: int = 256 * 1024 * 1024
+    # Any other request body (JSON, forms).
+    body_max_bytes: int = 16 * 1024 * 1024
     ifc_max_uncompressed_bytes: int = 1024 * 1024 * 1024
-    jwt_secret: str = "change-me-in-production-cim-server"
-    jwt_minutes: int = 480
+    # The demo (``cim demo``) generates its own secrets under data_dir; elsewhere they must be given.
+    demo: bool = False
+    # Token signing key, from CIM_JWT_SECRET or the file CIM_JWT_SECRET_FILE names (checked at start).
+    jwt_secret: str | None = None
+    jwt_secret_file: Path | None = None
+    # Keys of personal data (the records import's field encryption and ID-number hashes), from the
+    # environment or a file; the demo makes its own. Losing them loses the data.
+    field_key: str | None = None
+    field_key_file: Path | None = None
+    pii_key: str | None = None
+    pii_key_file: Path | None = None
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    # Logins: failures per account and per address before a lockout, whose length doubles after each
+    # further failure (from lockout_seconds up to lockout_max_seconds); failures older than the window forget.
+    login_max_failures: int = 5
+    lockout_seconds: int = 30
+    lockout_max_seconds: int = 3600
+    login_failure_window_seconds: int = 900
+    # Layers (collections, vector and 3D tiles) anonymous callers may read; "*" for all. Pipelines, nodes,
+    # tunnels, sensors, BIM, people and households need a login by default.
+    public_layers: list[str] = ["buildings", "parcels", "roads"]
+    # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
-    # Keys of personal data: the HMAC key of ID-number hashes (a lookup needs the same key) and the
-    # AES-GCM key of encrypted fields (phones). Set both in production; losing them loses the data.
-    pii_key: str = "change-me-in-production-cim-pii"
-    field_key: str = "change-me-in-production-cim-field"
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        from core import secrets
+
+        for name in ("jwt_secret", "field_key", "pii_key"):
+            path = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                setattr(self, name, secrets.read_file(path, f"CIM_{name.upper()}_FILE"))
+            if getattr(self, name) is None and self.demo:
+                setattr(self, name, secrets.read_file(secrets.generated(self.data_dir, name), f"the demo's {name}"))
+        return self
 
     @property
     def tiles_dir(self) -> Path:

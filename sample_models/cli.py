@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -9,6 +10,7 @@ import typer
 
 from core.console import emit, percent_progress, progress
 from core.errors import UserError
+from core.settings import get_settings
 
 TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels", "bim")
 
@@ -20,7 +22,6 @@ SeedOption = typer.Option(7, "--seed", help="Random seed: the same seed gives th
 def _prepare_database() -> None:
     """Start the private cluster unless DATABASE_URL names a database, then migrate."""
     from core import cluster, migrate
-    from core.settings import get_settings
 
     if get_settings().database_url is None:
         cluster.up()
@@ -86,6 +87,9 @@ def demo(
 
     if not _port_free(port):
         raise UserError(f"port {port} on 127.0.0.1 is in use: choose another with `cim demo --port N`")
+    # Demo mode: the server makes its own token key under the data directory (kept across runs).
+    os.environ["CIM_DEMO"] = "1"
+    get_settings.cache_clear()
     _prepare_database()
     loaded = _load(buildings, seed, show=True)
     typer.echo(f"sample city: {buildings} buildings (seed {seed}) loaded in {loaded['seconds']} s")

@@ -14,9 +14,11 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from core import db, jobs
+from core.secrets import check_startup
 from core.settings import get_settings
-from spatial_api import problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import bodylimit, headers, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
+    admin,
     analysis,
     auth,
     bim,
@@ -78,14 +80,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     """Build the app; routers are thin, the work is in gis/, tiles/ and bim_ingest/."""
     settings = get_settings()
+    check_startup(settings)
     app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
     problems.install(app)
     ratelimit.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(bodylimit.BodyLimit)
+    app.add_middleware(headers.SecurityHeaders, index_html=VIEWER_DIR / "index.html")
     for module in (
         health,
         auth,
+        admin,
         features,
         query,
         analysis,

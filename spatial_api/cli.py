@@ -21,6 +21,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="The local PostGIS cluster under .data/pg.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
 JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
 
 
@@ -64,6 +67,18 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
     else:
         migrate.upgrade(revision=revision)
     typer.echo(f"schema at {migrate.current()}")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: bool = JsonOption) -> None:
+    """Check the audit log's hash chain; exit status 1 when a row was changed or removed."""
+    from core import audit_chain
+
+    with get_engine().connect() as conn:
+        verdict = audit_chain.verify(conn)
+    emit(verdict.__dict__, as_json)
+    if not verdict.ok:
+        raise typer.Exit(1)
 
 
 @app.command("serve")

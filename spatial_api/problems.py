@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -13,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from core.errors import UserError
+from spatial_api import audit
+from spatial_api.security import ANONYMOUS
 
 log = logging.getLogger("cim.api")
 PROBLEM = "application/problem+json"
@@ -24,6 +27,16 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+# Paths whose refusals are audited by their own handler (a failed login is a ``login`` row).
+LOGGED_ELSEWHERE = ("/auth/token",)
+
+
+def _record_refusal(request: Request, status: int) -> None:
+    """Audit a 401 or 403 with the caller as far as known (the credentials may be what was refused)."""
+    principal = getattr(request.state, "principal", ANONYMOUS)
+    audit.record("refused", f"{request.method} {request.url.path}"[:500], principal, request, str(status))
+
+
 def install(app: FastAPI) -> None:
     """Route every error to problem+json."""
 
@@ -33,6 +46,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code in (401, 403) and not request.url.path.endswith(LOGGED_ELSEWHERE):
+            await asyncio.to_thread(_record_refusal, request, exc.status_code)
         response = problem(exc.status_code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
@@ -53,7 +68,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         log.warning("database rejected a query: %s", exc.orig)
-        return problem(400, f"the database rejected the request: {str(exc.orig).strip().splitlines()[0]}")
+        # The database's own words (table names, values, SQL) stay in the server log.
+        return problem(400, "the database could not run the request with these values: check their ranges and kinds")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import get_settings
+from spatial_api.clientaddr import client_address
 from spatial_api.problems import problem
 
 API_PREFIX = "/api/"
@@ -28,13 +29,12 @@ class RateLimit:
         self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            client = scope.get("client")
-            if not self.limiter.hit(self.limit, client[0] if client else "unknown"):
-                response = problem(429, f"too many requests from this address (limit {self.limit}): retry in a minute")
-                response.headers["Retry-After"] = "60"
-                await response(scope, receive, send)
-                return
+        api = scope["type"] == "http" and scope["path"].startswith(API_PREFIX)
+        if api and not self.limiter.hit(self.limit, client_address(scope)):
+            response = problem(429, f"too many requests from this address (limit {self.limit}): retry in a minute")
+            response.headers["Retry-After"] = "60"
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 

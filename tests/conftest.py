@@ -27,14 +27,15 @@ def _clear_caches() -> None:
 
 
 def _server_url() -> str:
-    """URL of the server to make test databases on: DATABASE_URL's, else the local cluster's."""
+    """URL of the server to make test databases on: DATABASE_URL's, else the local cluster's
+    superuser's (the application role may not create databases)."""
     from core import cluster
 
     if os.environ.get("DATABASE_URL"):
         from core.db import database_url
 
         return database_url()
-    return cluster.up().url or ""
+    return cluster.up().admin_url or ""
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +44,20 @@ def server_url() -> str:
 
 
 def create_database(server_url: str, name: str) -> str:
-    """Create an empty database on the server; return its URL."""
+    """Create an empty database on the server; return its URL. On the local cluster the database
+    belongs to the application role, and the URL is that role's, as the server would use it."""
+    from core import cluster
+
+    local = cluster.status()
+    owner_url = server_url
+    if local.admin_url is not None and make_url(local.admin_url) == make_url(server_url) and local.url:
+        owner_url = local.url
+    owner = make_url(owner_url).username
     admin = create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{owner}"'))
     admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    return make_url(owner_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(server_url: str, name: str) -> None:
@@ -63,9 +72,19 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A fresh, migrated database for the whole session; dropped at the end."""
     name = f"cim_test_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR")}
+    secret_files = {f"CIM_{name.upper()}_FILE": name for name in ("jwt_secret", "field_key", "pii_key")}
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_PUBLIC_LAYERS", *secret_files)}
+    data_dir = tmp_path_factory.mktemp("cim-data")
     os.environ["DATABASE_URL"] = url
-    os.environ["CIM_DATA_DIR"] = str(tmp_path_factory.mktemp("cim-data"))
+    os.environ["CIM_DATA_DIR"] = str(data_dir)
+    # The session's own random keys, as the demo makes them (the server refuses to start without).
+    from core.secrets import generated
+
+    for variable, name in secret_files.items():
+        os.environ[variable] = str(generated(data_dir, name))
+    # Every layer readable without a login, as most tests read them; tests/test_security_access.py
+    # checks the product's default (only buildings, parcels and roads public).
+    os.environ["CIM_PUBLIC_LAYERS"] = '["*"]'
     _clear_caches()
     from core import migrate
     from core.db import get_engine
@@ -109,5 +128,5 @@ def artifacts() -> Path:
 # Each area keeps its fixtures in its own module.
 pytest_plugins = [
     f"tests.fixtures_{area}"
-    for area in ("city", "gis", "bim", "tiles", "api", "review", "viewer", "records", "credit")
+    for area in ("city", "gis", "bim", "tiles", "api", "review", "viewer", "records", "credit", "security")
 ]

@@ -115,7 +115,7 @@ def live_server(database: Engine, sample_city) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
@@ -123,7 +123,8 @@ def live_server(database: Engine, sample_city) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start: {process.stderr.read().decode()[-2000:]}")
+                process.terminate()  # reading the pipe of a live server would wait for ever
+                raise RuntimeError(f"uvicorn did not start: {process.communicate(timeout=20)[1].decode()[-2000:]}")
             time.sleep(0.3)
         yield base
     finally:

@@ -48,18 +48,34 @@ def sample_ifc_2x3(bim_dir: Path) -> Path:
     return author_building(bim_dir / "sample-2x3.ifc", schema="IFC2X3", storeys=2, rotation_deg=-15.0)
 
 
-@pytest.fixture(scope="session")
-def engineer_headers() -> dict[str, str]:
+def _token_of(username: str, role: str) -> dict[str, str]:
+    """Bearer headers of a user made for the tests (tokens are checked against the user table)."""
+    from core.db import session_scope
+    from core.users import upsert_user
     from spatial_api.security import issue_token
 
-    return {"Authorization": f"Bearer {issue_token('bim-test-engineer', 'engineer')}"}
+    with session_scope() as session:
+        user = upsert_user(session, username, f"{username}-Pw-0", role)
+        session.flush()
+        version = user.token_version
+    return {"Authorization": f"Bearer {issue_token(username, role, version)}"}
 
 
-def wait_for_job(client, job_id: str, timeout: float = 120.0) -> dict:
-    """Poll GET /jobs/{id} until the job ends."""
+@pytest.fixture(scope="session")
+def engineer_headers(database) -> dict[str, str]:
+    return _token_of("bim-test-engineer", "engineer")
+
+
+@pytest.fixture(scope="session")
+def bim_admin_headers(database) -> dict[str, str]:
+    return _token_of("bim-test-admin", "admin")
+
+
+def wait_for_job(client, job_id: str, headers: dict[str, str], timeout: float = 120.0) -> dict:
+    """Poll GET /jobs/{id} (as its owner or an admin) until the job ends."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
         if job["status"] in ("succeeded", "failed"):
             return job
         time.sleep(0.2)

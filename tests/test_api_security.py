@@ -89,8 +89,9 @@ def _excavation(client, site, headers):
 def test_tokens_and_roles(client, role_headers, site):
     missing = _excavation(client, site, {})
     assert missing.status_code == 401 and missing.headers["content-type"] == PROBLEM
+    past = datetime.now(UTC) - timedelta(minutes=5)
     expired_token = jwt.encode(
-        {"sub": "engineer", "role": "engineer", "exp": datetime.now(UTC) - timedelta(minutes=5)},
+        {"sub": "engineer", "role": "engineer", "ver": 0, "typ": "access", "iat": past, "exp": past},
         get_settings().jwt_secret,
         algorithm="HS256",
     )

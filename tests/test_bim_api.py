@@ -25,7 +25,7 @@ def _upload(client, headers, filename: str, content: bytes, **fields):
 def test_upload_ingests_and_reads_back(client, database, engineer_headers, sample_ifc):
     response = _upload(client, engineer_headers, "api-sample.ifc", sample_ifc.read_bytes(), name="api sample")
     assert response.status_code == 202, response.text
-    job = wait_for_job(client, response.json()["job_id"])
+    job = wait_for_job(client, response.json()["job_id"], engineer_headers)
     assert job["status"] == "succeeded", job
     assert job["percent"] == 100
     model_id = job["result"]["model_id"]
@@ -154,7 +154,7 @@ def test_model_without_geometry_fails_the_job(client, database, engineer_headers
     before = _versions(database)
     response = _upload(client, engineer_headers, "empty-model.ifc", NO_GEOMETRY)
     assert response.status_code == 202
-    job = wait_for_job(client, response.json()["job_id"])
+    job = wait_for_job(client, response.json()["job_id"], engineer_headers)
     assert job["status"] == "failed"
     assert "no geometry" in job["error"]
     assert _versions(database) == before
@@ -164,7 +164,7 @@ def test_model_without_geometry_fails_the_job(client, database, engineer_headers
 def test_model_without_georeferencing_fails_the_job(client, database, engineer_headers, shared_datasets):
     before = _versions(database)
     data = (shared_datasets / "ifc" / "IfcOpenHouse_IFC4.ifc").read_bytes()
-    job = wait_for_job(client, _upload(client, engineer_headers, "house.ifc", data).json()["job_id"])
+    job = wait_for_job(client, _upload(client, engineer_headers, "house.ifc", data).json()["job_id"], engineer_headers)
     assert job["status"] == "failed"
     assert "no georeferencing" in job["error"] and "--crs/--origin" in job["error"]
     assert _versions(database) == before
@@ -172,17 +172,17 @@ def test_model_without_georeferencing_fails_the_job(client, database, engineer_h
     response = _upload(
         client, engineer_headers, "house.ifc", data, crs="EPSG:4549", origin="497700,3520200,9", rotation="15"
     )
-    job = wait_for_job(client, response.json()["job_id"])
+    job = wait_for_job(client, response.json()["job_id"], engineer_headers)
     assert job["status"] == "succeeded", job
     assert job["result"]["georef"]["method"] == "override"
     assert job["result"]["georef"]["rotation_deg"] == 15
 
 
-def test_unknown_job_is_404(client):
-    assert client.get(f"/api/v1/jobs/{uuid.uuid4()}").status_code == 404
+def test_unknown_job_is_404(client, engineer_headers):
+    assert client.get(f"/api/v1/jobs/{uuid.uuid4()}", headers=engineer_headers).status_code == 404
 
 
-def test_running_job_is_failed_after_restart(client, database):
+def test_running_job_is_failed_after_restart(client, database, bim_admin_headers):
     """A job row left 'running' by a dead worker is failed with a reason when the server starts."""
     from fastapi.testclient import TestClient
 
@@ -200,6 +200,6 @@ def test_running_job_is_failed_after_restart(client, database):
         )
     jobs.get_queue.cache_clear()  # a new server process has its own queue app
     with TestClient(create_app()) as restarted:
-        job = restarted.get(f"/api/v1/jobs/{job_id}").json()
+        job = restarted.get(f"/api/v1/jobs/{job_id}", headers=bim_admin_headers).json()
     assert job["status"] == "failed"
     assert "restart" in job["error"]

@@ -126,14 +126,17 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
 def prepare_database(buildings: int, skip_load: bool) -> str:
     from core import cluster
 
-    server = make_url(os.environ.get("DATABASE_URL") or cluster.up().url)
-    url = server.set(database=DB_NAME).render_as_string(hide_password=False)
+    # On the local cluster: made by the superuser, owned and used by the application role.
+    local = None if os.environ.get("DATABASE_URL") else cluster.up()
+    server = make_url(os.environ.get("DATABASE_URL") or local.admin_url)
+    owner = make_url(local.url) if local else server
+    url = owner.set(database=DB_NAME).render_as_string(hide_password=False)
     if skip_load:
         return url
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}" OWNER "{owner.username}"'))
     admin.dispose()
     script = (
         "from core import migrate; migrate.upgrade(); from sample_models.load import load_sample_city; "

@@ -3,7 +3,6 @@
 from core.models.base import SRID, Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
-from core.models.history import RecordVersion
 from core.models.credit import (
     CreditAlert,
     CreditIndicator,
@@ -16,6 +15,7 @@ from core.models.credit import (
     CreditScore,
     Inspection,
 )
+from core.models.history import RecordVersion
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -40,6 +40,7 @@ from core.models.records import (
     Qualification,
 )
 from core.models.review import DrawingReview, ReviewIssue
+from core.models.security import ApiKey, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "CreditScore",
     "Inspection",
     "SRID",
+    "ApiKey",
     "AuditLog",
     "Base",
     "BimElement",
@@ -73,6 +75,7 @@ __all__ = [
     "HouseUnit",
     "Inspection",
     "Job",
+    "LoginThrottle",
     "NetworkIssue",
     "Parcel",
     "Penalty",
@@ -83,6 +86,7 @@ __all__ = [
     "ProjectPerson",
     "Qualification",
     "RecordVersion",
+    "RefreshToken",
     "ReviewIssue",
     "Road",
     "SafetyAppraisal",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, String, Text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, geom_column, now_column
 
-ROLES = ("public", "planner", "engineer", "emergency", "records", "credit", "admin")
+ROLES = ("public", "planner", "engineer", "reviewer", "emergency", "records", "credit", "admin")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 
 
@@ -28,18 +28,28 @@ class User(Base):
     role: Mapped[str] = mapped_column(ForeignKey("role.name"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = now_column()
+    # Bumped on logout, password change, disabling and role change: older tokens stop working.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Districts (行政区 codes) the user's data scope is limited to; None for the whole city.
+    districts: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
 
 
 class AuditLog(Base):
+    """Append-only: the database refuses UPDATE, DELETE and TRUNCATE (migration 0008's triggers)."""
+
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = now_column()
-    username: Mapped[str | None] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     object: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict | None] = mapped_column(JSONB)  # e.g. a record's before and after
+    # The hash chain (set by the database's insert trigger): the previous row's hash and this row's.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Job(Base):

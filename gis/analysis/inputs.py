@@ -20,6 +20,7 @@ from gis.crs import crs84_to_store, store_to_crs84
 
 MAX_RADIUS_M = 5_000.0
 MAX_AREA_M2 = 100e6  # 100 km², a district
+MAX_VERTICES = 20_000  # a drawn area or line; a million held a worker for over a minute
 CITY_MARGIN_M = 2_000.0
 EXTENT_MAX_AGE_S = 60.0
 
@@ -112,6 +113,9 @@ def geometry(conn: Connection, geojson: dict, kinds: tuple[str, ...], what: str 
         raise UserError(f"{what} is not readable GeoJSON ({exc}): check its coordinates") from None
     if geom.is_empty:
         raise UserError(f"{what} is empty")
+    vertices = shapely.get_num_coordinates(geom)
+    if vertices > MAX_VERTICES:
+        raise UserError(f"{what} has {vertices} vertices; the most is {MAX_VERTICES}: simplify it")
     lon0, lat0, lon1, lat1 = geom.bounds
     _lonlat_ok(lon0, lat0)
     _lonlat_ok(lon1, lat1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from shapely import LineString
+from shapely.errors import ShapelyError
 from shapely.geometry import mapping
 
 from core.db import read_engine
@@ -104,7 +105,7 @@ def profile_get(
     try:
         coords = [tuple(float(v) for v in pair.split(",")) for pair in line.split(";")]
         geojson = mapping(LineString(coords))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, ShapelyError):
         raise UserError("line must be lon,lat;lon,lat;... with at least two positions") from None
     return _profile(geojson, step_m)
 

@@ -1,33 +1,139 @@
-"""Token login (OAuth2 password flow) and who am I."""
+"""Login (OAuth2 password flow) with lockout, refresh, logout, password change, and who am I."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
 
+from core import logins, sessions
 from core.db import session_scope
 from core.models import User
-from core.privacy import verify_password
+from core.privacy import hash_password, verify_password
+from core.settings import get_settings
+from core.users import check_password
 from spatial_api import audit
-from spatial_api.security import Principal, current_principal, issue_token
+from spatial_api.security import Principal, current_principal, issue_token, unauthorized
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token")
-def login(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> dict:
-    """Exchange a username and password for a bearer token."""
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_token: str
+    role: str
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str
+
+
+class PasswordChange(BaseModel):
+    old_password: str
+    new_password: str
+
+
+class Me(BaseModel):
+    username: str | None
+    role: str
+    sees_personal_data: bool
+    districts: list[str] | None
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to check unknown usernames against, so they take as long as known ones."""
+    return hash_password("no such user: the answer takes as long as for a real one")
+
+
+def _pair(user: User, refresh_token: str) -> TokenPair:
+    return TokenPair(
+        access_token=issue_token(user.username, user.role, user.token_version),
+        expires_in=get_settings().access_token_minutes * 60,
+        refresh_token=refresh_token,
+        role=user.role,
+    )
+
+
+@router.post("/token", response_model=TokenPair)
+def login(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> TokenPair:
+    """Exchange a username and password for an access token (minutes) and a refresh token (days).
+    After repeated failures the account and the address are locked for a growing time (429)."""
+    address = audit.address_of(request) or "unknown"
+    who = Principal(form.username, "public")
+    outcome = "error"
+    try:
+        with session_scope() as session:
+            wait = logins.locked_for(session, form.username, address)
+            if wait:
+                outcome = "locked"
+                raise HTTPException(
+                    429, f"too many failed logins: try again in {wait} s", headers={"Retry-After": str(wait)}
+                )
+            user = session.get(User, form.username)
+            # Always one bcrypt check, against a dummy hash when the user is unknown.
+            matches = verify_password(form.password, user.password_hash if user else _dummy_hash())
+            if not (user is not None and user.active and matches):
+                logins.record_failure(session, form.username, address)
+                session.commit()
+                outcome = "denied"
+                raise unauthorized("wrong username or password")
+            logins.record_success(session, form.username)
+            pair = _pair(user, sessions.issue_refresh(session, user))
+            outcome = "ok"
+            who = Principal(user.username, user.role)
+        return pair
+    finally:
+        audit.record("login", form.username, who, request, outcome)
+
+
+@router.post("/refresh", response_model=TokenPair)
+def refresh(body: RefreshRequest, request: Request) -> TokenPair:
+    """Spend a refresh token for a new pair (each refresh token works once)."""
     with session_scope() as session:
-        user = session.get(User, form.username)
-        ok = user is not None and user.active and verify_password(form.password, user.password_hash)
-        role = user.role if ok and user else None
-    principal = Principal(form.username, role or "public")
-    audit.record("login", form.username, principal, request, "ok" if ok else "denied")
-    if not ok or role is None:
-        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-    return {"access_token": issue_token(form.username, role), "token_type": "bearer", "role": role}
+        user, next_refresh = sessions.rotate(session, body.refresh_token)
+        return _pair(user, next_refresh)
 
 
-@router.get("/me")
-def me(principal: Principal = Depends(current_principal)) -> dict:
-    return {"username": principal.username, "role": principal.role, "sees_personal_data": principal.sees_personal_data}
+def _signed_in(principal: Principal = Depends(current_principal)) -> Principal:
+    if principal.username is None or principal.scopes is not None:
+        raise unauthorized("log in first (a person's session, not an API key)")
+    return principal
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, principal: Principal = Depends(_signed_in)) -> None:
+    """End every session of the caller: its access and refresh tokens stop working."""
+    with session_scope() as session:
+        user = session.get(User, principal.username)
+        if user is not None:
+            sessions.revoke_all(session, user)
+    audit.record("logout", principal.username, principal, request)
+
+
+@router.post("/password", status_code=204)
+def change_password(body: PasswordChange, request: Request, principal: Principal = Depends(_signed_in)) -> None:
+    """Change one's own password (the policy applies); every session ends, log in again."""
+    with session_scope() as session:
+        user = session.get(User, principal.username)
+        if user is None or not verify_password(body.old_password, user.password_hash):
+            audit.record("password.change", principal.username, principal, request, "denied")
+            raise HTTPException(403, "the current password is wrong")
+        check_password(body.new_password, user.username)
+        user.password_hash = hash_password(body.new_password)
+        sessions.revoke_all(session, user)
+    audit.record("password.change", principal.username, principal, request)
+
+
+@router.get("/me", response_model=Me)
+def me(principal: Principal = Depends(current_principal)) -> Me:
+    return Me(
+        username=principal.username,
+        role=principal.role,
+        sees_personal_data=principal.sees_personal_data,
+        districts=list(principal.districts) if principal.districts is not None else None,
+    )

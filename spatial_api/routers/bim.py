@@ -1,4 +1,5 @@
-"""BIM models: upload, versions, elements, spatial tree, version diff."""
+"""BIM models: upload, versions, elements, spatial tree, version diff. Versions not yet published
+(under review, withdrawn) are seen only by their submitter, the reviewers (engineers) and admins."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, cast, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from bim_ingest.cli import parse_override
@@ -18,14 +19,16 @@ from bim_ingest.upload import receive_file
 from core import jobs
 from core.db import session_scope
 from core.errors import NotFound, UserError
-from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, Project
+from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, Job, Project
 from core.settings import get_settings
 from spatial_api import audit
 from spatial_api.forms import upload_form
-from spatial_api.security import Principal, require_role
+from spatial_api.security import Principal, current_principal, require_role
 
 router = APIRouter(tags=["bim"])
 engineers = require_role("engineer")
+# Who sees every version, published or not (an engineer sees the unpublished versions they submitted).
+REVIEWER_ROLES = frozenset({"reviewer", "admin"})
 
 UPLOAD_FORM = upload_form(
     ".ifc or .ifczip",
@@ -85,8 +88,24 @@ async def upload_model(request: Request, principal: Principal = Depends(engineer
     )
 
 
-def _version(session: Session, model_id: int, version_no: int | None) -> BimModelVersion:
-    query = select(BimModelVersion).where(BimModelVersion.model_id == model_id)
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    """The versions the caller may read: all for reviewers and admins; published ones and their own for others
+    (their own: a job of theirs ingested or reviewed it)."""
+    if principal.role in REVIEWER_ROLES:
+        return true()
+    published = BimModelVersion.status == "published"
+    if principal.username is None:
+        return published
+    version_id = cast(BimModelVersion.id, String)
+    mine = exists().where(
+        Job.username == principal.username,
+        or_(Job.result["version_id"].astext == version_id, Job.result["model_version_id"].astext == version_id),
+    )
+    return or_(published, mine)
+
+
+def _version(session: Session, model_id: int, version_no: int | None, principal: Principal) -> BimModelVersion:
+    query = select(BimModelVersion).where(BimModelVersion.model_id == model_id, _visible(principal))
     if version_no is not None:
         query = query.where(BimModelVersion.version_no == version_no)
     version = session.scalars(query.order_by(BimModelVersion.version_no.desc()).limit(1)).first()
@@ -114,7 +133,7 @@ def _version_json(v: BimModelVersion) -> dict[str, Any]:
 
 
 @router.get("/bim/models")
-def list_models(project: str | None = None) -> dict[str, Any]:
+def list_models(project: str | None = None, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """All models with their newest version."""
     with session_scope() as session:
         query = select(BimModel).order_by(BimModel.id)
@@ -124,9 +143,11 @@ def list_models(project: str | None = None) -> dict[str, Any]:
         for m in session.scalars(query):
             latest = session.scalars(
                 select(BimModelVersion)
-                .where(BimModelVersion.model_id == m.id)
+                .where(BimModelVersion.model_id == m.id, _visible(principal))
                 .order_by(BimModelVersion.version_no.desc())
             ).first()
+            if latest is None:
+                continue
             models.append(
                 {"id": m.id, "project_code": m.project_code, "name": m.name, "latest": latest and _version_json(latest)}
             )
@@ -134,15 +155,19 @@ def list_models(project: str | None = None) -> dict[str, Any]:
 
 
 @router.get("/bim/models/{model_id}")
-def get_model(model_id: int) -> dict[str, Any]:
+def get_model(model_id: int, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """A model and all its versions, each with its georeferencing report."""
     with session_scope() as session:
         model = session.get(BimModel, model_id)
         if model is None:
             raise NotFound(f"BIM model {model_id} does not exist")
         versions = session.scalars(
-            select(BimModelVersion).where(BimModelVersion.model_id == model_id).order_by(BimModelVersion.version_no)
-        )
+            select(BimModelVersion)
+            .where(BimModelVersion.model_id == model_id, _visible(principal))
+            .order_by(BimModelVersion.version_no)
+        ).all()
+        if not versions:
+            raise NotFound(f"BIM model {model_id} does not exist")
         return {
             "id": model.id,
             "project_code": model.project_code,
@@ -188,10 +213,11 @@ def list_elements(
     full: bool = Query(False, description="include property sets and quantities"),
     limit: int = Query(100, ge=1, le=10000),
     offset: int = Query(0, ge=0),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """A version's elements, filtered by class, storey and property values."""
     with session_scope() as session:
-        v = _version(session, model_id, version)
+        v = _version(session, model_id, version, principal)
         query = select(BimElement).where(BimElement.version_id == v.id)
         if ifc_class:
             query = query.where(func.lower(BimElement.ifc_class) == ifc_class.lower())
@@ -211,10 +237,12 @@ def list_elements(
 
 
 @router.get("/bim/models/{model_id}/elements/{global_id}")
-def get_element(model_id: int, global_id: str, version: int | None = None) -> dict[str, Any]:
+def get_element(
+    model_id: int, global_id: str, version: int | None = None, principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
     """One element with its property sets, quantities and footprint (GeoJSON, CRS84)."""
     with session_scope() as session:
-        v = _version(session, model_id, version)
+        v = _version(session, model_id, version, principal)
         row = session.execute(
             select(BimElement, func.ST_AsGeoJSON(func.ST_Transform(BimElement.footprint, 4326), 8)).where(
                 BimElement.version_id == v.id, BimElement.global_id == global_id
@@ -227,10 +255,12 @@ def get_element(model_id: int, global_id: str, version: int | None = None) -> di
 
 
 @router.get("/bim/models/{model_id}/tree")
-def spatial_tree(model_id: int, version: int | None = None) -> dict[str, Any]:
+def spatial_tree(
+    model_id: int, version: int | None = None, principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
     """The spatial tree (project, site, building, storey, space) with element counts per storey."""
     with session_scope() as session:
-        v = _version(session, model_id, version)
+        v = _version(session, model_id, version, principal)
         nodes = session.scalars(
             select(BimSpatialNode)
             .where(BimSpatialNode.version_id == v.id)
@@ -261,9 +291,13 @@ def spatial_tree(model_id: int, version: int | None = None) -> dict[str, Any]:
 
 @router.get("/bim/models/{model_id}/diff")
 def version_diff(
-    model_id: int, from_version: int = Query(..., alias="from"), to_version: int = Query(..., alias="to")
+    model_id: int,
+    from_version: int = Query(..., alias="from"),
+    to_version: int = Query(..., alias="to"),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Elements added, removed and changed between two versions (by GlobalId and geometry hash)."""
     with session_scope() as session:
-        old, new = _version(session, model_id, from_version), _version(session, model_id, to_version)
+        old = _version(session, model_id, from_version, principal)
+        new = _version(session, model_id, to_version, principal)
         return diff_versions(session, old.id, new.id) | {"from": old.version_no, "to": new.version_no}

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from core import layers
 from core.db import read_engine
 from spatial_api import audit
-from spatial_api.security import Principal, current_principal
+from spatial_api.security import Principal, current_principal, readable_layer
 
 router = APIRouter(tags=["features"])
 
@@ -22,8 +22,6 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-# Pages larger than this count as an export in the audit log.
-EXPORT_LIMIT = 1000
 
 
 def _base(request: Request) -> str:
@@ -97,7 +95,7 @@ def collection(collection_id: str, request: Request) -> dict:
         return _collection_doc(_base(request), coll, layers.extent(conn, coll))
 
 
-@router.get("/collections/{collection_id}/items", response_class=Response)
+@router.get("/collections/{collection_id}/items", response_class=Response, dependencies=[Depends(readable_layer)])
 def items(
     collection_id: str,
     request: Request,
@@ -112,8 +110,7 @@ def items(
     filters = layers.property_filters(coll, dict(request.query_params))
     with read_engine().connect() as conn:
         features, more = layers.items(conn, coll, box, filters, limit, offset)
-    if limit > EXPORT_LIMIT:
-        audit.record("export", f"collections/{coll.id}?{request.url.query}", principal, request)
+    audit.paged(coll.id, limit, len(features), principal, request)
     href = f"{_base(request)}/collections/{coll.id}/items"
     query = dict(request.query_params)
     links = [{"href": f"{href}?{urlencode(query)}" if query else href, "rel": "self", "type": GEOJSON}]
@@ -140,7 +137,7 @@ def items(
     return Response(body, media_type=GEOJSON)
 
 
-@router.get("/collections/{collection_id}/items/{fid}", response_class=Response)
+@router.get("/collections/{collection_id}/items/{fid}", response_class=Response, dependencies=[Depends(readable_layer)])
 def item(collection_id: str, fid: str, request: Request) -> Response:
     coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:

@@ -1,22 +1,25 @@
-"""Job progress."""
+"""Job progress, for the job's owner and admins (never its parameters: paths, SQL, personal data)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, HTTPException
 
 from core.db import session_scope
 from core.errors import NotFound
 from core.models import Job
+from spatial_api.security import Principal, current_principal, unauthorized
 
 router = APIRouter(tags=["jobs"])
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: str) -> dict[str, Any]:
+def get_job(job_id: str, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """A job's status (queued, running, succeeded, failed), stage, percent, error and result."""
+    if principal.username is None:
+        raise unauthorized("log in to follow your jobs")
     try:
         key = uuid.UUID(job_id)
     except ValueError as exc:
@@ -25,6 +28,8 @@ def get_job(job_id: str) -> dict[str, Any]:
         job = session.get(Job, key)
         if job is None:
             raise NotFound(f"job {job_id} does not exist")
+        if principal.role != "admin" and job.username != principal.username:
+            raise HTTPException(403, "this job is another user's: only its owner and admins may follow it")
         return {
             "id": str(job.id),
             "kind": job.kind,

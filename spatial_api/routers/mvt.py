@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from sqlalchemy import text
 
@@ -10,6 +10,7 @@ from core import layers
 from core.db import read_engine
 from core.errors import UserError
 from core.settings import get_settings
+from spatial_api.security import readable_layer
 
 router = APIRouter(prefix="/mvt", tags=["mvt"])
 
@@ -34,7 +35,7 @@ def tile_sql(collection: layers.Collection) -> str:
         SELECT ST_AsMVT(q, :layer, {EXTENT}, 'geom') FROM q WHERE q.geom IS NOT NULL"""
 
 
-@router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response)
+@router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(readable_layer)])
 def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
     """One vector tile (Web Mercator XYZ) of a layer; the layer name inside the tile is the collection id."""
     collection = layers.get_collection(layer)

@@ -16,6 +16,7 @@ from bim_ingest.review import service
 from bim_ingest.review.bcf_export import review_bcf
 from bim_ingest.review.information import load_ids
 from bim_ingest.source import TooLarge, check_upload
+from bim_ingest.upload import safe_filename
 from core import jobs
 from core.settings import get_settings
 from spatial_api import audit
@@ -24,8 +25,8 @@ from spatial_api.security import Principal, require_role
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
 submitter = require_role("planner", "engineer")
-reader = require_role("planner", "engineer")
-reviewer = require_role("engineer")
+reader = require_role("planner", "engineer", "reviewer")
+reviewer = require_role("engineer", "reviewer")
 
 
 def _save(upload: UploadFile, folder: Path, name: str) -> Path:
@@ -59,11 +60,11 @@ def submit_review(
     folder = get_settings().uploads_dir / "reviews" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
-        model_path = _save(file, folder, Path(file.filename or "model.ifc").name)
+        model_path = _save(file, folder, safe_filename(file.filename, "model.ifc"))
         check_upload(model_path)
         ids_path = None
         if ids is not None and ids.filename:
-            ids_path = _save(ids, folder, Path(ids.filename).name)
+            ids_path = _save(ids, folder, safe_filename(ids.filename, "rules.ids"))
             load_ids(ids_path)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)

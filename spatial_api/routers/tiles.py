@@ -13,7 +13,7 @@ from core import jobs
 from core.errors import NotFound, UserError
 from core.settings import get_settings
 from spatial_api import audit
-from spatial_api.security import Principal, require_role
+from spatial_api.security import Principal, readable_layer, require_role
 from tiles.sources import LAYER_NAME
 
 router = APIRouter(tags=["tiles"])
@@ -47,12 +47,14 @@ def _serve(request: Request, target: Path) -> Response:
     return FileResponse(target, media_type=MEDIA_TYPES[target.suffix], headers=headers)
 
 
-@router.get("/tiles/{layer}/tileset.json", summary="A layer's 3D Tiles 1.1 tileset")
+@router.get(
+    "/tiles/{layer}/tileset.json", summary="A layer's 3D Tiles 1.1 tileset", dependencies=[Depends(readable_layer)]
+)
 def tileset(layer: str, request: Request) -> Response:
     return _serve(request, _file(layer, "tileset.json"))
 
 
-@router.get("/tiles/{layer}/{path:path}", summary="A tile's content (glb)")
+@router.get("/tiles/{layer}/{path:path}", summary="A tile's content (glb)", dependencies=[Depends(readable_layer)])
 def content(layer: str, path: str, request: Request) -> Response:
     return _serve(request, _file(layer, path))
 

@@ -37,15 +37,45 @@ export const auth = {
     const raw = sessionStorage.getItem('cim.user');
     return raw ? JSON.parse(raw) : null;
   },
-  set(token, user) {
+  get refreshToken() {
+    return sessionStorage.getItem('cim.refresh');
+  },
+  set(token, user, refreshToken) {
     sessionStorage.setItem('cim.token', token);
     sessionStorage.setItem('cim.user', JSON.stringify(user));
+    if (refreshToken) sessionStorage.setItem('cim.refresh', refreshToken);
   },
   clear() {
     sessionStorage.removeItem('cim.token');
     sessionStorage.removeItem('cim.user');
+    sessionStorage.removeItem('cim.refresh');
   },
 };
+
+// Access tokens last minutes: on a 401 the refresh token (single use) buys a new pair, once for all
+// requests waiting at the time; when that fails the session is over.
+let refreshing = null;
+function refreshSession() {
+  refreshing ??= (async () => {
+    try {
+      const response = await fetch(`${API}/auth/refresh`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ refresh_token: auth.refreshToken }),
+      });
+      if (!response.ok) throw new Error(String(response.status));
+      const answer = await response.json();
+      auth.set(answer.access_token, { ...auth.user, role: answer.role }, answer.refresh_token);
+      return true;
+    } catch {
+      auth.clear();
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
 
 async function problemMessage(response) {
   const text = await response.text();
@@ -58,7 +88,8 @@ async function problemMessage(response) {
 }
 
 /** fetch with the token, a slow-notice, a timeout and problem+json errors. */
-export async function request(path, { method = 'GET', body, form, json, raw = false, quiet = false } = {}) {
+export async function request(path, options = {}) {
+  const { method = 'GET', body, form, json, raw = false, quiet = false, retried = false } = options;
   const url = path.startsWith('/') ? path : `${API}/${path}`;
   const headers = {};
   if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
@@ -79,6 +110,9 @@ export async function request(path, { method = 'GET', body, form, json, raw = fa
     } catch (exc) {
       const why = exc.name === 'AbortError' ? `no answer within ${TIMEOUT_MS / 1000} s` : 'server unreachable';
       throw new ApiError(`${method} ${url}: ${why}`, 0, url);
+    }
+    if (response.status === 401 && auth.refreshToken && !retried && (await refreshSession())) {
+      return request(path, { ...options, retried: true });
     }
     if (!response.ok) {
       throw new ApiError(`${method} ${url}: ${response.status} ${await problemMessage(response)}`, response.status, url);
@@ -101,7 +135,7 @@ const qs = (params) => new URLSearchParams(Object.entries(params).filter(([, v])
 // --- auth
 export async function login(username, password) {
   const answer = await request('auth/token', { method: 'POST', form: { username, password } });
-  auth.set(answer.access_token, { username, role: answer.role });
+  auth.set(answer.access_token, { username, role: answer.role }, answer.refresh_token);
   return auth.user;
 }
 

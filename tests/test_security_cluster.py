@@ -1,0 +1,140 @@
+"""The bundled cluster as a safe default, on a cluster of its own (a fresh data directory): password
+authentication only, an application role that is no superuser, durability on; `kill -9` of the
+postmaster after acknowledged writes loses none of them, `cim db up` brings it back on the same
+port, and a running API serves again without being restarted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from core.secrets import generated
+from tests.conftest import ROOT
+from tests.fixtures_api import _free_port
+
+
+def _cim(env: dict[str, str], *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spatial_api.cli", *args, "--json"], capture_output=True, text=True, env=env, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _until(condition, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not met in {timeout} s"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A new cluster (initdb, roles, PostGIS, migrations) in its own data directory; removed after."""
+    data = tmp_path_factory.mktemp("own-cluster")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CIM_DATABASE_URL", "CIM_DB_UNSAFE_FAST")}
+    env["CIM_DATA_DIR"] = str(data)
+    env["CIM_JWT_SECRET_FILE"] = str(generated(data, "jwt_secret"))
+    state = _cim(env, "db", "up")
+    try:
+        yield {"env": env, "data": data, **state}
+    finally:
+        subprocess.run([sys.executable, "-m", "spatial_api.cli", "db", "down"], env=env, capture_output=True)
+        shutil.rmtree(state["data_dir"], ignore_errors=True)
+
+
+def _connect(url: str, **overrides) -> psycopg.Connection:
+    parsed = make_url(url).set(**overrides) if overrides else make_url(url)
+    return psycopg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=parsed.database,
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def test_passwords_no_superuser_and_durability(own_cluster):
+    url = own_cluster["url"]
+    with _connect(url) as conn:
+        settings = {
+            name: conn.execute(f"SHOW {name}").fetchone()[0]
+            for name in ("fsync", "synchronous_commit", "full_page_writes", "password_encryption")
+        }
+        role = conn.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+        assert owner.fetchone()[0] == "cim"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("COPY (SELECT 1) TO PROGRAM 'true'")  # OS commands need a superuser
+    assert settings == {
+        "fsync": "on",
+        "synchronous_commit": "on",
+        "full_page_writes": "on",
+        "password_encryption": "scram-sha-256",
+    }
+    assert role == (False, False, False)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        _connect(url, password="wrong")
+    with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+        _connect(url, username="postgres", password="")  # no trust: the superuser needs its password too
+    for name in ("pg_cim", "pg_postgres"):
+        assert stat.S_IMODE((own_cluster["data"] / "secrets" / name).stat().st_mode) == 0o600
+    hba = (Path(own_cluster["data_dir"]) / "pg_hba.conf").read_text()
+    assert "trust" not in hba and "scram-sha-256" in hba
+
+
+def test_kill_9_loses_no_acknowledged_write_and_the_api_recovers(own_cluster):
+    env, url = own_cluster["env"], own_cluster["url"]
+    port = _free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+
+    def status(path: str = "/health") -> int:
+        try:
+            return httpx.get(base + path, timeout=5).status_code
+        except httpx.TransportError:
+            return 0
+
+    try:
+        _until(lambda: status() == 200, what="the API to start")
+        # Failed logins: each answer comes after its audit row is committed (acknowledged writes).
+        writes = 15
+        for i in range(writes):
+            answer = httpx.post(f"{base}/auth/token", data={"username": f"nobody-{i}", "password": "x"}, timeout=10)
+            assert answer.status_code in (401, 429)
+        postmaster = int((Path(own_cluster["data_dir"]) / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        _until(lambda: status() == 503, what="the API to notice the database is gone")
+        again = _cim(env, "db", "up")
+        assert again["port"] == own_cluster["port"] and again["url"] == url
+        with _connect(url) as conn:
+            logged = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'login' AND object LIKE 'nobody-%'")
+            assert logged.fetchone()[0] == writes
+        # The same API process answers again, without a restart.
+        _until(lambda: status() == 200 and status("/collections/buildings/items?limit=1") == 200, what="recovery")
+    finally:
+        api.terminate()
+        api.wait(timeout=20)
