@@ -22,6 +22,7 @@ from spatial_api.routers import (
     bim,
     features,
     health,
+    layers,
     mvt,
     query,
     reviews,
@@ -38,7 +39,6 @@ API_PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = ROOT / "viewer"
 CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
-STYLES_DIR = ROOT / "styles"
 
 
 log = logging.getLogger("cim.api")
@@ -85,6 +85,7 @@ def create_app() -> FastAPI:
         health,
         auth,
         features,
+        layers,
         query,
         analysis,
         thematic,
@@ -98,6 +99,5 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
-    app.mount("/styles", StaticFiles(directory=STYLES_DIR), name="styles")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app

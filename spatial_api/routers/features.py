@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from core import layers
 from core.db import read_engine
+from core.registry import Layer, registry
 from spatial_api import audit
 from spatial_api.security import Principal, current_principal
 
@@ -61,12 +62,12 @@ def conformance() -> dict:
     return {"conformsTo": CONFORMANCE}
 
 
-def _collection_doc(base: str, collection: layers.Collection, bbox: list[float] | None) -> dict:
-    href = f"{base}/collections/{collection.id}"
+def _collection_doc(base: str, collection: Layer, bbox: list[float] | None) -> dict:
+    href = f"{base}/collections/{collection.name}"
     doc = {
-        "id": collection.id,
-        "title": collection.title,
-        "description": collection.description,
+        "id": collection.name,
+        "title": collection.title.en,
+        "description": collection.description.en,
         "itemType": "feature",
         "crs": [CRS84],
         "links": [
@@ -83,7 +84,7 @@ def _collection_doc(base: str, collection: layers.Collection, bbox: list[float] 
 def collections(request: Request) -> dict:
     base = _base(request)
     with read_engine().connect() as conn:
-        docs = [_collection_doc(base, c, layers.extent(conn, c)) for c in layers.COLLECTIONS.values()]
+        docs = [_collection_doc(base, c, layers.extent(conn, c)) for c in registry().layers]
     return {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
         "collections": docs,
@@ -113,8 +114,8 @@ def items(
     with read_engine().connect() as conn:
         features, more = layers.items(conn, coll, box, filters, limit, offset)
     if limit > EXPORT_LIMIT:
-        audit.record("export", f"collections/{coll.id}?{request.url.query}", principal, request)
-    href = f"{_base(request)}/collections/{coll.id}/items"
+        audit.record("export", f"collections/{coll.name}?{request.url.query}", principal, request)
+    href = f"{_base(request)}/collections/{coll.name}/items"
     query = dict(request.query_params)
     links = [{"href": f"{href}?{urlencode(query)}" if query else href, "rel": "self", "type": GEOJSON}]
     if more:
@@ -145,7 +146,7 @@ def item(collection_id: str, fid: str, request: Request) -> Response:
     coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:
         feature = layers.item(conn, coll, fid)
-    base = f"{_base(request)}/collections/{coll.id}"
+    base = f"{_base(request)}/collections/{coll.name}"
     links = [
         {"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
         {"href": base, "rel": "collection", "type": "application/json"},
