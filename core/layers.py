@@ -73,9 +73,8 @@ def property_filters(collection: Layer, params: dict[str, str]) -> dict[str, obj
             continue
         kind = collection.property_types.get(name)
         if kind is None:
-            raise UserError(
-                f"unknown parameter {name!r} for {collection.name}; filter on one of: {', '.join(collection.property_types)}"
-            )
+            known = ", ".join(collection.property_types)
+            raise UserError(f"unknown parameter {name!r} for {collection.name}; filter on one of: {known}")
         filters[name] = _cast(name, kind, raw)
     return filters
 

@@ -85,7 +85,7 @@ def run_e2e(e2e_tools: None, artifacts: Path) -> Callable[..., dict]:
     return run
 
 
-TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels")
+TILE_LAYERS = ("buildings", "pipelines", "pipe_nodes", "tunnel_compartments")
 
 
 @pytest.fixture(scope="session")

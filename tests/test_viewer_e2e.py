@@ -20,9 +20,9 @@ from sample_models.review_models import author_review_model
 from tests.fixtures_review import ground_at
 from tests.fixtures_viewer import ROOT
 
-TILESETS = {"buildings", "pipelines", "nodes", "tunnels"}
+TILESETS = {"buildings", "pipelines", "pipe_nodes", "tunnel_compartments"}
 # below the ground: not loaded for the initial view, loaded by underground mode
-UNDERGROUND = {"pipelines", "nodes", "tunnels"}
+UNDERGROUND = {"pipelines", "pipe_nodes", "tunnel_compartments"}
 # draped layer -> the table its features come from (every row is a feature, drawn when it has a geometry)
 DRAPED = {"projects": "project", "parcels": "parcel", "roads": "road"}
 
@@ -177,8 +177,8 @@ def test_pipe_burst_lists_and_marks_the_valves_to_close(session, burst, artifact
     incident = step(session, "incident")
     assert set(incident["valves"]) == burst["valves"]
     assert len(incident["valves"]) == len(burst["valves"])
-    # the valves are coloured in the nodes tileset, the burst pipe among the highlighted pipes
-    assert set(incident["highlighted"]["nodes"]) == burst["valves"]
+    # the valves are coloured in the pipe_nodes tileset, the burst pipe among the highlighted pipes
+    assert set(incident["highlighted"]["pipe_nodes"]) == burst["valves"]
     assert burst["pipe"] in incident["highlighted"]["pipelines"]
     assert (artifacts / "viewer-03-incident.png").exists()
 

@@ -100,7 +100,11 @@ def materials(style: registry.Style | None) -> tuple[list[dict[str, Any]], dict[
     from tiles.glb import material
 
     if style is None or style.vocab is None:
-        return [material("default", _rgba(style.color if style and style.color else "#FFFFFF", style.alpha if style else 1.0))], {}
+        return [
+            material(
+                "default", _rgba(style.color if style and style.color else "#FFFFFF", style.alpha if style else 1.0)
+            )
+        ], {}
     words = vocab.get(style.vocab)
     entries = [(e.code, e.color or "#A0A0A0", e.alpha * style.alpha) for e in words.entries]
     entries.append(("other", words.other.color if words.other else "#A0A0A0", style.alpha))
@@ -188,7 +192,6 @@ def _prepare_buildings(batch: Batch) -> Features:
     return Features(batch, keep, centre, weight, np.zeros(len(keep), np.int64), mesh, warnings)
 
 
-
 # ---------------------------------------------------------------- pipelines
 
 
@@ -234,7 +237,6 @@ def _prepare_pipelines(batch: Batch) -> Features:
         return solids.pipe_tubes(c, ln, radius[idx])
 
     return Features(batch, keep, xy, weight, np.zeros(len(keep), np.int64), mesh, warnings)
-
 
 
 # ---------------------------------------------------------------- pipe nodes
@@ -287,7 +289,6 @@ def _prepare_nodes(batch: Batch) -> Features:
     return Features(batch, keep, xyz[:, :2], np.full(len(keep), 2000.0), np.zeros(len(keep), np.int64), mesh, warnings)
 
 
-
 # ---------------------------------------------------------------- utility tunnels
 
 
@@ -311,7 +312,6 @@ def _prepare_tunnels(batch: Batch) -> Features:
         return solids.tunnel_sweeps(c, ln, left[idx], right[idx], height[keep][idx])
 
     return Features(batch, keep, xy, weight, np.zeros(len(keep), np.int64), mesh, warnings)
-
 
 
 # ---------------------------------------------------------------- BIM elements

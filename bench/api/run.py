@@ -325,8 +325,8 @@ def direct(url: str, load: dict) -> dict:
     from psycopg_pool import ConnectionPool
 
     from core import layers
-    from core.registry import registry
     from core.db import read_engine
+    from core.registry import registry
     from gis.analysis import identify as identify_
     from gis.analysis import inputs
     from gis.analysis.within import within

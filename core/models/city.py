@@ -8,8 +8,8 @@ from geoalchemy2 import Raster
 from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, geom_column
 from core import vocab
+from core.models.base import Base, geom_column
 from core.models.records import _in
 
 

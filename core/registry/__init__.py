@@ -197,7 +197,12 @@ def _tiles(raw: dict, properties: dict[str, dict]) -> dict:
     props = [properties[p] if isinstance(p, str) else p for p in raw["properties"]]
     tiles = {k: v for k, v in raw.items() if k not in ("class", "sql", "version_sql", "properties")}
     version_sql = _sql(raw["version_sql"]) if raw.get("version_sql") else None
-    return tiles | {"class_name": raw["class"], "sql": _sql(raw["sql"]), "version_sql": version_sql, "properties": props}
+    return tiles | {
+        "class_name": raw["class"],
+        "sql": _sql(raw["sql"]),
+        "version_sql": version_sql,
+        "properties": props,
+    }
 
 
 def _check(registry: Registry) -> None:

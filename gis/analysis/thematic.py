@@ -25,5 +25,7 @@ def thematic(conn: Connection, layer: str, theme: str) -> dict:
         raise UserError(f"layer {layer!r} has no theme {theme!r}; one of: {', '.join(t.name for t in entry.themes)}")
     words = vocab.get(found.vocab)
     values = {fid: value for fid, value in conn.execute(text(found.sql))}
-    unknown = words.other.model_dump() if words.other else {"label": {"zh": "无记录", "en": "No record"}, "color": "#BDBDBD"}
+    unknown = (
+        words.other.model_dump() if words.other else {"label": {"zh": "无记录", "en": "No record"}, "color": "#BDBDBD"}
+    )
     return {"layer": layer, "theme": theme, "values": values, "legend": words.legend(), "unknown": unknown}

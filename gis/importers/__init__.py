@@ -63,7 +63,9 @@ def import_layer(
     rules = load_mapping(layer, mapping)
     source = read_source(path, crs)
     report = ImportReport(layer)
-    defaults = {"pipelines": {"utility": utility}, "pipe_nodes": {"utility": utility, "kind": kind or "junction"}}.get(layer)
+    defaults = {"pipelines": {"utility": utility}, "pipe_nodes": {"utility": utility, "kind": kind or "junction"}}.get(
+        layer
+    )
     rows = mapped_rows(source, rules, report, key=key, required=required, table=table, defaults=defaults)
     with session_scope() as session:
         if layer == "pipelines":

@@ -79,7 +79,7 @@ async function load() {
 /** Underground mode on (the layers below the ground load), all their tiles, then off again. */
 async function underground() {
   await page.check('#underground');
-  await page.waitForFunction(() => ['pipelines', 'nodes', 'tunnels'].every((l) => l in window.cim.layers.tilesets));
+  await page.waitForFunction(() => ['pipelines', 'pipe_nodes', 'tunnel_compartments'].every((l) => l in window.cim.layers.tilesets));
   await page.evaluate(() => window.cim.waitForTiles());
   await page.waitForTimeout(300);
   await shot('01b-underground');
