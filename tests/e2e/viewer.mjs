@@ -226,7 +226,7 @@ async function utility() {
   await page.goto(spec.url, { waitUntil: 'load' });
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
   const box = page.locator(`#layers-body input[data-code="${code}"]`);
-  const label = await page.locator('#layers-body label', { has: box }).innerText();
+  const label = await box.locator('xpath=..').innerText();
   const checked = await box.isChecked();
   await page.evaluate((id) => {
     window.cim.flown = false;

@@ -47,6 +47,7 @@ const LABELS = {
     clear: '清除',
     review: 'BIM 审查',
     upload: '上传 IFC',
+    project_code: '项目编号',
     login: '登录',
     logout: '退出',
     username: '用户名',
@@ -131,6 +132,7 @@ const LABELS = {
     clear: 'Clear',
     review: 'BIM review',
     upload: 'Upload IFC',
+    project_code: 'Project code',
     login: 'Log in',
     logout: 'Log out',
     username: 'User name',
@@ -174,11 +176,20 @@ const LABELS = {
 };
 
 const REGISTERED = {}; // key -> {zh, en}, from the layer registry
+const VOCAB_OF = {}; // property name -> the vocabulary its values come from
 let lang = localStorage.getItem('cim.lang') || 'zh';
 
-/** Labels from the registry ({key: {zh, en}}); the page's own words keep their key. */
-export function addLabels(labels) {
+/** Labels from the registry ({key: {zh, en}}; the page's own words keep their key) and which
+ * vocabulary each property's values come from ({property: vocabulary}). */
+export function addLabels(labels, vocabOf = {}) {
   for (const [key, label] of Object.entries(labels)) REGISTERED[key] ??= label;
+  for (const [name, vocab] of Object.entries(vocabOf)) VOCAB_OF[name] ??= vocab;
+}
+
+/** A property value's label from its vocabulary (`public` as a building use: 公共服务), or undefined. */
+export function valueLabel(property, value) {
+  const label = VOCAB_OF[property] && REGISTERED[`${VOCAB_OF[property]}.${value}`];
+  return label ? label[lang] ?? label.zh : undefined;
 }
 
 export const language = () => lang;

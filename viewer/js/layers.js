@@ -12,19 +12,24 @@ const { Cesium } = window;
 const localised = (label) => (label && typeof label === 'object' ? label[language()] ?? label.zh : label);
 
 /** The registry's words as i18n labels: layer names, property names (the first layer's label wins)
- * and vocabulary codes as `vocab.code`. */
+ * and vocabulary codes as `vocab.code`; and the vocabulary of each property that has one (null where
+ * two layers give one name two vocabularies). */
 function registryLabels(registry) {
   const labels = {};
+  const vocabOf = {};
   for (const layer of registry.layers) {
     labels[layer.name] = layer.title;
-    for (const p of [...layer.properties, ...(layer.tiles?.properties ?? [])]) labels[p.name] ??= p.label;
+    for (const p of [...layer.properties, ...(layer.tiles?.properties ?? [])]) {
+      labels[p.name] ??= p.label;
+      if (p.vocab) vocabOf[p.name] = p.name in vocabOf && vocabOf[p.name] !== p.vocab ? null : p.vocab; // ambiguous: none
+    }
     for (const theme of layer.themes) labels[`theme.${layer.name}.${theme.name}`] = theme.title;
   }
   for (const [name, words] of Object.entries(registry.vocabularies)) {
     labels[`vocab.${name}`] = words.title;
     for (const e of words.entries) labels[`${name}.${e.code}`] = e.label;
   }
-  return labels;
+  return [labels, vocabOf];
 }
 
 /** A vocabulary's coloured entries (and its "other") as legend items [{value, label, color}]. */
@@ -79,7 +84,7 @@ export class Layers {
   configure(registry) {
     this.registry = registry;
     this.byName = Object.fromEntries(registry.layers.map((l) => [l.name, l]));
-    addLabels(registryLabels(registry));
+    addLabels(...registryLabels(registry));
     for (const layer of this.tiled()) if (!layer.underground) this.shown.add(layer.name);
   }
 
