@@ -324,7 +324,7 @@ def test_imported_streetlight_pipes_show_with_their_own_checkbox_and_colour(
     from core import vocab
 
     term = vocab.get("utilities").term("streetlight")
-    report = run_e2e(city_server, ["utility"], utility={"code": "streetlight", "pipe": streetlights["ids"][0]})
+    report = run_e2e(city_server, ["utility"], utility={"code": "streetlight", "ids": streetlights["ids"]})
     answer = step(report, "utility")
     assert answer["label"].strip() == term.label.zh and answer["checked"] is True
     assert term.label.zh in answer["legend"]

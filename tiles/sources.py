@@ -100,11 +100,8 @@ def materials(style: registry.Style | None) -> tuple[list[dict[str, Any]], dict[
     from tiles.glb import material
 
     if style is None or style.vocab is None:
-        return [
-            material(
-                "default", _rgba(style.color if style and style.color else "#FFFFFF", style.alpha if style else 1.0)
-            )
-        ], {}
+        colour = style.color if style and style.color else "#FFFFFF"
+        return [material("default", _rgba(colour, style.alpha if style else 1.0))], {}
     words = vocab.get(style.vocab)
     entries = [(e.code, e.color or "#A0A0A0", e.alpha * style.alpha) for e in words.entries]
     entries.append(("other", words.other.color if words.other else "#A0A0A0", style.alpha))
@@ -361,7 +358,10 @@ def _prepare_bim(batch: Batch) -> Features:
     return Features(batch, keep, xy, counts * 70.0 + 200, np.zeros(len(keep), np.int64), mesh, warnings)
 
 
-# The tile sources a registry layer names as its ``builder``.
+# The tile sources a registry layer names as its ``builder``, with the columns each reads beside
+# ``_wkb``: footprints (extruded polygons) height_m, ground_h_orthometric; pipes (tubes along 3D
+# axes) diameter_mm; nodes (shapes per kind) kind, ground_h_orthometric, depth_m; compartments
+# (swept slices of a tunnel) tunnel_width_m, offset_m, width_m, height_m; tins (TIN Z solids) none.
 BUILDERS: dict[str, Callable[[Batch], Features]] = {
     "footprints": _prepare_buildings,
     "pipes": _prepare_pipelines,
@@ -380,7 +380,8 @@ def is_layer_name(name: str) -> bool:
     return name in names() or bool(VERSION_NAME.match(name))
 
 
-def _versioned() -> registry.Layer:
+def versioned_layer() -> registry.Layer:
+    """The layer whose model versions are tiled apart (``bim-<version id>``): the city's BIM layer."""
     return next(la for la in registry.registry().tiled() if la.tiles and la.tiles.version_sql)
 
 
@@ -388,11 +389,13 @@ def layer(name: str) -> Layer:
     """The tile layer called ``name`` (``bim-<version id>`` for one model version)."""
     if not is_layer_name(name):
         raise UserError(f"unknown tile layer {name!r}: use {', '.join(names())} or {VERSION_PREFIX}<version id>")
-    entry = registry.registry().layer(name) if name in names() else _versioned()
+    versioned = name not in names()
+    entry = versioned_layer() if versioned else registry.registry().layer(name)
     tiles = entry.tiles
-    assert tiles is not None
+    if tiles is None:  # tiled() and versioned_layer() give only layers with tiles
+        raise UserError(f"layer {name} has no tiles")
     sql, params = tiles.sql, {}
-    if name not in names():
+    if versioned:
         sql, params = tiles.version_sql or "", {"version": int(name.removeprefix(VERSION_PREFIX))}
     try:
         prepare = BUILDERS[tiles.builder]

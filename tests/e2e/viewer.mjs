@@ -2,7 +2,7 @@
 // Usage: node tests/e2e/viewer.mjs '<json spec>'
 // spec: {url, artifacts, steps: [...], building?, pipe?, ifc?, project?, login?: [user, password],
 //        break?: [path substrings answered 500], slow?: [path substrings delayed slow_ms],
-//        utility?: {code, pipe} (a pipe of that utility to look at)}
+//        utility?: {code, ids} (pipes of that utility to look at)}
 // Playwright gives the browser a throw-away profile. Every request is logged; any request to a host other than 127.0.0.1 is aborted and reported.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
@@ -203,26 +203,35 @@ async function broken() {
   };
 }
 
-/** The loaded pipes of one utility in the pipelines tileset: {id, show, color} per feature. */
-function utilityFeatures(code) {
-  return page.evaluate((utility) => {
-    const out = [];
-    const visit = (tile) => {
-      const content = tile.contentReady ? tile.content : null;
-      for (let i = 0; i < (content?.featuresLength ?? 0); i += 1) {
-        const f = content.getFeature(i);
-        if (f.getProperty('utility') === utility) out.push({ id: f.getProperty('id'), show: f.show, color: f.color.toCssHexString() });
-      }
-      tile.children.forEach(visit);
-    };
-    visit(window.cim.layers.tilesets.pipelines.root);
-    return out;
-  }, code);
+/** Once every one of the pipes `ids` is loaded in the pipelines tileset and drawn as `shown`
+ * says (the style is applied in the frames after a tile loads or the style changes; before, a
+ * feature is shown in white): the loaded pipes of `utility` as {id, show, color}. */
+function utilityFeatures(utility, ids, shown) {
+  return page
+    .waitForFunction(
+      ([code, wanted, visible]) => {
+        const out = [];
+        const visit = (tile) => {
+          const content = tile.contentReady ? tile.content : null;
+          for (let i = 0; i < (content?.featuresLength ?? 0); i += 1) {
+            const f = content.getFeature(i);
+            if (f.getProperty('utility') === code) out.push({ id: f.getProperty('id'), show: f.show, color: f.color.toCssHexString() });
+          }
+          tile.children.forEach(visit);
+        };
+        visit(window.cim.layers.tilesets.pipelines.root);
+        const styled = (f) => f.show === visible && (!visible || f.color !== '#ffffff');
+        return wanted.every((id) => out.some((f) => f.id === id)) && out.every(styled) ? out : null;
+      },
+      [utility, ids, shown],
+      { polling: 100 },
+    )
+    .then((handle) => handle.jsonValue());
 }
 
 /** A utility's checkbox in the panel, its pipes shown in its colour, hidden by the checkbox and back. */
 async function utility() {
-  const { code, pipe } = spec.utility;
+  const { code, ids } = spec.utility;
   await page.goto(spec.url, { waitUntil: 'load' });
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
   const box = page.locator(`#layers-body input[data-code="${code}"]`);
@@ -231,41 +240,16 @@ async function utility() {
   await page.evaluate((id) => {
     window.cim.flown = false;
     window.cim.flyToFeature('pipelines', id, 60).then(() => { window.cim.flown = true; });
-  }, pipe);
+  }, ids[0]);
   await page.waitForFunction(() => window.cim.flown === true);
   await page.check('#underground');
   await page.waitForFunction(() => 'pipelines' in window.cim.layers.tilesets);
   await page.evaluate(() => window.cim.waitForTiles());
-  await page.waitForFunction((id) => {
-    const seen = [];
-    const visit = (tile) => {
-      const content = tile.contentReady ? tile.content : null;
-      for (let i = 0; i < (content?.featuresLength ?? 0); i += 1) seen.push(content.getFeature(i).getProperty('id'));
-      tile.children.forEach(visit);
-    };
-    visit(window.cim.layers.tilesets.pipelines.root);
-    return seen.includes(id);
-  }, pipe);
-  await page.evaluate(() => window.cim.waitForTiles());
+  const shown = await utilityFeatures(code, ids, true);
   await page.waitForTimeout(300);
   await shot('07-utility');
-  const shown = await utilityFeatures(code);
   await box.uncheck();
-  // the style is applied on the next frames: wait until every one of the utility's pipes is hidden
-  await page.waitForFunction(async (utility) => {
-    const out = [];
-    const visit = (tile) => {
-      const content = tile.contentReady ? tile.content : null;
-      for (let i = 0; i < (content?.featuresLength ?? 0); i += 1) {
-        const f = content.getFeature(i);
-        if (f.getProperty('utility') === utility) out.push(f.show);
-      }
-      tile.children.forEach(visit);
-    };
-    visit(window.cim.layers.tilesets.pipelines.root);
-    return out.length > 0 && out.every((show) => !show);
-  }, code, { polling: 100 });
-  const hidden = await utilityFeatures(code);
+  const hidden = await utilityFeatures(code, ids, false);
   await box.check();
   return {
     label,
