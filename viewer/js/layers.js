@@ -258,7 +258,9 @@ export class Layers {
       if (!style || seen.has(style.vocab ?? layer.name)) continue;
       seen.add(style.vocab ?? layer.name);
       const items = style.vocab
-        ? vocabItems(this.registry.vocabularies[style.vocab])
+        ? vocabItems(this.registry.vocabularies[style.vocab]).filter(
+            (item, i, all) => all.findIndex((o) => o.label === item.label && o.color === item.color) === i,
+          )
         : [{ label: localised(layer.title), color: style.color }];
       const title = style.vocab ? t(`vocab.${style.vocab}`) : t(layer.name);
       blocks.push(`<h4>${escape(title)}</h4><ul data-legend="${escape(style.vocab ?? layer.name)}">${swatches(items)}</ul>`);
