@@ -123,7 +123,10 @@ def main() -> None:
     finally:
         for process in servers:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
         subprocess.run(["git", "worktree", "remove", "--force", str(base_code)], cwd=ROOT, check=False)
 
 
