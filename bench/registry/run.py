@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import scratch_database  # noqa: E402
-from tests.fixtures_viewer import free_port  # noqa: E402
+from tests.fixtures_viewer import free_port, start_server, stop_server  # noqa: E402
 
 BUILD = """import json, sys
 from tiles.build import build_layer
@@ -33,28 +33,6 @@ print(json.dumps({layer: build_layer(layer)["features"] for layer in sys.argv[1:
 # The tilesets each side's viewer shows (the base named the nodes and compartments otherwise).
 BASE_LAYERS = ["buildings", "pipelines", "nodes", "tunnels"]
 HEAD_LAYERS = ["buildings", "pipelines", "pipe_nodes", "tunnel_compartments"]
-
-
-def _serve(code: Path, env: dict, port: int, log: Path) -> subprocess.Popen:
-    import time
-    import urllib.request
-
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from spatial_api.cli import main; main()", "serve", "--port", str(port)],
-        cwd=code,
-        env=env | {"PYTHONPATH": str(code)},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.5)
-    process.terminate()
-    raise RuntimeError(log.read_text()[-2000:])
 
 
 def _measure(url: str) -> dict:
@@ -95,7 +73,7 @@ def main() -> None:
                     [sys.executable, "-c", BUILD, *layers], cwd=code, env=env | {"PYTHONPATH": str(code)}, check=True
                 )
                 port = free_port()
-                servers.append(_serve(code, env, port, work / f"serve-{name}.log"))
+                servers.append(start_server(port, work / f"serve-{name}.log", code, env))
                 urls[name] = f"http://127.0.0.1:{port}/"
             load_before = os.getloadavg()
             runs: dict[str, list[dict]] = {"base": [], "head": []}
@@ -122,11 +100,7 @@ def main() -> None:
             )
     finally:
         for process in servers:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_server(process)
         subprocess.run(["git", "worktree", "remove", "--force", str(base_code)], cwd=ROOT, check=False)
 
 
