@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from core import vocab
 from core.console import emit, progress
+from core.registry import registry
 
 app = typer.Typer(help="GIS layers: import vector layers and the DEM.", no_args_is_help=True)
 
@@ -17,9 +19,13 @@ CrsOption = typer.Option(None, "--crs", help="Source CRS as EPSG:n (overrides th
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile."),
-    layer: str = typer.Option(..., "--layer", help="pipelines, nodes, buildings, tunnels, parcels or roads."),
-    utility: str | None = typer.Option(None, "--utility", help="Utility of rows that do not say (water, gas...)."),
-    kind: str | None = typer.Option(None, "--kind", help="Node kind of rows that do not say (nodes layer)."),
+    layer: str = typer.Option(..., "--layer", help=f"One of: {', '.join(la.name for la in registry().importable())}."),
+    utility: str | None = typer.Option(
+        None, "--utility", help=f"Utility of rows that do not say: {', '.join(vocab.codes('utilities'))}."
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", help=f"Node kind of rows that do not say (pipe_nodes): {', '.join(vocab.codes('node_kinds'))}."
+    ),
     crs: str | None = CrsOption,
     mapping: str | None = typer.Option(None, "--mapping", help="Attribute mapping: default, census, wntr or a file."),
     snap_tolerance: float = typer.Option(0.5, "--snap-tolerance", help="Pipe ends closer than this (m) join."),

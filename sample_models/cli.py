@@ -12,8 +12,6 @@ from core.console import emit, percent_progress, progress
 from core.errors import UserError
 from core.settings import get_settings
 
-TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels", "bim")
-
 app = typer.Typer(help="The sample city: generate it and load it into PostGIS.", no_args_is_help=True)
 BuildingsOption = typer.Option(2000, "--buildings", min=1, max=1_000_000, help="Number of buildings.")
 SeedOption = typer.Option(7, "--seed", help="Random seed: the same seed gives the same city.")
@@ -69,9 +67,10 @@ def _port_free(port: int) -> bool:
 
 def _build_tiles() -> dict[str, object]:
     from tiles.build import build_layer
+    from tiles.sources import names as tile_layers
 
     built = {}
-    for layer in TILE_LAYERS:
+    for layer in tile_layers():
         with percent_progress(f"tiles {layer}") as report:
             built[layer] = build_layer(layer, report)
     return built

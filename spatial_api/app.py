@@ -25,6 +25,7 @@ from spatial_api.routers import (
     credit,
     features,
     health,
+    layers,
     mvt,
     query,
     reviews,
@@ -42,7 +43,6 @@ API_PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = ROOT / "viewer"
 CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
-STYLES_DIR = ROOT / "styles"
 
 
 log = logging.getLogger("cim.api")
@@ -93,6 +93,7 @@ def create_app() -> FastAPI:
         auth,
         admin,
         features,
+        layers,
         query,
         analysis,
         thematic,
@@ -108,6 +109,5 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
-    app.mount("/styles", StaticFiles(directory=STYLES_DIR), name="styles")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app

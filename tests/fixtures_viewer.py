@@ -26,13 +26,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    """`cim serve` with this session's DATABASE_URL and data dir; waits until /api/v1/health answers."""
-    cim = Path(sys.executable).parent / "cim"
+def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
+    """`cim serve` of the code in ``code`` with this session's DATABASE_URL and data dir (or ``env``);
+    waits until /api/v1/health answers."""
     process = subprocess.Popen(
-        [str(cim), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=os.environ.copy(),
+        [sys.executable, "-c", "from spatial_api.cli import main; main()", "serve", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        cwd=code,
+        env=(env or os.environ) | {"PYTHONPATH": str(code)},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -85,7 +86,7 @@ def run_e2e(e2e_tools: None, artifacts: Path) -> Callable[..., dict]:
     return run
 
 
-TILE_LAYERS = ("buildings", "pipelines", "nodes", "tunnels")
+TILE_LAYERS = ("buildings", "pipelines", "pipe_nodes", "tunnel_compartments")
 
 
 @pytest.fixture(scope="session")

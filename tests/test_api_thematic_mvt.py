@@ -49,7 +49,7 @@ def test_thematic_of_bim_is_the_city_map_newest_published_version(client, demo_m
     for r in published:
         if r["version_no"] == newest[r["model_id"]] and r["version_id"] > expected.get(r["global_id"], (0, None))[0]:
             expected[r["global_id"]] = (r["version_id"], r["credit_grade"])
-    answer = client.get(f"{API}/thematic/bim", params={"theme": "contractor_grade"}).json()
+    answer = client.get(f"{API}/thematic/bim_elements", params={"theme": "contractor_grade"}).json()
     assert answer["values"] == {gid: grade for gid, (_, grade) in expected.items()}
     assert demo_model["elements"] > 0 and len(answer["values"]) >= demo_model["elements"]
 
@@ -130,9 +130,9 @@ def _layer_geometries(rows, layer: str) -> dict:
 
 
 def test_every_collection_has_a_vector_tile_case():
-    from core import layers
+    from core.registry import registry
 
-    assert set(LAYER_SQL) == set(layers.COLLECTIONS)
+    assert set(LAYER_SQL) == set(registry().names())
 
 
 @pytest.mark.parametrize("layer", sorted(LAYER_SQL))
@@ -142,7 +142,7 @@ def test_mvt_of_every_layer_holds_the_features_in_the_tile(
     """Decode the tile at a feature of the layer (z 17): its layer is named after the collection, and its
     features are exactly those whose geometry (pyproj to Web Mercator, shapely) meets the tile, give or take
     the tile's 64/4096 buffer; properties are the collection's."""
-    from core import layers
+    from core.registry import registry
 
     features = _layer_geometries(rows, layer)
     assert features, f"the sample city has {layer}"
@@ -167,7 +167,7 @@ def test_mvt_of_every_layer_holds_the_features_in_the_tile(
     inside = {k for k, g in merc.items() if g.intersects(tile)}
     near = {k for k, g in merc.items() if g.intersects(tile.buffer(margin + 0.01, join_style="mitre"))}
     assert inside and inside <= set(got) <= near
-    allowed = set(layers.COLLECTIONS[layer].properties) | {"id"}
+    allowed = set(registry().layer(layer).property_types) | {"id"}
     assert all(set(f["properties"]) <= allowed for f in decoded[layer]["features"])
 
 

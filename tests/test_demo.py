@@ -77,7 +77,7 @@ def test_demo_serves_the_city_the_viewer_and_the_docs(demo):
     assert [f["id"] for f in items["features"]] == [first] and pipes > 0
     assert "cesium" in httpx.get(f"{base}/").text.lower()
     assert httpx.get(f"{base}/docs").status_code == 200
-    for layer in ("buildings", "pipelines", "nodes", "tunnels", "bim"):
+    for layer in ("buildings", "pipelines", "pipe_nodes", "tunnel_compartments", "bim_elements"):
         tileset = httpx.get(f"{base}/api/v1/tiles/{layer}/tileset.json")
         assert tileset.status_code == 200, layer
         assert tileset.json()["asset"]["version"] == "1.1"

@@ -62,7 +62,7 @@ def test_ky4_water_network(utm16_database, shared_datasets):
     dem = run_cim(env, "gis", "import-dem", folder / "ky4_elevation.tif")
     assert dem["source_crs"] == "EPSG:3547" and dem["crs"] == "EPSG:32616"
     for name, kind in (("junctions", "junction"), ("tanks", "tank"), ("reservoirs", "reservoir")):
-        args = ("--layer", "nodes", "--kind", kind, "--utility", "water", "--mapping", "wntr")
+        args = ("--layer", "pipe_nodes", "--kind", kind, "--utility", "water", "--mapping", "wntr")
         nodes = run_cim(env, "gis", "import", folder / f"ky4_{name}.geojson", *args)
         assert nodes["rejected"] == 0
     pipes = run_cim(

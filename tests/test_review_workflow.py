@@ -36,11 +36,11 @@ def _placement(site, **extra):
 
 
 def _bim_layer_ids() -> set[str]:
-    """The feature ids in the city's ``bim`` tiles, read from the tileset and its glb files on disk
+    """The feature ids in the city's ``bim_elements`` tiles, read from the tileset and its glb files on disk
     (EXT_structural_metadata property table), not through the tiler; none before it is built."""
     from core.settings import get_settings
 
-    path = get_settings().tiles_dir / "bim" / "tileset.json"
+    path = get_settings().tiles_dir / "bim_elements" / "tileset.json"
     if not path.exists():
         return set()
     tileset = json.loads(path.read_text())
@@ -200,7 +200,7 @@ def test_api_workflow_return_then_approve(client, database, review_site, tmp_pat
     in_tiles = _bim_layer_ids()
     assert second_ids <= in_tiles
     assert not first_ids & in_tiles
-    assert approved.json()["tiles"]["layer"] == "bim"
+    assert approved.json()["tiles"]["layer"] == "bim_elements"
 
 
 def _cim(*args: str) -> subprocess.CompletedProcess:

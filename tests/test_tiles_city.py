@@ -17,8 +17,8 @@ from tests.fixtures_tiles import accessor, property_strings, read_glb, validate_
 LAYERS = {
     "buildings": "SELECT code FROM building WHERE height_m > 0",
     "pipelines": "SELECT id FROM pipeline",
-    "nodes": "SELECT id FROM pipe_node",
-    "tunnels": "SELECT id FROM tunnel_compartment",
+    "pipe_nodes": "SELECT id FROM pipe_node",
+    "tunnel_compartments": "SELECT id FROM tunnel_compartment",
 }
 
 

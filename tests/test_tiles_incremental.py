@@ -78,8 +78,8 @@ def test_adding_a_bim_model_rewrites_only_the_tiles_it_touches(small_tiles, tile
                 for k in range(9)
             ],
         )
-    build_layer("bim")
-    before = _file_hashes(layer_dir("bim"))
+    build_layer("bim_elements")
+    before = _file_hashes(layer_dir("bim_elements"))
     with database.begin() as conn:
         added = insert_bim_version(
             conn,
@@ -88,9 +88,9 @@ def test_adding_a_bim_model_rewrites_only_the_tiles_it_touches(small_tiles, tile
             "published",
             [(f"TTNEW{k:017d}", "IfcBeam", _box_tin(X0 + 2500, Y0 - 2500 + 3 * k, 4, (2, 0.3, 0.5))) for k in range(2)],
         )
-    second = build_layer("bim")
-    after = _file_hashes(layer_dir("bim"))
-    manifest = json.loads((layer_dir("bim") / "manifest.json").read_text())
+    second = build_layer("bim_elements")
+    after = _file_hashes(layer_dir("bim_elements"))
+    manifest = json.loads((layer_dir("bim_elements") / "manifest.json").read_text())
     touched = {
         f"{key}.glb" for key, leaf in manifest["leaves"].items() if any(i.startswith("TTNEW") for i in leaf["ids"])
     }

@@ -67,13 +67,13 @@ def test_missing_tileset_says_how_to_build_it(client):
 
 def test_cli_builds_a_layer_as_json(tile_rows, database):
     result = subprocess.run(
-        [sys.executable, "-c", "from spatial_api.cli import main; main()", "tiles", "build", "nodes", "--json"],
+        [sys.executable, "-c", "from spatial_api.cli import main; main()", "tiles", "build", "pipe_nodes", "--json"],
         capture_output=True,
         text=True,
         check=True,
     )
     summary = json.loads(result.stdout)
-    assert summary["layer"] == "nodes" and summary["features"] >= 4 and summary["tiles"] >= 1
+    assert summary["layer"] == "pipe_nodes" and summary["features"] >= 4 and summary["tiles"] >= 1
     bad = subprocess.run(
         [sys.executable, "-c", "from spatial_api.cli import main; main()", "tiles", "build", "roads"],
         capture_output=True,

@@ -6,6 +6,8 @@ Screenshots of each step land in test-artifacts/viewer-*.png."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 from collections import deque
@@ -17,12 +19,13 @@ import pytest
 from sqlalchemy import text
 
 from sample_models.review_models import author_review_model
+from tests.fixtures_gis import CIM
 from tests.fixtures_review import ground_at
 from tests.fixtures_viewer import ROOT
 
-TILESETS = {"buildings", "pipelines", "nodes", "tunnels"}
+TILESETS = {"buildings", "pipelines", "pipe_nodes", "tunnel_compartments"}
 # below the ground: not loaded for the initial view, loaded by underground mode
-UNDERGROUND = {"pipelines", "nodes", "tunnels"}
+UNDERGROUND = {"pipelines", "pipe_nodes", "tunnel_compartments"}
 # draped layer -> the table its features come from (every row is a feature, drawn when it has a geometry)
 DRAPED = {"projects": "project", "parcels": "parcel", "roads": "road"}
 
@@ -177,8 +180,8 @@ def test_pipe_burst_lists_and_marks_the_valves_to_close(session, burst, artifact
     incident = step(session, "incident")
     assert set(incident["valves"]) == burst["valves"]
     assert len(incident["valves"]) == len(burst["valves"])
-    # the valves are coloured in the nodes tileset, the burst pipe among the highlighted pipes
-    assert set(incident["highlighted"]["nodes"]) == burst["valves"]
+    # the valves are coloured in the pipe_nodes tileset, the burst pipe among the highlighted pipes
+    assert set(incident["highlighted"]["pipe_nodes"]) == burst["valves"]
     assert burst["pipe"] in incident["highlighted"]["pipelines"]
     assert (artifacts / "viewer-03-incident.png").exists()
 
@@ -254,3 +257,80 @@ def test_failed_and_slow_requests_show_in_the_banner_not_a_blank_globe(broken, a
     assert set(answer["tilesets"]) >= TILESETS and answer["tiles_loaded"] is True
     assert broken["outside"] == []
     assert (artifacts / "viewer-06-broken.png").exists()
+
+
+@pytest.fixture(scope="module")
+def streetlights(database, city_server, tmp_path_factory) -> dict:
+    """Three streetlight cables imported from a GeoJSON file with `cim gis import --layer pipelines
+    --utility streetlight` beside the first road, and the pipelines tiles rebuilt; removed again
+    (rows, their end nodes, the import's issues) and the tiles rebuilt after the module."""
+    from tiles.build import build_layer
+
+    with database.connect() as conn:
+        x, y = conn.execute(
+            text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(red_line) AS c FROM road ORDER BY code LIMIT 1) s")
+        ).one()
+        issues = conn.execute(text("SELECT COALESCE(max(id), 0) FROM network_issue")).scalar_one()
+    ids = [f"SL-E2E-{k}" for k in range(3)]
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"id": pid, "diameter_mm": 60, "depth_m": 0.7, "material": "PVC"},
+            "geometry": {"type": "LineString", "coordinates": [[x + 3 * k, y - 20], [x + 3 * k, y + 20]]},
+        }
+        for k, pid in enumerate(ids)
+    ]
+    path = tmp_path_factory.mktemp("streetlight") / "streetlights.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    done = subprocess.run(
+        [
+            str(CIM),
+            "gis",
+            "import",
+            str(path),
+            "--layer",
+            "pipelines",
+            "--utility",
+            "streetlight",
+            "--crs",
+            "EPSG:4549",
+            "--json",
+        ],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["written"] == len(ids)
+    build_layer("pipelines")
+    yield {"ids": ids}
+    with database.begin() as conn:
+        nodes = conn.execute(text("SELECT from_node, to_node FROM pipeline WHERE utility = 'streetlight'")).all()
+        conn.execute(text("DELETE FROM pipeline WHERE utility = 'streetlight'"))
+        conn.execute(
+            text("DELETE FROM pipe_node WHERE id = ANY(:ids)"), {"ids": [n for pair in nodes for n in pair if n]}
+        )
+        conn.execute(text("DELETE FROM network_issue WHERE id > :i"), {"i": issues})
+    build_layer("pipelines")
+
+
+def test_imported_streetlight_pipes_show_with_their_own_checkbox_and_colour(
+    run_e2e, city_server, streetlights, artifacts
+):
+    """The viewer's panel, legend and style come from GET /api/v1/layers: streetlight pipes (not in
+    the sample city, imported from a file) get a checkbox labelled 路灯, are drawn in their CJJ 61
+    colour from the utilities vocabulary, and the checkbox hides them."""
+    from core import vocab
+
+    term = vocab.get("utilities").term("streetlight")
+    report = run_e2e(city_server, ["utility"], utility={"code": "streetlight", "ids": streetlights["ids"]})
+    answer = step(report, "utility")
+    assert answer["label"].strip() == term.label.zh and answer["checked"] is True
+    assert term.label.zh in answer["legend"]
+    assert {f["id"] for f in answer["shown"]} == set(streetlights["ids"])
+    assert all(f["show"] and f["color"].lower() == term.color.lower() for f in answer["shown"]), answer["shown"]
+    assert {f["id"] for f in answer["hidden"]} == set(streetlights["ids"])
+    assert not any(f["show"] for f in answer["hidden"])
+    assert answer["banner"].strip() == ""
+    assert (artifacts / "viewer-07-utility.png").stat().st_size > 10_000

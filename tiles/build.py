@@ -35,7 +35,7 @@ from tiles.frames import Frame, bounds, box_corners, enclosing_box, to_ecef
 from tiles.glb import TileMesh, encode_b3dm, encode_glb
 from tiles.metadata import class_schema
 
-GENERATOR = "cim-server tiles 1"  # part of every leaf hash: change it when the output format changes
+GENERATOR = "cim-server tiles 2"  # part of every leaf hash: change it when the output format changes
 MAX_TILE_BYTES = 700_000
 MAX_TILE_FEATURES = 6000
 MIN_CELL_M = 16.0
@@ -231,7 +231,7 @@ def _tileset(output: Output, class_name: str, columns, root: tree.Node | None, l
 
 
 def _check_version(layer: str) -> None:
-    if layer.startswith("bim-"):
+    if sources.VERSION_NAME.match(layer):
         with get_engine().connect() as conn:
             found = conn.execute(
                 text("SELECT 1 FROM bim_model_version WHERE id = :id"), {"id": int(layer[4:])}
@@ -259,8 +259,8 @@ def build_layer(layer: str, progress: Progress | None = None, formats: str | Seq
     spec = sources.layer(layer)
     _check_version(layer)
     report("reading", 0)
-    batch = sources.read(spec.sql, spec.params)
-    features = spec.prepare(batch)
+    batch = sources.read(spec)
+    features = spec.features(batch)
     out = layer_dir(layer)
     olds: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -287,7 +287,7 @@ def build_layer(layer: str, progress: Progress | None = None, formats: str | Seq
         for key in set(olds[name].get("leaves", {})) - set(leaves):
             _content_path(out, output, key).unlink(missing_ok=True)
             removed += 1
-        tileset = _tileset(output, spec.class_name, batch.columns, root, leaves)
+        tileset = _tileset(output, spec.class_name, spec.columns, root, leaves)
         _write_atomic(out / output.manifest, json.dumps({"generator": GENERATOR, "leaves": leaves}).encode())
         _write_atomic(out / output.tileset, json.dumps(tileset, ensure_ascii=False).encode())
         summaries[name] = {

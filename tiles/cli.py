@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 from core.console import emit, percent_progress
+from tiles.sources import VERSION_PREFIX, names
 
 app = typer.Typer(help="3D Tiles: build a layer's tileset.", no_args_is_help=True)
 
 
 @app.command("build")
 def build(
-    layer: str = typer.Argument(..., help="buildings, pipelines, nodes, tunnels, bim or bim-<version id>"),
+    layer: str = typer.Argument(..., help=f"{', '.join(names())} or {VERSION_PREFIX}<version id>"),
     output_format: str = typer.Option(
         "glb",
         "--format",

@@ -107,7 +107,8 @@ def encode_glb(
     index_bytes = mesh.triangles[order].astype(index_dtype).tobytes()
     index_view = add_view(index_bytes, target=ELEMENT_ARRAY_BUFFER)
     item = np.dtype(index_dtype).itemsize * 3
-    for material in np.unique(sorted_materials):
+    used = np.unique(sorted_materials)  # only the materials the tile's triangles use are written
+    for slot, material in enumerate(used):
         lo, hi = np.searchsorted(sorted_materials, [material, material + 1])
         accessors.append(
             {
@@ -121,7 +122,7 @@ def encode_glb(
         primitive: dict[str, Any] = {
             "attributes": {"POSITION": 0, "NORMAL": 1, "_BATCHID" if legacy else "_FEATURE_ID_0": 2},
             "indices": len(accessors) - 1,
-            "material": int(material),
+            "material": slot,
             "mode": 4,
         }
         if not legacy:
@@ -129,13 +130,16 @@ def encode_glb(
             primitive["extensions"] = {"EXT_mesh_features": {"featureIds": [ids]}}
         primitives.append(primitive)
     properties: dict[str, Any] = {}
+    text_view = None  # a string column whose strings are all empty points at another's bytes
     for column in [] if legacy else table.columns:
-        buffers = table.buffers(column, rows)
-        if not buffers:
-            continue
-        entry: dict[str, Any] = {"values": add_view(buffers[0])}
+        values, *offsets = table.buffers(column, rows)
+        if values or column.type != "STRING":
+            entry: dict[str, Any] = {"values": add_view(values)}
+            text_view = entry["values"] if column.type == "STRING" and text_view is None else text_view
+        else:
+            entry = {"values": text_view if text_view is not None else add_view(b" ")}
         if column.type == "STRING":
-            entry |= {"stringOffsets": add_view(buffers[1]), "stringOffsetType": "UINT32"}
+            entry |= {"stringOffsets": add_view(offsets[0]), "stringOffsetType": "UINT32"}
         properties[column.name] = entry
     binary = b"".join(chunks)
     gltf: dict[str, Any] = {"asset": {"version": "2.0", "generator": "cim-server tiles"}}
@@ -155,7 +159,7 @@ def encode_glb(
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0}],
         "meshes": [{"primitives": primitives}],
-        "materials": materials,
+        "materials": [materials[int(m)] for m in used],
         "accessors": accessors,
         "bufferViews": views,
         "buffers": [{"byteLength": len(binary)}],

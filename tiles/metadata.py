@@ -1,5 +1,6 @@
-"""EXT_structural_metadata: property types after the PostgreSQL column types, and binary
-property tables (numbers little-endian, strings with UINT32 offsets, booleans as bitstreams)."""
+"""EXT_structural_metadata: property types after the registry's property types, and binary
+property tables (numbers little-endian, strings with UINT32 offsets, booleans as bitstreams) that
+hold every column their class declares (noData where a value is missing)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from typing import Any
 
 import numpy as np
 
-# PostgreSQL type OIDs (pg_type.oid) to the metadata component type.
-PG_TYPES: dict[int, str] = {
-    16: "BOOLEAN",  # bool
-    20: "INT64",  # int8
-    21: "INT16",  # int2
-    23: "INT32",  # int4
-    700: "FLOAT32",  # float4
-    701: "FLOAT64",  # float8
-    1700: "FLOAT64",  # numeric
+# The registry's property types (core.registry.PropertyType) to the metadata type.
+REGISTRY_TYPES: dict[str, str] = {
+    "text": "STRING",
+    "date": "STRING",
+    "bool": "BOOLEAN",
+    "int": "INT32",
+    "float": "FLOAT64",
 }
 NUMPY = {"INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FLOAT32": "<f4", "FLOAT64": "<f8"}
 # Values that stand for NULL (a property is optional unless it is the id).
@@ -50,9 +49,9 @@ class Column:
         return out
 
 
-def column_for(name: str, pg_oid: int) -> Column:
-    """The metadata column for a PostgreSQL result column (text, dates and the rest are strings)."""
-    return Column(name, PG_TYPES.get(pg_oid, "STRING"))
+def column_for(name: str, registry_type: str) -> Column:
+    """The metadata column of a property of the registry (text and dates are strings)."""
+    return Column(name, REGISTRY_TYPES[registry_type])
 
 
 def class_schema(class_name: str, columns: list[Column]) -> dict[str, Any]:
@@ -100,17 +99,14 @@ class PropertyTable:
         return [None if n else v for v, n in zip(values, null.tolist(), strict=True)]
 
     def buffers(self, column: Column, idx: np.ndarray) -> list[bytes]:
-        """The buffers of one property for rows ``idx``: ``[]`` when all are NULL or empty (an
-        optional property may then be left out), ``[values]``, or ``[values, offsets]`` for strings."""
-        if column.name != "id" and self._null[column.name][idx].all():
-            return []
+        """The buffers of one property for rows ``idx``: ``[values]``, or ``[values, offsets]`` for
+        strings (``values`` empty when every string is: noData)."""
         data = self._data[column.name]
         if column.type == "STRING":
             encoded, lengths = data
             offsets = np.zeros(len(idx) + 1, "<u4")
             offsets[1:] = np.cumsum(lengths[idx])
-            values = b"".join(encoded[idx])
-            return [values, offsets.tobytes()] if values else []
+            return [b"".join(encoded[idx]), offsets.tobytes()]
         if column.type == "BOOLEAN":
             return [np.packbits(data[idx], bitorder="little").tobytes()]
         return [data[idx].tobytes()]

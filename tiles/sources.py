@@ -1,33 +1,32 @@
-"""The layers: one streaming query each (WKB plus the key fields), the checks that skip bad rows
-with a counted warning, and the solids each row becomes.
+"""The tile layers of the registry: one streaming query each (WKB plus the class's properties),
+the tile sources (``BUILDERS``) whose checks skip bad rows with a counted warning and which make the
+solids each row becomes, and the materials of the layer's style.
 
-Columns whose names start with ``_`` feed the geometry; the others become the tile's metadata,
-typed after their PostgreSQL types.
+Columns whose names start with ``_`` feed the geometry; the others are the tile class's properties,
+declared with their types in the registry, and must be exactly those.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import shapely
 import trimesh
 
+from core import registry, vocab
 from core.db import get_engine
 from core.errors import UserError
-from core.models.bim import CITY_VERSION_IDS_SQL
 from gis import solids
 from tiles.metadata import Column, PropertyTable, column_for
 
-STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
-LAYER_NAME = re.compile(r"^(buildings|pipelines|nodes|tunnels|bim|bim-[1-9][0-9]{0,8})$")
+VERSION_PREFIX = "bim-"  # bim-<version id>: one BIM model version's elements
+VERSION_NAME = re.compile(rf"^{VERSION_PREFIX}[1-9][0-9]{{0,8}}$")
 DEFAULT_DIAMETER_MM = 100.0
 FETCH_ROWS = 20_000
 
@@ -68,18 +67,27 @@ class Features:
 
 @dataclass(frozen=True)
 class Layer:
+    """A tile layer: its query, class, tile source and the materials of its style."""
+
     name: str
     class_name: str
     sql: str
     params: dict[str, Any]
     prepare: Callable[[Batch], Features]
+    columns: list[Column]
     materials: list[dict[str, Any]]
+    material_index: dict[str, int]  # style value -> material ("other" for the rest)
+    style: registry.Style | None
 
-
-@lru_cache
-def legends() -> dict[str, Any]:
-    """styles/legends.json: the colours every layer uses (utilities after CJJ 61)."""
-    return json.loads((STYLES_DIR / "legends.json").read_text(encoding="utf-8"))
+    def features(self, batch: Batch) -> Features:
+        """The rows kept for tiling, each with the material its style gives it."""
+        features = self.prepare(batch)
+        if self.style and self.style.property:
+            values = [batch.values[self.style.property][i] for i in features.keep]
+            if self.style.first_of_list:
+                values = [(v or "").split(",")[0] for v in values]
+            features.group = _groups(values, self.material_index)
+        return features
 
 
 def _rgba(hex_colour: str, alpha: float = 1.0) -> tuple[float, float, float, float]:
@@ -87,18 +95,26 @@ def _rgba(hex_colour: str, alpha: float = 1.0) -> tuple[float, float, float, flo
     return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, alpha)
 
 
-def _materials(legend: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def materials(style: registry.Style | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The materials of a style: one per vocabulary entry and one for the rest, or its one colour."""
     from tiles.glb import material
 
-    entries = legends()[legend]["entries"]
-    return [material(e["value"], _rgba(e["color"], e.get("alpha", 1.0))) for e in entries], {
-        e["value"]: i for i, e in enumerate(entries)
+    if style is None or style.vocab is None:
+        colour = style.color if style and style.color else "#FFFFFF"
+        return [material("default", _rgba(colour, style.alpha if style else 1.0))], {}
+    words = vocab.get(style.vocab)
+    entries = [(e.code, e.color or "#A0A0A0", e.alpha * style.alpha) for e in words.entries]
+    entries.append(("other", words.other.color if words.other else "#A0A0A0", style.alpha))
+    return [material(code, _rgba(colour, alpha)) for code, colour, alpha in entries], {
+        code: i for i, (code, _, _) in enumerate(entries)
     }
 
 
-def read(sql: str, params: dict[str, Any]) -> Batch:
-    """Run one query on a server-side cursor and collect its columns (binary protocol: WKB
-    arrives as bytes without hex decoding, about twice as fast as text)."""
+def read(layer: Layer) -> Batch:
+    """Run a layer's query on a server-side cursor and collect its columns (binary protocol: WKB
+    arrives as bytes without hex decoding, about twice as fast as text); the query must give
+    exactly the properties the layer's class declares."""
+    sql, params = layer.sql, layer.params
     raw = get_engine().raw_connection()
     try:
         conn = raw.driver_connection
@@ -111,10 +127,15 @@ def read(sql: str, params: dict[str, Any]) -> Batch:
     finally:
         raw.close()
     names = [d.name for d in description]
+    given = [n for n in names if not n.startswith("_")]
+    if sorted(given) != sorted(c.name for c in layer.columns):
+        raise UserError(
+            f"the tile query of {layer.name} gives {', '.join(given)}, but the registry declares "
+            f"{', '.join(c.name for c in layer.columns)}: make them agree in core/registry/layers.json"
+        )
     columns_data = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     values = {name: list(col) for name, col in zip(names, columns_data, strict=True)}
-    columns = [column_for(d.name, d.type_code) for d in description if not d.name.startswith("_")]
-    return Batch(columns, values)
+    return Batch(layer.columns, values)
 
 
 def _geoms(batch: Batch) -> np.ndarray:
@@ -168,12 +189,6 @@ def _prepare_buildings(batch: Batch) -> Features:
     return Features(batch, keep, centre, weight, np.zeros(len(keep), np.int64), mesh, warnings)
 
 
-BUILDINGS_SQL = """
-SELECT code AS id, ST_AsBinary(footprint) AS _wkb, address, use, structure, height_m, ground_h_orthometric,
-       floors_above, floors_below, year_built, safety_grade, project_code, parcel_code, bim_model_id, last_inspection
-FROM building ORDER BY code
-"""
-
 # ---------------------------------------------------------------- pipelines
 
 
@@ -213,20 +228,13 @@ def _prepare_pipelines(batch: Batch) -> Features:
     lines = geoms[keep]
     xy = _vertex_means(coords, line, len(geoms))[keep]
     weight = 11.0 * np.array([len(batch.values["_wkb"][i]) for i in keep]) + 700
-    group = _groups([batch.values["utility"][i] for i in keep], PIPE_INDEX)
 
     def mesh(idx: np.ndarray) -> solids.Mesh:
         c, ln = _line_coords(lines[idx])
         return solids.pipe_tubes(c, ln, radius[idx])
 
-    return Features(batch, keep, xy, weight, group, mesh, warnings)
+    return Features(batch, keep, xy, weight, np.zeros(len(keep), np.int64), mesh, warnings)
 
-
-PIPELINES_SQL = """
-SELECT id, ST_AsBinary(geom) AS _wkb, utility, material, diameter_mm, pressure_class, depth_m, depth_ref,
-       from_node, to_node, owner, install_year, survey_source, status
-FROM pipeline ORDER BY id
-"""
 
 # ---------------------------------------------------------------- pipe nodes
 
@@ -261,7 +269,6 @@ def _prepare_nodes(batch: Batch) -> Features:
     depth = _floats(batch.values["depth_m"])[keep]
     ground = np.where(np.isnan(ground), xyz[:, 2] + np.nan_to_num(depth, nan=1.0), ground)
     kinds = np.array([batch.values["kind"][i] for i in keep], dtype=object)
-    group = _groups([batch.values["utility"][i] for i in keep], PIPE_INDEX)
 
     def mesh(idx: np.ndarray) -> solids.Mesh:
         parts = []
@@ -276,12 +283,8 @@ def _prepare_nodes(batch: Batch) -> Features:
             parts.append(solids.place(_template(shape), centre, scale, sel))
         return solids.orient_outward(solids.concat(parts))
 
-    return Features(batch, keep, xyz[:, :2], np.full(len(keep), 2000.0), group, mesh, warnings)
+    return Features(batch, keep, xyz[:, :2], np.full(len(keep), 2000.0), np.zeros(len(keep), np.int64), mesh, warnings)
 
-
-NODES_SQL = """
-SELECT id, ST_AsBinary(geom) AS _wkb, utility, kind, ground_h_orthometric, depth_m, is_open FROM pipe_node ORDER BY id
-"""
 
 # ---------------------------------------------------------------- utility tunnels
 
@@ -300,22 +303,13 @@ def _prepare_tunnels(batch: Batch) -> Features:
     right = left - part[keep]
     xy = shapely.get_coordinates(shapely.centroid(axes))
     weight = 14.0 * np.array([len(batch.values["_wkb"][i]) for i in keep]) + 400
-    first_utility = [(batch.values["utilities"][i] or "").split(",")[0] for i in keep]
-    group = _groups(first_utility, PIPE_INDEX)
 
     def mesh(idx: np.ndarray) -> solids.Mesh:
         c, ln = _line_coords(axes[idx])
         return solids.tunnel_sweeps(c, ln, left[idx], right[idx], height[keep][idx])
 
-    return Features(batch, keep, xy, weight, group, mesh, warnings)
+    return Features(batch, keep, xy, weight, np.zeros(len(keep), np.int64), mesh, warnings)
 
-
-TUNNELS_SQL = """
-SELECT c.id, ST_AsBinary(t.axis) AS _wkb, c.tunnel_id, c.name, array_to_string(c.utilities, ',') AS utilities,
-       c.offset_m, c.width_m, t.name AS tunnel_name, t.segment, t.width_m AS tunnel_width_m, t.height_m,
-       t.cover_depth_m, t.owner
-FROM tunnel_compartment c JOIN utility_tunnel t ON t.id = c.tunnel_id ORDER BY c.id
-"""
 
 # ---------------------------------------------------------------- BIM elements
 
@@ -353,8 +347,6 @@ def _prepare_bim(batch: Batch) -> Features:
     keep = np.array(keep_rows, np.int64)
     counts = np.array([len(t) for t in triangles], np.int64)
     xy = np.array([t.reshape(-1, 3)[:, :2].mean(axis=0) for t in triangles]).reshape(-1, 2)
-    classes = [batch.values["ifc_class"][i] for i in keep]
-    group = _groups(classes, BIM_INDEX)
 
     def mesh(idx: np.ndarray) -> solids.Mesh:
         if not len(idx):
@@ -363,39 +355,52 @@ def _prepare_bim(batch: Batch) -> Features:
             np.concatenate([triangles[i] for i in idx]), np.repeat(np.arange(len(idx)), counts[idx])
         )
 
-    return Features(batch, keep, xy, counts * 70.0 + 200, group, mesh, warnings)
+    return Features(batch, keep, xy, counts * 70.0 + 200, np.zeros(len(keep), np.int64), mesh, warnings)
 
 
-BIM_COLUMNS = """e.global_id AS id, ST_AsBinary(e.geom) AS _wkb, e.ifc_class, e.predefined_type, e.name, e.storey,
-       array_to_string(e.materials, ';') AS materials, e.version_id, m.project_code, m.name AS model_name
-FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id JOIN bim_model m ON m.id = v.model_id"""
-# The city layer: the newest published version of each model; a GlobalId names one element in the
-# world, so where two published models carry it (the same file under two names) the newer one wins.
-BIM_CITY_SQL = f"""SELECT DISTINCT ON (e.global_id) {BIM_COLUMNS}
-WHERE v.id IN {CITY_VERSION_IDS_SQL}
-ORDER BY e.global_id, v.id DESC"""
-BIM_VERSION_SQL = f"SELECT {BIM_COLUMNS} WHERE v.id = %(version)s ORDER BY e.global_id"
+# The tile sources a registry layer names as its ``builder``, with the columns each reads beside
+# ``_wkb``: footprints (extruded polygons) height_m, ground_h_orthometric; pipes (tubes along 3D
+# axes) diameter_mm; nodes (shapes per kind) kind, ground_h_orthometric, depth_m; compartments
+# (swept slices of a tunnel) tunnel_width_m, offset_m, width_m, height_m; tins (TIN Z solids) none.
+BUILDERS: dict[str, Callable[[Batch], Features]] = {
+    "footprints": _prepare_buildings,
+    "pipes": _prepare_pipelines,
+    "nodes": _prepare_nodes,
+    "compartments": _prepare_tunnels,
+    "tins": _prepare_bim,
+}
 
-PIPE_MATERIALS, PIPE_INDEX = _materials("utilities")
-BIM_MATERIALS, BIM_INDEX = _materials("bim")
-BUILDING_MATERIALS, _ = _materials("buildings_base")
+
+def names() -> list[str]:
+    """The tile layers of the registry (and ``bim-<version id>`` for one model version)."""
+    return [la.name for la in registry.registry().tiled()]
+
+
+def is_layer_name(name: str) -> bool:
+    return name in names() or bool(VERSION_NAME.match(name))
+
+
+def versioned_layer() -> registry.Layer:
+    """The layer whose model versions are tiled apart (``bim-<version id>``): the city's BIM layer."""
+    return next(la for la in registry.registry().tiled() if la.tiles and la.tiles.version_sql)
 
 
 def layer(name: str) -> Layer:
-    """The layer called ``name`` (``bim-<version id>`` for one model version)."""
-    if not LAYER_NAME.match(name):
-        raise UserError(
-            f"unknown tile layer {name!r}: use buildings, pipelines, nodes, tunnels, bim or bim-<version id>"
-        )
-    if name == "buildings":
-        return Layer(name, "building", BUILDINGS_SQL, {}, _prepare_buildings, BUILDING_MATERIALS)
-    if name == "pipelines":
-        return Layer(name, "pipeline", PIPELINES_SQL, {}, _prepare_pipelines, PIPE_MATERIALS)
-    if name == "nodes":
-        return Layer(name, "pipe_node", NODES_SQL, {}, _prepare_nodes, PIPE_MATERIALS)
-    if name == "tunnels":
-        return Layer(name, "tunnel_compartment", TUNNELS_SQL, {}, _prepare_tunnels, PIPE_MATERIALS)
-    if name == "bim":
-        return Layer(name, "bim_element", BIM_CITY_SQL, {}, _prepare_bim, BIM_MATERIALS)
-    version = int(name.removeprefix("bim-"))
-    return Layer(name, "bim_element", BIM_VERSION_SQL, {"version": version}, _prepare_bim, BIM_MATERIALS)
+    """The tile layer called ``name`` (``bim-<version id>`` for one model version)."""
+    if not is_layer_name(name):
+        raise UserError(f"unknown tile layer {name!r}: use {', '.join(names())} or {VERSION_PREFIX}<version id>")
+    versioned = name not in names()
+    entry = versioned_layer() if versioned else registry.registry().layer(name)
+    tiles = entry.tiles
+    if tiles is None:  # tiled() and versioned_layer() give only layers with tiles
+        raise UserError(f"layer {name} has no tiles")
+    sql, params = tiles.sql, {}
+    if versioned:
+        sql, params = tiles.version_sql or "", {"version": int(name.removeprefix(VERSION_PREFIX))}
+    try:
+        prepare = BUILDERS[tiles.builder]
+    except KeyError:
+        raise UserError(f"layer {name}: no tile source {tiles.builder!r}; one of {', '.join(BUILDERS)}") from None
+    mats, index = materials(entry.style)
+    columns = [column_for(p.name, p.type) for p in tiles.properties]
+    return Layer(name, tiles.class_name, sql, params, prepare, columns, mats, index, entry.style)

@@ -329,12 +329,13 @@ def direct(url: str, load: dict) -> dict:
 
     from core import layers
     from core.db import read_engine
+    from core.registry import registry
     from gis.analysis import identify as identify_
     from gis.analysis import inputs
     from gis.analysis.within import within
 
     # the API's own items SQL, in psycopg's parameter style
-    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", layers.items_sql(layers.COLLECTIONS["buildings"], [], with_bbox=True))
+    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", layers.items_sql(registry().layer("buildings"), [], with_bbox=True))
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     out: dict = {}
     # autocommit, as the API's reads (no BEGIN/COMMIT round trips; prepared statements kept)

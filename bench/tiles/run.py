@@ -166,8 +166,8 @@ def main() -> None:
         results["buildings"] = sorted(runs, key=lambda r: r["seconds"])[1]
         results["buildings"] |= _tiles_stats(data_dir / "tiles" / "buildings" / "t", ".glb")
         results["buildings"]["bytes_per_feature"] = round(results["buildings"]["bytes"] / counts["building"], 1)
-        for layer in ("pipelines", "nodes"):
-            if counts[{"pipelines": "pipeline", "nodes": "pipe_node"}[layer]]:
+        for layer in ("pipelines", "pipe_nodes"):
+            if counts[{"pipelines": "pipeline", "pipe_nodes": "pipe_node"}[layer]]:
                 load = _load()
                 summary = _run(CHILD, layer, "glb")
                 summary |= _tiles_stats(data_dir / "tiles" / layer / "t", ".glb")

@@ -334,9 +334,10 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
 def _publish_tiles(review_id: int) -> dict[str, Any]:
     """Rebuild the city's BIM layer; if that fails, undo the approval so layer and state agree."""
     from tiles.build import build_layer
+    from tiles.sources import versioned_layer
 
     try:
-        return build_layer("bim")
+        return build_layer(versioned_layer().name)
     except Exception as exc:
         with session_scope() as session:
             review = session.get(DrawingReview, review_id)

@@ -8,8 +8,9 @@ from geoalchemy2 import Raster
 from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import vocab
 from core.models.base import Base, geom_column
-from core.models.records import GRADES, _in
+from core.models.records import _in
 
 
 class DemTile(Base):
@@ -48,7 +49,7 @@ class Road(Base):
 
 class Building(Base):
     __tablename__ = "building"
-    __table_args__ = (CheckConstraint(_in("safety_grade", GRADES), name="safety_grade"),)
+    __table_args__ = (CheckConstraint(_in("safety_grade", vocab.codes("grades_safety")), name="safety_grade"),)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     address: Mapped[str | None] = mapped_column(Text)
     height_m: Mapped[float | None] = mapped_column(Float)

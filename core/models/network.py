@@ -17,12 +17,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import vocab
 from core.models.base import Base, geom_column
 from core.models.records import _in
 
-UTILITIES = ("water", "drain", "sewer", "gas", "heat", "power", "telecom", "streetlight")
-NODE_KINDS = ("valve", "manhole", "hydrant", "tee", "junction", "tank", "reservoir", "pump", "end")
-SENSOR_KINDS = ("CH4", "H2S", "O2", "temperature", "humidity", "water_level", "smoke")
+UTILITIES = vocab.codes("utilities")
+NODE_KINDS = vocab.codes("node_kinds")
+SENSOR_KINDS = vocab.codes("sensor_kinds")
 
 
 class Pipeline(Base):

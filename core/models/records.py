@@ -18,14 +18,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import vocab
 from core.models.base import Base, geom_column
 
-ENTERPRISE_TYPES = ("builder", "municipal", "survey", "design", "supervision", "developer", "property", "review_agency")
-GRADES = ("A", "B", "C", "D")
-PERSON_KINDS = ("registered", "employed", "skilled", "worker")
-PROJECT_TYPES = ("building", "municipal", "civil_defence")
-PROJECT_STAGES = ("approval", "preparation", "construction", "acceptance", "delivered")
-PROJECT_ROLES = ("project_manager", "chief_supervisor", "design_lead", "safety_officer", "technical_lead")
+ENTERPRISE_TYPES = vocab.codes("enterprise_types")
+CREDIT_GRADES = vocab.codes("grades_credit")
+PERSON_KINDS = vocab.codes("person_kinds")
+PROJECT_TYPES = vocab.codes("project_types")
+PROJECT_STAGES = vocab.codes("stages")
+PROJECT_ROLES = vocab.codes("project_roles")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -43,7 +44,7 @@ class Enterprise(SoftDeleted, Base):
     __tablename__ = "enterprise"
     __table_args__ = (
         CheckConstraint(_in("type", ENTERPRISE_TYPES), name="type"),
-        CheckConstraint(_in("credit_grade", GRADES), name="grade"),
+        CheckConstraint(_in("credit_grade", CREDIT_GRADES), name="grade"),
         CheckConstraint("length(uscc) = 18", name="uscc_length"),
     )
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)

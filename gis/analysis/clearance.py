@@ -15,56 +15,13 @@ from shapely import LineString, Point
 from shapely.ops import nearest_points
 from sqlalchemy import Connection, text
 
+from core import vocab
 from gis.analysis.inputs import srid
 
-# Horizontal: (class, class) -> metres; "water_large" is water supply over DN200.
-HORIZONTAL_M = {
-    ("drain", "water"): 1.0,
-    ("drain", "water_large"): 1.5,
-    ("gas", "water"): 0.5,
-    ("gas_high", "water"): 1.0,
-    ("heat", "water"): 1.5,
-    ("power", "water"): 0.5,
-    ("telecom", "water"): 1.0,
-    ("drain", "gas"): 1.0,
-    ("drain", "gas_medium"): 1.2,
-    ("drain", "gas_high"): 1.5,
-    ("drain", "heat"): 1.5,
-    ("drain", "power"): 0.5,
-    ("drain", "telecom"): 1.0,
-    ("gas", "heat"): 1.0,
-    ("gas_high", "heat"): 1.5,
-    ("gas", "power"): 0.5,
-    ("gas_high", "power"): 1.0,
-    ("gas", "telecom"): 0.5,
-    ("gas_high", "telecom"): 1.0,
-    ("heat", "power"): 2.0,
-    ("heat", "telecom"): 1.0,
-    ("power", "telecom"): 0.5,
-}
-# Vertical at crossings: (class, class) -> metres.
-VERTICAL_M = {
-    ("water", "water"): 0.15,
-    ("drain", "water"): 0.40,
-    ("drain", "drain"): 0.15,
-    ("heat", "water"): 0.15,
-    ("drain", "heat"): 0.15,
-    ("gas", "water"): 0.15,
-    ("drain", "gas"): 0.15,
-    ("gas", "heat"): 0.15,
-    ("gas", "gas"): 0.15,
-    ("telecom", "water"): 0.50,
-    ("drain", "telecom"): 0.50,
-    ("heat", "telecom"): 0.25,
-    ("gas", "telecom"): 0.50,
-    ("telecom", "telecom"): 0.25,
-    ("power", "water"): 0.50,
-    ("drain", "power"): 0.50,
-    ("heat", "power"): 0.50,
-    ("gas", "power"): 0.50,
-    ("power", "telecom"): 0.50,
-    ("power", "power"): 0.50,
-}
+_RULES = vocab.get("utilities").clearances_gb50289
+# Horizontal and vertical (class, class) -> metres, the classes sorted; "water_large" is water supply over DN200.
+HORIZONTAL_M = {tuple(sorted((a, b))): m for a, b, m in _RULES.horizontal_m} if _RULES else {}
+VERTICAL_M = {tuple(sorted((a, b))): m for a, b, m in _RULES.vertical_m} if _RULES else {}
 SEARCH_M = max(HORIZONTAL_M.values()) + 2.0  # widest rule plus the widest radii in a city
 
 _PAIRS = text(
@@ -79,7 +36,9 @@ _PAIRS = text(
 
 
 def base_class(utility: str) -> str:
-    return {"sewer": "drain", "streetlight": "power"}.get(utility, utility)
+    """The clearance class of a utility (its vocabulary entry's; the code itself when it has none)."""
+    term = vocab.get("utilities").term(utility)
+    return term.clearance_class if term and term.clearance_class else utility
 
 
 def horizontal_class(utility: str, diameter_mm: float | None, pressure: str | None) -> str:

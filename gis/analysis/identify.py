@@ -8,31 +8,26 @@ from sqlalchemy import Connection, text
 
 from core import layers
 from core.errors import NotFound, UserError
+from core.registry import registry
 from gis.analysis import inputs, records
 
-# Layers a click can hit, in the order they are tried, with the tolerance around the point.
-PICK_ORDER = (
-    ("buildings", 0.0),
-    ("bim_elements", 0.0),
-    ("pipelines", 2.0),
-    ("pipe_nodes", 2.0),
-    ("projects", 0.0),
-    ("parcels", 0.0),
-)
-IDENTIFIABLE = ("buildings", "bim_elements", "pipelines", "pipe_nodes", "projects", "parcels", "enterprises", "tunnels")
+# Layers a click can hit, in the order they are tried (the registry's pick order), and the layers
+# identify answers for.
+PICK_ORDER = tuple(layer.name for layer in registry().pick_order())
+IDENTIFIABLE = tuple(layer.name for layer in registry().identifiable())
 MAX_BENEATH_M = 200.0
 
 # One statement: the first layer (in PICK_ORDER) with a feature within its tolerance; the branches
 # after a hit are never run.
 _PICK = text(
     " UNION ALL ".join(
-        f"""(SELECT '{layer}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
+        f"""(SELECT '{c.name}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
               WHERE {layers.overlaps_sql(c, f"ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})")}
                 AND ST_DWithin({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})
               ORDER BY ST_Distance({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column}
               LIMIT 1)"""
-        for layer, tol in PICK_ORDER
-        for c in (layers.COLLECTIONS[layer],)
+        for c in registry().pick_order()
+        for tol in (c.pick.tolerance_m,)  # type: ignore[union-attr]
     )
     + " LIMIT 1"
 )
@@ -97,7 +92,7 @@ _WITH_BENEATH = frozenset(IDENTIFIABLE) - {"enterprises"}
 
 
 def _answer_sql(layer: str) -> str:
-    c = layers.COLLECTIONS[layer]
+    c = registry().layer(layer)
     parts = {"feature": layers.feature_sql(c), **_LINKED.get(layer, {})}
     if layer in _WITH_BENEATH:
         parts["beneath"] = _beneath_sql(layers.geom_sql(c))
@@ -122,7 +117,7 @@ def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m:
         raise UserError(f"identify works on {', '.join(IDENTIFIABLE)}, not {layer!r}")
     if not (0 <= distance_m <= MAX_BENEATH_M):
         raise UserError(f"distance_m must be 0..{MAX_BENEATH_M:.0f} m, not {distance_m}")
-    collection = layers.COLLECTIONS[layer]
+    collection = registry().layer(layer)
     key = layers.feature_id(collection, fid)
     found = conn.execute(_ANSWER[layer], {"id": key, "d": float(distance_m)}).scalar()
     if found is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.db import session_scope
 from core.errors import UserError
+from core.registry import Importer, registry
 from gis.importers import areas, pipes
 from gis.importers.mapping import load_mapping
 from gis.importers.report import ImportReport
@@ -22,15 +23,25 @@ from gis.importers.write import record_issues
 from gis.linking import link
 
 LINKED_LAYERS = ("buildings", "parcels")  # their import links buildings, projects and parcels
-# layer -> (table, key, required fields)
-LAYERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "pipelines": ("pipeline", "id", ("utility",)),
-    "nodes": ("pipe_node", "id", ("utility", "kind")),
-    "buildings": ("building", "code", ()),
-    "parcels": ("parcel", "code", ("land_use",)),
-    "roads": ("road", "code", ("name", "road_class", "width_m")),
-    "tunnels": ("utility_tunnel", "id", ("name", "segment", "width_m", "height_m", "cover_depth_m")),
+Writer = Callable[..., dict]
+# The writer of each importable layer of the registry (its table, key and required fields are there).
+WRITERS: dict[str, Writer] = {
+    "pipelines": pipes.import_pipelines,
+    "pipe_nodes": pipes.import_nodes,
+    "buildings": areas.import_buildings,
+    "parcels": areas.import_parcels,
+    "roads": areas.import_roads,
+    "tunnels": areas.import_tunnels,
 }
+
+
+def _importer(layer: str) -> Importer:
+    """How the registry says ``layer`` is imported, or a 400 naming the layers that can be."""
+    entry = registry().get(layer)
+    if entry is None or entry.importer is None or layer not in WRITERS:
+        names = ", ".join(la.name for la in registry().importable())
+        raise UserError(f"unknown layer {layer!r}: use one of {names}")
+    return entry.importer
 
 
 def import_layer(
@@ -47,25 +58,24 @@ def import_layer(
     """Import one layer; returns ``{layer, source_crs, read, written, rejected, reasons, warnings, seconds}``
     plus, for pipelines, ``components``, ``dangling_ends``, ``unconnected_pipes``."""
     started = time.perf_counter()
-    if layer not in LAYERS:
-        raise UserError(f"unknown layer {layer!r}: use one of {', '.join(LAYERS)}")
+    importer = _importer(layer)
     if snap_tolerance < 0:
         raise UserError("--snap-tolerance must not be negative")
-    table, key, required = LAYERS[layer]
+    table, key, required = importer.table, importer.key, importer.required
     rules = load_mapping(layer, mapping)
     source = read_source(path, crs)
     report = ImportReport(layer)
-    defaults = {"pipelines": {"utility": utility}, "nodes": {"utility": utility, "kind": kind or "junction"}}.get(layer)
+    defaults = {"pipelines": {"utility": utility}, "pipe_nodes": {"utility": utility, "kind": kind or "junction"}}.get(
+        layer
+    )
     rows = mapped_rows(source, rules, report, key=key, required=required, table=table, defaults=defaults)
     with session_scope() as session:
         if layer == "pipelines":
             extra = pipes.import_pipelines(
                 session, rows, report, snap_tolerance=snap_tolerance, source_name=source.name, progress=progress
             )
-        elif layer == "nodes":
-            extra = pipes.import_nodes(session, rows, report, progress)
         else:
-            extra = getattr(areas, f"import_{layer}")(session, rows, report, progress)
+            extra = WRITERS[layer](session, rows, report, progress)
         if layer in LINKED_LAYERS:
             extra["linking"] = link(session.connection(), **{layer: [row.fid for row in rows]})
         record_issues(session, layer, report.issues)

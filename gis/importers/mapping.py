@@ -56,7 +56,7 @@ TARGETS: dict[str, dict[str, type]] = {
         "from_node_name": str,  # declared end nodes, checked against the snapped ones
         "to_node_name": str,
     },
-    "nodes": {
+    "pipe_nodes": {
         "id": str,
         "utility": str,
         "kind": str,

@@ -20,6 +20,7 @@ from shapely.geometry import LineString, Point
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core import vocab
 from core.models.network import NODE_KINDS, UTILITIES
 from gis.crs import store_srid
 from gis.dem import ground_heights
@@ -27,17 +28,8 @@ from gis.importers.report import ImportReport
 from gis.importers.rows import Row
 from gis.importers.write import upsert
 
-# Default cover to the pipe top (m) when a survey gives no depth (typical minimum covers under roads).
-DEFAULT_COVER_M = {
-    "water": 1.0,
-    "drain": 1.5,
-    "sewer": 2.0,
-    "gas": 1.0,
-    "heat": 1.0,
-    "power": 0.7,
-    "telecom": 0.7,
-    "streetlight": 0.5,
-}
+# Default cover to the pipe top (m) when a survey gives no depth (the utilities vocabulary's).
+DEFAULT_COVER_M = {e.code: e.cover_depth_m for e in vocab.get("utilities").entries}
 MIN_SEGMENT_M = 1e-3
 NO_GROUND = "no ground height (outside the DEM or no DEM): ground taken as 0 m"
 

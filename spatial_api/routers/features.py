@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from core import layers
 from core.db import read_engine
+from core.registry import Layer, registry
 from spatial_api import audit
 from spatial_api.security import Principal, current_principal, readable_layer
 
@@ -59,12 +60,12 @@ def conformance() -> dict:
     return {"conformsTo": CONFORMANCE}
 
 
-def _collection_doc(base: str, collection: layers.Collection, bbox: list[float] | None) -> dict:
-    href = f"{base}/collections/{collection.id}"
+def _collection_doc(base: str, collection: Layer, bbox: list[float] | None) -> dict:
+    href = f"{base}/collections/{collection.name}"
     doc = {
-        "id": collection.id,
-        "title": collection.title,
-        "description": collection.description,
+        "id": collection.name,
+        "title": collection.title.en,
+        "description": collection.description.en,
         "itemType": "feature",
         "crs": [CRS84],
         "links": [
@@ -81,7 +82,7 @@ def _collection_doc(base: str, collection: layers.Collection, bbox: list[float] 
 def collections(request: Request) -> dict:
     base = _base(request)
     with read_engine().connect() as conn:
-        docs = [_collection_doc(base, c, layers.extent(conn, c)) for c in layers.COLLECTIONS.values()]
+        docs = [_collection_doc(base, c, layers.extent(conn, c)) for c in registry().layers]
     return {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
         "collections": docs,
@@ -110,8 +111,8 @@ def items(
     filters = layers.property_filters(coll, dict(request.query_params))
     with read_engine().connect() as conn:
         features, more = layers.items(conn, coll, box, filters, limit, offset)
-    audit.paged(coll.id, limit, len(features), principal, request)
-    href = f"{_base(request)}/collections/{coll.id}/items"
+    audit.paged(coll.name, limit, len(features), principal, request)
+    href = f"{_base(request)}/collections/{coll.name}/items"
     query = dict(request.query_params)
     links = [{"href": f"{href}?{urlencode(query)}" if query else href, "rel": "self", "type": GEOJSON}]
     if more:
@@ -142,7 +143,7 @@ def item(collection_id: str, fid: str, request: Request) -> Response:
     coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:
         feature = layers.item(conn, coll, fid)
-    base = f"{_base(request)}/collections/{coll.id}"
+    base = f"{_base(request)}/collections/{coll.name}"
     links = [
         {"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
         {"href": base, "rel": "collection", "type": "application/json"},

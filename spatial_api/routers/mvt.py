@@ -1,4 +1,4 @@
-"""Mapbox vector tiles (ST_AsMVT) for every 2D layer of the collection registry."""
+"""Mapbox vector tiles (ST_AsMVT) for every layer the registry serves as MVT."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from core import layers
 from core.db import read_engine
-from core.errors import UserError
+from core.errors import NotFound, UserError
+from core.registry import Layer, registry
 from core.settings import get_settings
 from spatial_api.security import readable_layer
 
@@ -20,10 +21,10 @@ BUFFER = 64
 MAX_ZOOM = 22
 
 
-def tile_sql(collection: layers.Collection) -> str:
+def tile_sql(collection: Layer) -> str:
     """Features of a collection in tile z/x/y, clipped with a buffer, properties from the registry."""
     geom = layers.geom_sql(collection)
-    props = ", ".join(f"t.{name}" for name in collection.properties if name != collection.id_column)
+    props = ", ".join(f"t.{p.name}" for p in collection.properties if p.name != collection.id_column)
     srid = get_settings().store_srid
     return f"""
         WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
@@ -38,7 +39,10 @@ def tile_sql(collection: layers.Collection) -> str:
 @router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(readable_layer)])
 def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
     """One vector tile (Web Mercator XYZ) of a layer; the layer name inside the tile is the collection id."""
-    collection = layers.get_collection(layer)
+    collection = registry().get(layer)
+    if collection is None or not collection.mvt:
+        served = ", ".join(la.name for la in registry().mvt())
+        raise NotFound(f"no vector tiles of {layer!r}; layers: {served}")
     if x >= 2**z or y >= 2**z:
         raise UserError(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
     with read_engine().connect() as conn:

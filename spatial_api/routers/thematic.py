@@ -13,7 +13,7 @@ router = APIRouter(prefix="/thematic", tags=["thematic"])
 @router.get("/{layer}")
 def thematic(
     layer: str,
-    theme: str = Query(..., description="contractor_grade | safety_grade | project_stage"),
+    theme: str = Query(..., description="one of the layer's themes (GET /api/v1/layers lists them)"),
 ) -> dict:
     """For each feature of a tiles layer (buildings, projects, bim), its value for the theme, plus a legend."""
     with read_engine().connect() as conn:

@@ -14,7 +14,7 @@ from core.errors import NotFound, UserError
 from core.settings import get_settings
 from spatial_api import audit
 from spatial_api.security import Principal, readable_layer, require_role
-from tiles.sources import LAYER_NAME
+from tiles.sources import VERSION_PREFIX, is_layer_name, names
 
 router = APIRouter(tags=["tiles"])
 may_build = require_role("engineer")
@@ -26,8 +26,8 @@ CACHE = {".json": "no-cache", ".glb": "public, max-age=86400", ".b3dm": "public,
 
 
 def _file(layer: str, path: str) -> Path:
-    if not LAYER_NAME.match(layer):
-        raise NotFound(f"no tile layer {layer!r}: use buildings, pipelines, nodes, tunnels, bim or bim-<version id>")
+    if not is_layer_name(layer):
+        raise NotFound(f"no tile layer {layer!r}: use {', '.join(names())} or {VERSION_PREFIX}<version id>")
     if not CONTENT_PATH.match(path) or ".." in path:
         raise UserError(f"bad tile path {path!r}: expected names like t/3_1_2.glb")
     root = (get_settings().tiles_dir / layer).resolve()
@@ -61,8 +61,8 @@ def content(layer: str, path: str, request: Request) -> Response:
 
 @router.post("/tiles/{layer}/build", status_code=202, summary="Rebuild a layer's tiles (a job)")
 def build(layer: str, request: Request, principal: Principal = Depends(may_build)) -> dict:
-    if not LAYER_NAME.match(layer):
-        raise NotFound(f"no tile layer {layer!r}: use buildings, pipelines, nodes, tunnels, bim or bim-<version id>")
+    if not is_layer_name(layer):
+        raise NotFound(f"no tile layer {layer!r}: use {', '.join(names())} or {VERSION_PREFIX}<version id>")
     job_id = jobs.submit("tiles.build", {"layer": layer}, principal.username)
     audit.record("tiles.build", layer, principal, request, "queued")
     return {"job_id": str(job_id), "status": f"/api/v1/jobs/{job_id}"}

@@ -1,7 +1,8 @@
 // Drive the viewer in Debian's headless Chromium and report what happened as one JSON object.
 // Usage: node tests/e2e/viewer.mjs '<json spec>'
 // spec: {url, artifacts, steps: [...], building?, pipe?, ifc?, project?, login?: [user, password],
-//        break?: [path substrings answered 500], slow?: [path substrings delayed slow_ms]}
+//        break?: [path substrings answered 500], slow?: [path substrings delayed slow_ms],
+//        utility?: {code, ids} (pipes of that utility to look at)}
 // Playwright gives the browser a throw-away profile. Every request is logged; any request to a host other than 127.0.0.1 is aborted and reported.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ async function load() {
 /** Underground mode on (the layers below the ground load), all their tiles, then off again. */
 async function underground() {
   await page.check('#underground');
-  await page.waitForFunction(() => ['pipelines', 'nodes', 'tunnels'].every((l) => l in window.cim.layers.tilesets));
+  await page.waitForFunction(() => ['pipelines', 'pipe_nodes', 'tunnel_compartments'].every((l) => l in window.cim.layers.tilesets));
   await page.evaluate(() => window.cim.waitForTiles());
   await page.waitForTimeout(300);
   await shot('01b-underground');
@@ -202,7 +203,65 @@ async function broken() {
   };
 }
 
-const STEPS = { load, building, incident, upload, broken };
+/** Once every one of the pipes `ids` is loaded in the pipelines tileset and drawn as `shown`
+ * says (the style is applied in the frames after a tile loads or the style changes; before, a
+ * feature is shown in white): the loaded pipes of `utility` as {id, show, color}. */
+function utilityFeatures(utility, ids, shown) {
+  return page
+    .waitForFunction(
+      ([code, wanted, visible]) => {
+        const out = [];
+        const visit = (tile) => {
+          const content = tile.contentReady ? tile.content : null;
+          for (let i = 0; i < (content?.featuresLength ?? 0); i += 1) {
+            const f = content.getFeature(i);
+            if (f.getProperty('utility') === code) out.push({ id: f.getProperty('id'), show: f.show, color: f.color.toCssHexString() });
+          }
+          tile.children.forEach(visit);
+        };
+        visit(window.cim.layers.tilesets.pipelines.root);
+        const styled = (f) => f.show === visible && (!visible || f.color !== '#ffffff');
+        return wanted.every((id) => out.some((f) => f.id === id)) && out.every(styled) ? out : null;
+      },
+      [utility, ids, shown],
+      { polling: 100 },
+    )
+    .then((handle) => handle.jsonValue());
+}
+
+/** A utility's checkbox in the panel, its pipes shown in its colour, hidden by the checkbox and back. */
+async function utility() {
+  const { code, ids } = spec.utility;
+  await page.goto(spec.url, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.cim && window.cim.ready === true);
+  const box = page.locator(`#layers-body input[data-code="${code}"]`);
+  const label = await box.locator('xpath=..').innerText();
+  const checked = await box.isChecked();
+  await page.evaluate((id) => {
+    window.cim.flown = false;
+    window.cim.flyToFeature('pipelines', id, 60).then(() => { window.cim.flown = true; });
+  }, ids[0]);
+  await page.waitForFunction(() => window.cim.flown === true);
+  await page.check('#underground');
+  await page.waitForFunction(() => 'pipelines' in window.cim.layers.tilesets);
+  await page.evaluate(() => window.cim.waitForTiles());
+  const shown = await utilityFeatures(code, ids, true);
+  await page.waitForTimeout(300);
+  await shot('07-utility');
+  await box.uncheck();
+  const hidden = await utilityFeatures(code, ids, false);
+  await box.check();
+  return {
+    label,
+    checked,
+    shown,
+    hidden,
+    legend: await page.locator('#legend ul[data-legend="utilities"]').innerText(),
+    banner: await bannerText(),
+  };
+}
+
+const STEPS = { load, building, incident, upload, broken, utility };
 try {
   for (const name of spec.steps) {
     try {

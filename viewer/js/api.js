@@ -139,10 +139,10 @@ export async function login(username, password) {
   return auth.user;
 }
 
-// --- tiles, styles, legends
+// --- the layer registry and vocabularies (asked once, early: index.html starts it), tiles
+let registryAnswer = null;
+export const layerRegistry = () => (registryAnswer ??= request('layers'));
 export const tilesetUrl = (layer) => `${API}/tiles/${layer}/tileset.json`;
-export const style = (layer) => request(`/styles/${layer}.json`, { quiet: true });
-export const legends = () => request('/styles/legends.json', { quiet: true });
 
 // --- ground
 export const terrainExtent = () => request(`terrain/extent`);

@@ -3,12 +3,6 @@ import * as api from './api.js';
 
 const { Cesium } = window;
 
-// Bottom to top.
-const GROUND_STYLES = {
-  parcels: { fill: '#c8b46a', alpha: 0.3, outline: '#e6d38a', width: 2 },
-  projects: { fill: '#4fa3e0', alpha: 0.4, outline: '#7fc1ff', width: 2 },
-  roads: { fill: '#9aa0a6', alpha: 0.6, outline: '#9aa0a6', width: 1 },
-};
 const DRAPE_PIXELS = 2048; // the long side of the draped image
 
 /** One image over a rectangle, drawn in a canvas: handed to WebGL as it is, with no encoding. */
@@ -36,6 +30,7 @@ const ringsOf = (g) => (g.type === 'Polygon' ? g.coordinates : g.type === 'Multi
 export class Drapes {
   constructor(viewer) {
     this.viewer = viewer;
+    this.styles = {}; // collection -> {fill, alpha, outline, width}, bottom to top (the registry's draped)
     this.counts = {}; // collection -> its number of features (those that arrived)
     this.polygons = {}; // collection -> [[ring, ...] per feature]
     this.hidden = new Set(); // collections not drawn (also those hidden before they arrived)
@@ -79,7 +74,7 @@ export class Drapes {
   redraw() {
     if (this.layer) this.viewer.imageryLayers.remove(this.layer, true);
     this.layer = null;
-    const shown = Object.keys(GROUND_STYLES).filter((c) => c in this.counts && this.isShown(c) && this.polygons[c].length);
+    const shown = Object.keys(this.styles).filter((c) => c in this.counts && this.isShown(c) && this.polygons[c].length);
     if (!shown.length || !this.rectangle) return;
     const [w, s, e, n] = this.rectangle;
     const aspect = ((e - w) * Math.cos(Cesium.Math.toRadians((s + n) / 2))) / (n - s);
@@ -91,7 +86,7 @@ export class Drapes {
     // thousands of polygons becomes GPU work, which in software WebGL took seconds (100k city: 3.9 s)
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     for (const collection of shown) {
-      const style = GROUND_STYLES[collection];
+      const style = this.styles[collection];
       ctx.fillStyle = Cesium.Color.fromCssColorString(style.fill).withAlpha(style.alpha).toCssColorString();
       ctx.strokeStyle = style.outline;
       ctx.lineWidth = style.width;

@@ -1,22 +1,13 @@
-// Labels in Chinese (default) and English; elements carry data-i18n="key".
+// Labels in Chinese (default) and English; elements carry data-i18n="key". The page's own words are
+// here; the names of layers, their properties and the vocabularies' codes come from the layer
+// registry (GET /api/v1/layers) through addLabels.
 
 const LABELS = {
   zh: {
-    address: '地址',
-    use: '用途',
-    structure: '结构',
-    height_m: '高度（米）',
-    floors_above: '地上层数',
-    floors_below: '地下层数',
-    year_built: '建成年份',
-    safety_grade: '房屋安全等级',
-    parcel_code: '地块编号',
     beneath: '周边地下设施',
     distance_m: '距离（米）',
-    tunnel_compartments: '管廊舱室',
     safety: '房屋安全',
     grade: '等级',
-    last_inspection: '最近鉴定',
     house_units: '房屋单元',
     units: '套数',
     residents: '居住人数',
@@ -34,46 +25,18 @@ const LABELS = {
     credit_score: '信用分',
     latest_credit: '最新信用记录',
     phone: '电话',
-    utility: '管线类别',
-    material: '材质',
-    diameter_mm: '管径（毫米）',
-    depth_ref: '埋深起算',
-    owner: '权属单位',
-    install_year: '敷设年份',
     status: '状态',
     id: '编号',
-    ifc_class: 'IFC 类',
-    storey: '楼层',
     properties: '属性',
     quantities: '工程量',
     materials: '材料',
-    model_name: '模型',
     app_title: 'CIM 城市信息模型平台',
     layers: '图层',
     layer: '图层',
     feature: '要素',
     element: '构件',
-    buildings: '建筑',
-    bim: 'BIM 模型',
-    pipelines: '地下管线',
-    nodes: '管点（阀门、检查井）',
-    tunnels: '综合管廊',
-    projects: '工程项目',
-    parcels: '用地红线',
-    roads: '道路红线',
-    water: '给水',
-    drain: '雨水',
-    sewer: '污水',
-    gas: '燃气',
-    heat: '热力',
-    power: '电力',
-    telecom: '通信',
-    streetlight: '路灯',
     theme: '专题',
     theme_none: '无',
-    theme_credit: '施工单位信用等级',
-    theme_safety: '房屋安全鉴定等级',
-    theme_stage: '项目阶段',
     underground: '地下模式',
     ground_alpha: '地表透明度',
     excavate: '开挖分析',
@@ -113,36 +76,23 @@ const LABELS = {
     project: '项目',
     permits: '施工许可',
     enterprises: '企业',
-    credit_grade: '信用等级',
     people: '人员',
     pipes_beneath: '下方管线',
-    depth_m: '埋深（米）',
     contractor: '施工单位',
     progress: '进度',
     report: '审查报告',
     issues: '问题',
     fly_to_failing: '定位不合格构件',
     role: '角色',
-    public: '访客',
+    guest: '访客',
     nothing_here: '此处无要素',
     legend: '图例',
   },
   en: {
-    address: 'Address',
-    use: 'Use',
-    structure: 'Structure',
-    height_m: 'Height (m)',
-    floors_above: 'Floors above',
-    floors_below: 'Floors below',
-    year_built: 'Year built',
-    safety_grade: 'Safety grade',
-    parcel_code: 'Parcel',
     beneath: 'Beneath',
     distance_m: 'Distance (m)',
-    tunnel_compartments: 'Tunnel compartments',
     safety: 'Building safety',
     grade: 'Grade',
-    last_inspection: 'Last inspection',
     house_units: 'House units',
     units: 'Units',
     residents: 'Residents',
@@ -160,46 +110,18 @@ const LABELS = {
     credit_score: 'Credit score',
     latest_credit: 'Latest credit records',
     phone: 'Phone',
-    utility: 'Utility',
-    material: 'Material',
-    diameter_mm: 'Diameter (mm)',
-    depth_ref: 'Depth to',
-    owner: 'Owner',
-    install_year: 'Install year',
     status: 'Status',
     id: 'ID',
-    ifc_class: 'IFC class',
-    storey: 'Storey',
     properties: 'Properties',
     quantities: 'Quantities',
     materials: 'Materials',
-    model_name: 'Model',
     app_title: 'CIM city information model',
     layers: 'Layers',
     layer: 'Layer',
     feature: 'Feature',
     element: 'Element',
-    buildings: 'Buildings',
-    bim: 'BIM models',
-    pipelines: 'Underground pipelines',
-    nodes: 'Pipe nodes (valves, manholes)',
-    tunnels: 'Utility tunnels',
-    projects: 'Projects',
-    parcels: 'Parcels',
-    roads: 'Roads',
-    water: 'Water supply',
-    drain: 'Storm drain',
-    sewer: 'Sewer',
-    gas: 'Gas',
-    heat: 'Heat',
-    power: 'Power',
-    telecom: 'Telecom',
-    streetlight: 'Streetlight',
     theme: 'Theme',
     theme_none: 'None',
-    theme_credit: 'Contractor credit grade',
-    theme_safety: 'Building safety grade',
-    theme_stage: 'Project stage',
     underground: 'Underground mode',
     ground_alpha: 'Ground opacity',
     excavate: 'Excavation box',
@@ -239,29 +161,42 @@ const LABELS = {
     project: 'Project',
     permits: 'Construction permits',
     enterprises: 'Enterprises',
-    credit_grade: 'Credit grade',
     people: 'People',
     pipes_beneath: 'Pipes beneath',
-    depth_m: 'Depth (m)',
     contractor: 'Contractor',
     progress: 'Progress',
     report: 'Review report',
     issues: 'Issues',
     fly_to_failing: 'Fly to failing elements',
     role: 'Role',
-    public: 'Guest',
+    guest: 'Guest',
     nothing_here: 'Nothing here',
     legend: 'Legend',
   },
 };
 
+const REGISTERED = {}; // key -> {zh, en}, from the layer registry
+const VOCAB_OF = {}; // property name -> the vocabulary its values come from
 let lang = localStorage.getItem('cim.lang') || 'zh';
+
+/** Labels from the registry ({key: {zh, en}}; the page's own words keep their key) and which
+ * vocabulary each property's values come from ({property: vocabulary}). */
+export function addLabels(labels, vocabOf = {}) {
+  for (const [key, label] of Object.entries(labels)) REGISTERED[key] ??= label;
+  for (const [name, vocab] of Object.entries(vocabOf)) VOCAB_OF[name] ??= vocab;
+}
+
+/** A property value's label from its vocabulary (`public` as a building use: 公共服务), or undefined. */
+export function valueLabel(property, value) {
+  const label = VOCAB_OF[property] && REGISTERED[`${VOCAB_OF[property]}.${value}`];
+  return label ? label[lang] ?? label.zh : undefined;
+}
 
 export const language = () => lang;
 
 /** The label for a key in the current language (the key itself when unknown). */
 export function t(key) {
-  return LABELS[lang][key] ?? LABELS.zh[key] ?? key;
+  return LABELS[lang][key] ?? REGISTERED[key]?.[lang] ?? LABELS.zh[key] ?? REGISTERED[key]?.zh ?? key;
 }
 
 /** Fill every [data-i18n] element (text) and [data-i18n-title] (tooltip). */

@@ -1,63 +1,122 @@
-// The layers: 3D Tiles tilesets, draped collections, per-utility filters, legends, thematic colours
-// and highlights (both through one 3D Tiles style per tileset, keyed on the feature's `id`).
+// The layers, as the server's layer registry (GET /api/v1/layers) describes them: 3D Tiles tilesets,
+// draped collections, per-value filters (one checkbox per utility), legends, thematic colours and
+// highlights (both through one 3D Tiles style per tileset, keyed on the feature's `id`).
 import * as api from './api.js';
 import { Drapes } from './drape.js';
-import { t, language, apply as applyLabels } from './i18n.js';
+import { t, language, addLabels, apply as applyLabels } from './i18n.js';
 import { message, escape } from './ui.js';
 
 const { Cesium } = window;
 
-export const TILESETS = ['buildings', 'bim', 'pipelines', 'nodes', 'tunnels'];
-// Below the ground, out of sight from the initial view: loaded when first shown (the layer's
-// checkbox, underground mode, or an analysis that marks their features).
-export const UNDERGROUND = ['pipelines', 'nodes', 'tunnels'];
-export const DRAPED = ['projects', 'parcels', 'roads'];
-export const UTILITIES = ['water', 'drain', 'sewer', 'gas', 'heat', 'power', 'telecom'];
-// Which layer and API theme each thematic choice colours.
-export const THEMES = {
-  credit: { layer: 'buildings', theme: 'contractor_grade' },
-  safety: { layer: 'buildings', theme: 'safety_grade' },
-  stage: { layer: 'buildings', theme: 'project_stage' },
-};
-
-/** A label that may be given per language ({zh, en}) in the current language. */
+/** A label given per language ({zh, en}) in the current language. */
 const localised = (label) => (label && typeof label === 'object' ? label[language()] ?? label.zh : label);
 
-/** A legend as [{value, label, color}]: styles/legends.json gives {title, entries: [...]}, the
- * thematic endpoint {value: {label, color}}. */
+/** The registry's words as i18n labels: layer names, property names (the first layer's label wins)
+ * and vocabulary codes as `vocab.code`; and the vocabulary of each property that has one (null where
+ * two layers give one name two vocabularies). */
+function registryLabels(registry) {
+  const labels = {};
+  const vocabOf = {};
+  for (const layer of registry.layers) {
+    labels[layer.name] = layer.title;
+    for (const p of [...layer.properties, ...(layer.tiles?.properties ?? [])]) {
+      labels[p.name] ??= p.label;
+      if (p.vocab) vocabOf[p.name] = p.name in vocabOf && vocabOf[p.name] !== p.vocab ? null : p.vocab; // ambiguous: none
+    }
+    for (const theme of layer.themes) labels[`theme.${layer.name}.${theme.name}`] = theme.title;
+  }
+  for (const [name, words] of Object.entries(registry.vocabularies)) {
+    labels[`vocab.${name}`] = words.title;
+    for (const e of words.entries) labels[`${name}.${e.code}`] = e.label;
+  }
+  return [labels, vocabOf];
+}
+
+/** A vocabulary's coloured entries (and its "other") as legend items [{value, label, color}]. */
+function vocabItems(words, alpha = 1) {
+  const items = words.entries.filter((e) => e.color).map((e) => ({ value: e.code, label: localised(e.label), color: e.color, alpha: e.alpha * alpha }));
+  return words.other ? [...items, { value: null, label: localised(words.other.label), color: words.other.color, alpha }] : items;
+}
+
+/** A legend as [{value, label, color}] from the thematic endpoint's {value: {label, color}}. */
 export function legendItems(legend) {
-  if (!legend) return [];
-  const items = legend.entries ?? Object.entries(legend).map(([value, v]) => ({ value, ...v }));
-  return items.map((i) => ({ value: i.value, label: localised(i.label) ?? i.value, color: i.color }));
+  return Object.entries(legend ?? {}).map(([value, v]) => ({ value, label: localised(v.label) ?? value, color: v.color }));
+}
+
+/** A layer's default colour for a feature, after its registry style (a colour, or a property's
+ * value coloured after a vocabulary). */
+function styleColour(style, vocabularies) {
+  if (!style) return () => Cesium.Color.WHITE;
+  if (style.color) {
+    const colour = Cesium.Color.fromCssColorString(style.color).withAlpha(style.alpha);
+    return () => colour;
+  }
+  const items = vocabItems(vocabularies[style.vocab], style.alpha);
+  const byValue = new Map(items.map((i) => [i.value, Cesium.Color.fromCssColorString(i.color).withAlpha(i.alpha)]));
+  const other = byValue.get(null) ?? Cesium.Color.GRAY.withAlpha(style.alpha);
+  return (feature) => {
+    let value = feature.getProperty(style.property);
+    if (style.first_of_list && typeof value === 'string') value = value.split(',')[0];
+    return byValue.get(value) ?? other;
+  };
 }
 
 export class Layers {
   constructor(viewer) {
     this.viewer = viewer;
+    this.registry = null; // the answer of GET /api/v1/layers
+    this.byName = {}; // layer name -> its registry entry
     this.tilesets = {}; // layer -> Cesium3DTileset
     this.loading = {}; // layer -> Promise of its tileset (null when it failed)
-    this.shown = new Set(TILESETS.filter((l) => !UNDERGROUND.includes(l))); // tileset layers shown
+    this.shown = new Set(); // tileset layers shown
     this.onTileset = null; // (layer, tileset) once a tileset is added
     this.onVisibility = null; // (layer, visible) when a layer is shown or hidden
     this.drapes = new Drapes(viewer);
-    this.baseStyles = {}; // layer -> Cesium3DTileStyle from styles/<layer>.json
     this.highlights = {}; // layer -> Map(id -> Color)
     this.themeColours = null; // {layer, colours: Map(id -> Color)}
-    this.utilities = new Set(UTILITIES);
-    this.legends = {};
-    this.legendsLoaded = null; // a Promise once loadAll has started
+    this.hiddenValues = {}; // vocabulary -> Set of codes whose features the filters hide
+    this.ready = api.layerRegistry().then(
+      (registry) => this.configure(registry),
+      (exc) => message(`${t('layers')}: ${exc.message}`, 'error', 'layers'),
+    );
+  }
+
+  configure(registry) {
+    this.registry = registry;
+    this.byName = Object.fromEntries(registry.layers.map((l) => [l.name, l]));
+    addLabels(...registryLabels(registry));
+    for (const layer of this.tiled()) if (!layer.underground) this.shown.add(layer.name);
+  }
+
+  /** Registry layers with a tileset / draped on the ground (bottom first) / below the ground. */
+  tiled() {
+    return this.registry?.layers.filter((l) => l.tiles) ?? [];
+  }
+
+  draped() {
+    return (this.registry?.layers.filter((l) => l.draped) ?? []).sort((a, b) => a.draped.order - b.draped.order);
+  }
+
+  underground() {
+    return this.tiled().filter((l) => l.underground).map((l) => l.name);
+  }
+
+  isTileset(layer) {
+    return Boolean(this.byName[layer]?.tiles);
+  }
+
+  /** The registry entry of a tileset: its own, or for `bim-<version>` the layer with version tiles. */
+  entryOf(layer) {
+    return this.byName[layer] ?? (layer.startsWith('bim-') ? this.byName.bim_elements : null);
   }
 
   /** Load the layers shown at first; a layer that fails says so in the banner and the rest still load. */
   async loadAll() {
-    this.legendsLoaded = api.legends().then(
-      (legends) => {
-        this.legends = legends;
-      },
-      (exc) => message(`${t('legend')}: ${exc.message}`, 'warn', 'legends'),
-    );
+    await this.ready;
     const tilesets = [...this.shown].map((layer) => this.loadTileset(layer));
-    await Promise.all([...tilesets, this.drapes.load(DRAPED), this.legendsLoaded]);
+    const draped = this.draped();
+    this.drapes.styles = Object.fromEntries(draped.map((l) => [l.name, l.draped]));
+    await Promise.all([...tilesets, this.drapes.load(draped.map((l) => l.name))]);
   }
 
   /** The layer's tileset, added once; null when it failed. */
@@ -66,11 +125,8 @@ export class Layers {
     return this.loading[layer];
   }
 
-  /** `optional`: a missing tileset (404) is no error (the BIM layer before any model is published). */
-  async addTileset(layer, url = api.tilesetUrl(layer), { optional = layer === 'bim' } = {}) {
-    const baseStyle = api.style(layer.startsWith('bim') ? 'bim' : layer) // on its way with the tileset
-      .then((json) => new Cesium.Cesium3DTileStyle(json))
-      .catch(() => null);
+  /** `optional`: a missing tileset (404) is no error (a BIM layer before any model is published). */
+  async addTileset(layer, url = api.tilesetUrl(layer), { optional = this.byName[layer]?.tiles?.optional ?? false } = {}) {
     let tileset;
     try {
       // no dynamic environment map: it renders the sky into cube maps per tileset, reads them back
@@ -83,41 +139,35 @@ export class Layers {
     }
     tileset.layerName = layer;
     tileset.tileFailed.addEventListener((e) => message(`${t(layer)}: ${e.url} — ${e.message}`, 'error', `tile-${layer}`));
-    this.baseStyles[layer] = await baseStyle;
     this.tilesets[layer] = tileset;
-    tileset.show = !TILESETS.includes(layer) || this.shown.has(layer);
+    tileset.show = !this.isTileset(layer) || this.shown.has(layer);
     this.viewer.scene.primitives.add(tileset);
     this.restyle(layer);
     this.onTileset?.(layer, tileset);
     return tileset;
   }
 
-  /** One style per tileset: highlight, else thematic colour, else the layer's own style. */
+  /** One style per tileset: highlight, else thematic colour, else the layer's own style; features
+   * whose value a filter hides are not shown. */
   restyle(layer) {
     const tileset = this.tilesets[layer];
     if (!tileset) return;
-    const base = this.baseStyles[layer];
+    const entry = this.entryOf(layer);
+    const base = styleColour(entry?.style, this.registry?.vocabularies ?? {});
     const highlights = this.highlights[layer];
     const theme = this.themeColours?.layer === layer ? this.themeColours.colours : null;
-    const utilities = this.utilities;
-    const isPipes = layer === 'pipelines' || layer === 'nodes';
+    const filter = entry?.style?.filter ? entry.style : null;
+    const hidden = filter ? this.hiddenValues[filter.vocab] ?? new Set() : null;
     const style = new Cesium.Cesium3DTileStyle();
     style.color = {
       evaluateColor(feature, result) {
         const id = feature.getProperty('id');
-        const colour = highlights?.get(id) ?? theme?.get(id);
-        if (colour) return Cesium.Color.clone(colour, result);
-        if (base?.color) return base.color.evaluateColor(feature, result);
-        return Cesium.Color.clone(Cesium.Color.WHITE, result);
+        return Cesium.Color.clone(highlights?.get(id) ?? theme?.get(id) ?? base(feature), result);
       },
     };
     style.show = {
       evaluate(feature) {
-        if (isPipes) {
-          const utility = feature.getProperty('utility');
-          if (utility && !utilities.has(utility)) return false;
-        }
-        return base?.show ? base.show.evaluate(feature) : true;
+        return !hidden?.size || !hidden.has(feature.getProperty(filter.property));
       },
     };
     tileset.style = style;
@@ -130,8 +180,8 @@ export class Layers {
   /** Show or hide a layer; a tileset not loaded yet loads now. Resolves once it is added. */
   async setVisible(layer, visible) {
     this.onVisibility?.(layer, visible);
-    if (DRAPED.includes(layer)) this.drapes.setShown(layer, visible);
-    if (!TILESETS.includes(layer)) return;
+    if (this.byName[layer]?.draped) this.drapes.setShown(layer, visible);
+    if (!this.isTileset(layer)) return;
     if (visible) this.shown.add(layer);
     else this.shown.delete(layer);
     const tileset = this.tilesets[layer] ?? (visible ? await this.loadTileset(layer) : null);
@@ -139,14 +189,16 @@ export class Layers {
   }
 
   isShown(layer) {
-    return TILESETS.includes(layer) ? this.shown.has(layer) : this.drapes.isShown(layer);
+    return this.isTileset(layer) ? this.shown.has(layer) : this.drapes.isShown(layer);
   }
 
-  setUtility(utility, visible) {
-    if (visible) this.utilities.add(utility);
-    else this.utilities.delete(utility);
-    this.restyle('pipelines');
-    this.restyle('nodes');
+  /** Show or hide the features of one code of a filtering vocabulary (a utility) in every layer
+   * styled after it. */
+  setValueShown(vocab, code, visible) {
+    const hidden = (this.hiddenValues[vocab] ??= new Set());
+    if (visible) hidden.delete(code);
+    else hidden.add(code);
+    for (const layer of this.tiled()) if (layer.style?.filter && layer.style.vocab === vocab) this.restyle(layer.name);
   }
 
   /** Colour features by ids: {layer: {id: cssColour}}; replaces earlier highlights. A hidden
@@ -155,7 +207,7 @@ export class Layers {
     this.highlights = {};
     for (const [layer, colours] of Object.entries(byLayer)) this.highlightLayer(layer, colours);
     this.restyleAll();
-    const hidden = Object.keys(byLayer).filter((l) => Object.keys(byLayer[l]).length && TILESETS.includes(l) && !this.shown.has(l));
+    const hidden = Object.keys(byLayer).filter((l) => Object.keys(byLayer[l]).length && this.isTileset(l) && !this.shown.has(l));
     await Promise.all(hidden.map((l) => this.setVisible(l, true)));
   }
 
@@ -169,13 +221,18 @@ export class Layers {
     this.highlight({});
   }
 
-  /** Colour a layer from the thematic endpoint; returns the legend shown. */
+  /** The thematic maps of the tiled layers: [{value: 'layer:theme', key: i18n key}]. */
+  themes() {
+    return this.tiled().flatMap((l) => l.themes.map((th) => ({ value: `${l.name}:${th.name}`, key: `theme.${l.name}.${th.name}` })));
+  }
+
+  /** Colour a layer from the thematic endpoint ('layer:theme'); returns the legend shown. */
   async setTheme(choice) {
     const previous = this.themeColours?.layer;
     this.themeColours = null;
     if (previous) this.restyle(previous);
-    if (!THEMES[choice]) return null;
-    const { layer, theme } = THEMES[choice];
+    if (!choice) return null;
+    const [layer, theme] = choice.split(':');
     const answer = await api.thematic(layer, theme);
     const legend = legendItems(answer.legend);
     const unknown = answer.unknown ? [{ value: null, label: localised(answer.unknown.label), color: answer.unknown.color }] : [];
@@ -187,34 +244,56 @@ export class Layers {
     }
     this.themeColours = { layer, colours };
     this.restyle(layer);
-    return { title: t(`theme_${choice}`), items: [...legend, ...unknown] };
+    return { title: t(`theme.${layer}.${theme}`), items: [...legend, ...unknown] };
   }
 
-  /** The thematic legend (if any) and the legends of styles/legends.json, as HTML. */
+  /** The thematic legend (if any) and the legends of the tiled layers' styles (each vocabulary once), as HTML. */
   legendHtml(themeLegend = null) {
     const swatches = (items) =>
       items.map((i) => `<li><span class="swatch" style="background:${escape(i.color)}"></span>${escape(i.label)}</li>`).join('');
     const blocks = themeLegend ? [`<h4>${escape(themeLegend.title)}</h4><ul id="theme-legend">${swatches(themeLegend.items)}</ul>`] : [];
-    for (const [key, legend] of Object.entries(this.legends)) {
-      if (['safety_grade', 'building_use'].includes(key)) continue; // shown through the theme choice
-      blocks.push(`<h4>${escape(localised(legend.title) ?? key)}</h4><ul>${swatches(legendItems(legend))}</ul>`);
+    const seen = new Set();
+    for (const layer of this.tiled()) {
+      const style = layer.style;
+      if (!style || seen.has(style.vocab ?? layer.name)) continue;
+      seen.add(style.vocab ?? layer.name);
+      const items = style.vocab
+        ? vocabItems(this.registry.vocabularies[style.vocab]).filter(
+            (item, i, all) => all.findIndex((o) => o.label === item.label && o.color === item.color) === i,
+          )
+        : [{ label: localised(layer.title), color: style.color }];
+      const title = style.vocab ? t(`vocab.${style.vocab}`) : t(layer.name);
+      blocks.push(`<h4>${escape(title)}</h4><ul data-legend="${escape(style.vocab ?? layer.name)}">${swatches(items)}</ul>`);
     }
     return blocks.join('');
   }
 }
 
-/** Build the layers panel (checkboxes, utility filters, theme choice, legend). */
-export function buildPanel(layers, root) {
-  const row = (key, checked = layers.isShown(key), cls = '') =>
-    `<label class="${cls}"><input type="checkbox" data-layer="${key}" ${checked ? 'checked' : ''}><span data-i18n="${key}"></span></label>`;
+/** Build the layers panel from the registry: a checkbox per tiled or draped layer, under the first
+ * layer filtered by a vocabulary a checkbox per code (utilities), the theme choice and the legend. */
+export async function buildPanel(layers, root) {
+  await layers.ready;
+  const row = (key, attribute, label, checked, cls = '') =>
+    `<label class="${cls}"><input type="checkbox" ${attribute}="${escape(key)}" ${checked ? 'checked' : ''}><span data-i18n="${escape(label)}"></span></label>`;
+  const rows = [];
+  const filtered = new Set();
+  for (const layer of layers.registry?.layers ?? []) {
+    if (!layer.tiles && !layer.draped) continue;
+    rows.push(row(layer.name, 'data-layer', layer.name, layers.isShown(layer.name)));
+    const style = layer.style;
+    if (style?.filter && !filtered.has(style.vocab)) {
+      filtered.add(style.vocab);
+      for (const e of layers.registry.vocabularies[style.vocab].entries) {
+        const hidden = layers.hiddenValues[style.vocab]?.has(e.code);
+        rows.push(row(e.code, `data-vocab="${escape(style.vocab)}" data-code`, `${style.vocab}.${e.code}`, !hidden, 'sub'));
+      }
+    }
+  }
+  const options = layers.themes().map((th) => `<option value="${escape(th.value)}" data-i18n="${escape(th.key)}"></option>`);
   root.innerHTML = [
-    row('buildings'), row('bim'), row('pipelines'),
-    ...UTILITIES.map((u) => row(u, true, 'sub').replace('data-layer', 'data-utility')),
-    row('nodes'), row('tunnels'), row('projects'), row('parcels'), row('roads'),
+    ...rows,
     `<label>`,
-    `<span data-i18n="theme"></span> <select id="theme"><option value="" data-i18n="theme_none"></option>`,
-    `<option value="credit" data-i18n="theme_credit"></option><option value="safety" data-i18n="theme_safety"></option>`,
-    `<option value="stage" data-i18n="theme_stage"></option></select></label>`,
+    `<span data-i18n="theme"></span> <select id="theme"><option value="" data-i18n="theme_none"></option>${options.join('')}</select></label>`,
     `<h3 data-i18n="legend"></h3><div id="legend"></div>`,
   ].join('');
   layers.onVisibility = (layer, visible) => {
@@ -222,14 +301,11 @@ export function buildPanel(layers, root) {
     if (box) box.checked = visible;
   };
   const legend = root.querySelector('#legend');
-  legend.innerHTML = layers.legendHtml();
-  layers.legendsLoaded?.then(() => {
-    legend.innerHTML = layers.legendHtml(layers.themeLegend);
-  });
+  legend.innerHTML = layers.legendHtml(layers.themeLegend);
   root.addEventListener('change', async (e) => {
     const el = e.target;
     if (el.dataset.layer) layers.setVisible(el.dataset.layer, el.checked);
-    if (el.dataset.utility) layers.setUtility(el.dataset.utility, el.checked);
+    if (el.dataset.code) layers.setValueShown(el.dataset.vocab, el.dataset.code, el.checked);
     if (el.id === 'theme') {
       layers.themeLegend = await layers.setTheme(el.value).catch(() => null);
       legend.innerHTML = layers.legendHtml(layers.themeLegend);

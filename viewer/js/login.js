@@ -11,7 +11,7 @@ export function setupLogin(onChange) {
 
   const refresh = () => {
     const user = api.auth.user;
-    badge.textContent = user ? `${user.username} (${user.role})` : t('public');
+    badge.textContent = user ? `${user.username} (${user.role})` : t('guest');
     button.dataset.i18n = user ? 'logout' : 'login';
     button.textContent = t(button.dataset.i18n);
   };

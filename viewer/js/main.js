@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import * as i18n from './i18n.js';
 import { t } from './i18n.js';
-import { Layers, UNDERGROUND, buildPanel } from './layers.js';
+import { Layers, buildPanel } from './layers.js';
 import { setupLogin } from './login.js';
 import { Picker, groundAt } from './picking.js';
 import { Review } from './review.js';
@@ -106,7 +106,7 @@ async function main() {
   initialView(viewer, extent);
   buildPanel(layers, $('layers-body'));
 
-  const picker = new Picker(viewer);
+  const picker = new Picker(viewer, layers);
   const incidents = new Incidents(viewer, layers);
   const excavation = new Excavation(viewer);
   const undulation = extent ? extent.h_ellipsoidal_min - extent.h_orthometric_min : 0;
@@ -175,7 +175,7 @@ async function main() {
   const underground = (on) => {
     $('underground').checked = on;
     setUnderground(viewer, on, Number($('ground-alpha').value));
-    if (on) for (const layer of UNDERGROUND) layers.setVisible(layer, true);
+    if (on) for (const layer of layers.underground()) layers.setVisible(layer, true);
   };
   $('underground').onchange = (e) => underground(e.target.checked);
   $('ground-alpha').oninput = (e) => $('underground').checked && setUnderground(viewer, true, Number(e.target.value));

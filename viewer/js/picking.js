@@ -7,12 +7,9 @@ import { panel, render, escape } from './ui.js';
 const { Cesium } = window;
 const SELECTED = Cesium.Color.YELLOW;
 
-// What the identify endpoint calls each tileset's features (the city's BIM layer: its published
-// elements, with their model's project); tunnel compartments and the elements of a version under
-// review are not identified by the API: their OGC API Features item is shown instead.
-const IDENTIFY_LAYER = { buildings: 'buildings', pipelines: 'pipelines', nodes: 'pipe_nodes', bim: 'bim_elements' };
-const COLLECTION = { tunnels: 'tunnel_compartments', bim: 'bim_elements' };
-const tilesetKind = (layer) => (layer.startsWith('bim') ? 'bim' : layer);
+// A tileset is named after its registry layer: the identify endpoint answers for the features of
+// identifiable layers; for the others (tunnel compartments) and the elements of a BIM version under
+// review (`bim-<version>`) the tile's properties and the OGC API Features item are shown instead.
 
 /** Lon/lat in degrees of the ground (or a feature) under a screen position, or null. */
 export function groundAt(scene, position) {
@@ -30,8 +27,9 @@ function tileProperties(feature) {
 }
 
 export class Picker {
-  constructor(viewer) {
+  constructor(viewer, layers) {
     this.viewer = viewer;
+    this.layers = layers;
     this.selected = null; // {feature, colour}
     this.last = null; // {layer, id} of the last identified feature
   }
@@ -54,15 +52,15 @@ export class Picker {
     const picked = scene.pick(position);
     if (picked instanceof Cesium.Cesium3DTileFeature && picked.getProperty('id') !== undefined) {
       const layerName = picked.tileset.layerName ?? '';
-      const kind = tilesetKind(layerName);
+      const kind = this.layers.entryOf(layerName)?.name ?? layerName;
       const id = String(picked.getProperty('id'));
       this.select(picked);
       this.last = { layer: kind, id };
-      const answer = IDENTIFY_LAYER[layerName]
-        ? await api.identifyFeature(IDENTIFY_LAYER[layerName], id)
+      const answer = this.layers.byName[layerName]?.identifiable
+        ? await api.identifyFeature(layerName, id)
         : {
             tile: tileProperties(picked),
-            record: await api.collectionItem(COLLECTION[kind], id, { quiet: true }).then((f) => f.properties).catch(() => null),
+            record: await api.collectionItem(kind, id, { quiet: true }).then((f) => f.properties).catch(() => null),
           };
       return this.show(`${t(kind)} ${id}`, answer);
     }

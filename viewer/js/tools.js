@@ -54,7 +54,7 @@ export function affectedIds(answer) {
   return {
     buildings: [...(answer.buildings ?? []), ...(isolation.buildings_losing_supply ?? [])].map((b) => b.code),
     pipelines: [...Object.values(answer.pipes_by_utility ?? {}).flatMap((u) => u.ids), ...(isolation.isolated_pipes ?? [])],
-    tunnels: (answer.tunnel_compartments ?? []).map((c) => c.id),
+    tunnel_compartments: (answer.tunnel_compartments ?? []).map((c) => c.id),
   };
 }
 
@@ -92,8 +92,8 @@ export class Incidents {
     await this.layers.highlight({
       buildings: colourAll(affected.buildings, AFFECTED),
       pipelines: colourAll(affected.pipelines, AFFECTED),
-      tunnels: colourAll(affected.tunnels, AFFECTED),
-      nodes: colourAll(valves, VALVE),
+      tunnel_compartments: colourAll(affected.tunnel_compartments, AFFECTED),
+      pipe_nodes: colourAll(valves, VALVE),
     });
     this.drawZone(answer.zone);
     this.flyToZone(answer.zone);

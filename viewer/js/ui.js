@@ -1,5 +1,5 @@
 // Page chrome: the message banner, the side panel, the status line. No Cesium here.
-import { t } from './i18n.js';
+import { t, valueLabel } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const messages = new Map(); // key -> element, so a repeated message shows once
@@ -40,12 +40,14 @@ export function escape(value) {
 
 const isScalar = (v) => v === null || typeof v !== 'object';
 const formatScalar = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? +v.toFixed(3) : v);
+/** A property's value, as its vocabulary's label where the registry gives the property one. */
+const formatValue = (key, v) => valueLabel(key, v) ?? formatScalar(v);
 
 function table(rows) {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((k) => isScalar(r[k]))))];
   const head = columns.map((c) => `<th>${escape(t(c))}</th>`).join('');
   const body = rows
-    .map((r) => `<tr>${columns.map((c) => `<td>${escape(formatScalar(r[c]))}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${columns.map((c) => `<td>${escape(formatValue(c, r[c]))}</td>`).join('')}</tr>`)
     .join('');
   return `<table class="rows"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
@@ -67,7 +69,7 @@ export function render(value, depth = 0) {
   const scalars = entries.filter(([, v]) => isScalar(v));
   const nested = entries.filter(([, v]) => !isScalar(v));
   const list = scalars.length
-    ? `<dl>${scalars.map(([k, v]) => `<dt>${escape(t(k))}</dt><dd>${escape(formatScalar(v))}</dd>`).join('')}</dl>`
+    ? `<dl>${scalars.map(([k, v]) => `<dt>${escape(t(k))}</dt><dd>${escape(formatValue(k, v))}</dd>`).join('')}</dl>`
     : '';
   const level = Math.min(depth + 3, 5);
   const sections = nested
