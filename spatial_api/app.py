@@ -29,6 +29,7 @@ from spatial_api.routers import (
     mvt,
     query,
     reviews,
+    styles,
     terrain,
     thematic,
 )
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
         admin,
         features,
         layers,
+        styles,
         query,
         analysis,
         thematic,

@@ -126,8 +126,8 @@ MADE_UP_LAYER = {
         "WHERE utility = 'gas' AND diameter_mm >= 300 ORDER BY id",
         "properties": ["id", "utility", "diameter_mm"],
     },
-    "style": {"property": "utility", "vocab": "utilities", "filter": True},
 }
+MADE_UP_STYLE = {"style": {"property": "utility", "vocab": "utilities", "filter": True}}
 MADE_UP_UTILITY = {
     "code": "hydrogen",
     "label": {"zh": "氢气", "en": "Hydrogen"},
@@ -169,6 +169,7 @@ print(json.dumps({
     "tiles_help": runner.invoke(cli, ["tiles", "build", "--help"], terminal_width=400).output,
     "import_help": runner.invoke(cli, ["gis", "import", "--help"], terminal_width=400).output,
     "layers": client.get("/api/v1/layers").json(),
+    "style": client.get("/api/v1/styles/gas_mains.json").json(),
     "model_utilities": list(UTILITIES),
     "hydrogen_clearance_class": clearance.base_class("hydrogen"),
 }))
@@ -191,7 +192,7 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def made_up(sample_city, rows, to_lonlat, tmp_path_factory, database) -> dict:
     """The probe's answers with the made-up layer and utility, and what SQL says they must hold."""
-    shipped = {name: ROOT / "core" / name for name in ("registry", "vocab")}
+    shipped = {name: ROOT / "core" / name for name in ("registry", "vocab")} | {"styles": ROOT / "styles"}
     before = {name: _digest(folder) for name, folder in shipped.items()}
     copies = tmp_path_factory.mktemp("made-up")
     for name, folder in shipped.items():
@@ -200,6 +201,7 @@ def made_up(sample_city, rows, to_lonlat, tmp_path_factory, database) -> dict:
     document = json.loads(layers_file.read_text(encoding="utf-8"))
     document["layers"].append(MADE_UP_LAYER)
     layers_file.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    (copies / "styles" / "gas_mains.json").write_text(json.dumps(MADE_UP_STYLE), encoding="utf-8")
     utilities_file = copies / "vocab" / "utilities.json"
     utilities = json.loads(utilities_file.read_text(encoding="utf-8"))
     utilities["entries"].append(MADE_UP_UTILITY)
@@ -215,7 +217,7 @@ def made_up(sample_city, rows, to_lonlat, tmp_path_factory, database) -> dict:
     z = 17
     x, y = _tile_of(at.x, at.y, z)
     spec = {"id": first["id"], "lon": at.x, "lat": at.y, "tile": [z, x, y]}
-    env = os.environ | {"CIM_REGISTRY_DIR": str(copies / "registry"), "CIM_VOCAB_DIR": str(copies / "vocab")}
+    env = os.environ | {f"CIM_{name.upper()}_DIR": str(copies / name) for name in shipped}
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(spec)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -241,6 +243,7 @@ def test_a_made_up_layer_reaches_collections_mvt_identify_tiles_the_cli_and_the_
     assert "gas_mains" in answer["tiles_help"]
     layer = next(la for la in answer["layers"]["layers"] if la["name"] == "gas_mains")
     assert layer["title"] == MADE_UP_LAYER["title"] and layer["tiles"]["class_name"] == "gas_main"
+    assert layer["style"]["vocab"] == "utilities" and answer["style"]["extras"]["layer"] == "gas_mains"
 
 
 def test_a_made_up_utility_reaches_the_vocabulary_the_models_the_tiles_and_the_cli(made_up, database):
@@ -251,6 +254,9 @@ def test_a_made_up_utility_reaches_the_vocabulary_the_models_the_tiles_and_the_c
     assert answer["hydrogen_clearance_class"] == "gas"
     served = answer["layers"]["vocabularies"]["utilities"]["entries"]
     assert next(u for u in served if u["code"] == "hydrogen")["label"] == MADE_UP_UTILITY["label"]
+    assert ["${utility} === 'hydrogen'", f"color('{MADE_UP_UTILITY['color']}', 1)"] in answer["style"]["color"][
+        "conditions"
+    ]
     # ...and a migration: the database's CHECK constraints do not hold it yet
     with database.connect() as conn:
         assert "hydrogen" not in _check_values(conn, "pipeline", "utility")

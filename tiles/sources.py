@@ -19,10 +19,11 @@ import numpy as np
 import shapely
 import trimesh
 
-from core import registry, vocab
+from core import registry
 from core.db import get_engine
 from core.errors import UserError
 from gis import solids
+from tiles import styles
 from tiles.metadata import Column, PropertyTable, column_for
 
 VERSION_PREFIX = "bim-"  # bim-<version id>: one BIM model version's elements
@@ -95,19 +96,19 @@ def _rgba(hex_colour: str, alpha: float = 1.0) -> tuple[float, float, float, flo
     return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, alpha)
 
 
-def materials(style: registry.Style | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The materials of a style: one per vocabulary entry and one for the rest, or its one colour."""
+def materials(entry: registry.Layer) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The materials of a layer: one per colour of its legend (``other`` for the rest) and the index
+    of each vocabulary code, or its one colour (white when it has no style)."""
     from tiles.glb import material
 
-    if style is None or style.vocab is None:
-        colour = style.color if style and style.color else "#FFFFFF"
-        return [material("default", _rgba(colour, style.alpha if style else 1.0))], {}
-    words = vocab.get(style.vocab)
-    entries = [(e.code, e.color or "#A0A0A0", e.alpha * style.alpha) for e in words.entries]
-    entries.append(("other", words.other.color if words.other else "#A0A0A0", style.alpha))
-    return [material(code, _rgba(colour, alpha)) for code, colour, alpha in entries], {
-        code: i for i, (code, _, _) in enumerate(entries)
-    }
+    if entry.style is None:
+        return [material("default", _rgba("#FFFFFF"))], {}
+    items = styles.legend(entry)
+    if entry.style.color:
+        return [material("default", _rgba(items[0].color, items[0].alpha))], {}
+    names = [item.value or "other" for item in items]
+    mats = [material(name, _rgba(item.color, item.alpha)) for name, item in zip(names, items, strict=True)]
+    return mats, {name: i for i, name in enumerate(names)}
 
 
 def read(layer: Layer) -> Batch:
@@ -401,6 +402,6 @@ def layer(name: str) -> Layer:
         prepare = BUILDERS[tiles.builder]
     except KeyError:
         raise UserError(f"layer {name}: no tile source {tiles.builder!r}; one of {', '.join(BUILDERS)}") from None
-    mats, index = materials(entry.style)
+    mats, index = materials(entry)
     columns = [column_for(p.name, p.type) for p in tiles.properties]
     return Layer(name, tiles.class_name, sql, params, prepare, columns, mats, index, entry.style)

@@ -1,7 +1,9 @@
 """The registry of layers: ``layers.json`` in this folder (or in the folder ``CIM_REGISTRY_DIR``
-names), read into typed records. Every consumer derives its list from here: the OGC collections,
-MVT, identify's pick order, the tilers, the importers' ``--layer`` choices, thematic maps, the CLI
-help, ``GET /api/v1/layers`` and the viewer's panel.
+names), read into typed records, each layer with its style and themes from ``styles/<layer>.json``
+(the repository's ``styles/``, or the folder ``CIM_STYLES_DIR`` names; no file: no style).
+Every consumer derives its list from here: the OGC collections, MVT, identify's pick order, the
+tilers, the importers' ``--layer`` choices, thematic maps, the CLI help, ``GET /api/v1/layers``
+and the viewer's panel.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from core.models.bim import CITY_VERSION_IDS_SQL
 from core.vocab import Label
 
 DEFAULT_DIR = Path(__file__).resolve().parent
+DEFAULT_STYLES_DIR = DEFAULT_DIR.parents[1] / "styles"
 PropertyType = Literal["text", "int", "float", "bool", "date"]
 
 
@@ -118,6 +121,15 @@ class Theme(BaseModel):
     @classmethod
     def _filled(cls, value: str) -> str:
         return _sql(value)
+
+
+class LayerStyle(BaseModel):
+    """One file of ``styles/``: a layer's default colouring and its thematic maps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    style: Style | None = None
+    themes: tuple[Theme, ...] = ()
 
 
 class Layer(BaseModel):
@@ -224,14 +236,28 @@ def _check(registry: Registry) -> None:
             raise ValueError(f"layer {layer.name}: the id column {layer.id_column!r} is not a property")
 
 
-def load(directory: Path) -> Registry:
-    """The registry in ``directory/layers.json``, checked."""
+def load_styles(directory: Path) -> dict[str, LayerStyle]:
+    """Every ``<layer>.json`` of a styles folder (none when the folder is missing), by layer name."""
+    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    return {p.stem: LayerStyle(**json.loads(p.read_text(encoding="utf-8"))) for p in paths}
+
+
+def load(directory: Path, styles_directory: Path) -> Registry:
+    """The registry in ``directory/layers.json`` with the styles of ``styles_directory``, checked."""
     document = json.loads((directory / "layers.json").read_text(encoding="utf-8"))
+    styles = load_styles(styles_directory)
     layers = []
     for raw in document["layers"]:
+        if "style" in raw or "themes" in raw:
+            raise ValueError(f"layer {raw['name']}: its style and themes belong in styles/{raw['name']}.json")
         properties = {p["name"]: p for p in raw["properties"]}
-        layers.append(raw | ({"tiles": _tiles(raw["tiles"], properties)} if raw.get("tiles") else {}))
+        tiles = {"tiles": _tiles(raw["tiles"], properties)} if raw.get("tiles") else {}
+        style = styles.get(raw["name"], LayerStyle())
+        layers.append(raw | tiles | {"style": style.style, "themes": style.themes})
     registry = Registry(notes=document.get("notes", ""), layers=layers)
+    strays = set(styles) - set(registry.names())
+    if strays:
+        raise ValueError(f"styles of no layer in {styles_directory}: {', '.join(sorted(strays))}")
     _check(registry)
     return registry
 
@@ -241,7 +267,12 @@ def registry_dir() -> Path:
     return Path(os.environ.get("CIM_REGISTRY_DIR") or DEFAULT_DIR)
 
 
+def styles_dir() -> Path:
+    """The styles read: ``CIM_STYLES_DIR`` when set, else the repository's ``styles/``."""
+    return Path(os.environ.get("CIM_STYLES_DIR") or DEFAULT_STYLES_DIR)
+
+
 @cache
 def registry() -> Registry:
-    """The registry of :func:`registry_dir` (read once per process)."""
-    return load(registry_dir())
+    """The registry of :func:`registry_dir` with the styles of :func:`styles_dir` (read once per process)."""
+    return load(registry_dir(), styles_dir())
