@@ -15,13 +15,18 @@ def review(
     origin: str | None = typer.Option(None, help="Override: E,N,H of the model's origin (H orthometric)."),
     rotation: float = typer.Option(0.0, help="Override: rotation of the model's x axis from east, degrees."),
     full: bool = typer.Option(False, "--full", help="Print the whole review document, issues included."),
+    all_warnings: bool = typer.Option(
+        False, "--all-warnings", help="With --full: every warning line, not only the summary per kind."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Review an IFC model for a project: IDS, planning, clash and diff checks; the model stays unpublished."""
     from bim_ingest.review.jobs import summary
-    from bim_ingest.review.service import parse_override, run_review
+    from bim_ingest.review.service import parse_override, review_document, run_review
 
     placement = parse_override(crs, origin, rotation)
     with percent_progress("reviewing") as report:
         document = run_review(file, project, ids_path=ids, override=placement, progress=report)
+    if full and all_warnings:
+        document = review_document(document["id"], all_warnings=True)
     emit(document if full else summary(document), as_json)

@@ -22,9 +22,11 @@ from bim_ingest.review.clashes import internal_clashes, underground_clashes
 from bim_ingest.review.information import DEFAULT_IDS, check_information, load_ids
 from bim_ingest.review.issues import Issue
 from bim_ingest.review.model_file import building_global_id, centres
+from bim_ingest.review.placement import placement_check
 from bim_ingest.review.planning import planning_checks
 from bim_ingest.source import open_ifc
 from bim_ingest.store import diff_versions, previous_version_id
+from bim_ingest.warning_summary import summarise
 from core.db import session_scope
 from core.errors import NotFound, UserError
 from core.models import BimModelVersion, DrawingReview, Project, ReviewIssue
@@ -79,6 +81,8 @@ def run_review(
         progress=lambda stage, percent: progress(f"ingest: {stage}", 2 + 0.4 * percent),
     )
     version_id = int(ingested["version_id"])
+    georef = dict(ingested.get("georef") or {})
+    warnings = georef.pop("warnings", [])
     review_id = _open_review(project_code, version_id, ingested["schema"])
     seconds: dict[str, float] = {}
 
@@ -91,13 +95,21 @@ def run_review(
 
     with open_ifc(Path(path)) as opened:
         model = opened.file
-        ids_issues, ids_summary = timed("ids", 45, lambda: check_information(model, spec))
         building_id = building_global_id(model)
         with session_scope() as session:
-            plan_issues, plan_checks, site = timed(
-                "planning", 55, lambda: planning_checks(session, version_id, project_code, building_id)
+            misplaced, placement = timed(
+                "placement", 45, lambda: placement_check(session, version_id, project_code, building_id)
             )
-            city_issues, city_summary = timed("city clashes", 65, lambda: underground_clashes(session, version_id))
+        ids_issues, ids_summary = timed("ids", 50, lambda: check_information(model, spec))
+        with session_scope() as session:
+            if misplaced is None:
+                plan_issues, plan_checks, site = timed(
+                    "planning", 55, lambda: planning_checks(session, version_id, project_code, building_id)
+                )
+                city_issues, city_summary = timed("city clashes", 65, lambda: underground_clashes(session, version_id))
+            else:  # the model's place is wrong: what depends on it would only be noise
+                plan_issues, plan_checks, site = [misplaced], [], {"parcel": placement["parcel"], "skipped": True}
+                city_issues, city_summary = [], []
             diff = timed("diff", 70, lambda: version_diff(session, version_id))
         model_issues, model_summary = timed("model clashes", 75, lambda: internal_clashes(model))
         issues = ids_issues + plan_issues + city_issues + model_issues
@@ -112,10 +124,11 @@ def run_review(
             "title": spec.info.get("title"),
             "specifications": ids_summary,
         },
-        "planning": {"site": site, "checks": plan_checks},
+        "planning": {"site": site, "checks": [placement, *plan_checks]},
         "clashes": {"model": model_summary, "city": city_summary},
         "diff": diff,
-        "georef": ingested.get("georef"),
+        "georef": georef | {"warnings": summarise(warnings)},
+        "warnings": warnings,
         "counts": _counts(issues),
         "passed": not any(i.severity == rules.ERROR for i in issues),
         "seconds": seconds | {"total": round(time.perf_counter() - started, 3)},
@@ -185,8 +198,10 @@ def _close_review(review_id: int, report: dict[str, Any], issues: list[Issue]) -
         )
 
 
-def review_document(review_id: int) -> dict[str, Any]:
-    """The review as JSON: state, report and issues (with reviewers' comments)."""
+def review_document(review_id: int, all_warnings: bool = False) -> dict[str, Any]:
+    """The review as JSON: state, report and issues (with reviewers' comments). The model's
+    warnings are summarised in ``report.georef.warnings``; ``all_warnings`` adds every line as
+    ``report.warnings``."""
     with session_scope() as session:
         review = session.get(DrawingReview, review_id)
         if review is None:
@@ -208,9 +223,15 @@ def review_document(review_id: int) -> dict[str, Any]:
             "status_label": STATUS_LABELS[review.status],
             "created_at": review.created_at.isoformat() if review.created_at else None,
             "decided_at": review.decided_at.isoformat() if review.decided_at else None,
-            "report": review.report,
+            "report": _report(review.report, all_warnings),
             "issues": [_issue_json(i) for i in issues],
         }
+
+
+def _report(report: dict[str, Any] | None, all_warnings: bool) -> dict[str, Any] | None:
+    if report is None or all_warnings:
+        return report
+    return {k: v for k, v in report.items() if k != "warnings"}
 
 
 def _issue_json(issue: ReviewIssue) -> dict[str, Any]:

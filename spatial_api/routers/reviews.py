@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -91,9 +91,13 @@ def list_reviews(
 
 
 @router.get("/{review_id}")
-def get_review(review_id: int, principal: Principal = Depends(reader)) -> dict:
-    """The review: state, report (IDS, planning, clashes, diff) and issues."""
-    return service.review_document(review_id)
+def get_review(
+    review_id: int,
+    all_warnings: bool = Query(False, description="Every warning line as report.warnings, beside the summary"),
+    principal: Principal = Depends(reader),
+) -> dict:
+    """The review: state, report (placement, IDS, planning, clashes, diff; warnings summarised) and issues."""
+    return service.review_document(review_id, all_warnings)
 
 
 @router.get("/{review_id}/report.html", response_class=HTMLResponse)
