@@ -24,6 +24,7 @@ from spatial_api.routers import (
     health,
     mvt,
     query,
+    review_submissions,
     reviews,
     terrain,
     thematic,
@@ -92,6 +93,7 @@ def create_app() -> FastAPI:
         bim,
         jobs_router,
         tiles_router,
+        review_submissions,
         reviews,
         terrain,
     ):

@@ -27,6 +27,7 @@ from core.models.records import (
     Qualification,
 )
 from core.models.review import DrawingReview, ReviewIssue
+from core.models.review_submission import ReviewAgencyMember, ReviewRoute, ReviewSubmission
 
 __all__ = [
     "SRID",
@@ -57,7 +58,10 @@ __all__ = [
     "Project",
     "ProjectPerson",
     "Qualification",
+    "ReviewAgencyMember",
     "ReviewIssue",
+    "ReviewRoute",
+    "ReviewSubmission",
     "Road",
     "Role",
     "Sensor",

@@ -28,7 +28,7 @@ reader = require_role("planner", "engineer")
 reviewer = require_role("engineer")
 
 
-def _save(upload: UploadFile, folder: Path, name: str) -> Path:
+def save_upload(upload: UploadFile, folder: Path, name: str) -> Path:
     """Stream an upload to disk, refusing it past the size limit."""
     limit = get_settings().upload_max_bytes
     target = folder / name
@@ -59,11 +59,11 @@ def submit_review(
     folder = get_settings().uploads_dir / "reviews" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
-        model_path = _save(file, folder, Path(file.filename or "model.ifc").name)
+        model_path = save_upload(file, folder, Path(file.filename or "model.ifc").name)
         check_upload(model_path)
         ids_path = None
         if ids is not None and ids.filename:
-            ids_path = _save(ids, folder, Path(ids.filename).name)
+            ids_path = save_upload(ids, folder, Path(ids.filename).name)
             load_ids(ids_path)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,204 @@
+"""Joint drawing review (多图联审): submit once, routed to every agency the project needs; each
+agency sees its own queue and decides its part; the submission passes when every agency passes."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from bim_ingest.review import service, submissions
+from bim_ingest.source import check_upload
+from core import jobs
+from core.errors import UserError
+from core.settings import get_settings
+from spatial_api import audit
+from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
+from spatial_api.security import Principal
+
+router = APIRouter(prefix="/reviews/submissions", tags=["joint review"])
+
+
+def clock() -> datetime:
+    """The time due dates and overdue flags are reckoned from (a dependency: tests set it)."""
+    return datetime.now(UTC)
+
+
+class Label(BaseModel):
+    zh: str
+    en: str
+
+
+class Decision(BaseModel):
+    action: Literal["approve", "return"]
+    by: str | None
+    at: str
+    comment: str | None = None
+
+
+class AgencyPart(BaseModel):
+    review_id: int
+    drawing_type: str
+    drawing_type_label: Label
+    agency: str
+    agency_name: str | None
+    round: int
+    status: Literal["received", "in_review", "returned", "approved"]
+    status_label: str
+    received_at: str | None
+    due_at: str | None
+    overdue: bool
+    decided_at: str | None
+    passed_checks: bool | None
+    counts: dict | None
+    decision: Decision | None
+
+
+class QueueItem(AgencyPart):
+    submission_id: int
+    project_code: str
+
+
+class Submission(BaseModel):
+    id: int
+    project_code: str
+    submitted_by: str | None
+    round: int
+    status: Literal["in_review", "returned", "approved"]
+    status_label: str
+    received_at: str
+    decided_at: str | None
+    files: dict[str, list[str]]
+    agencies: list[AgencyPart]
+    overdue_agencies: list[str]
+    history: list[AgencyPart]
+
+
+class Accepted(BaseModel):
+    job_id: str
+    job: str
+
+
+class AgencyDecision(BaseModel):
+    action: Literal["approve", "return"]
+    comment: str | None = Field(None, max_length=4000)
+
+
+def _receive(model: UploadFile, pdfs: list[UploadFile]) -> tuple[Path, list[str]]:
+    """The model and PDF drawings saved in a folder of their own (removed if any is refused)."""
+    folder = get_settings().uploads_dir / "submissions" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        model_path = save_upload(model, folder, Path(model.filename or "model.ifc").name)
+        check_upload(model_path)
+        saved = []
+        for pdf in pdfs:
+            if not pdf.filename:
+                continue
+            target = save_upload(pdf, folder, Path(pdf.filename).name)
+            if not target.read_bytes()[:5] == b"%PDF-":
+                raise UserError(f"{pdf.filename} is not a PDF drawing (no %PDF- header)")
+            saved.append(str(target))
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return model_path, saved
+
+
+@router.post("", status_code=202, response_model=Accepted)
+def submit(
+    request: Request,
+    file: UploadFile = File(..., description="IFC model (.ifc or .ifczip)"),
+    project: str = Form(..., description="Project code"),
+    pdfs: list[UploadFile] = File(default_factory=list, description="PDF drawings"),
+    principal: Principal = Depends(submitter),
+    now: datetime = Depends(clock),
+) -> JSONResponse:
+    """Receive a submission once (一窗受理) and route it to every agency its project type needs, as
+    a job: `GET /jobs/{id}`."""
+    service.check_project(project)
+    model_path, saved = _receive(file, pdfs)
+    params = {
+        "path": str(model_path),
+        "project_code": project,
+        "username": principal.username,
+        "pdfs": saved,
+        "received_at": now.isoformat(),
+    }
+    job_id = jobs.submit("review.submission", params, principal.username)
+    audit.record("review.submission", f"project:{project}/job:{job_id}", principal, request)
+    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+
+
+@router.get("/queue", response_model=list[QueueItem])
+def agency_queue(
+    status: Literal["in_review", "returned", "approved"] | None = "in_review",
+    principal: Principal = Depends(reviewer),
+    now: datetime = Depends(clock),
+) -> list[dict]:
+    """The caller's agencies' parts of submissions (only theirs), the earliest due first."""
+    return submissions.queue(principal.username, now, status)
+
+
+@router.get("/{submission_id}", response_model=Submission)
+def get_submission(submission_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> dict:
+    """The submission: every agency's part (state, due date, overdue) and earlier rounds."""
+    return submissions.submission_document(submission_id, now)
+
+
+@router.post("/{submission_id}/resubmit", status_code=202, response_model=Accepted)
+def resubmit(
+    submission_id: int,
+    request: Request,
+    file: UploadFile = File(..., description="The corrected IFC model"),
+    pdfs: list[UploadFile] = File(default_factory=list, description="PDF drawings"),
+    principal: Principal = Depends(submitter),
+    now: datetime = Depends(clock),
+) -> JSONResponse:
+    """A corrected model for a returned submission: a new round for the agencies that returned it."""
+    document = submissions.submission_document(submission_id, now)
+    if document["status"] != "returned":
+        raise service.Conflict(
+            f"submission {submission_id} is {document['status']}: only a returned one is resubmitted"
+        )
+    model_path, saved = _receive(file, pdfs)
+    params = {
+        "path": str(model_path),
+        "submission_id": submission_id,
+        "username": principal.username,
+        "pdfs": saved,
+        "received_at": now.isoformat(),
+    }
+    job_id = jobs.submit("review.submission", params, principal.username)
+    audit.record("review.resubmit", f"submission:{submission_id}/job:{job_id}", principal, request)
+    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+
+
+@router.post("/{submission_id}/reviews/{review_id}/decision", response_model=Submission)
+def decide(
+    submission_id: int,
+    review_id: int,
+    body: AgencyDecision,
+    request: Request,
+    principal: Principal = Depends(reviewer),
+    now: datetime = Depends(clock),
+) -> dict:
+    """An agency's reviewer passes or returns the agency's part."""
+    target = f"submission:{submission_id}/review:{review_id}"
+    try:
+        if review_id not in {p["review_id"] for p in submissions.submission_document(submission_id, now)["agencies"]}:
+            raise service.Conflict(
+                f"review {review_id} is not the current part of an agency in submission {submission_id}"
+            )
+        result = submissions.decide(review_id, body.action, principal.username, now, body.comment)
+    except Exception:
+        audit.record(f"review.agency_{body.action}", target, principal, request, "refused")
+        raise
+    audit.record(f"review.agency_{body.action}", target, principal, request)
+    return result
