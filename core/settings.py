@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     jwt_minutes: int = 480
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
+    # The review agencies' signing keys and certificates (<USCC>.key.pem, <USCC>.cert.pem, the
+    # issuing CA's ca.cert.pem). Unset: <data_dir>/seals, where demo keys are generated as needed.
+    seal_dir: Path | None = None
 
     @property
     def tiles_dir(self) -> Path:

@@ -88,7 +88,7 @@ def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None
 
 def _register_groups() -> None:
     from bim_ingest.cli import app as bim_app
-    from bim_ingest.review.cli import review
+    from bim_ingest.review.cli import app as review_app
     from gis.cli import app as gis_app
     from sample_models.cli import app as city_app
     from sample_models.cli import demo
@@ -97,7 +97,7 @@ def _register_groups() -> None:
     app.add_typer(bim_app, name="bim")
     app.add_typer(gis_app, name="gis")
     app.add_typer(tiles_app, name="tiles")
-    app.command("review")(review)
+    app.add_typer(review_app, name="review")
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")
 

@@ -4,13 +4,16 @@ the agency that returned it, and the submission passes when every agency passes.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
+from bim_ingest.review.submissions import sealed_paths
 from sample_models.review_models import author_review_model
 from tests.fixtures_joint_review import DRAWING_TYPES, MINIMAL_PDF, finished_job
 from tests.fixtures_review import ground_at
+from tests.test_review_seal import tampered
 
 BASE = "/api/v1/reviews/submissions"
 
@@ -108,6 +111,31 @@ def test_submission_fans_out_returns_resubmits_and_passes(
     }
     assert _parts(document)["fire"]["decision"]["comment"] == "疏散门防火等级不足"
 
+    # the fire agency's decision is sealed with its certificate: it verifies, names the signer, is audited
+    sealed = returned.json()["seal"]
+    part_url = f"{url}/reviews/{fire}"
+    pdf = client.get(f"{part_url}/report.pdf", headers=joint_agencies.submitter)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert hashlib.sha256(pdf.content).hexdigest() == sealed["pdf_sha256"]
+    html = client.get(f"{part_url}/report.html", headers=joint_agencies.submitter)
+    assert hashlib.sha256(html.content).hexdigest() == sealed["html_sha256"]
+    verified = client.get(f"{part_url}/verify", headers=joint_agencies.submitter).json()
+    assert (
+        verified["valid"] is True
+        and verified["signatures"][0]["signer_serial_number"] == joint_agencies.by_type["fire"]
+    )
+    assert verified["signatures"][0]["signer"] == sealed["signer"]
+    with database.connect() as conn:
+        audited = conn.execute(
+            text("SELECT username, object FROM audit_log WHERE action = 'review.seal' AND object LIKE :o"),
+            {"o": f"submission:{submission_id}/review:{fire}/%"},
+        ).all()
+    assert [(u, sealed["pdf_sha256"] in o and sealed["signer"] in o) for u, o in audited] == [("jr-fire", True)]
+    stored, _ = sealed_paths(fire)
+    stored.write_bytes(tampered(stored.read_bytes()))
+    broken = client.get(f"{part_url}/verify", headers=joint_agencies.submitter).json()
+    assert broken["valid"] is False and "tampered" in broken["reason"]
+
     # the resubmission goes back only to the agency that returned it
     second = author_review_model(tmp_path / "v2" / "joint.ifc", storeys=2, joint_review=True, **placement)["path"]
     _upload(client, joint_agencies.submitter, f"{url}/resubmit", second)
@@ -138,7 +166,8 @@ def test_submission_fans_out_returns_resubmits_and_passes(
         statuses = dict(
             conn.execute(
                 text(
-                    """SELECT r.round, v.status FROM drawing_review r JOIN bim_model_version v ON v.id = r.model_version_id
+                    """SELECT r.round, v.status FROM drawing_review r
+                       JOIN bim_model_version v ON v.id = r.model_version_id
                        WHERE r.submission_id = :s AND r.drawing_type = 'fire'"""
                 ),
                 {"s": submission_id},

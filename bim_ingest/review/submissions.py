@@ -8,6 +8,7 @@ overdue flags are tested without waiting)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bim_ingest.georef import Override
-from bim_ingest.review import rule_sets, rules, service
+from bim_ingest.review import rule_sets, rules, seal, service
 from bim_ingest.review.information import load_ids
+from bim_ingest.review.report_html import review_html
+from bim_ingest.review.report_pdf import decision_pdf
 from bim_ingest.source import open_ifc
 from core.db import session_scope
 from core.errors import NotFound, UserError
@@ -32,6 +35,7 @@ from core.models import (
     ReviewSubmission,
     User,
 )
+from core.settings import get_settings
 
 STATUS_LABELS = {"in_review": "审查中", "returned": "退回修改", "approved": "通过"}
 AGENCY_TYPE = "review_agency"
@@ -215,6 +219,8 @@ def decide(
             raise service.Conflict(
                 f"review {review_id} has {open_errors} open error issue(s): resolve or waive them, or return it"
             )
+        agency = _agency(session, review.agency)
+        seal.credentials(agency.uscc, agency.name)  # no decision the agency cannot seal
         review.status, review.decided_at = service.DECISIONS[action], now
         decision = {"action": action, "by": username, "at": now.isoformat(timespec="seconds"), "comment": comment}
         review.report = {**(review.report or {}), "decision": decision}
@@ -229,9 +235,46 @@ def decide(
             if submission.status == "approved":
                 publish = review.model_version_id
                 _publish(session, publish)
+    sealed = seal_decision(submission_id, review_id, now)
     if publish is not None:
         _build_tiles(submission_id, publish)
-    return submission_document(submission_id, now)
+    return submission_document(submission_id, now) | {"seal": sealed}
+
+
+def sealed_paths(review_id: int) -> tuple[Path, Path]:
+    """Where an agency decision's sealed PDF and its HTML report are kept."""
+    folder = get_settings().data_dir / "reviews" / "sealed"
+    return folder / f"review-{review_id}.pdf", folder / f"review-{review_id}.html"
+
+
+def seal_decision(submission_id: int, review_id: int, now: datetime) -> dict[str, Any]:
+    """The agency's decision as an HTML report and a PDF signed with the agency's certificate (the
+    PDF names the HTML's SHA-256); the seal's facts go into the review's report."""
+    document = submission_document(submission_id, now)
+    part = next(p for p in document["agencies"] + document["history"] if p["review_id"] == review_id)
+    review = service.review_document(review_id)
+    html = review_html(review).encode("utf-8")
+    html_sha256 = hashlib.sha256(html).hexdigest()
+    name = part["agency_name"] or part["agency"]
+    reason = f"{part['drawing_type_label']['zh']}审查意见 {part['decision']['action']}"
+    pdf = seal.sign_pdf(decision_pdf(part, review, html_sha256), part["agency"], name, reason)
+    pdf_path, html_path = sealed_paths(review_id)
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_bytes(html)
+    pdf_path.write_bytes(pdf)
+    signature = seal.verify_pdf(pdf)["signatures"][0]
+    facts = {
+        "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+        "html_sha256": html_sha256,
+        "signer": signature["signer"],
+        "certificate_serial": signature["certificate_serial"],
+        "issuer": signature["issuer"],
+        "sealed_at": now.isoformat(timespec="seconds"),
+    }
+    with session_scope() as session:
+        review_row = session.get(DrawingReview, review_id)
+        review_row.report = {**(review_row.report or {}), "seal": facts}
+    return facts
 
 
 def _publish(session: Session, version_id: int) -> None:
@@ -277,6 +320,7 @@ def _agency_part(review: DrawingReview, names: dict[str, str], now: datetime) ->
         "passed_checks": report.get("passed"),
         "counts": report.get("counts"),
         "decision": report.get("decision"),
+        "seal": report.get("seal"),
     }
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from bim_ingest.review import service, submissions
+from bim_ingest.review import seal, service, submissions
 from bim_ingest.source import check_upload
 from core import jobs
-from core.errors import UserError
+from core.errors import NotFound, UserError
 from core.settings import get_settings
 from spatial_api import audit
 from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
@@ -42,6 +42,36 @@ class Decision(BaseModel):
     comment: str | None = None
 
 
+class Seal(BaseModel):
+    pdf_sha256: str
+    html_sha256: str
+    signer: str
+    certificate_serial: str
+    issuer: str
+    sealed_at: str
+
+
+class SignatureCheck(BaseModel):
+    field: str | None
+    intact: bool
+    signature_valid: bool
+    trusted: bool
+    covers_whole_file: bool | None = None
+    signer: str | None = None
+    signer_serial_number: str | None = None
+    issuer: str | None = None
+    certificate_serial: str | None = None
+    signed_at: str | None = None
+    error: str | None = None
+
+
+class Verification(BaseModel):
+    sha256: str
+    valid: bool
+    reason: str
+    signatures: list[SignatureCheck]
+
+
 class AgencyPart(BaseModel):
     review_id: int
     drawing_type: str
@@ -58,6 +88,7 @@ class AgencyPart(BaseModel):
     passed_checks: bool | None
     counts: dict | None
     decision: Decision | None
+    seal: Seal | None = None
 
 
 class QueueItem(AgencyPart):
@@ -78,6 +109,7 @@ class Submission(BaseModel):
     agencies: list[AgencyPart]
     overdue_agencies: list[str]
     history: list[AgencyPart]
+    seal: Seal | None = Field(None, description="The seal of the decision just made (decision responses)")
 
 
 class Accepted(BaseModel):
@@ -201,4 +233,58 @@ def decide(
         audit.record(f"review.agency_{body.action}", target, principal, request, "refused")
         raise
     audit.record(f"review.agency_{body.action}", target, principal, request)
+    sealed = result["seal"]
+    audit.record(
+        "review.seal",
+        f"{target}/pdf-sha256:{sealed['pdf_sha256']}/signer:{sealed['signer']}/cert:{sealed['certificate_serial']}",
+        principal,
+        request,
+    )
+    return result
+
+
+def _sealed(submission_id: int, review_id: int, now: datetime, html: bool = False) -> Path:
+    parts = submissions.submission_document(submission_id, now)
+    if review_id not in {p["review_id"] for p in parts["agencies"] + parts["history"]}:
+        raise NotFound(f"submission {submission_id} has no review {review_id}")
+    pdf, page = submissions.sealed_paths(review_id)
+    path = page if html else pdf
+    if not path.exists():
+        raise NotFound(f"review {review_id} has no sealed report yet: its agency has not decided")
+    return path
+
+
+@router.get("/{submission_id}/reviews/{review_id}/report.pdf", response_class=Response)
+def sealed_pdf(
+    submission_id: int, review_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)
+) -> Response:
+    """The agency's decision as a PDF signed with its certificate (电子签章)."""
+    path = _sealed(submission_id, review_id, now)
+    return Response(
+        path.read_bytes(),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
+    )
+
+
+@router.get("/{submission_id}/reviews/{review_id}/report.html", response_class=HTMLResponse)
+def sealed_html(
+    submission_id: int, review_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)
+) -> HTMLResponse:
+    """The decision's HTML report (the sealed PDF names its SHA-256)."""
+    return HTMLResponse(_sealed(submission_id, review_id, now, html=True).read_text(encoding="utf-8"))
+
+
+@router.get("/{submission_id}/reviews/{review_id}/verify", response_model=Verification)
+def verify_sealed(
+    submission_id: int,
+    review_id: int,
+    request: Request,
+    principal: Principal = Depends(reader),
+    now: datetime = Depends(clock),
+) -> dict:
+    """Check the stored sealed PDF: intact, signed over the whole file by a trusted certificate, and by whom."""
+    result = seal.verify_pdf(_sealed(submission_id, review_id, now).read_bytes())
+    outcome = "ok" if result["valid"] else "invalid"
+    audit.record("review.verify_seal", f"submission:{submission_id}/review:{review_id}", principal, request, outcome)
     return result
