@@ -19,6 +19,7 @@ from spatial_api import problems, ratelimit, tasks  # noqa: F401 - tasks registe
 from spatial_api.routers import (
     analysis,
     auth,
+    bcf_api,
     bim,
     features,
     health,
@@ -95,6 +96,7 @@ def create_app() -> FastAPI:
         tiles_router,
         review_submissions,
         reviews,
+        bcf_api,
         terrain,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from bim_ingest.review import service
-from bim_ingest.review.bcf_export import review_bcf
+from bim_ingest.review.bcf_export import stored_review_bcf
 from bim_ingest.review.information import load_ids
 from bim_ingest.source import TooLarge, check_upload
 from core import jobs
@@ -108,9 +108,14 @@ def review_html(review_id: int, principal: Principal = Depends(reader)) -> HTMLR
 
 
 @router.get("/{review_id}/report.bcf")
-def review_bcf_zip(review_id: int, request: Request, principal: Principal = Depends(reader)) -> Response:
-    """BCF 2.1: one topic per failing element with its GlobalId and a viewpoint."""
-    data = review_bcf(service.review_document(review_id))
+def review_bcf_zip(
+    review_id: int,
+    request: Request,
+    version: Literal["3.0", "2.1"] = Query("3.0", description="BCF version"),
+    principal: Principal = Depends(reader),
+) -> Response:
+    """BCF 3.0 (or 2.1): one topic per failing element with its GlobalId, a viewpoint and a snapshot."""
+    data = stored_review_bcf(review_id, version)
     audit.record("review.export_bcf", f"review:{review_id}", principal, request)
     return Response(
         data,
