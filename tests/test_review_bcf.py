@@ -17,7 +17,7 @@ from xsdata.formats.dataclass.parsers.config import ParserConfig
 
 from bim_ingest.review.service import run_review
 from sample_models.review_models import author_review_model
-from tests.fixtures_review import ground_at
+from tests.fixtures_review import spot_placement
 
 STRICT = XmlParser(config=ParserConfig(fail_on_unknown_properties=True, fail_on_unknown_attributes=True))
 
@@ -25,17 +25,8 @@ STRICT = XmlParser(config=ParserConfig(fail_on_unknown_properties=True, fail_on_
 @pytest.fixture(scope="module")
 def reviewed(review_site, tmp_path_factory):
     """A reviewed model with two failing elements: a wall without FireRating and a misnamed storey."""
-    x, y = review_site.spot
     folder = tmp_path_factory.mktemp("bcf")
-    model = author_review_model(
-        folder / "bcf.ifc",
-        missing_fire_rating=True,
-        storeys=1,
-        eastings=x,
-        northings=y,
-        height=ground_at(x, y),
-        rotation_deg=0.0,
-    )
+    model = author_review_model(folder / "bcf.ifc", missing_fire_rating=True, storeys=1, **spot_placement(review_site))
     ifc = ifcopenshell.open(str(model["path"]))
     storey = ifc.by_type("IfcBuildingStorey")[0]
     storey.Name = "Level 1"

@@ -20,7 +20,7 @@ from bim_ingest.warning_summary import summarise
 from core.errors import UserError
 from sample_models.ifc_models import author_building
 from sample_models.review_models import author_review_model
-from tests.fixtures_review import ground_at, hull, store_meshes
+from tests.fixtures_review import ground_at, hull, spot_placement, store_meshes
 
 # local metres across the authored building, its storeys and roof
 PROBES = np.array([[0.0, 0.0, 0.0], [12.0, 0.0, 0.0], [12.0, 8.0, 9.0], [0.0, 8.0, 3.0], [-5.0, 40.0, 1.0]])
@@ -126,10 +126,7 @@ def test_model_away_from_its_parcel_is_one_placement_error(review_site, tmp_path
 def test_scale_1000_model_on_its_parcel_is_reviewed_with_the_warning_summarised(
     review_site, tmp_path, client, role_headers
 ):
-    x, y = review_site.spot
-    path = author_review_model(
-        tmp_path / "scale1000.ifc", storeys=2, eastings=x, northings=y, height=ground_at(x, y), rotation_deg=0.0
-    )["path"]
+    path = author_review_model(tmp_path / "scale1000.ifc", storeys=2, **spot_placement(review_site))["path"]
     _rewritten(path, path, Scale=1000.0)
     document = run_review(path, review_site.project)
     assert document["issues"] == [] and document["report"]["passed"] is True

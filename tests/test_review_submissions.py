@@ -12,7 +12,7 @@ from sqlalchemy import text
 from bim_ingest.review.submissions import sealed_paths
 from sample_models.review_models import author_review_model
 from tests.fixtures_joint_review import DRAWING_TYPES, MINIMAL_PDF, finished_job
-from tests.fixtures_review import ground_at
+from tests.fixtures_review import spot_placement
 from tests.test_review_seal import tampered
 
 BASE = "/api/v1/reviews/submissions"
@@ -48,8 +48,7 @@ def test_submission_fans_out_returns_resubmits_and_passes(
     client, database, review_site, joint_agencies, api_clock, tmp_path
 ):
     expected_types = DRAWING_TYPES["project_types"]["building"]
-    x, y = review_site.spot
-    placement = {"eastings": x, "northings": y, "height": ground_at(x, y), "rotation_deg": 0.0, "name": "Joint"}
+    placement = spot_placement(review_site, name="Joint")
     first = author_review_model(tmp_path / "v1" / "joint.ifc", storeys=2, joint_review=True, **placement)["path"]
     received = api_clock.now
     result = _upload(client, joint_agencies.submitter, BASE, first, {"project": review_site.project})

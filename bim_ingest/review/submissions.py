@@ -338,7 +338,7 @@ def submission_document(submission_id: int, now: datetime) -> dict[str, Any]:
                 select(Enterprise.uscc, Enterprise.name).where(Enterprise.uscc.in_({r.agency for r in reviews}))
             ).all()
         )
-        current = _current(session, submission_id)
+        current = {r.drawing_type: r for r in reviews}  # each drawing type's latest
         parts = [_agency_part(r, names, now) for r in current.values()]
         return {
             "id": submission.id,

@@ -143,6 +143,26 @@ def _receive(model: UploadFile, pdfs: list[UploadFile]) -> tuple[Path, list[str]
     return model_path, saved
 
 
+def _enqueue(
+    file: UploadFile, pdfs: list[UploadFile], params: dict, principal: Principal, request: Request, now: datetime
+) -> JSONResponse:
+    """Save the upload and queue the submission job; audited as ``review.submission`` (first round)
+    or ``review.resubmit``."""
+    model_path, saved = _receive(file, pdfs)
+    params = params | {
+        "path": str(model_path),
+        "username": principal.username,
+        "pdfs": saved,
+        "received_at": now.isoformat(),
+    }
+    job_id = jobs.submit("review.submission", params, principal.username)
+    if "submission_id" in params:
+        audit.record("review.resubmit", f"submission:{params['submission_id']}/job:{job_id}", principal, request)
+    else:
+        audit.record("review.submission", f"project:{params['project_code']}/job:{job_id}", principal, request)
+    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+
+
 @router.post("", status_code=202, response_model=Accepted)
 def submit(
     request: Request,
@@ -155,17 +175,7 @@ def submit(
     """Receive a submission once (一窗受理) and route it to every agency its project type needs, as
     a job: `GET /jobs/{id}`."""
     service.check_project(project)
-    model_path, saved = _receive(file, pdfs)
-    params = {
-        "path": str(model_path),
-        "project_code": project,
-        "username": principal.username,
-        "pdfs": saved,
-        "received_at": now.isoformat(),
-    }
-    job_id = jobs.submit("review.submission", params, principal.username)
-    audit.record("review.submission", f"project:{project}/job:{job_id}", principal, request)
-    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+    return _enqueue(file, pdfs, {"project_code": project}, principal, request, now)
 
 
 @router.get("/queue", response_model=list[QueueItem])
@@ -199,17 +209,7 @@ def resubmit(
         raise service.Conflict(
             f"submission {submission_id} is {document['status']}: only a returned one is resubmitted"
         )
-    model_path, saved = _receive(file, pdfs)
-    params = {
-        "path": str(model_path),
-        "submission_id": submission_id,
-        "username": principal.username,
-        "pdfs": saved,
-        "received_at": now.isoformat(),
-    }
-    job_id = jobs.submit("review.submission", params, principal.username)
-    audit.record("review.resubmit", f"submission:{submission_id}/job:{job_id}", principal, request)
-    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+    return _enqueue(file, pdfs, {"submission_id": submission_id}, principal, request, now)
 
 
 @router.post("/{submission_id}/reviews/{review_id}/decision", response_model=Submission)
