@@ -38,11 +38,12 @@ ROOM = 6.0
 STOREY_HEIGHT = 3.6
 SLAB = 0.2
 WALL = 0.2
+COLUMN = 0.4  # square columns centred on the grid nodes; walls run between their faces
 CLASSIFICATION = "GB/T 51269-2017"
 FITTINGS = (  # class, type class, predefined type, size (x, y, z), height above the floor
     ("IfcFurniture", "IfcFurnitureType", "TABLE", (1.2, 0.8, 0.75), 0.0),
     ("IfcLightFixture", "IfcLightFixtureType", "DIRECTIONSOURCE", (0.6, 0.6, 0.1), 3.1),
-    ("IfcPipeSegment", "IfcPipeSegmentType", "RIGIDSEGMENT", (2.0, 0.1, 0.1), 2.9),
+    ("IfcPipeSegment", "IfcPipeSegmentType", "RIGIDSEGMENT", (1.0, 0.1, 0.1), 2.9),
 )
 
 
@@ -70,7 +71,7 @@ class _Types:
                 "IfcWallType",
                 f"{'外墙' if external else '内墙'} wall 200",
                 ifcopenshell.api.geometry.add_wall_representation(
-                    model, context=body, length=ROOM, height=STOREY_HEIGHT - SLAB, thickness=WALL
+                    model, context=body, length=ROOM - COLUMN, height=STOREY_HEIGHT - SLAB, thickness=WALL
                 ),
                 {"Pset_WallCommon": {"FireRating": "REI 120", "IsExternal": external, "LoadBearing": True}},
                 "SOLIDWALL",
@@ -78,7 +79,7 @@ class _Types:
             for external in (True, False)
         }
         self.column = self._type(
-            "IfcColumnType", "柱 column 400", self._box(0.4, 0.4, STOREY_HEIGHT - SLAB, True), {}, "COLUMN"
+            "IfcColumnType", "柱 column 400", self._box(COLUMN, COLUMN, STOREY_HEIGHT - SLAB, True), {}, "COLUMN"
         )
         self.door = self._type(
             "IfcDoorType",
@@ -244,10 +245,9 @@ def _storey(model, types: _Types, typed: dict, building, spec: Building, level: 
         external = line in (0, rooms)
         for k in range(rooms):
             # along x on y = line·ROOM, along y on x = line·ROOM (turned 90°)
-            south = element("IfcWall", f"{tag} wall x{line}-{k}", types.wall[external], k * ROOM, line * ROOM, SLAB)
-            west = element(
-                "IfcWall", f"{tag} wall y{line}-{k}", types.wall[external], line * ROOM, k * ROOM, SLAB, 90.0
-            )
+            start = k * ROOM + COLUMN / 2
+            south = element("IfcWall", f"{tag} wall x{line}-{k}", types.wall[external], start, line * ROOM, SLAB)
+            west = element("IfcWall", f"{tag} wall y{line}-{k}", types.wall[external], line * ROOM, start, SLAB, 90.0)
             if external:
                 for wall, (x, y, angle) in (
                     (south, (k * ROOM + 2.2, line * ROOM - 0.05, 0.0)),
