@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bim_ingest.georef import Override
@@ -115,7 +115,12 @@ def submit(
         session.add(submission)
         session.flush()
         submission_id = submission.id
-    _review_round(submission_id, path, ingested, drawing_types, 1, now)
+    try:
+        _review_round(submission_id, path, ingested, drawing_types, 1, now)
+    except BaseException:
+        with session_scope() as session:  # nothing half-written: the submission and its reviews go
+            session.delete(session.get(ReviewSubmission, submission_id))
+        raise
     return submission_document(submission_id, now)
 
 
@@ -140,6 +145,16 @@ def resubmit(
         returned = [r.drawing_type for r in _current(session, submission_id).values() if r.status == "returned"]
         project_code, next_round = submission.project_code, submission.round + 1
     ingested = service.ingest_unpublished(path, project_code, override, lambda stage, percent: None)
+    try:
+        _review_round(submission_id, path, ingested, returned, next_round, now)
+    except BaseException:
+        with session_scope() as session:  # nothing half-written: the new round's reviews go
+            session.execute(
+                delete(DrawingReview).where(
+                    DrawingReview.submission_id == submission_id, DrawingReview.round == next_round
+                )
+            )
+        raise
     with session_scope() as session:
         submission = session.get(ReviewSubmission, submission_id)
         submission.round, submission.status, submission.decided_at = next_round, "in_review", None
@@ -148,7 +163,6 @@ def resubmit(
         files["pdf"] = [*files.get("pdf", []), *(pdfs or [])]
         submission.files = files
         submission.submitted_by = username or submission.submitted_by
-    _review_round(submission_id, path, ingested, returned, next_round, now)
     return submission_document(submission_id, now)
 
 
