@@ -103,7 +103,7 @@ def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None
 
 def _register_groups() -> None:
     from bim_ingest.cli import app as bim_app
-    from bim_ingest.review.cli import review
+    from bim_ingest.review.cli import app as review_app
     from credit.cli import app as credit_app
     from gis.cli import app as gis_app
     from records.cli import app as records_app
@@ -116,7 +116,7 @@ def _register_groups() -> None:
     app.add_typer(credit_app, name="credit")
     app.add_typer(tiles_app, name="tiles")
     app.add_typer(records_app, name="records")
-    app.command("review")(review)
+    app.add_typer(review_app, name="review")
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")
 

@@ -42,6 +42,7 @@ from core.models.records import (
 from core.models.review import DrawingReview, ReviewIssue
 from core.models.security import ApiKey, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
+from core.models.review_submission import ReviewAgencyMember, ReviewRoute, ReviewSubmission
 
 __all__ = [
     "CreditAlert",
@@ -87,7 +88,10 @@ __all__ = [
     "Qualification",
     "RecordVersion",
     "RefreshToken",
+    "ReviewAgencyMember",
     "ReviewIssue",
+    "ReviewRoute",
+    "ReviewSubmission",
     "Road",
     "SafetyAppraisal",
     "Role",
