@@ -29,6 +29,8 @@ DEMO_ROLES = ("planner", "engineer", "emergency", "admin")
 COPY_CHUNK_ROWS = 200_000
 # Emptied outright; nothing outside the sample city refers to them.
 REPLACED = tuple(t for t in TABLES if t not in ("enterprise", "parcel", "project")) + ("network_issue",)
+# The live city's rows about the sensors replaced (alarms, their steps, the rules' state) go with them.
+LIVE_TABLES = ("alarm_step", "sensor_state", "alarm")
 ROLE_COLUMNS = ("build_unit_uscc", "contractor_uscc", "supervisor_uscc", "designer_uscc", "surveyor_uscc")
 LOAD_STEPS = len(TABLES) + 3  # generate, each table, demo users, DEM
 
@@ -82,7 +84,7 @@ def _upsert(conn: Connection, table: str, key: str, frame: pd.DataFrame, srid: i
 
 def _clear(conn: Connection) -> None:
     """Empty the city's tables, keeping projects that BIM models or drawing reviews refer to."""
-    conn.execute(text(f"TRUNCATE {', '.join(REPLACED)} RESTART IDENTITY"))
+    conn.execute(text(f"TRUNCATE {', '.join(REPLACED + LIVE_TABLES)} RESTART IDENTITY"))
     kept = (
         "SELECT project_code FROM bim_model WHERE project_code IS NOT NULL "
         "UNION SELECT project_code FROM drawing_review"

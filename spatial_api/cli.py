@@ -90,6 +90,7 @@ def _register_groups() -> None:
     from bim_ingest.cli import app as bim_app
     from bim_ingest.review.cli import review
     from gis.cli import app as gis_app
+    from live.cli import app as sensors_app
     from sample_models.cli import app as city_app
     from sample_models.cli import demo
     from tiles.cli import app as tiles_app
@@ -100,6 +101,7 @@ def _register_groups() -> None:
     app.command("review")(review)
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")
+    app.add_typer(sensors_app, name="sensors")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from core import migrate
@@ -36,7 +37,7 @@ def test_upgrade_downgrade_upgrade(server_url: str) -> None:
         assert migrate.current(engine) is None
 
         migrate.upgrade(engine)
-        assert migrate.current(engine) == "0002"
+        assert migrate.current(engine) == ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
     finally:
         engine.dispose()
         drop_database(server_url, name)

@@ -3,6 +3,7 @@
 from core.models.base import SRID, Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
+from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -30,6 +31,8 @@ from core.models.review import DrawingReview, ReviewIssue
 
 __all__ = [
     "SRID",
+    "Alarm",
+    "AlarmStep",
     "AuditLog",
     "Base",
     "BimElement",
@@ -45,6 +48,8 @@ __all__ = [
     "DemTile",
     "DrawingReview",
     "EmergencyEvent",
+    "EventStep",
+    "EventTask",
     "Enterprise",
     "HouseUnit",
     "Job",
@@ -62,6 +67,8 @@ __all__ = [
     "Role",
     "Sensor",
     "SensorReading",
+    "SensorRejection",
+    "SensorState",
     "TunnelCompartment",
     "User",
     "UtilityTunnel",

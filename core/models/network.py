@@ -22,7 +22,19 @@ from core.models.records import _in
 
 UTILITIES = ("water", "drain", "sewer", "gas", "heat", "power", "telecom", "streetlight")
 NODE_KINDS = ("valve", "manhole", "hydrant", "tee", "junction", "tank", "reservoir", "pump", "end")
-SENSOR_KINDS = ("CH4", "H2S", "O2", "temperature", "humidity", "water_level", "smoke")
+# The kinds' labels, units, ranges and alarm rules are data: live/sensor_kinds.json (a test keeps the two equal).
+SENSOR_KINDS = (
+    "CH4",
+    "H2S",
+    "O2",
+    "temperature",
+    "humidity",
+    "water_level",
+    "smoke",
+    "settlement",
+    "tilt",
+    "manhole_cover",
+)
 
 
 class Pipeline(Base):
@@ -65,6 +77,8 @@ class PipeNode(Base):
     ground_h_orthometric: Mapped[float | None] = mapped_column(Float)
     depth_m: Mapped[float | None] = mapped_column(Float)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False for a valve known not to close (seized, buried): isolation traces past it to the next ring.
+    operable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     geom = geom_column("POINTZ", dims=3, nullable=False)
 
 
@@ -96,10 +110,20 @@ class TunnelCompartment(Base):
 
 
 class Sensor(Base):
+    """A sensor in a tunnel compartment, or on a building (settlement, tilt) or a manhole cover."""
+
     __tablename__ = "sensor"
-    __table_args__ = (CheckConstraint(_in("kind", SENSOR_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", SENSOR_KINDS), name="kind"),
+        CheckConstraint(
+            "compartment_id IS NOT NULL OR building_code IS NOT NULL OR kind = 'manhole_cover'", name="site"
+        ),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    compartment_id: Mapped[str] = mapped_column(ForeignKey("tunnel_compartment.id", ondelete="CASCADE"), index=True)
+    compartment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tunnel_compartment.id", ondelete="CASCADE"), index=True
+    )
+    building_code: Mapped[str | None] = mapped_column(ForeignKey("building.code", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     unit: Mapped[str] = mapped_column(String(8))
     alarm_above: Mapped[float | None] = mapped_column(Float)
