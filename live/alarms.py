@@ -53,7 +53,7 @@ _PLACE = text(
 _RAISE = text(
     """INSERT INTO alarm (sensor_id, kind, level, rule, status, raised_at, reading_time, peak_value, compartment_id,
                          neighbours, pipes, valves, readings, location)
-       SELECT :sensor_id, :kind, :level, :rule, 'raised', now(), :time, :value, :compartment_id,
+       SELECT s.id, :kind, :level, :rule, 'raised', now(), :time, :value, :compartment_id,
               :neighbours, :pipes, :valves, CAST(:readings AS jsonb), s.position FROM sensor s WHERE s.id = :sensor_id
        RETURNING id"""
 )
@@ -124,7 +124,7 @@ def evaluate(
         for time, value in sorted(by_sensor[sensor_id]):
             if state.last_time is not None and time <= state.last_time:
                 continue
-            pending_since = state.pending_since or time
+            pending_since, window_start = state.pending_since or time, state.ref_time or time
             state, change = rules.step(kind_rules, state, time, value)
             if alarm_id is not None:
                 conn.execute(
@@ -134,6 +134,8 @@ def evaluate(
             if change is None:
                 continue
             if change.action == "raise":
+                if change.rule == "rate":  # the readings of the window whose rise fired it
+                    pending_since = window_start
                 alarm_id = _raise(conn, sensor_id, kind_rules.kind, change, pending_since, time, value)
             elif change.action == "escalate" and alarm_id is not None:
                 conn.execute(

@@ -25,6 +25,7 @@ from spatial_api.routers import (
     mvt,
     query,
     reviews,
+    sensors,
     terrain,
     thematic,
 )
@@ -68,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await sensors.shutdown()
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
@@ -94,6 +96,7 @@ def create_app() -> FastAPI:
         tiles_router,
         reviews,
         terrain,
+        sensors,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
