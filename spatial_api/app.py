@@ -20,6 +20,7 @@ from spatial_api.routers import (
     analysis,
     auth,
     bim,
+    events,
     features,
     health,
     mvt,
@@ -97,6 +98,7 @@ def create_app() -> FastAPI:
         reviews,
         terrain,
         sensors,
+        events,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

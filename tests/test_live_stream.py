@@ -63,7 +63,10 @@ def test_gas_build_up_alarm_reaches_the_stream_within_a_second(live_server, list
 
     def alarm_events():
         return [
-            (data, at) for e, items, at in reader.events if e == "alarm" for data in items
+            (data, at)
+            for e, items, at in reader.events
+            if e == "alarm"
+            for data in items
             if data["sensor_id"] == leak and data["id"] > before
         ]
 
