@@ -67,12 +67,28 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
 
 
 @app.command("serve")
-def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
-    """Serve the API at /api/v1 and the viewer at /."""
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    listen: bool = typer.Option(True, help="Also run the sensor listener when an MQTT broker is there."),
+) -> None:
+    """Serve the API at /api/v1 and the viewer at /; with a broker, the sensor listener beside it."""
+    import subprocess
+
     import uvicorn
 
+    from live import broker
+
     check_connection()
-    uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    listener = None
+    if listen and broker.configured():
+        listener = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "sensors", "listen"])
+    try:
+        uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    finally:
+        if listener is not None:
+            listener.terminate()
+            listener.wait(timeout=20)
 
 
 @app.command("worker")
