@@ -116,3 +116,25 @@ def count_readings(database: Engine) -> Callable[[list[str]], int]:
             ).scalar_one()
 
     return count
+
+
+def publish_build_up(publisher, sensor_id: str, seed: int) -> dict[str, float]:
+    """Publish a scripted CH4 build-up at one sensor, one reading at a time (QoS 1, acknowledged by the
+    broker), ending now; return each reading's time (ISO, UTC) → wall-clock time it was published."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from live import simulate
+
+    # 90 s of normal readings first: longer than CH4's clear time, so an episode left open by an
+    # earlier test clears before this one rises.
+    plan = simulate.BuildUp(sensor_id, start_s=90, ramp_s=240, hold_s=60)
+    steps = int((plan.start_s + plan.ramp_s + plan.hold_s) / 10)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=steps * 10 + 5)
+    published: dict[str, float] = {}
+    for t, values in simulate.readings([(sensor_id, "CH4")], start, steps, 10.0, plan, seed=seed):
+        body = json.dumps({"time": t.isoformat(), "value": values[0][1]})
+        publisher.publish(f"cim/sensors/{sensor_id}/readings", body, qos=1).wait_for_publish(timeout=10)
+        published[t.isoformat()] = time.time()
+        time.sleep(0.02)  # a gateway's pace; latency is measured from each alarm's own reading
+    return published

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures_live import publish_build_up
 from tests.fixtures_viewer import E2E, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,17 +51,7 @@ def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
     try:
         first = browser.stdout.readline()
         assert first.strip() == "READY", first + browser.stderr.read()[-2000:]
-        plan = simulate.BuildUp(leak, start_s=60, ramp_s=240, hold_s=60)
-        steps = int((plan.start_s + plan.ramp_s + plan.hold_s) / 10)
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=steps * 10 + 5)
-        published: dict[str, float] = {}
-        for t, values in simulate.readings([(leak, "CH4")], start, steps, 10.0, plan, seed=5):
-            info = publisher.publish(
-                f"cim/sensors/{leak}/readings", json.dumps({"time": t.isoformat(), "value": values[0][1]}), qos=1
-            )
-            info.wait_for_publish(timeout=10)
-            published[t.isoformat()] = time.time()
-            time.sleep(0.02)
+        published = publish_build_up(publisher, leak, seed=5)
         out, err = browser.communicate(timeout=180)
     finally:
         if browser.poll() is None:

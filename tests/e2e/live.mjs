@@ -1,7 +1,7 @@
 // The live panel in Debian's headless Chromium: open it, wait for the stream, say READY on stdout,
 // then wait for an alarm of spec.sensor, note when it arrived (Date.now()), fly to it, acknowledge and
 // close it through its buttons; print one JSON line with what happened.
-// Usage: node tests/e2e/live.mjs '<json spec>'  spec: {url, artifacts, sensor, login: [user, password]}
+// Usage: node tests/e2e/live.mjs '<json spec>'  spec: {url, artifacts, sensor, after (alarm ids up to it are older), login: [user, password]}
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 
@@ -40,8 +40,9 @@ try {
   result.sensors_drawn = await page.evaluate(() => window.cim.live.module.sensors.size);
   console.log('READY');
   const id = await (await page.waitForFunction(
-    (sensor) => Object.keys(window.cim.live.seen).map(Number).find((k) => window.cim.live.module.alarms.get(k)?.sensor_id === sensor),
-    spec.sensor, { polling: 10, timeout: 120000 })).jsonValue();
+    ([sensor, after]) => Object.keys(window.cim.live.seen).map(Number)
+      .find((k) => k > after && window.cim.live.module.alarms.get(k)?.sensor_id === sensor),
+    [spec.sensor, spec.after], { polling: 10, timeout: 120000 })).jsonValue();
   result.alarm_id = id;
   result.seen_at_ms = await page.evaluate((k) => window.cim.live.seen[k], id);
   result.alarm = await page.evaluate((k) => window.cim.live.module.alarms.get(k), id);
