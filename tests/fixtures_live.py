@@ -138,3 +138,23 @@ def publish_build_up(publisher, sensor_id: str, seed: int) -> dict[str, float]:
         published[t.isoformat()] = time.time()
         time.sleep(0.02)  # a gateway's pace; latency is measured from each alarm's own reading
     return published
+
+
+@pytest.fixture(scope="session")
+def gas_sensors(database: Engine, sample_city) -> list[str]:
+    """The CH4 sensors of the first gas compartment; tests with a build-up each take their own, so one
+    test's alarm episode never meets another's (the middle one is the simulator's default)."""
+    with database.connect() as conn:
+        ids = (
+            conn.execute(
+                text(
+                    """SELECT s.id FROM sensor s JOIN tunnel_compartment c ON c.id = s.compartment_id
+                    WHERE s.kind = 'CH4' AND c.id = (SELECT min(id) FROM tunnel_compartment
+                                                      WHERE 'gas' = ANY(utilities)) ORDER BY s.id"""
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(ids) >= 3, ids
+    return ids

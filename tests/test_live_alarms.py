@@ -84,7 +84,7 @@ def test_oxygen_alarms_below_its_threshold():
 
 
 def test_http_batch_lands_once_and_refuses_with_reasons(client, role_headers, rows):
-    sensors = [r["id"] for r in rows("SELECT id FROM sensor WHERE kind = 'temperature' ORDER BY id LIMIT 3")]
+    sensors = [r["id"] for r in rows("SELECT id FROM sensor WHERE kind = 'temperature' ORDER BY id DESC LIMIT 3")]
     now = datetime.now(UTC).replace(microsecond=0)
     batch = [
         {"sensor_id": s, "time": (now - timedelta(minutes=20 - i)).isoformat(), "value": 23.0 + i / 10}

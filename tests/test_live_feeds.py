@@ -132,7 +132,7 @@ def test_killing_the_listener_mid_stream_loses_no_acknowledged_reading(listener,
     assert not sender.is_alive()  # every reading was acknowledged by the broker (QoS 1)
     assert count_readings(sensors, start) == landed_at_kill  # nobody writes while the listener is dead
     listener.start()
-    wait_for(lambda: count_readings(sensors, start) == len(items), 60, "every acknowledged reading")
+    wait_for(lambda: count_readings(sensors, start) == len(items), 120, "every acknowledged reading")
     assert landed_at_kill < len(items)
     distinct = rows(
         "SELECT count(DISTINCT (sensor_id, time)) AS n FROM sensor_reading WHERE sensor_id = ANY(:ids) AND time >= :t",

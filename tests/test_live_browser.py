@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_live import publish_build_up
+from tests.fixtures_live import publish_build_up, wait_for
 from tests.fixtures_viewer import E2E, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,21 +22,22 @@ ROOT = Path(__file__).resolve().parent.parent
 def live_city_server(mqtt_broker, viewer_city, tmp_path_factory):
     """`cim serve` started while the broker runs, so it starts the listener too."""
     port = free_port()
-    process = start_server(port, tmp_path_factory.mktemp("live-serve") / "serve.log")
-    yield f"http://127.0.0.1:{port}/"
+    log = tmp_path_factory.mktemp("live-serve") / "serve.log"
+    process = start_server(port, log)
+    wait_for(lambda: "listening on" in log.read_text(), 60, "cim serve's listener to subscribe")
+    yield f"http://127.0.0.1:{port}/", log
     stop_server(process)
 
 
 def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
-    e2e_tools, live_city_server, publisher, rows, artifacts
+    e2e_tools, live_city_server, publisher, rows, artifacts, gas_sensors
 ):
-    from live import simulate
-
-    compartment = rows("SELECT id FROM tunnel_compartment WHERE 'gas' = ANY(utilities) ORDER BY id LIMIT 1")[0]["id"]
-    leak = simulate.build_up_sensor(compartment)
+    leak = gas_sensors[-1]
+    compartment = rows("SELECT compartment_id FROM sensor WHERE id = :s", s=leak)[0]["compartment_id"]
     before = rows("SELECT coalesce(max(id), 0) AS id FROM alarm")[0]["id"]
+    url, serve_log = live_city_server
     spec = {
-        "url": live_city_server,
+        "url": url,
         "artifacts": str(artifacts),
         "sensor": leak,
         "login": ["emergency", "emergency-demo"],
@@ -57,7 +58,9 @@ def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
         if browser.poll() is None:
             browser.kill()
     result = json.loads(out.strip().splitlines()[-1])
-    assert "error" not in result, result["error"] + err[-2000:]
+    landed = rows("SELECT count(*) AS n, max(value) AS peak FROM sensor_reading WHERE sensor_id = :s", s=leak)
+    raised = rows("SELECT id, level, status FROM alarm WHERE sensor_id = :s", s=leak)
+    assert "error" not in result, f"{result['error']} {landed} {raised} {serve_log.read_text()[-3000:]}"
     # Without published BIM models the viewer's bim tileset is a 404 (as on any city without them); nothing else fails.
     bad = result.get("bad_responses", [])
     assert [r for r in bad if "/tiles/bim/" not in r] == [] and result["outside"] == []
