@@ -24,6 +24,7 @@ from spatial_api.routers import (
     bcf_api,
     bim,
     credit,
+    events,
     features,
     health,
     layers,
@@ -31,6 +32,7 @@ from spatial_api.routers import (
     query,
     review_submissions,
     reviews,
+    sensors,
     terrain,
     thematic,
 )
@@ -74,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await sensors.shutdown()
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
@@ -109,6 +112,8 @@ def create_app() -> FastAPI:
         terrain,
         records_router,
         credit,
+        sensors,
+        events,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

@@ -129,6 +129,17 @@ def artifacts() -> Path:
 pytest_plugins = [
     f"tests.fixtures_{area}"
     for area in (
-        "city", "gis", "bim", "tiles", "api", "review", "joint_review", "viewer", "records", "credit", "security"
+        "city",
+        "gis",
+        "bim",
+        "tiles",
+        "api",
+        "review",
+        "joint_review",
+        "viewer",
+        "records",
+        "credit",
+        "security",
+        "live",
     )
 ]

@@ -16,6 +16,7 @@ from core.models.credit import (
     Inspection,
 )
 from core.models.history import RecordVersion
+from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -40,9 +41,9 @@ from core.models.records import (
     Qualification,
 )
 from core.models.review import DrawingReview, ReviewIssue
+from core.models.review_submission import ReviewAgencyMember, ReviewRoute, ReviewSubmission
 from core.models.security import ApiKey, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
-from core.models.review_submission import ReviewAgencyMember, ReviewRoute, ReviewSubmission
 
 __all__ = [
     "CreditAlert",
@@ -57,6 +58,8 @@ __all__ = [
     "Inspection",
     "SRID",
     "ApiKey",
+    "Alarm",
+    "AlarmStep",
     "AuditLog",
     "Base",
     "BimElement",
@@ -72,6 +75,8 @@ __all__ = [
     "DemTile",
     "DrawingReview",
     "EmergencyEvent",
+    "EventStep",
+    "EventTask",
     "Enterprise",
     "HouseUnit",
     "Inspection",
@@ -97,6 +102,8 @@ __all__ = [
     "Role",
     "Sensor",
     "SensorReading",
+    "SensorRejection",
+    "SensorState",
     "TunnelCompartment",
     "User",
     "UtilityTunnel",

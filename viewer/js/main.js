@@ -210,6 +210,16 @@ async function main() {
   const refreshLogin = setupLogin();
   $('panel-close').onclick = closePanel;
 
+  // The live city loads when its section is first opened (no request on the first view).
+  cim.live = { connected: false, seen: {}, statuses: {}, compartments: {}, open: [], readings: 0 };
+  $('live').addEventListener('toggle', async (e) => {
+    if (!e.target.open || cim.live.module) return;
+    const { Live } = await import('./live.js');
+    const offset = extent ? extent.h_ellipsoidal_min - extent.h_orthometric_min : 0;
+    cim.live.module = new Live(viewer, offset, cim.live);
+    await cim.live.module.start();
+  });
+
   // Test and benchmark hooks.
   cim.waitForTiles = () => waitForTiles(layers, viewer);
   cim.flyToFeature = async (collection, id, above = 250) => {
