@@ -3,7 +3,12 @@ and phones that roles without personal-data rights see."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import bcrypt
+
+from core.settings import get_settings
 
 
 def hash_password(password: str) -> str:
@@ -12,6 +17,18 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, hashed: str) -> bool:
     return bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+def id_hash(number: str) -> str:
+    """The keyed hash (HMAC-SHA256, key ``pii_key``, hex) of an ID number, upper-case without spaces:
+    what is stored and looked up instead of the number."""
+    key = get_settings().pii_key.encode()
+    return hmac.new(key, number.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def mask_name(name: str | None) -> str | None:
+    """Keep the surname (the first character): 张**."""
+    return name[:1] + "*" * (len(name) - 1) if name else name
 
 
 def mask_id_card(number: str) -> str:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     ifc_max_uncompressed_bytes: int = 1024 * 1024 * 1024
     jwt_secret: str = "change-me-in-production-cim-server"
     jwt_minutes: int = 480
+    # The key of the keyed hash (HMAC-SHA256) of ID numbers: an exact look-up works, the number
+    # is never stored. Set a secret one in production; changing it orphans the stored hashes.
+    pii_key: str = "change-me-in-production-cim-pii"
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
 

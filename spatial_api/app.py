@@ -25,6 +25,7 @@ from spatial_api.routers import (
     mvt,
     query,
     reviews,
+    search,
     terrain,
     thematic,
 )
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
         tiles_router,
         reviews,
         terrain,
+        search,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

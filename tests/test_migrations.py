@@ -36,7 +36,7 @@ def test_upgrade_downgrade_upgrade(server_url: str) -> None:
         assert migrate.current(engine) is None
 
         migrate.upgrade(engine)
-        assert migrate.current(engine) == "0002"
+        assert migrate.current(engine) == "0005"
     finally:
         engine.dispose()
         drop_database(server_url, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Index, MetaData, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.settings import get_settings
@@ -32,3 +32,8 @@ def geom_column(kind: str, *, dims: int = 2, nullable: bool = True) -> Mapped:
 
 def now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def search_index(table: str) -> Index:
+    """The GIN index over a table's ``search_text`` grams (functions of migration 0005)."""
+    return Index(f"ix_{table}_search_grams", text("search_grams(search_text)"), postgresql_using="gin")

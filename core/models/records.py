@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -16,9 +17,10 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, geom_column
+from core.models.base import Base, geom_column, search_index
 
 ENTERPRISE_TYPES = ("builder", "municipal", "survey", "design", "supervision", "developer", "property", "review_agency")
 GRADES = ("A", "B", "C", "D")
@@ -38,9 +40,14 @@ class Enterprise(Base):
         CheckConstraint(_in("type", ENTERPRISE_TYPES), name="type"),
         CheckConstraint(_in("credit_grade", GRADES), name="grade"),
         CheckConstraint("length(uscc) = 18", name="uscc_length"),
+        search_index("enterprise"),
     )
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    former_names: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    search_text: Mapped[str | None] = mapped_column(
+        Text, Computed("search_norm_list(ARRAY[name] || former_names)", persisted=True)
+    )
     type: Mapped[str] = mapped_column(String(16), index=True)
     legal_representative: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
@@ -67,12 +74,13 @@ class Qualification(Base):
 
 class Person(Base):
     """A person in the personnel database. The ID card number is never stored in plain:
-    only its salted SHA-256 (for look-up) and a masked form (for display)."""
+    only its keyed hash (``core.privacy.id_hash``) (for look-up) and a masked form (for display)."""
 
     __tablename__ = "person"
-    __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"), search_index("person"))
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str | None] = mapped_column(Text, Computed("search_norm(name)", persisted=True))
     id_card_hash: Mapped[str] = mapped_column(String(64), unique=True)
     id_card_masked: Mapped[str] = mapped_column(String(18))
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -89,9 +97,11 @@ class Project(Base):
     __table_args__ = (
         CheckConstraint(_in("type", PROJECT_TYPES), name="type"),
         CheckConstraint(_in("stage", PROJECT_STAGES), name="stage"),
+        search_index("project"),
     )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str | None] = mapped_column(Text, Computed("search_norm(name)", persisted=True))
     type: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(String(16), index=True)
     build_unit_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)

@@ -7,15 +7,13 @@ the tables hold their salted SHA-256 and the masked form only.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from core.privacy import mask_id_card
-from core.settings import get_settings
+from core.privacy import id_hash, mask_id_card
 from core.uscc import CHARSET, check_character
 from sample_models.city import names
 from sample_models.city.dates import TODAY, random_dates
@@ -116,16 +114,6 @@ def id_card_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     )
     digits = np.frombuffer("".join(first17).encode(), dtype=np.uint8).reshape(n, 17) - ord("0")
     return np.char.add(first17, ID_CHECK[(digits @ ID_WEIGHTS) % 11])
-
-
-def id_card_salt() -> str:
-    """The salt of ID card hashes (settings ``id_card_salt`` when configured)."""
-    return getattr(get_settings(), "id_card_salt", "cim-server/id-card/v1")
-
-
-def hash_id_card(number: str, salt: str | None = None) -> str:
-    """Salted SHA-256 of an ID card number (upper-case, no spaces), for look-up without storing it."""
-    return hashlib.sha256(f"{salt or id_card_salt()}:{number.strip().upper()}".encode()).hexdigest()
 
 
 def make_enterprises(rng: np.random.Generator, n: int, bounds: tuple[float, float, float, float]) -> pd.DataFrame:
@@ -245,7 +233,6 @@ def make_persons(rng: np.random.Generator, enterprises: pd.DataFrame) -> tuple[p
         np.where(kind == "skilled", [f"JS{i:010d}" for i in range(n)], None),
     )
     id_cards = id_card_numbers(rng, n)
-    salt = id_card_salt()
     phone = np.char.add(
         np.array(["139", "138", "137", "150", "151", "152", "158", "159", "180", "187", "189"])[rng.integers(0, 11, n)],
         np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8),
@@ -254,7 +241,7 @@ def make_persons(rng: np.random.Generator, enterprises: pd.DataFrame) -> tuple[p
         {
             "id": [f"RY{i:08d}" for i in range(1, n + 1)],
             "name": names.person_names(rng, n),
-            "id_card_hash": [hash_id_card(c, salt) for c in id_cards],
+            "id_card_hash": [id_hash(c) for c in id_cards],
             "id_card_masked": [mask_id_card(c) for c in id_cards],
             "phone": phone,
             "kind": kind,

@@ -1,0 +1,108 @@
+"""The search query: one statement over every asked-for kind, ranked and paged inside PostgreSQL.
+
+Ranking: an exact code (USCC, building or project code, ID number) first, then an exact name, then a
+name that starts with the query, then one that contains it, closer lengths first. Each kind returns
+at most ``offset + limit + 1`` candidates, so a page is exact without counting every match.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from core.errors import UserError
+from core.privacy import id_hash
+from search.kinds import KINDS, Kind
+
+MAX_LIMIT = 100
+ID_NUMBER = re.compile(r"\d{17}[\dX]")
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    kinds: tuple[str, ...]
+    district: str | None = None
+    limit: int = 10
+    offset: int = 0
+
+
+def id_number(q: str) -> str | None:
+    """The resident ID number the query is, if it is one (full-width digits and spaces allowed)."""
+    candidate = re.sub(r"\s", "", unicodedata.normalize("NFKC", q)).upper()
+    return candidate if ID_NUMBER.fullmatch(candidate) else None
+
+
+def check(query: Query) -> Query:
+    """The query with its kinds checked, or a UserError saying what is wrong."""
+    if not query.text.strip():
+        raise UserError("give something to search for in q (a name, an address, a code or a USCC)")
+    unknown = [k for k in query.kinds if k not in KINDS]
+    if unknown:
+        raise UserError(f"unknown kind {', '.join(unknown)}: use {', '.join(KINDS)}")
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise UserError(f"limit must be between 1 and {MAX_LIMIT}")
+    if query.offset < 0:
+        raise UserError("offset must be 0 or more")
+    return query
+
+
+def _kind_sql(kind: Kind) -> str:
+    codes = " OR ".join(f"{c} = q.code OR (length(q.code) >= 4 AND {c} LIKE q.code || '%')" for c in kind.codes)
+    exact_code = " OR ".join(f"{c} = q.code" for c in kind.codes)
+    if kind.name == "person":
+        codes += " OR t.id_card_hash = q.id_hash"
+        exact_code += " OR t.id_card_hash = q.id_hash"
+    if kind.searches_text:
+        named = "('|' || t.search_text || '|')"
+        match = f"({codes}) OR (search_grams(t.search_text) @> q.grams AND t.search_text LIKE '%' || q.norm || '%')"
+        rank = (
+            f"CASE WHEN {exact_code} THEN 0 WHEN {named} LIKE '%|' || q.norm || '|%' THEN 1 "
+            f"WHEN {named} LIKE '%|' || q.norm || '%' THEN 2 ELSE 3 END"
+        )
+        closeness = "length(q.norm)::float / greatest(length(t.search_text), 1)"
+    else:
+        match, rank, closeness = codes, f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0"
+    return f"""(SELECT '{kind.name}' AS kind, {kind.id} AS id, {kind.label} AS label, {kind.subtitle} AS subtitle,
+        {kind.district} AS district, {rank} AS rank, {closeness} AS closeness, {kind.geometry} AS geom
+   FROM {kind.table} t {kind.joins} CROSS JOIN q
+  WHERE ({match}) AND (q.district IS NULL OR search_norm({kind.district}) = q.district)
+  ORDER BY 6, 7 DESC, 2 LIMIT :n)"""
+
+
+def search_sql(kinds: tuple[str, ...]) -> str:
+    """The statement for the given kinds (bound parameters: q, id_hash, district, n, limit, offset)."""
+    union = "\nUNION ALL ".join(_kind_sql(KINDS[k]) for k in kinds)
+    return f"""
+WITH q AS (SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) AS grams,
+                  regexp_replace(upper(normalize(:q, NFKC)), '[^0-9A-Z]', '', 'g') AS code,
+                  CAST(:id_hash AS text) AS id_hash, search_norm(CAST(:district AS text)) AS district),
+hits AS (SELECT * FROM ({union}) u
+  ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset)
+SELECT kind, id, label, subtitle, district, rank,
+       ST_X(c) AS lon, ST_Y(c) AS lat,
+       CASE WHEN g IS NOT NULL THEN ARRAY[ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g)] END AS bbox
+  FROM (SELECT h.*, ST_Transform(ST_PointOnSurface(h.geom), 4326) AS c, ST_Transform(h.geom, 4326) AS g FROM hits h) s
+ ORDER BY rank, closeness DESC, kind, id"""
+
+
+def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bool]:
+    """The page of hits (dicts with kind, id, label, subtitle, district, rank, lon, lat, bbox) and
+    whether more follow. ``id_lookup``: whether an ID-number query may look people up by it (only
+    for roles that see personal data; for others it is just text, e.g. an all-digit USCC)."""
+    query = check(query)
+    number = id_number(query.text) if id_lookup else None
+    kinds = query.kinds or tuple(KINDS)
+    params = {
+        "q": query.text,
+        "id_hash": id_hash(number) if number else None,
+        "district": query.district or None,
+        "n": query.offset + query.limit + 1,
+        "limit": query.limit + 1,
+        "offset": query.offset,
+    }
+    rows = [dict(r) for r in conn.execute(text(search_sql(kinds)), params).mappings()]
+    return rows[: query.limit], len(rows) > query.limit
