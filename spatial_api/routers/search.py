@@ -42,6 +42,7 @@ class SearchAnswer(BaseModel):
 
 
 MATCH = ("code", "exact", "prefix", "contains")
+KIND_HELP = f"only these kinds (repeat or comma-separate): {', '.join(KINDS)}"
 
 
 def _hit(row: dict, personal: bool) -> Hit:
@@ -64,7 +65,7 @@ def _hit(row: dict, personal: bool) -> Hit:
 def search(
     request: Request,
     q: str = Query(..., description="a name, address, code, USCC or ID number; partial Chinese names work"),
-    kind: list[str] = Query([], description=f"only these kinds: {', '.join(KINDS)}"),
+    kind: list[str] = Query([], description=KIND_HELP),
     district: str | None = Query(None, description="only this district, e.g. 武进区 or 武进"),
     limit: int = Query(10, description=f"hits per page, 1-{search_query.MAX_LIMIT}"),
     offset: int = Query(0, description="hits to skip"),

@@ -54,7 +54,9 @@ def upgrade() -> None:
     for statement in FUNCTIONS:
         op.execute(statement)
     for table, expression in SEARCH_TEXT.items():
-        op.add_column(table, sa.Column("search_text", sa.Text(), sa.Computed(expression, persisted=True), nullable=True))
+        op.add_column(
+            table, sa.Column("search_text", sa.Text(), sa.Computed(expression, persisted=True), nullable=True)
+        )
         op.execute(f"CREATE INDEX ix_{table}_search_grams ON {table} USING gin (search_grams(search_text))")
 
 
