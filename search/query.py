@@ -82,15 +82,12 @@ WITH q AS (SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) A
                   CAST(:id_hash AS text) AS id_hash, search_norm(CAST(:district AS text)) AS district),
 hits AS (SELECT * FROM ({union}) u
   ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset)
-SELECT kind, id, label, subtitle, district, rank,
-       ST_X(c) AS lon, ST_Y(c) AS lat,
-       CASE WHEN g IS NOT NULL THEN ARRAY[ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g)] END AS bbox
-  FROM (SELECT h.*, ST_Transform(ST_PointOnSurface(h.geom), 4326) AS c, ST_Transform(h.geom, 4326) AS g FROM hits h) s
+SELECT kind, id, label, subtitle, district, rank, feature_location(geom) AS location FROM hits
  ORDER BY rank, closeness DESC, kind, id"""
 
 
 def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bool]:
-    """The page of hits (dicts with kind, id, label, subtitle, district, rank, lon, lat, bbox) and
+    """The page of hits (dicts with kind, id, label, subtitle, district, rank, location) and
     whether more follow. ``id_lookup``: whether an ID-number query may look people up by it (only
     for roles that see personal data; for others it is just text, e.g. an all-digit USCC)."""
     query = check(query)

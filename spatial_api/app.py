@@ -23,6 +23,7 @@ from spatial_api.routers import (
     features,
     health,
     mvt,
+    profiles,
     query,
     reviews,
     search,
@@ -96,6 +97,7 @@ def create_app() -> FastAPI:
         reviews,
         terrain,
         search,
+        profiles,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

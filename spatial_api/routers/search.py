@@ -10,15 +10,10 @@ from core.privacy import mask_name
 from search import query as search_query
 from search.kinds import KINDS
 from spatial_api import audit
+from spatial_api.schemas import Location
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(tags=["search"])
-
-
-class Location(BaseModel):
-    lon: float = Field(description="CRS84 longitude of a point on the feature")
-    lat: float = Field(description="CRS84 latitude")
-    bbox: list[float] | None = Field(None, description="CRS84 [west, south, east, north] of its geometry")
 
 
 class Hit(BaseModel):
@@ -57,7 +52,7 @@ def _hit(row: dict, personal: bool) -> Hit:
         subtitle=row["subtitle"],
         district=row["district"],
         match=MATCH[row["rank"]],
-        location=None if row["lon"] is None else Location(lon=row["lon"], lat=row["lat"], bbox=row["bbox"]),
+        location=row["location"],
     )
 
 

@@ -1,4 +1,4 @@
-"""search: normalised search columns, gram indexes and enterprises' former names
+"""search: normalised search columns, gram indexes, enterprises' former names, feature locations
 
 Chinese fuzzy matching needs a normalisation both sides share (NFKC folds full-width forms,
 administrative suffixes 省/市/区/县/镇/街道 and punctuation are dropped, so 常州 finds 常州市) and a
@@ -46,6 +46,11 @@ FUNCTIONS = (
     r"""CREATE FUNCTION search_query_grams(q text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
         RETURN CASE WHEN length(q) < 2 THEN ARRAY[q]
                     ELSE ARRAY(SELECT DISTINCT substr(q, i, 2) FROM generate_series(1, length(q) - 1) AS i) END""",
+    # Where the viewer flies to: a CRS84 point on a store-CRS geometry and its CRS84 bounding box.
+    r"""CREATE FUNCTION feature_location(g geometry) RETURNS json LANGUAGE sql STABLE PARALLEL SAFE STRICT
+        RETURN (SELECT json_build_object('lon', ST_X(c), 'lat', ST_Y(c),
+                                         'bbox', json_build_array(ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w)))
+                  FROM (SELECT ST_Transform(ST_PointOnSurface(g), 4326) AS c, ST_Transform(g, 4326) AS w) AS s)""",
 )
 
 
@@ -64,6 +69,12 @@ def downgrade() -> None:
     for table in SEARCH_TEXT:
         op.execute(f"DROP INDEX IF EXISTS ix_{table}_search_grams")
         op.drop_column(table, "search_text")
-    for name in ("search_query_grams(text)", "search_grams(text)", "search_norm_list(text[])", "search_norm(text)"):
+    for name in (
+        "feature_location(geometry)",
+        "search_query_grams(text)",
+        "search_grams(text)",
+        "search_norm_list(text[])",
+        "search_norm(text)",
+    ):
         op.execute(f"DROP FUNCTION IF EXISTS {name}")
     op.drop_column("enterprise", "former_names")
