@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from core.errors import UserError
+from core.errors import Forbidden, UserError
 from core.privacy import id_hash
 from search.kinds import KINDS, Kind
 
 MAX_LIMIT = 100
+EXPORT_MAX = 1_000_000
 ID_NUMBER = re.compile(r"\d{17}[\dX]")
 
 
@@ -73,8 +74,9 @@ def _kind_sql(kind: Kind) -> str:
   ORDER BY 6, 7 DESC, 2 LIMIT :n)"""
 
 
-def search_sql(kinds: tuple[str, ...]) -> str:
-    """The statement for the given kinds (bound parameters: q, id_hash, district, n, limit, offset)."""
+def search_sql(kinds: tuple[str, ...], export: bool = False) -> str:
+    """The statement for the given kinds (bound parameters: q, id_hash, district, n, limit, offset);
+    for an export, each hit's CRS84 geometry as WKB instead of its location."""
     union = "\nUNION ALL ".join(_kind_sql(KINDS[k]) for k in kinds)
     return f"""
 WITH q AS (SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) AS grams,
@@ -82,7 +84,9 @@ WITH q AS (SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) A
                   CAST(:id_hash AS text) AS id_hash, search_norm(CAST(:district AS text)) AS district),
 hits AS (SELECT * FROM ({union}) u
   ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset)
-SELECT kind, id, label, subtitle, district, rank, feature_location(geom) AS location FROM hits
+SELECT kind, id, label, subtitle, district, {
+        "ST_AsBinary(ST_Transform(geom, 4326)) AS _wkb" if export else "rank, feature_location(geom) AS location"
+    } FROM hits
  ORDER BY rank, closeness DESC, kind, id"""
 
 
@@ -91,15 +95,30 @@ def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bo
     whether more follow. ``id_lookup``: whether an ID-number query may look people up by it (only
     for roles that see personal data; for others it is just text, e.g. an all-digit USCC)."""
     query = check(query)
-    number = id_number(query.text) if id_lookup else None
     kinds = query.kinds or tuple(KINDS)
-    params = {
+    params = _params(query, id_lookup, query.offset + query.limit + 1, query.limit + 1)
+    rows = [dict(r) for r in conn.execute(text(search_sql(kinds)), params).mappings()]
+    return rows[: query.limit], len(rows) > query.limit
+
+
+def _params(query: Query, id_lookup: bool, per_kind: int, limit: int) -> dict[str, object]:
+    number = id_number(query.text) if id_lookup else None
+    return {
         "q": query.text,
         "id_hash": id_hash(number) if number else None,
         "district": query.district or None,
-        "n": query.offset + query.limit + 1,
-        "limit": query.limit + 1,
+        "n": per_kind,
+        "limit": limit,
         "offset": query.offset,
     }
-    rows = [dict(r) for r in conn.execute(text(search_sql(kinds)), params).mappings()]
-    return rows[: query.limit], len(rows) > query.limit
+
+
+def export_statement(query: Query, personal: bool) -> tuple[str, dict[str, object], bool]:
+    """Every hit of a search (up to EXPORT_MAX), as SQL, parameters and whether it lists people.
+    People are left out for a role without personal-data rights unless asked for, then refused."""
+    query = check(Query(query.text, query.kinds, query.district, 1, 0))
+    if "person" in query.kinds and not personal:
+        raise Forbidden("exporting people needs a role that may see personal data")
+    kinds = query.kinds or tuple(k for k in KINDS if personal or k != "person")
+    params = _params(query, personal, EXPORT_MAX, EXPORT_MAX)
+    return search_sql(kinds, export=True), params, "person" in kinds

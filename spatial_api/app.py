@@ -20,6 +20,7 @@ from spatial_api.routers import (
     analysis,
     auth,
     bim,
+    exports,
     features,
     health,
     mvt,
@@ -98,6 +99,7 @@ def create_app() -> FastAPI:
         terrain,
         search,
         profiles,
+        exports,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
