@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -10,7 +9,6 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from core import jobs
-from core.db import session_scope
 from core.errors import Forbidden, NotFound, UserError
 from core.models import Job
 from exports.run import check, exports_dir
@@ -65,17 +63,10 @@ def _answer(job: Job) -> ExportJob:
 
 
 def _job(export_id: str, principal: Principal) -> Job:
-    try:
-        key = uuid.UUID(export_id)
-    except ValueError as exc:
-        raise NotFound(f"export {export_id} does not exist (not a job id)") from exc
-    with session_scope() as session:
-        job = session.get(Job, key)
-        if job is None or job.kind != "exports.run":
-            raise NotFound(f"export {export_id} does not exist")
-        if job.username != principal.username and principal.role != "admin":
-            raise Forbidden("only who asked for an export (or an administrator) may fetch it")
-        return job
+    job = jobs.find(export_id, "exports.run")
+    if job.username != principal.username and principal.role != "admin":
+        raise Forbidden("only who asked for an export (or an administrator) may fetch it")
+    return job
 
 
 @router.post("", status_code=202)
