@@ -156,3 +156,16 @@ def test_bad_exports(client, role_headers, sample_city, query, fmt, status) -> N
 def test_public_may_not_export(client, sample_city) -> None:
     response = client.post(EXPORTS, json={"query": {"source": "search", "q": "路"}, "format": "csv"})
     assert response.status_code == 401
+
+
+def test_within_polygon_to_csv(client, rows, role_headers, to_lonlat, to_store, sample_city) -> None:
+    buildings = rows("SELECT code, ST_AsBinary(footprint) AS wkb_f FROM building ORDER BY code")
+    area = to_lonlat(shapely.box(*shapely.GeometryCollection([b["wkb_f"] for b in buildings[:3]]).bounds))
+    query = {"source": "within", "collection": "buildings", "geometry": shapely.geometry.mapping(area),
+             "properties": ["address"]}  # fmt: skip
+    job, _, content = run_export(client, role_headers["planner"], query, "csv")
+    table = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    stored = to_store(area)
+    expected = [b["code"] for b in buildings if b["wkb_f"].intersects(stored)]
+    assert [r["id"] for r in table] == expected and len(expected) >= 3 and job["rows"] == len(expected)
+    assert list(table[0]) == ["id", "address", "wkt"]
