@@ -21,7 +21,7 @@ __all__ = ["bim_jobs", "exports_jobs", "review_jobs", "tiles_jobs"]
 def _search(conn: Connection, query: dict[str, Any], personal: bool) -> export_sources.Statement:
     """``{"q": ..., "kind": [...], "district": ...}``: every hit of a search."""
     asked = search.Query(str(query.get("q") or ""), tuple(query.get("kind") or ()), query.get("district"))
-    sql, params, people = search.export_statement(asked, personal)
+    sql, params, people = search.export_statement(conn, asked, personal)
     return export_sources.Statement(sql, params, people)
 
 

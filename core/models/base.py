@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Index, MetaData, func, text
+from sqlalchemy import Computed, DateTime, Index, MetaData, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.settings import get_settings
@@ -34,6 +35,14 @@ def now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+def search_columns(expression: str) -> tuple[Mapped[str | None], Mapped[list[str] | None]]:
+    """The generated ``search_text`` (normalised ``expression``) and ``search_grams`` columns of a
+    searchable table (SQL functions of migration 0005)."""
+    text_column = mapped_column(Text, Computed(expression, persisted=True))
+    grams = mapped_column(ARRAY(Text), Computed(f"search_grams({expression})", persisted=True))
+    return text_column, grams
+
+
 def search_index(table: str) -> Index:
-    """The GIN index over a table's ``search_text`` grams (functions of migration 0005)."""
-    return Index(f"ix_{table}_search_grams", text("search_grams(search_text)"), postgresql_using="gin")
+    """The GIN index over a table's ``search_grams``."""
+    return Index(f"ix_{table}_search_grams", "search_grams", postgresql_using="gin")

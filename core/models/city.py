@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from geoalchemy2 import Raster
-from sqlalchemy import CheckConstraint, Computed, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, geom_column, search_index
+from core.models.base import Base, geom_column, search_columns, search_index
 from core.models.records import GRADES, _in
 
 
@@ -41,7 +41,7 @@ class Road(Base):
     __table_args__ = (search_index("road"),)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    search_text: Mapped[str | None] = mapped_column(Text, Computed("search_norm(name)", persisted=True))
+    search_text, search_grams = search_columns("search_norm(name)")
     road_class: Mapped[str] = mapped_column(String(16))
     width_m: Mapped[float] = mapped_column(Float)
     centerline = geom_column("LINESTRING", nullable=False)
@@ -53,7 +53,7 @@ class Building(Base):
     __table_args__ = (CheckConstraint(_in("safety_grade", GRADES), name="safety_grade"), search_index("building"))
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     address: Mapped[str | None] = mapped_column(Text)
-    search_text: Mapped[str | None] = mapped_column(Text, Computed("search_norm(address)", persisted=True))
+    search_text, search_grams = search_columns("search_norm(address)")
     height_m: Mapped[float | None] = mapped_column(Float)
     ground_h_orthometric: Mapped[float | None] = mapped_column(Float)
     floors_above: Mapped[int | None] = mapped_column(Integer)

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    Computed,
     Date,
     DateTime,
     Float,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, geom_column, search_index
+from core.models.base import Base, geom_column, search_columns, search_index
 
 ENTERPRISE_TYPES = ("builder", "municipal", "survey", "design", "supervision", "developer", "property", "review_agency")
 GRADES = ("A", "B", "C", "D")
@@ -45,9 +44,7 @@ class Enterprise(Base):
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     former_names: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
-    search_text: Mapped[str | None] = mapped_column(
-        Text, Computed("search_norm_list(ARRAY[name] || former_names)", persisted=True)
-    )
+    search_text, search_grams = search_columns("search_norm_list(ARRAY[name] || former_names)")
     type: Mapped[str] = mapped_column(String(16), index=True)
     legal_representative: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
@@ -80,7 +77,7 @@ class Person(Base):
     __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"), search_index("person"))
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    search_text: Mapped[str | None] = mapped_column(Text, Computed("search_norm(name)", persisted=True))
+    search_text, search_grams = search_columns("search_norm(name)")
     id_card_hash: Mapped[str] = mapped_column(String(64), unique=True)
     id_card_masked: Mapped[str] = mapped_column(String(18))
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -101,7 +98,7 @@ class Project(Base):
     )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    search_text: Mapped[str | None] = mapped_column(Text, Computed("search_norm(name)", persisted=True))
+    search_text, search_grams = search_columns("search_norm(name)")
     type: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(String(16), index=True)
     build_unit_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)

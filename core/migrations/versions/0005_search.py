@@ -4,9 +4,10 @@ Chinese fuzzy matching needs a normalisation both sides share (NFKC folds full-w
 administrative suffixes 省/市/区/县/镇/街道 and punctuation are dropped, so 常州 finds 常州市) and a
 substring index that works for Chinese. pg_trgm cannot do the latter here: the cluster is
 initialised without a locale (C), under which pg_trgm sees no word characters in Chinese text and
-makes no trigrams. So each searchable table gets a stored, generated ``search_text`` and a GIN index
-over its distinct characters and character pairs (``search_grams``); a query's pairs must all be
-present, and a plain LIKE on ``search_text`` confirms the substring.
+makes no trigrams. So each searchable table gets a stored, generated ``search_text`` and, beside it,
+its distinct characters and character pairs (``search_grams``, stored too, so that rechecking a row
+costs no recomputation) with a GIN index; a query's pairs must all be present, and a plain LIKE on
+``search_text`` confirms the substring.
 
 Revision ID: 0005
 Revises: 0002
@@ -21,7 +22,8 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# table -> the generated column's expression
+# table -> the normalised text a generated ``search_text`` holds (its grams go in ``search_grams``:
+# a generated column cannot use another, so both are computed from the source columns)
 SEARCH_TEXT = {
     "building": "search_norm(address)",
     "project": "search_norm(name)",
@@ -59,15 +61,17 @@ def upgrade() -> None:
     for statement in FUNCTIONS:
         op.execute(statement)
     for table, expression in SEARCH_TEXT.items():
-        op.add_column(
-            table, sa.Column("search_text", sa.Text(), sa.Computed(expression, persisted=True), nullable=True)
-        )
-        op.execute(f"CREATE INDEX ix_{table}_search_grams ON {table} USING gin (search_grams(search_text))")
+        normalised = sa.Computed(expression, persisted=True)
+        op.add_column(table, sa.Column("search_text", sa.Text(), normalised, nullable=True))
+        grams = sa.Computed(f"search_grams({expression})", persisted=True)
+        op.add_column(table, sa.Column("search_grams", postgresql.ARRAY(sa.Text()), grams, nullable=True))
+        op.create_index(f"ix_{table}_search_grams", table, ["search_grams"], postgresql_using="gin")
 
 
 def downgrade() -> None:
     for table in SEARCH_TEXT:
-        op.execute(f"DROP INDEX IF EXISTS ix_{table}_search_grams")
+        op.drop_index(f"ix_{table}_search_grams", table)
+        op.drop_column(table, "search_grams")
         op.drop_column(table, "search_text")
     for name in (
         "feature_location(geometry)",
