@@ -16,7 +16,6 @@ import random
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -99,11 +98,9 @@ def workload(url: str, n: int, seed: int = 1) -> dict:
 
 def in_process(url: str, queries: list[str]) -> dict:
     """One client, no HTTP: our search statement, and the naive ILIKE peer, on the same queries."""
-    os.environ["DATABASE_URL"] = url
-    from core.db import read_engine
     from search import query as search
 
-    engine = read_engine()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
     out = {}
     for name, run in (
         ("search SQL (in-process)", lambda conn, q: search.run(conn, search.Query(q, ()), id_lookup=False)),
@@ -155,8 +152,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
-    with ThreadPoolExecutor(1) as pool:  # its own engine and settings, after the server stopped
-        results.update(pool.submit(in_process, url, work["queries"]).result())
+    results.update(in_process(url, work["queries"]))
     report = {"buildings": args.buildings, "requests": args.requests, "load_before": load_before,
               "load_after": os.getloadavg()[0], "results": results}  # fmt: skip
     (HERE / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
