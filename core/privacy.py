@@ -19,7 +19,7 @@ def verify_password(password: str, hashed: str) -> bool:
     return bcrypt.checkpw(password.encode(), hashed.encode())
 
 
-def id_hash(number: str) -> str:
+def hash_id_number(number: str) -> str:
     """The keyed hash (HMAC-SHA256, key ``pii_key``, hex) of an ID number, upper-case without spaces:
     what is stored and looked up instead of the number."""
     key = get_settings().pii_key.encode()
@@ -27,8 +27,12 @@ def id_hash(number: str) -> str:
 
 
 def mask_name(name: str | None) -> str | None:
-    """Keep the surname (the first character): 张**."""
-    return name[:1] + "*" * (len(name) - 1) if name else name
+    """张*明: the first character and, for names of three or more, the last; the rest starred."""
+    if not name:
+        return name
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def mask_id_card(number: str) -> str:

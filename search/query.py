@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from core.errors import Forbidden, UserError
-from core.privacy import id_hash
+from core.privacy import hash_id_number
 from search.kinds import KINDS, Kind
 
 MAX_LIMIT = 100
@@ -115,7 +115,7 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
         "prefix": f"%|{q['norm']}%",
         "code": q["code"],
         "code_prefix": f"{q['code']}%",
-        "id_hash": id_hash(number) if number else None,
+        "id_hash": hash_id_number(number) if number else None,
         "district": q["district"],
         "n": per_kind,
         "limit": limit,

@@ -71,7 +71,7 @@ class Qualification(Base):
 
 class Person(Base):
     """A person in the personnel database. The ID card number is never stored in plain:
-    only its keyed hash (``core.privacy.id_hash``) (for look-up) and a masked form (for display)."""
+    only its keyed hash (``core.privacy.hash_id_number``, for look-up) and a masked form (for display)."""
 
     __tablename__ = "person"
     __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"), search_index("person"))

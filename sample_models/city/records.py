@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from core.privacy import id_hash, mask_id_card
+from core.privacy import hash_id_number, mask_id_card
 from core.uscc import CHARSET, check_character
 from sample_models.city import names
 from sample_models.city.dates import TODAY, random_dates
@@ -241,7 +241,7 @@ def make_persons(rng: np.random.Generator, enterprises: pd.DataFrame) -> tuple[p
         {
             "id": [f"RY{i:08d}" for i in range(1, n + 1)],
             "name": names.person_names(rng, n),
-            "id_card_hash": [id_hash(c) for c in id_cards],
+            "id_card_hash": [hash_id_number(c) for c in id_cards],
             "id_card_masked": [mask_id_card(c) for c in id_cards],
             "phone": phone,
             "kind": kind,
