@@ -25,13 +25,16 @@ from spatial_api.routers import (
     bim,
     credit,
     events,
+    exports,
     features,
     health,
     layers,
     mvt,
+    profiles,
     query,
     review_submissions,
     reviews,
+    search,
     sensors,
     terrain,
     thematic,
@@ -114,6 +117,9 @@ def create_app() -> FastAPI:
         credit,
         sensors,
         events,
+        search,
+        profiles,
+        exports,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

@@ -31,6 +31,9 @@ const LABELS = {
     quantities: '工程量',
     materials: '材料',
     app_title: 'CIM 城市信息模型平台',
+    search_placeholder: '搜索地址、项目、企业、信用代码…',
+    search_none: '没有找到',
+    print: '打印',
     layers: '图层',
     layer: '图层',
     feature: '要素',
@@ -235,6 +238,7 @@ export function apply(root = document) {
   document.title = t('app_title');
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
 }
 
 export function setLanguage(next) {

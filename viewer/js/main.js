@@ -17,7 +17,7 @@ const $ = (id) => document.getElementById(id);
 
 const cim = {
   metrics: {}, // firstAllLoadedMs: navigation to the first frame with every visible tile loaded
-  events: { allTilesLoaded: {}, identified: 0, reviewed: 0 },
+  events: { allTilesLoaded: {}, identified: 0, reviewed: 0, picked: 0 },
   errors: [],
   messages: shown, // every banner message, also those gone again
 };
@@ -208,6 +208,22 @@ async function main() {
     refreshLogin();
   };
   const refreshLogin = setupLogin();
+
+  // Search: its modules load the first time the box gets the focus (nothing more on the first view).
+  const searchInput = $('search-input');
+  searchInput.addEventListener(
+    'focus',
+    async () => {
+      const { Search } = await import('./search.js');
+      cim.search = new Search(viewer, searchInput, $('search-list'), {
+        picked: (hit) => {
+          cim.lastPicked = hit;
+          cim.events.picked += 1;
+        },
+      });
+    },
+    { once: true },
+  );
   $('panel-close').onclick = closePanel;
 
   // The live city loads when its section is first opened (no request on the first view).
