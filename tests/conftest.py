@@ -108,6 +108,5 @@ def artifacts() -> Path:
 
 # Each area keeps its fixtures in its own module.
 pytest_plugins = [
-    f"tests.fixtures_{area}"
-    for area in ("city", "gis", "bim", "tiles", "api", "review", "viewer", "records", "credit")
+    f"tests.fixtures_{area}" for area in ("city", "gis", "bim", "tiles", "api", "review", "viewer", "records", "credit")
 ]

@@ -95,14 +95,14 @@ def test_failed_inspection_and_verified_complaint_rescore(client, database: Engi
         )
         conn.execute(
             text(
-                "INSERT INTO inspection (enterprise_uscc, inspected_on, kind, result)"
-                " VALUES (:u, now(), 'routine', 'fail')"
+                "INSERT INTO inspection (inspection_no, enterprise_uscc, project_code, inspected_on, kind, result)"
+                " VALUES (:no, :u, :p, now(), 'routine', 'fail')"
             ),
-            {"u": uscc},
+            {"no": f"JC-{uscc}", "u": uscc, "p": f"CMP-{uscc[-8:]}"},
         )
     wait_for_rescore(database, uscc, 1)
     [alert] = _alerts(database, kind="failed_inspection", enterprise_uscc=uscc)
-    assert alert["evidence"]["records"][0].startswith("inspection:")
+    assert alert["evidence"]["records"] == [f"inspection:JC-{uscc}"]
     with database.begin() as conn:
         complaint = conn.execute(
             text(

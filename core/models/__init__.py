@@ -3,7 +3,6 @@
 from core.models.base import SRID, Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
-from core.models.history import RecordVersion
 from core.models.credit import (
     CreditAlert,
     CreditIndicator,
@@ -14,8 +13,8 @@ from core.models.credit import (
     CreditRuleset,
     CreditRun,
     CreditScore,
-    Inspection,
 )
+from core.models.history import RecordVersion
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -52,7 +51,6 @@ __all__ = [
     "CreditRun",
     "CreditRuleset",
     "CreditScore",
-    "Inspection",
     "SRID",
     "AuditLog",
     "Base",
