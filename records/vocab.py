@@ -13,7 +13,7 @@ from core.models.records import (
     PROJECT_STAGES,
     PROJECT_TYPES,
 )
-from core.models.supervision import INSPECTION_KINDS, INSPECTION_RESULTS, INSPECTION_TARGETS
+from core.models.supervision import INSPECTION_KINDS, INSPECTION_RESULTS
 
 Labels = dict[str, tuple[str, str]]  # code -> (zh, en)
 
@@ -46,7 +46,6 @@ _ZH = {
     "bad": "不良",
     "enterprise": "企业",
     "person": "人员",
-    "project": "项目",
     "routine": "日常检查",
     "special": "专项检查",
     "spot_check": "双随机抽查",
@@ -75,7 +74,6 @@ ENUMERATIONS: dict[str, Labels] = {
     "subject_kinds": _labels(("enterprise", "person")),
     "inspection_kinds": _labels(INSPECTION_KINDS),
     "inspection_results": _labels(INSPECTION_RESULTS),
-    "inspection_targets": _labels(INSPECTION_TARGETS),
 }
 
 

@@ -13,7 +13,6 @@ from core.models.credit import (
     CreditRuleset,
     CreditRun,
     CreditScore,
-    Inspection,
 )
 from core.models.history import RecordVersion
 from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
@@ -55,7 +54,6 @@ __all__ = [
     "CreditRun",
     "CreditRuleset",
     "CreditScore",
-    "Inspection",
     "SRID",
     "ApiKey",
     "Alarm",
