@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, now_column
-from core.models.records import GRADES, _in
+from core.models.records import CREDIT_GRADES, _in
 
 RULESET_STATUSES = ("draft", "checked", "approved", "active", "retired")
 FAMILIES = ("基础信用", "合规经营", "监管记录", "投诉举报", "信用修复", "风险趋势")
@@ -95,7 +95,7 @@ class CreditScore(Base):
 
     __tablename__ = "credit_score"
     __table_args__ = (
-        CheckConstraint(_in("grade", GRADES), name="grade"),
+        CheckConstraint(_in("grade", CREDIT_GRADES), name="grade"),
         Index("ix_credit_score_enterprise_run", "enterprise_uscc", "run_id"),  # an enterprise's history
     )
     run_id: Mapped[int] = mapped_column(ForeignKey("credit_run.id", ondelete="CASCADE"), primary_key=True)
@@ -171,7 +171,7 @@ class CreditReview(Base):
     __tablename__ = "credit_review"
     __table_args__ = (
         CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
-        CheckConstraint(_in("proposed_grade", GRADES), name="proposed_grade"),
+        CheckConstraint(_in("proposed_grade", CREDIT_GRADES), name="proposed_grade"),
         CheckConstraint("decided_by IS NULL OR decided_by <> proposed_by", name="two_person"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -159,8 +159,8 @@ class CreditRecord(SoftDeleted, Base):
 
     __tablename__ = "credit_record"
     __table_args__ = (
-        CheckConstraint("subject_kind IN ('enterprise', 'person')", name="subject_kind"),
-        CheckConstraint("kind IN ('good', 'bad')", name="kind"),
+        CheckConstraint(_in("subject_kind", vocab.codes("subject_kinds")), name="subject_kind"),
+        CheckConstraint(_in("kind", vocab.codes("credit_record_kinds")), name="kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_no: Mapped[str | None] = mapped_column(String(40), unique=True)

@@ -7,11 +7,9 @@ from datetime import date
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import vocab
 from core.models.base import Base
-from core.models.records import GRADES, _in
-
-INSPECTION_KINDS = ("routine", "special", "spot_check")
-INSPECTION_RESULTS = ("pass", "fail")
+from core.models.records import _in
 
 
 class Inspection(Base):
@@ -20,8 +18,8 @@ class Inspection(Base):
 
     __tablename__ = "inspection"
     __table_args__ = (
-        CheckConstraint(_in("kind", INSPECTION_KINDS), name="kind"),
-        CheckConstraint(_in("result", INSPECTION_RESULTS), name="result"),
+        CheckConstraint(_in("kind", vocab.codes("inspection_kinds")), name="kind"),
+        CheckConstraint(_in("result", vocab.codes("inspection_results")), name="result"),
     )
     inspection_no: Mapped[str] = mapped_column(String(40), primary_key=True)
     enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
@@ -40,7 +38,7 @@ class SafetyAppraisal(Base):
     """A housing-safety appraisal of a building, grade A-D (D: dangerous building)."""
 
     __tablename__ = "safety_appraisal"
-    __table_args__ = (CheckConstraint(_in("grade", GRADES), name="grade"),)
+    __table_args__ = (CheckConstraint(_in("grade", vocab.codes("grades_safety")), name="grade"),)
     appraisal_no: Mapped[str] = mapped_column(String(40), primary_key=True)
     building_code: Mapped[str] = mapped_column(ForeignKey("building.code", ondelete="CASCADE"), index=True)
     appraised_on: Mapped[date] = mapped_column(Date)
