@@ -5,9 +5,12 @@ Local coordinates are the iterator's world coordinates in metres. Methods, in or
 
 - ``IfcMapConversion`` (IFC4, IFC4X3): map = (E, N) + k·R(θ)·(x, y), height = H + z, where
   θ = atan2(XAxisOrdinate, XAxisAbscissa) and k = Scale / project unit (map units per metre).
-  Scale converts project length units to map units (IFC4 ADD2). When Scale is omitted and the
-  project unit differs from the map unit, tools disagree: both readings are tried against
-  IfcSite's lat/lon, the nearer one is used and "ambiguous units" is reported.
+  Scale converts project length units to map units (IFC4 ADD2). Files get the units wrong:
+  Eastings/Northings written in the project unit, Scale omitted, or a Scale that inverts the unit
+  conversion. Every reading is tried and judged by evidence: it must land inside the map CRS's
+  area of use (origin and the model's extent), then the nearest to IfcSite's lat/lon and the
+  closest to the plain unit conversion wins; a reading other than the file's literal one is
+  reported, and a file no reading places inside the area of use is refused.
 - ``ePSet_MapConversion`` / ``ePSet_ProjectedCRS`` (IFC2X3, on IfcProject or IfcSite): the same.
 - ``IfcSite`` RefLatitude/RefLongitude/RefElevation: a local east-north-up frame at the site's
   placement, turned by the context's TrueNorth, taken to ECEF by PROJ's topocentric conversion.
@@ -39,6 +42,13 @@ from gis.crs import ECEF, GEOGRAPHIC_3D, parse_crs, pinned_transformer, store_cr
 
 WGS84 = CRS.from_epsg(4326)
 RESIDUAL_WARN_M = 1.0
+# A reading of a map conversion may land this far (degrees) outside its CRS's area of use: the
+# zones' edges are conventions, a unit mistake lands hundreds of kilometres off.
+AREA_MARGIN_DEG = 1.0
+# Placements sampled for the model's extent when judging a map conversion's Scale.
+EXTENT_SAMPLE = 500
+# An OrthogonalHeight beyond this (metres) was written in the project unit.
+MAX_HEIGHT_M = 10_000.0
 LARGE_LOCAL_M = 100_000.0
 
 
@@ -243,38 +253,145 @@ def _residual_m(g: Georef, site: _Site, map_crs: CRS) -> float:
     return math.hypot(placed[0] - e, placed[1] - n) * _map_unit_m(map_crs)
 
 
-def _from_map_conversion(mc: _MapConversion, unit: float, site: _Site | None, warnings: list[str]) -> Georef:
+@dataclass
+class _Reading:
+    """One way of reading a map conversion's numbers: where its origin and extent land."""
+
+    label: str
+    scale: float  # project length unit -> map unit
+    georef: Georef
+    inside: bool
+    residual: float | None
+    lonlat: tuple[float, float]
+
+    def describe(self) -> str:
+        where = f"origin at {self.lonlat[0]:.5f}°E {self.lonlat[1]:.5f}°N"
+        fit = "inside" if self.inside else "outside"
+        near = f", {self.residual:.1f} m from IfcSite" if self.residual is not None else ""
+        return f"{self.label} → {where}, the model {fit} the CRS's area of use{near}"
+
+
+def _local_extent(model: ifcopenshell.file, unit: float) -> np.ndarray:
+    """The local origin and the corners of where the model's storeys and first elements are placed
+    (local metres): what a wrong Scale would throw out of the map CRS's area of use."""
+    points = [np.zeros(3)]
+    products = model.by_type("IfcBuildingStorey") + model.by_type("IfcElement")[:EXTENT_SAMPLE]
+    for product in products:
+        if product.ObjectPlacement is not None:
+            points.append(ifcopenshell.util.placement.get_local_placement(product.ObjectPlacement)[:3, 3] * unit)
+    xyz = np.asarray(points)
+    (x0, y0, _), (x1, y1, _) = xyz.min(axis=0), xyz.max(axis=0)
+    return np.array([[0.0, 0.0, 0.0], [x0, y0, 0.0], [x1, y0, 0.0], [x1, y1, 0.0], [x0, y1, 0.0]])
+
+
+def _inside_area_of_use(lonlat: np.ndarray, crs: CRS) -> bool:
+    area = crs.area_of_use
+    if area is None:
+        return True
+    west, south, east, north = area.bounds
+    m = AREA_MARGIN_DEG
+    lon, lat = lonlat[:, 0], lonlat[:, 1]
+    return bool(
+        np.isfinite(lonlat).all()
+        and ((lon >= west - m) & (lon <= east + m) & (lat >= south - m) & (lat <= north + m)).all()
+    )
+
+
+def _scale_readings(mc: _MapConversion, nominal: float) -> list[tuple[str, float]]:
+    """Scales (project unit -> map unit) to try: the file's, and the unit mistakes tools make."""
+    if mc.scale is None:
+        readings = [(f"Scale omitted, unit-converted {nominal:g}", nominal), ("Scale omitted, literal 1", 1.0)]
+    else:
+        readings = [(f"Scale {mc.scale:g} as given", mc.scale)]
+        if mc.scale != 0:
+            readings.append((f"Scale {mc.scale:g} inverted to {1 / mc.scale:g}", 1 / mc.scale))
+        readings.append((f"Scale {mc.scale:g} times the unit conversion = {mc.scale * nominal:g}", mc.scale * nominal))
+    unique: dict[float, str] = {}
+    for label, scale in readings:
+        if scale > 0:
+            unique.setdefault(round(scale, 15), label)
+    return [(label, scale) for scale, label in unique.items()]
+
+
+def _from_map_conversion(
+    mc: _MapConversion, unit: float, site: _Site | None, extent: np.ndarray, warnings: list[str]
+) -> Georef:
+    """The reading of the map conversion that lands inside the map CRS's area of use, nearest to
+    IfcSite's lat/lon and closest to the plain unit conversion; UserError when none lands inside."""
     map_crs, source = _map_crs(mc.crs_name, mc.vertical, warnings)
     theta = math.atan2(mc.ordinate, mc.abscissa)
     map_unit = _map_unit_m(map_crs)
-    origin = (mc.eastings, mc.northings, mc.height)
-    candidates = {"as given": 1.0 if mc.scale is None else mc.scale}
-    if mc.scale is None and not math.isclose(unit, map_unit, rel_tol=1e-9):
-        candidates = {"unit-converted": unit / map_unit, "literal Scale 1": 1.0}
-    options = []
-    for label, scale in candidates.items():
-        g = Georef(mc.source, source, {}, origin=origin, theta=theta, k=scale / unit)
-        residual = _residual_m(g, site, map_crs) if site else None
-        options.append((residual if residual is not None else math.inf, len(options), label, scale, g, residual))
-    # nearest to IfcSite wins; on a tie (site at the local origin) the unit-converted reading, listed first
-    options.sort(key=lambda o: (round(o[0], 3), o[1]))
-    _, _, label, scale, g, residual = options[0]
-    if len(candidates) > 1:
+    nominal = unit / map_unit
+    origins = [("E/N in map units", 1.0)]
+    if not math.isclose(unit, map_unit, rel_tol=1e-9):
+        origins.append((f"E/N in project units (× {nominal:g})", nominal))
+    height = mc.height if abs(mc.height * map_unit) <= MAX_HEIGHT_M else mc.height * nominal
+    if height != mc.height:
+        warnings.append(f"OrthogonalHeight {mc.height:g} is no height on earth: read in project units as {height:g}")
+    to_lonlat = transformer(map_crs, WGS84)
+    readings: list[_Reading] = []
+    for origin_label, factor in origins:
+        origin = (mc.eastings * factor, mc.northings * factor, height)
+        for scale_label, scale in _scale_readings(mc, nominal):
+            g = Georef(mc.source, source, {}, origin=origin, theta=theta, k=scale / unit)
+            placed = g.to_source(extent)
+            lonlat = np.column_stack(to_lonlat.transform(placed[:, 0], placed[:, 1]))
+            residual = _residual_m(g, site, map_crs) if site else None
+            label = f"{origin_label}, {scale_label}"
+            inside = _inside_area_of_use(lonlat, map_crs)
+            readings.append(_Reading(label, scale, g, inside, residual, (float(lonlat[0, 0]), float(lonlat[0, 1]))))
+
+    def rank(item: tuple[int, _Reading]) -> tuple:
+        i, r = item
+        return (
+            not r.inside,
+            round(r.residual, 2) if r.residual is not None else 0.0,
+            abs(math.log(r.scale / nominal)),
+            i,
+        )
+
+    _, chosen = min(enumerate(readings), key=rank)
+    tried = "; ".join(r.describe() for r in readings)
+    if not chosen.inside and len(readings) > 1:
+        raise UserError(
+            f"the map conversion ({mc.source}, {_crs_label(map_crs)}) places the model outside the CRS's area of "
+            f"use in every reading tried: {tried}. Correct Eastings/Northings/Scale or give --crs/--origin"
+        )
+    if chosen is not readings[0]:
+        warnings.append(
+            f"map conversion in the wrong unit: read as {chosen.label} (inside {_crs_label(map_crs)}'s area of use"
+            + (", nearest to IfcSite" if chosen.residual is not None else "")
+            + f", closest to the unit conversion); readings tried: {tried}"
+        )
+    elif mc.scale is None and len(_scale_readings(mc, nominal)) > 1:
         warnings.append(
             f"ambiguous units: Scale omitted, project unit {unit} m, map unit {map_unit} m; "
-            f"used Scale {scale:g} ({label}), the reading that agrees with IfcSite"
-            + (f" (residual {residual:.3f} m)" if residual is not None else " (no IfcSite lat/lon to confirm)")
+            f"used Scale {chosen.scale:g}, the reading that agrees with IfcSite"
+            + (
+                f" (residual {chosen.residual:.3f} m)"
+                if chosen.residual is not None
+                else " (no IfcSite lat/lon to confirm)"
+            )
         )
+    g, residual = chosen.georef, chosen.residual
     if residual is not None and residual > RESIDUAL_WARN_M:
         warnings.append(f"the map conversion and IfcSite lat/lon disagree by {residual:.2f} m")
     g.report = {
         "crs": _crs_label(map_crs),
         "vertical_crs": _crs_label(source.sub_crs_list[1]) if source.is_compound else None,
-        "origin_map": list(origin),
+        "origin_map": list(g.origin),
         "rotation_deg": math.degrees(theta),
-        "scale": scale,
+        "scale": chosen.scale,
         "residual_site_m": residual,
         "grid_convergence_deg": None,
+        "declared": {
+            "eastings": mc.eastings,
+            "northings": mc.northings,
+            "orthogonal_height": mc.height,
+            "scale": mc.scale,
+            "crs": mc.crs_name,
+        },
+        "reading": chosen.label,
     }
     return g
 
@@ -362,7 +479,7 @@ def georeference(model: ifcopenshell.file, override: Override | None = None, *, 
             warnings.append(f"the override replaces the model's own georeferencing ({found})")
         g = _from_override(override, unit, warnings)
     elif conversions:
-        g = _from_map_conversion(conversions[0], unit, site, warnings)
+        g = _from_map_conversion(conversions[0], unit, site, _local_extent(model, unit), warnings)
     elif site is not None:
         g = _from_site(site, model)
     elif require:

@@ -12,3 +12,9 @@ class UserError(Exception):
 
 class NotFound(UserError):
     status_code = 404
+
+
+class Forbidden(UserError):
+    """The caller's role may not do this."""
+
+    status_code = 403

@@ -90,6 +90,20 @@ def submit(task_name: str, params: dict[str, Any], username: str | None = None) 
     return job_id
 
 
+def find(job_id: str, kind: str | None = None) -> Job:
+    """The job with this id (of this kind, when given), or a 404."""
+    what = "job" if kind is None else "export" if kind == "exports.run" else f"{kind} job"
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError as exc:
+        raise NotFound(f"{what} {job_id} does not exist (not a job id)") from exc
+    with session_scope() as session:
+        job = session.get(Job, key)
+    if job is None or (kind is not None and job.kind != kind):
+        raise NotFound(f"{what} {job_id} does not exist")
+    return job
+
+
 def set_progress(job_id: uuid.UUID | str, stage: str, percent: float, status: str = "running") -> None:
     """Record a job's stage and percent (own transaction, so readers see it at once)."""
     with session_scope() as session:

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
+    # The review agencies' signing keys and certificates (<USCC>.key.pem, <USCC>.cert.pem, the
+    # issuing CA's ca.cert.pem). Unset: <data_dir>/seals, where demo keys are generated as needed.
+    seal_dir: Path | None = None
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -65,7 +65,7 @@ def _inspection_share(p: Params) -> str:
     return """
         SELECT enterprise_uscc AS uscc,
                (count(*) FILTER (WHERE result = ANY(:results)))::float / count(*) AS value,
-               array_agg('inspection:' || id ORDER BY inspected_on DESC)
+               array_agg('inspection:' || inspection_no ORDER BY inspected_on DESC)
                    FILTER (WHERE result = ANY(:results)) AS evidence
         FROM inspection
         WHERE enterprise_uscc IN (SELECT uscc FROM credit_targets)
@@ -74,11 +74,12 @@ def _inspection_share(p: Params) -> str:
 
 
 def _inspection_count(p: Params) -> str:
-    return """
+    ordered = "AND rectify_order" if p["rectify_order"] else ""
+    return f"""
         SELECT enterprise_uscc AS uscc, count(*)::float AS value,
-               array_agg('inspection:' || id ORDER BY inspected_on DESC) AS evidence
+               array_agg('inspection:' || inspection_no ORDER BY inspected_on DESC) AS evidence
         FROM inspection
-        WHERE enterprise_uscc IN (SELECT uscc FROM credit_targets) AND result = ANY(:results)
+        WHERE enterprise_uscc IN (SELECT uscc FROM credit_targets) AND result = ANY(:results) {ordered}
           AND inspected_on <= :as_of AND inspected_on > :as_of - :window_days
         GROUP BY enterprise_uscc"""
 
@@ -173,8 +174,8 @@ KINDS: dict[str, Kind] = {
     ),
     "inspection_count": Kind(
         "inspection",
-        "inspections in the window with one of the results (rectification orders: 'rectify')",
-        {"window_days": 365, "results": ["rectify"]},
+        "inspections in the window with one of the results; with rectify_order, only those that ordered rectification",
+        {"window_days": 365, "results": ["pass", "fail"], "rectify_order": False},
         _inspection_count,
     ),
     "qualification_expired_days": Kind(
@@ -211,7 +212,13 @@ KINDS: dict[str, Kind] = {
 }
 
 
-CHOICES = {"measure": ("count", "impact"), "decay": ("validity", "none")}
+# Parameters that shape the statement rather than feed a bind parameter, and their allowed values.
+CHOICES = {
+    "measure": ("count", "impact"),
+    "decay": ("validity", "none"),
+    "overdue": (True, False),
+    "rectify_order": (True, False),
+}
 
 
 def resolve(kind: str, params: Params) -> tuple[Kind, Params]:
@@ -226,6 +233,7 @@ def resolve(kind: str, params: Params) -> tuple[Kind, Params]:
         )
     full = {**spec.defaults, **params}
     for name, allowed in CHOICES.items():
-        if name in full and full[name] not in allowed:
-            raise UserError(f"aggregate {kind!r}: {name} must be one of {', '.join(allowed)}, not {full[name]!r}")
+        if name in full and not any(type(full[name]) is type(a) and full[name] == a for a in allowed):
+            choices = ", ".join(str(a).lower() if isinstance(a, bool) else a for a in allowed)
+            raise UserError(f"aggregate {kind!r}: {name} must be one of {choices}, not {full[name]!r}")
     return spec, full

@@ -71,7 +71,7 @@ def _aggregate(session: Session, indicator: CreditIndicator, index: dict[str, in
     spec, params = aggregates.resolve(indicator.aggregate["kind"], indicator.aggregate.get("params", {}))
     values = np.zeros(len(index))
     evidence: dict[int, list[str]] = {}
-    binds = {k: v for k, v in params.items() if k not in aggregates.CHOICES and k != "overdue"}
+    binds = {k: v for k, v in params.items() if k not in aggregates.CHOICES}
     for uscc, value, records in session.execute(text(spec.sql(params)), {**binds, "as_of": as_of}):
         i = index[uscc]
         values[i] = value or 0.0

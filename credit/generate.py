@@ -78,15 +78,15 @@ def generate_histories(
             records.append(_record(codes[i], "good", 3.0, day0 + timedelta(days=int(rng.integers(0, 30)))))
         for i in np.flatnonzero(rng.random(n) < 0.15):
             draw = rng.random()
-            result = (
-                "fail" if draw < min(0.8, 0.1 * risk[i]) else "rectify" if draw < min(0.9, 0.25 * risk[i]) else "pass"
-            )
+            failed = bool(draw < min(0.8, 0.1 * risk[i]))
             inspections.append(
                 {
+                    "inspection_no": f"生检{seed}-{next(serial)}",
                     "enterprise_uscc": codes[i],
                     "inspected_on": day0 + timedelta(days=int(rng.integers(0, 30))),
                     "kind": "routine",
-                    "result": result,
+                    "result": "fail" if failed else "pass",
+                    "rectify_order": not failed and bool(draw < min(0.9, 0.25 * risk[i])),  # passed, with an order
                 }
             )
     for table, rows in ((CreditRecord, records), (Penalty, penalties), (Inspection, inspections)):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, UserError
 from core.models import CreditReview, Enterprise
-from core.models.records import GRADES
+from core.models.records import CREDIT_GRADES
 
 
 class SamePerson(UserError):
@@ -23,8 +23,8 @@ def propose(session: Session, uscc: str, grade: str, reason: str, username: str)
     enterprise = session.get(Enterprise, uscc)
     if enterprise is None:
         raise NotFound(f"no enterprise {uscc}")
-    if grade not in GRADES:
-        raise UserError(f"grade must be one of {', '.join(GRADES)}, not {grade!r}")
+    if grade not in CREDIT_GRADES:
+        raise UserError(f"grade must be one of {', '.join(CREDIT_GRADES)}, not {grade!r}")
     if not reason.strip():
         raise UserError("a manual grade needs a reason")
     if enterprise.credit_grade == grade:

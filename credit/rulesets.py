@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound, UserError
 from core.models import CreditIndicator, CreditRuleset
 from core.models.credit import FAMILIES
-from core.models.records import ENTERPRISE_TYPES, GRADES
+from core.models.records import CREDIT_GRADES, ENTERPRISE_TYPES
 from credit import aggregates
 
 DEFAULT_RULESET = Path(__file__).parent / "rulesets" / "default_construction.yaml"
 Family = Literal[FAMILIES]  # type: ignore[valid-type]
-Grade = Literal[GRADES]  # type: ignore[valid-type]
+Grade = Literal[CREDIT_GRADES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):

@@ -82,7 +82,7 @@ class Kind:
         return tuple(f.name for f in self.fields.values() if f.type in GEOMETRY_TYPES)
 
     def enum_labels(self, name: str) -> vocab.Labels:
-        return vocab.ENUMERATIONS[name]
+        return vocab.labels(name)
 
 
 def _ref(raw: str | dict | None) -> Ref | None:
@@ -102,7 +102,7 @@ def _required(table: str, f: Field) -> bool:
 
 def _field(table: str, name: str, raw: dict, key: tuple[str, ...]) -> Field:
     base = Field(name, raw["type"], raw.get("enum"), _ref(raw.get("ref")), raw.get("columns", {}), raw.get("derive"))
-    if base.enum is not None and base.enum not in vocab.ENUMERATIONS:
+    if base.enum is not None and base.enum not in vocab.VOCABULARIES:
         raise ValueError(f"kinds.json: {name} names an unknown enumeration {base.enum!r}")
     column = Base.metadata.tables[table].c[base.outputs[0]]
     length = column.type.length if isinstance(column.type, String) and base.type in ("text", "uscc") else None

@@ -214,8 +214,8 @@ def _phone_field(f: Field, raw: object) -> dict[str, object]:
 def _enum_field(f: Field, raw: object) -> dict[str, object]:
     code = vocab.lookup(f.enum).get(_text(raw).casefold())
     if code is None:
-        allowed = "、".join(zh for zh, _ in vocab.ENUMERATIONS[f.enum].values())
-        raise Invalid(f"不在取值范围内（{allowed}）", f"not one of {', '.join(vocab.ENUMERATIONS[f.enum])}")
+        allowed = "、".join(zh for zh, _ in vocab.labels(f.enum).values())
+        raise Invalid(f"不在取值范围内（{allowed}）", f"not one of {', '.join(vocab.labels(f.enum))}")
     return {f.name: code}
 
 

@@ -36,6 +36,8 @@ REPLACED = tuple(t for t in TABLES if t not in ("enterprise", "parcel", "project
     "safety_appraisal",
     "record_version",
 )
+# The live city's rows about the sensors replaced (alarms, their steps, the rules' state) go with them.
+LIVE_TABLES = ("alarm_step", "sensor_state", "alarm")
 ROLE_COLUMNS = ("build_unit_uscc", "contractor_uscc", "supervisor_uscc", "designer_uscc", "surveyor_uscc")
 LOAD_STEPS = len(TABLES) + 3  # generate, each table, demo users, DEM
 
@@ -89,7 +91,7 @@ def _upsert(conn: Connection, table: str, key: str, frame: pd.DataFrame, srid: i
 
 def _clear(conn: Connection) -> None:
     """Empty the city's tables, keeping projects that BIM models or drawing reviews refer to."""
-    conn.execute(text(f"TRUNCATE {', '.join(REPLACED)} RESTART IDENTITY"))
+    conn.execute(text(f"TRUNCATE {', '.join(REPLACED + LIVE_TABLES)} RESTART IDENTITY"))
     kept = (
         "SELECT project_code FROM bim_model WHERE project_code IS NOT NULL "
         "UNION SELECT project_code FROM drawing_review"

@@ -21,14 +21,21 @@ from spatial_api.routers import (
     admin,
     analysis,
     auth,
+    bcf_api,
     bim,
     credit,
+    events,
+    exports,
     features,
     health,
     layers,
     mvt,
+    profiles,
     query,
+    review_submissions,
     reviews,
+    search,
+    sensors,
     styles,
     terrain,
     thematic,
@@ -73,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await sensors.shutdown()
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
@@ -103,10 +111,17 @@ def create_app() -> FastAPI:
         bim,
         jobs_router,
         tiles_router,
+        review_submissions,
         reviews,
+        bcf_api,
         terrain,
         records_router,
         credit,
+        sensors,
+        events,
+        search,
+        profiles,
+        exports,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

@@ -82,12 +82,28 @@ def audit_verify(as_json: bool = JsonOption) -> None:
 
 
 @app.command("serve")
-def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
-    """Serve the API at /api/v1 and the viewer at /."""
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    listen: bool = typer.Option(True, help="Also run the sensor listener when an MQTT broker is there."),
+) -> None:
+    """Serve the API at /api/v1 and the viewer at /; with a broker, the sensor listener beside it."""
+    import subprocess
+
     import uvicorn
 
+    from live import broker
+
     check_connection()
-    uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    listener = None
+    if listen and broker.configured():
+        listener = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "sensors", "listen"])
+    try:
+        uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    finally:
+        if listener is not None:
+            listener.terminate()
+            listener.wait(timeout=20)
 
 
 @app.command("worker")
@@ -103,9 +119,10 @@ def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None
 
 def _register_groups() -> None:
     from bim_ingest.cli import app as bim_app
-    from bim_ingest.review.cli import review
+    from bim_ingest.review.cli import app as review_app
     from credit.cli import app as credit_app
     from gis.cli import app as gis_app
+    from live.cli import app as sensors_app
     from records.cli import app as records_app
     from sample_models.cli import app as city_app
     from sample_models.cli import demo
@@ -116,9 +133,10 @@ def _register_groups() -> None:
     app.add_typer(credit_app, name="credit")
     app.add_typer(tiles_app, name="tiles")
     app.add_typer(records_app, name="records")
-    app.command("review")(review)
+    app.add_typer(review_app, name="review")
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")
+    app.add_typer(sensors_app, name="sensors")
 
 
 def main() -> None:

@@ -128,5 +128,18 @@ def artifacts() -> Path:
 # Each area keeps its fixtures in its own module.
 pytest_plugins = [
     f"tests.fixtures_{area}"
-    for area in ("city", "gis", "bim", "tiles", "api", "review", "viewer", "records", "credit", "security")
+    for area in (
+        "city",
+        "gis",
+        "bim",
+        "tiles",
+        "api",
+        "review",
+        "joint_review",
+        "viewer",
+        "records",
+        "credit",
+        "security",
+        "live",
+    )
 ]

@@ -109,11 +109,15 @@ def expected_values(history: dict, doc: dict, as_of: date) -> dict[str, float]:
         elif kind == "penalties":
             out[ind["code"]] = float(sum(in_window(d, window) for d in history.get("penalties", [])))
         elif kind == "inspection_share":
-            seen = [r for d, r in history.get("inspections", []) if in_window(d, window)]
+            seen = [r for d, r, _ in history.get("inspections", []) if in_window(d, window)]
             out[ind["code"]] = sum(r in p["results"] for r in seen) / len(seen) if seen else 0.0
         elif kind == "inspection_count":
+            results, only_ordered = p.get("results", ("pass", "fail")), p.get("rectify_order", False)
             out[ind["code"]] = float(
-                sum(in_window(d, window) and r in p["results"] for d, r in history.get("inspections", []))
+                sum(
+                    in_window(d, window) and r in results and (ordered or not only_ordered)
+                    for d, r, ordered in history.get("inspections", [])
+                )
             )
         elif kind == "complaints_per_10_projects":
             verified = sum(
@@ -179,13 +183,13 @@ def insert_history(database: Engine) -> Callable[..., None]:
                     ),
                     {"no": f"测罚{uscc}-{n}-{decided}", "u": uscc, "d": decided},
                 )
-            for day, result in history.get("inspections", []):
+            for n, (day, result, ordered) in enumerate(history.get("inspections", [])):
                 conn.execute(
                     text(
-                        "INSERT INTO inspection (enterprise_uscc, inspected_on, kind, result)"
-                        " VALUES (:u, :d, 'routine', :r)"
+                        "INSERT INTO inspection (inspection_no, enterprise_uscc, inspected_on, kind, result,"
+                        " rectify_order) VALUES (:no, :u, :d, 'routine', :r, :o)"
                     ),
-                    {"u": uscc, "d": day, "r": result},
+                    {"no": f"测检{uscc}-{n}", "u": uscc, "d": day, "r": result, "o": ordered},
                 )
             for n, (category, expires) in enumerate(history.get("qualifications", [])):
                 conn.execute(

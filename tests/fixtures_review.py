@@ -72,6 +72,12 @@ def review_site(sample_city, database) -> Site:
     )
 
 
+def spot_placement(site: Site, **extra) -> dict:
+    """author_building's placement of a building on the site's free spot, unturned, on the ground."""
+    x, y = site.spot
+    return {"eastings": x, "northings": y, "height": ground_at(x, y), "rotation_deg": 0.0} | extra
+
+
 def ground_at(x: float, y: float) -> float:
     from gis.dem import ground_heights
 

@@ -95,14 +95,14 @@ def test_failed_inspection_and_verified_complaint_rescore(client, database: Engi
         )
         conn.execute(
             text(
-                "INSERT INTO inspection (enterprise_uscc, inspected_on, kind, result)"
-                " VALUES (:u, now(), 'routine', 'fail')"
+                "INSERT INTO inspection (inspection_no, enterprise_uscc, project_code, inspected_on, kind, result)"
+                " VALUES (:no, :u, :p, now(), 'routine', 'fail')"
             ),
-            {"u": uscc},
+            {"no": f"JC-{uscc}", "u": uscc, "p": f"CMP-{uscc[-8:]}"},
         )
     wait_for_rescore(database, uscc, 1)
     [alert] = _alerts(database, kind="failed_inspection", enterprise_uscc=uscc)
-    assert alert["evidence"]["records"][0].startswith("inspection:")
+    assert alert["evidence"]["records"] == [f"inspection:JC-{uscc}"]
     with database.begin() as conn:
         complaint = conn.execute(
             text(
@@ -134,6 +134,40 @@ def test_failed_inspection_and_verified_complaint_rescore(client, database: Engi
             {"u": uscc},
         ).scalar_one()
     assert float(latest) == 10.0  # one verified complaint, one active project: 1 × 10 / 1
+
+
+def test_rectify_orders_and_corrected_results_rescore(database: Engine, credit_active) -> None:
+    """A passed inspection that orders rectification re-scores (and counts as an order); a pass
+    corrected to a fail re-scores; an edit that changes neither asks for nothing."""
+    uscc = new_uscc()
+    numbers = [f"JC-{uscc}-{n}" for n in range(3)]
+    with database.begin() as conn:
+        add_enterprise(conn, uscc, grade="A")
+        conn.execute(
+            text(
+                "INSERT INTO inspection (inspection_no, enterprise_uscc, inspected_on, kind, result, rectify_order)"
+                " VALUES (:a, :u, now(), 'special', 'pass', true), (:b, :u, now(), 'routine', 'pass', false),"
+                " (:c, :u, now(), 'spot_check', 'pass', false)"
+            ),
+            {"a": numbers[0], "b": numbers[1], "c": numbers[2], "u": uscc},
+        )
+    wait_for_rescore(database, uscc, 1)
+    with database.begin() as conn:
+        conn.execute(text("UPDATE inspection SET result = 'fail' WHERE inspection_no = :n"), {"n": numbers[1]})
+        conn.execute(text("UPDATE inspection SET findings = '记录补充' WHERE inspection_no = :n"), {"n": numbers[2]})
+    wait_for_rescore(database, uscc, 2)
+    with database.connect() as conn:
+        requests = conn.execute(
+            text("SELECT cause, cause_id FROM credit_rescore_request WHERE enterprise_uscc = :u ORDER BY id"),
+            {"u": uscc},
+        ).all()
+        indicators = conn.execute(
+            text("SELECT indicators FROM credit_score WHERE enterprise_uscc = :u ORDER BY run_id DESC LIMIT 1"),
+            {"u": uscc},
+        ).scalar_one()
+    assert [tuple(r) for r in requests] == [("inspection_rectify", numbers[0]), ("inspection_fail", numbers[1])]
+    assert float(indicators["rectification_orders"]["value"]) == 1.0
+    assert float(indicators["failed_inspections"]["value"]) == pytest.approx(1 / 3, abs=1e-4)  # kept to 4 places
 
 
 @pytest.fixture(scope="module")

@@ -17,22 +17,23 @@ from tests.fixtures_credit import activate_doc, add_enterprise, expected_grade, 
 AS_OF = date(2026, 6, 30)
 D = AS_OF - timedelta(days=30)  # a day inside every window
 SERIOUS = (D, None, 12)  # a serious bad record (12 points) that never expires
+RECTIFY = (D, "pass", True)  # an inspection passed with an order to rectify (inspections: day, result, order)
 
 # Each history is built to land on one side of a threshold (A 90, B 75, C 60 in the default).
 HISTORIES = {
     "clean": {},
     "awards": {"good": [(D, None, 3), (D, None, 2)]},
     "just_A": {"penalties": [D]},
-    "just_below_A": {"penalties": [D], "inspections": [(D, "rectify"), (D, "rectify")]},
-    "just_B": {"bad": [SERIOUS], "penalties": [D], "inspections": [(D, "rectify")]},
-    "just_below_B": {"bad": [SERIOUS], "penalties": [D], "inspections": [(D, "rectify"), (D, "rectify")]},
+    "just_below_A": {"penalties": [D], "inspections": [RECTIFY, RECTIFY]},
+    "just_B": {"bad": [SERIOUS], "penalties": [D], "inspections": [RECTIFY]},
+    "just_below_B": {"bad": [SERIOUS], "penalties": [D], "inspections": [RECTIFY, RECTIFY]},
     "just_C": {"bad": [SERIOUS, SERIOUS], "penalties": [D]},
     "just_below_C": {"bad": [SERIOUS, SERIOUS], "penalties": [D, D - timedelta(days=1)]},
     "mixed": {
         "bad": [(D - timedelta(days=200), AS_OF + timedelta(days=165), 6), (AS_OF - timedelta(days=2000), None, 20)],
         "good": [(D, AS_OF - timedelta(days=1), 4)],
         "penalties": [AS_OF - timedelta(days=400)],
-        "inspections": [(D, "fail"), (D, "pass"), (D, "pass"), (AS_OF - timedelta(days=500), "fail")],
+        "inspections": [(D, "fail", True), (D, "pass", False), RECTIFY, (AS_OF - timedelta(days=500), "fail", True)],
         "qualifications": [
             ("建筑工程施工总承包", AS_OF - timedelta(days=45)),
             ("安全生产许可证", AS_OF + timedelta(days=100)),

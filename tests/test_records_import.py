@@ -305,3 +305,38 @@ def test_small_chunks_give_the_same_answer(write_csv, codes, employers, monkeypa
     assert (result["rows"], result["inserted"], result["rejected"]) == (5, 4, 1)
     assert result["rejections"][0]["row"] == 6 and "first at row 2" in result["rejections"][0]["reason_en"]
     assert sql("SELECT name FROM person WHERE id_card_hash = :h", h=id_hash(numbers[0]))[0]["name"] == "分块0"
+
+
+def test_inspections_name_the_inspected_enterprise_and_its_project(codes, write_csv, employers, sql):
+    """An inspection row names its enterprise (required) and, on a site, the project; labels become codes."""
+    project = codes.code("XM")
+    projects = write_csv("检查项目.csv", ["项目编号", "项目名称", "项目类别", "项目阶段", "施工单位统一社会信用代码"],
+                         [[project, "检查测试项目", "房建", "施工", employers[0]]])  # fmt: skip
+    assert import_file(projects, "projects")["inserted"] == 1
+    header = ["检查编号", "受检单位统一社会信用代码", "项目编号", "检查日期", "检查类型", "检查结果", "责令整改",
+              "整改期限", "检查人员"]  # fmt: skip
+    numbers = [codes.code("JC") for _ in range(4)]
+    unknown = codes.code("XM")
+    rows = [
+        [numbers[0], employers[0], project, "2026-03-02", "双随机抽查", "不合格", "是", "2026-04-01", "张工"],
+        [numbers[1], employers[1], "", "2026-03-05", "日常检查", "合格", "否", "", "李工"],
+        [numbers[2], "", project, "2026-03-06", "专项检查", "合格", "否", "", ""],
+        [numbers[3], employers[0], unknown, "2026-03-07", "日常检查", "合格", "否", "", ""],
+    ]
+    result = import_file(write_csv("检查.csv", header, rows), "inspections")
+    assert (result["inserted"], result["rejected"]) == (2, 2)
+    got = {r["row"]: (r["column"], r["reason_en"]) for r in result["rejections"]}
+    assert got == {
+        4: ("受检单位统一社会信用代码", "enterprise_uscc is required"),
+        5: ("项目编号", f"no project {unknown} (reference project.code)"),
+    }
+    stored = sql("SELECT * FROM inspection WHERE inspection_no = ANY(:n) ORDER BY inspection_no", n=numbers)
+    assert [
+        (r["inspection_no"], r["enterprise_uscc"], r["project_code"], r["inspected_on"], r["kind"], r["result"],
+         r["rectify_order"], r["rectify_deadline"], r["closed"], r["inspector"])
+        for r in stored
+    ] == sorted([
+        (numbers[0], employers[0], project, date(2026, 3, 2), "spot_check", "fail", True, date(2026, 4, 1), False,
+         "张工"),
+        (numbers[1], employers[1], None, date(2026, 3, 5), "routine", "pass", False, None, False, "李工"),
+    ])  # fmt: skip

@@ -204,12 +204,26 @@ def test_basement_through_a_gas_main(review_site, tmp_path, database):
         distances = {g: max(_axis_distance(conn, m, pipe.id) - radius, 0.0) for g, m in meshes.items()}
     on_main = {g for g, d in distances.items() if d < clearance}
     assert model["basement"]["wall_west"] in on_main and model["basement"]["wall_east"] in on_main
-    document = run_review(model["path"], review_site.project)
-    # Every issue the model has, each computed here: gas mains run under the roads, so besides the
-    # pipes within their clearance (this main and its neighbours) the building stands off its
-    # parcel and inside the road's setback.
+    # gas mains run under the roads: the building gets a parcel of its own there (a building off
+    # its project's parcel gets one placement error and no other planning or city checks)
+    outline = shapely.union_all([hull(m) for m in meshes.values()]).convex_hull.buffer(3.0, join_style="mitre")
+    with database.begin() as conn:
+        insert_parcel(
+            conn,
+            "RV-GAS",
+            outline,
+            land_use="residential",
+            height_limit_m=None,
+            max_plot_ratio=None,
+            max_density=None,
+            min_setback_m=review_site.setback_m,
+        )
+        insert_project(conn, "RV-TEST-GAS", "RV-GAS", "Basement over a gas main")
+    document = run_review(model["path"], "RV-TEST-GAS")
+    # Every issue the model has, each computed here: besides the pipes within their clearance (this
+    # main and its neighbours) the building stands inside the road's setback.
     with database.connect() as conn:
-        expected = site_issues(conn, meshes, review_site.parcel_geom, review_site.setback_m)
+        expected = site_issues(conn, meshes, outline, review_site.setback_m)
         pipes = pipe_clearances(conn, meshes)
     assert {(g, p) for rule, g, p in expected if rule == rules.CLASH_PIPELINE} >= {
         (model["basement"]["wall_west"], pipe.id),

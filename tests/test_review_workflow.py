@@ -68,7 +68,7 @@ def test_bcf_has_one_topic_per_failing_element(review_site, tmp_path):
     failing = {i["global_id"] for i in document["issues"]}
     assert model["wall_without_fire_rating"] in failing and len(failing) == 2
     path = tmp_path / "review.bcf"
-    path.write_bytes(review_bcf(document))
+    path.write_bytes(review_bcf(document, "2.1"))
     bcf = BcfXml.load(path)
     topics = list(bcf.topics.values())
     assert len(topics) == len(failing)

@@ -1,20 +1,28 @@
-"""The review as a BCF 2.1 zip: one topic per failing element, with its GlobalId, a viewpoint at
-the element (model coordinates), the issues in the description and reviewers' comments."""
+"""The review as a BCF zip, 3.0 (default) or 2.1: one topic per failing element, with its
+GlobalId, a viewpoint at the element (model coordinates) and a snapshot (a plan with the element
+in red), the issues in the description, reviewers' comments, and (3.0) the IFC file in the
+topic's header."""
 
 from __future__ import annotations
 
 import tempfile
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from bcf.v2 import model as mdl
-from bcf.v2.bcfxml import BcfXml
+from bcf.v2 import bcfxml as bcf2
+from bcf.v2 import model as mdl2
+from bcf.v2.topic import TopicHandler as Topic2
+from bcf.v3 import bcfxml as bcf3
+from bcf.v3 import model as mdl3
+from bcf.v3.topic import TopicHandler as Topic3
 from xsdata.models.datatype import XmlDateTime
 
+from bim_ingest.review.bcf_topics import review_topics
+
 AUTHOR = "review@cim.example"
+BcfVersion = Literal["2.1", "3.0"]
 
 
 def _when(text: str | None) -> XmlDateTime:
@@ -22,46 +30,85 @@ def _when(text: str | None) -> XmlDateTime:
     return XmlDateTime.from_datetime(moment)
 
 
-def review_bcf(document: dict[str, Any]) -> bytes:
-    """BCF 2.1 bytes for a review document (see :func:`service.review_document`)."""
-    bcf = BcfXml.create_new(f"{document['project_code']} review {document['id']} round {document['round']}")
-    by_element: dict[str, list[dict[str, Any]]] = {}
-    for issue in document["issues"]:
-        if issue["global_id"]:
-            by_element.setdefault(issue["global_id"], []).append(issue)
-    for global_id, issues in by_element.items():
-        first = issues[0]
-        title = f"{first['ifc_class'] or 'element'} {first['name'] or global_id}: " + ", ".join(
-            sorted({i["rule"] for i in issues})
+def review_bcf(
+    document: dict[str, Any],
+    version: BcfVersion = "3.0",
+    snapshots: dict[str, bytes] | None = None,
+    ifc_project: str | None = None,
+) -> bytes:
+    """BCF bytes for a review document (see :func:`service.review_document`); ``snapshots`` are
+    PNGs by topic GlobalId, ``ifc_project`` the model's IfcProject GlobalId for the header."""
+    v3 = version == "3.0"
+    bcfxml, mdl, handler = (bcf3, mdl3, Topic3) if v3 else (bcf2, mdl2, Topic2)
+    bcf = bcfxml.BcfXml.create_new(f"{document['project_code']} review {document['id']} round {document['round']}")
+    for item in review_topics(document):
+        topic = handler(topic_dir=Path(item.guid), xml_handler=bcf._xml_handler)
+        fields = dict(
+            guid=item.guid,
+            title=item.title,
+            description=item.description,
+            creation_author=AUTHOR,
+            creation_date=_when(item.created),
+            topic_type=item.topic_type,
+            topic_status=item.status,
         )
-        lines = [
-            f"- [{i['severity']}] {i['rule']}: {i['message']}"
-            + (
-                f" (measured {i['measured']} {i['unit'] or ''}, limit {i['limit']})"
-                if i["measured"] is not None
-                else ""
-            )
-            for i in issues
-        ]
-        status = "Resolved" if all(i["resolved"] for i in issues) else "Open"
-        kind = "Error" if any(i["severity"] == "error" for i in issues) else "Warning"
-        topic = bcf.add_topic(title[:250], f"GlobalId {global_id}\n" + "\n".join(lines), AUTHOR, kind, status)
-        topic.topic.labels = sorted({i["rule"] for i in issues})
-        point = next((i["details"].get("point_local") for i in issues if i["details"].get("point_local")), [0, 0, 0])
-        others = sorted({i["details"]["other_global_id"] for i in issues if i["details"].get("other_global_id")})
-        topic.add_viewpoint_from_point_and_guids(np.array(point, dtype=float), global_id, *others)
-        for issue in issues:
-            for entry in issue["comments"]:
-                if entry.get("text"):
-                    topic.comments.append(
-                        mdl.Comment(
-                            date=_when(entry["at"]),
-                            author=entry["by"] or AUTHOR,
-                            comment=f"{issue['rule']}: {entry['text']}",
-                            guid=str(uuid.uuid4()),
+        if v3:
+            topic.markup = mdl.Markup(topic=mdl.Topic(**fields, labels=mdl.TopicLabels(label=item.labels)))
+        else:
+            topic.markup = mdl.Markup(topic=mdl.Topic(**fields, labels=item.labels))
+        if v3 and document.get("file_name"):
+            topic.header = mdl.Header(
+                files=mdl.HeaderFiles(
+                    file=[
+                        mdl.File(
+                            filename=document["file_name"],
+                            date=_when(document.get("created_at")),
+                            reference=f"/api/v1/bim/versions/{document['model_version_id']}",
+                            ifc_project=ifc_project,
+                            is_external=True,
                         )
-                    )
+                    ]
+                )
+            )
+        viewpoint = topic.add_viewpoint_from_point_and_guids(
+            np.array(item.point, dtype=float), item.global_id, *item.other_global_ids
+        )
+        png = (snapshots or {}).get(item.global_id)
+        if png:
+            viewpoint.snapshot = png
+            entries = topic.topic.viewpoints.view_point if v3 else topic.markup.viewpoints
+            entries[-1].snapshot = f"{viewpoint.guid}.png"
+        comments = [
+            mdl.Comment(date=_when(c.date), author=c.author, comment=c.comment, guid=c.guid) for c in item.comments
+        ]
+        topic.comments = comments
+        bcf.topics[item.guid] = topic
     with tempfile.TemporaryDirectory(prefix="cim-bcf-") as tmp:
         target = Path(tmp) / "review.bcf"
         bcf.save(target)
         return target.read_bytes()
+
+
+def stored_review_bcf(review_id: int, version: BcfVersion = "3.0") -> bytes:
+    """The stored review as BCF, with a plan snapshot per topic and the model's IfcProject."""
+    from sqlalchemy import select
+
+    from bim_ingest.review.service import review_document
+    from bim_ingest.review.snapshot import plan_snapshots
+    from core.db import session_scope
+    from core.models import BimSpatialNode
+
+    document = review_document(review_id)
+    topics = review_topics(document)
+    snapshots: dict[str, bytes] = {}
+    project = None
+    if document["model_version_id"] is not None:
+        with session_scope() as session:
+            wanted = {t.global_id: [t.global_id, *t.other_global_ids] for t in topics}
+            snapshots = plan_snapshots(session, document["model_version_id"], wanted)
+            project = session.scalar(
+                select(BimSpatialNode.global_id).where(
+                    BimSpatialNode.version_id == document["model_version_id"], BimSpatialNode.ifc_class == "IfcProject"
+                )
+            )
+    return review_bcf(document, version, snapshots, project)

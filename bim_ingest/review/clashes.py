@@ -3,62 +3,80 @@ city's buried pipelines and utility tunnels in PostGIS, with the clearance each 
 
 from __future__ import annotations
 
-import logging
+import os
 from typing import Any
 
 import ifcopenshell
+import ifcopenshell.geom
 import ifcopenshell.util.selector
-from ifcclash.ifcclash import Clasher, ClashSettings
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bim_ingest.review import rules
 from bim_ingest.review.issues import Issue, rounded
 
-log = logging.getLogger("cim.review")
+
+def _clash_sets(model: ifcopenshell.file) -> list[dict[str, Any]]:
+    """Every discipline pair in intersection mode (penetration over the tolerance) and collision
+    mode (touching allowed), as ifcclash's clash sets, on one BVH tree of the model: each element
+    is triangulated once (ifcclash builds a tree per clash set, four triangulations each)."""
+    selectors: dict[str, str] = {}
+    for name_a, select_a, name_b, select_b in rules.DISCIPLINE_PAIRS:
+        selectors |= {name_a: select_a, name_b: select_b}
+    members = {name: list(ifcopenshell.util.selector.filter_elements(model, s)) for name, s in selectors.items()}
+    every = [e for group in members.values() for e in group]
+    if not every:
+        return []
+    tree = ifcopenshell.geom.tree(backend="opencascade.trianglebvh")
+    iterator = ifcopenshell.geom.iterator(ifcopenshell.geom.settings(), model, os.cpu_count() or 1, include=every)
+    if iterator.initialize():
+        while True:
+            tree.add_element(iterator.get())
+            if not iterator.next():
+                break
+    found = []
+    for name_a, _, name_b, _ in rules.DISCIPLINE_PAIRS:
+        a, b = members[name_a], members[name_b]
+        if not (a and b):
+            continue
+        for mode, results in (
+            ("intersection", tree.clash_intersection_many(a, b, tolerance=rules.CLASH_TOLERANCE_M, check_all=False)),
+            ("collision", tree.clash_collision_many(a, b, allow_touching=False)),
+        ):
+            clashes = {
+                f"{r.a.GlobalId}-{r.b.GlobalId}": {
+                    "a_global_id": r.a.GlobalId,
+                    "b_global_id": r.b.GlobalId,
+                    "a_ifc_class": r.a.is_a(),
+                    "b_ifc_class": r.b.is_a(),
+                    "a_name": r.a.Name,
+                    "b_name": r.b.Name,
+                    "type": ifcopenshell.geom.tree.get_clash_type(r.clash_type),
+                    "p1": list(r.p1),
+                    "distance": r.distance,
+                }
+                for r in results
+            }
+            found.append({"name": f"{name_a}/{name_b}", "mode": mode, "clashes": clashes})
+    return found
 
 
 def internal_clashes(model: ifcopenshell.file) -> tuple[list[Issue], list[dict[str, Any]]]:
     """Hard clashes between architecture, structure and MEP (penetration over the tolerance).
 
-    ifcclash's intersection mode measures the penetration but also reports elements whose faces
-    merely touch (a column against a wall, found at some storeys and not others); a pair counts
-    only if the collision mode, with touching allowed, confirms that the solids overlap."""
-    settings = ClashSettings()
-    settings.logger = log
-    clasher = Clasher(settings)
-    # ifcclash finds sources by path; the model is already open, so its key needs no file behind it.
-    key = "submitted-model.ifc"
-    clasher.ifcs[key] = model
-    modes = (
-        {"mode": "intersection", "tolerance": rules.CLASH_TOLERANCE_M, "check_all": False},
-        {"mode": "collision", "allow_touching": False},
-    )
-    for name_a, select_a, name_b, select_b in rules.DISCIPLINE_PAIRS:
-        if not (
-            ifcopenshell.util.selector.filter_elements(model, select_a)
-            and ifcopenshell.util.selector.filter_elements(model, select_b)
-        ):
-            continue
-        for mode in modes:
-            clasher.clash_sets.append(
-                {
-                    "name": f"{name_a}/{name_b}",
-                    "a": [{"file": key, "mode": "i", "selector": select_a}],
-                    "b": [{"file": key, "mode": "i", "selector": select_b}],
-                    **mode,
-                }
-            )
-    clasher.clash()
+    The intersection mode measures the penetration but also reports elements whose faces merely
+    touch (a column against a wall, found at some storeys and not others); a pair counts only if
+    the collision mode, with touching allowed, confirms that the solids overlap."""
+    clash_sets = _clash_sets(model)
     overlapping = {
         frozenset((clash["a_global_id"], clash["b_global_id"]))
-        for clash_set in clasher.clash_sets
+        for clash_set in clash_sets
         if clash_set["mode"] == "collision"
         for clash in clash_set.get("clashes", {}).values()
     }
     issues: list[Issue] = []
     summary: list[dict[str, Any]] = []
-    for clash_set in (c for c in clasher.clash_sets if c["mode"] == "intersection"):
+    for clash_set in (c for c in clash_sets if c["mode"] == "intersection"):
         found = [
             clash
             for clash in clash_set.get("clashes", {}).values()

@@ -1,12 +1,35 @@
-"""`cim review FILE --project CODE [--ids FILE.ids] [--crs EPSG:n --origin E,N,H --rotation DEG] [--json]`."""
+"""`cim review [run] FILE --project CODE [--ids FILE.ids] [--crs EPSG:n --origin E,N,H --rotation DEG] [--json]`,
+`cim review verify FILE.pdf`, `cim review route DRAWING_TYPE USCC`, `cim review member USCC USER`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from core.console import emit, percent_progress
+from core.errors import UserError
 
 
+class _RunByDefault(TyperGroup):
+    """`cim review FILE ...` stays `cim review run FILE ...`: a first word that is no command is a file."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_RunByDefault,
+    help="Drawing review: review a model, verify a sealed report, route drawing types to agencies.",
+    no_args_is_help=True,
+)
+
+
+@app.command("run")
 def review(
     file: str = typer.Argument(..., help="IFC file (.ifc or .ifczip)."),
     project: str = typer.Option(..., "--project", help="Project code the model is submitted for."),
@@ -15,13 +38,60 @@ def review(
     origin: str | None = typer.Option(None, help="Override: E,N,H of the model's origin (H orthometric)."),
     rotation: float = typer.Option(0.0, help="Override: rotation of the model's x axis from east, degrees."),
     full: bool = typer.Option(False, "--full", help="Print the whole review document, issues included."),
+    all_warnings: bool = typer.Option(
+        False, "--all-warnings", help="With --full: every warning line, not only the summary per kind."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Review an IFC model for a project: IDS, planning, clash and diff checks; the model stays unpublished."""
     from bim_ingest.review.jobs import summary
-    from bim_ingest.review.service import parse_override, run_review
+    from bim_ingest.review.service import parse_override, review_document, run_review
 
     placement = parse_override(crs, origin, rotation)
     with percent_progress("reviewing") as report:
         document = run_review(file, project, ids_path=ids, override=placement, progress=report)
+    if full and all_warnings:
+        document = review_document(document["id"], all_warnings=True)
     emit(document if full else summary(document), as_json)
+
+
+@app.command("verify")
+def verify(
+    file: Path = typer.Argument(..., help="A sealed review report (.pdf)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Check a sealed report's signature: intact (no byte changed), trusted, and who signed it."""
+    from bim_ingest.review.seal import verify_pdf
+
+    if not file.is_file():
+        raise UserError(f"{file} does not exist")
+    result = verify_pdf(file.read_bytes())
+    emit(result, as_json)
+    if not result["valid"]:
+        raise typer.Exit(1)
+
+
+@app.command("route")
+def route(
+    drawing_type: str = typer.Argument(..., help="building, fire, civil_defence, lightning or health_telecom."),
+    agency: str = typer.Argument(..., help="USCC of the review agency."),
+    due_days: int | None = typer.Option(None, "--due-days", help="Review period (default: the rule set's)."),
+) -> None:
+    """Route a drawing type to the review agency that reviews it."""
+    from bim_ingest.review.submissions import set_route
+
+    set_route(drawing_type, agency, due_days)
+    emit({"drawing_type": drawing_type, "agency": agency, "due_days": due_days}, False)
+
+
+@app.command("member")
+def member(
+    agency: str = typer.Argument(..., help="USCC of the review agency."),
+    username: str = typer.Argument(..., help="A user who reviews for it."),
+    role: str = typer.Option("reviewer", "--role", help="reviewer or chief."),
+) -> None:
+    """Add a reviewer to a review agency."""
+    from bim_ingest.review.submissions import add_member
+
+    add_member(agency, username, role)
+    emit({"agency": agency, "username": username, "role": role}, False)

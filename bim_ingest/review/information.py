@@ -13,7 +13,7 @@ from bim_ingest.review import rules
 from bim_ingest.review.issues import Issue
 from core.errors import UserError
 
-DEFAULT_IDS = Path(__file__).with_name("city_delivery.ids")
+DEFAULT_IDS = Path(__file__).parent / "rule_sets" / "city_delivery.ids"
 
 
 def load_ids(path: str | Path | None = None) -> ids.Ids:

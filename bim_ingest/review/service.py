@@ -12,19 +12,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import ifcopenshell
+from ifctester import ids
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from bim_ingest.georef import Override
 from bim_ingest.ingest import ingest_file
-from bim_ingest.review import rules
+from bim_ingest.review import rule_sets, rules
 from bim_ingest.review.clashes import internal_clashes, underground_clashes
-from bim_ingest.review.information import DEFAULT_IDS, check_information, load_ids
+from bim_ingest.review.information import check_information, load_ids
 from bim_ingest.review.issues import Issue
 from bim_ingest.review.model_file import building_global_id, centres
+from bim_ingest.review.placement import placement_check
 from bim_ingest.review.planning import planning_checks
 from bim_ingest.source import open_ifc
 from bim_ingest.store import diff_versions, previous_version_id
+from bim_ingest.warning_summary import summarise
 from core.db import session_scope
 from core.errors import NotFound, UserError
 from core.models import BimModelVersion, DrawingReview, Project, ReviewIssue
@@ -64,22 +68,53 @@ def run_review(
     override: Override | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Ingest the IFC for the project without publishing it, run the IDS, planning, clash and diff
-    checks, and write the review with its issues; returns the review document."""
+    """Ingest the IFC for the project without publishing it, run the building rule set (placement,
+    IDS, planning, clash and diff checks; ``ids_path`` replaces its IDS), and write the review with
+    its issues; returns the review document."""
     progress = progress or (lambda stage, percent: None)
     started = time.perf_counter()
     check_project(project_code)
-    spec = load_ids(ids_path)
+    rule_set = rule_sets.rule_set(rule_sets.BUILDING)
+    spec = load_ids(ids_path or rule_set.ids_path)
+    ingested = ingest_unpublished(path, project_code, override, progress)
+    review_id = open_review(project_code, int(ingested["version_id"]), ingested["schema"])
+    with open_ifc(Path(path)) as opened:
+        report, issues = review_model(opened.file, ingested, project_code, rule_set, spec, ids_path, progress)
+    report["seconds"]["total"] = round(time.perf_counter() - started, 3)
+    close_review(review_id, report, issues)
+    progress("done", 100)
+    return review_document(review_id)
+
+
+def ingest_unpublished(
+    path: str | Path, project_code: str, override: Override | None, progress: Progress
+) -> dict[str, Any]:
+    """The submitted model stored as a new, unpublished version of the project's model."""
     progress("ingest", 2)
-    ingested = ingest_file(
+    return ingest_file(
         path,
         project_code=project_code,
         override=override,
         publish=False,
         progress=lambda stage, percent: progress(f"ingest: {stage}", 2 + 0.4 * percent),
     )
+
+
+def review_model(
+    model: ifcopenshell.file,
+    ingested: dict[str, Any],
+    project_code: str,
+    rule_set: rule_sets.RuleSet,
+    spec: ids.Ids | None,
+    ids_path: str | Path | None,
+    progress: Progress,
+) -> tuple[dict[str, Any], list[Issue]]:
+    """Run a rule set on an ingested model: placement first (a model off its parcel gets one error
+    and no checks that depend on its place), the IDS, and as the rule set says planning, city and
+    model clashes; then the diff. Returns the report and the issues."""
     version_id = int(ingested["version_id"])
-    review_id = _open_review(project_code, version_id, ingested["schema"])
+    georef = dict(ingested.get("georef") or {})
+    warnings = georef.pop("warnings", [])
     seconds: dict[str, float] = {}
 
     def timed(stage: str, percent: float, check):
@@ -89,40 +124,49 @@ def run_review(
         seconds[stage] = round(time.perf_counter() - t0, 3)
         return result
 
-    with open_ifc(Path(path)) as opened:
-        model = opened.file
-        ids_issues, ids_summary = timed("ids", 45, lambda: check_information(model, spec))
-        building_id = building_global_id(model)
-        with session_scope() as session:
+    building_id = building_global_id(model)
+    with session_scope() as session:
+        misplaced, placement = timed(
+            "placement", 45, lambda: placement_check(session, version_id, project_code, building_id)
+        )
+    ids_issues, ids_summary = timed("ids", 50, lambda: check_information(model, spec)) if spec else ([], [])
+    plan_issues, plan_checks, site = [], [], {}
+    city_issues, city_summary, model_issues, model_summary = [], [], [], []
+    with session_scope() as session:
+        if misplaced is not None:  # the model's place is wrong: what depends on it would only be noise
+            plan_issues, site = [misplaced], {"parcel": placement["parcel"], "skipped": True}
+        elif rule_set.planning:
             plan_issues, plan_checks, site = timed(
                 "planning", 55, lambda: planning_checks(session, version_id, project_code, building_id)
             )
+        if misplaced is None and rule_set.city_clashes:
             city_issues, city_summary = timed("city clashes", 65, lambda: underground_clashes(session, version_id))
-            diff = timed("diff", 70, lambda: version_diff(session, version_id))
+        diff = timed("diff", 70, lambda: version_diff(session, version_id))
+    if rule_set.model_clashes:
         model_issues, model_summary = timed("model clashes", 75, lambda: internal_clashes(model))
-        issues = ids_issues + plan_issues + city_issues + model_issues
-        progress("viewpoints", 90)
-        points = centres(model, {i.global_id for i in issues if i.global_id and "point_local" not in i.details})
+    issues = ids_issues + plan_issues + city_issues + model_issues
+    progress("viewpoints", 90)
+    points = centres(model, {i.global_id for i in issues if i.global_id and "point_local" not in i.details})
     for issue in issues:
         if issue.global_id in points and "point_local" not in issue.details:
             issue.details["point_local"] = points[issue.global_id]
     report = {
+        "drawing_type": rule_set.drawing_type,
         "ids": {
-            "source": Path(ids_path).name if ids_path else DEFAULT_IDS.name,
-            "title": spec.info.get("title"),
+            "source": Path(ids_path or rule_set.ids_path).name if spec else None,
+            "title": spec.info.get("title") if spec else None,
             "specifications": ids_summary,
         },
-        "planning": {"site": site, "checks": plan_checks},
+        "planning": {"site": site, "checks": [placement, *plan_checks]},
         "clashes": {"model": model_summary, "city": city_summary},
         "diff": diff,
-        "georef": ingested.get("georef"),
+        "georef": georef | {"warnings": summarise(warnings)},
+        "warnings": warnings,
         "counts": _counts(issues),
         "passed": not any(i.severity == rules.ERROR for i in issues),
-        "seconds": seconds | {"total": round(time.perf_counter() - started, 3)},
+        "seconds": seconds,
     }
-    _close_review(review_id, report, issues)
-    progress("done", 100)
-    return review_document(review_id)
+    return report, issues
 
 
 def version_diff(session: Session, version_id: int) -> dict[str, Any]:
@@ -148,23 +192,31 @@ def _counts(issues: list[Issue]) -> dict[str, Any]:
     }
 
 
-def _open_review(project_code: str, version_id: int, schema: str) -> int:
+def open_review(project_code: str, version_id: int, schema: str, round_no: int | None = None, **fields: Any) -> int:
+    """A new review of a model version, received; its round is the model's count of single reviews
+    plus one unless given (a joint submission's round); ``fields`` are further DrawingReview columns."""
     with session_scope() as session:
-        version = session.get(BimModelVersion, version_id)
-        earlier = session.scalar(
-            select(func.count(DrawingReview.id))
-            .join(BimModelVersion, BimModelVersion.id == DrawingReview.model_version_id)
-            .where(BimModelVersion.model_id == version.model_id)
-        )
+        if round_no is None:
+            version = session.get(BimModelVersion, version_id)
+            round_no = 1 + session.scalar(
+                select(func.count(DrawingReview.id))
+                .join(BimModelVersion, BimModelVersion.id == DrawingReview.model_version_id)
+                .where(BimModelVersion.model_id == version.model_id, DrawingReview.submission_id.is_(None))
+            )
         review = DrawingReview(
-            project_code=project_code, model_version_id=version_id, schema=schema, round=earlier + 1, status="received"
+            project_code=project_code,
+            model_version_id=version_id,
+            schema=schema,
+            round=round_no,
+            status="received",
+            **fields,
         )
         session.add(review)
         session.flush()
         return review.id
 
 
-def _close_review(review_id: int, report: dict[str, Any], issues: list[Issue]) -> None:
+def close_review(review_id: int, report: dict[str, Any], issues: list[Issue]) -> None:
     """Write the issues and the report in one transaction; the review waits for a reviewer."""
     with session_scope() as session:
         session.add_all(
@@ -185,8 +237,10 @@ def _close_review(review_id: int, report: dict[str, Any], issues: list[Issue]) -
         )
 
 
-def review_document(review_id: int) -> dict[str, Any]:
-    """The review as JSON: state, report and issues (with reviewers' comments)."""
+def review_document(review_id: int, all_warnings: bool = False) -> dict[str, Any]:
+    """The review as JSON: state, report and issues (with reviewers' comments). The model's
+    warnings are summarised in ``report.georef.warnings``; ``all_warnings`` adds every line as
+    ``report.warnings``."""
     with session_scope() as session:
         review = session.get(DrawingReview, review_id)
         if review is None:
@@ -208,9 +262,15 @@ def review_document(review_id: int) -> dict[str, Any]:
             "status_label": STATUS_LABELS[review.status],
             "created_at": review.created_at.isoformat() if review.created_at else None,
             "decided_at": review.decided_at.isoformat() if review.decided_at else None,
-            "report": review.report,
+            "report": _report(review.report, all_warnings),
             "issues": [_issue_json(i) for i in issues],
         }
+
+
+def _report(report: dict[str, Any] | None, all_warnings: bool) -> dict[str, Any] | None:
+    if report is None or all_warnings:
+        return report
+    return {k: v for k, v in report.items() if k != "warnings"}
 
 
 def _issue_json(issue: ReviewIssue) -> dict[str, Any]:

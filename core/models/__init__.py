@@ -13,9 +13,9 @@ from core.models.credit import (
     CreditRuleset,
     CreditRun,
     CreditScore,
-    Inspection,
 )
 from core.models.history import RecordVersion
+from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
 from core.models.network import (
     NetworkIssue,
     Pipeline,
@@ -40,6 +40,7 @@ from core.models.records import (
     Qualification,
 )
 from core.models.review import DrawingReview, ReviewIssue
+from core.models.review_submission import ReviewAgencyMember, ReviewRoute, ReviewSubmission
 from core.models.security import ApiKey, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
 
@@ -53,9 +54,10 @@ __all__ = [
     "CreditRun",
     "CreditRuleset",
     "CreditScore",
-    "Inspection",
     "SRID",
     "ApiKey",
+    "Alarm",
+    "AlarmStep",
     "AuditLog",
     "Base",
     "BimElement",
@@ -71,6 +73,8 @@ __all__ = [
     "DemTile",
     "DrawingReview",
     "EmergencyEvent",
+    "EventStep",
+    "EventTask",
     "Enterprise",
     "HouseUnit",
     "Inspection",
@@ -87,12 +91,17 @@ __all__ = [
     "Qualification",
     "RecordVersion",
     "RefreshToken",
+    "ReviewAgencyMember",
     "ReviewIssue",
+    "ReviewRoute",
+    "ReviewSubmission",
     "Road",
     "SafetyAppraisal",
     "Role",
     "Sensor",
     "SensorReading",
+    "SensorRejection",
+    "SensorState",
     "TunnelCompartment",
     "User",
     "UtilityTunnel",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import Computed, DateTime, Index, MetaData, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.settings import get_settings
@@ -32,3 +33,16 @@ def geom_column(kind: str, *, dims: int = 2, nullable: bool = True) -> Mapped:
 
 def now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def search_columns(expression: str) -> tuple[Mapped[str | None], Mapped[list[str] | None]]:
+    """The generated ``search_text`` (normalised ``expression``) and ``search_grams`` columns of a
+    searchable table (SQL functions of migration 0005)."""
+    text_column = mapped_column(Text, Computed(expression, persisted=True))
+    grams = mapped_column(ARRAY(Text), Computed(f"search_grams({expression})", persisted=True))
+    return text_column, grams
+
+
+def search_index(table: str) -> Index:
+    """The GIN index over a table's ``search_grams``."""
+    return Index(f"ix_{table}_search_grams", "search_grams", postgresql_using="gin")

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column
+from core.models.base import Base, geom_column, search_columns, search_index
 from core.models.records import _in
 
 
@@ -39,8 +39,10 @@ class Road(Base):
     """A road with its red line (道路红线, the corridor polygon) and centre line."""
 
     __tablename__ = "road"
+    __table_args__ = (search_index("road"),)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    search_text, search_grams = search_columns("search_norm(name)")
     road_class: Mapped[str] = mapped_column(String(16))
     width_m: Mapped[float] = mapped_column(Float)
     centerline = geom_column("LINESTRING", nullable=False)
@@ -49,9 +51,13 @@ class Road(Base):
 
 class Building(Base):
     __tablename__ = "building"
-    __table_args__ = (CheckConstraint(_in("safety_grade", vocab.codes("grades_safety")), name="safety_grade"),)
+    __table_args__ = (
+        CheckConstraint(_in("safety_grade", vocab.codes("grades_safety")), name="safety_grade"),
+        search_index("building"),
+    )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     address: Mapped[str | None] = mapped_column(Text)
+    search_text, search_grams = search_columns("search_norm(address)")
     height_m: Mapped[float | None] = mapped_column(Float)
     ground_h_orthometric: Mapped[float | None] = mapped_column(Float)
     floors_above: Mapped[int | None] = mapped_column(Integer)

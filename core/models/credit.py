@@ -1,5 +1,5 @@
 """Credit grading: rulesets and their indicators (data, versioned), runs and scores (history kept),
-inspections and credit repairs (record kinds the scores read), re-score requests, alerts, manual
+credit repairs (a record kind the scores read), re-score requests, alerts, manual
 reviews and trained models."""
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, now_column
-from core.models.records import GRADES, _in
+from core.models.records import CREDIT_GRADES, _in
 
 RULESET_STATUSES = ("draft", "checked", "approved", "active", "retired")
 FAMILIES = ("基础信用", "合规经营", "监管记录", "投诉举报", "信用修复", "风险趋势")
-INSPECTION_RESULTS = ("pass", "rectify", "fail")
 REPAIR_STATUSES = ("applied", "approved", "rejected", "completed")
 ALERT_STATUSES = ("generated", "reviewed", "dispatched", "feedback", "closed")
 ALERT_LEVELS = ("blue", "yellow", "orange", "red")
@@ -96,7 +95,7 @@ class CreditScore(Base):
 
     __tablename__ = "credit_score"
     __table_args__ = (
-        CheckConstraint(_in("grade", GRADES), name="grade"),
+        CheckConstraint(_in("grade", CREDIT_GRADES), name="grade"),
         Index("ix_credit_score_enterprise_run", "enterprise_uscc", "run_id"),  # an enterprise's history
     )
     run_id: Mapped[int] = mapped_column(ForeignKey("credit_run.id", ondelete="CASCADE"), primary_key=True)
@@ -109,21 +108,6 @@ class CreditScore(Base):
     indicators: Mapped[dict] = mapped_column(JSONB)
     explanation: Mapped[list] = mapped_column(JSONB)
     scored_at: Mapped[datetime] = now_column()
-
-
-class Inspection(Base):
-    """A supervision inspection of an enterprise (on a site or not) and its result."""
-
-    __tablename__ = "inspection"
-    __table_args__ = (CheckConstraint(_in("result", INSPECTION_RESULTS), name="result"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
-    project_code: Mapped[str | None] = mapped_column(ForeignKey("project.code", ondelete="SET NULL"))
-    inspected_on: Mapped[date] = mapped_column(Date)
-    kind: Mapped[str] = mapped_column(String(16), default="routine")
-    result: Mapped[str] = mapped_column(String(8))
-    findings: Mapped[str | None] = mapped_column(Text)
-    inspector: Mapped[str | None] = mapped_column(Text)
 
 
 class CreditRepair(Base):
@@ -187,7 +171,7 @@ class CreditReview(Base):
     __tablename__ = "credit_review"
     __table_args__ = (
         CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
-        CheckConstraint(_in("proposed_grade", GRADES), name="proposed_grade"),
+        CheckConstraint(_in("proposed_grade", CREDIT_GRADES), name="proposed_grade"),
         CheckConstraint("decided_by IS NULL OR decided_by <> proposed_by", name="two_person"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -66,6 +66,8 @@ class PipeNode(Base):
     ground_h_orthometric: Mapped[float | None] = mapped_column(Float)
     depth_m: Mapped[float | None] = mapped_column(Float)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False for a valve known not to close (seized, buried): isolation traces past it to the next ring.
+    operable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     geom = geom_column("POINTZ", dims=3, nullable=False)
 
 
@@ -97,10 +99,20 @@ class TunnelCompartment(Base):
 
 
 class Sensor(Base):
+    """A sensor in a tunnel compartment, or on a building (settlement, tilt) or a manhole cover."""
+
     __tablename__ = "sensor"
-    __table_args__ = (CheckConstraint(_in("kind", SENSOR_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", SENSOR_KINDS), name="kind"),
+        CheckConstraint(
+            "compartment_id IS NOT NULL OR building_code IS NOT NULL OR kind = 'manhole_cover'", name="site"
+        ),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    compartment_id: Mapped[str] = mapped_column(ForeignKey("tunnel_compartment.id", ondelete="CASCADE"), index=True)
+    compartment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tunnel_compartment.id", ondelete="CASCADE"), index=True
+    )
+    building_code: Mapped[str | None] = mapped_column(ForeignKey("building.code", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     unit: Mapped[str] = mapped_column(String(8))
     alarm_above: Mapped[float | None] = mapped_column(Float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,6 +77,7 @@ class EmergencyEvent(Base):
         CheckConstraint(
             "type IN ('gas_leak', 'pipe_burst', 'flood', 'fire', 'building_safety', 'earthquake')", name="type"
         ),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
@@ -84,4 +85,10 @@ class EmergencyEvent(Base):
     source: Mapped[str | None] = mapped_column(Text)
     severity: Mapped[str | None] = mapped_column(String(12))
     params: Mapped[dict] = mapped_column(JSONB, default=dict)
+    reporter: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    action_sheet: Mapped[dict | None] = mapped_column(JSONB)
+    summary: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     location = geom_column("GEOMETRY", nullable=False)

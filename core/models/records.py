@@ -16,10 +16,11 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column
+from core.models.base import Base, geom_column, search_columns, search_index
 
 ENTERPRISE_TYPES = vocab.codes("enterprise_types")
 CREDIT_GRADES = vocab.codes("grades_credit")
@@ -46,9 +47,12 @@ class Enterprise(SoftDeleted, Base):
         CheckConstraint(_in("type", ENTERPRISE_TYPES), name="type"),
         CheckConstraint(_in("credit_grade", CREDIT_GRADES), name="grade"),
         CheckConstraint("length(uscc) = 18", name="uscc_length"),
+        search_index("enterprise"),
     )
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    former_names: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    search_text, search_grams = search_columns("search_norm_list(ARRAY[name] || former_names)")
     type: Mapped[str] = mapped_column(String(16), index=True)
     legal_representative: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
@@ -78,9 +82,10 @@ class Person(SoftDeleted, Base):
     keyed hash (HMAC-SHA256, for look-up) and a masked form; the phone encrypted (AES-GCM) and masked."""
 
     __tablename__ = "person"
-    __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"), search_index("person"))
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    search_text, search_grams = search_columns("search_norm(name)")
     id_card_hash: Mapped[str] = mapped_column(String(64), unique=True)
     id_card_masked: Mapped[str] = mapped_column(String(18))
     phone_enc: Mapped[str | None] = mapped_column(Text)
@@ -98,9 +103,11 @@ class Project(SoftDeleted, Base):
     __table_args__ = (
         CheckConstraint(_in("type", PROJECT_TYPES), name="type"),
         CheckConstraint(_in("stage", PROJECT_STAGES), name="stage"),
+        search_index("project"),
     )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    search_text, search_grams = search_columns("search_norm(name)")
     type: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(String(16), index=True)
     build_unit_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
@@ -152,8 +159,8 @@ class CreditRecord(SoftDeleted, Base):
 
     __tablename__ = "credit_record"
     __table_args__ = (
-        CheckConstraint("subject_kind IN ('enterprise', 'person')", name="subject_kind"),
-        CheckConstraint("kind IN ('good', 'bad')", name="kind"),
+        CheckConstraint(_in("subject_kind", vocab.codes("subject_kinds")), name="subject_kind"),
+        CheckConstraint(_in("kind", vocab.codes("credit_record_kinds")), name="kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_no: Mapped[str | None] = mapped_column(String(40), unique=True)

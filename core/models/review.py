@@ -27,6 +27,11 @@ class DrawingReview(Base):
     report: Mapped[dict | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = now_column()
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # joint review: the submission this agency's review belongs to, and when it is due
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_submission.id", ondelete="CASCADE"), index=True
+    )
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ReviewIssue(Base):

@@ -4,43 +4,41 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import vocab
 from core.models.base import Base
-from core.models.records import GRADES, _in
-
-INSPECTION_KINDS = ("routine", "special", "spot_check")
-INSPECTION_RESULTS = ("pass", "fail")
-INSPECTION_TARGETS = ("project", "enterprise")
+from core.models.records import _in
 
 
 class Inspection(Base):
-    """An inspection of a project or an enterprise: result, findings, rectification order."""
+    """An inspection of an enterprise, on one of its projects or not: result, findings, rectification
+    order. The records import it by ``inspection_no``; credit grading reads it by enterprise."""
 
     __tablename__ = "inspection"
     __table_args__ = (
-        CheckConstraint(_in("kind", INSPECTION_KINDS), name="kind"),
-        CheckConstraint(_in("result", INSPECTION_RESULTS), name="result"),
-        CheckConstraint(_in("target_kind", INSPECTION_TARGETS), name="target_kind"),
+        CheckConstraint(_in("kind", vocab.codes("inspection_kinds")), name="kind"),
+        CheckConstraint(_in("result", vocab.codes("inspection_results")), name="result"),
     )
     inspection_no: Mapped[str] = mapped_column(String(40), primary_key=True)
-    target_kind: Mapped[str] = mapped_column(String(12))
-    target_id: Mapped[str] = mapped_column(String(32), index=True)
+    enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
+    project_code: Mapped[str | None] = mapped_column(ForeignKey("project.code", ondelete="SET NULL"), index=True)
     inspected_on: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(12))
     result: Mapped[str] = mapped_column(String(4))
     findings: Mapped[str | None] = mapped_column(Text)
-    rectify_order: Mapped[bool] = mapped_column(Boolean, default=False)
+    rectify_order: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     rectify_deadline: Mapped[date | None] = mapped_column(Date)
-    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    inspector: Mapped[str | None] = mapped_column(Text)
 
 
 class SafetyAppraisal(Base):
     """A housing-safety appraisal of a building, grade A-D (D: dangerous building)."""
 
     __tablename__ = "safety_appraisal"
-    __table_args__ = (CheckConstraint(_in("grade", GRADES), name="grade"),)
+    __table_args__ = (CheckConstraint(_in("grade", vocab.codes("grades_safety")), name="grade"),)
     appraisal_no: Mapped[str] = mapped_column(String(40), primary_key=True)
     building_code: Mapped[str] = mapped_column(ForeignKey("building.code", ondelete="CASCADE"), index=True)
     appraised_on: Mapped[date] = mapped_column(Date)

@@ -36,6 +36,7 @@ class Term(BaseModel):
     alpha: float = 1.0
     cover_depth_m: float | None = None
     clearance_class: str | None = None
+    aliases: tuple[str, ...] = ()  # other spellings files use (e.g. the 四库 exports' short names)
 
 
 class Other(BaseModel):

@@ -37,9 +37,13 @@ def _edge_of(graph: nx.Graph, pipe_id: str) -> tuple[str, str]:
     raise UserError(f"pipe {pipe_id!r} is not in the connected network of its utility: check the pipe id")
 
 
-def isolate(graph: nx.Graph, pipe_id: str) -> dict:
-    """Valves to close, valves already closed and isolated pipes for a burst on ``pipe_id``."""
+def isolate(graph: nx.Graph, pipe_id: str, inoperable: frozenset[str] = frozenset()) -> dict:
+    """Valves to close, valves already closed and isolated pipes for a burst on ``pipe_id``.
+
+    An open valve in ``inoperable`` (known not to close) is no boundary: the trace goes past it to the
+    next ring of valves (second-level isolation), and the answer lists it as skipped."""
     start = _edge_of(graph, pipe_id)
+    skipped: set[str] = set()
     to_close: set[str] = set()
     closed: set[str] = set()
     pipes: set[str] = set()
@@ -54,8 +58,13 @@ def isolate(graph: nx.Graph, pipe_id: str) -> dict:
         seen.add(node)
         attrs = graph.nodes[node]
         if attrs.get("kind") == "valve":
-            (to_close if attrs.get("is_open", True) else closed).add(node)
-            continue
+            if not attrs.get("is_open", True):
+                closed.add(node)
+                continue
+            if node not in inoperable:
+                to_close.add(node)
+                continue
+            skipped.add(node)
         for neighbour in graph.neighbors(node):
             key = frozenset((node, neighbour))
             if key not in edges_seen:
@@ -67,6 +76,7 @@ def isolate(graph: nx.Graph, pipe_id: str) -> dict:
         "burst_pipe": pipe_id,
         "valves_to_close": sorted(to_close),
         "valves_already_closed": sorted(closed),
+        "valves_inoperable_skipped": sorted(skipped),
         "isolated_pipes": sorted(pipes),
         "warning": None if to_close or closed else "no valve bounds this section: the whole connected network is cut",
     }

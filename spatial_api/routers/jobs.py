@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from core.db import session_scope
-from core.errors import NotFound
-from core.models import Job
+from core import jobs
 from spatial_api.security import Principal, current_principal, unauthorized
 
 router = APIRouter(tags=["jobs"])
@@ -20,24 +17,17 @@ def get_job(job_id: str, principal: Principal = Depends(current_principal)) -> d
     """A job's status (queued, running, succeeded, failed), stage, percent, error and result."""
     if principal.username is None:
         raise unauthorized("log in to follow your jobs")
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError as exc:
-        raise NotFound(f"job {job_id} does not exist (not a job id)") from exc
-    with session_scope() as session:
-        job = session.get(Job, key)
-        if job is None:
-            raise NotFound(f"job {job_id} does not exist")
-        if principal.role != "admin" and job.username != principal.username:
-            raise HTTPException(403, "this job is another user's: only its owner and admins may follow it")
-        return {
-            "id": str(job.id),
-            "kind": job.kind,
-            "status": job.status,
-            "stage": job.stage,
-            "percent": job.percent,
-            "error": job.error,
-            "result": job.result,
-            "created_at": job.created_at.isoformat(),
-            "updated_at": job.updated_at.isoformat(),
-        }
+    job = jobs.find(job_id)
+    if principal.role != "admin" and job.username != principal.username:
+        raise HTTPException(403, "this job is another user's: only its owner and admins may follow it")
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.status,
+        "stage": job.stage,
+        "percent": job.percent,
+        "error": job.error,
+        "result": job.result,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+    }

@@ -95,7 +95,7 @@ def list_kinds() -> list[KindOut]:
                     label_zh=headers.get(k.name, {}).get(f.name),
                     type=f.type,
                     required=f.required,
-                    values={c: list(v) for c, v in vocab.ENUMERATIONS[f.enum].items()} if f.enum else None,
+                    values={c: list(v) for c, v in vocab.labels(f.enum).items()} if f.enum else None,
                     references=[".".join(t) for t in f.ref.targets.values()] if f.ref else None,
                 )
                 for f in k.fields.values()

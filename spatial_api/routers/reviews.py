@@ -8,12 +8,12 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from bim_ingest.review import service
-from bim_ingest.review.bcf_export import review_bcf
+from bim_ingest.review.bcf_export import stored_review_bcf
 from bim_ingest.review.information import load_ids
 from bim_ingest.source import TooLarge, check_upload
 from bim_ingest.upload import safe_filename
@@ -29,7 +29,7 @@ reader = require_role("planner", "engineer", "reviewer")
 reviewer = require_role("engineer", "reviewer")
 
 
-def _save(upload: UploadFile, folder: Path, name: str) -> Path:
+def save_upload(upload: UploadFile, folder: Path, name: str) -> Path:
     """Stream an upload to disk, refusing it past the size limit."""
     limit = get_settings().upload_max_bytes
     target = folder / name
@@ -60,11 +60,11 @@ def submit_review(
     folder = get_settings().uploads_dir / "reviews" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
-        model_path = _save(file, folder, safe_filename(file.filename, "model.ifc"))
+        model_path = save_upload(file, folder, safe_filename(file.filename, "model.ifc"))
         check_upload(model_path)
         ids_path = None
         if ids is not None and ids.filename:
-            ids_path = _save(ids, folder, safe_filename(ids.filename, "rules.ids"))
+            ids_path = save_upload(ids, folder, safe_filename(ids.filename, "rules.ids"))
             load_ids(ids_path)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
@@ -92,9 +92,13 @@ def list_reviews(
 
 
 @router.get("/{review_id}")
-def get_review(review_id: int, principal: Principal = Depends(reader)) -> dict:
-    """The review: state, report (IDS, planning, clashes, diff) and issues."""
-    return service.review_document(review_id)
+def get_review(
+    review_id: int,
+    all_warnings: bool = Query(False, description="Every warning line as report.warnings, beside the summary"),
+    principal: Principal = Depends(reader),
+) -> dict:
+    """The review: state, report (placement, IDS, planning, clashes, diff; warnings summarised) and issues."""
+    return service.review_document(review_id, all_warnings)
 
 
 @router.get("/{review_id}/report.html", response_class=HTMLResponse)
@@ -105,9 +109,14 @@ def review_html(review_id: int, principal: Principal = Depends(reader)) -> HTMLR
 
 
 @router.get("/{review_id}/report.bcf")
-def review_bcf_zip(review_id: int, request: Request, principal: Principal = Depends(reader)) -> Response:
-    """BCF 2.1: one topic per failing element with its GlobalId and a viewpoint."""
-    data = review_bcf(service.review_document(review_id))
+def review_bcf_zip(
+    review_id: int,
+    request: Request,
+    version: Literal["3.0", "2.1"] = Query("3.0", description="BCF version"),
+    principal: Principal = Depends(reader),
+) -> Response:
+    """BCF 3.0 (or 2.1): one topic per failing element with its GlobalId, a viewpoint and a snapshot."""
+    data = stored_review_bcf(review_id, version)
     audit.record("review.export_bcf", f"review:{review_id}", principal, request)
     return Response(
         data,

@@ -1,8 +1,8 @@
 // Drive the viewer in Debian's headless Chromium and report what happened as one JSON object.
 // Usage: node tests/e2e/viewer.mjs '<json spec>'
 // spec: {url, artifacts, steps: [...], building?, pipe?, ifc?, project?, login?: [user, password],
-//        break?: [path substrings answered 500], slow?: [path substrings delayed slow_ms],
-//        utility?: {code, ids} (pipes of that utility to look at)}
+//        searches?: [{q, kind, id}], break?: [path substrings answered 500],
+//        slow?: [path substrings delayed slow_ms], utility?: {code, ids} (pipes of that utility to look at)}
 // Playwright gives the browser a throw-away profile. Every request is logged; any request to a host other than 127.0.0.1 is aborted and reported.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
@@ -261,7 +261,52 @@ async function utility() {
   };
 }
 
-const STEPS = { load, building, incident, upload, broken, utility };
+/** Just the page and every tile of its first view. */
+async function open() {
+  await page.goto(spec.url, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.cim && window.cim.ready === true);
+  await page.evaluate(() => window.cim.allLoaded);
+  return { requests_on_load: [...result.requests] };
+}
+
+/** For each of spec.searches ({q, kind, id}): type q, pick the suggestion of kind/id, wait for the
+ *  flight and the card; report the suggestions, the camera, the card and every tab's text. */
+async function search() {
+  const answers = [];
+  for (const [n, target] of spec.searches.entries()) {
+    const before = await page.evaluate(() => window.cim.events.picked);
+    await page.fill('#search-input', '');
+    await page.locator('#search-input').pressSequentially(target.q, { delay: 40 });
+    const option = page.locator(`#search-list [role="option"][data-kind="${target.kind}"][data-id="${target.id}"]`);
+    await option.waitFor({ state: 'visible' });
+    const suggestions = await page.$$eval('#search-list [role="option"]', (els) => els.map((e) => [e.dataset.kind, e.dataset.id]));
+    await option.click();
+    await page.waitForFunction((k) => window.cim.events.picked > k, before);
+    await page.locator('#panel .profile-card').waitFor({ state: 'visible' });
+    const tabs = page.locator('#panel [role="tab"]');
+    const tabTexts = [];
+    for (let i = 0; i < (await tabs.count()); i += 1) {
+      await tabs.nth(i).click();
+      tabTexts.push(await page.locator('#panel [role="tabpanel"]:not([hidden])').innerText());
+    }
+    await shot(`07-search-${n}-${target.kind}`);
+    answers.push({
+      ...target,
+      suggestions,
+      camera: await page.evaluate(() => {
+        const c = Cesium.Cartographic.fromCartesian(window.cim.viewer.camera.positionWC);
+        return [Cesium.Math.toDegrees(c.longitude), Cesium.Math.toDegrees(c.latitude), c.height];
+      }),
+      card: await page.$eval('#panel .profile-card', (card) => ({ kind: card.dataset.kind, id: card.dataset.id })),
+      panel_text: await page.locator('#panel').innerText(),
+      tab_texts: tabTexts,
+      attributes: await page.$$eval('#panel *', (els) => els.flatMap((e) => [...e.attributes].map((a) => `${a.name}=${a.value}`))),
+    });
+  }
+  return answers;
+}
+
+const STEPS = { load, building, incident, upload, broken, utility, open, search };
 try {
   for (const name of spec.steps) {
     try {

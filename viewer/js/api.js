@@ -172,6 +172,11 @@ export const identifyFeature = (layer, id) => request(`query/identify?${qs({ lay
 export const within = (polygon) => request('query/within', { method: 'POST', json: polygon });
 export const thematic = (layer, theme) => request(`thematic/${layer}?${qs({ theme })}`);
 
+// --- search and profiles (a profile comes as the server's record card: one formatting, one labelling)
+export const search = (q, limit = 8) => request(`search?${qs({ q, limit })}`, { quiet: true });
+export const profileCard = (kind, id) => request(`profiles/${kind}/${encodeURIComponent(id)}?f=card`);
+export const profilePage = (kind, id) => request(`profiles/${kind}/${encodeURIComponent(id)}?f=html`);
+
 // --- analyses
 export const incident = (params) => request('analysis/incident', { method: 'POST', json: params });
 export const excavation = (area, depth_m) => request('analysis/excavation', { method: 'POST', json: { area, depth_m } });

@@ -17,7 +17,7 @@ const $ = (id) => document.getElementById(id);
 
 const cim = {
   metrics: {}, // firstAllLoadedMs: navigation to the first frame with every visible tile loaded
-  events: { allTilesLoaded: {}, identified: 0, reviewed: 0 },
+  events: { allTilesLoaded: {}, identified: 0, reviewed: 0, picked: 0 },
   errors: [],
   messages: shown, // every banner message, also those gone again
 };
@@ -208,7 +208,33 @@ async function main() {
     refreshLogin();
   };
   const refreshLogin = setupLogin();
+
+  // Search: its modules load the first time the box gets the focus (nothing more on the first view).
+  const searchInput = $('search-input');
+  searchInput.addEventListener(
+    'focus',
+    async () => {
+      const { Search } = await import('./search.js');
+      cim.search = new Search(viewer, searchInput, $('search-list'), {
+        picked: (hit) => {
+          cim.lastPicked = hit;
+          cim.events.picked += 1;
+        },
+      });
+    },
+    { once: true },
+  );
   $('panel-close').onclick = closePanel;
+
+  // The live city loads when its section is first opened (no request on the first view).
+  cim.live = { connected: false, seen: {}, statuses: {}, compartments: {}, open: [], readings: 0 };
+  $('live').addEventListener('toggle', async (e) => {
+    if (!e.target.open || cim.live.module) return;
+    const { Live } = await import('./live.js');
+    const offset = extent ? extent.h_ellipsoidal_min - extent.h_orthometric_min : 0;
+    cim.live.module = new Live(viewer, offset, cim.live);
+    await cim.live.module.start();
+  });
 
   // Test and benchmark hooks.
   cim.waitForTiles = () => waitForTiles(layers, viewer);

@@ -24,21 +24,31 @@ def upgrade() -> None:
     op.create_table(
         "inspection",
         sa.Column("inspection_no", sa.String(length=40), nullable=False),
-        sa.Column("target_kind", sa.String(length=12), nullable=False),
-        sa.Column("target_id", sa.String(length=32), nullable=False),
+        sa.Column("enterprise_uscc", sa.String(length=18), nullable=False),
+        sa.Column("project_code", sa.String(length=32), nullable=True),
         sa.Column("inspected_on", sa.Date(), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("result", sa.String(length=4), nullable=False),
         sa.Column("findings", sa.Text(), nullable=True),
-        sa.Column("rectify_order", sa.Boolean(), nullable=False),
+        sa.Column("rectify_order", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("rectify_deadline", sa.Date(), nullable=True),
-        sa.Column("closed", sa.Boolean(), nullable=False),
+        sa.Column("closed", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("inspector", sa.Text(), nullable=True),
         sa.CheckConstraint("kind IN ('routine', 'special', 'spot_check')", name=op.f("ck_inspection_kind")),
         sa.CheckConstraint("result IN ('pass', 'fail')", name=op.f("ck_inspection_result")),
-        sa.CheckConstraint("target_kind IN ('project', 'enterprise')", name=op.f("ck_inspection_target_kind")),
+        sa.ForeignKeyConstraint(
+            ["enterprise_uscc"],
+            ["enterprise.uscc"],
+            name=op.f("fk_inspection_enterprise_uscc_enterprise"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_code"], ["project.code"], name=op.f("fk_inspection_project_code_project"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("inspection_no", name=op.f("pk_inspection")),
     )
-    op.create_index(op.f("ix_inspection_target_id"), "inspection", ["target_id"])
+    op.create_index(op.f("ix_inspection_enterprise_uscc"), "inspection", ["enterprise_uscc"])
+    op.create_index(op.f("ix_inspection_project_code"), "inspection", ["project_code"])
     op.create_table(
         "safety_appraisal",
         sa.Column("appraisal_no", sa.String(length=40), nullable=False),
@@ -130,5 +140,6 @@ def downgrade() -> None:
     op.drop_table("record_version")
     op.drop_index(op.f("ix_safety_appraisal_building_code"), table_name="safety_appraisal")
     op.drop_table("safety_appraisal")
-    op.drop_index(op.f("ix_inspection_target_id"), table_name="inspection")
+    op.drop_index(op.f("ix_inspection_project_code"), table_name="inspection")
+    op.drop_index(op.f("ix_inspection_enterprise_uscc"), table_name="inspection")
     op.drop_table("inspection")

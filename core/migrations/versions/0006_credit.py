@@ -1,9 +1,9 @@
-"""credit grading: rulesets, indicators, runs, scores, inspections, credit repairs, re-score
-requests (written by triggers that also defer the queue job), alerts, manual reviews, models; the
-``credit`` role
+"""credit grading: rulesets, indicators, runs, scores, credit repairs, re-score requests (written
+by triggers on penalties, bad records, inspections and complaints that also defer the queue job),
+alerts, manual reviews, models; the ``credit`` role
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 
 import sqlalchemy as sa
@@ -73,13 +73,25 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION credit_inspection_events(_rows jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_agg(jsonb_build_array(i ->> 'enterprise_uscc',
+        CASE i ->> 'result' WHEN 'fail' THEN 'inspection_fail' ELSE 'inspection_rectify' END, i ->> 'inspection_no'))
+    FROM jsonb_array_elements(coalesce(_rows, '[]')) i
+$$;
+
 CREATE FUNCTION credit_on_inspection() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT credit_rescore_wanted() THEN
         RETURN NULL;
     END IF;
-    PERFORM credit_request_rescore((SELECT jsonb_agg(jsonb_build_array(enterprise_uscc, 'inspection_' || result, id::text))
-                                    FROM new_rows WHERE result IN ('fail', 'rectify')));
+    IF TG_OP = 'INSERT' THEN
+        PERFORM credit_request_rescore(credit_inspection_events((
+            SELECT jsonb_agg(to_jsonb(n)) FROM new_rows n WHERE n.result = 'fail' OR n.rectify_order)));
+    ELSE
+        PERFORM credit_request_rescore(credit_inspection_events((
+            SELECT jsonb_agg(to_jsonb(n)) FROM new_rows n JOIN old_rows o USING (inspection_no)
+            WHERE (n.result = 'fail' AND o.result <> 'fail') OR (n.rectify_order AND NOT o.rectify_order))));
+    END IF;
     RETURN NULL;
 END $$;
 
@@ -113,6 +125,8 @@ CREATE TRIGGER credit_rescore AFTER INSERT ON credit_record REFERENCING NEW TABL
     FOR EACH STATEMENT EXECUTE FUNCTION credit_on_credit_record();
 CREATE TRIGGER credit_rescore AFTER INSERT ON inspection REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION credit_on_inspection();
+CREATE TRIGGER credit_rescore_update AFTER UPDATE ON inspection REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_on_inspection();
 CREATE TRIGGER credit_rescore AFTER INSERT ON complaint REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION credit_on_complaint();
 CREATE TRIGGER credit_rescore_update AFTER UPDATE ON complaint REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
@@ -125,7 +139,9 @@ DROP TRIGGER IF EXISTS credit_rescore ON credit_record;
 DROP TRIGGER IF EXISTS credit_rescore ON complaint;
 DROP TRIGGER IF EXISTS credit_rescore_update ON complaint;
 DROP TRIGGER IF EXISTS credit_rescore ON inspection;
+DROP TRIGGER IF EXISTS credit_rescore_update ON inspection;
 DROP FUNCTION IF EXISTS credit_on_penalty(), credit_on_credit_record(), credit_on_inspection(),
+    credit_inspection_events(jsonb),
     credit_on_complaint(), credit_complaint_events(jsonb), credit_request_rescore(jsonb), credit_rescore_wanted(),
     credit_complaint_verified(text, text);
 """
@@ -332,38 +348,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "enterprise_uscc", name=op.f("pk_credit_score")),
     )
     op.create_index("ix_credit_score_enterprise_run", "credit_score", ["enterprise_uscc", "run_id"], unique=False)
-    op.create_table(
-        "inspection",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("enterprise_uscc", sa.String(length=18), nullable=False),
-        sa.Column("project_code", sa.String(length=32), nullable=True),
-        sa.Column("inspected_on", sa.Date(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("result", sa.String(length=8), nullable=False),
-        sa.Column("findings", sa.Text(), nullable=True),
-        sa.Column("inspector", sa.Text(), nullable=True),
-        sa.CheckConstraint("result IN ('pass', 'rectify', 'fail')", name=op.f("ck_inspection_result")),
-        sa.ForeignKeyConstraint(
-            ["enterprise_uscc"],
-            ["enterprise.uscc"],
-            name=op.f("fk_inspection_enterprise_uscc_enterprise"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["project_code"], ["project.code"], name=op.f("fk_inspection_project_code_project"), ondelete="SET NULL"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection")),
-    )
-    op.create_index(op.f("ix_inspection_enterprise_uscc"), "inspection", ["enterprise_uscc"], unique=False)
     op.bulk_insert(sa.table("role", sa.column("name"), sa.column("description")), [ROLE])
     op.execute(FUNCTIONS)
 
 
 def downgrade() -> None:
     op.execute(DROP_FUNCTIONS)
+    op.execute(sa.text("UPDATE app_user SET role = 'public' WHERE role = :name").bindparams(name=ROLE["name"]))
     op.execute(sa.text("DELETE FROM role WHERE name = :name").bindparams(name=ROLE["name"]))
-    op.drop_index(op.f("ix_inspection_enterprise_uscc"), table_name="inspection")
-    op.drop_table("inspection")
     op.drop_index("ix_credit_score_enterprise_run", table_name="credit_score")
     op.drop_table("credit_score")
     op.drop_index(op.f("ix_credit_run_ruleset_id"), table_name="credit_run")

@@ -1,0 +1,163 @@
+"""Benchmark of search and profiles: GET /search p50/p99 at 1 and 8 clients, GET /profiles p99, on the
+sample city; beside, in the same run, the search statement without HTTP and a naive peer (ILIKE
+'%q%' over the same columns, no normalisation, no index) for the same queries. Writes
+bench/search/RESULTS.md (figures) and bench/search/results.json.
+
+    .venv/bin/python bench/search/run.py --buildings 100000 [--skip-load] [--requests 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.api.run import drive, free_port, summary, wait_for  # noqa: E402
+
+DB_NAME = "cim_bench_search"
+HERE = Path(__file__).resolve().parent
+NAIVE = """SELECT * FROM (
+  SELECT 'building' AS kind, code AS id FROM building WHERE address ILIKE :p OR code ILIKE :p
+  UNION ALL SELECT 'project', code FROM project WHERE name ILIKE :p OR code ILIKE :p
+  UNION ALL SELECT 'enterprise', uscc FROM enterprise WHERE name ILIKE :p OR uscc ILIKE :p
+  UNION ALL SELECT 'person', id FROM person WHERE name ILIKE :p
+  UNION ALL SELECT 'road', code FROM road WHERE name ILIKE :p) s ORDER BY kind, id LIMIT 10"""
+
+
+def prepare_database(buildings: int, skip_load: bool) -> str:
+    from core import cluster
+
+    server = make_url(os.environ.get("DATABASE_URL") or cluster.up().url)
+    url = server.set(database=DB_NAME).render_as_string(hide_password=False)
+    if skip_load:
+        return url
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    script = (
+        "from core import migrate; migrate.upgrade(); from sample_models.load import load_sample_city; "
+        f"import json; print(json.dumps(load_sample_city(buildings={buildings}, seed=7)))"
+    )
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], env={**os.environ, "DATABASE_URL": url}, cwd=ROOT, check=True)
+    print(f"loaded the city in {time.perf_counter() - started:.0f} s", flush=True)
+    with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text("ANALYZE"))
+    return url
+
+
+def workload(url: str, n: int, seed: int = 1) -> dict:
+    """Search queries as people type them (address fragments, parts of project and enterprise names,
+    USCCs, road names) and profile ids, drawn at random."""
+    rng = random.Random(seed)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        addresses = [r[0] for r in conn.execute(text("SELECT address FROM building TABLESAMPLE SYSTEM (2) LIMIT 2000"))]
+        projects = conn.execute(text("SELECT code, name FROM project ORDER BY random() LIMIT 500")).all()
+        enterprises = conn.execute(text("SELECT uscc, name FROM enterprise ORDER BY random() LIMIT 500")).all()
+        roads = [r[0] for r in conn.execute(text("SELECT name FROM road"))]
+        buildings = [r[0] for r in conn.execute(text("SELECT code FROM building TABLESAMPLE SYSTEM (2) LIMIT 500"))]
+    engine.dispose()
+    queries = []
+    for i in range(n):
+        pick = i % 5
+        if pick == 0:
+            a = rng.choice(addresses)
+            start = a.index("区") + 1 if "区" in a else 0
+            queries.append(a[start : start + rng.randint(4, 8)])
+        elif pick == 1:
+            name = rng.choice(projects).name
+            queries.append(name[1 : 1 + rng.randint(2, 4)])
+        elif pick == 2:
+            queries.append(rng.choice(enterprises).uscc)
+        elif pick == 3:
+            name = rng.choice(enterprises).name
+            queries.append(name[2:4])
+        else:
+            queries.append(rng.choice(roads))
+    profiles = [("building", rng.choice(buildings)) for _ in range(n // 2)]
+    profiles += [("project", rng.choice(projects).code) for _ in range(n // 4)]
+    profiles += [("enterprise", rng.choice(enterprises).uscc) for _ in range(n - len(profiles))]
+    rng.shuffle(profiles)
+    return {"queries": queries, "profiles": profiles}
+
+
+def in_process(url: str, queries: list[str]) -> dict:
+    """One client, no HTTP: our search statement, and the naive ILIKE peer, on the same queries."""
+    from search import query as search
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    out = {}
+    for name, run in (
+        ("search SQL (in-process)", lambda conn, q: search.run(conn, search.Query(q, ()), id_lookup=False)),
+        ("naive ILIKE peer", lambda conn, q: conn.execute(text(NAIVE), {"p": f"%{q}%"}).all()),
+    ):
+        latencies = []
+        with engine.connect() as conn:
+            for q in queries[:20]:
+                run(conn, q)  # warm
+            started = time.perf_counter()
+            for q in queries:
+                t0 = time.perf_counter()
+                run(conn, q)
+                latencies.append(time.perf_counter() - t0)
+        out[name] = summary(latencies, time.perf_counter() - started)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--buildings", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--skip-load", action="store_true")
+    args = parser.parse_args()
+    url = prepare_database(args.buildings, args.skip_load)
+    work = workload(url, args.requests)
+    load_before = os.getloadavg()[0]
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    results: dict[str, dict] = {}
+    try:
+        wait_for(f"{base}/health", server)
+        searches = [("GET", f"{base}/search?q={q}&limit=10", None) for q in work["queries"]]
+        profiles = [("GET", f"{base}/profiles/{k}/{i}", None) for k, i in work["profiles"]]
+        for clients in (1, 8):
+            for name, requests in (("search", searches), ("profile", profiles)):
+                asyncio.run(drive(requests[: 4 * clients], clients))  # warm-up
+                results[f"{name} ({clients} client{'s' if clients > 1 else ''})"] = asyncio.run(
+                    drive(requests, clients)
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    results.update(in_process(url, work["queries"]))
+    report = {"buildings": args.buildings, "requests": args.requests, "load_before": load_before,
+              "load_after": os.getloadavg()[0], "results": results}  # fmt: skip
+    (HERE / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""What can be exported. A *statement* source turns a query into one SQL select, streamed; a *document*
+source gives one nested record (a profile) whose record and sections become sheets.
+
+Collections (with property filters) and within (a collection inside a drawn polygon) are defined
+here; search and profiles register theirs through ``spatial_api.tasks`` (domain packages do not
+import each other)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from core import layers
+from core.errors import UserError
+from core.settings import get_settings
+from gis.analysis import inputs
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A select whose columns are written as they are, except ``_wkb``: the CRS84 geometry as WKB."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+    personal: bool = False  # whether its rows carry personal data
+
+
+StatementSource = Callable[[Connection, dict[str, Any], bool], Statement]
+DocumentSource = Callable[[Connection, dict[str, Any], bool], tuple[dict[str, Any], bool]]
+
+STATEMENTS: dict[str, StatementSource] = {}
+DOCUMENTS: dict[str, DocumentSource] = {}
+
+
+def statement_source(name: str) -> Callable[[StatementSource], StatementSource]:
+    def register(function: StatementSource) -> StatementSource:
+        STATEMENTS[name] = function
+        return function
+
+    return register
+
+
+def _properties(collection: layers.Collection, query: dict[str, Any]) -> list[str]:
+    """The properties asked for (``"properties": [...]``, default all), checked against the collection's."""
+    asked = query.get("properties") or list(collection.properties)
+    unknown = [p for p in asked if p not in collection.properties]
+    if unknown:
+        raise UserError(f"unknown properties {unknown} of {collection.id}: use {', '.join(collection.properties)}")
+    return [p for p in asked if p != collection.id_column]
+
+
+def _collection_select(collection: layers.Collection, query: dict[str, Any], where: list[str]) -> str:
+    columns = ", ".join(f"t.{name}" for name in _properties(collection, query))
+    geom = layers.geom_sql(collection)
+    return (
+        f"SELECT t.{collection.id_column} AS id{', ' + columns if columns else ''},"
+        f" ST_AsBinary(ST_Transform({geom}, 4326)) AS _wkb FROM {collection.from_clause}"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY t.{collection.id_column}"
+    )
+
+
+@statement_source("collection")
+def collection(conn: Connection, query: dict[str, Any], personal: bool) -> Statement:
+    """``{"collection": "buildings", "filters": {"use": "residential"}, "properties": [...]}``: a
+    collection's features (with the properties asked for, default all)."""
+    found = layers.get_collection(str(query.get("collection")))
+    filters = layers.property_filters(found, {k: str(v) for k, v in (query.get("filters") or {}).items()})
+    where = [f"t.{name} = :p_{name}" for name in filters]
+    return Statement(_collection_select(found, query, where), {f"p_{k}": v for k, v in filters.items()})
+
+
+@statement_source("within")
+def within(conn: Connection, query: dict[str, Any], personal: bool) -> Statement:
+    """``{"collection": "buildings", "geometry": {GeoJSON polygon}}``: a collection's features in an area."""
+    found = layers.get_collection(str(query.get("collection")))
+    area = inputs.geometry(conn, query.get("geometry"), ("Polygon", "MultiPolygon"), "geometry")
+    srid = get_settings().store_srid
+    box = f"ST_GeomFromWKB(:area, {srid})"
+    where = [layers.overlaps_sql(found, box), f"ST_Intersects({layers.geom_sql(found)}, {box})"]
+    return Statement(_collection_select(found, query, where), {"area": area.wkb})
+
+
+def resolve(conn: Connection, query: dict[str, Any], personal: bool) -> Statement | tuple[dict[str, Any], bool]:
+    """The statement or the document (with whether it shows personal data) a query asks for."""
+    source = query.get("source")
+    if source in STATEMENTS:
+        return STATEMENTS[source](conn, query, personal)
+    if source in DOCUMENTS:
+        return DOCUMENTS[source](conn, query, personal)
+    raise UserError(f"unknown export source {source!r}: use one of {', '.join([*STATEMENTS, *DOCUMENTS])}")

@@ -1,0 +1,187 @@
+"""Readings into ``sensor_reading``: validation, refusal with a reason, deduplication by
+(sensor, time), the alarm rules, and a NOTIFY for the live stream, in the caller's transaction.
+
+The MQTT listener and ``POST /api/v1/sensors/readings`` both come here, so a reading is judged
+the same way whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from live import alarms, rules
+from live.settings import get_live_settings
+
+log = logging.getLogger("cim.sensors")
+CHANNEL = "cim_live"
+NOTIFY_LIMIT = 7000  # bytes per NOTIFY payload (PostgreSQL's limit is 8000)
+
+
+@dataclass(frozen=True)
+class Reading:
+    sensor_id: str
+    time: datetime
+    value: float
+
+
+@dataclass
+class Rejection:
+    sensor_id: str | None
+    reason: str
+    payload: str | None = None
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    alarms: list[dict] = field(default_factory=list)
+
+
+def parse_time(raw: object) -> datetime:
+    """An ISO 8601 time with a zone, or epoch seconds; ValueError says what is wrong."""
+    if isinstance(raw, bool):
+        raise ValueError("time is not a timestamp")
+    if isinstance(raw, int | float):
+        return datetime.fromtimestamp(float(raw), UTC)
+    if not isinstance(raw, str):
+        raise ValueError("time is missing (ISO 8601 with a zone, or epoch seconds)")
+    parsed = datetime.fromisoformat(raw)
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {raw!r} has no time zone")
+    return parsed
+
+
+def parse_value(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ValueError(f"value {raw!r} is not a finite number")
+    return float(raw)
+
+
+def _sensor_kinds(conn: Connection, ids: list[str]) -> dict[str, str]:
+    rows = conn.execute(text("SELECT id, kind FROM sensor WHERE id = ANY(:ids)"), {"ids": ids})
+    return dict(rows.all())
+
+
+_partitions_made: set[str] = set()
+
+
+def forget_partitions() -> None:
+    """After a database restart or switch: check the partitions again."""
+    _partitions_made.clear()
+
+
+def ensure_partitions(conn: Connection, times: list[datetime]) -> None:
+    """The monthly partitions these times fall in (created on demand, once per process)."""
+    months = {t.astimezone(UTC).strftime("%Y-%m-01") for t in times} - _partitions_made
+    for month in sorted(months):
+        conn.execute(text("SELECT sensor_reading_partition(CAST(:m AS timestamptz))"), {"m": f"{month}T00:00:00Z"})
+    _partitions_made.update(months)
+
+
+def record_rejections(conn: Connection, channel: str, rejected: list[Rejection]) -> None:
+    """Keep and log why each reading was refused."""
+    if not rejected:
+        return
+    for r in rejected:
+        log.warning("refused %s reading from %s: %s", channel, r.sensor_id or "?", r.reason)
+    conn.execute(
+        text("INSERT INTO sensor_rejection (channel, sensor_id, reason, payload) VALUES (:c, :s, :r, :p)"),
+        [
+            {"c": channel, "s": (r.sensor_id or "")[:80] or None, "r": r.reason, "p": (r.payload or "")[:2000]}
+            for r in rejected
+        ],
+    )
+
+
+def _validate(conn: Connection, readings: list[Reading], now: datetime) -> tuple[list[Reading], list[Rejection], dict]:
+    settings = get_live_settings()
+    kinds_of = _sensor_kinds(conn, sorted({r.sensor_id for r in readings}))
+    horizon = now + timedelta(seconds=settings.sensor_max_future_s)
+    oldest = now - timedelta(days=31 * settings.sensor_retention_months)
+    good, bad = [], []
+    for r in readings:
+        kind = kinds_of.get(r.sensor_id)
+        rule = rules.kinds().get(kind) if kind else None
+        if kind is None:
+            bad.append(Rejection(r.sensor_id, "unknown sensor"))
+        elif r.time > horizon:
+            bad.append(Rejection(r.sensor_id, f"time {r.time.isoformat()} is in the future"))
+        elif r.time < oldest:
+            bad.append(Rejection(r.sensor_id, f"time {r.time.isoformat()} is older than the retention"))
+        elif rule is not None and not rule.in_range(r.value):
+            bad.append(Rejection(r.sensor_id, f"value {r.value} outside {kind}'s range [{rule.low}, {rule.high}]"))
+        else:
+            good.append(r)
+    return good, bad, kinds_of
+
+
+def _notify(conn: Connection, kind: str, items: list[dict]) -> None:
+    chunk: list[dict] = []
+    size = 0
+    for item in items:
+        encoded = len(json.dumps(item, default=str))
+        if chunk and size + encoded > NOTIFY_LIMIT:
+            conn.execute(
+                text("SELECT pg_notify(:c, :p)"),
+                {"c": CHANNEL, "p": json.dumps({"type": kind, "items": chunk}, default=str)},
+            )
+            chunk, size = [], 0
+        chunk.append(item)
+        size += encoded
+    if chunk:
+        conn.execute(
+            text("SELECT pg_notify(:c, :p)"),
+            {"c": CHANNEL, "p": json.dumps({"type": kind, "items": chunk}, default=str)},
+        )
+
+
+def ingest(
+    conn: Connection, readings: list[Reading], channel: str, rejected: list[Rejection] | None = None
+) -> IngestResult:
+    """Write the valid readings (new ones once), refuse the others with a reason, run the alarm
+    rules on what was new, and NOTIFY the live stream; all in ``conn``'s transaction."""
+    result = IngestResult(rejected=list(rejected or []))
+    now = datetime.now(UTC)
+    good, bad, kinds_of = _validate(conn, readings, now) if readings else ([], [], {})
+    result.rejected += bad
+    record_rejections(conn, channel, result.rejected)
+    if not good:
+        return result
+    ensure_partitions(conn, [r.time for r in good])
+    inserted = conn.execute(
+        text(
+            """INSERT INTO sensor_reading (sensor_id, time, value, alarm)
+               SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:times AS timestamptz[]), CAST(:values AS float8[]),
+                                    CAST(:alarms AS boolean[]))
+               ON CONFLICT DO NOTHING RETURNING sensor_id, time, value"""
+        ),
+        {
+            "ids": [r.sensor_id for r in good],
+            "times": [r.time for r in good],
+            "values": [r.value for r in good],
+            "alarms": [rules.kinds()[kinds_of[r.sensor_id]].abnormal(r.value) for r in good],
+        },
+    ).all()
+    result.accepted = len(inserted)
+    result.duplicates = len(good) - len(inserted)
+    by_sensor: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    for sensor_id, time, value in inserted:
+        by_sensor[sensor_id].append((time, value))
+    result.alarms = alarms.evaluate(conn, by_sensor, kinds_of)
+    latest = [
+        {"sensor_id": s, "time": max(v)[0].isoformat(), "value": max(v)[1], "kind": kinds_of[s]}
+        for s, v in sorted(by_sensor.items())
+    ]
+    _notify(conn, "readings", latest)
+    if result.alarms:
+        _notify(conn, "alarm", result.alarms)
+    return result

@@ -1,0 +1,309 @@
+"""Incident kinds as an ordered registry: each kind's default radius and the sections of its action
+sheet. The shared overlay (buildings, residents, sites, pipes, compartments, sensors) comes from
+``gis.analysis.incident``; the kinds add valve isolation (water bursts and gas leaks, with
+second-level isolation past inoperable valves), hydrants (fire), vulnerability ranking
+(earthquake) and the building, its neighbours and the pipes beneath (building safety)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import networkx as nx
+import shapely
+from sqlalchemy import Connection, text
+
+from core.errors import UserError
+from gis.analysis import incident, isolation
+from gis.analysis.inputs import srid
+from gis.network import build_graph
+
+VULNERABILITY_FILE = Path(__file__).with_name("vulnerability.json")
+PIPE_SEARCH_M = 50.0
+HYDRANT_REACH_M = 150.0  # GB 50974-2014 §7.2.5: a municipal hydrant protects at most 150 m (as commonly cited)
+
+
+@dataclass(frozen=True)
+class Context:
+    conn: Connection
+    location: shapely.Geometry
+    zone: shapely.Geometry
+    params: dict
+    personal: bool
+
+
+Section = Callable[[Context], dict]
+
+
+@dataclass(frozen=True)
+class Kind:
+    type: str
+    label: dict[str, str]
+    radius_m: float
+    overlay: bool
+    sections: tuple[Section, ...]
+    compartment_action: dict[str, str]
+
+
+def _wkb(geom: shapely.Geometry) -> dict:
+    return {"wkb": shapely.to_wkb(geom), "srid": srid()}
+
+
+def _nearest_pipe(ctx: Context, utility: str) -> str:
+    pipe_id = ctx.params.get("pipe_id")
+    if pipe_id:
+        found = ctx.conn.execute(text("SELECT utility FROM pipeline WHERE id = :p"), {"p": pipe_id}).scalar()
+        if found != utility:
+            raise UserError(f"pipe {pipe_id!r} is not a {utility} pipe: give the id of the leaking {utility} pipe")
+        return pipe_id
+    pipe_id = ctx.conn.execute(
+        text(
+            """SELECT id FROM pipeline WHERE utility = :u AND ST_DWithin(geom, ST_GeomFromWKB(:wkb, :srid), :d)
+                ORDER BY geom <-> ST_GeomFromWKB(:wkb, :srid), id LIMIT 1"""
+        ),
+        {"u": utility, "d": PIPE_SEARCH_M, **_wkb(ctx.location.centroid)},
+    ).scalar()
+    if pipe_id is None:
+        raise UserError(f"no {utility} pipe within {PIPE_SEARCH_M:.0f} m of the location: give pipe_id")
+    return pipe_id
+
+
+def _valves(ctx: Context, utility: str) -> dict:
+    """The valves to close in order (nearest along the network first), past inoperable ones."""
+    pipe_id = _nearest_pipe(ctx, utility)
+    inoperable = frozenset(
+        ctx.conn.execute(
+            text("SELECT id FROM pipe_node WHERE utility = :u AND kind = 'valve' AND NOT operable"), {"u": utility}
+        ).scalars()
+    )
+    graph = build_graph(utility)
+    result = isolation.isolate(graph, pipe_id, inoperable)
+    ends = [n for n in graph.nodes if any(d.get("id") == pipe_id for _, _, d in graph.edges(n, data=True))]
+    distance = nx.multi_source_dijkstra_path_length(graph, set(ends), weight="length_m")
+    order = sorted(result["valves_to_close"], key=lambda v: (distance.get(v, float("inf")), v))
+    where = {
+        r["id"]: r
+        for r in ctx.conn.execute(
+            text(
+                """SELECT id, ST_X(ST_Transform(geom, 4326)) AS lon, ST_Y(ST_Transform(geom, 4326)) AS lat
+                     FROM pipe_node WHERE id = ANY(:ids)"""
+            ),
+            {"ids": order},
+        ).mappings()
+    }
+    skipped = result["valves_inoperable_skipped"]
+    return {
+        "valves": {
+            "utility": utility,
+            "pipe_id": pipe_id,
+            "to_close": [
+                {
+                    "order": i,
+                    "id": v,
+                    "network_distance_m": round(distance.get(v, 0.0), 1),
+                    "lon": where[v]["lon"],
+                    "lat": where[v]["lat"],
+                }
+                for i, v in enumerate(order, 1)
+            ],
+            "already_closed": result["valves_already_closed"],
+            "inoperable_skipped": skipped,
+            "second_ring": bool(skipped),
+            "note": (
+                f"阀门 {', '.join(skipped)} 无法操作，已越过追溯至下一圈阀门（二级关阀） / "
+                f"valve(s) {', '.join(skipped)} inoperable: traced on to the next ring (second-level isolation)"
+                if skipped
+                else None
+            ),
+            "isolated_pipes": result["isolated_pipes"],
+            "warning": result["warning"],
+        }
+    }
+
+
+def gas_valves(ctx: Context) -> dict:
+    return _valves(ctx, "gas")
+
+
+def water_valves(ctx: Context) -> dict:
+    return _valves(ctx, "water")
+
+
+def hydrants(ctx: Context) -> dict:
+    """Hydrants within reach of the fire, nearest first."""
+    rows = ctx.conn.execute(
+        text(
+            """SELECT id, round(ST_Distance(geom, ST_GeomFromWKB(:wkb, :srid))::numeric, 1)::float AS distance_m,
+                      ST_X(ST_Transform(geom, 4326)) AS lon, ST_Y(ST_Transform(geom, 4326)) AS lat, is_open
+                 FROM pipe_node WHERE kind = 'hydrant' AND ST_DWithin(geom, ST_GeomFromWKB(:wkb, :srid), :reach)
+                ORDER BY distance_m, id"""
+        ),
+        {"reach": HYDRANT_REACH_M, **_wkb(ctx.location)},
+    )
+    return {"hydrants": [dict(r) for r in rows.mappings()], "hydrant_reach_m": HYDRANT_REACH_M}
+
+
+@lru_cache
+def vulnerability() -> dict:
+    return json.loads(VULNERABILITY_FILE.read_text())
+
+
+def vulnerability_score(structure: str | None, year: int | None, grade: str | None) -> float:
+    """Structure + era + safety-grade weights (``vulnerability.json``)."""
+    weights = vulnerability()
+    score = weights["structure"].get(structure or "", weights["structure_unknown"])
+    if year is not None:
+        score += next(e["weight"] for e in weights["eras"] if year < e["before"])
+    else:
+        score += weights["eras"][0]["weight"]
+    score += weights["grade"].get(grade or "", weights["grade_unknown"])
+    return round(score, 2)
+
+
+def earthquake(ctx: Context) -> dict:
+    """Buildings in the intensity zone ranked by vulnerability, with the people in them."""
+    rows = ctx.conn.execute(
+        text(
+            """SELECT b.code, b.address, b.structure, b.year_built, b.safety_grade, b.floors_above,
+                      COALESCE((SELECT sum(h.residents) FROM house_unit h WHERE h.building_code = b.code), 0)::int
+                        AS residents
+                 FROM building b WHERE ST_Intersects(b.footprint, ST_GeomFromWKB(:wkb, :srid))"""
+        ),
+        _wkb(ctx.zone),
+    ).mappings()
+    ranked = [
+        {**dict(r), "score": vulnerability_score(r["structure"], r["year_built"], r["safety_grade"])} for r in rows
+    ]
+    ranked.sort(key=lambda b: (-b["score"], -b["residents"], b["code"]))
+    for rank, building in enumerate(ranked, 1):
+        building["rank"] = rank
+    return {
+        "earthquake": {
+            "intensity": ctx.params.get("intensity"),
+            "buildings_ranked": ranked,
+            "people": sum(b["residents"] for b in ranked),
+        }
+    }
+
+
+def building_safety(ctx: Context) -> dict:
+    """A dangerous building: its units and residents, neighbours within the collapse distance (its
+    height), pipes beneath its footprint."""
+    code = (
+        ctx.params.get("building_code")
+        or ctx.conn.execute(
+            text("SELECT code FROM building ORDER BY footprint <-> ST_GeomFromWKB(:wkb, :srid), code LIMIT 1"),
+            _wkb(ctx.location.centroid),
+        ).scalar()
+    )
+    building = (
+        ctx.conn.execute(
+            text("SELECT code, address, safety_grade, height_m, structure, year_built FROM building WHERE code = :c"),
+            {"c": code},
+        )
+        .mappings()
+        .first()
+    )
+    if building is None:
+        raise UserError(f"building {code!r} does not exist")
+    units = (
+        ctx.conn.execute(
+            text(
+                """SELECT id, unit_no, floor, residents, owner_masked AS owner FROM house_unit WHERE building_code = :c
+                ORDER BY floor, unit_no"""
+            ),
+            {"c": code},
+        )
+        .mappings()
+        .all()
+    )
+    collapse_m = float(building["height_m"] or 0.0)
+    neighbours = (
+        ctx.conn.execute(
+            text(
+                """SELECT n.code, n.address,
+                      round(ST_Distance(n.footprint, b.footprint)::numeric, 1)::float AS distance_m,
+                      COALESCE((SELECT sum(h.residents) FROM house_unit h WHERE h.building_code = n.code), 0)::int
+                        AS residents
+                 FROM building b JOIN building n ON n.code <> b.code AND ST_DWithin(n.footprint, b.footprint, :d)
+                WHERE b.code = :c ORDER BY distance_m, n.code"""
+            ),
+            {"c": code, "d": collapse_m},
+        )
+        .mappings()
+        .all()
+    )
+    pipes = (
+        ctx.conn.execute(
+            text(
+                """SELECT p.id, p.utility, p.diameter_mm FROM pipeline p JOIN building b ON b.code = :c
+                WHERE ST_Intersects(ST_Force2D(p.geom), b.footprint) ORDER BY p.utility, p.id"""
+            ),
+            {"c": code},
+        )
+        .mappings()
+        .all()
+    )
+    return {
+        "building_safety": {
+            "building": dict(building),
+            "units": [dict(u) for u in units],
+            "residents": sum(u["residents"] or 0 for u in units),
+            "collapse_distance_m": collapse_m,
+            "neighbours": [dict(n) for n in neighbours],
+            "pipes_beneath": [dict(p) for p in pipes],
+        }
+    }
+
+
+REGISTRY: tuple[Kind, ...] = (
+    Kind("gas_leak", {"zh": "燃气泄漏", "en": "Gas leak"}, 200.0, True, (gas_valves,), {"gas": "ventilate"}),
+    Kind(
+        "pipe_burst", {"zh": "供水爆管", "en": "Water main burst"}, 100.0, True, (water_valves,), {"water": "inspect"}
+    ),
+    Kind("fire", {"zh": "火灾", "en": "Fire"}, 100.0, True, (hydrants,), {"*": "close"}),
+    Kind("flood", {"zh": "内涝", "en": "Flood"}, 300.0, True, (), {"*": "inspect"}),
+    Kind("earthquake", {"zh": "地震", "en": "Earthquake"}, 2000.0, False, (earthquake,), {"*": "inspect"}),
+    Kind("building_safety", {"zh": "房屋安全", "en": "Building safety"}, 50.0, True, (building_safety,), {}),
+)
+KINDS = {k.type: k for k in REGISTRY}
+
+
+def compartment_actions(kind: Kind, compartments: list[dict]) -> list[dict]:
+    """What to do with each tunnel compartment in the zone (ventilate, close, inspect)."""
+    out = []
+    for c in compartments:
+        action = next((kind.compartment_action[u] for u in c["utilities"] if u in kind.compartment_action), None)
+        action = action or kind.compartment_action.get("*")
+        if action:
+            out.append({"id": c["id"], "name": c["name"], "action": action, "sensors": c["sensors"]})
+    return out
+
+
+def action_sheet(
+    conn: Connection, type_: str, location: shapely.Geometry, radius_m: float | None, params: dict, personal: bool
+) -> dict:
+    """The event's action sheet: the overlay of its kind and the kind's own sections."""
+    kind = KINDS.get(type_)
+    if kind is None:
+        raise UserError(f"unknown event type {type_!r}: one of {', '.join(KINDS)}")
+    radius = radius_m if radius_m is not None or location.geom_type != "Point" else kind.radius_m
+    zone = incident.zone(location, radius)
+    sheet: dict = {"type": kind.type, "label": kind.label, "radius_m": radius}
+    if kind.overlay:
+        base_kind = "flood" if kind.type == "flood" else "fire"  # the overlay differs only by flood depths
+        base = incident.incident(conn, base_kind, location, radius, personal, water_level_m=params.get("water_level_m"))
+        base.pop("type")
+        zone = base.pop("zone")
+        compartments = base.pop("tunnel_compartments")
+        sheet |= base
+        sheet["compartments"] = compartment_actions(kind, compartments)
+        sheet["sensors"] = [s for c in compartments for s in c["sensors"]]
+    ctx = Context(conn, location, zone, params, personal)
+    for section in kind.sections:
+        sheet |= section(ctx)
+    sheet["zone_area_m2"] = round(zone.area, 1)
+    return sheet | {"zone": zone}

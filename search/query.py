@@ -1,0 +1,134 @@
+"""The search query: one statement over every asked-for kind, ranked and paged inside PostgreSQL.
+
+Ranking: an exact code (USCC, building or project code, ID number) first, then an exact name, then a
+name that starts with the query, then one that contains it, closer lengths first. Each kind returns
+at most ``offset + limit + 1`` candidates, so a page is exact without counting every match.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from core.errors import Forbidden, UserError
+from core.privacy import hash_id_number
+from search.kinds import KINDS, Kind
+
+MAX_LIMIT = 100
+EXPORT_MAX = 1_000_000
+ID_NUMBER = re.compile(r"\d{17}[\dX]")
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    kinds: tuple[str, ...]
+    district: str | None = None
+    limit: int = 10
+    offset: int = 0
+
+
+def id_number(q: str) -> str | None:
+    """The resident ID number the query is, if it is one (full-width digits and spaces allowed)."""
+    candidate = re.sub(r"\s", "", unicodedata.normalize("NFKC", q)).upper()
+    return candidate if ID_NUMBER.fullmatch(candidate) else None
+
+
+def check(query: Query) -> Query:
+    """The query with its kinds checked, or a UserError saying what is wrong."""
+    if not query.text.strip():
+        raise UserError("give something to search for in q (a name, an address, a code or a USCC)")
+    unknown = [k for k in query.kinds if k not in KINDS]
+    if unknown:
+        raise UserError(f"unknown kind {', '.join(unknown)}: use {', '.join(KINDS)}")
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise UserError(f"limit must be between 1 and {MAX_LIMIT}")
+    if query.offset < 0:
+        raise UserError("offset must be 0 or more")
+    return query
+
+
+def _kind_sql(kind: Kind) -> str:
+    codes = " OR ".join(f"{c} = :code OR (length(:code) >= 4 AND {c} LIKE :code_prefix)" for c in kind.codes)
+    exact_code = " OR ".join(f"{c} = :code" for c in kind.codes)
+    if kind.name == "person":
+        codes += " OR t.id_card_hash = :id_hash"
+        exact_code += " OR t.id_card_hash = :id_hash"
+    if kind.searches_text:
+        named = "('|' || t.search_text || '|')"
+        match = f"({codes}) OR (t.search_grams @> CAST(:grams AS text[]) AND t.search_text LIKE :contains)"
+        rank = (
+            f"CASE WHEN {exact_code} THEN 0 WHEN {named} LIKE :exact THEN 1 WHEN {named} LIKE :prefix THEN 2 ELSE 3 END"
+        )
+        closeness = "length(:norm)::float / greatest(length(t.search_text), 1)"
+    else:
+        match, rank, closeness = codes, f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0"
+    return f"""(SELECT '{kind.name}' AS kind, {kind.id} AS id, {kind.label} AS label, {kind.subtitle} AS subtitle,
+        {kind.district} AS district, {rank} AS rank, {closeness} AS closeness, {kind.geometry} AS geom
+   FROM {kind.table} t {kind.joins}
+  WHERE ({match}) AND (CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)
+  ORDER BY 6, 7 DESC, 2 LIMIT :n)"""
+
+
+def search_sql(kinds: tuple[str, ...], export: bool = False) -> str:
+    """The statement for the given kinds (bound parameters: those of :func:`_params`); for an export,
+    each hit's CRS84 geometry as WKB instead of its location."""
+    union = "\nUNION ALL ".join(_kind_sql(KINDS[k]) for k in kinds)
+    return f"""
+WITH hits AS (SELECT * FROM ({union}) u
+  ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset)
+SELECT kind, id, label, subtitle, district, {
+        "ST_AsBinary(ST_Transform(geom, 4326)) AS _wkb" if export else "rank, feature_location(geom) AS location"
+    } FROM hits
+ ORDER BY rank, closeness DESC, kind, id"""
+
+
+# The query as the tables hold their text (the one normalisation, in SQL), its code form and its grams;
+# computed first, so that the search statement gets plain values the planner can match to the indexes.
+NORMALISE = """SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) AS grams,
+                      regexp_replace(upper(normalize(:q, NFKC)), '[^0-9A-Z]', '', 'g') AS code,
+                      search_norm(CAST(:district AS text)) AS district"""
+
+
+def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bool]:
+    """The page of hits (dicts with kind, id, label, subtitle, district, rank, location) and
+    whether more follow. ``id_lookup``: whether an ID-number query may look people up by it (only
+    for roles that see personal data; for others it is just text, e.g. an all-digit USCC)."""
+    query = check(query)
+    kinds = query.kinds or tuple(KINDS)
+    params = _params(conn, query, id_lookup, query.offset + query.limit + 1, query.limit + 1)
+    rows = [dict(r) for r in conn.execute(text(search_sql(kinds)), params).mappings()]
+    return rows[: query.limit], len(rows) > query.limit
+
+
+def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limit: int) -> dict[str, object]:
+    number = id_number(query.text) if id_lookup else None
+    q = conn.execute(text(NORMALISE), {"q": query.text, "district": query.district or None}).mappings().one()
+    return {
+        "norm": q["norm"],
+        "grams": q["grams"],
+        "contains": f"%{q['norm']}%",
+        "exact": f"%|{q['norm']}|%",
+        "prefix": f"%|{q['norm']}%",
+        "code": q["code"],
+        "code_prefix": f"{q['code']}%",
+        "id_hash": hash_id_number(number) if number else None,
+        "district": q["district"],
+        "n": per_kind,
+        "limit": limit,
+        "offset": query.offset,
+    }
+
+
+def export_statement(conn: Connection, query: Query, personal: bool) -> tuple[str, dict[str, object], bool]:
+    """Every hit of a search (up to EXPORT_MAX), as SQL, parameters and whether it lists people.
+    People are left out for a role without personal-data rights unless asked for, then refused."""
+    query = check(Query(query.text, query.kinds, query.district, 1, 0))
+    if "person" in query.kinds and not personal:
+        raise Forbidden("exporting people needs a role that may see personal data")
+    kinds = query.kinds or tuple(k for k in KINDS if personal or k != "person")
+    params = _params(conn, query, personal, EXPORT_MAX, EXPORT_MAX)
+    return search_sql(kinds, export=True), params, "person" in kinds

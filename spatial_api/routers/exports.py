@@ -1,0 +1,103 @@
+"""Bulk export: ``POST /exports`` (a query and a format) → 202 and a job; ``GET /exports/{id}/file``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from core import jobs
+from core.errors import Forbidden, NotFound, UserError
+from core.models import Job
+from exports.run import check, exports_dir
+from spatial_api import audit
+from spatial_api.security import Principal, require_role
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+# Bulk export is the bureau's: any logged-in role, not the public.
+staff = require_role("planner", "engineer", "emergency")
+
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+}
+
+
+class ExportRequest(BaseModel):
+    query: dict[str, Any] = Field(
+        description='what to export, by its "source": collection {"collection", "filters", "properties"}, '
+        'within {"collection", "geometry": GeoJSON polygon, "properties"}, search {"q", "kind", "district"} '
+        'or profile {"kind", "id"}',
+        examples=[{"source": "collection", "collection": "buildings", "filters": {"use": "residential"}}],
+    )
+    format: Literal["csv", "xlsx", "gpkg"]
+
+
+class ExportJob(BaseModel):
+    id: str = Field(description="the job: GET /jobs/{id} for progress, GET /exports/{id}/file when it succeeded")
+    status: str
+    percent: float
+    personal: bool = Field(description="whether the file carries personal data")
+    requires_approval: bool = Field(
+        description="personal data: a second person's approval is due (the security workflow decides on it)"
+    )
+    rows: int | None = None
+    file: str | None = Field(None, description="the download's path once the job succeeded")
+
+
+def _answer(job: Job) -> ExportJob:
+    personal = bool(job.params.get("personal_rows"))
+    done = job.status == "succeeded"
+    return ExportJob(
+        id=str(job.id),
+        status=job.status,
+        percent=job.percent,
+        personal=personal,
+        requires_approval=personal,
+        rows=(job.result or {}).get("rows"),
+        file=f"/api/v1/exports/{job.id}/file" if done else None,
+    )
+
+
+def _job(export_id: str, principal: Principal) -> Job:
+    job = jobs.find(export_id, "exports.run")
+    if job.username != principal.username and principal.role != "admin":
+        raise Forbidden("only who asked for an export (or an administrator) may fetch it")
+    return job
+
+
+@router.post("", status_code=202)
+def submit(request: Request, body: ExportRequest, principal: Principal = Depends(staff)) -> ExportJob:
+    """Queue an export; bad queries are refused now. Exports of personal data need a role that may see it."""
+    if not isinstance(body.query, dict):
+        raise UserError("query must be an object with a source")
+    personal_rows = check(body.query, body.format, principal.sees_personal_data)
+    params = {"query": body.query, "format": body.format, "personal": principal.sees_personal_data}
+    job_id = jobs.submit("exports.run", {**params, "personal_rows": personal_rows}, principal.username)
+    what = f"export {job_id} {body.format} {body.query.get('source')}"
+    audit.record("export_personal" if personal_rows else "export", what, principal, request)
+    return _answer(_job(str(job_id), principal))
+
+
+@router.get("/{export_id}")
+def status(export_id: str, principal: Principal = Depends(staff)) -> ExportJob:
+    """An export's status, percent and, when done, its rows and download."""
+    return _answer(_job(export_id, principal))
+
+
+@router.get("/{export_id}/file", response_class=FileResponse)
+def download(request: Request, export_id: str, principal: Principal = Depends(staff)) -> FileResponse:
+    """The exported file, once its job succeeded."""
+    job = _job(export_id, principal)
+    if job.status != "succeeded":
+        raise UserError(f"export {export_id} is {job.status} ({job.percent:.0f} %): fetch the file when it succeeded")
+    path = exports_dir() / job.result["file"]
+    if not path.is_file():
+        raise NotFound(f"the file of export {export_id} is gone: export again")
+    if job.params.get("personal_rows"):
+        audit.record("download_personal", f"export {export_id}", principal, request)
+    fmt = job.params["format"]
+    return FileResponse(path, media_type=MEDIA[fmt], filename=f"export-{export_id[:8]}.{fmt}")

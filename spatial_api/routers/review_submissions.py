@@ -1,0 +1,290 @@
+"""Joint drawing review (多图联审): submit once, routed to every agency the project needs; each
+agency sees its own queue and decides its part; the submission passes when every agency passes."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from bim_ingest.review import seal, service, submissions
+from bim_ingest.source import check_upload
+from core import jobs
+from core.errors import NotFound, UserError
+from core.settings import get_settings
+from spatial_api import audit
+from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
+from spatial_api.security import Principal
+
+router = APIRouter(prefix="/reviews/submissions", tags=["joint review"])
+
+
+def clock() -> datetime:
+    """The time due dates and overdue flags are reckoned from (a dependency: tests set it)."""
+    return datetime.now(UTC)
+
+
+class Label(BaseModel):
+    zh: str
+    en: str
+
+
+class Decision(BaseModel):
+    action: Literal["approve", "return"]
+    by: str | None
+    at: str
+    comment: str | None = None
+
+
+class Seal(BaseModel):
+    pdf_sha256: str
+    html_sha256: str
+    signer: str
+    certificate_serial: str
+    issuer: str
+    sealed_at: str
+
+
+class SignatureCheck(BaseModel):
+    field: str | None
+    intact: bool
+    signature_valid: bool
+    trusted: bool
+    covers_whole_file: bool | None = None
+    signer: str | None = None
+    signer_serial_number: str | None = None
+    issuer: str | None = None
+    certificate_serial: str | None = None
+    signed_at: str | None = None
+    error: str | None = None
+
+
+class Verification(BaseModel):
+    sha256: str
+    valid: bool
+    reason: str
+    signatures: list[SignatureCheck]
+
+
+class AgencyPart(BaseModel):
+    review_id: int
+    drawing_type: str
+    drawing_type_label: Label
+    agency: str
+    agency_name: str | None
+    round: int
+    status: Literal["received", "in_review", "returned", "approved"]
+    status_label: str
+    received_at: str | None
+    due_at: str | None
+    overdue: bool
+    decided_at: str | None
+    passed_checks: bool | None
+    counts: dict | None
+    decision: Decision | None
+    seal: Seal | None = None
+
+
+class QueueItem(AgencyPart):
+    submission_id: int
+    project_code: str
+
+
+class Submission(BaseModel):
+    id: int
+    project_code: str
+    submitted_by: str | None
+    round: int
+    status: Literal["in_review", "returned", "approved"]
+    status_label: str
+    received_at: str
+    decided_at: str | None
+    files: dict[str, list[str]]
+    agencies: list[AgencyPart]
+    overdue_agencies: list[str]
+    history: list[AgencyPart]
+    seal: Seal | None = Field(None, description="The seal of the decision just made (decision responses)")
+
+
+class Accepted(BaseModel):
+    job_id: str
+    job: str
+
+
+class AgencyDecision(BaseModel):
+    action: Literal["approve", "return"]
+    comment: str | None = Field(None, max_length=4000)
+
+
+def _receive(model: UploadFile, pdfs: list[UploadFile]) -> tuple[Path, list[str]]:
+    """The model and PDF drawings saved in a folder of their own (removed if any is refused)."""
+    folder = get_settings().uploads_dir / "submissions" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        model_path = save_upload(model, folder, Path(model.filename or "model.ifc").name)
+        check_upload(model_path)
+        saved = []
+        for pdf in pdfs:
+            if not pdf.filename:
+                continue
+            target = save_upload(pdf, folder, Path(pdf.filename).name)
+            if not target.read_bytes()[:5] == b"%PDF-":
+                raise UserError(f"{pdf.filename} is not a PDF drawing (no %PDF- header)")
+            saved.append(str(target))
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return model_path, saved
+
+
+def _enqueue(
+    file: UploadFile, pdfs: list[UploadFile], params: dict, principal: Principal, request: Request, now: datetime
+) -> JSONResponse:
+    """Save the upload and queue the submission job; audited as ``review.submission`` (first round)
+    or ``review.resubmit``."""
+    model_path, saved = _receive(file, pdfs)
+    params = params | {
+        "path": str(model_path),
+        "username": principal.username,
+        "pdfs": saved,
+        "received_at": now.isoformat(),
+    }
+    job_id = jobs.submit("review.submission", params, principal.username)
+    if "submission_id" in params:
+        audit.record("review.resubmit", f"submission:{params['submission_id']}/job:{job_id}", principal, request)
+    else:
+        audit.record("review.submission", f"project:{params['project_code']}/job:{job_id}", principal, request)
+    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+
+
+@router.post("", status_code=202, response_model=Accepted)
+def submit(
+    request: Request,
+    file: UploadFile = File(..., description="IFC model (.ifc or .ifczip)"),
+    project: str = Form(..., description="Project code"),
+    pdfs: list[UploadFile] = File(default_factory=list, description="PDF drawings"),
+    principal: Principal = Depends(submitter),
+    now: datetime = Depends(clock),
+) -> JSONResponse:
+    """Receive a submission once (一窗受理) and route it to every agency its project type needs, as
+    a job: `GET /jobs/{id}`."""
+    service.check_project(project)
+    return _enqueue(file, pdfs, {"project_code": project}, principal, request, now)
+
+
+@router.get("/queue", response_model=list[QueueItem])
+def agency_queue(
+    status: Literal["in_review", "returned", "approved"] | None = "in_review",
+    principal: Principal = Depends(reviewer),
+    now: datetime = Depends(clock),
+) -> list[dict]:
+    """The caller's agencies' parts of submissions (only theirs), the earliest due first."""
+    return submissions.queue(principal.username, now, status)
+
+
+@router.get("/{submission_id}", response_model=Submission)
+def get_submission(submission_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> dict:
+    """The submission: every agency's part (state, due date, overdue) and earlier rounds."""
+    return submissions.submission_document(submission_id, now)
+
+
+@router.post("/{submission_id}/resubmit", status_code=202, response_model=Accepted)
+def resubmit(
+    submission_id: int,
+    request: Request,
+    file: UploadFile = File(..., description="The corrected IFC model"),
+    pdfs: list[UploadFile] = File(default_factory=list, description="PDF drawings"),
+    principal: Principal = Depends(submitter),
+    now: datetime = Depends(clock),
+) -> JSONResponse:
+    """A corrected model for a returned submission: a new round for the agencies that returned it."""
+    document = submissions.submission_document(submission_id, now)
+    if document["status"] != "returned":
+        raise service.Conflict(
+            f"submission {submission_id} is {document['status']}: only a returned one is resubmitted"
+        )
+    return _enqueue(file, pdfs, {"submission_id": submission_id}, principal, request, now)
+
+
+@router.post("/{submission_id}/reviews/{review_id}/decision", response_model=Submission)
+def decide(
+    submission_id: int,
+    review_id: int,
+    body: AgencyDecision,
+    request: Request,
+    principal: Principal = Depends(reviewer),
+    now: datetime = Depends(clock),
+) -> dict:
+    """An agency's reviewer passes or returns the agency's part."""
+    target = f"submission:{submission_id}/review:{review_id}"
+    try:
+        if review_id not in {p["review_id"] for p in submissions.submission_document(submission_id, now)["agencies"]}:
+            raise service.Conflict(
+                f"review {review_id} is not the current part of an agency in submission {submission_id}"
+            )
+        result = submissions.decide(review_id, body.action, principal.username, now, body.comment)
+    except Exception:
+        audit.record(f"review.agency_{body.action}", target, principal, request, "refused")
+        raise
+    audit.record(f"review.agency_{body.action}", target, principal, request)
+    sealed = result["seal"]
+    audit.record(
+        "review.seal",
+        f"{target}/pdf-sha256:{sealed['pdf_sha256']}/signer:{sealed['signer']}/cert:{sealed['certificate_serial']}",
+        principal,
+        request,
+    )
+    return result
+
+
+def _sealed(submission_id: int, review_id: int, now: datetime, html: bool = False) -> Path:
+    parts = submissions.submission_document(submission_id, now)
+    if review_id not in {p["review_id"] for p in parts["agencies"] + parts["history"]}:
+        raise NotFound(f"submission {submission_id} has no review {review_id}")
+    pdf, page = submissions.sealed_paths(review_id)
+    path = page if html else pdf
+    if not path.exists():
+        raise NotFound(f"review {review_id} has no sealed report yet: its agency has not decided")
+    return path
+
+
+@router.get("/{submission_id}/reviews/{review_id}/report.pdf", response_class=Response)
+def sealed_pdf(
+    submission_id: int, review_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)
+) -> Response:
+    """The agency's decision as a PDF signed with its certificate (电子签章)."""
+    path = _sealed(submission_id, review_id, now)
+    return Response(
+        path.read_bytes(),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
+    )
+
+
+@router.get("/{submission_id}/reviews/{review_id}/report.html", response_class=HTMLResponse)
+def sealed_html(
+    submission_id: int, review_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)
+) -> HTMLResponse:
+    """The decision's HTML report (the sealed PDF names its SHA-256)."""
+    return HTMLResponse(_sealed(submission_id, review_id, now, html=True).read_text(encoding="utf-8"))
+
+
+@router.get("/{submission_id}/reviews/{review_id}/verify", response_model=Verification)
+def verify_sealed(
+    submission_id: int,
+    review_id: int,
+    request: Request,
+    principal: Principal = Depends(reader),
+    now: datetime = Depends(clock),
+) -> dict:
+    """Check the stored sealed PDF: intact, signed over the whole file by a trusted certificate, and by whom."""
+    result = seal.verify_pdf(_sealed(submission_id, review_id, now).read_bytes())
+    outcome = "ok" if result["valid"] else "invalid"
+    audit.record("review.verify_seal", f"submission:{submission_id}/review:{review_id}", principal, request, outcome)
+    return result

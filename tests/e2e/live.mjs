@@ -1,0 +1,65 @@
+// The live panel in Debian's headless Chromium: open it, wait for the stream, say READY on stdout,
+// then wait for an alarm of spec.sensor, note when it arrived (Date.now()), fly to it, acknowledge and
+// close it through its buttons; print one JSON line with what happened.
+// Usage: node tests/e2e/live.mjs '<json spec>'  spec: {url, artifacts, sensor, after (alarm ids up to it are older), login: [user, password]}
+import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+
+const spec = JSON.parse(process.argv[2]);
+const result = { console_errors: [], outside: [] };
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--enable-unsafe-swiftshader', '--use-angle=swiftshader', '--no-first-run'],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+page.setDefaultTimeout(60000);
+await page.route('**/*', (route) => {
+  const url = new URL(route.request().url());
+  if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1') {
+    result.outside.push(url.href);
+    return route.abort();
+  }
+  return route.continue();
+});
+page.on('console', (m) => m.type() === 'error' && result.console_errors.push(m.text()));
+page.on('response', (r) => r.status() >= 400 && (result.bad_responses ??= []).push(`${r.status()} ${r.url()}`));
+page.on('pageerror', (e) => result.console_errors.push(String(e)));
+try {
+  await page.goto(spec.url, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.cim && window.cim.ready === true);
+  result.live_requests_before_open = await page.evaluate(() =>
+    performance.getEntriesByType('resource').filter((e) => /live|sensors|alarms/.test(e.name)).map((e) => e.name));
+  await page.click('#login-button');
+  await page.fill('#login-dialog input[name=username]', spec.login[0]);
+  await page.fill('#login-dialog input[name=password]', spec.login[1]);
+  await page.click('#login-dialog button[value=ok]');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await page.click('#live > summary');
+  await page.waitForFunction(() => window.cim.live.connected === true);
+  result.sensors_drawn = await page.evaluate(() => window.cim.live.module.sensors.size);
+  console.log('READY');
+  const id = await (await page.waitForFunction(
+    ([sensor, after]) => Object.keys(window.cim.live.seen).map(Number)
+      .find((k) => k > after && window.cim.live.module.alarms.get(k)?.sensor_id === sensor),
+    [spec.sensor, spec.after], { polling: 10, timeout: 120000 })).jsonValue();
+  result.alarm_id = id;
+  result.seen_at_ms = await page.evaluate((k) => window.cim.live.seen[k], id);
+  result.alarm = await page.evaluate((k) => window.cim.live.module.alarms.get(k), id);
+  const item = page.locator(`#alarm-list li[data-alarm-id="${id}"]`);
+  await item.waitFor();
+  await item.locator('[data-act=fly]').click();
+  await page.waitForFunction((s) => window.cim.live.chart?.sensor === s, spec.sensor);
+  result.chart = await page.evaluate(() => window.cim.live.chart);
+  result.compartment_levels = await page.evaluate(() => window.cim.live.compartments);
+  await page.screenshot({ path: join(spec.artifacts, 'viewer-live-alarm.png') });
+  await item.locator('[data-act=acknowledged]').click();
+  await page.waitForFunction((k) => window.cim.live.statuses[k] === 'acknowledged', id);
+  await page.locator(`#alarm-list li[data-alarm-id="${id}"] [data-act=closed]`).click();
+  await page.waitForFunction((k) => window.cim.live.statuses[k] === 'closed', id);
+  result.listed_after_close = await page.locator(`#alarm-list li[data-alarm-id="${id}"]`).count();
+} catch (exc) {
+  result.error = String(exc);
+}
+await browser.close();
+console.log(JSON.stringify(result));
