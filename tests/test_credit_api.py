@@ -116,7 +116,10 @@ def test_daily_run_as_a_job_and_scores_profile(client, database: Engine, credit_
     assert response.status_code == 202
     job_id = response.json()["job_id"]
     deadline = time.monotonic() + 60
-    while (job := client.get(f"/api/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
+    while (job := client.get(f"/api/v1/jobs/{job_id}", headers=credit_headers["credit1"]).json())["status"] not in (
+        "succeeded",
+        "failed",
+    ):
         assert time.monotonic() < deadline, job
         time.sleep(0.1)
     assert job["status"] == "succeeded", job
