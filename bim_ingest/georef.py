@@ -54,6 +54,34 @@ class Override:
     origin: tuple[float, float, float]
     rotation_deg: float = 0.0
 
+    def as_params(self) -> dict[str, Any]:
+        """The placement as a job's JSON parameters (read back by :meth:`from_params`)."""
+        return {"crs": self.crs, "origin": list(self.origin), "rotation_deg": self.rotation_deg}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> Override | None:
+        """The placement a job's parameters hold, if any."""
+        if not params:
+            return None
+        east, north, height = (float(v) for v in params["origin"])
+        return cls(params["crs"], (east, north, height), float(params.get("rotation_deg") or 0.0))
+
+
+def parse_override(crs: str | None, origin: str | None, rotation: float | None) -> Override | None:
+    """A placement from the command line or an upload form: all or nothing of CRS and E,N,H origin
+    (rotation only with them); None when neither CRS nor origin is given."""
+    if crs is None and origin is None:
+        if rotation:
+            raise UserError("--rotation needs --crs and --origin")
+        return None
+    if crs is None or origin is None:
+        raise UserError("give both --crs EPSG:n and --origin E,N,H to place a model by hand")
+    try:
+        east, north, height = (float(v) for v in origin.split(","))
+    except ValueError as exc:
+        raise UserError(f"--origin {origin!r} is not E,N,H (three numbers separated by commas)") from exc
+    return Override(crs, (east, north, height), rotation or 0.0)
+
 
 @dataclass
 class Georef:

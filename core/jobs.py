@@ -20,6 +20,7 @@ from sqlalchemy import text, update
 from core.db import database_url, session_scope
 from core.errors import NotFound, UserError
 from core.models import Job
+from core.settings import on_configure
 
 log = logging.getLogger("cim.jobs")
 
@@ -55,6 +56,9 @@ def get_queue() -> procrastinate.App:
     for name, function in _load_tasks().items():
         queue.task(name=f"{NAMESPACE}:{name}")(function)
     return queue
+
+
+on_configure(get_queue.cache_clear)
 
 
 def submit(task_name: str, params: dict[str, Any], username: str | None = None) -> uuid.UUID:

@@ -25,7 +25,8 @@ from sqlalchemy import text
 
 from core.db import get_engine, session_scope
 from core.errors import UserError
-from gis.crs import parse_crs, store_crs, store_srid, transformer
+from core.settings import store_srid
+from gis.crs import parse_crs, store_crs, transformer
 
 TILE_SIZE = 256
 NODATA = -9999.0

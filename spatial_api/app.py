@@ -101,3 +101,10 @@ def create_app() -> FastAPI:
     app.mount("/styles", StaticFiles(directory=STYLES_DIR), name="styles")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the app with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app, factory=True, host=host, port=port, log_level="info")

@@ -69,10 +69,10 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
 @app.command("serve")
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
     """Serve the API at /api/v1 and the viewer at /."""
-    import uvicorn
+    from spatial_api.app import serve as run_server
 
     check_connection()
-    uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    run_server(host, port)
 
 
 @app.command("worker")
@@ -88,12 +88,12 @@ def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None
 
 def _register_groups() -> None:
     from bim_ingest.cli import app as bim_app
-    from bim_ingest.review.cli import review
     from gis.cli import app as gis_app
     from sample_models.cli import app as city_app
-    from sample_models.cli import demo
+    from spatial_api.commands import demo, ingest, review
     from tiles.cli import app as tiles_app
 
+    bim_app.command("ingest")(ingest)
     app.add_typer(bim_app, name="bim")
     app.add_typer(gis_app, name="gis")
     app.add_typer(tiles_app, name="tiles")

@@ -1,8 +1,7 @@
-"""Task wiring: importing this module registers every package's queue tasks with ``core.jobs``.
+"""Task wiring: importing this module registers every queue task with ``core.jobs``.
 The server and ``cim worker`` import it before they open the queue."""
 
-from bim_ingest import jobs as bim_jobs
-from bim_ingest.review import jobs as review_jobs
+from spatial_api import pipelines
 from tiles import jobs as tiles_jobs
 
-__all__ = ["bim_jobs", "review_jobs", "tiles_jobs"]
+__all__ = ["pipelines", "tiles_jobs"]

@@ -44,19 +44,6 @@ def check_project(project_code: str) -> None:
             raise NotFound(f"project {project_code!r} does not exist: give the code of a registered project")
 
 
-def parse_override(crs: str | None, origin: str | None, rotation: float) -> Override | None:
-    """A placement for a model without georeferencing; all or nothing of CRS and origin."""
-    if crs is None and origin is None:
-        return None
-    if crs is None or origin is None:
-        raise UserError("give both --crs and --origin E,N,H to place a model by hand")
-    try:
-        east, north, height = (float(v) for v in origin.split(","))
-    except ValueError as exc:
-        raise UserError(f"--origin {origin!r} is not E,N,H (three numbers separated by commas)") from exc
-    return Override(crs, (east, north, height), rotation)
-
-
 def run_review(
     path: str | Path,
     project_code: str,
@@ -75,7 +62,6 @@ def run_review(
         path,
         project_code=project_code,
         override=override,
-        publish=False,
         progress=lambda stage, percent: progress(f"ingest: {stage}", 2 + 0.4 * percent),
     )
     version_id = int(ingested["version_id"])
@@ -123,6 +109,23 @@ def run_review(
     _close_review(review_id, report, issues)
     progress("done", 100)
     return review_document(review_id)
+
+
+def summary(document: dict[str, Any]) -> dict[str, Any]:
+    """The short account of a finished review (its job's result, `cim review --json`)."""
+    report = document["report"] or {}
+    return {
+        "review_id": document["id"],
+        "project_code": document["project_code"],
+        "model_version_id": document["model_version_id"],
+        "round": document["round"],
+        "status": document["status"],
+        "passed": report.get("passed"),
+        "counts": report.get("counts"),
+        "planning": report.get("planning", {}).get("checks"),
+        "diff": report.get("diff", {}).get("counts"),
+        "seconds": report.get("seconds", {}).get("total"),
+    }
 
 
 def version_diff(session: Session, version_id: int) -> dict[str, Any]:
@@ -286,8 +289,9 @@ def annotate_issue(
 
 
 def decide(review_id: int, action: str, username: str | None, comment: str | None = None) -> dict[str, Any]:
-    """Approve (publish the model version, withdraw the model's earlier published versions, rebuild
-    the ``bim`` tiles) or return the review. Approval needs every error issue resolved."""
+    """Approve (publish the model version, withdraw the model's earlier published versions) or
+    return the review. Approval needs every error issue resolved; the job layer then rebuilds the
+    ``bim`` tiles (and :func:`reopen` undoes the approval if that fails)."""
     if action not in DECISIONS:
         raise UserError(f"decision {action!r} is not one of: {', '.join(DECISIONS)}")
     with session_scope() as session:
@@ -325,24 +329,15 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
                 .values(status="withdrawn")
             )
             version.status = "published"
-    result = review_document(review_id)
-    if action == "approve":
-        result["tiles"] = _publish_tiles(review_id)
-    return result
+    return review_document(review_id)
 
 
-def _publish_tiles(review_id: int) -> dict[str, Any]:
-    """Rebuild the city's BIM layer; if that fails, undo the approval so layer and state agree."""
-    from tiles.build import build_layer
-
-    try:
-        return build_layer("bim")
-    except Exception as exc:
-        with session_scope() as session:
-            review = session.get(DrawingReview, review_id)
-            session.execute(
-                text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
-            )
-            review.status, review.decided_at = "in_review", None
-            review.report = {k: v for k, v in (review.report or {}).items() if k != "decision"}
-        raise UserError(f"the BIM tiles could not be rebuilt ({exc}); the review stays in review, try again") from exc
+def reopen(review_id: int) -> None:
+    """Undo an approval whose publication failed: the version unpublished, the review in review again."""
+    with session_scope() as session:
+        review = session.get(DrawingReview, review_id)
+        session.execute(
+            text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
+        )
+        review.status, review.decided_at = "in_review", None
+        review.report = {k: v for k, v in (review.report or {}).items() if k != "decision"}

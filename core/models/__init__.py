@@ -1,6 +1,6 @@
 """All tables. Import from here so the metadata is complete."""
 
-from core.models.base import SRID, Base
+from core.models.base import Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
 from core.models.network import (
@@ -29,7 +29,6 @@ from core.models.records import (
 from core.models.review import DrawingReview, ReviewIssue
 
 __all__ = [
-    "SRID",
     "AuditLog",
     "Base",
     "BimElement",

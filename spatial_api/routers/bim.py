@@ -11,17 +11,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bim_ingest.cli import parse_override
+from bim_ingest.georef import parse_override
 from bim_ingest.source import check_upload
 from bim_ingest.store import diff_versions
-from bim_ingest.upload import receive_file
 from core import jobs
 from core.db import session_scope
 from core.errors import NotFound, UserError
 from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, Project
 from core.settings import get_settings
 from spatial_api import audit
+from spatial_api.pipelines import job_url, tileset_url
 from spatial_api.security import Principal, require_role
+from spatial_api.uploads import receive_file
 
 router = APIRouter(tags=["bim"])
 engineers = require_role("engineer")
@@ -68,9 +69,7 @@ def _prepare_upload(path, fields: dict[str, str], filename: str) -> dict[str, An
         "file_name": filename,
         "project_code": project_code,
         "model_name": fields.get("name") or filename.rsplit(".", 1)[0],
-        "override": None
-        if override is None
-        else {"crs": override.crs, "origin": list(override.origin), "rotation_deg": override.rotation_deg},
+        "override": override and override.as_params(),
     }
 
 
@@ -91,7 +90,7 @@ async def upload_model(request: Request, principal: Principal = Depends(engineer
         raise
     job_id = await asyncio.to_thread(jobs.submit, "bim.ingest", params, principal.username)
     await asyncio.to_thread(audit.record, "bim.upload", f"{filename} job {job_id}", principal, request, "accepted")
-    url = f"/api/v1/jobs/{job_id}"
+    url = job_url(job_id)
     return JSONResponse(
         {"job_id": str(job_id), "status": "queued", "job_url": url}, status_code=202, headers={"Location": url}
     )
@@ -121,7 +120,7 @@ def _version_json(v: BimModelVersion) -> dict[str, Any]:
         "georef": v.georef,
         "seconds": v.seconds,
         "created_at": v.created_at.isoformat(),
-        "tileset": f"/api/v1/tiles/bim-{v.id}/tileset.json" if v.status == "published" else None,
+        "tileset": tileset_url(v.id) if v.status == "published" else None,
     }
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from core.db import read_engine
 from core.errors import UserError
+from core.settings import store_srid
 from gis.analysis import identify as identify_
 from gis.analysis import inputs
 from gis.analysis.within import within as within_
@@ -55,4 +56,4 @@ def within(
     area_geojson = geometry.get("geometry", geometry) if geometry.get("type") == "Feature" else geometry
     with read_engine().connect() as conn:
         area = inputs.geometry(conn, area_geojson, ("Polygon", "MultiPolygon"), "area")
-        return within_(conn, area, inputs.srid(), date.today().year)
+        return within_(conn, area, store_srid(), date.today().year)

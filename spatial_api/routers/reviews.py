@@ -12,13 +12,14 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from bim_ingest.georef import parse_override
 from bim_ingest.review import service
 from bim_ingest.review.bcf_export import review_bcf
 from bim_ingest.review.information import load_ids
 from bim_ingest.source import TooLarge, check_upload
 from core import jobs
 from core.settings import get_settings
-from spatial_api import audit
+from spatial_api import audit, pipelines
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
@@ -50,12 +51,12 @@ def submit_review(
     ids: UploadFile | None = File(None, description="IDS to check against (default: the city's standard)"),
     crs: str | None = Form(None, description="Override: CRS of origin, e.g. EPSG:4549"),
     origin: str | None = Form(None, description="Override: E,N,H of the model origin"),
-    rotation: float = Form(0.0, description="Override: rotation in degrees"),
+    rotation: float | None = Form(None, description="Override: rotation in degrees"),
     principal: Principal = Depends(submitter),
 ) -> JSONResponse:
     """Check the submission at once (project, IDS, file), then review it as a job: `GET /jobs/{id}`."""
     service.check_project(project)
-    placement = service.parse_override(crs, origin, rotation)
+    placement = parse_override(crs, origin, rotation)
     folder = get_settings().uploads_dir / "reviews" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
@@ -72,13 +73,11 @@ def submit_review(
         "path": str(model_path),
         "project_code": project,
         "ids_path": str(ids_path) if ids_path else None,
-        "override": None
-        if placement is None
-        else {"crs": placement.crs, "origin": list(placement.origin), "rotation_deg": placement.rotation_deg},
+        "override": placement and placement.as_params(),
     }
     job_id = jobs.submit("review.run", params, principal.username)
     audit.record("review.submit", f"project:{project}/job:{job_id}", principal, request)
-    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+    return JSONResponse({"job_id": str(job_id), "job": pipelines.job_url(job_id)}, status_code=202)
 
 
 @router.get("")
@@ -124,7 +123,7 @@ class Decision(BaseModel):
 def decide(review_id: int, body: Decision, request: Request, principal: Principal = Depends(reviewer)) -> dict:
     """Approve (publish into the BIM layer and tiles) or return the model (it stays unpublished)."""
     try:
-        result = service.decide(review_id, body.action, principal.username, body.comment)
+        result = pipelines.decide_review(review_id, body.action, principal.username, body.comment)
     except Exception:
         audit.record(f"review.{body.action}", f"review:{review_id}", principal, request, "refused")
         raise
