@@ -35,7 +35,16 @@ from pyproj.crs import CompoundCRS
 
 from core.errors import UserError
 from core.settings import get_settings
-from gis.crs import ECEF, GEOGRAPHIC_3D, parse_crs, pinned_transformer, store_crs, store_crs_3d, transformer
+from gis.crs import (
+    ECEF,
+    GEOGRAPHIC_3D,
+    parse_crs,
+    pinned_transformer,
+    store_crs,
+    store_crs_3d,
+    transform_columns,
+    transformer,
+)
 
 WGS84 = CRS.from_epsg(4326)
 RESIDUAL_WARN_M = 1.0
@@ -105,7 +114,7 @@ class Georef:
         if self.topocentric is not None:
             d = xyz - self.site_local
             east, north = c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]
-            return np.column_stack(self.topocentric.transform(east, north, d[:, 2]))
+            return transform_columns(self.topocentric, east, north, d[:, 2])
         x = self.origin[0] + self.k * (c * xyz[:, 0] - s * xyz[:, 1])
         y = self.origin[1] + self.k * (s * xyz[:, 0] + c * xyz[:, 1])
         return np.column_stack((x, y, self.origin[2] + xyz[:, 2]))
@@ -122,19 +131,19 @@ class Georef:
     def to_store(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to the store CRS with orthometric heights."""
         src = self.to_source(xyz)
-        return np.column_stack(self._transformer(store_crs_3d()).transform(src[:, 0], src[:, 1], src[:, 2]))
+        return transform_columns(self._transformer(store_crs_3d()), *src.T)
 
     def to_ecef(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to ECEF (EPSG:4978), straight from the model's own CRS."""
         src = self.to_source(xyz)
         if self.source_crs == ECEF:
             return src
-        return np.column_stack(self._transformer(ECEF).transform(src[:, 0], src[:, 1], src[:, 2]))
+        return transform_columns(self._transformer(ECEF), *src.T)
 
     def to_lonlat_h(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to lon, lat, ellipsoidal height (EPSG:4979)."""
         ecef = self.to_ecef(xyz)
-        return np.column_stack(transformer(ECEF, GEOGRAPHIC_3D).transform(ecef[:, 0], ecef[:, 1], ecef[:, 2]))
+        return transform_columns(transformer(ECEF, GEOGRAPHIC_3D), *ecef.T)
 
 
 def _dms(value: Any) -> float | None:

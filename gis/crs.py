@@ -76,6 +76,14 @@ def _transformer(source_srs: str, target_srs: str) -> Transformer:
         return best
 
 
+def transform_columns(transformer: Transformer, *columns: np.ndarray, **options: bool) -> np.ndarray:
+    """``transformer`` over coordinate columns (each of n values); the (n, k) result. One point goes
+    as lists: given one-element arrays pyproj takes its scalar path, whose float() of an array
+    NumPy deprecates."""
+    values = [column.tolist() if np.size(column) == 1 else column for column in columns]
+    return np.column_stack(transformer.transform(*values, **options))
+
+
 def store_to_crs84() -> Transformer:
     return transformer(store_crs(), CRS84)
 

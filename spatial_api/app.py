@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from core import db, jobs
 from core.settings import get_settings
-from spatial_api import problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import openapi, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     analysis,
     auth,
@@ -77,6 +77,7 @@ def create_app() -> FastAPI:
     """Build the app; routers are thin, the work is in gis/, tiles/ and bim_ingest/."""
     settings = get_settings()
     app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
+    openapi.install(app)
     problems.install(app)
     ratelimit.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)

@@ -9,12 +9,13 @@ from core.db import session_scope
 from core.models import User
 from core.privacy import verify_password
 from spatial_api import audit
+from spatial_api.schemas.auth import Me, Token
 from spatial_api.security import Principal, current_principal, issue_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token")
+@router.post("/token", response_model=Token)
 def login(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> dict:
     """Exchange a username and password for a bearer token."""
     with session_scope() as session:
@@ -28,6 +29,7 @@ def login(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> dict
     return {"access_token": issue_token(form.username, role), "token_type": "bearer", "role": role}
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me)
 def me(principal: Principal = Depends(current_principal)) -> dict:
+    """Who the bearer token says the caller is, and whether they may see personal data."""
     return {"username": principal.username, "role": principal.role, "sees_personal_data": principal.sees_personal_data}

@@ -21,6 +21,15 @@ from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, P
 from core.settings import get_settings
 from spatial_api import audit
 from spatial_api.pipelines import job_url, tileset_url
+from spatial_api.schemas.bim import (
+    Elements,
+    ElementWithFootprint,
+    IngestQueued,
+    ModelDiff,
+    Models,
+    ModelWithVersions,
+    SpatialTree,
+)
 from spatial_api.security import Principal, require_role
 from spatial_api.uploads import receive_file
 
@@ -73,7 +82,7 @@ def _prepare_upload(path, fields: dict[str, str], filename: str) -> dict[str, An
     }
 
 
-@router.post("/bim/models", status_code=202, openapi_extra=UPLOAD_FORM)
+@router.post("/bim/models", status_code=202, openapi_extra=UPLOAD_FORM, responses={202: {"model": IngestQueued}})
 async def upload_model(request: Request, principal: Principal = Depends(engineers)) -> JSONResponse:
     """Upload an IFC model (multipart, streamed to disk, size-limited); 202 with the ingest job."""
     settings = get_settings()
@@ -124,7 +133,7 @@ def _version_json(v: BimModelVersion) -> dict[str, Any]:
     }
 
 
-@router.get("/bim/models")
+@router.get("/bim/models", response_model=Models)
 def list_models(project: str | None = None) -> dict[str, Any]:
     """All models with their newest version."""
     with session_scope() as session:
@@ -144,7 +153,7 @@ def list_models(project: str | None = None) -> dict[str, Any]:
         return {"models": models}
 
 
-@router.get("/bim/models/{model_id}")
+@router.get("/bim/models/{model_id}", response_model=ModelWithVersions)
 def get_model(model_id: int) -> dict[str, Any]:
     """A model and all its versions, each with its georeferencing report."""
     with session_scope() as session:
@@ -189,7 +198,7 @@ def _property_filter(text: str) -> dict[str, Any]:
     return {pset: {prop: value}}
 
 
-@router.get("/bim/models/{model_id}/elements")
+@router.get("/bim/models/{model_id}/elements", response_model=Elements)
 def list_elements(
     model_id: int,
     version: int | None = Query(None, description="version number (default: the newest)"),
@@ -221,7 +230,7 @@ def list_elements(
         }
 
 
-@router.get("/bim/models/{model_id}/elements/{global_id}")
+@router.get("/bim/models/{model_id}/elements/{global_id}", response_model=ElementWithFootprint)
 def get_element(model_id: int, global_id: str, version: int | None = None) -> dict[str, Any]:
     """One element with its property sets, quantities and footprint (GeoJSON, CRS84)."""
     with session_scope() as session:
@@ -237,7 +246,7 @@ def get_element(model_id: int, global_id: str, version: int | None = None) -> di
         return _element_json(element, True) | {"footprint": json.loads(footprint) if footprint else None}
 
 
-@router.get("/bim/models/{model_id}/tree")
+@router.get("/bim/models/{model_id}/tree", response_model=SpatialTree)
 def spatial_tree(model_id: int, version: int | None = None) -> dict[str, Any]:
     """The spatial tree (project, site, building, storey, space) with element counts per storey."""
     with session_scope() as session:
@@ -270,7 +279,7 @@ def spatial_tree(model_id: int, version: int | None = None) -> dict[str, Any]:
         return {"model_id": model_id, "version_no": v.version_no, "version_id": v.id, "tree": roots}
 
 
-@router.get("/bim/models/{model_id}/diff")
+@router.get("/bim/models/{model_id}/diff", response_model=ModelDiff)
 def version_diff(
     model_id: int, from_version: int = Query(..., alias="from"), to_version: int = Query(..., alias="to")
 ) -> dict[str, Any]:

@@ -10,11 +10,12 @@ from fastapi import APIRouter
 from core.db import session_scope
 from core.errors import NotFound
 from core.models import Job
+from spatial_api.schemas.jobs import Job as JobAnswer
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=JobAnswer)
 def get_job(job_id: str) -> dict[str, Any]:
     """A job's status (queued, running, succeeded, failed), stage, percent, error and result."""
     try:

@@ -15,12 +15,14 @@ from gis.analysis import identify as identify_
 from gis.analysis import inputs
 from gis.analysis.within import within as within_
 from spatial_api import audit
+from spatial_api.schemas.query import Identified, Within
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(prefix="/query", tags=["query"])
 
 
-@router.get("/identify", response_class=JSONResponse)
+# the answer is JSON PostgreSQL built: documented by its model, sent without validating it again
+@router.get("/identify", response_class=JSONResponse, responses={200: {"model": Identified}})
 def identify(
     request: Request,
     lon: float | None = Query(None, description="CRS84 longitude of a click"),
@@ -45,7 +47,7 @@ def identify(
     return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
 
 
-@router.post("/within")
+@router.post("/within", response_model=Within)
 def within(
     request: Request,
     geometry: dict = Body(..., description="a GeoJSON Polygon or MultiPolygon in CRS84", embed=False),

@@ -6,11 +6,9 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from bim_ingest.georef import parse_override
 from bim_ingest.review import service
@@ -20,6 +18,15 @@ from bim_ingest.source import TooLarge, check_upload
 from core import jobs
 from core.settings import get_settings
 from spatial_api import audit, pipelines
+from spatial_api.schemas.reviews import (
+    Decision,
+    IssueNote,
+    Review,
+    ReviewIssue,
+    ReviewQueued,
+    ReviewStatus,
+    ReviewSummary,
+)
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
@@ -43,7 +50,7 @@ def _save(upload: UploadFile, folder: Path, name: str) -> Path:
     return target
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses={202: {"model": ReviewQueued}})
 def submit_review(
     request: Request,
     file: UploadFile = File(..., description="IFC model (.ifc or .ifczip)"),
@@ -80,16 +87,16 @@ def submit_review(
     return JSONResponse({"job_id": str(job_id), "job": pipelines.job_url(job_id)}, status_code=202)
 
 
-@router.get("")
+@router.get("", response_model=list[ReviewSummary])
 def list_reviews(
     project: str | None = None,
-    status: Literal["received", "in_review", "returned", "approved"] | None = None,
+    status: ReviewStatus | None = None,
     principal: Principal = Depends(reader),
 ) -> list[dict]:
     return service.list_reviews(project, status)
 
 
-@router.get("/{review_id}")
+@router.get("/{review_id}", response_model=Review)
 def get_review(review_id: int, principal: Principal = Depends(reader)) -> dict:
     """The review: state, report (IDS, planning, clashes, diff) and issues."""
     return service.review_document(review_id)
@@ -102,24 +109,23 @@ def review_html(review_id: int, principal: Principal = Depends(reader)) -> HTMLR
     return HTMLResponse(render(service.review_document(review_id)))
 
 
-@router.get("/{review_id}/report.bcf")
+@router.get(
+    "/{review_id}/report.bcf",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def review_bcf_zip(review_id: int, request: Request, principal: Principal = Depends(reader)) -> Response:
     """BCF 2.1: one topic per failing element with its GlobalId and a viewpoint."""
     data = review_bcf(service.review_document(review_id))
     audit.record("review.export_bcf", f"review:{review_id}", principal, request)
     return Response(
         data,
-        media_type="application/octet-stream",
+        media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="review-{review_id}.bcf"'},
     )
 
 
-class Decision(BaseModel):
-    action: Literal["approve", "return"]
-    comment: str | None = Field(None, max_length=4000)
-
-
-@router.post("/{review_id}/decision")
+@router.post("/{review_id}/decision", response_model=Review)
 def decide(review_id: int, body: Decision, request: Request, principal: Principal = Depends(reviewer)) -> dict:
     """Approve (publish into the BIM layer and tiles) or return the model (it stays unpublished)."""
     try:
@@ -131,12 +137,7 @@ def decide(review_id: int, body: Decision, request: Request, principal: Principa
     return result
 
 
-class IssueNote(BaseModel):
-    comment: str | None = Field(None, max_length=4000)
-    resolved: bool | None = None
-
-
-@router.patch("/{review_id}/issues/{issue_id}")
+@router.patch("/{review_id}/issues/{issue_id}", response_model=ReviewIssue)
 def annotate_issue(
     review_id: int, issue_id: int, body: IssueNote, request: Request, principal: Principal = Depends(reviewer)
 ) -> dict:
