@@ -288,7 +288,7 @@ def _from_map_conversion(mc: _MapConversion, unit: float, site: _Site | None, wa
     candidates = {"as given": 1.0 if mc.scale is None else mc.scale}
     if mc.scale is None and not math.isclose(unit, map_unit, rel_tol=1e-9):
         candidates = {"unit-converted": unit / map_unit, "literal Scale 1": 1.0}
-    options = []
+    options: list[tuple[float, int, str, float, Georef, float | None]] = []
     for label, scale in candidates.items():
         g = Georef(mc.source, source, {}, origin=origin, theta=theta, k=scale / unit)
         residual = _residual_m(g, site, map_crs) if site else None
@@ -420,7 +420,9 @@ def georeference(model: ifcopenshell.file, override: Override | None = None, *, 
             _proj(_crs_label(convergence_crs)).get_factors(lon, lat).meridian_convergence
         )
         g.report["grid_convergence_crs"] = _crs_label(convergence_crs)
-    west, south, east, north = store_crs().area_of_use.bounds
+    area = store_crs().area_of_use
+    assert area is not None, "an EPSG projected CRS has an area of use"
+    west, south, east, north = area.bounds
     if not (west <= lon <= east and south <= lat <= north):
         warnings.append(
             f"the model lies outside the store CRS's area of use ({_crs_label(store_crs())}, {west}..{east}°E): "

@@ -129,7 +129,7 @@ class _ElementSink:
         self.done: set[int] = set()
         self.empty = 0
         # (GlobalId, description, future geometry columns, footprint) in iterator order
-        self.pending: deque[tuple[str, ElementInfo, Future, geometry.PlacedFootprint]] = deque()
+        self.pending: deque[tuple[str, ElementInfo, Future[geometry.ElementValues], geometry.PlacedFootprint]] = deque()
 
     def write_all(
         self,

@@ -87,7 +87,9 @@ class ElementWriter:
     """A COPY into bim_element on the session's connection (so it shares the version's transaction)."""
 
     def __init__(self, session: Session) -> None:
-        self._cursor = session.connection().connection.driver_connection.cursor()
+        connection = session.connection().connection.driver_connection
+        assert connection is not None, "a session's connection has its driver's"
+        self._cursor = connection.cursor()
         self._cursor.execute(_LZ4_TOAST)
         # the queued writer sends the data from its own thread: the socket never blocks the ingest
         self._copy_cm = self._cursor.copy(

@@ -76,12 +76,14 @@ def _transformer(source_srs: str, target_srs: str) -> Transformer:
         return best
 
 
-def transform_columns(transformer: Transformer, *columns: np.ndarray, **options: bool) -> np.ndarray:
+def transform_columns(transformer: Transformer, *columns: np.ndarray, errcheck: bool = False) -> np.ndarray:
     """``transformer`` over coordinate columns (each of n values); the (n, k) result. One point goes
     as lists: given one-element arrays pyproj takes its scalar path, whose float() of an array
     NumPy deprecates."""
-    values = [column.tolist() if np.size(column) == 1 else column for column in columns]
-    return np.column_stack(transformer.transform(*values, **options))
+    x, y, *z = (column.tolist() if np.size(column) == 1 else column for column in columns)
+    if z:
+        return np.column_stack(transformer.transform(x, y, z[0], errcheck=errcheck))
+    return np.column_stack(transformer.transform(x, y, errcheck=errcheck))
 
 
 def store_to_crs84() -> Transformer:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import networkx as nx
+import pytest
 
 from tests.conftest import ROOT
 
@@ -180,3 +182,12 @@ def test_the_graph_is_read_from_the_files(tmp_path):
         "tiles imports spatial_api (tiles/mod.py:2): only the HTTP face may",
         "package cycle: spatial_api -> tiles -> spatial_api",
     ]
+
+
+def test_deprecations_in_the_projects_modules_are_errors():
+    """pyproject's filterwarnings: a deprecation raised in a project module fails the test run, one
+    raised in a library's stays a warning."""
+    with pytest.raises(DeprecationWarning):
+        warnings.warn_explicit("old call", DeprecationWarning, "gis/crs.py", 1, module="gis.crs", registry={})
+    with warnings.catch_warnings(record=True):
+        warnings.warn_explicit("old call", DeprecationWarning, "lib.py", 1, module="somelib.core", registry={})

@@ -192,7 +192,7 @@ def inside_parcel(site: Site) -> Found:
         if over > rules.PLANNING_TOLERANCE_M:
             message = f"{e.ifc_class} {e.name or ''} reaches {over:.2f} m beyond parcel {parcel['code']}"
             outside.append(_issue(rules.INSIDE_PARCEL, e, over, 0.0, "m", message, parcel=parcel["code"]))
-    worst = max((i.measured for i in outside), default=0.0)
+    worst = max((i.measured or 0.0 for i in outside), default=0.0)
     return outside, [_check(rules.INSIDE_PARCEL, worst, 0.0, "m", outside, parcel=parcel["code"])]
 
 

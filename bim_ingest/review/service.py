@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -30,12 +30,21 @@ from core.errors import NotFound, UserError
 from core.models import BimModelVersion, DrawingReview, Project, ReviewIssue
 
 Progress = Callable[[str, float], None]
+T = TypeVar("T")
 STATUS_LABELS = {"received": "受理", "in_review": "审查中", "returned": "退回修改", "approved": "通过"}
 DECISIONS = {"approve": "approved", "return": "returned"}
 
 
 class Conflict(UserError):
     status_code = 409
+
+
+def _row(session: Session, model: type[T], key: Any) -> T:
+    """The row of ``model`` with primary key ``key``; NotFound when there is none."""
+    found = session.get(model, key)
+    if found is None:
+        raise NotFound(f"{model.__name__} {key} does not exist")
+    return found
 
 
 def check_project(project_code: str) -> None:
@@ -130,7 +139,7 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
 
 def version_diff(session: Session, version_id: int) -> dict[str, Any]:
     """Elements added, removed and changed since the model's previous version (none for a first one)."""
-    version = session.get(BimModelVersion, version_id)
+    version = _row(session, BimModelVersion, version_id)
     previous = previous_version_id(session, version.model_id, version.version_no)
     if previous is None:
         diff: dict[str, Any] = {"from_version_id": None, "to_version_id": version_id, "added": [], "removed": []}
@@ -153,14 +162,18 @@ def _counts(issues: list[Issue]) -> dict[str, Any]:
 
 def _open_review(project_code: str, version_id: int, schema: str) -> int:
     with session_scope() as session:
-        version = session.get(BimModelVersion, version_id)
+        version = _row(session, BimModelVersion, version_id)
         earlier = session.scalar(
             select(func.count(DrawingReview.id))
             .join(BimModelVersion, BimModelVersion.id == DrawingReview.model_version_id)
             .where(BimModelVersion.model_id == version.model_id)
         )
         review = DrawingReview(
-            project_code=project_code, model_version_id=version_id, schema=schema, round=earlier + 1, status="received"
+            project_code=project_code,
+            model_version_id=version_id,
+            schema=schema,
+            round=(earlier or 0) + 1,
+            status="received",
         )
         session.add(review)
         session.flush()
@@ -268,7 +281,7 @@ def annotate_issue(
         issue = session.get(ReviewIssue, issue_id)
         if issue is None or issue.review_id != review_id:
             raise NotFound(f"review {review_id} has no issue {issue_id}")
-        review = session.get(DrawingReview, review_id)
+        review = _row(session, DrawingReview, review_id)
         if review.status != "in_review":
             raise Conflict(f"review {review_id} is {review.status}: issues can be commented only while in review")
         details = dict(issue.details or {})
@@ -322,7 +335,7 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
             },
         }
         if action == "approve":
-            version = session.get(BimModelVersion, review.model_version_id)
+            version = _row(session, BimModelVersion, review.model_version_id)
             session.execute(
                 update(BimModelVersion)
                 .where(BimModelVersion.model_id == version.model_id, BimModelVersion.status == "published")
@@ -335,7 +348,7 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
 def reopen(review_id: int) -> None:
     """Undo an approval whose publication failed: the version unpublished, the review in review again."""
     with session_scope() as session:
-        review = session.get(DrawingReview, review_id)
+        review = _row(session, DrawingReview, review_id)
         session.execute(
             text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
         )

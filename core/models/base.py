@@ -25,7 +25,7 @@ class StoreGeometry(Geometry):
     cache_ok = True
 
     @property
-    def srid(self) -> int:  # type: ignore[override]
+    def srid(self) -> int:
         return store_srid()
 
     @srid.setter

@@ -125,8 +125,8 @@ def incident(
     area = zone(location, radius_m)
     params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "origin": shapely.to_wkb(location)}
     buildings = [dict(r) for r in conn.execute(_BUILDINGS, params).mappings()]
-    if kind == "flood":
-        _flood_depths(buildings, float(water_level_m))
+    if kind == "flood" and water_level_m is not None:
+        _flood_depths(buildings, water_level_m)
     for building in buildings:
         building.pop("cx")
         building.pop("cy")

@@ -80,10 +80,11 @@ def _along(xy: np.ndarray) -> np.ndarray:
 def _pair(values: dict, one: str, start: str, end: str) -> tuple[float, float] | None:
     a, b, both = values.get(start), values.get(end), values.get(one)
     if a is not None or b is not None:
-        a = a if a is not None else (b if both is None else both)
-        b = b if b is not None else (a if both is None else both)
-        return a, b
-    return (both, both) if both is not None else None
+        first = a if a is not None else (b if both is None else both)
+        second = b if b is not None else (first if both is None else both)
+        assert first is not None and second is not None, "one of a and b is given"
+        return float(first), float(second)
+    return (float(both), float(both)) if both is not None else None
 
 
 def _axis_z(values: dict, xy: np.ndarray, ground: np.ndarray, report: ImportReport) -> tuple[np.ndarray, float | None]:
@@ -179,8 +180,13 @@ def _snap_to_existing(session: Session, lines: list[Line], ends: _Ends, toleranc
     by_id = {node_id: (utility, np.array([x, y])) for node_id, utility, x, y in existing}
     for i, (row, _) in enumerate(lines):
         for k, name in ((2 * i, row.values.get("from_node_name")), (2 * i + 1, row.values.get("to_node_name"))):
-            node = by_id.get(name)
-            if node and node[0] == ends.utility[k] and np.hypot(*(node[1] - ends.xy[k])) <= tolerance:
+            node = by_id.get(name) if name is not None else None
+            if (
+                name is not None
+                and node
+                and node[0] == ends.utility[k]
+                and np.hypot(*(node[1] - ends.xy[k])) <= tolerance
+            ):
                 ends.snap(k, name, node[1])
     tree = shapely.STRtree(shapely.points([(x, y) for _, _, x, y in existing]))
     for utility in set(ends.utility):
@@ -347,7 +353,7 @@ def import_nodes(
             ground = None if np.isnan(g) else float(g)
         if v.get("depth_m") is None:
             report.warn(f"no depth: default cover {DEFAULT_COVER_M[v['utility']]} m for {v['utility']}")
-        depth = v.get("depth_m") if v.get("depth_m") is not None else DEFAULT_COVER_M[v["utility"]]
+        depth: float = v["depth_m"] if v.get("depth_m") is not None else DEFAULT_COVER_M[v["utility"]]
         report.warn(NO_GROUND, int(ground is None))
         nodes.append(
             {
