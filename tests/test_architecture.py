@@ -191,3 +191,11 @@ def test_deprecations_in_the_projects_modules_are_errors():
         warnings.warn_explicit("old call", DeprecationWarning, "gis/crs.py", 1, module="gis.crs", registry={})
     with warnings.catch_warnings(record=True):
         warnings.warn_explicit("old call", DeprecationWarning, "lib.py", 1, module="somelib.core", registry={})
+
+
+def test_the_readme_diagram_is_the_import_graph():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    diagram = readme.split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn = set(re.findall(r"^\s*(\w+) --> (\w+)\s*$", diagram, flags=re.MULTILINE))
+    imported = {(package, target) for package, imports in import_graph().items() for target in imports}
+    assert drawn == imported
