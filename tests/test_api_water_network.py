@@ -41,7 +41,7 @@ def ky4(server_url, shared_datasets):
     env = {**os.environ, "DATABASE_URL": url, "CIM_STORE_SRID": "32616"}
     try:
         subprocess.run(
-            [sys.executable, "-c", "from spatial_api import migrate; migrate.upgrade()"],
+            [sys.executable, "-c", "from core import migrate; migrate.upgrade()"],
             env=env,
             cwd=ROOT,
             check=True,

@@ -136,7 +136,7 @@ def prepare_database(buildings: int, skip_load: bool) -> str:
         conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
     admin.dispose()
     script = (
-        "from spatial_api import migrate; migrate.upgrade(); from sample_models.load import load_sample_city; "
+        "from core import migrate; migrate.upgrade(); from sample_models.load import load_sample_city; "
         f"import json; print(json.dumps(load_sample_city(buildings={buildings}, seed=7)))"
     )
     started = time.perf_counter()

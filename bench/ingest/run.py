@@ -171,7 +171,7 @@ def main() -> None:
     url = create_database(server, name)
     data_dir = tempfile.mkdtemp(prefix="cim-bench-")
     env = os.environ | {"DATABASE_URL": url, "CIM_DATA_DIR": data_dir}
-    subprocess.run([sys.executable, "-c", "from spatial_api import migrate; migrate.upgrade()"], env=env, check=True)
+    subprocess.run([sys.executable, "-c", "from core import migrate; migrate.upgrade()"], env=env, check=True)
     rows = []
     try:
         for path in sorted(Path(args.datasets).glob("*.ifc*")):
