@@ -36,6 +36,7 @@ node_modules/.installed: package.json package-lock.json
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 db-up: venv
 	$(BIN)/cim db up

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import _clear_caches, _server_url, create_database, drop_database
+from core.settings import configure
+from tests.conftest import _server_url, create_database, drop_database
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def scratch_database(kind: str, *, keep: bool = False) -> Iterator[tuple[str, Pa
     data_dir = Path(tempfile.mkdtemp(prefix=f"cim-bench-{kind}-"))
     os.environ["DATABASE_URL"] = url
     os.environ["CIM_DATA_DIR"] = str(data_dir)
-    _clear_caches()
+    configure(None)  # the environment just set, read again
     from core import migrate
     from core.db import get_engine
 

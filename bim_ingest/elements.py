@@ -37,7 +37,7 @@ def _clean(psets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _definitions(obj: ifcopenshell.entity_instance) -> list[ifcopenshell.entity_instance]:
     if obj.is_a("IfcTypeObject"):
         return list(obj.HasPropertySets or ())
-    found = []
+    found: list[ifcopenshell.entity_instance] = []
     for rel in getattr(obj, "IsDefinedBy", None) or ():
         if rel.is_a("IfcRelDefinesByProperties"):
             definition = rel.RelatingPropertyDefinition
@@ -77,9 +77,10 @@ class ElementInfo:
 def describe(element: ifcopenshell.entity_instance) -> ElementInfo:
     """Semantic data of a product; type property sets are inherited, occurrence values win."""
     storey = ifcopenshell.util.element.get_container(element, ifc_class="IfcBuildingStorey")
-    parent = element
-    while storey is None and (parent := ifcopenshell.util.element.get_aggregate(parent)) is not None:
+    parent = ifcopenshell.util.element.get_aggregate(element)
+    while storey is None and parent is not None:
         storey = parent if parent.is_a("IfcBuildingStorey") else None  # spaces are parts of their storey
+        parent = ifcopenshell.util.element.get_aggregate(parent)
     materials = sorted({m.Name for m in ifcopenshell.util.element.get_materials(element) if getattr(m, "Name", None)})
     psets, qtos = _property_sets(element)
     properties = _clean(psets)

@@ -13,7 +13,7 @@ import os
 import pickle
 import signal
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 CAN_FORK = hasattr(os, "fork")
 
@@ -34,6 +34,7 @@ class ForkedPipe:
 
     def read(self, n: int) -> bytes:
         """Exactly ``n`` bytes; raises if the child stopped before writing them."""
+        assert self.reader is not None, "the pipe is closed"
         data = self.reader.read(n) if n else b""
         if len(data) != n:
             self._stopped()
@@ -41,12 +42,14 @@ class ForkedPipe:
 
     def load(self) -> Any:
         """The next object the child wrote with :func:`dump`."""
+        assert self.reader is not None, "the pipe is closed"
         try:
             return pickle.load(self.reader)
         except EOFError:
             self._stopped()
 
-    def _stopped(self) -> None:
+    def _stopped(self) -> NoReturn:
+        assert self.pid is not None, "the child was already waited for"
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.waitstatus_to_exitcode(status)}"

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import cached_property
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import ifcopenshell
 import ifcopenshell.geom
@@ -46,8 +46,12 @@ import shapely
 
 from bim_ingest.forked import CAN_FORK, ForkedPipe
 
-GEOMETRY_LIBRARY = "hybrid-cgal-simple-opencascade"
-FALLBACK_LIBRARIES = ("opencascade", "cgal")
+if TYPE_CHECKING:
+    from ifcopenshell.geom.main import GEOMETRY_LIBRARY as Library
+    from ifcopenshell.ifcopenshell_wrapper import triangulation_element as TriangulationElement
+
+GEOMETRY_LIBRARY: Library = "hybrid-cgal-simple-opencascade"
+FALLBACK_LIBRARIES: tuple[Library, ...] = ("opencascade", "cgal")
 THREADS = 1
 EXCLUDE = ("IfcOpeningElement",)
 UNMAPPED_PRIMITIVES = ("IfcRightCircularCylinder", "IfcRightCircularCone")
@@ -312,7 +316,9 @@ def triangulate_missing(
         for library in (GEOMETRY_LIBRARY, *FALLBACK_LIBRARIES):
             error = None
             try:
-                shape = ifcopenshell.geom.create_shape(s, product, geometry_library=library)
+                # a product with triangulation settings: a triangulation element (the stub says any shape)
+                created = ifcopenshell.geom.create_shape(s, product, geometry_library=library)
+                shape = cast("TriangulationElement", created)
                 geometry = shape.geometry
                 if len(geometry.faces_buffer):
                     mesh = _mesh(
@@ -331,7 +337,9 @@ def triangulate_missing(
             made.append(mesh)
         else:
             failed.append(
-                Untriangulated(product.id(), product.GlobalId, product.is_a(), getattr(product, "Name", None), reason)
+                Untriangulated(
+                    product.id(), product.GlobalId, product.is_a(), getattr(product, "Name", None), reason or "unknown"
+                )
             )
     return made, failed, notes
 
@@ -369,7 +377,11 @@ def _multipolygon(geometry: shapely.Geometry) -> shapely.MultiPolygon | None:
     return shapely.MultiPolygon(parts) if parts else None
 
 
-def element_values(triangles: np.ndarray, srid: int) -> tuple[str, tuple[float, float] | None, bytes | None]:
+# an element's geometry columns: hash, (z min, z max), TIN as EWKB
+ElementValues = tuple[str, tuple[float, float] | None, bytes | None]
+
+
+def element_values(triangles: np.ndarray, srid: int) -> ElementValues:
     """The stored geometry columns of one element but its footprint: hash, (z_min, z_max), EWKB TIN.
 
     NumPy releases the GIL here, so the ingest runs this in a worker thread while its main thread
@@ -434,7 +446,7 @@ class Footprints:
         if mesh.shape_id is None or not keeps_plan:
             return PlacedFootprint(self._pool.submit(_footprint_of, mesh.vertices, mesh.faces), _IDENTITY, z)
         affine = m[:2, [0, 1, 3]]
-        digest = hashlib.blake2b(mesh.local).digest() + hashlib.blake2b(mesh.faces).digest()
+        digest = hashlib.blake2b(mesh.local.tobytes()).digest() + hashlib.blake2b(mesh.faces.tobytes()).digest()
         cached = self._cache.get(mesh.shape_id)
         if cached is not None and cached[0] == digest:
             return PlacedFootprint(cached[1], affine, z)

@@ -38,7 +38,16 @@ from pyproj.crs import CompoundCRS
 
 from core.errors import UserError
 from core.settings import get_settings
-from gis.crs import ECEF, GEOGRAPHIC_3D, parse_crs, pinned_transformer, store_crs, store_crs_3d, transformer
+from gis.crs import (
+    ECEF,
+    GEOGRAPHIC_3D,
+    parse_crs,
+    pinned_transformer,
+    store_crs,
+    store_crs_3d,
+    transform_columns,
+    transformer,
+)
 
 WGS84 = CRS.from_epsg(4326)
 RESIDUAL_WARN_M = 1.0
@@ -64,6 +73,34 @@ class Override:
     origin: tuple[float, float, float]
     rotation_deg: float = 0.0
 
+    def as_params(self) -> dict[str, Any]:
+        """The placement as a job's JSON parameters (read back by :meth:`from_params`)."""
+        return {"crs": self.crs, "origin": list(self.origin), "rotation_deg": self.rotation_deg}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> Override | None:
+        """The placement a job's parameters hold, if any."""
+        if not params:
+            return None
+        east, north, height = (float(v) for v in params["origin"])
+        return cls(params["crs"], (east, north, height), float(params.get("rotation_deg") or 0.0))
+
+
+def parse_override(crs: str | None, origin: str | None, rotation: float | None) -> Override | None:
+    """A placement from the command line or an upload form: all or nothing of CRS and E,N,H origin
+    (rotation only with them); None when neither CRS nor origin is given."""
+    if crs is None and origin is None:
+        if rotation:
+            raise UserError("--rotation needs --crs and --origin")
+        return None
+    if crs is None or origin is None:
+        raise UserError("give both --crs EPSG:n and --origin E,N,H to place a model by hand")
+    try:
+        east, north, height = (float(v) for v in origin.split(","))
+    except ValueError as exc:
+        raise UserError(f"--origin {origin!r} is not E,N,H (three numbers separated by commas)") from exc
+    return Override(crs, (east, north, height), rotation or 0.0)
+
 
 @dataclass
 class Georef:
@@ -87,7 +124,7 @@ class Georef:
         if self.topocentric is not None:
             d = xyz - self.site_local
             east, north = c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]
-            return np.column_stack(self.topocentric.transform(east, north, d[:, 2]))
+            return transform_columns(self.topocentric, east, north, d[:, 2])
         x = self.origin[0] + self.k * (c * xyz[:, 0] - s * xyz[:, 1])
         y = self.origin[1] + self.k * (s * xyz[:, 0] + c * xyz[:, 1])
         return np.column_stack((x, y, self.origin[2] + xyz[:, 2]))
@@ -104,19 +141,19 @@ class Georef:
     def to_store(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to the store CRS with orthometric heights."""
         src = self.to_source(xyz)
-        return np.column_stack(self._transformer(store_crs_3d()).transform(src[:, 0], src[:, 1], src[:, 2]))
+        return transform_columns(self._transformer(store_crs_3d()), *src.T)
 
     def to_ecef(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to ECEF (EPSG:4978), straight from the model's own CRS."""
         src = self.to_source(xyz)
         if self.source_crs == ECEF:
             return src
-        return np.column_stack(self._transformer(ECEF).transform(src[:, 0], src[:, 1], src[:, 2]))
+        return transform_columns(self._transformer(ECEF), *src.T)
 
     def to_lonlat_h(self, xyz: np.ndarray) -> np.ndarray:
         """Local metres to lon, lat, ellipsoidal height (EPSG:4979)."""
         ecef = self.to_ecef(xyz)
-        return np.column_stack(transformer(ECEF, GEOGRAPHIC_3D).transform(ecef[:, 0], ecef[:, 1], ecef[:, 2]))
+        return transform_columns(transformer(ECEF, GEOGRAPHIC_3D), *ecef.T)
 
 
 def _dms(value: Any) -> float | None:
@@ -500,7 +537,9 @@ def georeference(model: ifcopenshell.file, override: Override | None = None, *, 
             _proj(_crs_label(convergence_crs)).get_factors(lon, lat).meridian_convergence
         )
         g.report["grid_convergence_crs"] = _crs_label(convergence_crs)
-    west, south, east, north = store_crs().area_of_use.bounds
+    area = store_crs().area_of_use
+    assert area is not None, "an EPSG projected CRS has an area of use"
+    west, south, east, north = area.bounds
     if not (west <= lon <= east and south <= lat <= north):
         warnings.append(
             f"the model lies outside the store CRS's area of use ({_crs_label(store_crs())}, {west}..{east}°E): "

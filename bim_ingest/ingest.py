@@ -1,5 +1,5 @@
-"""Ingest one IFC file as a new model version: read, georeference, triangulate each product,
-write everything in one transaction, then build the version's tileset.
+"""Ingest one IFC file as a new model version: read, georeference, triangulate each product and
+write everything in one transaction (the job layer then tiles and publishes it).
 
 Elements stream from the geometry kernel (a forked child process, see geometry.MeshStream)
 through pyproj into a binary COPY: no more than a pipe's worth of products' shapes is held at a
@@ -12,29 +12,29 @@ representation (geometry.Footprints). A failure anywhere before the commit leave
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ifcopenshell
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from bim_ingest import geometry
-from bim_ingest.elements import Descriptions, describe, spatial_tree
-from bim_ingest.georef import Override, georeference
-from bim_ingest.source import BadIfc, open_ifc
+from bim_ingest.elements import Descriptions, ElementInfo, describe, spatial_tree
+from bim_ingest.georef import Georef, Override, georeference
+from bim_ingest.source import BadIfc, OpenedIfc, open_ifc
 from bim_ingest.store import ElementWriter, diff_versions, latest_version, model_for, write_tree
 from core.db import get_engine, session_scope
 from core.models import BimModelVersion
-from gis.crs import store_srid
-
-log = logging.getLogger("cim.bim")
+from core.settings import store_srid
 
 Progress = Callable[[str, float], None]
 # elements whose geometry columns may be in the worker threads at once (bounds memory)
@@ -44,6 +44,16 @@ PIPELINE_DEPTH = 8
 GEOMETRY_THREADS = 2
 # products from which a child describes them (below, the fork, ~3 ms, costs more than it saves)
 DESCRIBE_APART_FROM = 16
+# the georeferencing report's keys the summary repeats
+SUMMARY_GEOREF_KEYS = (
+    "method",
+    "crs",
+    "origin_lonlat_h",
+    "rotation_deg",
+    "scale",
+    "grid_convergence_deg",
+    "residual_site_m",
+)
 
 
 def _sha256(path: Path) -> str:
@@ -64,18 +74,121 @@ def _connect_soon() -> Future[None]:
     return connected
 
 
-def _build_tiles(version_id: int) -> tuple[str | None, str | None]:
-    """The URL of the version's tileset, or a warning saying why there is none."""
-    try:
-        from tiles.build import build_bim_version
-    except ImportError as exc:
-        return None, f"tiles not built: the tiler is not available ({exc})"
-    try:
-        build_bim_version(version_id)
-    except Exception as exc:  # noqa: BLE001 - the model stays ingested, the summary says why it has no tiles
-        log.exception("tiling version %s failed", version_id)
-        return None, f"tiles not built: {type(exc).__name__}: {exc}"
-    return f"/api/v1/tiles/bim-{version_id}/tileset.json", None
+@dataclass
+class _Version:
+    """The new version's row and what the summary says about its place among the model's versions."""
+
+    row: BimModelVersion
+    model_id: int
+    previous: int | None
+
+
+def _open_version(
+    session: Session, opened: OpenedIfc, georef: Georef, path: Path, project_code: str | None, name: str, srid: int
+) -> _Version:
+    """Add the version row (numbered after the model's latest) and the model's spatial tree."""
+    bim_model = model_for(session, project_code, name)
+    previous, last_no = latest_version(session, bim_model.id)
+    origin = georef.to_store(np.zeros((1, 3)))[0]
+    version = BimModelVersion(
+        model_id=bim_model.id,
+        version_no=last_no + 1,
+        schema=opened.declared_schema[:16],
+        file_name=path.name,
+        file_sha256=_sha256(path),
+        file_bytes=path.stat().st_size,
+        georef=georef.report,
+        element_count=0,
+        status="ingested",
+        origin=from_shape(shapely.Point(*origin), srid=srid),
+    )
+    session.add(version)
+    session.flush()
+    write_tree(session, version.id, spatial_tree(opened.file))
+    return _Version(version, bim_model.id, previous)
+
+
+class _ElementSink:
+    """Products' meshes into the version's rows: placed by pyproj here, footprint, hash and EWKB on
+    a pool, written by a binary COPY in arrival order with at most ``PIPELINE_DEPTH`` in flight."""
+
+    def __init__(
+        self,
+        session: Session,
+        version_id: int,
+        model: ifcopenshell.file,
+        descriptions: Descriptions,
+        georef: Georef,
+        srid: int,
+        warnings: list[str],
+    ) -> None:
+        self.writer = ElementWriter(session)
+        self.version_id, self.model, self.descriptions = version_id, model, descriptions
+        self.georef, self.srid, self.warnings = georef, srid, warnings
+        self.seen: set[str] = set()
+        self.done: set[int] = set()
+        self.empty = 0
+        # (GlobalId, description, future geometry columns, footprint) in iterator order
+        self.pending: deque[tuple[str, ElementInfo, Future[geometry.ElementValues], geometry.PlacedFootprint]] = deque()
+
+    def write_all(
+        self,
+        stream: geometry.MeshStream,
+        bodies: dict[int, ifcopenshell.entity_instance],
+        report: Progress,
+        timings: dict[str, float],
+        started: float,
+    ) -> list[geometry.Untriangulated]:
+        """Stream the kernel's meshes in, then the products it could not triangulate as they are;
+        returns the products left without geometry."""
+        try:
+            with ThreadPoolExecutor(GEOMETRY_THREADS, thread_name_prefix="cim-bim-geometry") as pool:
+                self.pool, self.footprints = pool, geometry.Footprints(pool)
+                timings["setup"] = time.perf_counter() - started
+                for mesh in stream.iter(lambda p: report("triangulating", 5 + 0.85 * p)):
+                    self._store(mesh)
+                stream.close()
+                timings["elements"] = time.perf_counter() - started - timings["setup"]
+                missing = [product for pid, product in bodies.items() if pid not in self.done]
+                made, untriangulated, notes = geometry.triangulate_missing(self.model, missing)
+                for mesh in made:
+                    self._store(mesh)
+                self._flush(0)
+        except BaseException as exc:
+            self.writer.close(exc)
+            raise
+        self.writer.close()
+        self.warnings += notes
+        self.warnings += [
+            f"not triangulated: {u.ifc_class} {u.global_id} ({u.name or 'no name'}): {u.reason}" for u in untriangulated
+        ]
+        if self.empty:
+            self.warnings.append(f"{self.empty} product(s) triangulated to an empty mesh")
+        return untriangulated
+
+    def _store(self, mesh: geometry.Mesh) -> None:
+        self.done.add(mesh.product_id)
+        if mesh.global_id in self.seen:
+            self.warnings.append(f"duplicate GlobalId {mesh.global_id}: kept the first")
+            return
+        self.seen.add(mesh.global_id)
+        info = self.descriptions.of(self.model.by_id(mesh.product_id))
+        self.empty += not len(mesh.faces)
+        # pyproj here (its transformers are per thread); footprint, hash and EWKB in the pool
+        triangles = self.georef.to_store(mesh.vertices)[mesh.faces] if len(mesh.faces) else mesh.faces
+        values = self.pool.submit(geometry.element_values, triangles, self.srid)
+        self.pending.append((mesh.global_id, info, values, self.footprints.request(mesh)))
+        self._flush(PIPELINE_DEPTH)
+
+    def _flush(self, keep: int) -> None:
+        while len(self.pending) > keep:
+            global_id, info, values, outline = self.pending.popleft()
+            placed = outline.ewkb(self.georef.to_store, self.srid)
+            self.writer.write(self.version_id, global_id, info, *values.result(), placed)
+
+
+def _georef_summary(georef: Georef, warnings: list[str]) -> dict[str, Any]:
+    return {key: georef.report.get(key) for key in SUMMARY_GEOREF_KEYS} | {"warnings": warnings}
 
 
 def ingest_file(
@@ -83,12 +196,12 @@ def ingest_file(
     project_code: str | None = None,
     override: Override | None = None,
     progress: Progress | None = None,
-    publish: bool = True,
     *,
     model_name: str | None = None,
     require_georef: bool = True,
 ) -> dict[str, Any]:
-    """Ingest ``path`` (.ifc or .ifczip) as the next version of its model; returns the summary.
+    """Ingest ``path`` (.ifc or .ifczip) as the next version of its model, status ``ingested``;
+    returns the summary.
 
     The model is the project's model named ``model_name`` (default: the file name without its
     extension); each ingest of the same project and name is that model's next version.
@@ -117,131 +230,37 @@ def ingest_file(
             georef = georeference(model, override, require=require_georef)
             warnings = georef.report["warnings"] = opened.warnings + georef.report["warnings"]
             name = model_name or path.stem
-            origin = georef.to_store(np.zeros((1, 3)))[0]
             connected.result()
             with session_scope() as session:
-                bim_model = model_for(session, project_code, name)
-                previous, last_no = latest_version(session, bim_model.id)
-                version = BimModelVersion(
-                    model_id=bim_model.id,
-                    version_no=last_no + 1,
-                    schema=opened.declared_schema[:16],
-                    file_name=path.name,
-                    file_sha256=_sha256(path),
-                    file_bytes=path.stat().st_size,
-                    georef=georef.report,
-                    element_count=0,
-                    status="ingested",
-                    origin=from_shape(shapely.Point(*origin), srid=srid),
-                )
-                session.add(version)
-                session.flush()
-                write_tree(session, version.id, spatial_tree(model))
+                version = _open_version(session, opened, georef, path, project_code, name, srid)
                 report("triangulating", 5)
-                writer = ElementWriter(session)
-                seen: set[str] = set()
-                done: set[int] = set()
-                empty = 0
-                # (GlobalId, description, future geometry columns, footprint) in iterator order, written as they finish
-                pending: deque[tuple[str, Any, Future, geometry.PlacedFootprint]] = deque()
-
-                def flush(keep: int) -> None:
-                    while len(pending) > keep:
-                        global_id, info, values, outline = pending.popleft()
-                        writer.write(version.id, global_id, info, *values.result(), outline.ewkb(georef.to_store, srid))
-
-                def store(mesh: geometry.Mesh) -> None:
-                    nonlocal empty
-                    done.add(mesh.product_id)
-                    if mesh.global_id in seen:
-                        warnings.append(f"duplicate GlobalId {mesh.global_id}: kept the first")
-                        return
-                    seen.add(mesh.global_id)
-                    info = descriptions.of(model.by_id(mesh.product_id))
-                    empty += not len(mesh.faces)
-                    # pyproj here (its transformers are per thread); footprint, hash and EWKB in the pool
-                    triangles = georef.to_store(mesh.vertices)[mesh.faces] if len(mesh.faces) else mesh.faces
-                    values = pool.submit(geometry.element_values, triangles, srid)
-                    pending.append((mesh.global_id, info, values, footprints.request(mesh)))
-                    flush(PIPELINE_DEPTH)
-
-                try:
-                    with ThreadPoolExecutor(GEOMETRY_THREADS, thread_name_prefix="cim-bim-geometry") as pool:
-                        footprints = geometry.Footprints(pool)
-                        timings["setup"] = time.perf_counter() - started
-                        for mesh in stream.iter(lambda p: report("triangulating", 5 + 0.85 * p)):
-                            store(mesh)
-                        stream.close()
-                        timings["elements"] = time.perf_counter() - started - timings["setup"]
-                        missing = [product for pid, product in bodies.items() if pid not in done]
-                        made, untriangulated, notes = geometry.triangulate_missing(model, missing)
-                        for mesh in made:
-                            store(mesh)
-                        flush(0)
-                except BaseException as exc:
-                    writer.close(exc)
-                    raise
-                writer.close()
-                warnings += notes
-                warnings += [
-                    f"not triangulated: {u.ifc_class} {u.global_id} ({u.name or 'no name'}): {u.reason}"
-                    for u in untriangulated
-                ]
-                if empty:
-                    warnings.append(f"{empty} product(s) triangulated to an empty mesh")
+                sink = _ElementSink(session, version.row.id, model, descriptions, georef, srid, warnings)
+                untriangulated = sink.write_all(stream, bodies, report, timings, started)
+                count = sink.writer.count
                 report("storing", 92)
-                # without tiles the ingest ends with this transaction: its time is stored with the counts
-                finished = {} if publish else {"seconds": round(time.perf_counter() - started, 3)}
                 session.execute(
                     update(BimModelVersion)
-                    .where(BimModelVersion.id == version.id)
-                    .values(element_count=writer.count, georef=georef.report, **finished)
+                    .where(BimModelVersion.id == version.row.id)
+                    .values(element_count=count, georef=georef.report, seconds=round(time.perf_counter() - started, 3))
                 )
-                diff = diff_versions(session, previous, version.id) if previous else None
-                version_id, model_id, version_no, count = version.id, bim_model.id, version.version_no, writer.count
+                diff = diff_versions(session, version.previous, version.row.id) if version.previous else None
+                version_id, version_no = version.row.id, version.row.version_no
     timings["finish"] = time.perf_counter() - started - timings["setup"] - timings["elements"]
-    tileset, warning = None, None
-    if publish:
-        report("tiling", 95)
-        tiling = time.perf_counter()
-        tileset, warning = _build_tiles(version_id)
-        timings["tiles"] = time.perf_counter() - tiling
-        with session_scope() as session:
-            session.execute(
-                update(BimModelVersion)
-                .where(BimModelVersion.id == version_id)
-                .values(status="published" if tileset else "ingested", seconds=round(time.perf_counter() - started, 3))
-            )
-    seconds = round(time.perf_counter() - started, 3)
-    georef_summary = {
-        key: georef.report.get(key)
-        for key in (
-            "method",
-            "crs",
-            "origin_lonlat_h",
-            "rotation_deg",
-            "scale",
-            "grid_convergence_deg",
-            "residual_site_m",
-        )
-    }
-    warnings = warnings + ([warning] if warning else [])
     report("done", 100)
     return {
-        "model_id": model_id,
+        "model_id": version.model_id,
         "version_id": version_id,
         "version_no": version_no,
         "name": name,
         "schema": opened.declared_schema,
         "elements": count,
-        "georef": georef_summary | {"warnings": warnings},
+        "georef": _georef_summary(georef, warnings),
         "untriangulated": [u.as_dict() for u in untriangulated],
-        "tileset": tileset,
         "diff": None
         if diff is None
-        else {k: len(diff[k]) for k in ("added", "removed", "changed")} | {"from_version_id": previous},
-        "seconds": seconds,
+        else {k: len(diff[k]) for k in ("added", "removed", "changed")} | {"from_version_id": version.previous},
+        "seconds": round(time.perf_counter() - started, 3),
         # this process's phases: setup (read, georeference, version row, tree: while the kernel
-        # already triangulates), elements (the stream), finish (retries, counts, diff, commit), tiles
+        # already triangulates), elements (the stream), finish (retries, counts, diff, commit)
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from bim_ingest.elements import ElementInfo, SpatialNode
@@ -87,7 +87,9 @@ class ElementWriter:
     """A COPY into bim_element on the session's connection (so it shares the version's transaction)."""
 
     def __init__(self, session: Session) -> None:
-        self._cursor = session.connection().connection.driver_connection.cursor()
+        connection = session.connection().connection.driver_connection
+        assert connection is not None, "a session's connection has its driver's"
+        self._cursor = connection.cursor()
         self._cursor.execute(_LZ4_TOAST)
         # the queued writer sends the data from its own thread: the socket never blocks the ingest
         self._copy_cm = self._cursor.copy(
@@ -132,6 +134,13 @@ class ElementWriter:
     def close(self, error: BaseException | None = None) -> None:
         self._copy_cm.__exit__(type(error) if error else None, error, None)
         self._cursor.close()
+
+
+def set_version_status(session: Session, version_id: int, status: str, seconds: float) -> None:
+    """A version's status (``ingested``, ``published``...) and the seconds its ingest took in all."""
+    session.execute(
+        update(BimModelVersion).where(BimModelVersion.id == version_id).values(status=status, seconds=seconds)
+    )
 
 
 def previous_version_id(session: Session, model_id: int, version_no: int) -> int | None:

@@ -17,16 +17,24 @@ Report = Callable[[str, float], None]
 err_console = Console(stderr=True)
 
 
+def _ignore(n: int = 1) -> None:
+    """Progress nobody is shown."""
+
+
 @contextmanager
 def progress(description: str, total: int | None = None, *, enabled: bool = True) -> Iterator[Advance]:
     """A progress bar on stderr (quiet when disabled or not a terminal); yields ``advance(n)``."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield _ignore
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
 
 
 @contextmanager

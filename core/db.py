@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import cluster
 from core.errors import UserError
-from core.settings import get_settings
+from core.settings import get_settings, on_configure, store_srid
 
 
 class DatabaseUnavailable(UserError):
@@ -49,7 +49,7 @@ def get_engine() -> Engine:
     backend's first ST_Transform loads PROJ's database (about 200 ms), and run without JIT
     (its compile time, ~40 ms, outweighs what it saves on the API's short queries)."""
     engine = create_engine(database_url(), pool_size=POOL_SIZE, max_overflow=0, pool_timeout=30, pool_pre_ping=True)
-    srid = get_settings().store_srid
+    srid = store_srid()
 
     @event.listens_for(engine, "connect")
     def warm(dbapi_connection, connection_record) -> None:
@@ -94,6 +94,14 @@ def _autocommit(engine: Engine) -> Engine:
 @lru_cache
 def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(get_engine(), expire_on_commit=False)
+
+
+@on_configure
+def _forget_engine() -> None:
+    """Other settings, maybe another database: the next use makes a new engine (the old one's
+    connections close when its last user lets it go)."""
+    for cached in (get_engine, _autocommit, _session_factory):
+        cached.cache_clear()
 
 
 @contextmanager

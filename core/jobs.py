@@ -12,14 +12,15 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import procrastinate
-from sqlalchemy import text, update
+from sqlalchemy import CursorResult, text, update
 
 from core.db import database_url, session_scope
 from core.errors import NotFound, UserError
 from core.models import Job
+from core.settings import on_configure
 
 log = logging.getLogger("cim.jobs")
 
@@ -69,6 +70,9 @@ def get_queue() -> procrastinate.App:
         task_name = f"{NAMESPACE}:schedule:{periodic_id}"
         queue.periodic(cron=cron, periodic_id=periodic_id)(queue.task(name=task_name)(defer))
     return queue
+
+
+on_configure(get_queue.cache_clear)
 
 
 def submit(task_name: str, params: dict[str, Any], username: str | None = None) -> uuid.UUID:
@@ -156,15 +160,18 @@ def _finish(job_id: str, status: str, *, error: str | None = None, result: dict 
 def fail_orphans() -> int:
     """Mark failed the jobs left 'running' by a worker that is gone (no heartbeat for 60 s)."""
     with session_scope() as session:
-        result = session.execute(
-            text(
-                """
+        result = cast(
+            CursorResult,
+            session.execute(
+                text(
+                    """
             UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(),
                    error = 'the worker running this job stopped (server restart); submit it again'
             WHERE status = 'running' AND NOT EXISTS (
                 SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
                 WHERE pj.id = job.queue_job_id AND w.last_heartbeat > now() - interval '60 seconds')
             """
-            )
+                )
+            ),
         )
         return result.rowcount or 0

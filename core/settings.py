@@ -1,8 +1,12 @@
-"""Configuration from the environment (prefix ``CIM_``; ``DATABASE_URL`` for the database)."""
+"""Configuration: read from the environment once (prefix ``CIM_``; ``DATABASE_URL`` for the
+database), or put in force by :func:`configure` with settings constructed in code (tests, benches).
+What is built from the settings (the engine, the queue, the store CRS) is rebuilt when they change:
+its module registers how to forget it with :func:`on_configure`."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
@@ -12,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything the server, the importers and the tilers read from configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="CIM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CIM_", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "CIM_DATABASE_URL"))
     data_dir: Path = Path(".data")
@@ -84,8 +88,49 @@ class Settings(BaseSettings):
     def cluster_dir(self) -> Path:
         return self.data_dir / "pg"
 
+    def environment(self) -> dict[str, str]:
+        """The environment variables that give a child process (a ``cim`` command) these settings'
+        database and data folder."""
+        return {"CIM_DATA_DIR": str(self.data_dir)} | ({"DATABASE_URL": self.database_url} if self.database_url else {})
 
-@lru_cache
+
+_current: Settings | None = None
+_resets: list[Callable[[], None]] = []
+
+
 def get_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return Settings()
+    """The settings in force: those configured, else the environment's (read at the first call)."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def store_srid() -> int:
+    """The SRID of the projected metric CRS PostGIS stores geometry in (the one way to ask)."""
+    return get_settings().store_srid
+
+
+def on_configure(reset: Callable[[], None]) -> Callable[[], None]:
+    """Register ``reset`` to forget what was built from the previous settings when they change."""
+    _resets.append(reset)
+    return reset
+
+
+def configure(settings: Settings | None) -> None:
+    """Put ``settings`` in force (None: the environment's again, read at the next use)."""
+    global _current
+    _current = settings
+    for reset in _resets:
+        reset()
+
+
+@contextmanager
+def configured(settings: Settings) -> Iterator[Settings]:
+    """``settings`` in force inside the block; the previous ones again after it."""
+    previous = _current
+    configure(settings)
+    try:
+        yield settings
+    finally:
+        configure(previous)

@@ -16,7 +16,7 @@ import pyproj.datadir
 from pyproj import CRS, Transformer
 
 from core.errors import UserError
-from core.settings import get_settings
+from core.settings import get_settings, on_configure, store_srid
 
 SYSTEM_PROJ_DIR = Path("/usr/share/proj")
 if SYSTEM_PROJ_DIR.is_dir():
@@ -32,11 +32,6 @@ class CRSError(UserError):
     """A CRS that cannot be used: unknown, not projected, or without metric axes."""
 
 
-def store_srid() -> int:
-    """SRID of the projected metric CRS that PostGIS stores geometry in."""
-    return get_settings().store_srid
-
-
 @lru_cache
 def store_crs() -> CRS:
     """The horizontal store CRS."""
@@ -48,6 +43,10 @@ def store_crs_3d() -> CRS:
     """The store CRS with its vertical datum (orthometric heights)."""
     settings = get_settings()
     return CRS.from_user_input(f"EPSG:{settings.store_srid}+{settings.store_vertical_srid}")
+
+
+on_configure(store_crs.cache_clear)
+on_configure(store_crs_3d.cache_clear)
 
 
 def parse_crs(text: str | int) -> CRS:
@@ -75,6 +74,16 @@ def _transformer(source_srs: str, target_srs: str) -> Transformer:
         return Transformer.from_pipeline(best.definition)
     except pyproj.exceptions.ProjError:
         return best
+
+
+def transform_columns(transformer: Transformer, *columns: np.ndarray, errcheck: bool = False) -> np.ndarray:
+    """``transformer`` over coordinate columns (each of n values); the (n, k) result. One point goes
+    as lists: given one-element arrays pyproj takes its scalar path, whose float() of an array
+    NumPy deprecates."""
+    x, y, *z = (column.tolist() if np.size(column) == 1 else column for column in columns)
+    if z:
+        return np.column_stack(transformer.transform(x, y, z[0], errcheck=errcheck))
+    return np.column_stack(transformer.transform(x, y, errcheck=errcheck))
 
 
 def store_to_crs84() -> Transformer:

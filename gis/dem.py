@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import rasterio
@@ -21,11 +22,12 @@ from pyproj import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine
 from rasterio.warp import calculate_default_transform
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 
 from core.db import get_engine, session_scope
 from core.errors import UserError
-from gis.crs import parse_crs, store_crs, store_srid, transformer
+from core.settings import store_srid
+from gis.crs import parse_crs, store_crs, transformer
 
 TILE_SIZE = 256
 NODATA = -9999.0
@@ -183,7 +185,7 @@ def import_dem(path: str | Path, crs: str | None = None, *, z_unit: str | None =
             ulx, uly = transform @ (col, row)
             rows.append({"source": path.name, "wkb": raster_wkb(block, (ulx, uly), (transform.a, transform.e), srid)})
     with session_scope() as session:
-        replaced = session.execute(text("DELETE FROM dem_tile")).rowcount
+        replaced = cast(CursorResult, session.execute(text("DELETE FROM dem_tile"))).rowcount
         for chunk_start in range(0, len(rows), 64):
             chunk = rows[chunk_start : chunk_start + 64]
             session.execute(text("INSERT INTO dem_tile (source, rast) VALUES (:source, ST_RastFromWKB(:wkb))"), chunk)

@@ -1,18 +1,16 @@
 """The demo's BIM models: small buildings authored with ``ifcopenshell.api`` on vacant parcels of
 sample projects in preparation (drawings approved, works not started), georeferenced with
-IfcMapConversion (one in IFC2X3 with ePSet_MapConversion), ingested and published so that the
-city's BIM layer shows them."""
+IfcMapConversion (one in IFC2X3 with ePSet_MapConversion); the demo ingests and publishes them so
+that the city's BIM layer shows them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
 
-from bim_ingest.ingest import ingest_file
 from core.db import get_engine
 from core.settings import get_settings
 from gis.dem import ground_heights
@@ -37,15 +35,13 @@ _SITES = text(
 )
 
 
-def publish_demo_models(
-    count: int = len(DESIGNS), progress: Callable[[int], None] | None = None
-) -> list[dict[str, Any]]:
-    """Author and publish up to ``count`` models (one per project); returns their ingest summaries."""
+def author_demo_models(count: int = len(DESIGNS)) -> list[dict[str, Any]]:
+    """Author up to ``count`` models (one per project): each one's path, project, parcel and model name."""
     with get_engine().connect() as conn:
         sites = conn.execute(_SITES, {"n": min(count, len(DESIGNS))}).mappings().all()
     folder = Path(get_settings().data_dir) / "sample" / "ifc"
     folder.mkdir(parents=True, exist_ok=True)
-    published = []
+    authored = []
     for site, (storeys, width, depth, rotation, schema) in zip(sites, DESIGNS, strict=False):
         # the local origin (the south-west outer corner) such that the footprint's centre is the parcel's
         c, s = np.cos(np.radians(rotation)), np.sin(np.radians(rotation))
@@ -65,8 +61,12 @@ def publish_demo_models(
             schema=schema,
             name=site["name"],
         )
-        summary = ingest_file(path, project_code=site["code"], model_name=f"{site['code']} design model")
-        published.append(summary | {"project_code": site["code"], "parcel": site["parcel"]})
-        if progress:
-            progress(1)
-    return published
+        authored.append(
+            {
+                "path": path,
+                "project_code": site["code"],
+                "parcel": site["parcel"],
+                "model_name": f"{site['code']} design model",
+            }
+        )
+    return authored

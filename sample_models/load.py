@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from core.db import get_engine
 from core.models import Base
 from core.privacy import encrypt_field
-from core.settings import get_settings
+from core.settings import get_settings, store_srid
 from core.users import upsert_user
 from sample_models.city.generate import TABLES, City, generate_city
 
@@ -138,7 +138,7 @@ def _set_aside_checks(conn: Connection, tables: tuple[str, ...]) -> list[str]:
 
 def write_city(conn: Connection, city: City, progress: Progress | None = None) -> dict[str, int]:
     """Replace the sample city's rows with ``city``'s inside the caller's transaction; return rows per table."""
-    srid = get_settings().store_srid
+    srid = store_srid()
     _clear(conn)
     restore = _set_aside_checks(conn, TABLES)
     counts = {}
@@ -179,7 +179,7 @@ def load_sample_city(buildings: int = 2000, seed: int = 7, progress: Progress | 
         counts = write_city(conn, city, progress)
     if progress:
         progress(1)
-    path = city.terrain.write_geotiff(dem_path(), get_settings().store_srid)
+    path = city.terrain.write_geotiff(dem_path(), store_srid())
     counts["dem_tile"] = import_dem(path)["tiles"]
     if progress:
         progress(1)
@@ -191,7 +191,7 @@ def load_sample_city(buildings: int = 2000, seed: int = 7, progress: Progress | 
 
 def city_digest(city: City) -> dict[str, str]:
     """SHA-256 per table of exactly the bytes COPY would send, and of the DEM (for reproducibility checks)."""
-    srid = get_settings().store_srid
+    srid = store_srid()
     digests = {}
     for table, frame in city.tables.items():
         h = hashlib.sha256()

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from core import db, jobs
 from core.secrets import check_startup
 from core.settings import get_settings
-from spatial_api import bodylimit, headers, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import bodylimit, headers, openapi, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     admin,
     analysis,
@@ -91,6 +91,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     check_startup(settings)
     app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
+    openapi.install(app)
     problems.install(app)
     ratelimit.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
@@ -128,3 +129,10 @@ def create_app() -> FastAPI:
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the app with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app, factory=True, host=host, port=port, log_level="info")

@@ -90,16 +90,15 @@ def serve(
     """Serve the API at /api/v1 and the viewer at /; with a broker, the sensor listener beside it."""
     import subprocess
 
-    import uvicorn
-
     from live import broker
+    from spatial_api.app import serve as run_server
 
     check_connection()
     listener = None
     if listen and broker.configured():
         listener = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "sensors", "listen"])
     try:
-        uvicorn.run("spatial_api.app:create_app", factory=True, host=host, port=port, log_level="info")
+        run_server(host, port)
     finally:
         if listener is not None:
             listener.terminate()
@@ -125,14 +124,16 @@ def _register_groups() -> None:
     from live.cli import app as sensors_app
     from records.cli import app as records_app
     from sample_models.cli import app as city_app
-    from sample_models.cli import demo
+    from spatial_api.commands import demo, ingest, review
     from tiles.cli import app as tiles_app
 
+    bim_app.command("ingest")(ingest)
     app.add_typer(bim_app, name="bim")
     app.add_typer(gis_app, name="gis")
     app.add_typer(credit_app, name="credit")
     app.add_typer(tiles_app, name="tiles")
     app.add_typer(records_app, name="records")
+    review_app.command("run")(review)
     app.add_typer(review_app, name="review")
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")

@@ -6,17 +6,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bim_ingest import jobs as bim_jobs
-from bim_ingest.review import jobs as review_jobs
 from credit import jobs as credit_jobs
 from exports import jobs as exports_jobs
 from exports import sources as export_sources
 from profiles import read as profiles
 from records import jobs as records_jobs
 from search import query as search
+from spatial_api import pipelines
 from tiles import jobs as tiles_jobs
 
-__all__ = ["bim_jobs", "credit_jobs", "exports_jobs", "records_jobs", "review_jobs", "tiles_jobs"]
+__all__ = ["credit_jobs", "exports_jobs", "pipelines", "records_jobs", "tiles_jobs"]
 
 
 @export_sources.statement_source("search")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,27 @@ SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def _clear_caches() -> None:
-    from core import db, jobs, settings
+@contextmanager
+def settings_for(database_url: str, data_dir: Path | None = None) -> Iterator[None]:
+    """The process on another database (and data folder) inside the block, by constructing its
+    settings; the ``cim`` commands tests run as child processes get the same through their
+    environment, which is put back afterwards."""
+    from core.settings import configured, get_settings
 
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db._session_factory.cache_clear()
-    jobs.get_queue.cache_clear()
+    settings = get_settings().model_copy(
+        update={"database_url": database_url, "data_dir": data_dir or get_settings().data_dir}
+    )
+    saved = {key: os.environ.get(key) for key in settings.environment()}
+    os.environ.update(settings.environment())
+    try:
+        with configured(settings):
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _server_url() -> str:
@@ -72,33 +87,35 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A fresh, migrated database for the whole session; dropped at the end."""
     name = f"cim_test_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
-    secret_files = {f"CIM_{name.upper()}_FILE": name for name in ("jwt_secret", "field_key", "pii_key")}
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CIM_DATA_DIR", "CIM_PUBLIC_LAYERS", *secret_files)}
     data_dir = tmp_path_factory.mktemp("cim-data")
-    os.environ["DATABASE_URL"] = url
-    os.environ["CIM_DATA_DIR"] = str(data_dir)
-    # The session's own random keys, as the demo makes them (the server refuses to start without).
-    from core.secrets import generated
-
-    for variable, name in secret_files.items():
-        os.environ[variable] = str(generated(data_dir, name))
-    # Every layer readable without a login, as most tests read them; tests/test_security_access.py
-    # checks the product's default (only buildings, parcels and roads public).
-    os.environ["CIM_PUBLIC_LAYERS"] = '["*"]'
-    _clear_caches()
     from core import migrate
     from core.db import get_engine
+    from core.secrets import generated
+    from core.settings import configure
 
-    migrate.upgrade()
-    yield get_engine()
-    get_engine().dispose()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    _clear_caches()
-    drop_database(server_url, name)
+    # The session's own random keys, as the demo makes them (the server refuses to start without),
+    # and every layer readable without a login, as most tests read them (tests/test_security_access.py
+    # checks the product's default: only buildings, parcels and roads public).
+    session_env = {
+        f"CIM_{key.upper()}_FILE": str(generated(data_dir, key)) for key in ("jwt_secret", "field_key", "pii_key")
+    }
+    session_env["CIM_PUBLIC_LAYERS"] = '["*"]'
+    saved = {key: os.environ.get(key) for key in session_env}
+    os.environ.update(session_env)
+    configure(None)  # read again with the session's environment
+    try:
+        with settings_for(url, data_dir):
+            migrate.upgrade()
+            yield get_engine()
+            get_engine().dispose()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        configure(None)
+        drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ def role_headers(client, sample_city) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="session")
 def demo_model(sample_city) -> dict:
     """One of the demo's BIM models, authored on a vacant parcel of a project and published."""
-    from sample_models.demo_models import publish_demo_models
+    from spatial_api.pipelines import publish_demo_models
 
     return publish_demo_models(1)[0]
 

@@ -55,20 +55,16 @@ def gis_database(database, server_url: str):
     not leak into the sample city other tests read); the process points at it while the module runs."""
     from core import migrate
     from core.db import get_engine
-    from tests.conftest import _clear_caches, create_database, drop_database
+    from tests.conftest import create_database, drop_database, settings_for
 
     name = f"cim_gis_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
-    saved = os.environ["DATABASE_URL"]
-    os.environ["DATABASE_URL"] = url
-    _clear_caches()
     try:
-        migrate.upgrade()
-        yield get_engine()
+        with settings_for(url):
+            migrate.upgrade()
+            yield get_engine()
+            get_engine().dispose()
     finally:
-        get_engine().dispose()
-        os.environ["DATABASE_URL"] = saved
-        _clear_caches()
         drop_database(server_url, name)
 
 

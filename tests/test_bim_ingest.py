@@ -71,7 +71,7 @@ def _max_nearest(a: np.ndarray, b: np.ndarray) -> float:
 def test_every_vertex_within_1cm_of_pyproj(database, sample_ifc_utm):
     """MapConversion into UTM 51N (rotation 37.5°, Scale 0.001, height 12.25): every stored vertex
     equals a hand-written map conversion followed by pyproj UTM 51N + EGM96 -> EPSG:4549 + EGM96."""
-    result = ingest_file(sample_ifc_utm, publish=False)
+    result = ingest_file(sample_ifc_utm)
     model = ifcopenshell.open(str(sample_ifc_utm))
     conversion = model.by_type("IfcMapConversion")[0]
     unit = ifcopenshell.util.unit.calculate_unit_scale(model)
@@ -97,7 +97,7 @@ def test_every_vertex_within_1cm_of_pyproj(database, sample_ifc_utm):
 
 
 def test_sample_building_stored_with_semantics(database, sample_ifc):
-    result = ingest_file(sample_ifc, publish=False)
+    result = ingest_file(sample_ifc)
     assert result["elements"] == 35
     with database.connect() as conn:
         walls = conn.execute(
@@ -171,7 +171,7 @@ def _bare_count(path) -> int:
 def test_shared_ifc_ingests(database, shared_datasets, name):
     path = shared_datasets / "ifc" / name
     override = Override("EPSG:4549", (497_600.0, 3_520_100.0, 9.0), 0.0) if "OpenHouse" in name else None
-    result = ingest_file(path, override=override, publish=False, model_name=f"shared {name}")
+    result = ingest_file(path, override=override, model_name=f"shared {name}")
     # every product with a body is an element, except those reported as not triangulated (with a reason)
     assert result["elements"] == _products_with_body(path) - len(result["untriangulated"])
     assert result["untriangulated"] == []  # IfcOpenShell (with the CSG fallback) triangulates all shared files
@@ -207,7 +207,7 @@ def test_footprints_of_shared_representations(database, shared_datasets):
     placement (tested_sample_project: 93 products, 28 representations): each equals, within
     0.1 mm, the plan view of the product's own stored triangles."""
     path = shared_datasets / "ifc" / "tested_sample_project.ifc"
-    result = ingest_file(path, publish=False, model_name="shared footprints")
+    result = ingest_file(path, model_name="shared footprints")
     with database.connect() as conn:
         rows = conn.execute(
             text("SELECT ST_AsBinary(geom), ST_AsBinary(footprint) FROM bim_element WHERE version_id = :v"),
@@ -233,7 +233,7 @@ def test_untriangulated_product_is_reported(database, bim_dir, sample_ifc):
     ifcopenshell.api.run("geometry.edit_object_placement", model, product=proxy)
     path = bim_dir / "sample-untriangulated.ifc"
     model.write(str(path))
-    result = ingest_file(path, publish=False, model_name="untriangulated sample")
+    result = ingest_file(path, model_name="untriangulated sample")
     assert _products_with_body(path) == 36
     assert result["elements"] == 35
     assert result["untriangulated"] == [
@@ -264,8 +264,8 @@ def test_ifczip_ingests_like_the_plain_file(database, bim_dir, sample_ifc):
     packed = bim_dir / "sample.ifczip"
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(sample_ifc, "sample.ifc")
-    plain = ingest_file(sample_ifc, publish=False, model_name="zip plain")
-    zipped = ingest_file(packed, publish=False, model_name="zip packed")
+    plain = ingest_file(sample_ifc, model_name="zip plain")
+    zipped = ingest_file(packed, model_name="zip packed")
     assert zipped["elements"] == plain["elements"] == 35
     assert zipped["schema"] == "IFC4"
     assert _hashes(database, zipped["version_id"]) == _hashes(database, plain["version_id"])
@@ -306,7 +306,7 @@ def test_cli_ingest_json(database, sample_ifc):
 
 
 def test_new_version_and_diff(database, bim_dir, sample_ifc):
-    v1 = ingest_file(sample_ifc, publish=False, model_name="diff sample")
+    v1 = ingest_file(sample_ifc, model_name="diff sample")
     model = ifcopenshell.open(str(sample_ifc))
     columns = model.by_type("IfcColumn")
     removed, moved = columns[0].GlobalId, columns[1].GlobalId
@@ -324,7 +324,7 @@ def test_new_version_and_diff(database, bim_dir, sample_ifc):
     added = proxy.GlobalId
     v2_path = bim_dir / "sample-v2.ifc"
     model.write(str(v2_path))
-    v2 = ingest_file(v2_path, publish=False, model_name="diff sample")
+    v2 = ingest_file(v2_path, model_name="diff sample")
     assert v2["model_id"] == v1["model_id"]
     assert v2["version_no"] == v1["version_no"] + 1
     from bim_ingest.store import diff_versions
@@ -361,7 +361,7 @@ def test_failed_ingest_leaves_nothing(database, sample_ifc, monkeypatch):
     # products may be described in a forked child (ingest.DESCRIBE_APART_FROM), which then does the
     # counting; only the 20th call raises, so the error itself says the ingest failed midway
     with pytest.raises(RuntimeError, match="disk full"):
-        ingest_file(sample_ifc, publish=False, model_name="atomic sample")
+        ingest_file(sample_ifc, model_name="atomic sample")
     assert count() == before
 
 
@@ -386,7 +386,9 @@ def _glb_ids(path) -> list[str]:
 
 
 def test_published_version_has_tileset_with_global_ids(database, sample_ifc):
-    result = ingest_file(sample_ifc, model_name="tiled sample")
+    from spatial_api.pipelines import ingest_and_publish
+
+    result = ingest_and_publish(sample_ifc, model_name="tiled sample")
     assert result["tileset"] == f"/api/v1/tiles/bim-{result['version_id']}/tileset.json"
     folder = get_settings().tiles_dir / f"bim-{result['version_id']}"
     assert (folder / "tileset.json").is_file()

@@ -111,7 +111,8 @@ def _write_leaf(
     frame = Frame.at(ecef)
     local_points = frame.local(ecef).astype(np.float32)
     positions = local_points[mesh.corner_point]
-    centre_store = sum(bounds(mesh.points)) / 2
+    low, high = bounds(mesh.points)
+    centre_store = (low + high) / 2
     normals = mesh.corner_normal @ frame.normal_matrix(centre_store)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     p = positions[mesh.triangles].astype(np.float64)
@@ -145,11 +146,12 @@ def _update_leaf(
     stale = tuple(name for name, entry in result.items() if entry is not None)
     if stale:
         for name, entry in _write_leaf(spec, features, idx, out, key, stale).items():
-            result[name] |= entry
+            result[name] = (result[name] or {}) | entry
     return key, result
 
 
 def _update_forked(job: Job) -> tuple[str, dict[str, dict[str, Any] | None]]:
+    assert _forked is not None, "set by _update_leaves before the pool forks"
     spec, features, out = _forked
     return _update_leaf(spec, features, out, job)
 
@@ -274,6 +276,7 @@ def build_layer(layer: str, progress: Progress | None = None, formats: str | Seq
     jobs: list[Job] = [
         (leaf.key, leaf.features, {name: old_leaves[name].get(leaf.key, {}).get("hash") for name in names})
         for leaf in (root.leaves() if root else [])
+        if leaf.features is not None
     ]
     updated = _update_leaves(spec, features, out, jobs, report)
     leaves_out = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gis.crs import store_to_ecef
+from gis.crs import store_to_ecef, transform_columns
 
 
 def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -20,8 +20,7 @@ def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def to_ecef(points: np.ndarray) -> np.ndarray:
     """Store-CRS points with orthometric heights (n, 3) to ECEF metres (EPSG:4978)."""
-    x, y, z = store_to_ecef().transform(points[:, 0], points[:, 1], points[:, 2])
-    return np.column_stack([x, y, z])
+    return transform_columns(store_to_ecef(), *points[:, :3].T)
 
 
 def enu_rotation(ecef: np.ndarray) -> np.ndarray:

@@ -119,6 +119,7 @@ def read(layer: Layer) -> Batch:
     raw = get_engine().raw_connection()
     try:
         conn = raw.driver_connection
+        assert conn is not None, "a pooled connection has its driver's"
         with conn.cursor(name="cim_tiles_read", binary=True) as cur:
             cur.itersize = FETCH_ROWS
             cur.execute(sql, params)
@@ -211,7 +212,7 @@ def _axes(batch: Batch, warnings: Counter, what: str) -> tuple[np.ndarray, np.nd
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms) | (shapely.get_type_id(geoms) != 1)
     bad |= ~shapely.has_z(geoms)
     _skip(warnings, bad, f"invalid, empty or 2D {what}")
-    coords, line = _line_coords(np.where(bad, None, geoms))
+    coords, line = _line_coords(np.where(bad, None, geoms))  # type: ignore[call-overload]  # object arrays take None
     short = ~bad & (np.bincount(line, minlength=len(geoms)) < 2)
     _skip(warnings, short, f"zero-length {what}")
     return geoms, coords, line, ~bad & ~short

@@ -257,10 +257,9 @@ def main() -> None:
     url = prepare_database(args.buildings, args.skip_load)
     env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
     os.environ.update(DATABASE_URL=url)
-    from core import db, settings
+    from core.settings import configure
 
-    settings.get_settings.cache_clear()  # cluster.up() read the settings before DATABASE_URL was set
-    db.get_engine.cache_clear()
+    configure(None)  # cluster.up() read the settings before DATABASE_URL was set
     with create_engine(url).connect() as conn:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("building", "pipeline")}
     load = workload(url, args.requests)
@@ -330,6 +329,7 @@ def direct(url: str, load: dict) -> dict:
     from core import layers
     from core.db import read_engine
     from core.registry import registry
+    from core.settings import store_srid
     from gis.analysis import identify as identify_
     from gis.analysis import inputs
     from gis.analysis.within import within
@@ -355,7 +355,7 @@ def direct(url: str, load: dict) -> dict:
 
         def stats(p):
             with engine.connect() as conn:
-                within(conn, inputs.geometry(conn, _square(*p, 0.003), ("Polygon",)), inputs.srid(), date.today().year)
+                within(conn, inputs.geometry(conn, _square(*p, 0.003), ("Polygon",)), store_srid(), date.today().year)
 
         for name, fn, data in (
             ("items_bbox", items, load["boxes"]),

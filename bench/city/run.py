@@ -28,7 +28,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import _clear_caches, _server_url, create_database, drop_database  # noqa: E402
+from core.settings import configure  # noqa: E402
+from tests.conftest import _server_url, create_database, drop_database  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -91,7 +92,7 @@ def _peer(buildings: int) -> dict:
 
     from core.db import get_engine, session_scope
     from core.models import Building, HouseUnit
-    from core.settings import get_settings
+    from core.settings import store_srid
     from sample_models.city.generate import generate_city
     from sample_models.load import _copy
 
@@ -99,7 +100,7 @@ def _peer(buildings: int) -> dict:
     frame = city.tables["building"].assign(project_code=None, parcel_code=None)
     units = city.tables["house_unit"]
     plain_frame, plain_units = ((f.astype(object).where(f.notna(), None)) for f in (frame, units))
-    srid = get_settings().store_srid
+    srid = store_srid()
     rows = len(frame) + len(units)
     engine = get_engine()
 
@@ -234,7 +235,7 @@ def main() -> None:
     name = f"cim_bench_city_{uuid.uuid4().hex[:8]}"
     os.environ["DATABASE_URL"] = create_database(server, name)
     os.environ["CIM_DATA_DIR"] = tempfile.mkdtemp(prefix="cim-bench-city-")
-    _clear_caches()
+    configure(None)  # the environment just set, read again
     memory_gb = round(psutil.virtual_memory().total / 2**30)
     result = {
         "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, {memory_gb} GB",

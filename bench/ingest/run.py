@@ -2,7 +2,7 @@
 
 For each file, each measurement in its own process (so peak RSS is that step's alone):
 - ``bare``: IfcOpenShell's iterator with the ingest's settings (kernel, threads, exclusions), nothing else;
-- ``ingest``: ``ingest_file(publish=False)`` in a fresh process (cold: pyproj's transformers, the
+- ``ingest``: ``ingest_and_publish(publish=False)`` in a fresh process (cold: pyproj's transformers, the
   database connection and the first use of every library are paid): read, georeference,
   triangulate (in a forked kernel process), transform every vertex, COPY into PostGIS;
 - ``warm``: one process ingests the file once untimed, then alternates bare iterator and ingest
@@ -66,10 +66,10 @@ def _bare(path: str) -> int:
 
 def _ingest(path: str, publish: bool) -> dict:
     from bim_ingest.georef import Override
-    from bim_ingest.ingest import ingest_file
+    from spatial_api.pipelines import ingest_and_publish
 
     override = OVERRIDE.get(Path(path).name)
-    return ingest_file(
+    return ingest_and_publish(
         path,
         override=Override(*override) if override else None,
         publish=publish,
@@ -86,8 +86,8 @@ def _timed(fn, *args) -> tuple[float, float, object]:
 
 def _child(step: str, path: str, repeat: int) -> dict:
     """Run one step in this (child) process; return its figures. Imports happen before the timer."""
-    import bim_ingest.ingest  # noqa: F401
     import bim_ingest.source  # noqa: F401
+    import spatial_api.pipelines  # noqa: F401
 
     baseline_mb = _usage()["rss_mb"]  # the interpreter with every library imported, before any model
     if step == "bare":

@@ -6,7 +6,9 @@ orthometric heights); the 2D measures are exact in the projected store CRS."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bim_ingest.review import rules
 from bim_ingest.review.issues import Issue, rounded
+from core.settings import store_srid
 
 ROOF_CLASSES = ("IfcRoof", "IfcRailing", "IfcCovering")
 
@@ -124,18 +127,12 @@ def _parcel(session: Session, project_code: str, footprint: BaseGeometry) -> dic
                 ORDER BY ST_Area(ST_Intersection(geom, ST_GeomFromWKB(:fp, :srid))) DESC LIMIT 1
                 """
                 ),
-                {"fp": shapely.to_wkb(footprint), "srid": _srid()},
+                {"fp": shapely.to_wkb(footprint), "srid": store_srid()},
             )
             .mappings()
             .first()
         )
     return None if row is None else dict(row) | {"geom": shapely.from_wkb(bytes(row["g"]))}
-
-
-def _srid() -> int:
-    from core.settings import get_settings
-
-    return get_settings().store_srid
 
 
 def _red_lines(session: Session, parcel: BaseGeometry, building: BaseGeometry) -> list[tuple[str, BaseGeometry]]:
@@ -147,9 +144,151 @@ def _red_lines(session: Session, parcel: BaseGeometry, building: BaseGeometry) -
             " WHERE ST_DWithin(red_line, ST_GeomFromWKB(:p, :srid), :d)"
             " OR ST_DWithin(red_line, ST_GeomFromWKB(:b, :srid), :d)"
         ),
-        {"p": shapely.to_wkb(parcel), "b": shapely.to_wkb(building), "srid": _srid(), "d": rules.ROAD_SEARCH_M},
+        {"p": shapely.to_wkb(parcel), "b": shapely.to_wkb(building), "srid": store_srid(), "d": rules.ROAD_SEARCH_M},
     )
     return [(r.code, shapely.from_wkb(bytes(r.g))) for r in rows]
+
+
+@dataclass
+class Site:
+    """What the checks measure against: the version's elements, the project's parcel and the ground."""
+
+    session: Session
+    elements: list[Element]
+    building: BaseGeometry  # the union of the elements' footprints
+    parcel: dict[str, Any]
+    ground: float  # orthometric, NaN without DEM
+    building_global_id: str | None
+    facts: dict[str, Any]  # the site facts the report shows; checks may add theirs
+
+    @cached_property
+    def above(self) -> list[Element]:
+        """The elements above ground (all of them without a DEM, or when none is above)."""
+        tolerance = rules.PLANNING_TOLERANCE_M
+        return [e for e in self.elements if np.isnan(self.ground) or e.z_max > self.ground + tolerance] or self.elements
+
+    def building_issue(self, rule: str, severity: str, message: str, **measures: Any) -> Issue:
+        return Issue(
+            rule=rule,
+            severity=severity,
+            global_id=self.building_global_id,
+            ifc_class="IfcBuilding",
+            message=message,
+            **measures,
+        )
+
+
+# a check's issues and its summaries (one per rule it decides)
+Found = tuple[list[Issue], list[dict[str, Any]]]
+
+
+def inside_parcel(site: Site) -> Found:
+    """The farthest footprint corner outside the parcel line, per element."""
+    parcel = site.parcel
+    outside = []
+    for e in site.elements:
+        corners = shapely.points(shapely.get_coordinates(e.footprint))
+        over = float(shapely.distance(corners, parcel["geom"]).max()) if len(corners) else 0.0
+        if over > rules.PLANNING_TOLERANCE_M:
+            message = f"{e.ifc_class} {e.name or ''} reaches {over:.2f} m beyond parcel {parcel['code']}"
+            outside.append(_issue(rules.INSIDE_PARCEL, e, over, 0.0, "m", message, parcel=parcel["code"]))
+    worst = max((i.measured or 0.0 for i in outside), default=0.0)
+    return outside, [_check(rules.INSIDE_PARCEL, worst, 0.0, "m", outside, parcel=parcel["code"])]
+
+
+def setback(site: Site) -> Found:
+    """The distance of the building above ground from the nearest road red line."""
+    parcel = site.parcel
+    required = parcel["min_setback_m"] if parcel["min_setback_m"] is not None else rules.DEFAULT_SETBACK_M
+    roads = _red_lines(site.session, parcel["geom"], site.building)
+    near = []
+    nearest = None
+    for e in site.above if roads else []:
+        d, code = min((float(e.footprint.distance(red_line)), code) for code, red_line in roads)
+        nearest = d if nearest is None else min(nearest, d)
+        if d < required - rules.PLANNING_TOLERANCE_M:
+            message = (
+                f"{e.ifc_class} {e.name or ''} is {d:.2f} m from the red line of road {code}; "
+                f"setback {required:.1f} m required"
+            )
+            near.append(_issue(rules.SETBACK, e, d, required, "m", message, road=code))
+    return near, [_check(rules.SETBACK, nearest, required, "m", near, roads=[c for c, _ in roads])]
+
+
+def height(site: Site) -> Found:
+    """The height above the ground (DEM) against the parcel's height limit; without a DEM, a
+    warning that height and floor area were not checked."""
+    if np.isnan(site.ground):
+        message = "no DEM under the building: height and floor area were not checked; import the DEM"
+        return [site.building_issue(rules.NO_GROUND, rules.WARNING, message)], []
+    ground, limit, parcel = site.ground, site.parcel["height_limit_m"], site.parcel["code"]
+    top = max(e.z_max for e in site.elements) - ground
+    tall = []
+    if limit is not None:
+        tall = [
+            _issue(
+                rules.HEIGHT,
+                e,
+                e.z_max - ground,
+                limit,
+                "m",
+                f"{e.ifc_class} {e.name or ''} rises {e.z_max - ground:.2f} m above the ground; "
+                f"parcel {parcel} allows {limit:.1f} m",
+            )
+            for e in site.elements
+            if e.z_max - ground > limit + rules.PLANNING_TOLERANCE_M
+        ]
+    return tall, [_check(rules.HEIGHT, top, limit, "m", tall, ground_h_orthometric=round(ground, 3))]
+
+
+def _floor_area(site: Site) -> tuple[float, list[str]]:
+    """The floor area of the storeys above ground (roofs left out) and those storeys' names."""
+    storeys: dict[str, list[Element]] = {}
+    for e in site.elements:
+        if e.storey is not None and e.ifc_class not in ROOF_CLASSES and e.predefined_type != "ROOF":
+            storeys.setdefault(e.storey, []).append(e)
+    floor_area = 0.0
+    counted = []
+    for name, members in sorted(storeys.items()):
+        if max(m.z_max for m in members) > site.ground + rules.ABOVE_GROUND_M:
+            floor_area += shapely.union_all([m.footprint for m in members]).area
+            counted.append(name)
+    return floor_area, counted
+
+
+def intensity(site: Site) -> Found:
+    """Plot ratio (floor area above ground over the parcel's area) and building density (the
+    footprint above ground over the parcel's area) against the parcel's caps; needs the DEM."""
+    if np.isnan(site.ground):
+        return [], []
+    parcel = site.parcel
+    floor_area, counted = _floor_area(site)
+    parcel_area = parcel["geom"].area
+    base = shapely.union_all([e.footprint for e in site.above]).area
+    issues: list[Issue] = []
+    checks = []
+    for rule, value, cap, what in (
+        (rules.PLOT_RATIO, floor_area / parcel_area, parcel["max_plot_ratio"], "plot ratio"),
+        (rules.DENSITY, base / parcel_area, parcel["max_density"], "building density"),
+    ):
+        failing = []
+        if cap is not None and value > cap + 1e-4:
+            message = f"{what} {value:.3f} exceeds parcel {parcel['code']}'s {cap:.2f}"
+            failing.append(
+                site.building_issue(rule, rules.ERROR, message, measured=rounded(value, 6), limit=cap),
+            )
+        checks.append(_check(rule, value, cap, "ratio", failing) | {"measured": rounded(value, 6)})
+        issues += failing
+    site.facts |= {
+        "floor_area_m2": round(floor_area, 2),
+        "storeys_counted": counted,
+        "parcel_area_m2": round(parcel_area, 2),
+    }
+    return issues, checks
+
+
+# The planning checks in the order the report lists them; a new check is one more function here.
+CHECKS: tuple[Callable[[Site], Found], ...] = (inside_parcel, setback, height, intensity)
 
 
 def planning_checks(
@@ -160,143 +299,24 @@ def planning_checks(
     if not elements:
         return [], [], {"elements_with_geometry": 0}
     building = shapely.union_all([e.footprint for e in elements])
-    issues: list[Issue] = []
-    checks: list[dict[str, Any]] = []
     parcel = _parcel(session, project_code, building)
     ground = ground_level(building)
-    site: dict[str, Any] = {
+    facts: dict[str, Any] = {
         "parcel": parcel["code"] if parcel else None,
         "ground_h_orthometric": None if np.isnan(ground) else round(ground, 3),
         "footprint_area_m2": round(building.area, 2),
     }
+    site = Site(session, elements, building, parcel or {}, ground, building_global_id, facts)
     if parcel is None:
-        issues.append(
-            Issue(
-                rule=rules.NO_PARCEL,
-                severity=rules.ERROR,
-                global_id=building_global_id,
-                ifc_class="IfcBuilding",
-                message=f"no parcel for project {project_code} and none under the building: "
-                "record the project's parcel (project.parcel_code) before review",
-            )
+        message = (
+            f"no parcel for project {project_code} and none under the building: "
+            "record the project's parcel (project.parcel_code) before review"
         )
-        return issues, checks, site
-
-    # Inside the parcel: the farthest footprint corner outside the parcel line.
-    outside = []
-    for e in elements:
-        corners = shapely.points(shapely.get_coordinates(e.footprint))
-        over = float(shapely.distance(corners, parcel["geom"]).max()) if len(corners) else 0.0
-        if over > rules.PLANNING_TOLERANCE_M:
-            outside.append(
-                _issue(
-                    rules.INSIDE_PARCEL,
-                    e,
-                    over,
-                    0.0,
-                    "m",
-                    f"{e.ifc_class} {e.name or ''} reaches {over:.2f} m beyond parcel {parcel['code']}",
-                    parcel=parcel["code"],
-                )
-            )
-    worst = max((i.measured for i in outside), default=0.0)
-    checks.append(_check(rules.INSIDE_PARCEL, worst, 0.0, "m", outside, parcel=parcel["code"]))
-    issues += outside
-
-    # Setback from the road red lines (the building above ground).
-    above = [e for e in elements if np.isnan(ground) or e.z_max > ground + rules.PLANNING_TOLERANCE_M] or elements
-    setback = parcel["min_setback_m"] if parcel["min_setback_m"] is not None else rules.DEFAULT_SETBACK_M
-    roads = _red_lines(session, parcel["geom"], building)
-    near = []
-    nearest = None
-    for e in above if roads else []:
-        d, code = min((float(e.footprint.distance(red_line)), code) for code, red_line in roads)
-        nearest = d if nearest is None else min(nearest, d)
-        if d < setback - rules.PLANNING_TOLERANCE_M:
-            near.append(
-                _issue(
-                    rules.SETBACK,
-                    e,
-                    d,
-                    setback,
-                    "m",
-                    f"{e.ifc_class} {e.name or ''} is {d:.2f} m from the red line of road {code}; "
-                    f"setback {setback:.1f} m required",
-                    road=code,
-                )
-            )
-    checks.append(_check(rules.SETBACK, nearest, setback, "m", near, roads=[c for c, _ in roads]))
-    issues += near
-
-    # Height above the ground (DEM) against the parcel's height limit.
-    limit = parcel["height_limit_m"]
-    if np.isnan(ground):
-        issues.append(
-            Issue(
-                rule=rules.NO_GROUND,
-                severity=rules.WARNING,
-                global_id=building_global_id,
-                ifc_class="IfcBuilding",
-                message="no DEM under the building: height and floor area were not checked; import the DEM",
-            )
-        )
-    else:
-        top = max(e.z_max for e in elements) - ground
-        tall = []
-        if limit is not None:
-            tall = [
-                _issue(
-                    rules.HEIGHT,
-                    e,
-                    e.z_max - ground,
-                    limit,
-                    "m",
-                    f"{e.ifc_class} {e.name or ''} rises {e.z_max - ground:.2f} m above the ground; "
-                    f"parcel {parcel['code']} allows {limit:.1f} m",
-                )
-                for e in elements
-                if e.z_max - ground > limit + rules.PLANNING_TOLERANCE_M
-            ]
-        checks.append(_check(rules.HEIGHT, top, limit, "m", tall, ground_h_orthometric=round(ground, 3)))
-        issues += tall
-
-        # Plot ratio: floor area of the storeys above ground over the parcel area; density: the
-        # footprint above ground over the parcel area.
-        storeys: dict[str, list[Element]] = {}
-        for e in elements:
-            if e.storey is not None and e.ifc_class not in ROOF_CLASSES and e.predefined_type != "ROOF":
-                storeys.setdefault(e.storey, []).append(e)
-        floor_area = 0.0
-        counted = []
-        for name, members in sorted(storeys.items()):
-            if max(m.z_max for m in members) > ground + rules.ABOVE_GROUND_M:
-                floor_area += shapely.union_all([m.footprint for m in members]).area
-                counted.append(name)
-        parcel_area = parcel["geom"].area
-        base = shapely.union_all([e.footprint for e in above]).area
-        for rule, value, cap, what in (
-            (rules.PLOT_RATIO, floor_area / parcel_area, parcel["max_plot_ratio"], "plot ratio"),
-            (rules.DENSITY, base / parcel_area, parcel["max_density"], "building density"),
-        ):
-            failing = []
-            if cap is not None and value > cap + 1e-4:
-                failing.append(
-                    Issue(
-                        rule=rule,
-                        severity=rules.ERROR,
-                        global_id=building_global_id,
-                        ifc_class="IfcBuilding",
-                        measured=rounded(value, 6),
-                        limit=cap,
-                        message=f"{what} {value:.3f} exceeds parcel {parcel['code']}'s {cap:.2f}",
-                    )
-                )
-            checks.append(_check(rule, value, cap, "ratio", failing))
-            checks[-1]["measured"] = rounded(value, 6)
-            issues += failing
-        site |= {
-            "floor_area_m2": round(floor_area, 2),
-            "storeys_counted": counted,
-            "parcel_area_m2": round(parcel_area, 2),
-        }
-    return issues, checks, site
+        return [site.building_issue(rules.NO_PARCEL, rules.ERROR, message)], [], facts
+    issues: list[Issue] = []
+    checks: list[dict[str, Any]] = []
+    for check in CHECKS:
+        found, summaries = check(site)
+        issues += found
+        checks += summaries
+    return issues, checks, site.facts

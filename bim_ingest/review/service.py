@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ifcopenshell
 from ifctester import ids
@@ -34,6 +34,7 @@ from core.errors import NotFound, UserError
 from core.models import BimModelVersion, DrawingReview, Project, ReviewIssue
 
 Progress = Callable[[str, float], None]
+T = TypeVar("T")
 STATUS_LABELS = {"received": "受理", "in_review": "审查中", "returned": "退回修改", "approved": "通过"}
 DECISIONS = {"approve": "approved", "return": "returned"}
 
@@ -42,23 +43,18 @@ class Conflict(UserError):
     status_code = 409
 
 
+def _row(session: Session, model: type[T], key: Any) -> T:
+    """The row of ``model`` with primary key ``key``; NotFound when there is none."""
+    found = session.get(model, key)
+    if found is None:
+        raise NotFound(f"{model.__name__} {key} does not exist")
+    return found
+
+
 def check_project(project_code: str) -> None:
     with session_scope() as session:
         if session.get(Project, project_code) is None:
             raise NotFound(f"project {project_code!r} does not exist: give the code of a registered project")
-
-
-def parse_override(crs: str | None, origin: str | None, rotation: float) -> Override | None:
-    """A placement for a model without georeferencing; all or nothing of CRS and origin."""
-    if crs is None and origin is None:
-        return None
-    if crs is None or origin is None:
-        raise UserError("give both --crs and --origin E,N,H to place a model by hand")
-    try:
-        east, north, height = (float(v) for v in origin.split(","))
-    except ValueError as exc:
-        raise UserError(f"--origin {origin!r} is not E,N,H (three numbers separated by commas)") from exc
-    return Override(crs, (east, north, height), rotation)
 
 
 def run_review(
@@ -95,7 +91,6 @@ def ingest_unpublished(
         path,
         project_code=project_code,
         override=override,
-        publish=False,
         progress=lambda stage, percent: progress(f"ingest: {stage}", 2 + 0.4 * percent),
     )
 
@@ -169,9 +164,26 @@ def review_model(
     return report, issues
 
 
+def summary(document: dict[str, Any]) -> dict[str, Any]:
+    """The short account of a finished review (its job's result, `cim review --json`)."""
+    report = document["report"] or {}
+    return {
+        "review_id": document["id"],
+        "project_code": document["project_code"],
+        "model_version_id": document["model_version_id"],
+        "round": document["round"],
+        "status": document["status"],
+        "passed": report.get("passed"),
+        "counts": report.get("counts"),
+        "planning": report.get("planning", {}).get("checks"),
+        "diff": report.get("diff", {}).get("counts"),
+        "seconds": report.get("seconds", {}).get("total"),
+    }
+
+
 def version_diff(session: Session, version_id: int) -> dict[str, Any]:
     """Elements added, removed and changed since the model's previous version (none for a first one)."""
-    version = session.get(BimModelVersion, version_id)
+    version = _row(session, BimModelVersion, version_id)
     previous = previous_version_id(session, version.model_id, version.version_no)
     if previous is None:
         diff: dict[str, Any] = {"from_version_id": None, "to_version_id": version_id, "added": [], "removed": []}
@@ -325,7 +337,7 @@ def annotate_issue(
         issue = session.get(ReviewIssue, issue_id)
         if issue is None or issue.review_id != review_id:
             raise NotFound(f"review {review_id} has no issue {issue_id}")
-        review = session.get(DrawingReview, review_id)
+        review = _row(session, DrawingReview, review_id)
         if review.status != "in_review":
             raise Conflict(f"review {review_id} is {review.status}: issues can be commented only while in review")
         details = dict(issue.details or {})
@@ -346,8 +358,9 @@ def annotate_issue(
 
 
 def decide(review_id: int, action: str, username: str | None, comment: str | None = None) -> dict[str, Any]:
-    """Approve (publish the model version, withdraw the model's earlier published versions, rebuild
-    the ``bim`` tiles) or return the review. Approval needs every error issue resolved."""
+    """Approve (publish the model version, withdraw the model's earlier published versions) or
+    return the review. Approval needs every error issue resolved; the job layer then rebuilds the
+    ``bim`` tiles (and :func:`reopen` undoes the approval if that fails)."""
     if action not in DECISIONS:
         raise UserError(f"decision {action!r} is not one of: {', '.join(DECISIONS)}")
     with session_scope() as session:
@@ -378,32 +391,22 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
             },
         }
         if action == "approve":
-            version = session.get(BimModelVersion, review.model_version_id)
+            version = _row(session, BimModelVersion, review.model_version_id)
             session.execute(
                 update(BimModelVersion)
                 .where(BimModelVersion.model_id == version.model_id, BimModelVersion.status == "published")
                 .values(status="withdrawn")
             )
             version.status = "published"
-    result = review_document(review_id)
-    if action == "approve":
-        result["tiles"] = _publish_tiles(review_id)
-    return result
+    return review_document(review_id)
 
 
-def _publish_tiles(review_id: int) -> dict[str, Any]:
-    """Rebuild the city's BIM layer; if that fails, undo the approval so layer and state agree."""
-    from tiles.build import build_layer
-    from tiles.sources import versioned_layer
-
-    try:
-        return build_layer(versioned_layer().name)
-    except Exception as exc:
-        with session_scope() as session:
-            review = session.get(DrawingReview, review_id)
-            session.execute(
-                text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
-            )
-            review.status, review.decided_at = "in_review", None
-            review.report = {k: v for k, v in (review.report or {}).items() if k != "decision"}
-        raise UserError(f"the BIM tiles could not be rebuilt ({exc}); the review stays in review, try again") from exc
+def reopen(review_id: int) -> None:
+    """Undo an approval whose publication failed: the version unpublished, the review in review again."""
+    with session_scope() as session:
+        review = _row(session, DrawingReview, review_id)
+        session.execute(
+            text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
+        )
+        review.status, review.decided_at = "in_review", None
+        review.report = {k: v for k, v in (review.report or {}).items() if k != "decision"}

@@ -250,9 +250,7 @@ def decide(
                 publish = review.model_version_id
                 _publish(session, publish)
     sealed = seal_decision(submission_id, review_id, now)
-    if publish is not None:
-        _build_tiles(submission_id, publish)
-    return submission_document(submission_id, now) | {"seal": sealed}
+    return submission_document(submission_id, now) | {"seal": sealed, "published_version": publish}
 
 
 def sealed_paths(review_id: int) -> tuple[Path, Path]:
@@ -301,18 +299,13 @@ def _publish(session: Session, version_id: int) -> None:
     version.status = "published"
 
 
-def _build_tiles(submission_id: int, version_id: int) -> None:
-    """Rebuild the city's BIM layer; if that fails the submission goes back to review."""
-    from tiles.build import build_layer
-
-    try:
-        build_layer("bim")
-    except Exception as exc:
-        with session_scope() as session:
-            session.execute(update(BimModelVersion).where(BimModelVersion.id == version_id).values(status="ingested"))
-            submission = session.get(ReviewSubmission, submission_id)
-            submission.status, submission.decided_at = "in_review", None
-        raise UserError(f"the BIM tiles could not be rebuilt ({exc}); try the last decision again") from exc
+def unpublish(submission_id: int, version_id: int) -> None:
+    """Undo a submission's approval whose publication failed: the version unpublished, the
+    submission in review again."""
+    with session_scope() as session:
+        session.execute(update(BimModelVersion).where(BimModelVersion.id == version_id).values(status="ingested"))
+        submission = session.get(ReviewSubmission, submission_id)
+        submission.status, submission.decided_at = "in_review", None
 
 
 def _agency_part(review: DrawingReview, names: dict[str, str], now: datetime) -> dict[str, Any]:

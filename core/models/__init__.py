@@ -1,6 +1,6 @@
 """All tables. Import from here so the metadata is complete."""
 
-from core.models.base import SRID, Base
+from core.models.base import Base
 from core.models.bim import BimElement, BimModel, BimModelVersion, BimSpatialNode
 from core.models.city import Building, DemTile, HouseUnit, Parcel, Road
 from core.models.credit import (
@@ -54,7 +54,6 @@ __all__ = [
     "CreditRun",
     "CreditRuleset",
     "CreditScore",
-    "SRID",
     "ApiKey",
     "Alarm",
     "AlarmStep",

@@ -9,7 +9,7 @@ from sqlalchemy import Computed, DateTime, Index, MetaData, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.settings import get_settings
+from core.settings import store_srid
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -19,7 +19,19 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-SRID = get_settings().store_srid
+
+class StoreGeometry(Geometry):
+    """A geometry in the store CRS: its SRID is the settings' in force when it is used, not at import."""
+
+    cache_ok = True
+
+    @property
+    def srid(self) -> int:
+        return store_srid()
+
+    @srid.setter
+    def srid(self, value: int) -> None:
+        """Geometry's constructor sets it; the settings decide."""
 
 
 class Base(DeclarativeBase):
@@ -28,7 +40,7 @@ class Base(DeclarativeBase):
 
 def geom_column(kind: str, *, dims: int = 2, nullable: bool = True) -> Mapped:
     """A geometry column in the store CRS with a GiST index (GeoAlchemy2 creates it)."""
-    return mapped_column(Geometry(kind, srid=SRID, dimension=dims, spatial_index=True), nullable=nullable)
+    return mapped_column(StoreGeometry(kind, dimension=dims, spatial_index=True), nullable=nullable)
 
 
 def now_column() -> Mapped[datetime]:

@@ -16,7 +16,7 @@ from shapely.ops import nearest_points
 from sqlalchemy import Connection, text
 
 from core import vocab
-from gis.analysis.inputs import srid
+from core.settings import store_srid
 
 _RULES = vocab.get("utilities").clearances_gb50289
 # Horizontal and vertical (class, class) -> metres, the classes sorted; "water_large" is water supply over DN200.
@@ -102,7 +102,7 @@ def check_pair(a: dict, b: dict) -> dict | None:
 
 def clearance(conn: Connection, area: shapely.Geometry) -> list[dict]:
     """Pairs of pipes in ``area`` (store CRS) closer than GB 50289 allows; ``at`` is a store-CRS point."""
-    params = {"wkb": shapely.to_wkb(area), "srid": srid(), "search": SEARCH_M}
+    params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "search": SEARCH_M}
     violations = []
     for row in conn.execute(_PAIRS, params).mappings():
         a = {"utility": row["a_utility"], "diameter_mm": row["a_diameter_mm"], "pressure": row["a_pressure"]}

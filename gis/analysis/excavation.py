@@ -12,7 +12,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from core.errors import UserError
-from gis.analysis.inputs import srid
+from core.settings import store_srid
 
 MAX_DEPTH_M = 100.0
 
@@ -42,7 +42,7 @@ def excavation(conn: Connection, area: shapely.Geometry, depth_m: float) -> dict
     """Pipes and tunnels hit by a dig of ``depth_m`` inside ``area`` (store CRS), with their owners."""
     if not (0 < depth_m <= MAX_DEPTH_M):
         raise UserError(f"depth_m must be more than 0 and at most {MAX_DEPTH_M:.0f} m, not {depth_m}")
-    params = {"wkb": shapely.to_wkb(area), "srid": srid(), "depth": depth_m}
+    params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "depth": depth_m}
     pipes = [dict(r) for r in conn.execute(_PIPES, params).mappings()]
     tunnels = [dict(r) for r in conn.execute(_TUNNELS, params).mappings()]
     owners = sorted({p["owner"] for p in pipes if p["owner"]} | {t["owner"] for t in tunnels if t["owner"]})

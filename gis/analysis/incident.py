@@ -16,8 +16,8 @@ import shapely
 from sqlalchemy import Connection, text
 
 from core.errors import UserError
+from core.settings import store_srid
 from gis.analysis import isolation, records
-from gis.analysis.inputs import srid
 from gis.dem import ground_heights
 from gis.network import build_graph
 
@@ -97,7 +97,7 @@ def _flood_depths(buildings: list[dict], water_level_m: float) -> None:
 
 def _burst(conn: Connection, origin: shapely.Geometry, pipe_id: str | None) -> dict:
     if pipe_id is None:
-        params = {"origin": shapely.to_wkb(origin.centroid), "srid": srid(), "d": BURST_SEARCH_M}
+        params = {"origin": shapely.to_wkb(origin.centroid), "srid": store_srid(), "d": BURST_SEARCH_M}
         pipe_id = conn.execute(_NEAREST_WATER_PIPE, params).scalar()
         if pipe_id is None:
             raise UserError(f"no water pipe within {BURST_SEARCH_M:.0f} m of the burst: give pipe_id")
@@ -123,10 +123,10 @@ def incident(
     if kind == "flood" and water_level_m is None:
         raise UserError("a flood needs water_level_m (orthometric metres) to compute depths")
     area = zone(location, radius_m)
-    params = {"wkb": shapely.to_wkb(area), "srid": srid(), "origin": shapely.to_wkb(location)}
+    params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "origin": shapely.to_wkb(location)}
     buildings = [dict(r) for r in conn.execute(_BUILDINGS, params).mappings()]
-    if kind == "flood":
-        _flood_depths(buildings, float(water_level_m))
+    if kind == "flood" and water_level_m is not None:
+        _flood_depths(buildings, water_level_m)
     for building in buildings:
         building.pop("cx")
         building.pop("cy")

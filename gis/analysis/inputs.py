@@ -15,7 +15,7 @@ from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
 from core.errors import UserError
-from core.settings import get_settings
+from core.settings import store_srid
 from gis.crs import crs84_to_store, store_to_crs84
 
 MAX_RADIUS_M = 5_000.0
@@ -128,5 +128,5 @@ def geometry(conn: Connection, geojson: dict, kinds: tuple[str, ...], what: str 
     return stored
 
 
-def srid() -> int:
-    return get_settings().store_srid
+# gis.analysis.identify's name for core.settings.store_srid, until the layer registry's change moves it
+srid = store_srid

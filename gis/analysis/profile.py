@@ -15,7 +15,7 @@ from shapely import LineString, Point
 from sqlalchemy import Connection, text
 
 from core.errors import UserError
-from gis.analysis.inputs import srid
+from core.settings import store_srid
 from gis.dem import ground_heights
 
 MAX_LENGTH_M = 10_000.0
@@ -55,7 +55,7 @@ def profile(conn: Connection, section: LineString, step_m: float) -> dict:
     stations = [*np.arange(0.0, length, step_m).tolist(), length]
     xy = [section.interpolate(s).coords[0][:2] for s in stations]
     ground = [{"station_m": round(s, 3), "ground_h_orthometric": h} for s, h in zip(stations, _ground(xy), strict=True)]
-    params = {"wkb": shapely.to_wkb(section), "srid": srid()}
+    params = {"wkb": shapely.to_wkb(section), "srid": store_srid()}
     pipes = []
     for row in conn.execute(_PIPES, params).mappings():
         axis = shapely.from_wkb(row["geom"])

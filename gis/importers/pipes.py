@@ -12,6 +12,7 @@ Ground comes from the DEM (:func:`gis.dem.ground_heights`) at every vertex.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from core import vocab
 from core.models.network import NODE_KINDS, UTILITIES
-from gis.crs import store_srid
+from core.settings import store_srid
 from gis.dem import ground_heights
 from gis.importers.report import ImportReport
 from gis.importers.rows import Row
@@ -71,10 +72,11 @@ def _along(xy: np.ndarray) -> np.ndarray:
 def _pair(values: dict, one: str, start: str, end: str) -> tuple[float, float] | None:
     a, b, both = values.get(start), values.get(end), values.get(one)
     if a is not None or b is not None:
-        a = a if a is not None else (b if both is None else both)
-        b = b if b is not None else (a if both is None else both)
-        return a, b
-    return (both, both) if both is not None else None
+        first = a if a is not None else (b if both is None else both)
+        second = b if b is not None else (first if both is None else both)
+        assert first is not None and second is not None, "one of a and b is given"
+        return float(first), float(second)
+    return (float(both), float(both)) if both is not None else None
 
 
 def _axis_z(values: dict, xy: np.ndarray, ground: np.ndarray, report: ImportReport) -> tuple[np.ndarray, float | None]:
@@ -117,19 +119,14 @@ def _clusters(points: np.ndarray, tolerance: float) -> list[list[int]]:
     return [sorted(c) for c in nx.connected_components(graph)]
 
 
-def import_pipelines(
-    session: Session,
-    rows: list[Row],
-    report: ImportReport,
-    *,
-    snap_tolerance: float,
-    source_name: str,
-    progress: Callable[[int], None] | None = None,
-) -> dict:
-    """Write pipelines, snapping their ends into existing or new nodes; returns the network figures."""
-    rows = _check_utility(rows, report)
-    lines: list[tuple[Row, np.ndarray]] = []
-    for row in rows:
+Line = tuple[Row, np.ndarray]  # a row and its axis's x, y vertices
+
+
+def _usable_lines(rows: list[Row], report: ImportReport, snap_tolerance: float) -> list[Line]:
+    """The rows with a known utility and a usable axis (a two-vertex pipe shorter than the snap
+    tolerance would collapse onto one node)."""
+    lines: list[Line] = []
+    for row in _check_utility(rows, report):
         xy = _line(row, report)
         if xy is None:
             continue
@@ -137,71 +134,106 @@ def import_pipelines(
             report.reject(row.fid, "shorter than the snap tolerance")
             continue
         lines.append((row, xy))
-    if not lines:
-        return {"components": 0, "dangling_ends": 0, "unconnected_pipes": 0}
+    return lines
 
-    # Ends: index 2i is pipe i's start, 2i+1 its end.
-    ends = np.array([[xy[0], xy[-1]] for _, xy in lines]).reshape(-1, 2)
-    end_utility = np.repeat([row.values["utility"] for row, _ in lines], 2)
-    node_of = np.full(len(ends), None, dtype=object)
-    node_xy: dict[str, np.ndarray] = {}
+
+@dataclass
+class _Ends:
+    """The pipes' ends (index 2i is pipe i's start, 2i+1 its end), their utilities, and the node
+    each one snaps to with that node's x, y."""
+
+    xy: np.ndarray
+    utility: np.ndarray
+    node_of: np.ndarray
+    node_xy: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, lines: list[Line]) -> _Ends:
+        xy = np.array([[axis[0], axis[-1]] for _, axis in lines]).reshape(-1, 2)
+        utility = np.repeat([row.values["utility"] for row, _ in lines], 2)
+        return cls(xy, utility, np.full(len(xy), None, dtype=object))
+
+    def snap(self, k: int | np.ndarray, node_id: str, xy: np.ndarray) -> None:
+        self.node_of[k], self.node_xy[node_id] = node_id, xy
+
+    def free(self, utility: str) -> np.ndarray:
+        """The indices of the ``utility``'s ends not snapped yet."""
+        return np.flatnonzero((self.utility == utility) & (self.node_of == None))  # noqa: E711
+
+
+def _snap_to_existing(session: Session, lines: list[Line], ends: _Ends, tolerance: float) -> None:
+    """Snap ends to the stored nodes of their utility within the tolerance: a declared end node
+    (start/end node name) wins; else the nearest node."""
     all_xy = np.vstack([xy for _, xy in lines])
     bounds = (*all_xy.min(axis=0), *all_xy.max(axis=0))
-    existing = _existing_nodes(session, set(end_utility), bounds, snap_tolerance)
-    if existing:
-        # A declared end node (start/end node name) within the tolerance wins; else the nearest node.
-        by_id = {node_id: (utility, np.array([x, y])) for node_id, utility, x, y in existing}
-        for i, (row, _) in enumerate(lines):
-            for k, name in ((2 * i, row.values.get("from_node_name")), (2 * i + 1, row.values.get("to_node_name"))):
-                node = by_id.get(name)
-                if node and node[0] == end_utility[k] and np.hypot(*(node[1] - ends[k])) <= snap_tolerance:
-                    node_of[k], node_xy[name] = name, node[1]
-        tree = shapely.STRtree(shapely.points([(x, y) for _, _, x, y in existing]))
-        for utility in set(end_utility):
-            idx = np.flatnonzero((end_utility == utility) & (node_of == None))  # noqa: E711
-            same = np.array([u == utility for _, u, _, _ in existing])
-            found_end, found_node = tree.query_nearest(
-                shapely.points(ends[idx]), max_distance=snap_tolerance, all_matches=False
-            )
-            for e, n in zip(found_end.tolist(), found_node.tolist(), strict=True):
-                if same[n]:
-                    node_id, _, x, y = existing[n]
-                    node_of[idx[e]] = node_id
-                    node_xy[node_id] = np.array([x, y])
-    # Ends near no node: chain them within the tolerance, one new node per group.
+    existing = _existing_nodes(session, set(ends.utility), bounds, tolerance)
+    if not existing:
+        return
+    by_id = {node_id: (utility, np.array([x, y])) for node_id, utility, x, y in existing}
+    for i, (row, _) in enumerate(lines):
+        for k, name in ((2 * i, row.values.get("from_node_name")), (2 * i + 1, row.values.get("to_node_name"))):
+            node = by_id.get(name) if name is not None else None
+            if (
+                name is not None
+                and node
+                and node[0] == ends.utility[k]
+                and np.hypot(*(node[1] - ends.xy[k])) <= tolerance
+            ):
+                ends.snap(k, name, node[1])
+    tree = shapely.STRtree(shapely.points([(x, y) for _, _, x, y in existing]))
+    for utility in set(ends.utility):
+        idx = ends.free(utility)
+        same = np.array([u == utility for _, u, _, _ in existing])
+        found_end, found_node = tree.query_nearest(
+            shapely.points(ends.xy[idx]), max_distance=tolerance, all_matches=False
+        )
+        for e, n in zip(found_end.tolist(), found_node.tolist(), strict=True):
+            if same[n]:
+                node_id, _, x, y = existing[n]
+                ends.snap(idx[e], node_id, np.array([x, y]))
+
+
+def _make_nodes(lines: list[Line], ends: _Ends, tolerance: float) -> tuple[list[dict], list[int]]:
+    """Chain the ends near no node within the tolerance, one new node per group (a junction, or an
+    end); returns the new nodes and the ends left dangling."""
     new_nodes: list[dict] = []
     dangling: list[int] = []
-    for utility in set(end_utility):
-        free = np.flatnonzero((node_of == None) & (end_utility == utility))  # noqa: E711
+    for utility in set(ends.utility):
+        free = ends.free(utility)
         if not len(free):
             continue
-        for group in _clusters(ends[free], snap_tolerance):
+        for group in _clusters(ends.xy[free], tolerance):
             members = free[group]
             first = int(members[0])
             node_id = f"{lines[first // 2][0].fid}{'.s' if first % 2 == 0 else '.e'}"[-40:]
-            node_xy[node_id] = ends[members].mean(axis=0)
-            node_of[members] = node_id
+            ends.snap(members, node_id, ends.xy[members].mean(axis=0))
             new_nodes.append({"id": node_id, "utility": utility, "kind": "junction" if len(members) > 1 else "end"})
             if len(members) == 1:
                 dangling.append(first)
+    return new_nodes, dangling
 
-    # Ends move onto their node; Z from the depth rules at every vertex.
+
+def _pipe_rows(
+    lines: list[Line], ends: _Ends, report: ImportReport, source_name: str
+) -> tuple[list[dict], dict[str, list[float]]]:
+    """The pipeline rows, their ends moved onto their nodes and Z from the depth rules at every
+    vertex; and the Z of the pipe ends at each node."""
     pipe_xy = []
     for i, (_, xy) in enumerate(lines):
         xy = xy.copy()
-        xy[0], xy[-1] = node_xy[node_of[2 * i]], node_xy[node_of[2 * i + 1]]
+        xy[0], xy[-1] = ends.node_xy[ends.node_of[2 * i]], ends.node_xy[ends.node_of[2 * i + 1]]
         pipe_xy.append(xy)
     ground = ground_heights(np.vstack(pipe_xy))
     offsets = np.cumsum([0] + [len(xy) for xy in pipe_xy])
-    pipes, end_z = [], {}
+    pipes: list[dict] = []
+    end_z: dict[str, list[float]] = {}
     for i, ((row, _), xy) in enumerate(zip(lines, pipe_xy, strict=True)):
-        g = ground[offsets[i] : offsets[i + 1]]
-        z, cover = _axis_z(row.values, xy, g, report)
-        end_z.setdefault(node_of[2 * i], []).append(z[0])
-        end_z.setdefault(node_of[2 * i + 1], []).append(z[-1])
+        z, cover = _axis_z(row.values, xy, ground[offsets[i] : offsets[i + 1]], report)
+        snapped = (ends.node_of[2 * i], ends.node_of[2 * i + 1])
+        end_z.setdefault(snapped[0], []).append(z[0])
+        end_z.setdefault(snapped[1], []).append(z[-1])
         v = row.values
         declared = (v.get("from_node_name"), v.get("to_node_name"))
-        snapped = (node_of[2 * i], node_of[2 * i + 1])
         if any(d is not None and d != s for d, s in zip(declared, snapped, strict=True)):
             report.warn("declared end node differs from the snapped node")
         pipes.append(
@@ -222,37 +254,69 @@ def import_pipelines(
                 "geom": LineString(np.column_stack([xy, z])),
             }
         )
-    if new_nodes:
-        node_ground = ground_heights(np.array([node_xy[n["id"]] for n in new_nodes]))
-        for node, g in zip(new_nodes, node_ground, strict=True):
-            z = float(np.mean(end_z[node["id"]]))
-            ground_h = None if np.isnan(g) else float(g)
-            x, y = node_xy[node["id"]]
-            node |= {
-                "ground_h_orthometric": ground_h,
-                "depth_m": None if ground_h is None else ground_h - z,
-                "is_open": True,
-                "geom": Point(x, y, z),
-            }
-        upsert(session, "pipe_node", "id", new_nodes, ("geom",))
-    upsert(session, "pipeline", "id", pipes, ("geom",), progress)
-    report.written += len(pipes)
+    return pipes, end_z
 
+
+def _place_nodes(new_nodes: list[dict], ends: _Ends, end_z: dict[str, list[float]]) -> None:
+    """The new nodes' ground, depth and point: at the mean Z of the pipe ends they join."""
+    node_ground = ground_heights(np.array([ends.node_xy[n["id"]] for n in new_nodes]))
+    for node, g in zip(new_nodes, node_ground, strict=True):
+        z = float(np.mean(end_z[node["id"]]))
+        ground_h = None if np.isnan(g) else float(g)
+        x, y = ends.node_xy[node["id"]]
+        node |= {
+            "ground_h_orthometric": ground_h,
+            "depth_m": None if ground_h is None else ground_h - z,
+            "is_open": True,
+            "geom": Point(x, y, z),
+        }
+
+
+def _network_figures(
+    lines: list[Line], pipes: list[dict], ends: _Ends, new_nodes: list[dict], dangling: list[int], report: ImportReport
+) -> dict:
+    """Components, dangling ends and unconnected pipes (each reported), nodes created and reused."""
     graph = nx.Graph()
     graph.add_edges_from((p["from_node"], p["to_node"]) for p in pipes)
-    dangling_ends = {int(first) for first in dangling}
+    dangling_ends = set(dangling)
     unconnected = [row.fid for i, (row, _) in enumerate(lines) if {2 * i, 2 * i + 1} <= dangling_ends]
     for first in dangling:
         report.issues.append((lines[first // 2][0].fid, f"dangling {'start' if first % 2 == 0 else 'end'}"))
     for pid in unconnected:
         report.issues.append((pid, "pipe connects to no other pipe"))
+    created = {m["id"] for m in new_nodes}
     return {
         "components": nx.number_connected_components(graph),
         "dangling_ends": len(dangling),
         "unconnected_pipes": len(unconnected),
         "nodes_created": len(new_nodes),
-        "nodes_reused": len({n for n in node_of if n not in {m["id"] for m in new_nodes}}),
+        "nodes_reused": len({n for n in ends.node_of if n not in created}),
     }
+
+
+def import_pipelines(
+    session: Session,
+    rows: list[Row],
+    report: ImportReport,
+    *,
+    snap_tolerance: float,
+    source_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Write pipelines, snapping their ends into existing or new nodes; returns the network figures."""
+    lines = _usable_lines(rows, report, snap_tolerance)
+    if not lines:
+        return {"components": 0, "dangling_ends": 0, "unconnected_pipes": 0}
+    ends = _Ends.of(lines)
+    _snap_to_existing(session, lines, ends, snap_tolerance)
+    new_nodes, dangling = _make_nodes(lines, ends, snap_tolerance)
+    pipes, end_z = _pipe_rows(lines, ends, report, source_name)
+    if new_nodes:
+        _place_nodes(new_nodes, ends, end_z)
+        upsert(session, "pipe_node", "id", new_nodes, ("geom",))
+    upsert(session, "pipeline", "id", pipes, ("geom",), progress)
+    report.written += len(pipes)
+    return _network_figures(lines, pipes, ends, new_nodes, dangling, report)
 
 
 def import_nodes(
@@ -281,7 +345,7 @@ def import_nodes(
             ground = None if np.isnan(g) else float(g)
         if v.get("depth_m") is None:
             report.warn(f"no depth: default cover {DEFAULT_COVER_M[v['utility']]} m for {v['utility']}")
-        depth = v.get("depth_m") if v.get("depth_m") is not None else DEFAULT_COVER_M[v["utility"]]
+        depth: float = v["depth_m"] if v.get("depth_m") is not None else DEFAULT_COVER_M[v["utility"]]
         report.warn(NO_GROUND, int(ground is None))
         nodes.append(
             {

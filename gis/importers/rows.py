@@ -54,6 +54,7 @@ def mapped_rows(
         elif reason := too_long(table, values):
             report.reject(label, reason)
         else:
+            assert fid is not None, "a row without its key is missing it (above)"
             seen.add(fid)
             rows.append(Row(fid, values, geom))
     return rows

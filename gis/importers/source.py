@@ -13,7 +13,7 @@ from pyproj import CRS
 from pyproj.exceptions import ProjError
 
 from core.errors import UserError
-from gis.crs import parse_crs, store_crs, transformer
+from gis.crs import parse_crs, store_crs, transform_columns, transformer
 
 SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
 
@@ -49,8 +49,7 @@ def read_source(path: str | Path, crs: str | None = None) -> Source:
     to_store = transformer(source_crs, store_crs())
 
     def project(coords: np.ndarray) -> np.ndarray:
-        x, y = to_store.transform(coords[:, 0], coords[:, 1], errcheck=True)
-        return np.column_stack([x, y])
+        return transform_columns(to_store, coords[:, 0], coords[:, 1], errcheck=True)
 
     present = np.array([g is not None for g in geometry], dtype=bool)
     flat = shapely.force_2d(geometry[present].astype(object))

@@ -9,7 +9,7 @@ from sqlalchemy import String, text
 from sqlalchemy.orm import Session
 
 from core.models import Base
-from gis.crs import store_srid
+from core.settings import store_srid
 
 CHUNK = 500
 

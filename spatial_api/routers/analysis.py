@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 from shapely import LineString
 from shapely.errors import ShapelyError
 from shapely.geometry import mapping
@@ -13,10 +12,20 @@ from core.errors import UserError
 from gis.analysis import inputs
 from gis.analysis.clearance import clearance as clearance_
 from gis.analysis.excavation import excavation as excavation_
-from gis.analysis.incident import DEFAULT_RADIUS_M, IncidentType
+from gis.analysis.incident import DEFAULT_RADIUS_M
 from gis.analysis.incident import incident as incident_
 from gis.analysis.profile import profile as profile_
 from spatial_api import audit
+from spatial_api.schemas.analysis import (
+    AreaRequest,
+    Clearance,
+    Excavation,
+    ExcavationRequest,
+    Incident,
+    IncidentRequest,
+    Profile,
+    ProfileRequest,
+)
 from spatial_api.security import Principal, current_principal, require_role
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
@@ -26,32 +35,11 @@ router = APIRouter(prefix="/analysis", tags=["analysis"])
 underground_roles = require_role("engineer", "planner")
 
 
-class IncidentRequest(BaseModel):
-    type: IncidentType
-    location: dict = Field(description="GeoJSON Point or Polygon in CRS84")
-    radius_m: float | None = Field(None, description="buffer around the location; default by type")
-    pipe_id: str | None = Field(None, description="pipe burst: the burst pipe (else the nearest water pipe)")
-    water_level_m: float | None = Field(None, description="flood: water level, orthometric metres")
-
-
-class AreaRequest(BaseModel):
-    area: dict = Field(description="GeoJSON Polygon in CRS84")
-
-
-class ExcavationRequest(AreaRequest):
-    depth_m: float = Field(description="depth of the dig below the ground, metres")
-
-
-class ProfileRequest(BaseModel):
-    line: dict = Field(description="GeoJSON LineString in CRS84")
-    step_m: float = 5.0
-
-
 def _crs84(geom) -> dict:
     return mapping(inputs.to_crs84(geom))
 
 
-@router.post("/incident")
+@router.post("/incident", response_model=Incident)
 def incident(body: IncidentRequest, request: Request, principal: Principal = Depends(current_principal)) -> dict:
     """What is in the zone of a gas leak, pipe burst, flood or fire; for a burst, the valves to close."""
     radius = body.radius_m
@@ -70,7 +58,7 @@ def incident(body: IncidentRequest, request: Request, principal: Principal = Dep
     return answer
 
 
-@router.post("/excavation")
+@router.post("/excavation", response_model=Excavation)
 def excavation(body: ExcavationRequest, principal: Principal = Depends(underground_roles)) -> dict:
     """Pipes and tunnels a dig of ``depth_m`` inside ``area`` would hit, with their owners."""
     with read_engine().connect() as conn:
@@ -78,7 +66,7 @@ def excavation(body: ExcavationRequest, principal: Principal = Depends(undergrou
         return excavation_(conn, area, body.depth_m)
 
 
-@router.post("/clearance")
+@router.post("/clearance", response_model=Clearance)
 def clearance(body: AreaRequest, principal: Principal = Depends(underground_roles)) -> dict:
     """Pairs of pipes in an area closer than the clear distances of GB 50289."""
     with read_engine().connect() as conn:
@@ -95,7 +83,7 @@ def _profile(line_geojson: dict, step_m: float) -> dict:
         return profile_(conn, line, step_m)
 
 
-@router.get("/profile")
+@router.get("/profile", response_model=Profile)
 def profile_get(
     line: str = Query(..., description="lon,lat;lon,lat;... in CRS84"),
     step_m: float = Query(5.0),
@@ -110,7 +98,7 @@ def profile_get(
     return _profile(geojson, step_m)
 
 
-@router.post("/profile")
+@router.post("/profile", response_model=Profile)
 def profile_post(body: ProfileRequest, principal: Principal = Depends(underground_roles)) -> dict:
     """The same section, the line given as GeoJSON."""
     return _profile(body.line, body.step_m)

@@ -6,7 +6,6 @@ from functools import lru_cache
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
 
 from core import logins, sessions
 from core.db import session_scope
@@ -15,33 +14,10 @@ from core.privacy import hash_password, verify_password
 from core.settings import get_settings
 from core.users import check_password
 from spatial_api import audit
+from spatial_api.schemas.auth import Me, PasswordChange, RefreshRequest, TokenPair
 from spatial_api.security import Principal, current_principal, issue_token, unauthorized
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-class TokenPair(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-    refresh_token: str
-    role: str
-
-
-class RefreshRequest(BaseModel):
-    refresh_token: str
-
-
-class PasswordChange(BaseModel):
-    old_password: str
-    new_password: str
-
-
-class Me(BaseModel):
-    username: str | None
-    role: str
-    sees_personal_data: bool
-    districts: list[str] | None
 
 
 @lru_cache(maxsize=1)

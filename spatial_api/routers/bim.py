@@ -12,10 +12,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import ColumnElement, String, cast, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from bim_ingest.cli import parse_override
+from bim_ingest.georef import parse_override
 from bim_ingest.source import check_upload
 from bim_ingest.store import diff_versions
-from bim_ingest.upload import receive_file
 from core import jobs
 from core.db import session_scope
 from core.errors import NotFound, UserError
@@ -23,7 +22,18 @@ from core.models import BimElement, BimModel, BimModelVersion, BimSpatialNode, J
 from core.settings import get_settings
 from spatial_api import audit
 from spatial_api.forms import upload_form
+from spatial_api.pipelines import job_url, tileset_url
+from spatial_api.schemas.bim import (
+    Elements,
+    ElementWithFootprint,
+    IngestQueued,
+    ModelDiff,
+    Models,
+    ModelWithVersions,
+    SpatialTree,
+)
 from spatial_api.security import Principal, current_principal, require_role
+from spatial_api.uploads import receive_file
 
 router = APIRouter(tags=["bim"])
 engineers = require_role("engineer")
@@ -59,13 +69,11 @@ def _prepare_upload(path, fields: dict[str, str], filename: str) -> dict[str, An
         "file_name": filename,
         "project_code": project_code,
         "model_name": fields.get("name") or filename.rsplit(".", 1)[0],
-        "override": None
-        if override is None
-        else {"crs": override.crs, "origin": list(override.origin), "rotation_deg": override.rotation_deg},
+        "override": override and override.as_params(),
     }
 
 
-@router.post("/bim/models", status_code=202, openapi_extra=UPLOAD_FORM)
+@router.post("/bim/models", status_code=202, openapi_extra=UPLOAD_FORM, responses={202: {"model": IngestQueued}})
 async def upload_model(request: Request, principal: Principal = Depends(engineers)) -> JSONResponse:
     """Upload an IFC model (multipart, streamed to disk, size-limited); 202 with the ingest job."""
     settings = get_settings()
@@ -82,7 +90,7 @@ async def upload_model(request: Request, principal: Principal = Depends(engineer
         raise
     job_id = await asyncio.to_thread(jobs.submit, "bim.ingest", params, principal.username)
     await asyncio.to_thread(audit.record, "bim.upload", f"{filename} job {job_id}", principal, request, "accepted")
-    url = f"/api/v1/jobs/{job_id}"
+    url = job_url(job_id)
     return JSONResponse(
         {"job_id": str(job_id), "status": "queued", "job_url": url}, status_code=202, headers={"Location": url}
     )
@@ -128,11 +136,11 @@ def _version_json(v: BimModelVersion) -> dict[str, Any]:
         "georef": v.georef,
         "seconds": v.seconds,
         "created_at": v.created_at.isoformat(),
-        "tileset": f"/api/v1/tiles/bim-{v.id}/tileset.json" if v.status == "published" else None,
+        "tileset": tileset_url(v.id) if v.status == "published" else None,
     }
 
 
-@router.get("/bim/models")
+@router.get("/bim/models", response_model=Models)
 def list_models(project: str | None = None, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """All models with their newest version."""
     with session_scope() as session:
@@ -154,7 +162,7 @@ def list_models(project: str | None = None, principal: Principal = Depends(curre
         return {"models": models}
 
 
-@router.get("/bim/models/{model_id}")
+@router.get("/bim/models/{model_id}", response_model=ModelWithVersions)
 def get_model(model_id: int, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """A model and all its versions, each with its georeferencing report."""
     with session_scope() as session:
@@ -203,7 +211,7 @@ def _property_filter(text: str) -> dict[str, Any]:
     return {pset: {prop: value}}
 
 
-@router.get("/bim/models/{model_id}/elements")
+@router.get("/bim/models/{model_id}/elements", response_model=Elements)
 def list_elements(
     model_id: int,
     version: int | None = Query(None, description="version number (default: the newest)"),
@@ -236,7 +244,7 @@ def list_elements(
         }
 
 
-@router.get("/bim/models/{model_id}/elements/{global_id}")
+@router.get("/bim/models/{model_id}/elements/{global_id}", response_model=ElementWithFootprint)
 def get_element(
     model_id: int, global_id: str, version: int | None = None, principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
@@ -254,7 +262,7 @@ def get_element(
         return _element_json(element, True) | {"footprint": json.loads(footprint) if footprint else None}
 
 
-@router.get("/bim/models/{model_id}/tree")
+@router.get("/bim/models/{model_id}/tree", response_model=SpatialTree)
 def spatial_tree(
     model_id: int, version: int | None = None, principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
@@ -289,7 +297,7 @@ def spatial_tree(
         return {"model_id": model_id, "version_no": v.version_no, "version_id": v.id, "tree": roots}
 
 
-@router.get("/bim/models/{model_id}/diff")
+@router.get("/bim/models/{model_id}/diff", response_model=ModelDiff)
 def version_diff(
     model_id: int,
     from_version: int = Query(..., alias="from"),

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from core.db import read_engine
+from spatial_api.schemas.health import Health
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +24,7 @@ COUNTED = (
 )
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health)
 def health() -> dict:
     """Database reachable, PostGIS version and row counts of the main layers."""
     with read_engine().connect() as conn:

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from core import jobs
+from spatial_api.schemas.jobs import Job as JobAnswer
 from spatial_api.security import Principal, current_principal, unauthorized
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=JobAnswer)
 def get_job(job_id: str, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """A job's status (queued, running, succeeded, failed), stage, percent, error and result."""
     if principal.username is None:

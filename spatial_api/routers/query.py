@@ -10,16 +10,19 @@ from fastapi.responses import JSONResponse
 
 from core.db import read_engine
 from core.errors import UserError
+from core.settings import store_srid
 from gis.analysis import identify as identify_
 from gis.analysis import inputs
 from gis.analysis.within import within as within_
 from spatial_api import audit
+from spatial_api.schemas.query import Identified, Within
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(prefix="/query", tags=["query"])
 
 
-@router.get("/identify", response_class=JSONResponse)
+# the answer is JSON PostgreSQL built: documented by its model, sent without validating it again
+@router.get("/identify", response_class=JSONResponse, responses={200: {"model": Identified}})
 def identify(
     request: Request,
     lon: float | None = Query(None, description="CRS84 longitude of a click"),
@@ -44,7 +47,7 @@ def identify(
     return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
 
 
-@router.post("/within")
+@router.post("/within", response_model=Within)
 def within(
     request: Request,
     geometry: dict = Body(..., description="a GeoJSON Polygon or MultiPolygon in CRS84", embed=False),
@@ -55,4 +58,4 @@ def within(
     area_geojson = geometry.get("geometry", geometry) if geometry.get("type") == "Feature" else geometry
     with read_engine().connect() as conn:
         area = inputs.geometry(conn, area_geojson, ("Polygon", "MultiPolygon"), "area")
-        return within_(conn, area, inputs.srid(), date.today().year)
+        return within_(conn, area, store_srid(), date.today().year)

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from bim_ingest.upload import BadUpload, receive_file
 from core import jobs
 from core.db import get_engine, read_engine
 from core.errors import NotFound, UserError
@@ -23,6 +22,7 @@ from records.mapping import load_mapping, shipped
 from spatial_api import audit
 from spatial_api.forms import upload_form
 from spatial_api.security import Principal, current_principal
+from spatial_api.uploads import BadUpload, receive_file
 
 router = APIRouter(prefix="/records", tags=["records"])
 

@@ -18,7 +18,7 @@ from bim_ingest.source import check_upload
 from core import jobs
 from core.errors import NotFound, UserError
 from core.settings import get_settings
-from spatial_api import audit
+from spatial_api import audit, pipelines
 from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
 from spatial_api.security import Principal
 
@@ -228,7 +228,7 @@ def decide(
             raise service.Conflict(
                 f"review {review_id} is not the current part of an agency in submission {submission_id}"
             )
-        result = submissions.decide(review_id, body.action, principal.username, now, body.comment)
+        result = pipelines.decide_submission(review_id, body.action, principal.username, now, body.comment)
     except Exception:
         audit.record(f"review.agency_{body.action}", target, principal, request, "refused")
         raise

@@ -10,17 +10,26 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
+from bim_ingest.georef import parse_override
 from bim_ingest.review import service
 from bim_ingest.review.bcf_export import stored_review_bcf
 from bim_ingest.review.information import load_ids
 from bim_ingest.source import TooLarge, check_upload
-from bim_ingest.upload import safe_filename
 from core import jobs
 from core.settings import get_settings
-from spatial_api import audit
+from spatial_api import audit, pipelines
+from spatial_api.schemas.reviews import (
+    Decision,
+    IssueNote,
+    Review,
+    ReviewIssue,
+    ReviewQueued,
+    ReviewStatus,
+    ReviewSummary,
+)
 from spatial_api.security import Principal, require_role
+from spatial_api.uploads import safe_filename
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
@@ -43,7 +52,7 @@ def save_upload(upload: UploadFile, folder: Path, name: str) -> Path:
     return target
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses={202: {"model": ReviewQueued}})
 def submit_review(
     request: Request,
     file: UploadFile = File(..., description="IFC model (.ifc or .ifczip)"),
@@ -51,12 +60,12 @@ def submit_review(
     ids: UploadFile | None = File(None, description="IDS to check against (default: the city's standard)"),
     crs: str | None = Form(None, description="Override: CRS of origin, e.g. EPSG:4549"),
     origin: str | None = Form(None, description="Override: E,N,H of the model origin"),
-    rotation: float = Form(0.0, description="Override: rotation in degrees"),
+    rotation: float | None = Form(None, description="Override: rotation in degrees"),
     principal: Principal = Depends(submitter),
 ) -> JSONResponse:
     """Check the submission at once (project, IDS, file), then review it as a job: `GET /jobs/{id}`."""
     service.check_project(project)
-    placement = service.parse_override(crs, origin, rotation)
+    placement = parse_override(crs, origin, rotation)
     folder = get_settings().uploads_dir / "reviews" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
@@ -73,25 +82,23 @@ def submit_review(
         "path": str(model_path),
         "project_code": project,
         "ids_path": str(ids_path) if ids_path else None,
-        "override": None
-        if placement is None
-        else {"crs": placement.crs, "origin": list(placement.origin), "rotation_deg": placement.rotation_deg},
+        "override": placement and placement.as_params(),
     }
     job_id = jobs.submit("review.run", params, principal.username)
     audit.record("review.submit", f"project:{project}/job:{job_id}", principal, request)
-    return JSONResponse({"job_id": str(job_id), "job": f"/api/v1/jobs/{job_id}"}, status_code=202)
+    return JSONResponse({"job_id": str(job_id), "job": pipelines.job_url(job_id)}, status_code=202)
 
 
-@router.get("")
+@router.get("", response_model=list[ReviewSummary])
 def list_reviews(
     project: str | None = None,
-    status: Literal["received", "in_review", "returned", "approved"] | None = None,
+    status: ReviewStatus | None = None,
     principal: Principal = Depends(reader),
 ) -> list[dict]:
     return service.list_reviews(project, status)
 
 
-@router.get("/{review_id}")
+@router.get("/{review_id}", response_model=Review)
 def get_review(
     review_id: int,
     all_warnings: bool = Query(False, description="Every warning line as report.warnings, beside the summary"),
@@ -108,7 +115,11 @@ def review_html(review_id: int, principal: Principal = Depends(reader)) -> HTMLR
     return HTMLResponse(render(service.review_document(review_id)))
 
 
-@router.get("/{review_id}/report.bcf")
+@router.get(
+    "/{review_id}/report.bcf",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def review_bcf_zip(
     review_id: int,
     request: Request,
@@ -120,21 +131,16 @@ def review_bcf_zip(
     audit.record("review.export_bcf", f"review:{review_id}", principal, request)
     return Response(
         data,
-        media_type="application/octet-stream",
+        media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="review-{review_id}.bcf"'},
     )
 
 
-class Decision(BaseModel):
-    action: Literal["approve", "return"]
-    comment: str | None = Field(None, max_length=4000)
-
-
-@router.post("/{review_id}/decision")
+@router.post("/{review_id}/decision", response_model=Review)
 def decide(review_id: int, body: Decision, request: Request, principal: Principal = Depends(reviewer)) -> dict:
     """Approve (publish into the BIM layer and tiles) or return the model (it stays unpublished)."""
     try:
-        result = service.decide(review_id, body.action, principal.username, body.comment)
+        result = pipelines.decide_review(review_id, body.action, principal.username, body.comment)
     except Exception:
         audit.record(f"review.{body.action}", f"review:{review_id}", principal, request, "refused")
         raise
@@ -142,12 +148,7 @@ def decide(review_id: int, body: Decision, request: Request, principal: Principa
     return result
 
 
-class IssueNote(BaseModel):
-    comment: str | None = Field(None, max_length=4000)
-    resolved: bool | None = None
-
-
-@router.patch("/{review_id}/issues/{issue_id}")
+@router.patch("/{review_id}/issues/{issue_id}", response_model=ReviewIssue)
 def annotate_issue(
     review_id: int, issue_id: int, body: IssueNote, request: Request, principal: Principal = Depends(reviewer)
 ) -> dict:

@@ -12,6 +12,7 @@ from pyproj.crs import CompoundCRS
 from core.errors import NotFound
 from core.settings import get_settings
 from gis import crs, dem
+from spatial_api.schemas.terrain import TerrainExtent
 
 router = APIRouter(prefix="/terrain", tags=["terrain"])
 
@@ -28,7 +29,7 @@ def _orthometric_to_ellipsoidal() -> Transformer:
     return crs.pinned_transformer(compound.srs, crs.GEOGRAPHIC_3D.srs)
 
 
-@router.get("/extent")
+@router.get("/extent", response_model=TerrainExtent)
 def extent() -> dict:
     """The DEM's bounding box in CRS84 and its lowest height (orthometric, and ellipsoidal at the
     box's centre): what the viewer takes as ground outside the DEM. 404 when no DEM is loaded."""
@@ -46,7 +47,11 @@ def extent() -> dict:
     }
 
 
-@router.get("/heights", response_class=Response)
+@router.get(
+    "/heights",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def heights(
     west: float = Query(..., ge=-180, le=180),
     south: float = Query(..., ge=-90, le=90),

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query
 
 from core.db import read_engine
 from gis.analysis.thematic import thematic as thematic_
+from spatial_api.schemas.thematic import Thematic
 
 router = APIRouter(prefix="/thematic", tags=["thematic"])
 
 
-@router.get("/{layer}")
+@router.get("/{layer}", response_model=Thematic)
 def thematic(
     layer: str,
     theme: str = Query(..., description="one of the layer's themes (GET /api/v1/layers lists them)"),

@@ -13,6 +13,8 @@ from core import jobs
 from core.errors import NotFound, UserError
 from core.settings import get_settings
 from spatial_api import audit
+from spatial_api.pipelines import job_url
+from spatial_api.schemas.tiles import TilesBuildQueued
 from spatial_api.security import Principal, readable_layer, require_role
 from tiles.sources import VERSION_PREFIX, is_layer_name, names
 
@@ -21,6 +23,8 @@ may_build = require_role("engineer")
 
 CONTENT_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.(glb|b3dm|json)$")
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".b3dm": "application/octet-stream", ".json": "application/json"}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+TILESET = {"schema": {"type": "object", "description": "3D Tiles 1.1 tileset"}}
 # Content URIs carry their hash (``?v=``), so tiles may be cached; the tileset is revalidated.
 CACHE = {".json": "no-cache", ".glb": "public, max-age=86400", ".b3dm": "public, max-age=86400"}
 
@@ -48,21 +52,36 @@ def _serve(request: Request, target: Path) -> Response:
 
 
 @router.get(
-    "/tiles/{layer}/tileset.json", summary="A layer's 3D Tiles 1.1 tileset", dependencies=[Depends(readable_layer)]
+    "/tiles/{layer}/tileset.json",
+    summary="A layer's 3D Tiles 1.1 tileset",
+    response_class=Response,
+    dependencies=[Depends(readable_layer)],
+    responses={200: {"content": {"application/json": TILESET}}},
 )
 def tileset(layer: str, request: Request) -> Response:
     return _serve(request, _file(layer, "tileset.json"))
 
 
-@router.get("/tiles/{layer}/{path:path}", summary="A tile's content (glb)", dependencies=[Depends(readable_layer)])
+@router.get(
+    "/tiles/{layer}/{path:path}",
+    summary="A tile's content (glb)",
+    response_class=Response,
+    dependencies=[Depends(readable_layer)],
+    responses={200: {"content": {media: BINARY for media in ("model/gltf-binary", "application/octet-stream")}}},
+)
 def content(layer: str, path: str, request: Request) -> Response:
     return _serve(request, _file(layer, path))
 
 
-@router.post("/tiles/{layer}/build", status_code=202, summary="Rebuild a layer's tiles (a job)")
+@router.post(
+    "/tiles/{layer}/build",
+    status_code=202,
+    summary="Rebuild a layer's tiles (a job)",
+    response_model=TilesBuildQueued,
+)
 def build(layer: str, request: Request, principal: Principal = Depends(may_build)) -> dict:
     if not is_layer_name(layer):
         raise NotFound(f"no tile layer {layer!r}: use {', '.join(names())} or {VERSION_PREFIX}<version id>")
     job_id = jobs.submit("tiles.build", {"layer": layer}, principal.username)
     audit.record("tiles.build", layer, principal, request, "queued")
-    return {"job_id": str(job_id), "status": f"/api/v1/jobs/{job_id}"}
+    return {"job_id": str(job_id), "status": job_url(job_id)}

@@ -10,9 +10,9 @@ from alembic import op
 from geoalchemy2 import Geometry, Raster
 from sqlalchemy.dialects import postgresql
 
-from core.settings import get_settings
+from core.settings import store_srid
 
-SRID = get_settings().store_srid
+SRID = store_srid()
 ROLE_DESCRIPTIONS = {
     "public": "anyone: the map and public records, personal data masked",
     "planner": "planners: manage by map, statistics, thematic maps",

@@ -1,0 +1,20 @@
+"""`/thematic/{layer}`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from spatial_api.schemas.common import Answer
+
+
+class LegendEntry(Answer):
+    label: str = Field(description="Chinese and English")
+    color: str = Field(description="CSS colour")
+
+
+class Thematic(Answer):
+    layer: str
+    theme: str
+    values: dict[str, str | None] = Field(description="feature id → value (null: no record)")
+    legend: dict[str, LegendEntry]
+    unknown: LegendEntry = Field(description="how features without a value are drawn")
