@@ -58,13 +58,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60)
     args = parser.parse_args()
 
-    from tests.conftest import _clear_caches, _server_url, create_database, drop_database
+    from core.settings import configure
+    from tests.conftest import _server_url, create_database, drop_database
 
     server = _server_url()
     name = f"cim_bench_credit_{uuid.uuid4().hex[:6]}"
     url = create_database(server, name)
     os.environ["DATABASE_URL"] = url
-    _clear_caches()
+    configure(None)  # read again with this database
     worker = None
     try:
         figures = _run(args, url)
@@ -73,7 +74,7 @@ def main() -> None:
         if worker is not None:
             worker.terminate()
             worker.wait(timeout=30)
-        _clear_caches()
+        configure(None)
         drop_database(server, name)
     (HERE / "results.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
     _write_results(figures)

@@ -53,7 +53,7 @@ def main() -> None:
     os.environ.update({"DATABASE_URL": url, "CIM_DATA_DIR": str(data), "CIM_DEMO": "1"})
     from core import settings
 
-    settings.get_settings.cache_clear()
+    settings.configure(None)  # read again with this database
     try:
         run(args.rounds)
     finally:

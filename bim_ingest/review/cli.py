@@ -1,5 +1,5 @@
-"""`cim review verify FILE.pdf`, `cim review route DRAWING_TYPE USCC`, `cim review member USCC USER`; `cim review [run] FILE --project CODE [--ids FILE.ids] [--crs EPSG:n --origin E,N,H --rotation DEG] [--json]`,
-`cim review verify FILE.pdf`, `cim review route DRAWING_TYPE USCC`, `cim review member USCC USER`."""
+"""The drawing-review commands: `cim review verify FILE.pdf`, `cim review route DRAWING_TYPE USCC`,
+`cim review member USCC USER`; `cim review [run] FILE --project CODE ...` is added by the `cim` command."""
 
 from __future__ import annotations
 

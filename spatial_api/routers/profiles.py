@@ -15,7 +15,7 @@ from profiles import html
 from profiles.labels import labels
 from profiles.read import names_people, profile
 from spatial_api import audit
-from spatial_api.schemas import Location
+from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])

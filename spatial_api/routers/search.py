@@ -10,7 +10,7 @@ from core.privacy import mask_name
 from search import query as search_query
 from search.kinds import KINDS
 from spatial_api import audit
-from spatial_api.schemas import Location
+from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
 
 router = APIRouter(tags=["search"])

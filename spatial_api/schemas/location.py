@@ -1,4 +1,4 @@
-"""Response models shared by several routers."""
+"""Where the viewer flies to: shared by the search and profile answers."""
 
 from __future__ import annotations
 
