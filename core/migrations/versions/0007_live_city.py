@@ -10,7 +10,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
-from core.models.base import SRID
+from core.settings import store_srid
 
 revision = "0007"
 down_revision = "0009"
@@ -131,7 +131,7 @@ def upgrade() -> None:
             "location",
             Geometry(
                 geometry_type="POINTZ",
-                srid=SRID,
+                srid=store_srid(),
                 dimension=3,
                 spatial_index=False,
                 from_text="ST_GeomFromEWKT",
