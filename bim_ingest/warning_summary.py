@@ -23,9 +23,9 @@ def summarise(warnings: list[str]) -> dict[str, Any]:
     for warning in warnings:
         found = _IFC_CLASS.search(warning.split(":", 1)[-1])
         groups[(kind_of(warning), found.group(0) if found else None)].append(warning)
+    largest_first = sorted(groups.items(), key=lambda g: (-len(g[1]), g[0][0], g[0][1] or ""))
     kinds = [
         {"kind": kind, "ifc_class": ifc_class, "count": len(items), "examples": items[:EXAMPLES]}
-        for (kind, ifc_class), items in groups.items()
+        for (kind, ifc_class), items in largest_first
     ]
-    kinds.sort(key=lambda k: (-k["count"], k["kind"], k["ifc_class"] or ""))
     return {"total": len(warnings), "kinds": kinds}

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -13,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import cluster
-from core.errors import UserError
+from core.errors import NotFound, UserError
 from core.settings import get_settings, on_configure, store_srid
 
 
@@ -116,6 +117,18 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+
+
+def get_row(session: Session, model: type[T], key: Any, message: str | None = None, *, lock: bool = False) -> T:
+    """The row of ``model`` with primary key ``key`` (locked for update with ``lock``); NotFound
+    with ``message`` (or a plain one) when there is none."""
+    found = session.get(model, key, with_for_update=lock)
+    if found is None:
+        raise NotFound(message or f"{model.__name__} {key} does not exist")
+    return found
 
 
 def check_connection(engine: Engine | None = None) -> str:

@@ -234,6 +234,6 @@ def resolve(kind: str, params: Params) -> tuple[Kind, Params]:
     full = {**spec.defaults, **params}
     for name, allowed in CHOICES.items():
         if name in full and not any(type(full[name]) is type(a) and full[name] == a for a in allowed):
-            choices = ", ".join(str(a).lower() if isinstance(a, bool) else a for a in allowed)
+            choices = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
             raise UserError(f"aggregate {kind!r}: {name} must be one of {choices}, not {full[name]!r}")
     return spec, full

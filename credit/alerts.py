@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, func, text
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, UserError
@@ -221,22 +221,25 @@ def advance(
             raise UserError("feedback needs a note saying what was done")
         alert.feedback = note
     if action == "close":
-        alert.closed_at = text("now()")
+        alert.closed_at = func.now()
     alert.status = after
     alert.history = [*alert.history, {"action": action, "by": username, "note": note, "assignee": assignee}]
-    alert.updated_at = text("now()")
+    alert.updated_at = func.now()
     session.flush()
     return alert
 
 
 def remind_overdue(session: Session, today: date) -> int:
     """One reminder (督办) a day for each dispatched alert past its due date; returns how many."""
-    result = session.execute(
-        text(
-            """UPDATE credit_alert SET reminders = reminders + 1, updated_at = now(),
+    result = cast(
+        CursorResult[Any],  # an UPDATE's result (SQLAlchemy types Session.execute as a plain Result)
+        session.execute(
+            text(
+                """UPDATE credit_alert SET reminders = reminders + 1, updated_at = now(),
                    history = history || CAST(:mark AS jsonb)
                WHERE status = 'dispatched' AND due_on < :today AND NOT history @> CAST(:mark AS jsonb)"""
+            ),
+            {"today": today, "mark": json.dumps([{"action": "remind", "on": today.isoformat()}])},
         ),
-        {"today": today, "mark": json.dumps([{"action": "remind", "on": today.isoformat()}])},
     )
     return result.rowcount or 0

@@ -69,6 +69,8 @@ def _targets(session: Session, ruleset: CreditRuleset, enterprises: list[str] | 
 def _aggregate(session: Session, indicator: CreditIndicator, index: dict[str, int], as_of: date):
     """(values, evidence lists) of one indicator, aligned with the targets."""
     spec, params = aggregates.resolve(indicator.aggregate["kind"], indicator.aggregate.get("params", {}))
+    if spec.sql is None:
+        raise ValueError(f"aggregate {indicator.aggregate['kind']!r} is computed by the engine, not queried")
     values = np.zeros(len(index))
     evidence: dict[int, list[str]] = {}
     binds = {k: v for k, v in params.items() if k not in aggregates.CHOICES}

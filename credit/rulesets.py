@@ -48,7 +48,7 @@ class Scoring(_Strict):
     def problems(self) -> list[str]:
         if (self.bands is None) == (self.linear is None):
             return ["give either bands (with above) or linear, not both or neither"]
-        if self.linear is not None:
+        if self.bands is None:  # linear
             return []
         out = []
         uppers = [upper for upper, _ in self.bands]
@@ -105,7 +105,7 @@ class Measure(_Strict):
 
 
 class RulesetSettings(_Strict):
-    model_auc_threshold: float = Field(0.7, ge=0.5, le=1)
+    model_auc_threshold: float = Field(default=0.7, ge=0.5, le=1)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     measures: dict[Grade, Measure] = Field(default_factory=dict)
 

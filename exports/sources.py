@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from core import layers
 from core.errors import UserError
+from core.registry import Layer
 from core.settings import get_settings
 from gis.analysis import inputs
 
@@ -43,16 +44,17 @@ def statement_source(name: str) -> Callable[[StatementSource], StatementSource]:
     return register
 
 
-def _properties(collection: layers.Collection, query: dict[str, Any]) -> list[str]:
+def _properties(collection: Layer, query: dict[str, Any]) -> list[str]:
     """The properties asked for (``"properties": [...]``, default all), checked against the collection's."""
-    asked = query.get("properties") or list(collection.properties)
-    unknown = [p for p in asked if p not in collection.properties]
+    names = [p.name for p in collection.properties]
+    asked = query.get("properties") or names
+    unknown = [p for p in asked if p not in names]
     if unknown:
-        raise UserError(f"unknown properties {unknown} of {collection.id}: use {', '.join(collection.properties)}")
+        raise UserError(f"unknown properties {unknown} of {collection.name}: use {', '.join(names)}")
     return [p for p in asked if p != collection.id_column]
 
 
-def _collection_select(collection: layers.Collection, query: dict[str, Any], where: list[str]) -> str:
+def _collection_select(collection: Layer, query: dict[str, Any], where: list[str]) -> str:
     columns = ", ".join(f"t.{name}" for name in _properties(collection, query))
     geom = layers.geom_sql(collection)
     return (

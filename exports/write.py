@@ -98,7 +98,7 @@ class XlsxWriter:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._book = openpyxl.Workbook(write_only=True)
-        self._sheet = None
+        self._sheet: Any = None  # an openpyxl write-only sheet (openpyxl has no type hints)
         self._columns: list[str] = []
 
     def sheet(self, name: str, columns: list[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -85,7 +86,7 @@ def link(
         if not codes[rule.source] and not codes[rule.target]:
             continue
         scope = f"t.code = ANY(:{rule.source}) OR p.code = ANY(:{rule.target})"
-        entry = {"linked_now": _run(conn, rule, scope, codes)}
+        entry: dict[str, Any] = {"linked_now": _run(conn, rule, scope, codes)}
         if codes[rule.source]:
             entry["unlinked"] = _unlinked(conn, rule, codes)
         report[rule.name] = entry

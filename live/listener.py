@@ -72,7 +72,7 @@ def make_client(client_id: str, clean: bool) -> mqtt.Client:
     )
     if where.username:
         client.username_pw_set(where.username, where.password)
-    client.reconnect_delay_set(0.2, 5)
+    client.reconnect_delay_set(0.2, 5)  # type: ignore[arg-type]  # paho says int but only adds and doubles it: seconds as float work
     client.max_inflight_messages_set(5000)
     client.max_queued_messages_set(0)
     return client

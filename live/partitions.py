@@ -20,13 +20,11 @@ def _month(year: int, month: int) -> datetime:
 
 
 def _months(conn: Connection) -> list[str]:
-    return (
+    return list(
         conn.execute(
             text("""SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                  WHERE i.inhparent = 'sensor_reading'::regclass AND c.relname ~ '^sensor_reading_[0-9]{6}$'""")
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
 
 

@@ -137,7 +137,8 @@ def step(rules: KindRules, state: State, time: datetime, value: float) -> tuple[
             if rate_hit and rules.rate_level > candidate:
                 candidate, rule = rules.rate_level, "rate"
     if candidate > state.level:
-        since = state.pending_since if state.pending_level > state.level else time
+        pending_since = state.pending_since if state.pending_level > state.level else None
+        since = pending_since or time
         moved = replace(moved, pending_level=candidate, pending_since=since, clear_since=None)
         if (time - since).total_seconds() >= rules.min_duration_s or (rate_hit and rule == "rate"):
             action = "raise" if state.level == 0 else "escalate"

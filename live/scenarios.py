@@ -294,7 +294,9 @@ def action_sheet(
     zone = incident.zone(location, radius)
     sheet: dict = {"type": kind.type, "label": kind.label, "radius_m": radius}
     if kind.overlay:
-        base_kind = "flood" if kind.type == "flood" else "fire"  # the overlay differs only by flood depths
+        base_kind: incident.IncidentType = (
+            "flood" if kind.type == "flood" else "fire"
+        )  # the overlay differs only by flood depths
         base = incident.incident(conn, base_kind, location, radius, personal, water_level_m=params.get("water_level_m"))
         base.pop("type")
         zone = base.pop("zone")

@@ -81,7 +81,7 @@ class Kind:
     def geometry_columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields.values() if f.type in GEOMETRY_TYPES)
 
-    def enum_labels(self, name: str) -> vocab.Labels:
+    def enum_labels(self, name: str) -> dict[str, tuple[str, str]]:
         return vocab.labels(name)
 
 
@@ -89,8 +89,13 @@ def _ref(raw: str | dict | None) -> Ref | None:
     if raw is None:
         return None
     if isinstance(raw, str):
-        return Ref({None: tuple(raw.split("."))})
-    return Ref({value: tuple(target.split(".")) for value, target in raw["targets"].items()}, by=raw["by"])
+        return Ref({None: _table_column(raw)})
+    return Ref({value: _table_column(target) for value, target in raw["targets"].items()}, by=raw["by"])
+
+
+def _table_column(dotted: str) -> tuple[str, str]:
+    table, column = dotted.split(".")
+    return table, column
 
 
 def _required(table: str, f: Field) -> bool:
@@ -107,8 +112,8 @@ def _field(table: str, name: str, raw: dict, key: tuple[str, ...]) -> Field:
     column = Base.metadata.tables[table].c[base.outputs[0]]
     length = column.type.length if isinstance(column.type, String) and base.type in ("text", "uscc") else None
     required = _required(table, base) or (base.derive is None and bool(set(base.outputs) & set(key)))
-    numeric = base.type == "decimal" and isinstance(column.type, Numeric) and column.type.precision is not None
-    digits = column.type.precision - (column.type.scale or 0) if numeric else None
+    numeric = column.type if base.type == "decimal" and isinstance(column.type, Numeric) else None
+    digits = numeric.precision - (numeric.scale or 0) if numeric is not None and numeric.precision is not None else None
     return Field(**{**base.__dict__, "max_length": length, "digits": digits, "required": required})
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnDefault, Connection, text
 
 from records import effects
 from records.history import key_sql, write_versions
@@ -31,7 +31,7 @@ def _defaults(kind: Kind, absent: Sequence[str]) -> dict[str, object]:
     out = {}
     for name in absent:
         default = kind.column_of(name).default
-        if default is not None and default.is_scalar:
+        if isinstance(default, ColumnDefault) and default.is_scalar:
             out[name] = default.arg
     return out
 
@@ -57,7 +57,10 @@ class Staging:
 
     def stage(self, rows: Sequence[Row]) -> None:
         """COPY validated rows into the scratch table."""
-        cursor = self.conn.connection.driver_connection.cursor()
+        driver = self.conn.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("the records import's connection is closed: nothing can be staged")
+        cursor = driver.cursor()
         with cursor, cursor.copy(f"COPY {self.scratch} ({', '.join(self.columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([row.values.get(c) for c in self.columns])

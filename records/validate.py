@@ -11,17 +11,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, String, text
 
 from core import idcard, uscc
 from core.privacy import encrypt_field, hash_id_number, mask_id_card, mask_name, mask_phone
 from gis.crs import crs84_to_store, store_srid
 from records import vocab
 from records.history import CHINA
-from records.spec import Field, Kind
+from records.spec import Field, Kind, Ref
 
 TRUE = {"1", "true", "yes", "y", "是", "有", "t", "√"}
 FALSE = {"0", "false", "no", "n", "否", "无", "f", "×"}
@@ -35,6 +36,7 @@ DATE_PATTERNS = (
 PHONE = re.compile(r"^\+?\d{7,15}$")
 ID_LIKE = re.compile(r"^\d{17}[\dXx]$")
 PERSONAL = ("id_number", "phone", "masked_name")
+N = TypeVar("N")  # what a number parser converts to
 
 
 class Invalid(Exception):
@@ -73,7 +75,7 @@ def _text(raw: object) -> str:
     return unicodedata.normalize("NFKC", str(raw)).strip() if not isinstance(raw, str) else raw.strip()
 
 
-def _number(raw: object, convert: Callable[[str], object], zh: str, en: str) -> object:
+def _number(raw: object, convert: Callable[[str], N], zh: str, en: str) -> N:
     if isinstance(raw, bool):
         raise Invalid(f"不是{zh}", f"not {en}")
     if isinstance(raw, int | float | Decimal):
@@ -212,6 +214,8 @@ def _phone_field(f: Field, raw: object) -> dict[str, object]:
 
 
 def _enum_field(f: Field, raw: object) -> dict[str, object]:
+    if f.enum is None:
+        raise ValueError(f"kinds.json: the enum field {f.name} names no enumeration")
     code = vocab.lookup(f.enum).get(_text(raw).casefold())
     if code is None:
         allowed = "、".join(zh for zh, _ in vocab.labels(f.enum).values())
@@ -304,14 +308,20 @@ def key_of(kind: Kind, values: dict[str, object], columns: tuple[str, ...]) -> t
 
 def _derive(kind: Kind, rows: list[Row], people: dict[str, str]) -> None:
     """Fill people resolved by ID-number hash, and ids made from another column."""
-    derived = [(f, kind.column_of(f.name).type.length) for f in kind.fields.values() if f.derive]
+    derived = [(f.name, f.derive, _length(kind, f.name)) for f in kind.fields.values() if f.derive]
     for row in rows:
         for column, digest in row.pending.items():
             row.values[column] = people.get(digest)
-        for f, size in derived:
-            source = row.values.get(f.derive["from"])
-            if row.values.get(f.name) is None and source:
-                row.values[f.name] = (f.derive["prefix"] + source)[:size]
+        for name, derive, size in derived:
+            source = row.values.get(derive["from"])
+            if row.values.get(name) is None and source:
+                row.values[name] = (derive["prefix"] + source)[:size]
+
+
+def _length(kind: Kind, column: str) -> int | None:
+    """The most characters a text column holds (None: no limit)."""
+    column_type = kind.column_of(column).type
+    return column_type.length if isinstance(column_type, String) else None
 
 
 def _unique(kind: Kind, rows: list[Row], seen: dict[tuple, int]) -> tuple[list[Row], list[Rejection]]:
@@ -331,14 +341,14 @@ def _unique(kind: Kind, rows: list[Row], seen: dict[tuple, int]) -> tuple[list[R
     return kept, rejections
 
 
-def _dangling(row: Row, refs: list[Field], known: dict[tuple[str, str], set]) -> Rejection | None:
+def _dangling(row: Row, refs: list[tuple[Field, Ref]], known: dict[tuple[str, str], set]) -> Rejection | None:
     """The first reference of a row that names nothing."""
-    for f in refs:
+    for f, ref in refs:
         value = row.values.get(f.name)
         if f.name in row.pending and value is None:
             return Rejection(row.number, row.sources.get(f.name, f.name), None, "人员不存在（按身份证号未找到）",
                              "no person with this ID number", True)  # fmt: skip
-        target = f.ref.target(row.values)
+        target = ref.target(row.values)
         if target is not None and value is not None and value not in known[target]:
             what = target[0]
             return Rejection(row.number, row.sources.get(f.name, f.name), str(value),
@@ -353,15 +363,15 @@ def check_batch(
     """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins; ``seen``
     carries the keys of earlier chunks of the same file) and rows whose references name nothing."""
     hashes = {h for r in rows for h in r.pending.values()}
-    people = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
+    people: dict[str, str] = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
                                {"h": list(hashes)}).all()) if hashes else {}  # fmt: skip
     _derive(kind, rows, people)
     kept, rejections = _unique(kind, rows, {} if seen is None else seen)
-    refs = [f for f in kind.fields.values() if f.ref is not None]
+    refs = [(f, f.ref) for f in kind.fields.values() if f.ref is not None]
     wanted: dict[tuple[str, str], set] = {}
     for row in kept:
-        for f in refs:
-            target = f.ref.target(row.values)
+        for f, ref in refs:
+            target = ref.target(row.values)
             if target and row.values.get(f.name) is not None:
                 wanted.setdefault(target, set()).add(row.values[f.name])
     known = {target: _existing(conn, *target, values) for target, values in wanted.items()}

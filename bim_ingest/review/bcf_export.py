@@ -30,6 +30,19 @@ def _when(text: str | None) -> XmlDateTime:
     return XmlDateTime.from_datetime(moment)
 
 
+def _last_viewpoint(topic: Topic2 | Topic3) -> mdl2.ViewPoint | mdl3.ViewPoint:
+    """The reference to the topic's newest viewpoint (BCF 3 keeps them in the topic, 2.1 in the markup)."""
+    if isinstance(topic, Topic3):
+        entries: list[mdl2.ViewPoint] | list[mdl3.ViewPoint] = (
+            topic.topic.viewpoints.view_point if topic.topic.viewpoints else []
+        )
+    else:
+        entries = topic.markup.viewpoints if topic.markup else []
+    if not entries:
+        raise ValueError(f"BCF topic {topic.guid} has no viewpoint")
+    return entries[-1]
+
+
 def review_bcf(
     document: dict[str, Any],
     version: BcfVersion = "3.0",
@@ -42,7 +55,8 @@ def review_bcf(
     bcfxml, mdl, handler = (bcf3, mdl3, Topic3) if v3 else (bcf2, mdl2, Topic2)
     bcf = bcfxml.BcfXml.create_new(f"{document['project_code']} review {document['id']} round {document['round']}")
     for item in review_topics(document):
-        topic = handler(topic_dir=Path(item.guid), xml_handler=bcf._xml_handler)
+        # bcf's own TopicHandler.create_new passes a pathlib.Path too: its zipfile.Path annotation is too narrow
+        topic = handler(topic_dir=Path(item.guid), xml_handler=bcf._xml_handler)  # type: ignore[arg-type]
         fields = dict(
             guid=item.guid,
             title=item.title,
@@ -76,8 +90,7 @@ def review_bcf(
         png = (snapshots or {}).get(item.global_id)
         if png:
             viewpoint.snapshot = png
-            entries = topic.topic.viewpoints.view_point if v3 else topic.markup.viewpoints
-            entries[-1].snapshot = f"{viewpoint.guid}.png"
+            _last_viewpoint(topic).snapshot = f"{viewpoint.guid}.png"
         comments = [
             mdl.Comment(date=_when(c.date), author=c.author, comment=c.comment, guid=c.guid) for c in item.comments
         ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import typer
+from typer._click import Context  # typer vendors click: its groups take this Context, not click's
 from typer.core import TyperGroup
 
 from core.console import emit
@@ -16,7 +16,7 @@ from core.errors import UserError
 class _RunByDefault(TyperGroup):
     """`cim review FILE ...` stays `cim review run FILE ...`: a first word that is no command is a file."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["run", *args]
         return super().parse_args(ctx, args)

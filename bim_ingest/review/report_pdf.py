@@ -46,7 +46,7 @@ def decision_pdf(part: dict[str, Any], review: dict[str, Any], html_sha256: str)
     s = _styles()
     decision = part.get("decision") or {}
     action = {"approve": "审查通过 Passed", "return": "退回修改 Returned for correction"}.get(
-        decision.get("action"), ""
+        decision.get("action", ""), ""
     )
     report = review.get("report") or {}
     counts = report.get("counts") or {}

@@ -57,6 +57,8 @@ def _demo_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate
     key_path, cert_path = folder / "ca.key.pem", folder / "ca.cert.pem"
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise UserError(f"{key_path} holds no elliptic-curve private key: remove it and its certificate")
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME), x509.NameAttribute(NameOID.COUNTRY_NAME, "CN")])
@@ -162,7 +164,7 @@ def verify_pdf(data: bytes) -> dict[str, Any]:
                 "intact": bool(status.intact),
                 "signature_valid": bool(status.valid),
                 "trusted": bool(status.trusted),
-                "covers_whole_file": status.coverage.name == "ENTIRE_FILE",
+                "covers_whole_file": status.coverage is not None and status.coverage.name == "ENTIRE_FILE",
                 "signer": cert.subject.human_friendly,
                 "signer_serial_number": cert.subject.native.get("serial_number"),
                 "issuer": cert.issuer.human_friendly,

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import ifcopenshell
 from ifctester import ids
@@ -29,26 +29,17 @@ from bim_ingest.review.planning import planning_checks
 from bim_ingest.source import open_ifc
 from bim_ingest.store import diff_versions, previous_version_id
 from bim_ingest.warning_summary import summarise
-from core.db import session_scope
+from core.db import get_row, session_scope
 from core.errors import NotFound, UserError
 from core.models import BimModelVersion, DrawingReview, Project, ReviewIssue
 
 Progress = Callable[[str, float], None]
-T = TypeVar("T")
 STATUS_LABELS = {"received": "受理", "in_review": "审查中", "returned": "退回修改", "approved": "通过"}
 DECISIONS = {"approve": "approved", "return": "returned"}
 
 
 class Conflict(UserError):
     status_code = 409
-
-
-def _row(session: Session, model: type[T], key: Any) -> T:
-    """The row of ``model`` with primary key ``key``; NotFound when there is none."""
-    found = session.get(model, key)
-    if found is None:
-        raise NotFound(f"{model.__name__} {key} does not exist")
-    return found
 
 
 def check_project(project_code: str) -> None:
@@ -145,10 +136,11 @@ def review_model(
     for issue in issues:
         if issue.global_id in points and "point_local" not in issue.details:
             issue.details["point_local"] = points[issue.global_id]
+    source = ids_path or rule_set.ids_path
     report = {
         "drawing_type": rule_set.drawing_type,
         "ids": {
-            "source": Path(ids_path or rule_set.ids_path).name if spec else None,
+            "source": Path(source).name if spec and source else None,
             "title": spec.info.get("title") if spec else None,
             "specifications": ids_summary,
         },
@@ -183,7 +175,7 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
 
 def version_diff(session: Session, version_id: int) -> dict[str, Any]:
     """Elements added, removed and changed since the model's previous version (none for a first one)."""
-    version = _row(session, BimModelVersion, version_id)
+    version = get_row(session, BimModelVersion, version_id)
     previous = previous_version_id(session, version.model_id, version.version_no)
     if previous is None:
         diff: dict[str, Any] = {"from_version_id": None, "to_version_id": version_id, "added": [], "removed": []}
@@ -209,11 +201,14 @@ def open_review(project_code: str, version_id: int, schema: str, round_no: int |
     plus one unless given (a joint submission's round); ``fields`` are further DrawingReview columns."""
     with session_scope() as session:
         if round_no is None:
-            version = session.get(BimModelVersion, version_id)
-            round_no = 1 + session.scalar(
-                select(func.count(DrawingReview.id))
-                .join(BimModelVersion, BimModelVersion.id == DrawingReview.model_version_id)
-                .where(BimModelVersion.model_id == version.model_id, DrawingReview.submission_id.is_(None))
+            version = get_row(session, BimModelVersion, version_id)
+            round_no = (
+                1
+                + session.execute(
+                    select(func.count(DrawingReview.id))
+                    .join(BimModelVersion, BimModelVersion.id == DrawingReview.model_version_id)
+                    .where(BimModelVersion.model_id == version.model_id, DrawingReview.submission_id.is_(None))
+                ).scalar_one()
             )
         review = DrawingReview(
             project_code=project_code,
@@ -337,7 +332,7 @@ def annotate_issue(
         issue = session.get(ReviewIssue, issue_id)
         if issue is None or issue.review_id != review_id:
             raise NotFound(f"review {review_id} has no issue {issue_id}")
-        review = _row(session, DrawingReview, review_id)
+        review = get_row(session, DrawingReview, review_id)
         if review.status != "in_review":
             raise Conflict(f"review {review_id} is {review.status}: issues can be commented only while in review")
         details = dict(issue.details or {})
@@ -391,7 +386,7 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
             },
         }
         if action == "approve":
-            version = _row(session, BimModelVersion, review.model_version_id)
+            version = get_row(session, BimModelVersion, review.model_version_id)
             session.execute(
                 update(BimModelVersion)
                 .where(BimModelVersion.model_id == version.model_id, BimModelVersion.status == "published")
@@ -404,7 +399,7 @@ def decide(review_id: int, action: str, username: str | None, comment: str | Non
 def reopen(review_id: int) -> None:
     """Undo an approval whose publication failed: the version unpublished, the review in review again."""
     with session_scope() as session:
-        review = _row(session, DrawingReview, review_id)
+        review = get_row(session, DrawingReview, review_id)
         session.execute(
             text("UPDATE bim_model_version SET status = 'ingested' WHERE id = :v"), {"v": review.model_version_id}
         )

@@ -22,7 +22,7 @@ from bim_ingest.review.information import load_ids
 from bim_ingest.review.report_html import review_html
 from bim_ingest.review.report_pdf import decision_pdf
 from bim_ingest.source import open_ifc
-from core.db import session_scope
+from core.db import get_row, session_scope
 from core.errors import NotFound, UserError
 from core.models import (
     BimModelVersion,
@@ -156,7 +156,7 @@ def resubmit(
             )
         raise
     with session_scope() as session:
-        submission = session.get(ReviewSubmission, submission_id)
+        submission = get_row(session, ReviewSubmission, submission_id, f"submission {submission_id} does not exist")
         submission.round, submission.status, submission.decided_at = next_round, "in_review", None
         files = dict(submission.files or {})
         files["ifc"] = [*files.get("ifc", []), str(path)]
@@ -176,7 +176,7 @@ def _review_round(
 ) -> None:
     """Open, check and write one review per drawing type (the model opened once for all)."""
     with session_scope() as session:
-        submission = session.get(ReviewSubmission, submission_id)
+        submission = get_row(session, ReviewSubmission, submission_id, f"submission {submission_id} does not exist")
         project_code = submission.project_code
         routes = _routes(session, drawing_types)
     with open_ifc(Path(path)) as opened:
@@ -241,13 +241,17 @@ def decide(
         session.flush()
         submission_id = review.submission_id
         states = {r.status for r in _current(session, submission_id).values()}
-        submission = session.get(ReviewSubmission, submission_id, with_for_update=True)
+        submission = get_row(
+            session, ReviewSubmission, submission_id, f"submission {submission_id} does not exist", lock=True
+        )
         publish = None
         if "in_review" not in states:
             submission.status = "returned" if "returned" in states else "approved"
             submission.decided_at = now
             if submission.status == "approved":
                 publish = review.model_version_id
+                if publish is None:
+                    raise service.Conflict(f"review {review_id}'s model version was deleted: nothing to publish")
                 _publish(session, publish)
     sealed = seal_decision(submission_id, review_id, now)
     return submission_document(submission_id, now) | {"seal": sealed, "published_version": publish}
@@ -284,13 +288,13 @@ def seal_decision(submission_id: int, review_id: int, now: datetime) -> dict[str
         "sealed_at": now.isoformat(timespec="seconds"),
     }
     with session_scope() as session:
-        review_row = session.get(DrawingReview, review_id)
+        review_row = get_row(session, DrawingReview, review_id, f"review {review_id} does not exist")
         review_row.report = {**(review_row.report or {}), "seal": facts}
     return facts
 
 
 def _publish(session: Session, version_id: int) -> None:
-    version = session.get(BimModelVersion, version_id)
+    version = get_row(session, BimModelVersion, version_id, f"model version {version_id} does not exist")
     session.execute(
         update(BimModelVersion)
         .where(BimModelVersion.model_id == version.model_id, BimModelVersion.status == "published")
@@ -304,7 +308,7 @@ def unpublish(submission_id: int, version_id: int) -> None:
     submission in review again."""
     with session_scope() as session:
         session.execute(update(BimModelVersion).where(BimModelVersion.id == version_id).values(status="ingested"))
-        submission = session.get(ReviewSubmission, submission_id)
+        submission = get_row(session, ReviewSubmission, submission_id, f"submission {submission_id} does not exist")
         submission.status, submission.decided_at = "in_review", None
 
 
@@ -316,7 +320,7 @@ def _agency_part(review: DrawingReview, names: dict[str, str], now: datetime) ->
         "drawing_type": review.drawing_type,
         "drawing_type_label": {"zh": rule_set.label_zh, "en": rule_set.label_en},
         "agency": review.agency,
-        "agency_name": names.get(review.agency),
+        "agency_name": names.get(review.agency) if review.agency else None,
         "round": review.round,
         "status": review.status,
         "status_label": service.STATUS_LABELS[review.status],

@@ -254,7 +254,7 @@ def load(directory: Path, styles_directory: Path) -> Registry:
         tiles = {"tiles": _tiles(raw["tiles"], properties)} if raw.get("tiles") else {}
         style = styles.get(raw["name"], LayerStyle())
         layers.append(raw | tiles | {"style": style.style, "themes": style.themes})
-    registry = Registry(notes=document.get("notes", ""), layers=layers)
+    registry = Registry.model_validate({"notes": document.get("notes", ""), "layers": layers})
     strays = set(styles) - set(registry.names())
     if strays:
         raise ValueError(f"styles of no layer in {styles_directory}: {', '.join(sorted(strays))}")

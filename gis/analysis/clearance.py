@@ -54,11 +54,11 @@ def horizontal_class(utility: str, diameter_mm: float | None, pressure: str | No
     return cls
 
 
-def _rule(table: dict[tuple[str, str], float], a: str, b: str) -> float | None:
+def _rule(table: dict[tuple[str, ...], float], a: str, b: str) -> float | None:
     """A rule, falling back from the sub-classes (water_large, gas_medium, gas_high) to their base class."""
     for x in (a, a.split("_")[0]):
         for y in (b, b.split("_")[0]):
-            value = table.get(tuple(sorted((x, y))))  # type: ignore[arg-type]
+            value = table.get(tuple(sorted((x, y))))
             if value is not None:
                 return value
     return None

@@ -103,7 +103,7 @@ def radius(value: float, what: str = "radius_m") -> float:
     return float(value)
 
 
-def geometry(conn: Connection, geojson: dict, kinds: tuple[str, ...], what: str = "geometry") -> shapely.Geometry:
+def geometry(conn: Connection, geojson: object, kinds: tuple[str, ...], what: str = "geometry") -> shapely.Geometry:
     """A GeoJSON geometry in CRS84 of one of ``kinds``, valid, not too large, inside the city; in the store CRS."""
     if not isinstance(geojson, dict) or geojson.get("type") not in kinds:
         raise UserError(f"{what} must be a GeoJSON geometry of type {' or '.join(kinds)} in CRS84 (lon, lat)")

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core import vocab
+from core.errors import UserError
 from core.models.network import NODE_KINDS, UTILITIES
 from core.settings import store_srid
 from gis.dem import ground_heights
@@ -33,6 +34,14 @@ from gis.importers.write import upsert
 DEFAULT_COVER_M = {e.code: e.cover_depth_m for e in vocab.get("utilities").entries}
 MIN_SEGMENT_M = 1e-3
 NO_GROUND = "no ground height (outside the DEM or no DEM): ground taken as 0 m"
+
+
+def _default_cover(utility: str) -> float:
+    """The utility's default cover depth (m), from the utilities vocabulary."""
+    cover = DEFAULT_COVER_M[utility]
+    if cover is None:
+        raise UserError(f"utility {utility!r} has no cover_depth_m in the utilities vocabulary: give the depth")
+    return cover
 
 
 def _check_utility(rows: list[Row], report: ImportReport) -> list[Row]:
@@ -94,8 +103,9 @@ def _axis_z(values: dict, xy: np.ndarray, ground: np.ndarray, report: ImportRepo
     elif values.get("depth_axis_m") is not None:
         cover = np.full(len(xy), values["depth_axis_m"] - radius)
     else:
-        cover = np.full(len(xy), DEFAULT_COVER_M[values["utility"]])
-        report.warn(f"no depth: default cover {DEFAULT_COVER_M[values['utility']]} m for {values['utility']}")
+        default = _default_cover(values["utility"])
+        cover = np.full(len(xy), default)
+        report.warn(f"no depth: default cover {default} m for {values['utility']}")
     return known_ground - cover - radius, float(cover.mean())
 
 
@@ -344,8 +354,8 @@ def import_nodes(
         if ground is None:
             ground = None if np.isnan(g) else float(g)
         if v.get("depth_m") is None:
-            report.warn(f"no depth: default cover {DEFAULT_COVER_M[v['utility']]} m for {v['utility']}")
-        depth: float = v["depth_m"] if v.get("depth_m") is not None else DEFAULT_COVER_M[v["utility"]]
+            report.warn(f"no depth: default cover {_default_cover(v['utility'])} m for {v['utility']}")
+        depth: float = v["depth_m"] if v.get("depth_m") is not None else _default_cover(v["utility"])
         report.warn(NO_GROUND, int(ground is None))
         nodes.append(
             {
