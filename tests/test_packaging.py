@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 import shutil
 import subprocess
 
@@ -14,10 +17,21 @@ def test_compose_file_is_valid() -> None:
     compose = shutil.which("docker-compose")
     if compose is None:
         pytest.skip("docker-compose is not installed (scripts/install_system.sh installs it)")
-    proc = subprocess.run([compose, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True)
+    path = ROOT / "docker-compose.yml"
+    required = set(re.findall(r"\$\{(\w+):\?", path.read_text()))
+    assert "CIM_DB_PASSWORD" in required  # the deployment never falls back to a default password
+    unset = {k: v for k, v in os.environ.items() if k not in required}
+    values = {name: secrets.token_hex(24) for name in required}
+
+    def config(env: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run([compose, "-f", str(path), "config"], capture_output=True, text=True, env=env)
+
+    refused = config(unset)
+    assert refused.returncode != 0 and "CIM_DB_PASSWORD" in refused.stderr
+    proc = config(unset | values)
     assert proc.returncode == 0, proc.stderr
     assert "postgis/postgis" in proc.stdout
-    assert "DATABASE_URL: postgresql://cim:" in proc.stdout
+    assert f"DATABASE_URL: postgresql://cim:{values['CIM_DB_PASSWORD']}@db:5432/cim" in proc.stdout
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -33,7 +33,7 @@ def under_review(database, sample_ifc, people) -> dict:
     """The sample building ingested unpublished, as a review job of the submitter left it."""
     from bim_ingest.ingest import ingest_file
 
-    summary = ingest_file(sample_ifc, publish=False, model_name=f"under review {uuid.uuid4().hex[:6]}")
+    summary = ingest_file(sample_ifc, model_name=f"under review {uuid.uuid4().hex[:6]}")
     job_id = uuid.uuid4()
     with database.begin() as conn:
         conn.execute(

@@ -194,8 +194,8 @@ def test_the_verifier_finds_a_changed_or_missing_row(client, role_headers, datab
 
 def test_the_chain_hash_is_sha256_of_the_previous_hash_and_the_row(rows):
     first, second = rows(
-        """SELECT id, at, username, action, object, address, result, prev_hash, hash FROM audit_log
-            WHERE hash IS NOT NULL ORDER BY id LIMIT 2"""
+        """SELECT id, at, username, action, object, address, result, detail::text AS detail_text, prev_hash, hash
+             FROM audit_log WHERE hash IS NOT NULL ORDER BY id LIMIT 2"""
     )
     assert first["prev_hash"] == "" and second["prev_hash"] == first["hash"]
     fields = [
@@ -207,6 +207,7 @@ def test_the_chain_hash_is_sha256_of_the_previous_hash_and_the_row(rows):
         second["object"] or "",
         second["address"] or "",
         second["result"],
+        second["detail_text"] or "",
     ]
     assert hashlib.sha256("\x1f".join(fields).encode()).hexdigest() == second["hash"]
 

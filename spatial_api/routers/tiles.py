@@ -22,6 +22,8 @@ router = APIRouter(tags=["tiles"])
 may_build = require_role("engineer")
 
 CONTENT_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.(glb|b3dm|json)$")
+NAME_MAX = 255  # characters of one file name (the path is ASCII): longer ones no filesystem holds
+PATH_MAX = 1024  # characters of a whole content path; tile paths are far shorter
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".b3dm": "application/octet-stream", ".json": "application/json"}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 TILESET = {"schema": {"type": "object", "description": "3D Tiles 1.1 tileset"}}
@@ -34,6 +36,8 @@ def _file(layer: str, path: str) -> Path:
         raise NotFound(f"no tile layer {layer!r}: use {', '.join(names())} or {VERSION_PREFIX}<version id>")
     if not CONTENT_PATH.match(path) or ".." in path:
         raise UserError(f"bad tile path {path!r}: expected names like t/3_1_2.glb")
+    if len(path) > PATH_MAX or any(len(part) > NAME_MAX for part in path.split("/")):
+        raise NotFound(f"tile layer {layer!r} has no such tile: names are at most {NAME_MAX} characters")
     root = (get_settings().tiles_dir / layer).resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
