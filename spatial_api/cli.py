@@ -88,6 +88,7 @@ def serve(
     listen: bool = typer.Option(True, help="Also run the sensor listener when an MQTT broker is there."),
 ) -> None:
     """Serve the API at /api/v1 and the viewer at /; with a broker, the sensor listener beside it."""
+    import signal
     import subprocess
 
     from live import broker
@@ -97,6 +98,9 @@ def serve(
     listener = None
     if listen and broker.configured():
         listener = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "sensors", "listen"])
+    # uvicorn raises SIGTERM again after its graceful shutdown, with the handler it found: exit
+    # through the `finally` then, so the listener stops with the server instead of outliving it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run_server(host, port)
     finally:

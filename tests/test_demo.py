@@ -36,7 +36,7 @@ def demo(server_url: str, tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("demo")
     port = free_port()
     log = data_dir / "demo.log"
-    env = {**os.environ, "DATABASE_URL": url, "CIM_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "DATABASE_URL": url, "CIM_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
     cim = Path(sys.executable).parent / "cim"
     process = subprocess.Popen(
         [str(cim), "demo", "--buildings", str(BUILDINGS), "--port", str(port)],

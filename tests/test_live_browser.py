@@ -10,6 +10,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.fixtures_live import publish_build_up, wait_for
@@ -26,7 +27,13 @@ def live_city_server(mqtt_broker, viewer_city, tmp_path_factory):
     process = start_server(port, log)
     wait_for(lambda: "listening on" in log.read_text(), 60, "cim serve's listener to subscribe")
     yield f"http://127.0.0.1:{port}/", log
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert children, "cim serve runs its listener as a child process"
     stop_server(process)
+    _, outliving = psutil.wait_procs(children, timeout=20)
+    for child in outliving:
+        child.kill()
+    assert not outliving, f"the listener outlived cim serve: {[c.cmdline() for c in outliving]}"
 
 
 @pytest.mark.xfail(

@@ -7,6 +7,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 
@@ -32,6 +33,14 @@ def test_compose_file_is_valid() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "postgis/postgis" in proc.stdout
     assert f"DATABASE_URL: postgresql://cim:{values['CIM_DB_PASSWORD']}@db:5432/cim" in proc.stdout
+
+
+def test_every_top_level_package_is_installed() -> None:
+    """An installed ``cim`` (the image, an editable venv) imports every package the code holds."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    listed = {pattern.removesuffix("*") for pattern in include["include"]}
+    packages = {path.parent.name for path in ROOT.glob("*/*.py")} - {"tests", "bench"}
+    assert packages <= listed, f"add {sorted(packages - listed)} to [tool.setuptools.packages.find] include"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
