@@ -84,7 +84,7 @@ FROM enterprise e WHERE e.uscc = :id"""
 PERSON = f"""
 SELECT json_build_object(
   'id', p.id, 'title', p.name, 'location', feature_location(e.location),
-  'record', json_build_object('id', p.id, 'name', p.name, 'id_card_masked', p.id_card_masked, 'phone', p.phone,
+  'record', json_build_object('id', p.id, 'name', p.name, 'id_card_masked', p.id_card_masked, 'phone', p.phone_enc,
       'kind', p.kind, 'certificate_no', p.certificate_no, 'specialty', p.specialty,
       'employer_uscc', p.employer_uscc, 'employer_name', e.name, 'valid_to', p.valid_to,
       'real_name_verified', p.real_name_verified),

@@ -14,6 +14,8 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.fixtures_bim import _token_of
+
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -95,11 +97,9 @@ def write_jsonl(tmp_path_factory) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def token_headers() -> Callable[[str], dict[str, str]]:
-    """Bearer headers for a user of a role (tokens signed with the server's key; no login needed)."""
-    from spatial_api.security import issue_token
-
-    return lambda role: {"Authorization": f"Bearer {issue_token(f'{role}-tester', role)}"}
+def token_headers(database) -> Callable[[str], dict[str, str]]:
+    """Bearer headers for a user of a role (the user is made in the user table; no login needed)."""
+    return lambda role: _token_of(f"{role}-tester", role)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.pii import open_field
 from tests.test_search import masked
 
 PROFILES = "/api/v1/profiles"
@@ -37,7 +38,8 @@ SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 def busy_enterprise(rows, database, sample_city):
     """The enterprise with the most projects, plus an expiring and an expired qualification added."""
     parties = " UNION ALL ".join(f"SELECT {c}_uscc AS uscc FROM project" for c in PARTY_COLUMNS)
-    uscc = rows(f"SELECT uscc, count(*) FROM ({parties}) x GROUP BY uscc ORDER BY 2 DESC, 1 LIMIT 1")[0]["uscc"]
+    busiest = f"SELECT uscc, count(*) FROM ({parties}) x WHERE uscc IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"
+    uscc = rows(busiest)[0]["uscc"]
     today = date.today()
     added = {"TESTQ-EXPIRING": today + timedelta(days=30), "TESTQ-EXPIRED": today - timedelta(days=1)}
     with database.begin() as conn:
@@ -94,9 +96,10 @@ def test_enterprise_profile(client, rows, role_headers, busy_enterprise) -> None
 
 def test_person_profile_masked_and_audited(client, rows, role_headers, sample_city) -> None:
     person = rows(
-        """SELECT p.id, p.name, p.phone, p.employer_uscc FROM person p
-            WHERE EXISTS (SELECT 1 FROM project_person pp WHERE pp.person_id = p.id) ORDER BY p.id LIMIT 1"""
+        """SELECT p.id, p.name, p.phone_enc, p.employer_uscc FROM person p WHERE p.phone_enc IS NOT NULL
+             AND EXISTS (SELECT 1 FROM project_person pp WHERE pp.person_id = p.id) ORDER BY p.id LIMIT 1"""
     )[0]
+    person["phone"] = open_field(person["phone_enc"])
     roles = rows("SELECT project_code, role FROM project_person WHERE person_id = :p", p=person["id"])
     before = rows("SELECT count(*) AS n FROM audit_log WHERE action = 'read_profile'")[0]["n"]
     admin = client.get(f"{PROFILES}/person/{person['id']}", headers=role_headers["admin"]).json()

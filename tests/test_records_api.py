@@ -5,7 +5,6 @@ file imports as jobs."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +13,8 @@ from shapely.geometry import box, mapping
 
 from gis.importers import import_layer
 from records.importer import import_file
+from tests.conftest import ROOT
+from tests.fixtures_bim import wait_for_job
 from tests.fixtures_records import USCC_CHARS
 
 API = "/api/v1"
@@ -165,15 +166,7 @@ def test_a_site_change_relinks_and_queues_the_tile_rebuild(client, codes, token_
     assert sql("SELECT count(*) AS n FROM job WHERE kind = 'tiles.build'")[0]["n"] == before + 1
     [job] = sql("SELECT id, params FROM job WHERE kind = 'tiles.build' ORDER BY created_at DESC LIMIT 1")
     assert job["params"] == {"layer": "buildings"}
-    _wait_for_job(client, str(job["id"]))  # the rebuild runs before the next tests touch the tiles
-
-
-def _wait_for_job(client, job_id: str) -> dict:
-    deadline = time.monotonic() + 120
-    while (job := client.get(f"{API}/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-    return job
+    wait_for_job(client, str(job["id"]), editor)  # the rebuild runs before the next tests touch the tiles
 
 
 def test_a_file_uploaded_to_the_api_is_imported_by_a_job(client, codes, token_headers, sql):
@@ -185,7 +178,7 @@ def test_a_file_uploaded_to_the_api_is_imported_by_a_job(client, codes, token_he
     assert denied.status_code == 403
     accepted = client.post(f"{API}/records/enterprises/imports", files=files, headers=token_headers("records"))
     assert accepted.status_code == 202, accepted.text
-    job = _wait_for_job(client, accepted.json()["job_id"])
+    job = wait_for_job(client, accepted.json()["job_id"], token_headers("records"))
     assert job["status"] == "succeeded", job
     assert (job["result"]["inserted"], job["result"]["rejected"], job["result"]["file"]) == (3, 0, "企业.csv")
     names = sql("SELECT name FROM enterprise WHERE uscc = ANY(:u) ORDER BY name", u=[r["uscc"] for r in rows])
@@ -207,7 +200,9 @@ def test_the_kinds_are_described_in_chinese_and_english(client):
     assert len(kinds) == 13 and kinds["enterprises"]["label_zh"] == "企业"
     fields = {f["name"]: f for f in kinds["enterprises"]["fields"]}
     assert fields["uscc"]["label_zh"] == "统一社会信用代码" and fields["uscc"]["required"]
-    assert fields["type"]["values"]["builder"] == ["施工总承包", "builder"]
+    vocab = json.loads((ROOT / "core" / "vocab" / "enterprise_types.json").read_text(encoding="utf-8"))
+    builder = next(e["label"] for e in vocab["entries"] if e["code"] == "builder")
+    assert fields["type"]["values"]["builder"] == [builder["zh"], builder["en"]]
     people = {f["name"]: f for f in kinds["people"]["fields"]}
     assert people["employer_uscc"]["references"] == ["enterprise.uscc"]
     assert "records" in kinds["people"]["writers"] and "planner" not in kinds["people"]["writers"]
