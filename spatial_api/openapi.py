@@ -4,7 +4,9 @@
 FastAPI writes OpenAPI 3.1, whose schemas are JSON Schema 2020-12; the few constructs it uses that
 3.0 lacks are rewritten to their 3.0 equivalents: ``null`` in a union becomes ``nullable``,
 ``const`` a one-value ``enum``, a list of ``examples`` one ``example``, numeric exclusive bounds
-boolean ones, and a file's ``contentMediaType`` the ``binary`` format."""
+boolean ones, a file's ``contentMediaType`` the ``binary`` format, and a tuple's ``prefixItems``
+the ``items`` its positions may hold (3.0 cannot say which position holds which); a map's
+``propertyNames`` (which 3.0 cannot say) is left out."""
 
 from __future__ import annotations
 
@@ -52,6 +54,11 @@ def _schema_3_0(schema: dict[str, Any]) -> dict[str, Any]:
         schema.pop("contentMediaType")
         schema.pop("contentEncoding", None)
         schema["format"] = "binary"
+    schema.pop("propertyNames", None)
+    positions = schema.pop("prefixItems", None)
+    if isinstance(positions, list) and positions:
+        distinct = [p for i, p in enumerate(positions) if p not in positions[:i]]
+        schema["items"] = distinct[0] if len(distinct) == 1 else {"anyOf": distinct}
     return schema
 
 

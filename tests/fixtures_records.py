@@ -7,7 +7,7 @@ import csv
 import itertools
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openpyxl
@@ -51,8 +51,13 @@ class Codes:
 
 
 @pytest.fixture(scope="module")
-def codes() -> Codes:
-    return Codes()
+def codes(database: Engine) -> Iterator[Codes]:
+    """The module's codes; the buildings it imported under them leave with the module, as the tile
+    tests count every building in the shared session database."""
+    fresh = Codes()
+    yield fresh
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM building WHERE code LIKE :pattern"), {"pattern": f"%-{fresh.tag}-%"})
 
 
 @pytest.fixture(scope="module")

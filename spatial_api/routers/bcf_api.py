@@ -13,6 +13,7 @@ from bim_ingest.review.bcf_topics import Topic, review_topics
 from core.errors import NotFound
 from spatial_api import audit
 from spatial_api.routers.reviews import reader, reviewer
+from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal
 
 router = APIRouter(prefix="/bcf", tags=["BCF API 3.0"])
@@ -21,13 +22,13 @@ PROJECT_PREFIX = "review-"
 CAMERA_OFFSET = (-15.0, -15.0, 12.0)
 
 
-class Version(BaseModel):
+class BcfVersion(BaseModel):
     version_id: str
     detailed_version: str
 
 
 class Versions(BaseModel):
-    versions: list[Version]
+    versions: list[BcfVersion]
 
 
 class Project(BaseModel):
@@ -210,6 +211,7 @@ def viewpoints(project_id: str, topic_guid: str, principal: Principal = Depends(
 @router.get(
     "/3.0/projects/{project_id}/topics/{topic_guid}/viewpoints/{viewpoint_guid}/snapshot",
     response_class=Response,
+    responses=file_answer("image/png"),
 )
 def snapshot(project_id: str, topic_guid: str, viewpoint_guid: str, principal: Principal = Depends(reader)) -> Response:
     """The viewpoint's snapshot: a plan of the model with the topic's elements in red."""

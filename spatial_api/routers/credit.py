@@ -19,6 +19,7 @@ from core.errors import NotFound
 from core.models import CreditAlert, CreditReview, CreditRuleset, CreditRun, Enterprise
 from credit import alerts, plans, reviews, rulesets, stats
 from spatial_api import audit
+from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/credit", tags=["credit"])
@@ -422,7 +423,11 @@ def risk_hexagons(
         return FeatureCollection.model_validate(stats.hexagons(session, size))
 
 
-@router.get("/stats/hexagons/{z}/{x}/{y}.pbf", response_class=Response)
+@router.get(
+    "/stats/hexagons/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    responses=file_answer("application/vnd.mapbox-vector-tile"),
+)
 def risk_hexagon_tile(
     z: int = Path(ge=0, le=22),
     x: int = Path(ge=0),

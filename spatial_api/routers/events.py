@@ -17,6 +17,7 @@ from core.db import get_engine, read_engine
 from gis.analysis import inputs
 from live import events, report, scenarios
 from spatial_api import audit
+from spatial_api.schemas.events import EventClosed, EventDetail, EventKind, EventSummary, TaskFeedback
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -61,7 +62,7 @@ def _crs84(event: dict) -> dict:
     return out
 
 
-@router.get("/kinds")
+@router.get("/kinds", response_model=list[EventKind])
 def kinds() -> list[dict]:
     """The incident kinds in registry order, with labels and default radii."""
     return [{"type": k.type, "label": k.label, "radius_m": k.radius_m} for k in scenarios.REGISTRY]
@@ -96,7 +97,9 @@ def post_event(body: EventIn, request: Request, principal: Principal = Depends(c
     return EventCreated(id=event_id, event=_crs84(event))
 
 
-@router.get("")
+@router.get(
+    "", response_model=list[EventSummary], responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+)
 def list_events(
     type_: EventType | None = Query(None, alias="type"),
     status: Literal["open", "closed"] | None = None,
@@ -121,7 +124,7 @@ def list_events(
     )
 
 
-@router.get("/{event_id}")
+@router.get("/{event_id}", response_model=EventDetail)
 def get_event(event_id: int, request: Request, principal: Principal = Depends(responders)) -> dict:
     """An event with its action sheet, tasks and timeline."""
     with read_engine().connect() as conn:
@@ -131,7 +134,7 @@ def get_event(event_id: int, request: Request, principal: Principal = Depends(re
     return _crs84(event)
 
 
-@router.post("/{event_id}/tasks/{task_id}/feedback")
+@router.post("/{event_id}/tasks/{task_id}/feedback", response_model=TaskFeedback)
 def task_feedback(
     event_id: int, task_id: int, body: FeedbackIn, request: Request, principal: Principal = Depends(responders)
 ) -> dict:
@@ -142,7 +145,7 @@ def task_feedback(
     return answer
 
 
-@router.post("/{event_id}/close")
+@router.post("/{event_id}/close", response_model=EventClosed)
 def close_event(event_id: int, body: CloseIn, request: Request, principal: Principal = Depends(commanders)) -> dict:
     """Close the event with a summary."""
     with get_engine().begin() as conn:

@@ -13,6 +13,7 @@ from core.errors import Forbidden, NotFound, UserError
 from core.models import Job
 from exports.run import check, exports_dir
 from spatial_api import audit
+from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -88,7 +89,7 @@ def status(export_id: str, principal: Principal = Depends(staff)) -> ExportJob:
     return _answer(_job(export_id, principal))
 
 
-@router.get("/{export_id}/file", response_class=FileResponse)
+@router.get("/{export_id}/file", response_class=FileResponse, responses=file_answer(*MEDIA.values()))
 def download(request: Request, export_id: str, principal: Principal = Depends(staff)) -> FileResponse:
     """The exported file, once its job succeeded."""
     job = _job(export_id, principal)

@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from core.db import read_engine
 from profiles import html
 from profiles.labels import labels
 from profiles.read import names_people, profile
 from spatial_api import audit
+from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
 
@@ -224,7 +225,7 @@ class BimModel(BaseModel):
     latest_status: str | None
 
 
-class Review(BaseModel):
+class ProjectReview(BaseModel):
     id: int
     agency: str | None
     drawing_type: str
@@ -244,7 +245,7 @@ class ProjectProfile(Base):
     filings: list[Filing]
     buildings: list[ProjectBuilding]
     bim_models: list[BimModel]
-    reviews: list[Review]
+    reviews: list[ProjectReview]
     complaints: list[Complaint]
 
 
@@ -297,6 +298,19 @@ class BuildingProfile(Base):
 
 
 Profile = Annotated[EnterpriseProfile | PersonProfile | ProjectProfile | BuildingProfile, Field(discriminator="kind")]
+
+
+class ProfileAnswer(RootModel[Profile]):
+    """A profile of one of the four kinds (``kind`` says which)."""
+
+
+class ProfileLabels(Answer):
+    kinds: dict[str, Any] = Field(description="title, record label and section order of each kind")
+    sections: dict[str, Any]
+    fields: dict[str, Any] = Field(description="Chinese, English and format of each field")
+    values: dict[str, Any] = Field(description="Chinese and English of coded values")
+
+
 ProfileKind = Literal["enterprise", "person", "project", "building"]
 
 
@@ -308,7 +322,7 @@ def _read(request: Request, kind: str, id_: str, principal: Principal) -> dict[s
     return answer
 
 
-@router.get("/labels")
+@router.get("/labels", response_model=ProfileLabels)
 def profile_labels() -> dict[str, Any]:
     """The profiles' labels: kinds, sections, fields (Chinese, English, format) and value vocabularies."""
     return labels()
@@ -322,7 +336,7 @@ def profile_page(
     return HTMLResponse(html.page(_read(request, kind, record_id, principal)))
 
 
-@router.get("/{kind}/{record_id}", response_model=Profile, responses={200: {"content": {"text/html": {}}}})
+@router.get("/{kind}/{record_id}", response_model=ProfileAnswer, responses={200: {"content": {"text/html": {}}}})
 def get_profile(
     request: Request,
     kind: ProfileKind,

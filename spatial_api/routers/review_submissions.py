@@ -20,6 +20,7 @@ from core.errors import NotFound, UserError
 from core.settings import get_settings
 from spatial_api import audit, pipelines
 from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
+from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal
 
 router = APIRouter(prefix="/reviews/submissions", tags=["joint review"])
@@ -254,7 +255,9 @@ def _sealed(submission_id: int, review_id: int, now: datetime, html: bool = Fals
     return path
 
 
-@router.get("/{submission_id}/reviews/{review_id}/report.pdf", response_class=Response)
+@router.get(
+    "/{submission_id}/reviews/{review_id}/report.pdf", response_class=Response, responses=file_answer("application/pdf")
+)
 def sealed_pdf(
     submission_id: int, review_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)
 ) -> Response:

@@ -17,6 +17,7 @@ from core.errors import UserError
 from live import alarms, ingest, readings, rules
 from live.stream import Hub, event_of, sse
 from spatial_api import audit
+from spatial_api.schemas.sensors import Alarm, Sensor, SensorKind, SensorReadings
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(tags=["sensors"])
@@ -78,7 +79,7 @@ def post_readings(body: ReadingBatch, request: Request, principal: Principal = D
     )
 
 
-@router.get("/sensors/kinds")
+@router.get("/sensors/kinds", response_model=list[SensorKind])
 def sensor_kinds() -> list[dict]:
     """The sensor kinds: labels (Chinese, English), unit, measuring range, alarm thresholds and sources."""
     return [
@@ -104,14 +105,14 @@ def sensor_kinds() -> list[dict]:
     ]
 
 
-@router.get("/sensors")
+@router.get("/sensors", response_model=list[Sensor])
 def list_sensors() -> list[dict]:
     """Every sensor with its position (CRS84), alarm level and latest reading."""
     with read_engine().connect() as conn:
         return readings.sensors(conn)
 
 
-@router.get("/sensors/{sensor_id}/readings")
+@router.get("/sensors/{sensor_id}/readings", response_model=SensorReadings)
 def sensor_readings(sensor_id: str, start: datetime = Query(...), end: datetime = Query(...)) -> dict:
     """A sensor's readings over a window (for its chart)."""
     if start.tzinfo is None or end.tzinfo is None:
@@ -120,21 +121,21 @@ def sensor_readings(sensor_id: str, start: datetime = Query(...), end: datetime 
         return readings.window(conn, sensor_id, start, end)
 
 
-@router.get("/alarms")
+@router.get("/alarms", response_model=list[Alarm])
 def list_alarms(open_only: bool = Query(True, alias="open")) -> list[dict]:
     """Alarms, newest first (only those not closed unless open=false)."""
     with read_engine().connect() as conn:
         return alarms.listing(conn, open_only)
 
 
-@router.get("/alarms/{alarm_id}")
+@router.get("/alarms/{alarm_id}", response_model=Alarm)
 def get_alarm(alarm_id: int) -> dict:
     """One alarm: level, the readings that raised it, compartment and neighbours, pipes and valves, its steps."""
     with read_engine().connect() as conn:
         return alarms.get(conn, alarm_id)
 
 
-@router.post("/alarms/{alarm_id}/steps")
+@router.post("/alarms/{alarm_id}/steps", response_model=Alarm)
 def advance_alarm(
     alarm_id: int, body: AlarmStepIn, request: Request, principal: Principal = Depends(operators)
 ) -> dict:
@@ -166,7 +167,11 @@ async def _events(request: Request) -> AsyncIterator[str]:
         hub.unsubscribe(queue)
 
 
-@router.get("/live/stream")
+@router.get(
+    "/live/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def live_stream(request: Request) -> StreamingResponse:
     """Server-Sent Events: ``alarms`` (the open ones, first), then ``alarm`` and ``readings`` as they happen."""
     return StreamingResponse(

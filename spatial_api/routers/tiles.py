@@ -14,6 +14,7 @@ from core.errors import NotFound, UserError
 from core.settings import get_settings
 from spatial_api import audit
 from spatial_api.pipelines import job_url
+from spatial_api.schemas.common import BINARY
 from spatial_api.schemas.tiles import TilesBuildQueued
 from spatial_api.security import Principal, readable_layer, require_role
 from tiles.sources import VERSION_PREFIX, is_layer_name, names
@@ -25,7 +26,6 @@ CONTENT_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.(glb|b3dm|json)
 NAME_MAX = 255  # characters of one file name (the path is ASCII): longer ones no filesystem holds
 PATH_MAX = 1024  # characters of a whole content path; tile paths are far shorter
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".b3dm": "application/octet-stream", ".json": "application/json"}
-BINARY = {"schema": {"type": "string", "format": "binary"}}
 TILESET = {"schema": {"type": "object", "description": "3D Tiles 1.1 tileset"}}
 # Content URIs carry their hash (``?v=``), so tiles may be cached; the tileset is revalidated.
 CACHE = {".json": "no-cache", ".glb": "public, max-age=86400", ".b3dm": "public, max-age=86400"}

@@ -13,6 +13,14 @@ Row = Annotated[dict[str, Any], PlainSerializer(jsonable_encoder, when_used="jso
 GeoJSON = Annotated[dict[str, Any], Field(description="GeoJSON geometry in CRS84")]
 
 
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def file_answer(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for an endpoint whose 200 is a file of one of these media types."""
+    return {200: {"content": dict.fromkeys(media_types, BINARY)}}
+
+
 class Answer(BaseModel):
     """An answer; fields it does not name pass through as they are."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from core.vocab import Label
 from spatial_api.schemas.common import Answer
 
 
 class LegendEntry(Answer):
-    label: str = Field(description="Chinese and English")
+    label: Label = Field(description="Chinese and English")
     color: str = Field(description="CSS colour")
 
 
