@@ -26,19 +26,21 @@ from tests.conftest import ROOT
 from tests.fixtures_api import _free_port
 
 
-def _cim(env: dict[str, str], *args: str) -> dict:
-    proc = subprocess.run(
+def _run_cim(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "spatial_api.cli", *args, "--json"], capture_output=True, text=True, env=env, timeout=180
     )
+
+
+def _cim(env: dict[str, str], *args: str) -> dict:
+    proc = _run_cim(env, *args)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
 def _cim_once(env: dict[str, str], *args: str) -> dict | None:
     """One ``cim`` call: its JSON answer, or None when it failed."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "spatial_api.cli", *args, "--json"], capture_output=True, text=True, env=env, timeout=180
-    )
+    proc = _run_cim(env, *args)
     return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
