@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, text
 from sqlalchemy.orm import Session
 
+from core import vocab
 from core.errors import NotFound, UserError
 from core.models import CreditAlert
 from core.models.credit import ALERT_LEVELS
@@ -24,16 +25,7 @@ TRANSITIONS = {
     "feedback": ("dispatched", "feedback"),
     "close": ("feedback", "closed"),
 }
-KINDS = {
-    "grade_dropped": ("信用等级下降", "Grade dropped"),
-    "indicator_surge": ("关键指标突增", "Key indicator surged"),
-    "complaint_cluster": ("投诉聚集", "Complaints clustered"),
-    "new_penalty": ("新增行政处罚", "New penalty"),
-    "failed_inspection": ("检查不合格", "Failed inspection"),
-    "repair_overdue": ("信用修复逾期", "Credit repair overdue"),
-    "repair_failed": ("信用修复未通过", "Credit repair rejected"),
-    "site_risk": ("高风险企业在敏感工地", "C/D contractor on a sensitive site"),
-}
+KINDS = {t.code: (t.label.zh, t.label.en) for t in vocab.get("credit_alert_kinds").entries}
 _LEVELS = "ARRAY[" + ", ".join(f"'{level}'" for level in ALERT_LEVELS) + "]"
 
 _UPSERT = f"""
