@@ -39,9 +39,8 @@ def districts(database: Engine) -> dict:
     for n, (code, name) in enumerate(names.items()):
         x = X0 + n * SIDE
         ring = [[x, Y0], [x + SIDE, Y0], [x + SIDE, Y0 + SIDE], [x, Y0 + SIDE], [x, Y0]]
-        features.append(
-            {"type": "Feature", "properties": {"code": code, "name": name}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
-        )
+        geometry = {"type": "Polygon", "coordinates": [ring]}
+        features.append({"type": "Feature", "properties": {"code": code, "name": name}, "geometry": geometry})
     grades = {"测试东区": "AABD", "测试西区": "CCB"}
     enterprises = defaultdict(list)
     with database.begin() as conn:
@@ -85,7 +84,9 @@ def _expected_risk(database: Engine) -> dict[str, tuple[int, float, int]]:
     """(enterprises, mean risk, at C/D) per district, in plain Python over every graded enterprise."""
     with database.connect() as conn:
         rows = conn.execute(
-            text("SELECT district, credit_grade FROM enterprise WHERE district IS NOT NULL AND credit_grade IS NOT NULL")
+            text(
+                "SELECT district, credit_grade FROM enterprise WHERE district IS NOT NULL AND credit_grade IS NOT NULL"
+            )
         ).all()
     by = defaultdict(list)
     for district, grade in rows:
