@@ -77,7 +77,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(_warm_up)
     queue = jobs.get_queue()
     async with queue.open_async():
-        worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, concurrency=1))
+        worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, **jobs.worker_options()))
         try:
             yield
         finally:

@@ -111,9 +111,12 @@ export class Credit {
 
   /** The alert list under the current filters. */
   async list() {
-    const filters = { kind: $('credit-kind').value, level: $('credit-level').value, status: $('credit-state').value, district: $('credit-district').value };
-    const params = new URLSearchParams(Object.entries(filters).filter(([, v]) => v));
+    const filters = { kind: $('credit-kind').value, level: $('credit-level').value, state: $('credit-state').value, district: $('credit-district').value };
+    const query = { ...filters, status: filters.state, state: undefined };
+    const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v));
+    const ticket = (this.ticket = (this.ticket ?? 0) + 1);
     const alerts = await api.request(`credit/alerts?${params}`);
+    if (ticket !== this.ticket) return null; // a later change asked again: its answer is the one shown
     this.alerts = new Map(alerts.map((a) => [a.id, a]));
     const ul = $('credit-alerts');
     ul.innerHTML = alerts.length
