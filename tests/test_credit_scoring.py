@@ -229,9 +229,8 @@ def test_score_rows_keep_their_run_and_enterprise(database: Engine, credit_activ
         " explanation) VALUES (:r, :u, 'x', 90, 'A', '{}', '{}', '[]')"
     )
     for run, uscc, missing in ((summary.run_id, "913299999999999999", "enterprise"), (-1, kept, "credit run")):
-        with pytest.raises(sqlalchemy.exc.IntegrityError, match=f"refers to {missing}"):
-            with database.begin() as conn:
-                conn.execute(text(row), {"r": run, "u": uscc})
+        with pytest.raises(sqlalchemy.exc.IntegrityError, match=f"refers to {missing}"), database.begin() as conn:
+            conn.execute(text(row), {"r": run, "u": uscc})
 
     def scores(uscc: str) -> int:
         with database.connect() as conn:
