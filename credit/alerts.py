@@ -17,6 +17,7 @@ from core import vocab
 from core.errors import NotFound, UserError
 from core.models import CreditAlert
 from core.models.credit import ALERT_LEVELS
+from credit.aggregates import KINDS as AGGREGATES
 
 # action → (from status, to status)
 TRANSITIONS = {
@@ -26,6 +27,7 @@ TRANSITIONS = {
     "close": ("feedback", "closed"),
 }
 KINDS = {t.code: (t.label.zh, t.label.en) for t in vocab.get("credit_alert_kinds").entries}
+SIGNED_KINDS = [name for name, kind in AGGREGATES.items() if kind.signed]
 _LEVELS = "ARRAY[" + ", ".join(f"'{level}'" for level in ALERT_LEVELS) + "]"
 
 _UPSERT = f"""
@@ -84,8 +86,11 @@ def after_run(session: Session, run_id: int, settings) -> list[str]:
                                ORDER BY p.run_id DESC LIMIT 1) prev
            JOIN credit_indicator i ON i.ruleset_id = r.ruleset_id AND i.key AND i.enabled
            WHERE cur.run_id = :run AND (cur.indicators -> i.code ->> 'value')::float
-                 - coalesce((prev.indicators -> i.code ->> 'value')::float, 0) >= :surge""",
-        {"run": run_id, "surge": settings.alerts.surge_min_increase},
+                 - coalesce((prev.indicators -> i.code ->> 'value')::float, 0) >= :surge
+             -- an indicator that is never negative surges only where its value reaches the surge
+             -- itself: only those rows look up their previous score
+             AND ((cur.indicators -> i.code ->> 'value')::float >= :surge OR i.aggregate ->> 'kind' = ANY(:signed))""",
+        {"run": run_id, "surge": settings.alerts.surge_min_increase, "signed": SIGNED_KINDS},
     )
     if not dropped:
         return []
