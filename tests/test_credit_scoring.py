@@ -247,3 +247,30 @@ def test_score_rows_keep_their_run_and_enterprise(database: Engine, credit_activ
     with database.begin() as conn:
         conn.execute(text("DELETE FROM credit_run WHERE id = :r"), {"r": summary.run_id})
     assert scores(kept) == 0
+
+
+def test_key_indicator_surge_alerts(database: Engine, credit_active, insert_history, default_doc) -> None:
+    """Between two runs, a key indicator rising by at least the ruleset's surge raises one alert for
+    that indicator; an enterprise whose values stay does not."""
+    surge = default_doc["settings"]["alerts"]["surge_min_increase"]
+    key = {i["code"] for i in default_doc["indicators"] if i.get("key")}
+    assert "penalties" in key and surge <= 2
+    rising, steady = new_uscc(), new_uscc()
+    with database.begin() as conn:
+        add_enterprise(conn, rising, grade="B")
+        add_enterprise(conn, steady, grade="B")
+    insert_history(steady, {"penalties": [D]}, quiet=True)
+    with session_scope() as session:
+        engine.score(session, enterprises=[rising, steady], as_of=AS_OF, scope="enterprise")
+    insert_history(rising, {"penalties": [D, D - timedelta(days=1)]}, quiet=True)  # 0 → 2 penalties
+    with session_scope() as session:
+        engine.score(session, enterprises=[rising, steady], as_of=AS_OF, scope="enterprise")
+    with database.connect() as conn:
+        fired = conn.execute(
+            text(
+                "SELECT enterprise_uscc, cause_key FROM credit_alert WHERE kind = 'indicator_surge'"
+                " AND enterprise_uscc IN (:a, :b)"
+            ),
+            {"a": rising, "b": steady},
+        ).all()
+    assert fired == [(rising, f"indicator_surge:{rising}:penalties")]
