@@ -38,28 +38,22 @@ END $$;
 CREATE TRIGGER credit_score_references AFTER INSERT ON credit_score
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION credit_score_check_references();
 
-CREATE FUNCTION credit_score_drop_of_enterprise() RETURNS trigger LANGUAGE plpgsql AS $$
+-- TG_ARGV: the score column and the deleted table's key it refers to.
+CREATE FUNCTION credit_score_cascade() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM credit_score s USING gone g WHERE s.enterprise_uscc = g.uscc;
+    EXECUTE format('DELETE FROM credit_score s USING gone g WHERE s.%I = g.%I', TG_ARGV[0], TG_ARGV[1]);
     RETURN NULL;
 END $$;
-CREATE TRIGGER credit_score_cascade AFTER DELETE ON enterprise
-    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION credit_score_drop_of_enterprise();
-
-CREATE FUNCTION credit_score_drop_of_run() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM credit_score s USING gone g WHERE s.run_id = g.id;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER credit_score_cascade AFTER DELETE ON credit_run
-    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION credit_score_drop_of_run();
+CREATE TRIGGER credit_score_cascade AFTER DELETE ON enterprise REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_score_cascade('enterprise_uscc', 'uscc');
+CREATE TRIGGER credit_score_cascade AFTER DELETE ON credit_run REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_score_cascade('run_id', 'id');
 """
 DROP_REFERENCES = """
 DROP TRIGGER credit_score_cascade ON credit_run;
 DROP TRIGGER credit_score_cascade ON enterprise;
 DROP TRIGGER credit_score_references ON credit_score;
-DROP FUNCTION credit_score_drop_of_run();
-DROP FUNCTION credit_score_drop_of_enterprise();
+DROP FUNCTION credit_score_cascade();
 DROP FUNCTION credit_score_check_references();
 """
 FOREIGN_KEYS = (
