@@ -139,6 +139,9 @@ def test_alerts_filters_flight_chart_workflow_and_heat_map(
     kinds = dict(result["kind_options"])
     assert kinds["site_risk"] == "高风险企业在敏感工地" and kinds["grade_dropped"] == "信用等级下降"
     assert DISTRICT in result["district_options"]
+    in_english = dict(result["kind_options_en"])
+    assert in_english["site_risk"] == "C/D contractor on a sensitive site" and in_english[""] == "All"
+    assert result["heat_after_language"] == "district"
     assert "高风险企业在敏感工地" in result["item_text"] and "site_risk" not in result["item_text"]
 
     # The flight ends above the site's centre, and the site is what the middle of the screen shows.

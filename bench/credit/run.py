@@ -268,6 +268,10 @@ then, in one process against one database:
 
 Grades of the run: {json.dumps(f["grades"])}.
 
+Reading: the full run used {cpu["client"] + cpu["server"]:.1f} s of CPU (client and its backend) in
+{f["full_run_s"]} s of wall time; on this saturated machine the rest is mostly waiting for a core, so the
+CPU figure and the ratios to the peers are what carries over to another machine.
+
 {(HERE / "PROFILE.md").read_text(encoding="utf-8")}"""
     (HERE / "RESULTS.md").write_text(text_, encoding="utf-8")
 

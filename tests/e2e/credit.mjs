@@ -89,6 +89,12 @@ try {
     result[`legend_${kind}`] = await page.locator('#credit-legend li').allInnerTexts();
   }
   await page.screenshot({ path: join(spec.artifacts, 'viewer-credit-heat.png') });
+
+  // The other language: the section's labels follow, the chosen heat map stays.
+  await page.click('#lang');
+  await page.waitForFunction(() => document.documentElement.lang === 'en');
+  result.kind_options_en = await page.$$eval('#credit-kind option', (os) => os.map((o) => [o.value, o.textContent]));
+  result.heat_after_language = await page.$eval('#credit-heat', (el) => el.value);
 } catch (exc) {
   result.error = String(exc);
 }

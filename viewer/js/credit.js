@@ -78,12 +78,21 @@ export class Credit {
   }
 
   async start() {
-    const registry = await api.layerRegistry();
-    this.vocab = registry.vocabularies;
+    this.vocab = (await api.layerRegistry()).vocabularies;
+    this.districts = await api.request('credit/stats/districts');
+    this.hooks.districts = this.districts;
+    this.render();
+    $('lang').addEventListener('click', () => this.render()); // the page switched language first
+    await this.list();
+  }
+
+  /** The section's controls in the current language (chosen filters and heat map kept), then the list. */
+  render() {
+    const kept = Object.fromEntries([...this.root.querySelectorAll('select')].map((el) => [el.id, el.value]));
+    const options = (vocab) =>
+      vocab ? this.vocab[vocab].entries.map((e) => `<option value="${escape(e.code)}">${escape(label(vocab, e.code))}</option>`).join('') : '';
     const select = (id, vocab) =>
-      `<label>${escape(t(`credit_${id}`))} <select id="credit-${id}"><option value="">${escape(t('credit_all'))}</option>${
-        vocab ? this.vocab[vocab].entries.map((e) => `<option value="${escape(e.code)}">${escape(label(vocab, e.code))}</option>`).join('') : ''
-      }</select></label>`;
+      `<label>${escape(t(`credit_${id}`))} <select id="credit-${id}"><option value="">${escape(t('credit_all'))}</option>${options(vocab)}</select></label>`;
     this.root.innerHTML = `
       <div class="credit-filters">
         ${select('kind', 'credit_alert_kinds')}${select('level', 'credit_alert_levels')}
@@ -98,15 +107,15 @@ export class Credit {
         </select>
         <div id="credit-legend"></div>
       </fieldset>`;
-    const districts = await api.request('credit/stats/districts');
-    this.hooks.districts = districts;
     $('credit-district').insertAdjacentHTML(
       'beforeend',
-      districts.map((d) => `<option value="${escape(d.district)}">${escape(d.district)}</option>`).join(''),
+      this.districts.map((d) => `<option value="${escape(d.district)}">${escape(d.district)}</option>`).join(''),
     );
+    for (const [id, value] of Object.entries(kept)) $(id).value = value;
     for (const id of ['kind', 'level', 'state', 'district']) $(`credit-${id}`).onchange = () => this.list();
     $('credit-heat').onchange = (e) => this.heatMap(e.target.value);
-    await this.list();
+    if (kept['credit-heat']) this.heatMap(kept['credit-heat']);
+    if (this.hooks.filters) this.list();
   }
 
   /** The alert list under the current filters. */
