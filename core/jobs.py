@@ -25,6 +25,17 @@ from core.settings import on_configure
 log = logging.getLogger("cim.jobs")
 
 NAMESPACE = "cim"
+# A worker wakes on LISTEN/NOTIFY, but procrastinate clears its wake-up flag after every fetch, so a
+# job deferred while a fetch runs waits for the next poll (5 s by default): poll often instead. One
+# poll is one indexed SELECT ... FOR UPDATE SKIP LOCKED on the queue table.
+FETCH_POLLING_S = 0.5
+
+
+def worker_options(concurrency: int = 1) -> dict[str, Any]:
+    """Options of every queue worker (``App.run_worker`` / ``run_worker_async``)."""
+    return {"concurrency": concurrency, "fetch_job_polling_interval": FETCH_POLLING_S}
+
+
 _registry: dict[str, Callable[[str], None]] = {}
 _schedules: dict[str, tuple[str, str, dict[str, Any]]] = {}  # periodic id → (task, cron, params)
 

@@ -20,13 +20,15 @@ ACTIVE_STAGES = ["preparation", "construction"]  # a project in these stages is 
 
 @dataclass(frozen=True)
 class Kind:
-    """An aggregate kind: its source table, its parameters with defaults, and its SQL (None: computed
-    by the engine from the other indicators' values, as the model probability is)."""
+    """An aggregate kind: its source table, its parameters with defaults, its SQL (None: computed
+    by the engine from the other indicators' values, as the model probability is) and whether its
+    values may be negative (all others are counts, sums of magnitudes, shares or days, never below 0)."""
 
     source: str
     meaning: str
     defaults: Params
     sql: Callable[[Params], str] | None
+    signed: bool = False
 
 
 def _bad_or_good(kind: str) -> Callable[[Params], str]:
@@ -201,6 +203,7 @@ KINDS: dict[str, Kind] = {
         "change of the total between the latest score and the latest one at least the window earlier",
         {"window_days": 182},
         _score_change,
+        signed=True,
     ),
     "model_probability": Kind(
         "credit_model",

@@ -13,9 +13,11 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, text
 from sqlalchemy.orm import Session
 
+from core import vocab
 from core.errors import NotFound, UserError
 from core.models import CreditAlert
 from core.models.credit import ALERT_LEVELS
+from credit.aggregates import KINDS as AGGREGATES
 
 # action → (from status, to status)
 TRANSITIONS = {
@@ -24,16 +26,8 @@ TRANSITIONS = {
     "feedback": ("dispatched", "feedback"),
     "close": ("feedback", "closed"),
 }
-KINDS = {
-    "grade_dropped": ("信用等级下降", "Grade dropped"),
-    "indicator_surge": ("关键指标突增", "Key indicator surged"),
-    "complaint_cluster": ("投诉聚集", "Complaints clustered"),
-    "new_penalty": ("新增行政处罚", "New penalty"),
-    "failed_inspection": ("检查不合格", "Failed inspection"),
-    "repair_overdue": ("信用修复逾期", "Credit repair overdue"),
-    "repair_failed": ("信用修复未通过", "Credit repair rejected"),
-    "site_risk": ("高风险企业在敏感工地", "C/D contractor on a sensitive site"),
-}
+KINDS = {t.code: (t.label.zh, t.label.en) for t in vocab.get("credit_alert_kinds").entries}
+SIGNED_KINDS = [name for name, kind in AGGREGATES.items() if kind.signed]
 _LEVELS = "ARRAY[" + ", ".join(f"'{level}'" for level in ALERT_LEVELS) + "]"
 
 _UPSERT = f"""
@@ -92,8 +86,11 @@ def after_run(session: Session, run_id: int, settings) -> list[str]:
                                ORDER BY p.run_id DESC LIMIT 1) prev
            JOIN credit_indicator i ON i.ruleset_id = r.ruleset_id AND i.key AND i.enabled
            WHERE cur.run_id = :run AND (cur.indicators -> i.code ->> 'value')::float
-                 - coalesce((prev.indicators -> i.code ->> 'value')::float, 0) >= :surge""",
-        {"run": run_id, "surge": settings.alerts.surge_min_increase},
+                 - coalesce((prev.indicators -> i.code ->> 'value')::float, 0) >= :surge
+             -- an indicator that is never negative surges only where its value reaches the surge
+             -- itself: only those rows look up their previous score
+             AND ((cur.indicators -> i.code ->> 'value')::float >= :surge OR i.aggregate ->> 'kind' = ANY(:signed))""",
+        {"run": run_id, "surge": settings.alerts.surge_min_increase, "signed": SIGNED_KINDS},
     )
     if not dropped:
         return []

@@ -145,3 +145,22 @@ def model_train(
             model.activate(session, report.version)
         report.active = True
     emit(asdict(report), as_json)
+
+
+@app.command("districts")
+def districts_load(
+    file: Path = typer.Argument(..., help="District boundaries: GeoJSON with properties code and name."),
+    srid: int = typer.Option(4326, help="The file's CRS as an EPSG code (GeoJSON: 4326)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Load district boundaries (区县) for the regional risk map; a code loaded again is replaced."""
+    import json
+
+    from credit import stats
+
+    try:
+        collection = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {file} as GeoJSON: {exc}") from exc
+    with session_scope() as session:
+        emit({"districts": stats.load_districts(session, collection, srid)}, as_json)

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.errors import UserError
+from core.settings import store_srid
 
 # Risk of a grade on the heat map: A 0 … D 3.
 RISK = "CASE e.credit_grade WHEN 'A' THEN 0 WHEN 'B' THEN 1 WHEN 'C' THEN 2 WHEN 'D' THEN 3 END"
@@ -124,3 +125,80 @@ def hexagon_tile(session: Session, z: int, x: int, y: int, size_m: float) -> byt
         ),
         {"size": size_m, "z": z, "x": x, "y": y},
     ).scalar_one()
+
+
+def _district_risk() -> str:
+    """Per district named by enterprises: how many are graded, their mean risk (A 0 … D 3), how many at C/D."""
+    return f"""
+SELECT e.district, count(*) AS enterprises, round(avg({RISK})::numeric, 3)::float AS mean_risk,
+       count(*) FILTER (WHERE {RISK} >= 2) AS high_risk
+FROM enterprise e WHERE e.district IS NOT NULL AND e.credit_grade IS NOT NULL GROUP BY e.district"""
+
+
+def districts(session: Session) -> list[dict[str, Any]]:
+    """Risk by the district enterprises are registered in, whether or not its boundary is loaded."""
+    rows = session.execute(text(f"SELECT * FROM ({_district_risk()}) d ORDER BY mean_risk DESC, district"))
+    return [dict(r._mapping) for r in rows]
+
+
+def district_map(session: Session) -> dict[str, Any]:
+    """The districts with a loaded boundary and their risk, as GeoJSON in CRS84."""
+    rows = session.execute(
+        text(
+            f"SELECT b.code, b.name, d.enterprises, d.mean_risk, d.high_risk,"
+            f" ST_AsGeoJSON(ST_Transform(b.geom, 4326), 7) AS g"
+            f" FROM district b JOIN ({_district_risk()}) d ON d.district = b.name ORDER BY b.code"
+        )
+    )
+    features = [
+        {
+            "type": "Feature",
+            "id": r.code,
+            "geometry": json.loads(r.g),
+            "properties": {
+                "district": r.name,
+                "enterprises": r.enterprises,
+                "mean_risk": r.mean_risk,
+                "high_risk": r.high_risk,
+            },
+        }
+        for r in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def district_tile(session: Session, z: int, x: int, y: int) -> bytes:
+    """The district risk map as one Mapbox vector tile (layer ``credit_district_risk``) in Web Mercator."""
+    return session.execute(
+        text(
+            f"""WITH t AS (
+                    SELECT b.code, b.name AS district, d.enterprises, d.mean_risk, d.high_risk,
+                           ST_AsMVTGeom(ST_Transform(b.geom, 3857), ST_TileEnvelope(:z, :x, :y)) AS geom
+                    FROM district b JOIN ({_district_risk()}) d ON d.district = b.name
+                    WHERE ST_Transform(b.geom, 3857) && ST_TileEnvelope(:z, :x, :y))
+                SELECT coalesce(ST_AsMVT(t, 'credit_district_risk'), '') FROM t WHERE geom IS NOT NULL"""
+        ),
+        {"z": z, "x": x, "y": y},
+    ).scalar_one()
+
+
+def load_districts(session: Session, collection: dict[str, Any], srid: int = 4326) -> int:
+    """Load district boundaries from a GeoJSON FeatureCollection (properties ``code``, ``name``; in
+    ``srid``, CRS84 by default), replacing districts of the same code; returns how many."""
+    rows = []
+    for n, feature in enumerate(collection.get("features") or [], start=1):
+        props = feature.get("properties") or {}
+        if not props.get("code") or not props.get("name") or not feature.get("geometry"):
+            raise UserError(f"district feature {n} needs properties code and name and a geometry")
+        rows.append({"code": str(props["code"]), "name": str(props["name"]), "g": json.dumps(feature["geometry"])})
+    if not rows:
+        raise UserError("no district features in the file")
+    session.execute(
+        text(
+            "INSERT INTO district (code, name, geom) SELECT :code, :name, ST_Multi(ST_Transform(ST_SetSRID("
+            "ST_Force2D(ST_GeomFromGeoJSON(:g)), :srid), :store))"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, geom = EXCLUDED.geom"
+        ),
+        [r | {"srid": srid, "store": store_srid()} for r in rows],
+    )
+    return len(rows)

@@ -51,6 +51,7 @@ API_PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = ROOT / "viewer"
 CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
+ECHARTS_DIR = ROOT / "node_modules" / "echarts" / "dist"
 
 
 log = logging.getLogger("cim.api")
@@ -76,7 +77,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(_warm_up)
     queue = jobs.get_queue()
     async with queue.open_async():
-        worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, concurrency=1))
+        worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, **jobs.worker_options()))
         try:
             yield
         finally:
@@ -127,6 +128,8 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
+    if ECHARTS_DIR.is_dir():
+        app.mount("/vendor/echarts", StaticFiles(directory=ECHARTS_DIR), name="echarts")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app
 

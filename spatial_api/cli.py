@@ -112,12 +112,12 @@ def serve(
 @app.command("worker")
 def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None:
     """Run a queue worker on its own (the server runs one too)."""
-    from core.jobs import get_queue
+    from core.jobs import get_queue, worker_options
     from spatial_api import tasks  # noqa: F401 - registers the tasks
 
     queue = get_queue()
     with queue.open():
-        queue.run_worker(concurrency=concurrency)
+        queue.run_worker(**worker_options(concurrency))
 
 
 def _register_groups() -> None:

@@ -210,3 +210,67 @@ def test_export_round_trips(credit_active, tmp_path) -> None:
         path = tmp_path / f"out.{fmt}"
         path.write_text(rulesets.dump(doc, fmt), encoding="utf-8")
         assert rulesets.read_file(path) == doc
+
+
+def test_score_rows_keep_their_run_and_enterprise(database: Engine, credit_active) -> None:
+    """Without per-row foreign keys (migration 0013), a score of an unknown enterprise or run is still
+    refused, and deleting an enterprise or a run still takes its scores with it."""
+    import sqlalchemy.exc
+
+    kept, dropped = new_uscc(), new_uscc()
+    with database.begin() as conn:
+        add_enterprise(conn, kept, grade="B")
+        add_enterprise(conn, dropped, grade="B")
+    with session_scope() as session:
+        [summary] = engine.score(session, enterprises=[kept, dropped], as_of=AS_OF, scope="enterprise")
+    assert summary.enterprises == 2
+    row = (
+        "INSERT INTO credit_score (run_id, enterprise_uscc, ruleset_version, total, grade, families, indicators,"
+        " explanation) VALUES (:r, :u, 'x', 90, 'A', '{}', '{}', '[]')"
+    )
+    for run, uscc, missing in ((summary.run_id, "913299999999999999", "enterprise"), (-1, kept, "credit run")):
+        with pytest.raises(sqlalchemy.exc.IntegrityError, match=f"refers to {missing}"), database.begin() as conn:
+            conn.execute(text(row), {"r": run, "u": uscc})
+
+    def scores(uscc: str) -> int:
+        with database.connect() as conn:
+            return conn.execute(
+                text("SELECT count(*) FROM credit_score WHERE enterprise_uscc = :u"), {"u": uscc}
+            ).scalar()
+
+    assert scores(kept) == scores(dropped) == 1
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM credit_grade_history WHERE enterprise_uscc = :u"), {"u": dropped})
+        conn.execute(text("DELETE FROM credit_alert WHERE enterprise_uscc = :u"), {"u": dropped})
+        conn.execute(text("DELETE FROM enterprise WHERE uscc = :u"), {"u": dropped})
+    assert scores(dropped) == 0 and scores(kept) == 1
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM credit_run WHERE id = :r"), {"r": summary.run_id})
+    assert scores(kept) == 0
+
+
+def test_key_indicator_surge_alerts(database: Engine, credit_active, insert_history, default_doc) -> None:
+    """Between two runs, a key indicator rising by at least the ruleset's surge raises one alert for
+    that indicator; an enterprise whose values stay does not."""
+    surge = default_doc["settings"]["alerts"]["surge_min_increase"]
+    key = {i["code"] for i in default_doc["indicators"] if i.get("key")}
+    assert "penalties" in key and surge <= 2
+    rising, steady = new_uscc(), new_uscc()
+    with database.begin() as conn:
+        add_enterprise(conn, rising, grade="B")
+        add_enterprise(conn, steady, grade="B")
+    insert_history(steady, {"penalties": [D]}, quiet=True)
+    with session_scope() as session:
+        engine.score(session, enterprises=[rising, steady], as_of=AS_OF, scope="enterprise")
+    insert_history(rising, {"penalties": [D, D - timedelta(days=1)]}, quiet=True)  # 0 → 2 penalties
+    with session_scope() as session:
+        engine.score(session, enterprises=[rising, steady], as_of=AS_OF, scope="enterprise")
+    with database.connect() as conn:
+        fired = conn.execute(
+            text(
+                "SELECT enterprise_uscc, cause_key FROM credit_alert WHERE kind = 'indicator_surge'"
+                " AND enterprise_uscc IN (:a, :b)"
+            ),
+            {"a": rising, "b": steady},
+        ).all()
+    assert fired == [(rising, f"indicator_surge:{rising}:penalties")]

@@ -13,6 +13,7 @@ from core.models.credit import (
     CreditRuleset,
     CreditRun,
     CreditScore,
+    District,
 )
 from core.models.history import RecordVersion
 from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
@@ -54,6 +55,7 @@ __all__ = [
     "CreditRun",
     "CreditRuleset",
     "CreditScore",
+    "District",
     "ApiKey",
     "Alarm",
     "AlarmStep",

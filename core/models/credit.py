@@ -23,14 +23,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, now_column
+from core import vocab
+from core.models.base import Base, geom_column, now_column
 from core.models.records import CREDIT_GRADES, _in
 
 RULESET_STATUSES = ("draft", "checked", "approved", "active", "retired")
 FAMILIES = ("基础信用", "合规经营", "监管记录", "投诉举报", "信用修复", "风险趋势")
 REPAIR_STATUSES = ("applied", "approved", "rejected", "completed")
-ALERT_STATUSES = ("generated", "reviewed", "dispatched", "feedback", "closed")
-ALERT_LEVELS = ("blue", "yellow", "orange", "red")
+ALERT_STATUSES = vocab.codes("credit_alert_statuses")
+ALERT_LEVELS = vocab.codes("credit_alert_levels")  # in rising order
 REVIEW_STATUSES = ("proposed", "approved", "rejected")
 
 
@@ -98,8 +99,11 @@ class CreditScore(Base):
         CheckConstraint(_in("grade", CREDIT_GRADES), name="grade"),
         Index("ix_credit_score_enterprise_run", "enterprise_uscc", "run_id"),  # an enterprise's history
     )
-    run_id: Mapped[int] = mapped_column(ForeignKey("credit_run.id", ondelete="CASCADE"), primary_key=True)
-    enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), primary_key=True)
+    # The run and the enterprise are kept by statement-level triggers (migration 0013: checked once
+    # per insert, deleted with their run or enterprise), not per-row foreign keys, whose checks took
+    # about three quarters of writing a full run's 100,000 rows.
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     ruleset_version: Mapped[str] = mapped_column(String(32))
     total: Mapped[float] = mapped_column(Float)
     grade: Mapped[str] = mapped_column(String(1))
@@ -200,3 +204,13 @@ class CreditModel(Base):
     train_rows: Mapped[int] = mapped_column(Integer)
     test_rows: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class District(Base):
+    """An administrative district's boundary (区县), keyed by its 12-digit statistical division code;
+    enterprises name their district, and the regional risk map groups them by it."""
+
+    __tablename__ = "district"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    geom = geom_column("MULTIPOLYGON", nullable=False)

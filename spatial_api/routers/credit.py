@@ -17,7 +17,7 @@ from core import jobs
 from core.db import session_scope
 from core.errors import NotFound
 from core.models import CreditAlert, CreditReview, CreditRuleset, CreditRun, Enterprise
-from credit import alerts, plans, reviews, rulesets, stats
+from credit import alerts, evidence, plans, reviews, rulesets, stats
 from spatial_api import audit
 from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal, require_role
@@ -110,6 +110,8 @@ class AlertOut(_Out):
     level: str
     cause_key: str
     enterprise_uscc: str | None
+    enterprise_name: str | None = None
+    district: str | None = None
     message: str
     evidence: dict[str, Any]
     count: int
@@ -143,6 +145,13 @@ class Stats(BaseModel):
     ranking: list[dict[str, Any]]
     trend: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
+
+
+class DistrictRisk(BaseModel):
+    district: str
+    enterprises: int
+    mean_risk: float
+    high_risk: int
 
 
 class FeatureCollection(BaseModel):
@@ -186,10 +195,11 @@ def _audited(action: str, obj: str, principal: Principal, request: Request, work
     return result
 
 
-def _alert_out(alert: CreditAlert) -> AlertOut:
+def _alert_out(alert: CreditAlert, enterprise: Enterprise | None = None) -> AlertOut:
     zh, en = alerts.KINDS.get(alert.kind, (alert.kind, alert.kind))
     columns = {c.key: getattr(alert, c.key) for c in CreditAlert.__table__.columns}
-    return AlertOut(**columns, kind_name=zh, kind_name_en=en)
+    names = {"enterprise_name": enterprise.name, "district": enterprise.district} if enterprise else {}
+    return AlertOut(**columns, **names, kind_name=zh, kind_name_en=en)
 
 
 # -- rulesets ---------------------------------------------------------------------------------
@@ -345,21 +355,37 @@ def list_alerts(
     status: str | None = None,
     level: str | None = None,
     enterprise: str | None = None,
+    district: str | None = Query(None, description="the enterprise's district"),
     limit: int = Query(200, ge=1, le=2000),
     principal: Principal = Depends(reader),
 ) -> list[AlertOut]:
-    """Alerts, newest first, filtered by kind, status, level or enterprise."""
-    query = select(CreditAlert).order_by(CreditAlert.updated_at.desc(), CreditAlert.id.desc()).limit(limit)
+    """Alerts, newest first, filtered by kind, status, level, enterprise or district, with the
+    enterprise's name and district."""
+    query = (
+        select(CreditAlert, Enterprise)
+        .outerjoin(Enterprise, Enterprise.uscc == CreditAlert.enterprise_uscc)
+        .order_by(CreditAlert.updated_at.desc(), CreditAlert.id.desc())
+        .limit(limit)
+    )
     for column, value in (
         (CreditAlert.kind, kind),
         (CreditAlert.status, status),
         (CreditAlert.level, level),
         (CreditAlert.enterprise_uscc, enterprise),
+        (Enterprise.district, district),
     ):
         if value is not None:
             query = query.where(column == value)
     with session_scope() as session:
-        return [_alert_out(a) for a in session.scalars(query)]
+        return [_alert_out(a, e) for a, e in session.execute(query)]
+
+
+@router.get("/alerts/{alert_id}/features")
+def alert_features(alert_id: int, principal: Principal = Depends(reader)) -> FeatureCollection:
+    """The alert's evidence on the map (CRS84): the enterprise, its sites, the features near them,
+    located records, a cluster's centre; each with its ``ref``, ``role`` and map ``layer``."""
+    with session_scope() as session:
+        return FeatureCollection.model_validate(evidence.features(session, alert_id))
 
 
 @router.post("/alerts/{alert_id}/{action}")
@@ -384,7 +410,8 @@ def alert_step(
                 due_on=step.due_on,
                 note=step.note,
             )
-            return _alert_out(alert)
+            owner = session.get(Enterprise, alert.enterprise_uscc) if alert.enterprise_uscc else None
+            return _alert_out(alert, owner)
 
     return _audited(f"credit.alert.{action}", f"credit_alert:{alert_id}", principal, request, work)
 
@@ -438,4 +465,32 @@ def risk_hexagon_tile(
     """The risk grid as a Mapbox vector tile (layer ``credit_risk``)."""
     with session_scope() as session:
         data = stats.hexagon_tile(session, z, x, y, size)
+    return Response(bytes(data or b""), media_type="application/vnd.mapbox-vector-tile")
+
+
+@router.get("/stats/districts")
+def district_risk(principal: Principal = Depends(reader)) -> list[DistrictRisk]:
+    """Risk by district (mean risk A 0 … D 3, enterprises at C/D), highest first."""
+    with session_scope() as session:
+        return [DistrictRisk.model_validate(row) for row in stats.districts(session)]
+
+
+@router.get("/stats/districts/map")
+def district_risk_map(principal: Principal = Depends(reader)) -> FeatureCollection:
+    """The districts with a loaded boundary coloured by risk: GeoJSON in CRS84."""
+    with session_scope() as session:
+        return FeatureCollection.model_validate(stats.district_map(session))
+
+
+@router.get(
+    "/stats/districts/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    responses=file_answer("application/vnd.mapbox-vector-tile"),
+)
+def district_risk_tile(
+    z: int = Path(ge=0, le=22), x: int = Path(ge=0), y: int = Path(ge=0), principal: Principal = Depends(reader)
+) -> Response:
+    """The district risk map as a Mapbox vector tile (layer ``credit_district_risk``)."""
+    with session_scope() as session:
+        data = stats.district_tile(session, z, x, y)
     return Response(bytes(data or b""), media_type="application/vnd.mapbox-vector-tile")

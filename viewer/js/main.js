@@ -236,6 +236,16 @@ async function main() {
     await cim.live.module.start();
   });
 
+  // Credit supervision loads when its section is first opened (no request on the first view).
+  cim.credit = {};
+  $('credit').addEventListener('toggle', async (e) => {
+    if (!e.target.open || cim.credit.module) return;
+    const { Credit } = await import('./credit.js');
+    cim.credit.module = new Credit(viewer, $('credit-body'), extent?.h_ellipsoidal_min ?? 0, cim.credit);
+    await cim.credit.module.start();
+    cim.credit.ready = true;
+  });
+
   // Test and benchmark hooks.
   cim.waitForTiles = () => waitForTiles(layers, viewer);
   cim.flyToFeature = async (collection, id, above = 250) => {
