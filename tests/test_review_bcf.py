@@ -12,8 +12,8 @@ import ifcopenshell
 import numpy as np
 import pytest
 import xmlschema
-from lxml import etree
 from bcf.v3 import model as bcf3
+from lxml import etree
 from PIL import Image
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
@@ -144,9 +144,7 @@ def test_bcf_3_export_validates_against_buildingsmart_xsds(reviewed, client, rol
         ).json()
         assert topic.get("Guid") in api_topics and viewpoint.get("Guid") == api_viewpoint["guid"]
     # the same review as BCF 2.1 validates against the 2.1 XSDs
-    old = client.get(
-        f"/api/v1/reviews/{document['id']}/report.bcf", params={"version": "2.1"}, headers=headers
-    ).content
+    old = client.get(f"/api/v1/reviews/{document['id']}/report.bcf", params={"version": "2.1"}, headers=headers).content
     old_errors = _validate_archive(old, bcf_schemas["2.1"])
     assert len([n for n in old_errors if n.endswith("/markup.bcf")]) == len(expected)
     assert {n: e for n, e in old_errors.items() if e} == {}

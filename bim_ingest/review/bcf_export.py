@@ -34,9 +34,11 @@ def _when(text: str | None) -> XmlDateTime:
 
 def _extensions(topics: list[Topic]) -> mdl3.Extensions:
     """BCF 3.0's extensions.xml: every topic type, status, label and user the topics carry."""
+    types = sorted({t.topic_type for t in topics} | {"Error", "Warning"})
+    statuses = sorted({t.status for t in topics} | {"Open", "Resolved"})
     return mdl3.Extensions(
-        topic_types=mdl3.ExtensionsTopicTypes(topic_type=sorted({t.topic_type for t in topics} | {"Error", "Warning"})),
-        topic_statuses=mdl3.ExtensionsTopicStatuses(topic_status=sorted({t.status for t in topics} | {"Open", "Resolved"})),
+        topic_types=mdl3.ExtensionsTopicTypes(topic_type=types),
+        topic_statuses=mdl3.ExtensionsTopicStatuses(topic_status=statuses),
         topic_labels=mdl3.ExtensionsTopicLabels(topic_label=sorted({label for t in topics for label in t.labels}))
         if any(t.labels for t in topics)
         else None,
