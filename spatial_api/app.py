@@ -51,6 +51,7 @@ API_PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = ROOT / "viewer"
 CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
+PDFJS_DIR = ROOT / "node_modules" / "pdfjs-dist"
 
 
 log = logging.getLogger("cim.api")
@@ -127,6 +128,8 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
+    if PDFJS_DIR.is_dir():
+        app.mount("/vendor/pdfjs", StaticFiles(directory=PDFJS_DIR), name="pdfjs")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app
 

@@ -8,19 +8,21 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from bim_ingest.review import seal, service, submissions
+from bim_ingest.review import drawings, rules, seal, service, submissions
 from bim_ingest.source import check_upload
 from core import jobs
-from core.errors import NotFound, UserError
+from core.errors import NotFound
 from core.settings import get_settings
 from spatial_api import audit, pipelines
 from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
 from spatial_api.schemas.common import file_answer
+from spatial_api.schemas.reviews import ReviewIssue
 from spatial_api.security import Principal
 
 router = APIRouter(prefix="/reviews/submissions", tags=["joint review"])
@@ -118,6 +120,25 @@ class Accepted(BaseModel):
     job: str
 
 
+class Drawing(BaseModel):
+    index: int = Field(description="The drawing's number in the submission (every round's, in the order received)")
+    name: str
+    pages: int
+    bytes: int
+    sha256: str
+
+
+class DrawingIssue(BaseModel):
+    drawing: int = Field(description="The drawing's index (GET .../drawings)")
+    page: int = Field(description="Page number, from 1")
+    region: tuple[float, float, float, float] = Field(
+        description="x0, y0, x1, y1: fractions of the page's width and height from its top left corner"
+    )
+    message: str = Field(min_length=1, max_length=4000)
+    severity: Literal["error", "warning"] = rules.ERROR
+    global_id: str | None = Field(None, description="The model element the issue is also about (IFC GlobalId)")
+
+
 class AgencyDecision(BaseModel):
     action: Literal["approve", "return"]
     comment: str | None = Field(None, max_length=4000)
@@ -135,8 +156,7 @@ def _receive(model: UploadFile, pdfs: list[UploadFile]) -> tuple[Path, list[str]
             if not pdf.filename:
                 continue
             target = save_upload(pdf, folder, Path(pdf.filename).name)
-            if not target.read_bytes()[:5] == b"%PDF-":
-                raise UserError(f"{pdf.filename} is not a PDF drawing (no %PDF- header)")
+            drawings.page_count(target)
             saved.append(str(target))
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
@@ -211,6 +231,46 @@ def resubmit(
             f"submission {submission_id} is {document['status']}: only a returned one is resubmitted"
         )
     return _enqueue(file, pdfs, {"submission_id": submission_id}, principal, request, now)
+
+
+@router.get("/{submission_id}/drawings", response_model=list[Drawing])
+def list_drawings(submission_id: int, principal: Principal = Depends(reader)) -> list[dict]:
+    """The submission's PDF drawings (图纸) with their page counts."""
+    return drawings.drawings(submission_id)
+
+
+@router.get("/{submission_id}/drawings/{index}", response_class=FileResponse, responses=file_answer("application/pdf"))
+def drawing_pdf(submission_id: int, index: int, request: Request, principal: Principal = Depends(reader)) -> Response:
+    """One PDF drawing, shown inline (the viewer's drawing page renders it with pdf.js)."""
+    path = drawings.drawing_path(submission_id, index)
+    audit.record("review.drawing_read", f"submission:{submission_id}/drawing:{index}", principal, request)
+    return FileResponse(
+        path,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(path.name)}"},
+    )
+
+
+@router.post("/{submission_id}/reviews/{review_id}/issues", status_code=201, response_model=ReviewIssue)
+def add_drawing_issue(
+    submission_id: int, review_id: int, body: DrawingIssue, request: Request, principal: Principal = Depends(reviewer)
+) -> dict:
+    """An agency reviewer's issue at a page and region of a PDF drawing (and at an element, if given)."""
+    issue = drawings.add_drawing_issue(
+        submission_id,
+        review_id,
+        principal.username,
+        body.drawing,
+        body.page,
+        body.region,
+        body.message,
+        body.severity,
+        body.global_id,
+    )
+    audit.record(
+        "review.drawing_issue", f"submission:{submission_id}/review:{review_id}/issue:{issue['id']}", principal, request
+    )
+    return issue
 
 
 @router.post("/{submission_id}/reviews/{review_id}/decision", response_model=Submission)
