@@ -8,7 +8,7 @@ import io
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,3 +184,17 @@ def run_page(e2e_tools, artifacts: Path) -> Callable[..., dict]:
         return json.loads(done.stdout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def review_pages_server(e2e_tools, database, tmp_path_factory) -> Iterator[str]:
+    """`cim serve` for the review pages (drawing.html needs pdf.js from npm)."""
+    from tests.fixtures_viewer import free_port, start_server, stop_server
+
+    if not (ROOT / "node_modules" / "pdfjs-dist" / "build" / "pdf.min.mjs").exists():
+        pytest.skip("pdfjs-dist is not installed: run `make npm`")
+    port = free_port()
+    # its start-up warms a connection pool and the terrain: minutes when the machine is loaded
+    process = start_server(port, tmp_path_factory.mktemp("review-pages") / "serve.log", wait_s=300)
+    yield f"http://127.0.0.1:{port}/"
+    stop_server(process)

@@ -10,11 +10,9 @@ import hashlib
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from tests.fixtures_joint_review import DRAWING_REGION, ROOT
-from tests.fixtures_viewer import free_port, start_server, stop_server
+from tests.fixtures_joint_review import DRAWING_REGION
 
 BASE = "/api/v1/reviews/submissions"
 HEADER_ONLY_IFC = (
@@ -99,18 +97,8 @@ def test_a_reviewer_points_an_issue_at_a_page_region_and_an_element(client, draw
     assert len([i for i in kept if i["rule"] == "drawing.markup"]) == 1
 
 
-@pytest.fixture(scope="module")
-def review_server(e2e_tools, database, tmp_path_factory):
-    if not (ROOT / "node_modules" / "pdfjs-dist" / "build" / "pdf.min.mjs").exists():
-        pytest.skip("pdfjs-dist is not installed: run `make npm`")
-    port = free_port()
-    process = start_server(port, tmp_path_factory.mktemp("review-pages") / "serve.log")
-    yield f"http://127.0.0.1:{port}/"
-    stop_server(process)
-
-
 def test_the_drawing_page_opens_the_issues_page_with_its_region_outlined(
-    client, drawing_submission, joint_agencies, review_server, run_page
+    client, drawing_submission, joint_agencies, review_pages_server, run_page
 ):
     part = _fire_part(drawing_submission)
     headers = joint_agencies.headers["fire"]
@@ -126,9 +114,8 @@ def test_the_drawing_page_opens_the_issues_page_with_its_region_outlined(
         },
     ).json()
     token = headers["Authorization"].removeprefix("Bearer ")
-    url = (
-        f"{review_server}drawing.html?submission={drawing_submission.id}&review={part['review_id']}&issue={issue['id']}"
-    )
+    query = f"submission={drawing_submission.id}&review={part['review_id']}&issue={issue['id']}"
+    url = f"{review_pages_server}drawing.html?{query}"
     probe = """(() => {
       const canvas = document.getElementById('pdf-canvas');
       const c = canvas.getBoundingClientRect();

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from bim_ingest.review import drawings, rules, seal, service, submissions
+from bim_ingest.review import drawings, oversight, seal, service, submissions
 from bim_ingest.source import check_upload
 from core import jobs
 from core.errors import NotFound
@@ -135,7 +135,7 @@ class DrawingIssue(BaseModel):
         description="x0, y0, x1, y1: fractions of the page's width and height from its top left corner"
     )
     message: str = Field(min_length=1, max_length=4000)
-    severity: Literal["error", "warning"] = rules.ERROR
+    severity: Literal["error", "warning"] = "error"
     global_id: str | None = Field(None, description="The model element the issue is also about (IFC GlobalId)")
 
 
@@ -207,6 +207,84 @@ def agency_queue(
 ) -> list[dict]:
     """The caller's agencies' parts of submissions (only theirs), the earliest due first."""
     return submissions.queue(principal.username, now, status)
+
+
+class StateDays(BaseModel):
+    in_review: float
+    returned: float
+    approved: float
+
+
+class StateStyle(BaseModel):
+    zh: str
+    en: str
+    colour: str
+
+
+class OverseenSubmission(BaseModel):
+    id: int
+    project_code: str
+    project_name: str | None
+    status: Literal["in_review", "returned", "approved"]
+    status_label: Label
+    round: int
+    received_at: str
+    decided_at: str | None
+    days_in_state: StateDays = Field(description="Days spent in each state so far")
+    agencies: list[AgencyPart]
+    overdue_agencies: list[str]
+
+
+class RulePassRate(BaseModel):
+    rule: str
+    drawing_types: list[str]
+    checked: int = Field(description="Review runs that checked the rule")
+    passed: int
+    pass_rate: float
+
+
+class Oversight(BaseModel):
+    generated_at: str
+    states: dict[str, StateStyle]
+    submissions: list[OverseenSubmission]
+    rules: list[RulePassRate] = Field(description="Every rule's pass rate over all review runs, the lowest first")
+
+
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", oversight.oversight_csv),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", oversight.oversight_xlsx),
+}
+
+
+@router.get(
+    "/oversight",
+    response_model=Oversight,
+    responses={200: {"content": {media: {} for media, _ in EXPORTS.values()}}},
+)
+def oversee(
+    request: Request,
+    f: Literal["json", "csv", "xlsx"] = "json",
+    principal: Principal = Depends(reader),
+    now: datetime = Depends(clock),
+) -> Response | dict:
+    """Every submission with its agencies, rounds, days in each state and overdue agencies, and the
+    pass rate of every rule (审图监管); ``f=csv|xlsx`` exports it."""
+    document = oversight.oversight(now)
+    if f == "json":
+        return document
+    media, render = EXPORTS[f]
+    audit.record("review.oversight_export", f"format:{f}", principal, request)
+    return Response(
+        render(document),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="review-oversight.{f}"'},
+    )
+
+
+@router.get("/oversight.geojson", responses={200: {"content": {"application/geo+json": {}}}})
+def oversee_map(principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> JSONResponse:
+    """The submissions on the map: each at its project's footprint or parcel, coloured by state."""
+    return JSONResponse(oversight.oversight_geojson(oversight.oversight(now)), media_type="application/geo+json")
 
 
 @router.get("/{submission_id}", response_model=Submission)

@@ -3,7 +3,7 @@
 // opens at its page and its region is outlined; the issues on the shown page are outlined too.
 import * as pdfjs from '/vendor/pdfjs/build/pdf.min.mjs';
 import * as api from './api.js';
-import { applyLabels, label } from './review_labels.js';
+import { applyLabels, label, show, signIn } from './review_page.js';
 
 pdfjs.GlobalWorkerOptions.workerSrc = '/vendor/pdfjs/build/pdf.worker.min.mjs';
 const PDF_OPTIONS = {
@@ -17,13 +17,6 @@ const params = new URLSearchParams(location.search);
 const state = (window.cimDrawing = { ready: false, drawing: null, page: 1, pages: 0, issues: [], markers: [] });
 const $ = (id) => document.getElementById(id);
 
-function show(text, kind = 'error') {
-  const item = document.createElement('div');
-  item.className = `msg ${kind}`;
-  item.setAttribute('role', kind === 'error' ? 'alert' : 'status');
-  item.textContent = text;
-  $('banner').append(item);
-}
 
 const documents = new Map(); // drawing index -> pdf.js document
 
@@ -140,23 +133,7 @@ async function open() {
 
 async function start() {
   applyLabels(() => state.ready && $('page-label') && open().catch((exc) => show(exc.message)));
-  if (!api.auth.token) {
-    const form = $('login');
-    form.hidden = false;
-    await new Promise((resolve) => {
-      form.onsubmit = async (e) => {
-        e.preventDefault();
-        const data = new FormData(form);
-        try {
-          await api.login(data.get('username'), data.get('password'));
-          form.hidden = true;
-          resolve();
-        } catch (exc) {
-          show(exc.message);
-        }
-      };
-    });
-  }
+  await signIn();
   try {
     await open();
   } catch (exc) {

@@ -1,6 +1,7 @@
-// The review pages' own words (drawings, oversight) in Chinese and English; the language is the
-// viewer's (localStorage cim.lang). Elements carry data-label="key" (text) or
-// data-label-placeholder="key".
+// What the review pages (drawings, oversight) share: their own words in Chinese and English (the
+// language is the viewer's, localStorage cim.lang; elements carry data-label="key" or
+// data-label-placeholder="key"), messages in the banner, and signing in.
+import * as api from './api.js';
 import { language, setLanguage } from './i18n.js';
 
 const LABELS = {
@@ -61,4 +62,33 @@ export function applyLabels(onChange) {
       onChange?.();
     };
   }
+}
+
+/** A message in the page's banner. */
+export function show(text, kind = 'error') {
+  const item = document.createElement('div');
+  item.className = `msg ${kind}`;
+  item.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  item.textContent = text;
+  document.getElementById('banner').append(item);
+}
+
+/** Resolves once signed in: at once with a session's token, else when the page's login form succeeds. */
+export function signIn() {
+  if (api.auth.token) return Promise.resolve();
+  const form = document.getElementById('login');
+  form.hidden = false;
+  return new Promise((resolve) => {
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      try {
+        await api.login(data.get('username'), data.get('password'));
+        form.hidden = true;
+        resolve();
+      } catch (exc) {
+        show(exc.message);
+      }
+    };
+  });
 }
