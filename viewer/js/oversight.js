@@ -60,8 +60,7 @@ function submissionsTable(document_) {
 
 function rulesTable(document_) {
   const table = $('rules');
-  header(table, ['rule', 'drawing_issues', 'reviews', 'passed', 'pass_rate']);
-  table.tHead.rows[0].cells[1].textContent = label('agencies');
+  header(table, ['rule', 'drawing_types', 'reviews', 'passed', 'pass_rate']);
   const body = table.tBodies[0];
   body.replaceChildren();
   for (const r of document_.rules) {

@@ -30,6 +30,7 @@ const LABELS = {
   days_in_state: ['各状态天数', 'Days in each state'],
   rule_pass_rates: ['规则通过率', 'Pass rate per rule'],
   rule: ['规则', 'Rule'],
+  drawing_types: ['图纸类型', 'Drawing types'],
   reviews: ['审查次数', 'Reviews'],
   passed: ['通过', 'Passed'],
   pass_rate: ['通过率', 'Pass rate'],
