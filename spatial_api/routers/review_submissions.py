@@ -281,10 +281,34 @@ def oversee(
     )
 
 
-@router.get("/oversight.geojson", responses={200: {"content": {"application/geo+json": {}}}})
-def oversee_map(principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> JSONResponse:
-    """The submissions on the map: each at its project's footprint or parcel, coloured by state."""
-    return JSONResponse(oversight.oversight_geojson(oversight.oversight(now)), media_type="application/geo+json")
+class SubmissionOnMap(BaseModel):
+    submission: int
+    project_code: str
+    project_name: str | None
+    status: Literal["in_review", "returned", "approved"]
+    status_zh: str
+    status_en: str
+    colour: str = Field(description="The state's colour (#rrggbb)")
+    round: int
+    overdue_agencies: int
+
+
+class SubmissionFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: dict | None = Field(description="GeoJSON geometry in CRS84: the project's footprint, else its parcel")
+    properties: SubmissionOnMap
+
+
+class SubmissionsMap(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[SubmissionFeature]
+
+
+@router.get("/oversight.geojson", response_model=SubmissionsMap)
+def oversee_map(principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> dict:
+    """The submissions on the map (GeoJSON): each at its project's footprint or parcel, coloured by state."""
+    return oversight.oversight_geojson(oversight.oversight(now))
 
 
 @router.get("/{submission_id}", response_model=Submission)
