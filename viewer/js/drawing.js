@@ -3,7 +3,7 @@
 // opens at its page and its region is outlined; the issues on the shown page are outlined too.
 import * as pdfjs from '/vendor/pdfjs/build/pdf.min.mjs';
 import * as api from './api.js';
-import { applyLabels, label, show, signIn } from './review_page.js';
+import { applyLabels, label, show, startPage } from './review_page.js';
 
 pdfjs.GlobalWorkerOptions.workerSrc = '/vendor/pdfjs/build/pdf.worker.min.mjs';
 const PDF_OPTIONS = {
@@ -131,15 +131,5 @@ async function open() {
   await render(submission, drawing, page);
 }
 
-async function start() {
-  applyLabels(() => state.ready && $('page-label') && open().catch((exc) => show(exc.message)));
-  await signIn();
-  try {
-    await open();
-  } catch (exc) {
-    show(exc.message);
-  }
-  state.ready = true;
-}
-
-start();
+applyLabels(() => state.ready && open().catch((exc) => show(exc.message)));
+startPage(state, open);

@@ -2,7 +2,7 @@
 // state and overdue agencies; each rule's pass rate; CSV/XLSX export; and the submissions on a map
 // of their parcels (GET .../oversight.geojson), filled with their state's colour.
 import * as api from './api.js';
-import { applyLabels, label, lang, show, signIn } from './review_page.js';
+import { applyLabels, label, lang, show, startPage } from './review_page.js';
 
 const BASE = 'reviews/submissions';
 const SVG = 'http://www.w3.org/2000/svg';
@@ -142,17 +142,7 @@ async function open() {
   render();
 }
 
-async function start() {
-  applyLabels(render);
-  $('export-csv').onclick = () => download('csv').catch((exc) => show(exc.message));
-  $('export-xlsx').onclick = () => download('xlsx').catch((exc) => show(exc.message));
-  await signIn();
-  try {
-    await open();
-  } catch (exc) {
-    show(exc.message);
-  }
-  state.ready = true;
-}
-
-start();
+applyLabels(render);
+$('export-csv').onclick = () => download('csv').catch((exc) => show(exc.message));
+$('export-xlsx').onclick = () => download('xlsx').catch((exc) => show(exc.message));
+startPage(state, open);

@@ -93,3 +93,14 @@ export function signIn() {
     };
   });
 }
+
+/** Sign in, then open the page; `state.ready` turns true either way (errors show in the banner). */
+export async function startPage(state, open) {
+  await signIn();
+  try {
+    await open();
+  } catch (exc) {
+    show(exc.message);
+  }
+  state.ready = true;
+}
