@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = ROOT / "viewer"
 CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
 ECHARTS_DIR = ROOT / "node_modules" / "echarts" / "dist"
+PDFJS_DIR = ROOT / "node_modules" / "pdfjs-dist"
 
 
 log = logging.getLogger("cim.api")
@@ -130,6 +131,8 @@ def create_app() -> FastAPI:
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
     if ECHARTS_DIR.is_dir():
         app.mount("/vendor/echarts", StaticFiles(directory=ECHARTS_DIR), name="echarts")
+    if PDFJS_DIR.is_dir():
+        app.mount("/vendor/pdfjs", StaticFiles(directory=PDFJS_DIR), name="pdfjs")
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app
 

@@ -4,12 +4,16 @@ and a clock the API reads (its dependency overridden)."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import ifcopenshell
 import pytest
 from sqlalchemy import text
 
@@ -90,7 +94,107 @@ def finished_job(client, headers: dict[str, str], job_url: str, timeout_s: float
     raise AssertionError(f"job {job_url} did not finish in {timeout_s} s")
 
 
-MINIMAL_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-)
+def drawing_pdf(pages: int, marks: dict[int, tuple[float, float, float, float]] | None = None) -> bytes:
+    """A PDF drawing of ``pages`` A3 landscape pages, each titled with its number; ``marks`` fills a
+    red box on a page (from 1) at a region given as fractions of the page from its top left."""
+    from reportlab.lib.pagesizes import A3, landscape
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    width, height = landscape(A3)
+    drawing = canvas.Canvas(out, pagesize=(width, height))
+    for page in range(1, pages + 1):
+        drawing.setFont("Helvetica", 28)
+        drawing.drawString(40, height - 60, f"A-10{page} sheet {page} of {pages}")
+        drawing.rect(20, 20, width - 40, height - 40)
+        if page in (marks or {}):
+            x0, y0, x1, y1 = marks[page]  # type: ignore[index]
+            drawing.setFillColorRGB(1, 0, 0)
+            drawing.rect(x0 * width, (1 - y1) * height, (x1 - x0) * width, (y1 - y0) * height, stroke=0, fill=1)
+            drawing.setFillColorRGB(0, 0, 0)
+        drawing.showPage()
+    drawing.save()
+    return out.getvalue()
+
+
+MINIMAL_PDF = drawing_pdf(1)
+
+
+# The drawing test's PDF: sheet 2 of 3 carries a red box where the reviewer's issue points.
+DRAWING_REGION = (0.55, 0.30, 0.75, 0.45)
+
+
+@dataclass
+class DrawingSubmission:
+    id: int
+    pdfs: dict[str, bytes]  # file name -> bytes, in upload order
+    document: dict
+    wall_global_id: str  # an element of the submitted model
+
+
+@pytest.fixture(scope="session")
+def drawing_submission(client, review_site, joint_agencies, tmp_path_factory) -> DrawingSubmission:
+    """A building submission received with two PDF drawings (3 sheets, the second marked; 1 sheet)."""
+    from sample_models.review_models import author_review_model
+    from tests.fixtures_review import spot_placement
+
+    folder = tmp_path_factory.mktemp("drawings")
+    model = author_review_model(
+        folder / "drawings.ifc", storeys=1, joint_review=True, **spot_placement(review_site, name="Drawings")
+    )["path"]
+    pdfs = {"A-101 平面图.pdf": drawing_pdf(3, {2: DRAWING_REGION}), "S-201 结构.pdf": drawing_pdf(1)}
+    with open(model, "rb") as fh:
+        answer = client.post(
+            "/api/v1/reviews/submissions",
+            headers=joint_agencies.submitter,
+            data={"project": review_site.project},
+            files=[("file", (model.name, fh))] + [("pdfs", (n, b, "application/pdf")) for n, b in pdfs.items()],
+        )
+    assert answer.status_code == 202, answer.text
+    job = finished_job(client, joint_agencies.submitter, answer.json()["job"])
+    assert job["status"] == "succeeded", job
+    submission_id = job["result"]["submission_id"]
+    document = client.get(f"/api/v1/reviews/submissions/{submission_id}", headers=joint_agencies.submitter).json()
+    wall = ifcopenshell.open(str(model)).by_type("IfcWall")[0].GlobalId
+    return DrawingSubmission(submission_id, pdfs, document, wall)
+
+
+@pytest.fixture(scope="session")
+def run_page(e2e_tools, artifacts: Path) -> Callable[..., dict]:
+    """Open a review page in Chromium as a signed-in user (tests/e2e/review_page.mjs); its report."""
+
+    def run(url: str, token: str, username: str, ready: str, probe: str, shot: str) -> dict:
+        spec = {
+            "url": url,
+            "token": token,
+            "user": {"username": username, "role": "engineer"},
+            "ready": ready,
+            "probe": probe,
+            "artifacts": str(artifacts),
+            "shot": shot,
+        }
+        done = subprocess.run(
+            ["node", str(ROOT / "tests" / "e2e" / "review_page.mjs"), json.dumps(spec)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def review_pages_server(e2e_tools, database, tmp_path_factory) -> Iterator[str]:
+    """`cim serve` for the review pages (drawing.html needs pdf.js from npm)."""
+    from tests.fixtures_viewer import free_port, start_server, stop_server
+
+    if not (ROOT / "node_modules" / "pdfjs-dist" / "build" / "pdf.min.mjs").exists():
+        pytest.skip("pdfjs-dist is not installed: run `make npm`")
+    port = free_port()
+    # its start-up warms a connection pool and the terrain: minutes when the machine is loaded
+    process = start_server(port, tmp_path_factory.mktemp("review-pages") / "serve.log", wait_s=300)
+    yield f"http://127.0.0.1:{port}/"
+    stop_server(process)

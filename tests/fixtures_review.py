@@ -4,8 +4,14 @@ sample-city parcel, spots chosen from the city's rows, and element geometry comp
 
 from __future__ import annotations
 
+import hashlib
 import math
+import subprocess
+import sys
+import tarfile
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import ifcopenshell
 import ifcopenshell.geom
@@ -251,3 +257,33 @@ def found_issues(document: dict) -> dict[tuple, dict]:
     found = {(i["rule"], i["global_id"], i["details"].get("pipeline_id")): i for i in document["issues"]}
     assert len(found) == len(document["issues"]), "an element has the same issue twice"
     return found
+
+
+# buildingSMART's BCF XSDs (CC BY-ND 4.0, buildingSMART International) as IfcOpenShell ships them
+# verbatim in bcf-client's source distribution on PyPI: fetched once with pip into .data (not in git).
+BCF_SCHEMA_SDIST = "bcf-client==0.7.10"
+BCF_SCHEMA_SHA256 = "02400bc352b6c914cd1073d545a95420e209d417e4763b9f1534b3e1a2e30f7e"
+
+
+@pytest.fixture(scope="session")
+def bcf_schemas() -> dict[str, Path]:
+    """The folder of each BCF version's XSDs ("3.0", "2.1"), fetched from PyPI on first use."""
+    cache = Path(".data/bcf-xsd").resolve()
+    folders = {"3.0": cache / "v3", "2.1": cache / "v2"}
+    if not all((f / "markup.xsd").exists() for f in folders.values()):
+        with tempfile.TemporaryDirectory(prefix="cim-bcf-xsd-") as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                 "--dest", tmp, BCF_SCHEMA_SDIST],
+                check=True,
+            )  # fmt: skip
+            [sdist] = Path(tmp).glob("bcf_client-*.tar.gz")
+            assert hashlib.sha256(sdist.read_bytes()).hexdigest() == BCF_SCHEMA_SHA256, f"{sdist.name} changed"
+            with tarfile.open(sdist) as archive:
+                for member in archive.getmembers():
+                    parts = Path(member.name).parts
+                    if member.isfile() and parts[-2:-1] == ("xsd",) and parts[-3] in ("v2", "v3"):
+                        target = cache / parts[-3] / parts[-1]
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
+    return folders

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import ifcopenshell
 import numpy as np
 import pytest
+import xmlschema
 from bcf.v3 import model as bcf3
+from lxml import etree
 from PIL import Image
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
@@ -71,6 +74,80 @@ def test_bcf_3_export_reads_back_strictly_with_snapshots_and_the_ifc_header(revi
         f"/api/v1/reviews/{document['id']}/report.bcf", params={"version": "2.1"}, headers=role_headers["engineer"]
     )
     assert b'VersionId="2.1"' in zipfile.ZipFile(io.BytesIO(old.content)).read("bcf.version")
+
+
+SCHEMA_OF = {
+    "bcf.version": "version.xsd",
+    "project.bcfp": "project.xsd",
+    "extensions.xml": "extensions.xsd",
+    "documents.xml": "documents.xsd",
+    ".bcfv": "visinfo.xsd",
+    "markup.bcf": "markup.xsd",
+}
+
+
+def _schema_of(name: str) -> str | None:
+    return next((xsd for suffix, xsd in SCHEMA_OF.items() if name.endswith(suffix)), None)
+
+
+def _validate_archive(content: bytes, folder: Path) -> dict[str, list[str]]:
+    """Every XML file of a BCF zip against buildingSMART's XSD of its kind: errors by file name."""
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    schemas: dict[str, xmlschema.XMLSchema] = {}
+    found = {}
+    for name in archive.namelist():
+        xsd = _schema_of(name)
+        if xsd is None:
+            assert name.endswith(("/", ".png")), f"unexpected file {name} in the BCF zip"
+            continue
+        schema = schemas.setdefault(xsd, xmlschema.XMLSchema(str(folder / xsd)))
+        found[name] = [str(e.reason) for e in schema.iter_errors(archive.read(name).decode())]
+    return found
+
+
+def test_bcf_3_export_validates_against_buildingsmart_xsds(reviewed, client, role_headers, bcf_schemas):
+    document, expected, _ = reviewed
+    headers = role_headers["engineer"]
+    content = client.get(f"/api/v1/reviews/{document['id']}/report.bcf", headers=headers).content
+    errors = _validate_archive(content, bcf_schemas["3.0"])
+    names = set(errors)
+    # every kind of file is there and checked: one markup and one viewpoint per topic
+    assert {"bcf.version", "project.bcfp", "extensions.xml"} <= names
+    assert len([n for n in names if n.endswith("/markup.bcf")]) == len(expected)
+    assert len([n for n in names if n.endswith(".bcfv")]) == len(expected)
+    assert {n: e for n, e in errors.items() if e} == {}
+    # the schema bites: a markup without its required Title fails
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    markup_name = next(n for n in names if n.endswith("/markup.bcf"))
+    broken = etree.fromstring(archive.read(markup_name))
+    title = broken.find("Topic/Title")
+    title.getparent().remove(title)
+    markup_schema = xmlschema.XMLSchema(str(bcf_schemas["3.0"] / "markup.xsd"))
+    assert not markup_schema.is_valid(etree.tostring(broken).decode())
+    # what the topics use is declared in extensions.xml, and the ids are the BCF API's
+    extensions = etree.fromstring(archive.read("extensions.xml"))
+    declared = {e.tag: {c.text for c in e} for e in extensions}
+    project_id = etree.fromstring(archive.read("project.bcfp")).find("Project").get("ProjectId")
+    assert project_id == f"review-{document['id']}"
+    api_topics = {
+        t["guid"]: t for t in client.get(f"/api/v1/bcf/3.0/projects/{project_id}/topics", headers=headers).json()
+    }
+    for name in (n for n in names if n.endswith("/markup.bcf")):
+        topic = etree.fromstring(archive.read(name)).find("Topic")
+        assert topic.get("TopicType") in declared["TopicTypes"]
+        assert topic.get("TopicStatus") in declared["TopicStatuses"]
+        assert {label.text for label in topic.iter("Label")} <= declared["TopicLabels"]
+        assert topic.find("CreationAuthor").text in declared["Users"]
+        [viewpoint] = topic.iter("ViewPoint")
+        [api_viewpoint] = client.get(
+            f"/api/v1/bcf/3.0/projects/{project_id}/topics/{topic.get('Guid')}/viewpoints", headers=headers
+        ).json()
+        assert topic.get("Guid") in api_topics and viewpoint.get("Guid") == api_viewpoint["guid"]
+    # the same review as BCF 2.1 validates against the 2.1 XSDs
+    old = client.get(f"/api/v1/reviews/{document['id']}/report.bcf", params={"version": "2.1"}, headers=headers).content
+    old_errors = _validate_archive(old, bcf_schemas["2.1"])
+    assert len([n for n in old_errors if n.endswith("/markup.bcf")]) == len(expected)
+    assert {n: e for n, e in old_errors.items() if e} == {}
 
 
 def test_bcf_api_lists_topics_and_a_posted_comment_appears_in_the_review(reviewed, client, role_headers):

@@ -14,12 +14,14 @@ import numpy as np
 from bcf.v2 import bcfxml as bcf2
 from bcf.v2 import model as mdl2
 from bcf.v2.topic import TopicHandler as Topic2
+from bcf.v2.visinfo import VisualizationInfoHandler as Visinfo2
 from bcf.v3 import bcfxml as bcf3
 from bcf.v3 import model as mdl3
 from bcf.v3.topic import TopicHandler as Topic3
+from bcf.v3.visinfo import VisualizationInfoHandler as Visinfo3
 from xsdata.models.datatype import XmlDateTime
 
-from bim_ingest.review.bcf_topics import review_topics
+from bim_ingest.review.bcf_topics import Topic, bcf_project_id, review_topics
 
 AUTHOR = "review@cim.example"
 BcfVersion = Literal["2.1", "3.0"]
@@ -30,17 +32,18 @@ def _when(text: str | None) -> XmlDateTime:
     return XmlDateTime.from_datetime(moment)
 
 
-def _last_viewpoint(topic: Topic2 | Topic3) -> mdl2.ViewPoint | mdl3.ViewPoint:
-    """The reference to the topic's newest viewpoint (BCF 3 keeps them in the topic, 2.1 in the markup)."""
-    if isinstance(topic, Topic3):
-        entries: list[mdl2.ViewPoint] | list[mdl3.ViewPoint] = (
-            topic.topic.viewpoints.view_point if topic.topic.viewpoints else []
-        )
-    else:
-        entries = topic.markup.viewpoints if topic.markup else []
-    if not entries:
-        raise ValueError(f"BCF topic {topic.guid} has no viewpoint")
-    return entries[-1]
+def _extensions(topics: list[Topic]) -> mdl3.Extensions:
+    """BCF 3.0's extensions.xml: every topic type, status, label and user the topics carry."""
+    types = sorted({t.topic_type for t in topics} | {"Error", "Warning"})
+    statuses = sorted({t.status for t in topics} | {"Open", "Resolved"})
+    return mdl3.Extensions(
+        topic_types=mdl3.ExtensionsTopicTypes(topic_type=types),
+        topic_statuses=mdl3.ExtensionsTopicStatuses(topic_status=statuses),
+        topic_labels=mdl3.ExtensionsTopicLabels(topic_label=sorted({label for t in topics for label in t.labels}))
+        if any(t.labels for t in topics)
+        else None,
+        users=mdl3.ExtensionsUsers(user=sorted({AUTHOR} | {c.author for t in topics for c in t.comments})),
+    )
 
 
 def review_bcf(
@@ -52,9 +55,14 @@ def review_bcf(
     """BCF bytes for a review document (see :func:`service.review_document`); ``snapshots`` are
     PNGs by topic GlobalId, ``ifc_project`` the model's IfcProject GlobalId for the header."""
     v3 = version == "3.0"
-    bcfxml, mdl, handler = (bcf3, mdl3, Topic3) if v3 else (bcf2, mdl2, Topic2)
+    bcfxml, mdl, handler, visinfo = (bcf3, mdl3, Topic3, Visinfo3) if v3 else (bcf2, mdl2, Topic2, Visinfo2)
+    topics = review_topics(document)
     bcf = bcfxml.BcfXml.create_new(f"{document['project_code']} review {document['id']} round {document['round']}")
-    for item in review_topics(document):
+    # the project id is the BCF API's, and the topics' and viewpoints' GUIDs are stable: the same in every export
+    bcf.project_info.project.project_id = bcf_project_id(document["id"])
+    if v3:
+        bcf.extensions = _extensions(topics)
+    for item in topics:
         # bcf's own TopicHandler.create_new passes a pathlib.Path too: its zipfile.Path annotation is too narrow
         topic = handler(topic_dir=Path(item.guid), xml_handler=bcf._xml_handler)  # type: ignore[arg-type]
         fields = dict(
@@ -84,13 +92,14 @@ def review_bcf(
                     ]
                 )
             )
-        viewpoint = topic.add_viewpoint_from_point_and_guids(
-            np.array(item.point, dtype=float), item.global_id, *item.other_global_ids
+        viewpoint = visinfo.create_from_point_and_guids(
+            np.array(item.point, dtype=float), item.global_id, *item.other_global_ids, xml_handler=bcf._xml_handler
         )
+        viewpoint.visualization_info.guid = item.viewpoint_guid
         png = (snapshots or {}).get(item.global_id)
         if png:
             viewpoint.snapshot = png
-            _last_viewpoint(topic).snapshot = f"{viewpoint.guid}.png"
+        topic.add_visinfo_handler(viewpoint, f"{item.viewpoint_guid}.png" if png else None)  # type: ignore[arg-type]
         comments = [
             mdl.Comment(date=_when(c.date), author=c.author, comment=c.comment, guid=c.guid) for c in item.comments
         ]

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NAMESPACE = uuid.UUID("6f1c3a52-2d0e-4c77-9b7e-5b0d6c1e8a41")
+PROJECT_PREFIX = "review-"
+
+
+def bcf_project_id(review_id: int) -> str:
+    """The review's BCF project id: in the export's project.bcfp and in the BCF API's paths."""
+    return f"{PROJECT_PREFIX}{review_id}"
 
 
 @dataclass

@@ -270,7 +270,7 @@ def review_document(review_id: int, all_warnings: bool = False) -> dict[str, Any
             "created_at": review.created_at.isoformat() if review.created_at else None,
             "decided_at": review.decided_at.isoformat() if review.decided_at else None,
             "report": _report(review.report, all_warnings),
-            "issues": [_issue_json(i) for i in issues],
+            "issues": [issue_json(i) for i in issues],
         }
 
 
@@ -280,7 +280,7 @@ def _report(report: dict[str, Any] | None, all_warnings: bool) -> dict[str, Any]
     return {k: v for k, v in report.items() if k != "warnings"}
 
 
-def _issue_json(issue: ReviewIssue) -> dict[str, Any]:
+def issue_json(issue: ReviewIssue) -> dict[str, Any]:
     details = dict(issue.details or {})
     return {
         "id": issue.id,
@@ -349,7 +349,7 @@ def annotate_issue(
         if resolved is not None:
             issue.resolved = resolved
         session.flush()
-        return _issue_json(issue)
+        return issue_json(issue)
 
 
 def decide(review_id: int, action: str, username: str | None, comment: str | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ overdue flags are tested without waiting)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,10 @@ from core.models import (
 )
 from core.settings import get_settings
 
-STATUS_LABELS = {"in_review": "审查中", "returned": "退回修改", "approved": "通过"}
+_STATES_FILE = Path(__file__).parent / "data" / "submission_states.json"
+# a submission's states with their zh/en labels and map colours
+STATES: dict[str, dict[str, str]] = {k: v for k, v in json.loads(_STATES_FILE.read_text("utf-8")).items() if k != "_"}
+STATUS_LABELS = {state: label["zh"] for state, label in STATES.items()}
 AGENCY_TYPE = "review_agency"
 
 
@@ -196,6 +200,7 @@ def _review_round(
                 agency=route.agency_uscc,
                 drawing_type=drawing_type,
                 due_at=now + timedelta(days=route.due_days or rule_set.due_days),
+                created_at=now,
             )
             service.close_review(review_id, report, issues)
 
@@ -312,7 +317,7 @@ def unpublish(submission_id: int, version_id: int) -> None:
         submission.status, submission.decided_at = "in_review", None
 
 
-def _agency_part(review: DrawingReview, names: dict[str, str], now: datetime) -> dict[str, Any]:
+def agency_part(review: DrawingReview, names: dict[str, str], now: datetime) -> dict[str, Any]:
     rule_set = rule_sets.rule_set(review.drawing_type)
     report = review.report or {}
     return {
@@ -350,7 +355,7 @@ def submission_document(submission_id: int, now: datetime) -> dict[str, Any]:
             ).all()
         )
         current = {r.drawing_type: r for r in reviews}  # each drawing type's latest
-        parts = [_agency_part(r, names, now) for r in current.values()]
+        parts = [agency_part(r, names, now) for r in current.values()]
         return {
             "id": submission.id,
             "project_code": submission.project_code,
@@ -363,7 +368,7 @@ def submission_document(submission_id: int, now: datetime) -> dict[str, Any]:
             "files": {k: [Path(f).name for f in v] for k, v in (submission.files or {}).items()},
             "agencies": parts,
             "overdue_agencies": [p["agency"] for p in parts if p["overdue"]],
-            "history": [_agency_part(r, names, now) for r in reviews if current[r.drawing_type] is not r],
+            "history": [agency_part(r, names, now) for r in reviews if current[r.drawing_type] is not r],
         }
 
 
@@ -383,6 +388,6 @@ def queue(username: str | None, now: datetime, status: str | None = "in_review")
             session.execute(select(Enterprise.uscc, Enterprise.name).where(Enterprise.uscc.in_(agencies))).all()
         )
         return [
-            _agency_part(r, names, now) | {"submission_id": r.submission_id, "project_code": r.project_code}
+            agency_part(r, names, now) | {"submission_id": r.submission_id, "project_code": r.project_code}
             for r in reviews
         ]

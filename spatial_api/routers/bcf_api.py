@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from bim_ingest.review import service
-from bim_ingest.review.bcf_topics import Topic, review_topics
+from bim_ingest.review.bcf_topics import PROJECT_PREFIX, Topic, review_topics
 from core.errors import NotFound
 from spatial_api import audit
 from spatial_api.routers.reviews import reader, reviewer
@@ -17,7 +17,6 @@ from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal
 
 router = APIRouter(prefix="/bcf", tags=["BCF API 3.0"])
-PROJECT_PREFIX = "review-"
 # The camera's offset from the element it looks at (model metres): south-west, above.
 CAMERA_OFFSET = (-15.0, -15.0, 12.0)
 

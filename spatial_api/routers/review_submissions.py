@@ -8,19 +8,21 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from bim_ingest.review import seal, service, submissions
+from bim_ingest.review import drawings, oversight, seal, service, submissions
 from bim_ingest.source import check_upload
 from core import jobs
-from core.errors import NotFound, UserError
+from core.errors import NotFound
 from core.settings import get_settings
 from spatial_api import audit, pipelines
 from spatial_api.routers.reviews import reader, reviewer, save_upload, submitter
 from spatial_api.schemas.common import file_answer
+from spatial_api.schemas.reviews import ReviewIssue
 from spatial_api.security import Principal
 
 router = APIRouter(prefix="/reviews/submissions", tags=["joint review"])
@@ -118,6 +120,25 @@ class Accepted(BaseModel):
     job: str
 
 
+class Drawing(BaseModel):
+    index: int = Field(description="The drawing's number in the submission (every round's, in the order received)")
+    name: str
+    pages: int
+    bytes: int
+    sha256: str
+
+
+class DrawingIssue(BaseModel):
+    drawing: int = Field(description="The drawing's index (GET .../drawings)")
+    page: int = Field(description="Page number, from 1")
+    region: tuple[float, float, float, float] = Field(
+        description="x0, y0, x1, y1: fractions of the page's width and height from its top left corner"
+    )
+    message: str = Field(min_length=1, max_length=4000)
+    severity: Literal["error", "warning"] = "error"
+    global_id: str | None = Field(None, description="The model element the issue is also about (IFC GlobalId)")
+
+
 class AgencyDecision(BaseModel):
     action: Literal["approve", "return"]
     comment: str | None = Field(None, max_length=4000)
@@ -135,8 +156,7 @@ def _receive(model: UploadFile, pdfs: list[UploadFile]) -> tuple[Path, list[str]
             if not pdf.filename:
                 continue
             target = save_upload(pdf, folder, Path(pdf.filename).name)
-            if not target.read_bytes()[:5] == b"%PDF-":
-                raise UserError(f"{pdf.filename} is not a PDF drawing (no %PDF- header)")
+            drawings.page_count(target)
             saved.append(str(target))
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
@@ -189,6 +209,108 @@ def agency_queue(
     return submissions.queue(principal.username, now, status)
 
 
+class StateDays(BaseModel):
+    in_review: float
+    returned: float
+    approved: float
+
+
+class StateStyle(BaseModel):
+    zh: str
+    en: str
+    colour: str
+
+
+class OverseenSubmission(BaseModel):
+    id: int
+    project_code: str
+    project_name: str | None
+    status: Literal["in_review", "returned", "approved"]
+    status_label: Label
+    round: int
+    received_at: str
+    decided_at: str | None
+    days_in_state: StateDays = Field(description="Days spent in each state so far")
+    agencies: list[AgencyPart]
+    overdue_agencies: list[str]
+
+
+class RulePassRate(BaseModel):
+    rule: str
+    drawing_types: list[str]
+    checked: int = Field(description="Review runs that checked the rule")
+    passed: int
+    pass_rate: float
+
+
+class Oversight(BaseModel):
+    generated_at: str
+    states: dict[str, StateStyle]
+    submissions: list[OverseenSubmission]
+    rules: list[RulePassRate] = Field(description="Every rule's pass rate over all review runs, the lowest first")
+
+
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", oversight.oversight_csv),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", oversight.oversight_xlsx),
+}
+
+
+@router.get(
+    "/oversight",
+    response_model=Oversight,
+    responses={200: {"content": {media: {} for media, _ in EXPORTS.values()}}},
+)
+def oversee(
+    request: Request,
+    f: Literal["json", "csv", "xlsx"] = "json",
+    principal: Principal = Depends(reader),
+    now: datetime = Depends(clock),
+) -> Response | dict:
+    """Every submission with its agencies, rounds, days in each state and overdue agencies, and the
+    pass rate of every rule (审图监管); ``f=csv|xlsx`` exports it."""
+    document = oversight.oversight(now)
+    if f == "json":
+        return document
+    media, render = EXPORTS[f]
+    audit.record("review.oversight_export", f"format:{f}", principal, request)
+    return Response(
+        render(document),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="review-oversight.{f}"'},
+    )
+
+
+class SubmissionOnMap(BaseModel):
+    submission: int
+    project_code: str
+    project_name: str | None
+    status: Literal["in_review", "returned", "approved"]
+    status_zh: str
+    status_en: str
+    colour: str = Field(description="The state's colour (#rrggbb)")
+    round: int
+    overdue_agencies: int
+
+
+class SubmissionFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: dict | None = Field(description="GeoJSON geometry in CRS84: the project's footprint, else its parcel")
+    properties: SubmissionOnMap
+
+
+class SubmissionsMap(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[SubmissionFeature]
+
+
+@router.get("/oversight.geojson", response_model=SubmissionsMap)
+def oversee_map(principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> dict:
+    """The submissions on the map (GeoJSON): each at its project's footprint or parcel, coloured by state."""
+    return oversight.oversight_geojson(oversight.oversight(now))
+
+
 @router.get("/{submission_id}", response_model=Submission)
 def get_submission(submission_id: int, principal: Principal = Depends(reader), now: datetime = Depends(clock)) -> dict:
     """The submission: every agency's part (state, due date, overdue) and earlier rounds."""
@@ -211,6 +333,46 @@ def resubmit(
             f"submission {submission_id} is {document['status']}: only a returned one is resubmitted"
         )
     return _enqueue(file, pdfs, {"submission_id": submission_id}, principal, request, now)
+
+
+@router.get("/{submission_id}/drawings", response_model=list[Drawing])
+def list_drawings(submission_id: int, principal: Principal = Depends(reader)) -> list[dict]:
+    """The submission's PDF drawings (图纸) with their page counts."""
+    return drawings.drawings(submission_id)
+
+
+@router.get("/{submission_id}/drawings/{index}", response_class=FileResponse, responses=file_answer("application/pdf"))
+def drawing_pdf(submission_id: int, index: int, request: Request, principal: Principal = Depends(reader)) -> Response:
+    """One PDF drawing, shown inline (the viewer's drawing page renders it with pdf.js)."""
+    path = drawings.drawing_path(submission_id, index)
+    audit.record("review.drawing_read", f"submission:{submission_id}/drawing:{index}", principal, request)
+    return FileResponse(
+        path,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(path.name)}"},
+    )
+
+
+@router.post("/{submission_id}/reviews/{review_id}/issues", status_code=201, response_model=ReviewIssue)
+def add_drawing_issue(
+    submission_id: int, review_id: int, body: DrawingIssue, request: Request, principal: Principal = Depends(reviewer)
+) -> dict:
+    """An agency reviewer's issue at a page and region of a PDF drawing (and at an element, if given)."""
+    issue = drawings.add_drawing_issue(
+        submission_id,
+        review_id,
+        principal.username,
+        body.drawing,
+        body.page,
+        body.region,
+        body.message,
+        body.severity,
+        body.global_id,
+    )
+    audit.record(
+        "review.drawing_issue", f"submission:{submission_id}/review:{review_id}/issue:{issue['id']}", principal, request
+    )
+    return issue
 
 
 @router.post("/{submission_id}/reviews/{review_id}/decision", response_model=Submission)
