@@ -24,14 +24,18 @@ def exports_dir() -> Path:
     return path
 
 
-def check(query: dict[str, Any], fmt: str, personal: bool) -> bool:
-    """Check a query before it is queued (a bad one is a 400 now, not a failed job later); whether
-    its rows carry personal data."""
+def check(query: dict[str, Any], fmt: str, personal: bool) -> tuple[bool, int]:
+    """Check a query before it is queued (a bad one is a 400 now, not a failed job later): whether its
+    rows carry personal data, and how many rows it gives."""
     if query.get("source") in DOCUMENTS and fmt != "xlsx":
         raise UserError("a profile exports to xlsx (a sheet for the record and one for each section)")
     with read_engine().connect() as conn:
         found = resolve(conn, query, personal)
-    return found.personal if isinstance(found, Statement) else found[1]
+        if isinstance(found, Statement):
+            rows = conn.execute(text(f"SELECT count(*) FROM ({found.sql}) AS s"), found.params).scalar_one()
+            return found.personal, rows
+    document, shows_people = found
+    return shows_people, len(document["record"]) + sum(len(v) for v in document.values() if isinstance(v, list))
 
 
 def export(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from core.db import read_engine
 from profiles import html
 from profiles.labels import labels
 from profiles.read import names_people, profile
-from spatial_api import audit
+from spatial_api.personal_reads import personal_read
 from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
@@ -318,7 +318,7 @@ def _read(request: Request, kind: str, id_: str, principal: Principal) -> dict[s
     with read_engine().connect() as conn:
         answer = profile(conn, kind, id_, principal.sees_personal_data)
     if names_people(answer):
-        audit.record("read_profile", f"profile {kind}/{id_}", principal, request)
+        personal_read("read_profile", f"profile {kind}/{id_}", principal, request, 1)
     return answer
 
 
