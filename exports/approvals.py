@@ -51,16 +51,24 @@ def request_view(requested_by: str, reason: str) -> Approval:
 
 
 def get(approval_id: str) -> Approval:
-    try:
-        key = uuid.UUID(approval_id)
-    except ValueError as exc:
-        raise NotFound(f"approval {approval_id} does not exist (not an approval id)") from exc
+    """The approval with this id, or a 404."""
+    found = None
     with session_scope() as session:
-        found = session.get(Approval, key)
-        if found is None:
-            raise NotFound(f"approval {approval_id} does not exist")
-        session.expunge(found)
+        if _is_uuid(approval_id):
+            found = session.get(Approval, uuid.UUID(approval_id))
+        if found is not None:
+            session.expunge(found)
+    if found is None:
+        raise NotFound(f"approval {approval_id} does not exist")
     return found
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def of_job(job_id: uuid.UUID) -> Approval | None:
