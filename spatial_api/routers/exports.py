@@ -12,6 +12,7 @@ from core import jobs
 from core.errors import Forbidden, NotFound, UserError
 from core.models import Job
 from exports import approvals
+from exports.labels import Headers
 from exports.run import check, exports_dir
 from spatial_api import audit
 from spatial_api.schemas.common import file_answer
@@ -36,6 +37,11 @@ class ExportRequest(BaseModel):
         examples=[{"source": "collection", "collection": "buildings", "filters": {"use": "residential"}}],
     )
     format: Literal["csv", "xlsx", "gpkg"]
+    headers: Headers = Field(
+        "zh",
+        description="zh: Chinese column names and coded values as Chinese labels; zh+en: the same with the"
+        " English names in a second header row (csv, xlsx); field: field names and codes as stored",
+    )
 
 
 class ExportJob(BaseModel):
@@ -85,7 +91,8 @@ def submit(request: Request, body: ExportRequest, principal: Principal = Depends
     if not isinstance(body.query, dict):
         raise UserError("query must be an object with a source")
     personal_rows, total = check(body.query, body.format, principal.sees_personal_data)
-    params = {"query": body.query, "format": body.format, "personal": principal.sees_personal_data}
+    params = {"query": body.query, "format": body.format, "headers": body.headers,
+              "personal": principal.sees_personal_data}  # fmt: skip
     held = approvals.needs_approval(personal_rows, total)
     job_id = jobs.submit("exports.run", {**params, "personal_rows": personal_rows}, principal.username, hold=held)
     what = f"export {job_id} {body.format} {body.query.get('source')} ({total} rows)"
