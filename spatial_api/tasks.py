@@ -40,4 +40,5 @@ def _profile(conn: Connection, query: dict[str, Any], personal: bool) -> export_
     labels = export_labels.Labels(fields, values)
     return export_sources.Document(answer, personal and profiles.names_people(answer), labels)
 
+
 export_sources.DOCUMENTS["profile"] = _profile
