@@ -3,7 +3,7 @@ sample city; beside, in the same run, the search statement without HTTP and a na
 '%q%' over the same columns, no normalisation, no index) for the same queries. Writes
 bench/search/RESULTS.md (figures) and bench/search/results.json.
 
-    .venv/bin/python bench/search/run.py --buildings 100000 [--requests 400] [--keep | --url URL]
+    .venv/bin/python bench/search/run.py --buildings 100000 [--requests 400] [--keep | --url URL --data-dir DIR]
 """
 
 from __future__ import annotations
@@ -111,16 +111,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database (its URL is printed)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database and data dir (printed)")
     parser.add_argument("--url", help="measure a database an earlier --keep run left (no load)")
+    parser.add_argument("--data-dir", type=Path, help="with --url: the data dir (its keys) that run left")
     args = parser.parse_args()
     if args.url:
+        for key in ("jwt_secret", "field_key", "pii_key"):
+            os.environ[f"CIM_{key.upper()}_FILE"] = str(args.data_dir / "secrets" / key)
         measure(args.url, args)
         return
-    with scratch_database("search", keep=args.keep) as (url, _):
+    with scratch_database("search", keep=args.keep) as (url, data_dir):
         load_city(url, args.buildings)
         if args.keep:
-            print(f"kept: --url '{url}'", flush=True)
+            print(f"kept: --url '{url}' --data-dir {data_dir}", flush=True)
         measure(url, args)
 
 
@@ -128,7 +131,8 @@ def measure(url: str, args: argparse.Namespace) -> None:
     work = workload(url, args.requests)
     load_before = os.getloadavg()[0]
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
+    # Every layer public, as the tests have it: the clients are anonymous.
+    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000", "CIM_PUBLIC_LAYERS": '["*"]'}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
         cwd=ROOT,
