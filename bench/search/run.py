@@ -107,6 +107,35 @@ def in_process(url: str, queries: list[str]) -> dict:
     return out
 
 
+def profiles_in_process(url: str, profiles: list[tuple[str, str]]) -> dict:
+    """The profile statement alone (no HTTP, no audit), per kind, one client; and the audit row a
+    profile that names people writes, at 1 and 8 threads (each a durable commit through the chain's lock)."""
+    from bench.api.run import in_process as threads
+    from profiles.read import profile
+    from spatial_api import audit
+    from spatial_api.security import ANONYMOUS
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    out = {}
+    with engine.connect() as conn:
+        for kind in ("building", "project", "enterprise"):
+            ids = [i for k, i in profiles if k == kind]
+            for i in ids[:10]:
+                profile(conn, kind, i, False)  # warm
+            latencies = []
+            started = time.perf_counter()
+            for i in ids:
+                t0 = time.perf_counter()
+                profile(conn, kind, i, False)
+                latencies.append(time.perf_counter() - t0)
+            out[f"{kind} profile SQL (in-process)"] = summary(latencies, time.perf_counter() - started)
+    engine.dispose()
+    for clients in (1, 8):
+        calls = [lambda: audit.record("bench_read", "profile", ANONYMOUS, None)] * 200
+        out[f"audit row ({clients} thread{'s' if clients > 1 else ''})"] = threads(calls, clients)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--buildings", type=int, default=100_000)
@@ -118,6 +147,7 @@ def main() -> None:
     if args.url:
         for key in ("jwt_secret", "field_key", "pii_key"):
             os.environ[f"CIM_{key.upper()}_FILE"] = str(args.data_dir / "secrets" / key)
+        os.environ["DATABASE_URL"] = args.url
         measure(args.url, args)
         return
     with scratch_database("search", keep=args.keep) as (url, data_dir):
@@ -156,6 +186,7 @@ def measure(url: str, args: argparse.Namespace) -> None:
         server.terminate()
         server.wait(timeout=20)
     results.update(in_process(url, work["queries"]))
+    results.update(profiles_in_process(url, work["profiles"]))
     report = {"buildings": args.buildings, "requests": args.requests, "load_before": load_before,
               "load_after": os.getloadavg()[0], "results": results}  # fmt: skip
     (HERE / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
