@@ -22,6 +22,7 @@ class Kind:
     geometry: str  # SQL of the store-CRS geometry, or NULL
     joins: str = ""
     searches_text: bool = True  # has a ``search_text`` column (migration 0005)
+    names_list: bool = False  # its ``search_text`` holds several names between '|'s
 
 
 ADDRESS_DISTRICT = r"substring(t.address from '([^省市]{2,4}[区县])')"
@@ -64,6 +65,7 @@ KINDS: dict[str, Kind] = {
             ("t.uscc",),
             "t.district",
             "t.location",
+            names_list=True,
         ),
         Kind(
             "person",

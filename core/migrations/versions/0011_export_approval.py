@@ -1,5 +1,6 @@
 """export approval: jobs held for a second person's approval, and the approvals (exports of personal
-data or large ones, views of personal data past a threshold)
+data or large ones, views of personal data past a threshold); search order indexes (search_text, and
+length(search_text) with the id: a broad query reads its best matches in order instead of ranking all)
 
 Revision ID: 0011
 Revises: 0005
@@ -15,6 +16,8 @@ branch_labels = None
 depends_on = None
 
 OLD_STATUSES = "('queued', 'running', 'succeeded', 'failed')"
+# table -> its id column (the search order indexes)
+SEARCHED = {"building": "code", "road": "code", "enterprise": "uscc", "person": "id", "project": "code"}
 NEW_STATUSES = "('pending_approval', 'queued', 'running', 'succeeded', 'failed', 'rejected')"
 
 
@@ -44,9 +47,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("job_id", name=op.f("uq_approval_job_id")),
     )
     op.create_index("ix_approval_requested_by_status", "approval", ["requested_by", "status"])
+    for table, id_column in SEARCHED.items():
+        op.create_index(f"ix_{table}_search_text", table, ["search_text"])
+        op.create_index(f"ix_{table}_search_length", table, [sa.text("length(search_text)"), id_column])
 
 
 def downgrade() -> None:
+    for table in SEARCHED:
+        op.drop_index(f"ix_{table}_search_length", table_name=table)
+        op.drop_index(f"ix_{table}_search_text", table_name=table)
     op.drop_table("approval")
     op.execute("DELETE FROM job WHERE status IN ('pending_approval', 'rejected')")
     op.drop_constraint(op.f("ck_job_status"), "job", type_="check")
