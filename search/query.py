@@ -52,38 +52,41 @@ def check(query: Query) -> Query:
 
 
 def _kind_sql(kind: Kind) -> str:
-    """A kind's best ``:n`` candidates by (rank, closeness, id). Each way a row can match (exact code,
-    code prefix, exact name, name start, contained) is read apart, closest (shortest) first and at most
-    ``:n`` rows, so a broad query (``常州`` is in every address) reads a page's worth through an index
-    instead of ranking every match; the union, each row at its best rank, is then ranked. It holds the
-    true best ``:n``: in each way, a row is preceded only by rows that rank before it or equal."""
+    """A kind's best ``:n`` candidates by (rank, closeness, id). The rows a query matches broadly (names
+    that start with it, names that contain it: ``常州`` is in every address) are read apart, closest
+    (shortest) first through an index and at most ``:n`` of each, instead of ranking every match; the
+    few exact ones (codes, exact names) are ranked as they are. The union, each row at its best rank,
+    is then ranked. It holds the true best ``:n``: in each part, a row is preceded only by rows that
+    rank before it or equal (an exact name is the shortest that starts with the query)."""
     codes = " OR ".join(f"{c} = :code OR (length(:code) >= 4 AND {c} LIKE :code_prefix)" for c in kind.codes)
     exact_code = " OR ".join(f"{c} = :code" for c in kind.codes)
     if kind.name == "person":
         codes += " OR t.id_card_hash = :id_hash"
         exact_code += " OR t.id_card_hash = :id_hash"
     district = f"(CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)"
+    ranked = "6, 7 DESC, 2"
     if kind.searches_text:
         named = "('|' || t.search_text || '|')"
         rank = (
             f"CASE WHEN {exact_code} THEN 0 WHEN {named} LIKE :exact THEN 1 WHEN {named} LIKE :prefix THEN 2 ELSE 3 END"
         )
         closeness = "length(:norm)::float / greatest(length(t.search_text), 1)"
-        order = f"length(t.search_text), {kind.id}"
+        closest = f"length(t.search_text), {kind.id}"
         grams = "t.search_grams @> CAST(:grams AS text[])"
-        if kind.names_list:  # several names in one text: an exact or starting one lies between '|'s
-            names = (f"{grams} AND {named} LIKE :exact", f"{grams} AND {named} LIKE :prefix")
+        contains = (f"{grams} AND t.search_text LIKE :contains", closest)
+        if kind.names_list:  # several names in one text (a small table): ranked as they are
+            parts = [(f"{codes} OR ({grams} AND {named} LIKE :prefix)", ranked), contains]
         else:
-            names = ("t.search_text = :norm", "t.search_text LIKE :starts")
-        ways = (exact_code, codes, *names, f"{grams} AND t.search_text LIKE :contains")
+            parts = [(f"{codes} OR t.search_text = :norm", ranked), ("t.search_text LIKE :starts", closest), contains]
     else:
-        rank, closeness, order = f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0", kind.id
-        ways = (exact_code, codes)
+        rank, closeness, parts = f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0", [(codes, ranked)]
     select = f"""SELECT '{kind.name}' AS kind, {kind.id} AS id, {kind.label} AS label, {kind.subtitle} AS subtitle,
         {kind.district} AS district, {rank} AS rank, {closeness} AS closeness, {kind.geometry} AS geom
    FROM {kind.table} t {kind.joins}"""
-    parts = "\n  UNION ALL ".join(f"({select} WHERE ({way}) AND {district} ORDER BY {order} LIMIT :n)" for way in ways)
-    return f"""(SELECT * FROM (SELECT DISTINCT ON (id) * FROM ({parts}) AS w ORDER BY id, rank) AS best
+    if len(parts) == 1:
+        return f"({select} WHERE ({codes}) AND {district} ORDER BY {ranked} LIMIT :n)"
+    union = "\n  UNION ALL ".join(f"({select} WHERE ({w}) AND {district} ORDER BY {o} LIMIT :n)" for w, o in parts)
+    return f"""(SELECT * FROM (SELECT DISTINCT ON (id) * FROM ({union}) AS w ORDER BY id, rank) AS best
   ORDER BY rank, closeness DESC, id LIMIT :n)"""
 
 
