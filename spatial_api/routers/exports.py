@@ -113,7 +113,7 @@ def status(export_id: str, principal: Principal = Depends(staff)) -> ExportJob:
 def download(request: Request, export_id: str, principal: Principal = Depends(staff)) -> FileResponse:
     """The exported file, once its job succeeded."""
     job = _job(export_id, principal)
-    if job.status != "succeeded":
+    if job.status != "succeeded" or job.result is None:
         raise UserError(f"export {export_id} is {job.status} ({job.percent:.0f} %): fetch the file when it succeeded")
     path = exports_dir() / job.result["file"]
     if not path.is_file():
