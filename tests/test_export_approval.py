@@ -58,6 +58,7 @@ def test_personal_export_waits_for_a_second_person(client, rows, role_headers, s
     assert job["approval_status"] == "pending"
     stored = rows("SELECT status, queue_job_id FROM job WHERE id = CAST(:i AS uuid)", i=job["id"])[0]
     assert stored == {"status": "pending_approval", "queue_job_id": None}  # not on the queue
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=requester).json()["status"] == "pending_approval"
     assert client.get(f"{EXPORTS}/{job['id']}/file", headers=requester).status_code == 400
 
     # The requester cannot approve; nor can a role that does not approve.
@@ -102,6 +103,7 @@ def test_rejected_export_never_runs(client, rows, role_headers, second_admin, pe
     assert answer["status"] == "rejected" and "no case" in answer["error"] and answer["file"] is None
     stored = rows("SELECT status, queue_job_id, result FROM job WHERE id = CAST(:i AS uuid)", i=job["id"])[0]
     assert stored == {"status": "rejected", "queue_job_id": None, "result": None}
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=requester).json()["status"] == "rejected"
     assert client.post(f"{APPROVALS}/{job['approval']}/approve", headers=second_admin).status_code == 400
     assert [r["result"] for r in audit_rows(rows, "approver-two", "approval_reject", since)] == ["ok"]
 
