@@ -24,6 +24,11 @@ def scratch_database(kind: str, *, keep: bool = False) -> Iterator[tuple[str, Pa
     data_dir = Path(tempfile.mkdtemp(prefix=f"cim-bench-{kind}-"))
     os.environ["DATABASE_URL"] = url
     os.environ["CIM_DATA_DIR"] = str(data_dir)
+    # Keys of its own, as the tests make them (the server and the personal-data code refuse to run without).
+    from core.secrets import generated
+
+    for key in ("jwt_secret", "field_key", "pii_key"):
+        os.environ.setdefault(f"CIM_{key.upper()}_FILE", str(generated(data_dir, key)))
     configure(None)  # the environment just set, read again
     from core import migrate
     from core.db import get_engine

@@ -86,15 +86,24 @@ def get_queue() -> procrastinate.App:
 on_configure(get_queue.cache_clear)
 
 
-def submit(task_name: str, params: dict[str, Any], username: str | None = None) -> uuid.UUID:
-    """Record a job and put it on the queue; returns the id ``GET /jobs/{id}`` answers for."""
+def submit(task_name: str, params: dict[str, Any], username: str | None = None, *, hold: bool = False) -> uuid.UUID:
+    """Record a job and put it on the queue; returns the id ``GET /jobs/{id}`` answers for. ``hold``:
+    recorded as ``pending_approval`` and queued only when :func:`release` is called (a second person's
+    approval)."""
     if task_name not in _load_tasks():
         raise NotFound(f"no job kind {task_name!r}")
+    status = "pending_approval" if hold else "queued"
     with session_scope() as session:
-        job = Job(kind=task_name, params=params, username=username, status="queued", stage="queued", percent=0)
+        job = Job(kind=task_name, params=params, username=username, status=status, stage=status, percent=0)
         session.add(job)
         session.flush()
         job_id = job.id
+    if not hold:
+        _defer(task_name, job_id)
+    return job_id
+
+
+def _defer(task_name: str, job_id: uuid.UUID) -> None:
     # A sync connector of its own: inside the server the queue's async pool is open, and a
     # PsycopgConnector with an open async pool cannot be opened synchronously.
     queue = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=_conninfo()))
@@ -102,7 +111,33 @@ def submit(task_name: str, params: dict[str, Any], username: str | None = None) 
         queue_job_id = queue.configure_task(f"{NAMESPACE}:{task_name}").defer(job_id=str(job_id))
     with session_scope() as session:
         session.execute(update(Job).where(Job.id == job_id).values(queue_job_id=queue_job_id))
-    return job_id
+
+
+def _held(job_id: uuid.UUID, status: str) -> Job:
+    """Move a held job out of ``pending_approval`` (once: a second decision finds it moved)."""
+    with session_scope() as session:
+        job = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "pending_approval")
+            .values(status=status, stage=status, updated_at=text("now()"))
+            .returning(Job)
+        ).scalar_one_or_none()
+    if job is None:
+        raise UserError(f"job {job_id} is not awaiting approval")
+    return job
+
+
+def release(job_id: uuid.UUID) -> None:
+    """Queue a job held by ``submit(..., hold=True)``."""
+    job = _held(job_id, "queued")
+    _defer(job.kind, job_id)
+
+
+def refuse(job_id: uuid.UUID, reason: str) -> None:
+    """End a held job without running it (``rejected``, with the reason as its error)."""
+    _held(job_id, "rejected")
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(error=reason))
 
 
 def find(job_id: str, kind: str | None = None) -> Job:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     rate_limit_per_minute: int = 6000
+    # Second-person approval: an export of personal data, or of more rows than this, waits for one; so
+    # does seeing more than personal_view_threshold people's records unmasked within the window (an
+    # approved view grant then holds for view_grant_hours).
+    export_approval_rows: int = 200_000
+    personal_view_threshold: int = 500
+    personal_view_window_seconds: int = 3600
+    view_grant_hours: int = 8
     # The review agencies' signing keys and certificates (<USCC>.key.pem, <USCC>.cert.pem, the
     # issuing CA's ca.cert.pem). Unset: <data_dir>/seals, where demo keys are generated as needed.
     seal_dir: Path | None = None

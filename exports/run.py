@@ -12,8 +12,10 @@ from core import jobs
 from core.db import get_engine, read_engine
 from core.errors import UserError
 from core.settings import get_settings
-from exports.sources import DOCUMENTS, Statement, resolve
-from exports.write import writer
+from core.vocab import Label
+from exports.labels import Headers, Labels, header_rows, translate, value_maps
+from exports.sources import DOCUMENTS, Document, Statement, resolve
+from exports.write import Writer, writer
 
 BATCH_ROWS = 10_000
 
@@ -24,20 +26,25 @@ def exports_dir() -> Path:
     return path
 
 
-def check(query: dict[str, Any], fmt: str, personal: bool) -> bool:
-    """Check a query before it is queued (a bad one is a 400 now, not a failed job later); whether
-    its rows carry personal data."""
+def check(query: dict[str, Any], fmt: str, personal: bool) -> tuple[bool, int]:
+    """Check a query before it is queued (a bad one is a 400 now, not a failed job later): whether its
+    rows carry personal data, and how many rows it gives."""
     if query.get("source") in DOCUMENTS and fmt != "xlsx":
         raise UserError("a profile exports to xlsx (a sheet for the record and one for each section)")
     with read_engine().connect() as conn:
         found = resolve(conn, query, personal)
-    return found.personal if isinstance(found, Statement) else found[1]
+        if isinstance(found, Statement):
+            rows = conn.execute(text(f"SELECT count(*) FROM ({found.sql}) AS s"), found.params).scalar_one()
+            return found.personal, rows
+    sections = [v for v in found.document.values() if isinstance(v, list)]
+    return found.personal, len(found.document["record"]) + sum(len(v) for v in sections)
 
 
 def export(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
-    """The job's work: params ``query``, ``format``, ``personal`` (the requester's right); returns the
-    file's name, its rows and bytes."""
+    """The job's work: params ``query``, ``format``, ``personal`` (the requester's right), ``headers``
+    (see exports.labels); returns the file's name, its rows and bytes."""
     fmt, query, personal = params["format"], params["query"], bool(params["personal"])
+    headers = params.get("headers", "zh")
     path = exports_dir() / f"{uuid.uuid4().hex}.{fmt}"
     out = writer(fmt, path)
     written = 0
@@ -52,13 +59,15 @@ def export(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
                 result = conn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).execute(
                     text(found.sql), found.params
                 )
-                out.sheet(query["source"], list(result.keys()))
+                columns = list(result.keys())
+                out.sheet(query["source"], columns, header_rows(columns, found.labels, headers, out.one_header_row))
+                maps = value_maps(columns, found.labels, headers)
                 for batch in result.partitions(BATCH_ROWS):
-                    out.rows(batch)
+                    out.rows(translate(batch, maps))
                     written += len(batch)
                     progress("writing", 99 * written / max(total, 1))
             else:
-                written = _document(out, found[0])
+                written = _document(out, found, headers)
         out.close()
     except BaseException:
         path.unlink(missing_ok=True)
@@ -66,14 +75,28 @@ def export(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
     return {"file": path.name, "format": fmt, "rows": written, "bytes": path.stat().st_size}
 
 
-def _document(out, document: dict[str, Any]) -> int:
-    """A profile: the record as field/value rows, then a sheet for each section that has rows."""
-    out.sheet("record", ["field", "value"])
-    out.rows(list(document["record"].items()))
-    written = len(document["record"])
-    for name, rows in document.items():
-        if isinstance(rows, list) and rows:
-            out.sheet(name, list(rows[0]))
-            out.rows([list(r.values()) for r in rows])
-            written += len(rows)
+RECORD_COLUMNS = {"field": Label(zh="字段", en="Field"), "value": Label(zh="值", en="Value")}
+
+
+def _document(out: Writer, found: Document, headers: Headers) -> int:
+    """A profile: the record as field/value rows (the fields by their labels, unless ``field``), then a
+    sheet for each section that has rows."""
+    record = found.document["record"]
+    out.sheet("record", ["field", "value"], header_rows(["field", "value"], Labels(RECORD_COLUMNS), headers))
+    names = value_maps(list(record), found.labels, headers)
+    rows = [(f if headers == "field" else _label_of(f, found.labels), (m or {}).get(v, v) if isinstance(v, str) else v)
+            for (f, v), m in zip(record.items(), names, strict=True)]  # fmt: skip
+    out.rows(rows)
+    written = len(rows)
+    for name, section in found.document.items():
+        if isinstance(section, list) and section:
+            columns = list(section[0])
+            out.sheet(name, columns, header_rows(columns, found.labels, headers, out.one_header_row))
+            out.rows(translate([list(r.values()) for r in section], value_maps(columns, found.labels, headers)))
+            written += len(section)
     return written
+
+
+def _label_of(name: str, labels: Labels) -> str:
+    label = labels.columns.get(name)
+    return label.zh if label else name

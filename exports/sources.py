@@ -17,6 +17,7 @@ from core import layers
 from core.errors import UserError
 from core.registry import Layer
 from core.settings import get_settings
+from exports.labels import Labels, vocabulary
 from gis.analysis import inputs
 
 
@@ -27,10 +28,20 @@ class Statement:
     sql: str
     params: dict[str, Any] = field(default_factory=dict)
     personal: bool = False  # whether its rows carry personal data
+    labels: Labels = field(default_factory=Labels)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One nested record (``record``: field → value; each list: a section's rows) and its fields' labels."""
+
+    document: dict[str, Any]
+    personal: bool  # whether it shows personal data
+    labels: Labels = field(default_factory=Labels)
 
 
 StatementSource = Callable[[Connection, dict[str, Any], bool], Statement]
-DocumentSource = Callable[[Connection, dict[str, Any], bool], tuple[dict[str, Any], bool]]
+DocumentSource = Callable[[Connection, dict[str, Any], bool], Document]
 
 STATEMENTS: dict[str, StatementSource] = {}
 DOCUMENTS: dict[str, DocumentSource] = {}
@@ -54,6 +65,15 @@ def _properties(collection: Layer, query: dict[str, Any]) -> list[str]:
     return [p for p in asked if p != collection.id_column]
 
 
+def _collection_labels(collection: Layer) -> Labels:
+    """A collection's column labels and its coded values' labels, from the registry; ``id`` is its id
+    property's."""
+    columns = {p.name: p.label for p in collection.properties}
+    columns["id"] = columns[collection.id_column]
+    values = {p.name: vocabulary(p.vocab) for p in collection.properties if p.vocab}
+    return Labels(columns, values)
+
+
 def _collection_select(collection: Layer, query: dict[str, Any], where: list[str]) -> str:
     columns = ", ".join(f"t.{name}" for name in _properties(collection, query))
     geom = layers.geom_sql(collection)
@@ -71,7 +91,8 @@ def collection(conn: Connection, query: dict[str, Any], personal: bool) -> State
     found = layers.get_collection(str(query.get("collection")))
     filters = layers.property_filters(found, {k: str(v) for k, v in (query.get("filters") or {}).items()})
     where = [f"t.{name} = :p_{name}" for name in filters]
-    return Statement(_collection_select(found, query, where), {f"p_{k}": v for k, v in filters.items()})
+    params = {f"p_{k}": v for k, v in filters.items()}
+    return Statement(_collection_select(found, query, where), params, labels=_collection_labels(found))
 
 
 @statement_source("within")
@@ -82,10 +103,10 @@ def within(conn: Connection, query: dict[str, Any], personal: bool) -> Statement
     srid = get_settings().store_srid
     box = f"ST_GeomFromWKB(:area, {srid})"
     where = [layers.overlaps_sql(found, box), f"ST_Intersects({layers.geom_sql(found)}, {box})"]
-    return Statement(_collection_select(found, query, where), {"area": area.wkb})
+    return Statement(_collection_select(found, query, where), {"area": area.wkb}, labels=_collection_labels(found))
 
 
-def resolve(conn: Connection, query: dict[str, Any], personal: bool) -> Statement | tuple[dict[str, Any], bool]:
+def resolve(conn: Connection, query: dict[str, Any], personal: bool) -> Statement | Document:
     """The statement or the document (with whether it shows personal data) a query asks for."""
     source = query.get("source")
     if source in STATEMENTS:

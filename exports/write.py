@@ -20,14 +20,16 @@ import pyogrio
 import shapely
 
 from core.errors import UserError
+from exports.labels import GEOMETRY
 
 FORMATS = ("csv", "xlsx", "gpkg")
-GEOMETRY = "_wkb"
 XLSX_CELL_MAX = 32_767
 
 
 class Writer(Protocol):
-    def sheet(self, name: str, columns: list[str]) -> None: ...
+    one_header_row: bool  # a GeoPackage names each column once
+
+    def sheet(self, name: str, columns: list[str], headers: list[list[str]]) -> None: ...
     def rows(self, batch: Sequence[Sequence[Any]]) -> None: ...
     def close(self) -> None: ...
 
@@ -67,24 +69,21 @@ def _columns(names: list[str], batch: Sequence[Sequence[Any]], wkt: bool) -> lis
     return out
 
 
-def _header(columns: list[str]) -> list[str]:
-    """Header for text formats: ``wkt`` in place of the WKB."""
-    return ["wkt" if c == GEOMETRY else c for c in columns]
-
-
 class CsvWriter:
+    one_header_row = False
+
     def __init__(self, path: Path) -> None:
         self._file = path.open("w", newline="", encoding="utf-8-sig")
         self._csv = csv.writer(self._file)
         self._columns: list[str] = []
         self._sheets = 0
 
-    def sheet(self, name: str, columns: list[str]) -> None:
+    def sheet(self, name: str, columns: list[str], headers: list[list[str]]) -> None:
         self._sheets += 1
         if self._sheets > 1:
             raise UserError("CSV holds one table: export this to xlsx, which has a sheet for each")
         self._columns = columns
-        self._csv.writerow(_header(columns))
+        self._csv.writerows(headers)
 
     def rows(self, batch: Sequence[Sequence[Any]]) -> None:
         if batch:
@@ -95,16 +94,20 @@ class CsvWriter:
 
 
 class XlsxWriter:
+    one_header_row = False
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._book = openpyxl.Workbook(write_only=True)
         self._sheet: Any = None  # an openpyxl write-only sheet (openpyxl has no type hints)
         self._columns: list[str] = []
 
-    def sheet(self, name: str, columns: list[str]) -> None:
+    def sheet(self, name: str, columns: list[str], headers: list[list[str]]) -> None:
         self._sheet = self._book.create_sheet(title=name[:31])
         self._columns = columns
-        self._sheet.append(_header(columns))
+        self._sheet.freeze_panes = f"A{len(headers) + 1}"
+        for row in headers:
+            self._sheet.append(row)
 
     def rows(self, batch: Sequence[Sequence[Any]]) -> None:
         if not batch:
@@ -123,20 +126,24 @@ class XlsxWriter:
 
 
 class GpkgWriter:
+    one_header_row = True
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._layer = ""
         self._columns: list[str] = []
+        self._names: list[str] = []
         self._written: set[str] = set()
 
-    def sheet(self, name: str, columns: list[str]) -> None:
-        self._layer, self._columns = name, columns
+    def sheet(self, name: str, columns: list[str], headers: list[list[str]]) -> None:
+        self._layer, self._columns, self._names = name, columns, headers[0]
 
     def rows(self, batch: Sequence[Sequence[Any]]) -> None:
         if not batch:
             return
-        data = dict(zip(self._columns, _columns(self._columns, batch, wkt=False), strict=True))
-        wkb = data.pop(GEOMETRY, None)
+        values = _columns(self._columns, batch, wkt=False)
+        wkb = values[self._columns.index(GEOMETRY)] if GEOMETRY in self._columns else None
+        data = {n: v for n, c, v in zip(self._names, self._columns, values, strict=True) if c != GEOMETRY}
         frame = pd.DataFrame(data)
         if wkb is not None:
             frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries.from_wkb(wkb, crs="EPSG:4326"))

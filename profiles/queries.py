@@ -1,6 +1,7 @@
 """One statement per profile kind: the record and every section as one JSON object (one round trip).
-Bound parameters: ``id``, ``today`` (for qualification and certificate validity) and ``public``
-(whether undisclosed credit records are hidden)."""
+Bound parameters: ``id``, ``today`` (for qualification and certificate validity), ``public`` (whether
+undisclosed credit records are hidden) and ``as_of`` (the moment the record and the histories are
+read at: what was known then, from ``record_version``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,36 @@ def _complaints(kind: str, target: str) -> str:
              WHERE target_kind = '{kind}' AND target_id = {target}""",
         "r.received_at DESC",
     )
+
+
+def _version(kind: str, key: str) -> str:
+    """The record's version valid at ``:as_of`` (its data; null when it was deleted or unknown then),
+    and whether it has versions at all (records from before versioning have none)."""
+    return f"""'version', (SELECT json_build_object('data', v.data) FROM record_version v
+                  WHERE v.kind = '{kind}' AND v.key = {key} AND v.valid_from <= :as_of
+                    AND (v.valid_to IS NULL OR v.valid_to > :as_of) ORDER BY v.valid_from DESC LIMIT 1),
+  'versioned', EXISTS (SELECT 1 FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key})"""
+
+
+def _history(kind: str, key: str, field: str, current: str) -> str:
+    """The runs of one field's value over a record's versions known by ``:as_of`` (``value``, ``since``,
+    ``until``: null while it holds then), oldest first; a record without versions gets its present
+    value (``current``, SQL) with no dates. Consecutive versions with the same value make one run."""
+    versions = f"""SELECT v.data->>'{field}' AS value, v.valid_from,
+                          CASE WHEN v.valid_to > :as_of THEN NULL ELSE v.valid_to END AS valid_to,
+                          v.data IS NULL AS deleted
+                     FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key} AND v.valid_from <= :as_of"""
+    islands = f"""SELECT value, valid_from, valid_to, deleted,
+                         row_number() OVER (ORDER BY valid_from)
+                           - row_number() OVER (PARTITION BY value, deleted ORDER BY valid_from) AS run
+                    FROM ({versions}) AS x"""
+    runs = f"""SELECT value, min(valid_from) AS since,
+                      CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS until
+                 FROM ({islands}) AS i WHERE NOT deleted AND value IS NOT NULL GROUP BY value, run"""
+    return f"""CASE WHEN EXISTS (SELECT 1 FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key})
+       THEN {_rows(runs, "r.since")}
+       ELSE (SELECT coalesce(json_agg(json_build_object('value', c, 'since', NULL, 'until', NULL)), '[]')
+               FROM (SELECT {current} AS c) AS now WHERE c IS NOT NULL) END"""
 
 
 PARTY_ROLES = ("build_unit", "contractor", "supervisor", "designer", "surveyor")
@@ -88,8 +119,12 @@ SELECT json_build_object(
       'kind', p.kind, 'certificate_no', p.certificate_no, 'specialty', p.specialty,
       'employer_uscc', p.employer_uscc, 'employer_name', e.name, 'valid_to', p.valid_to,
       'real_name_verified', p.real_name_verified),
-  'employers', CASE WHEN e.uscc IS NULL THEN '[]'::json
-                    ELSE json_build_array(json_build_object('uscc', e.uscc, 'name', e.name, 'current', true)) END,
+  'employers', (SELECT coalesce(json_agg(json_build_object('uscc', h.value, 'name', x.name, 'since', h.since,
+                     'until', h.until, 'current', h.until IS NULL) ORDER BY h.since NULLS LAST), '[]')
+                  FROM json_to_recordset({_history("people", "p.id", "employer_uscc", "p.employer_uscc")})
+                       AS h(value text, since timestamptz, until timestamptz)
+                  LEFT JOIN enterprise x ON x.uscc = h.value),
+  {_version("people", "p.id")},
   'certificates', CASE WHEN p.certificate_no IS NULL THEN '[]'::json
                        ELSE json_build_array(json_build_object('certificate_no', p.certificate_no,
                            'specialty', p.specialty, 'kind', p.kind, 'valid_to', p.valid_to,
@@ -166,6 +201,11 @@ SELECT json_build_object(
         "r.id",
     )
 },
+  'stage_history', (SELECT coalesce(json_agg(json_build_object('stage', h.value, 'since', h.since,
+                         'until', h.until, 'current', h.until IS NULL) ORDER BY h.since NULLS LAST), '[]')
+                      FROM json_to_recordset({_history("projects", "p.code", "stage", "p.stage")})
+                           AS h(value text, since timestamptz, until timestamptz)),
+  {_version("projects", "p.code")},
   'complaints', {_complaints("project", "p.code")})
 FROM project p WHERE p.code = :id"""
 

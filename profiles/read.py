@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -16,19 +16,43 @@ KINDS = tuple(PROFILES)
 PEOPLE_SECTIONS = ("people",)
 
 
-def profile(conn: Connection, kind: str, id_: str, personal: bool, today: date | None = None) -> dict[str, Any]:
+def profile(
+    conn: Connection, kind: str, id_: str, personal: bool, today: date | None = None, as_of: datetime | None = None
+) -> dict[str, Any]:
     """The profile of ``kind`` ``id_`` (kind, id, title, location, record and its sections); names and
-    phones masked unless ``personal``; undisclosed credit records only for roles that see personal data."""
+    phones masked unless ``personal``; undisclosed credit records only for roles that see personal data.
+    ``as_of``: a person's or project's record as its version then, employers and stages as known then."""
     if kind not in PROFILES:
         raise NotFound(f"no profile kind {kind!r}: use {', '.join(KINDS)}")
-    params = {"id": id_, "today": today or date.today(), "public": not personal}
+    params = {"id": id_, "today": today or date.today(), "public": not personal, "as_of": as_of or datetime.now(UTC)}
     answer = conn.execute(text(PROFILES[kind]), params).scalar()
     if answer is None:
         raise NotFound(f"no {kind} {id_!r}: give a {'USCC' if kind == 'enterprise' else 'code or id'} that exists")
-    answer = {"kind": kind, **answer}
+    answer = {"kind": kind, **answer, "as_of": as_of}
+    version, versioned = answer.pop("version", None), answer.pop("versioned", False)
+    if as_of is not None and versioned:
+        if version is None or version["data"] is None:
+            raise NotFound(f"{kind} {id_!r} was not on record at {as_of.isoformat()}")
+        _as_known(answer, version["data"])
     if kind == "person":  # the phone is stored encrypted (core.privacy)
         answer["record"]["phone"] = decrypt_field(answer["record"]["phone"])
     return answer if personal else _masked(answer)
+
+
+# A record field whose stored column has another name.
+STORED_AS = {"phone": "phone_enc"}
+
+
+def _as_known(answer: dict[str, Any], data: dict[str, Any]) -> None:
+    """The record's fields as a version held them (the title, the employer's name with them)."""
+    record = answer["record"]
+    for name in record:
+        if STORED_AS.get(name, name) in data:
+            record[name] = data[STORED_AS.get(name, name)]
+    answer["title"] = record.get("name") or answer["title"]
+    if "employer_name" in record:
+        current = [e for e in answer["employers"] if e["current"]]
+        record["employer_name"] = current[0]["name"] if current else None
 
 
 def _masked(answer: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import TypeVar
 
 import numpy as np
@@ -19,10 +20,11 @@ from sqlalchemy import Connection, String, text
 
 from core import idcard, uscc
 from core.privacy import encrypt_field, hash_id_number, mask_id_card, mask_name, mask_phone
+from core.registry import registry
 from gis.crs import crs84_to_store, store_srid
 from records import vocab
 from records.history import CHINA
-from records.spec import Field, Kind, Ref
+from records.spec import Field, Kind, Ref, kinds
 
 TRUE = {"1", "true", "yes", "y", "是", "有", "t", "√"}
 FALSE = {"0", "false", "no", "n", "否", "无", "f", "×"}
@@ -352,7 +354,7 @@ def _dangling(row: Row, refs: list[tuple[Field, Ref]], known: dict[tuple[str, st
         if target is not None and value is not None and value not in known[target]:
             what = target[0]
             return Rejection(row.number, row.sources.get(f.name, f.name), str(value),
-                             f"引用的{_TABLE_ZH.get(what, what)}不存在：{value}",
+                             f"引用的{table_zh(what)}不存在：{value}",
                              f"no {what} {value} (reference {target[0]}.{target[1]})", True)  # fmt: skip
     return None
 
@@ -384,4 +386,11 @@ def check_batch(
     return out, rejections
 
 
-_TABLE_ZH = {"enterprise": "企业", "person": "人员", "project": "项目", "parcel": "地块", "building": "房屋"}
+@cache
+def table_zh(table: str) -> str:
+    """A table's Chinese name: its record kind's label, else its map layer's title, else the name."""
+    kind = next((k for k in kinds().values() if k.table == table), None)
+    if kind is not None:
+        return kind.label[0]
+    layer = next((la for la in registry().layers if la.source == table), None)
+    return layer.title.zh if layer is not None else table

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.vocab import Label
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -20,6 +22,7 @@ class Kind:
     geometry: str  # SQL of the store-CRS geometry, or NULL
     joins: str = ""
     searches_text: bool = True  # has a ``search_text`` column (migration 0005)
+    names_list: bool = False  # its ``search_text`` holds several names between '|'s
 
 
 ADDRESS_DISTRICT = r"substring(t.address from '([^省市]{2,4}[区县])')"
@@ -62,6 +65,7 @@ KINDS: dict[str, Kind] = {
             ("t.uscc",),
             "t.district",
             "t.location",
+            names_list=True,
         ),
         Kind(
             "person",
@@ -103,3 +107,17 @@ KINDS: dict[str, Kind] = {
         ),
     )
 }
+
+# The columns of a search's hits as an export writes them.
+COLUMNS = {
+    "kind": Label(zh="类别", en="Kind"),
+    "id": Label(zh="编号", en="ID"),
+    "label": Label(zh="名称", en="Name"),
+    "subtitle": Label(zh="摘要", en="Details"),
+    "district": Label(zh="辖区", en="District"),
+}
+
+
+def kind_labels() -> dict[str, Label]:
+    """Each kind's name in Chinese and English."""
+    return {k.name: Label(zh=k.label_zh, en=k.label_en) for k in KINDS.values()}

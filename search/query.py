@@ -52,25 +52,42 @@ def check(query: Query) -> Query:
 
 
 def _kind_sql(kind: Kind) -> str:
+    """A kind's best ``:n`` candidates by (rank, closeness, id). The rows a query matches broadly (names
+    that start with it, names that contain it: ``常州`` is in every address) are read apart, closest
+    (shortest) first through an index and at most ``:n`` of each, instead of ranking every match; the
+    few exact ones (codes, exact names) are ranked as they are. The union, each row at its best rank,
+    is then ranked. It holds the true best ``:n``: in each part, a row is preceded only by rows that
+    rank before it or equal (an exact name is the shortest that starts with the query)."""
     codes = " OR ".join(f"{c} = :code OR (length(:code) >= 4 AND {c} LIKE :code_prefix)" for c in kind.codes)
     exact_code = " OR ".join(f"{c} = :code" for c in kind.codes)
     if kind.name == "person":
         codes += " OR t.id_card_hash = :id_hash"
         exact_code += " OR t.id_card_hash = :id_hash"
+    district = f"(CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)"
+    ranked = "6, 7 DESC, 2"
     if kind.searches_text:
         named = "('|' || t.search_text || '|')"
-        match = f"({codes}) OR (t.search_grams @> CAST(:grams AS text[]) AND t.search_text LIKE :contains)"
         rank = (
             f"CASE WHEN {exact_code} THEN 0 WHEN {named} LIKE :exact THEN 1 WHEN {named} LIKE :prefix THEN 2 ELSE 3 END"
         )
         closeness = "length(:norm)::float / greatest(length(t.search_text), 1)"
+        closest = f"length(t.search_text), {kind.id}"
+        grams = "t.search_grams @> CAST(:grams AS text[])"
+        contains = (f"{grams} AND t.search_text LIKE :contains", closest)
+        if kind.names_list:  # several names in one text (a small table): ranked as they are
+            parts = [(f"{codes} OR ({grams} AND {named} LIKE :prefix)", ranked), contains]
+        else:
+            parts = [(f"{codes} OR t.search_text = :norm", ranked), ("t.search_text LIKE :starts", closest), contains]
     else:
-        match, rank, closeness = codes, f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0"
-    return f"""(SELECT '{kind.name}' AS kind, {kind.id} AS id, {kind.label} AS label, {kind.subtitle} AS subtitle,
+        rank, closeness, parts = f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0", [(codes, ranked)]
+    select = f"""SELECT '{kind.name}' AS kind, {kind.id} AS id, {kind.label} AS label, {kind.subtitle} AS subtitle,
         {kind.district} AS district, {rank} AS rank, {closeness} AS closeness, {kind.geometry} AS geom
-   FROM {kind.table} t {kind.joins}
-  WHERE ({match}) AND (CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)
-  ORDER BY 6, 7 DESC, 2 LIMIT :n)"""
+   FROM {kind.table} t {kind.joins}"""
+    if len(parts) == 1:
+        return f"({select} WHERE ({codes}) AND {district} ORDER BY {ranked} LIMIT :n)"
+    union = "\n  UNION ALL ".join(f"({select} WHERE ({w}) AND {district} ORDER BY {o} LIMIT :n)" for w, o in parts)
+    return f"""(SELECT * FROM (SELECT DISTINCT ON (id) * FROM ({union}) AS w ORDER BY id, rank) AS best
+  ORDER BY rank, closeness DESC, id LIMIT :n)"""
 
 
 def search_sql(kinds: tuple[str, ...], export: bool = False) -> str:
@@ -113,6 +130,7 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
         "contains": f"%{q['norm']}%",
         "exact": f"%|{q['norm']}|%",
         "prefix": f"%|{q['norm']}%",
+        "starts": f"{q['norm']}%",
         "code": q["code"],
         "code_prefix": f"{q['code']}%",
         "id_hash": hash_id_number(number) if number else None,

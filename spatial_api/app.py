@@ -20,6 +20,7 @@ from spatial_api import bodylimit, headers, openapi, problems, ratelimit, tasks 
 from spatial_api.routers import (
     admin,
     analysis,
+    approvals,
     auth,
     bcf_api,
     bim,
@@ -125,6 +126,7 @@ def create_app() -> FastAPI:
         search,
         profiles,
         exports,
+        approvals,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if CESIUM_DIR.is_dir():

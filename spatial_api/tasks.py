@@ -6,11 +6,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core.vocab import Label
 from credit import jobs as credit_jobs
 from exports import jobs as exports_jobs
+from exports import labels as export_labels
 from exports import sources as export_sources
 from profiles import read as profiles
+from profiles.labels import labels as profile_labels
 from records import jobs as records_jobs
+from search import kinds as search_kinds
 from search import query as search
 from spatial_api import pipelines
 from tiles import jobs as tiles_jobs
@@ -23,13 +27,18 @@ def _search(conn: Connection, query: dict[str, Any], personal: bool) -> export_s
     """``{"q": ..., "kind": [...], "district": ...}``: every hit of a search."""
     asked = search.Query(str(query.get("q") or ""), tuple(query.get("kind") or ()), query.get("district"))
     sql, params, people = search.export_statement(conn, asked, personal)
-    return export_sources.Statement(sql, params, people)
+    labels = export_labels.Labels(search_kinds.COLUMNS, {"kind": search_kinds.kind_labels()})
+    return export_sources.Statement(sql, params, people, labels)
 
 
-def _profile(conn: Connection, query: dict[str, Any], personal: bool) -> tuple[dict[str, Any], bool]:
+def _profile(conn: Connection, query: dict[str, Any], personal: bool) -> export_sources.Document:
     """``{"kind": "enterprise", "id": USCC}``: a profile as the requester's role sees it."""
     answer = profiles.profile(conn, str(query.get("kind")), str(query.get("id")), personal)
-    return answer, personal and profiles.names_people(answer)
+    found = profile_labels()
+    fields = {name: Label(zh=f["zh"], en=f["en"]) for name, f in found["fields"].items()}
+    values = {name: {code: Label(zh=zh, en=en) for code, (zh, en) in v.items()} for name, v in found["values"].items()}
+    labels = export_labels.Labels(fields, values)
+    return export_sources.Document(answer, personal and profiles.names_people(answer), labels)
 
 
 export_sources.DOCUMENTS["profile"] = _profile

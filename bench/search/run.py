@@ -3,7 +3,7 @@ sample city; beside, in the same run, the search statement without HTTP and a na
 '%q%' over the same columns, no normalisation, no index) for the same queries. Writes
 bench/search/RESULTS.md (figures) and bench/search/results.json.
 
-    .venv/bin/python bench/search/run.py --buildings 100000 [--skip-load] [--requests 400]
+    .venv/bin/python bench/search/run.py --buildings 100000 [--requests 400] [--keep | --url URL --data-dir DIR]
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.api.run import drive, free_port, summary, wait_for  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
-DB_NAME = "cim_bench_search"
 HERE = Path(__file__).resolve().parent
 NAIVE = """SELECT * FROM (
   SELECT 'building' AS kind, code AS id FROM building WHERE address ILIKE :p OR code ILIKE :p
@@ -36,28 +35,17 @@ NAIVE = """SELECT * FROM (
   UNION ALL SELECT 'road', code FROM road WHERE name ILIKE :p) s ORDER BY kind, id LIMIT 10"""
 
 
-def prepare_database(buildings: int, skip_load: bool) -> str:
-    from core import cluster
-
-    server = make_url(os.environ.get("DATABASE_URL") or cluster.up().url)
-    url = server.set(database=DB_NAME).render_as_string(hide_password=False)
-    if skip_load:
-        return url
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
+def load_city(url: str, buildings: int) -> None:
+    """The sample city into the scratch database (in a child process: the loader's memory goes with it)."""
     script = (
-        "from core import migrate; migrate.upgrade(); from sample_models.load import load_sample_city; "
-        f"import json; print(json.dumps(load_sample_city(buildings={buildings}, seed=7)))"
+        "from sample_models.load import load_sample_city; import json; "
+        f"print(json.dumps(load_sample_city(buildings={buildings}, seed=7)))"
     )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", script], env={**os.environ, "DATABASE_URL": url}, cwd=ROOT, check=True)
     print(f"loaded the city in {time.perf_counter() - started:.0f} s", flush=True)
     with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text("ANALYZE"))
-    return url
 
 
 def workload(url: str, n: int, seed: int = 1) -> dict:
@@ -119,17 +107,62 @@ def in_process(url: str, queries: list[str]) -> dict:
     return out
 
 
+def profiles_in_process(url: str, profiles: list[tuple[str, str]]) -> dict:
+    """The profile statement alone (no HTTP, no audit), per kind, one client; and the audit row a
+    profile that names people writes, at 1 and 8 threads (each a durable commit through the chain's lock)."""
+    from bench.api.run import in_process as threads
+    from profiles.read import profile
+    from spatial_api import audit
+    from spatial_api.security import ANONYMOUS
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    out = {}
+    with engine.connect() as conn:
+        for kind in ("building", "project", "enterprise"):
+            ids = [i for k, i in profiles if k == kind]
+            for i in ids[:10]:
+                profile(conn, kind, i, False)  # warm
+            latencies = []
+            started = time.perf_counter()
+            for i in ids:
+                t0 = time.perf_counter()
+                profile(conn, kind, i, False)
+                latencies.append(time.perf_counter() - t0)
+            out[f"{kind} profile SQL (in-process)"] = summary(latencies, time.perf_counter() - started)
+    engine.dispose()
+    for clients in (1, 8):
+        calls = [lambda: audit.record("bench_read", "profile", ANONYMOUS, None)] * 200
+        out[f"audit row ({clients} thread{'s' if clients > 1 else ''})"] = threads(calls, clients)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database and data dir (printed)")
+    parser.add_argument("--url", help="measure a database an earlier --keep run left (no load)")
+    parser.add_argument("--data-dir", type=Path, help="with --url: the data dir (its keys) that run left")
     args = parser.parse_args()
-    url = prepare_database(args.buildings, args.skip_load)
+    if args.url:
+        for key in ("jwt_secret", "field_key", "pii_key"):
+            os.environ[f"CIM_{key.upper()}_FILE"] = str(args.data_dir / "secrets" / key)
+        os.environ["DATABASE_URL"] = args.url
+        measure(args.url, args)
+        return
+    with scratch_database("search", keep=args.keep) as (url, data_dir):
+        load_city(url, args.buildings)
+        if args.keep:
+            print(f"kept: --url '{url}' --data-dir {data_dir}", flush=True)
+        measure(url, args)
+
+
+def measure(url: str, args: argparse.Namespace) -> None:
     work = workload(url, args.requests)
     load_before = os.getloadavg()[0]
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000"}
+    # Every layer public, as the tests have it: the clients are anonymous.
+    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000", "CIM_PUBLIC_LAYERS": '["*"]'}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
         cwd=ROOT,
@@ -153,6 +186,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
     results.update(in_process(url, work["queries"]))
+    results.update(profiles_in_process(url, work["profiles"]))
     report = {"buildings": args.buildings, "requests": args.requests, "load_before": load_before,
               "load_after": os.getloadavg()[0], "results": results}  # fmt: skip
     (HERE / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))

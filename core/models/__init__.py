@@ -15,6 +15,7 @@ from core.models.credit import (
     CreditScore,
     District,
 )
+from core.models.exports import Approval
 from core.models.history import RecordVersion
 from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
 from core.models.network import (
@@ -46,6 +47,7 @@ from core.models.security import ApiKey, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
 
 __all__ = [
+    "Approval",
     "CreditAlert",
     "CreditIndicator",
     "CreditModel",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import Computed, DateTime, Index, MetaData, Text, func
+from sqlalchemy import Computed, DateTime, Index, MetaData, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,3 +58,13 @@ def search_columns(expression: str) -> tuple[Mapped[str | None], Mapped[list[str
 def search_index(table: str) -> Index:
     """The GIN index over a table's ``search_grams``."""
     return Index(f"ix_{table}_search_grams", "search_grams", postgresql_using="gin")
+
+
+def search_order_indexes(table: str, id_column: str) -> tuple[Index, Index]:
+    """The b-trees a search reads in rank order: ``search_text`` (an exact or starting name; the
+    cluster's C collation lets LIKE 'x%' use it) and ``(length(search_text), id)`` (closest first:
+    a query matching many rows reads only as many as a page needs)."""
+    return (
+        Index(f"ix_{table}_search_text", "search_text"),
+        Index(f"ix_{table}_search_length", text("length(search_text)"), id_column),
+    )

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column, search_columns, search_index
+from core.models.base import Base, geom_column, search_columns, search_index, search_order_indexes
 from core.models.records import _in
 
 
@@ -39,7 +39,7 @@ class Road(Base):
     """A road with its red line (道路红线, the corridor polygon) and centre line."""
 
     __tablename__ = "road"
-    __table_args__ = (search_index("road"),)
+    __table_args__ = (search_index("road"), *search_order_indexes("road", "code"))
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     search_text, search_grams = search_columns("search_norm(name)")
@@ -54,6 +54,7 @@ class Building(Base):
     __table_args__ = (
         CheckConstraint(_in("safety_grade", vocab.codes("grades_safety")), name="safety_grade"),
         search_index("building"),
+        *search_order_indexes("building", "code"),
     )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     address: Mapped[str | None] = mapped_column(Text)

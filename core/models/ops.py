@@ -12,7 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.models.base import Base, geom_column, now_column
 
 ROLES = ("public", "planner", "engineer", "reviewer", "emergency", "records", "credit", "admin")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+# pending_approval: an export of personal data awaiting a second person (rejected: refused by them).
+JOB_STATUSES = ("pending_approval", "queued", "running", "succeeded", "failed", "rejected")
 
 
 class Role(Base):
@@ -56,10 +57,10 @@ class Job(Base):
     """A long task (ingest, tiling, review) and its progress; the queue itself is procrastinate's."""
 
     __tablename__ = "job"
-    __table_args__ = (CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),)
+    __table_args__ = (CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(12), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     stage: Mapped[str] = mapped_column(String(64), default="queued")
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column, search_columns, search_index
+from core.models.base import Base, geom_column, search_columns, search_index, search_order_indexes
 
 ENTERPRISE_TYPES = vocab.codes("enterprise_types")
 CREDIT_GRADES = vocab.codes("grades_credit")
@@ -48,6 +48,7 @@ class Enterprise(SoftDeleted, Base):
         CheckConstraint(_in("credit_grade", CREDIT_GRADES), name="grade"),
         CheckConstraint("length(uscc) = 18", name="uscc_length"),
         search_index("enterprise"),
+        *search_order_indexes("enterprise", "uscc"),
     )
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -82,7 +83,11 @@ class Person(SoftDeleted, Base):
     keyed hash (HMAC-SHA256, for look-up) and a masked form; the phone encrypted (AES-GCM) and masked."""
 
     __tablename__ = "person"
-    __table_args__ = (CheckConstraint(_in("kind", PERSON_KINDS), name="kind"), search_index("person"))
+    __table_args__ = (
+        CheckConstraint(_in("kind", PERSON_KINDS), name="kind"),
+        search_index("person"),
+        *search_order_indexes("person", "id"),
+    )
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     search_text, search_grams = search_columns("search_norm(name)")
@@ -104,6 +109,7 @@ class Project(SoftDeleted, Base):
         CheckConstraint(_in("type", PROJECT_TYPES), name="type"),
         CheckConstraint(_in("stage", PROJECT_STAGES), name="stage"),
         search_index("project"),
+        *search_order_indexes("project", "code"),
     )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)

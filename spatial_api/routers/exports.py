@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from core import jobs
 from core.errors import Forbidden, NotFound, UserError
 from core.models import Job
+from exports import approvals
+from exports.labels import Headers
 from exports.run import check, exports_dir
 from spatial_api import audit
 from spatial_api.schemas.common import file_answer
@@ -35,6 +37,11 @@ class ExportRequest(BaseModel):
         examples=[{"source": "collection", "collection": "buildings", "filters": {"use": "residential"}}],
     )
     format: Literal["csv", "xlsx", "gpkg"]
+    headers: Headers = Field(
+        "zh",
+        description="zh: Chinese column names and coded values as Chinese labels; zh+en: the same with the"
+        " English names in a second header row (csv, xlsx); field: field names and codes as stored",
+    )
 
 
 class ExportJob(BaseModel):
@@ -43,21 +50,28 @@ class ExportJob(BaseModel):
     percent: float
     personal: bool = Field(description="whether the file carries personal data")
     requires_approval: bool = Field(
-        description="personal data: a second person's approval is due (the security workflow decides on it)"
+        description="personal data or more rows than configured: held (pending_approval) until a second person"
+        " approves it (POST /approvals/{approval}/approve)"
     )
+    approval: str | None = Field(None, description="the approval the export waits for or had")
+    approval_status: str | None = Field(None, description="pending, approved or rejected")
+    error: str | None = Field(None, description="why it failed or was rejected")
     rows: int | None = None
     file: str | None = Field(None, description="the download's path once the job succeeded")
 
 
 def _answer(job: Job) -> ExportJob:
-    personal = bool(job.params.get("personal_rows"))
     done = job.status == "succeeded"
+    approval = approvals.of_job(job.id)
     return ExportJob(
         id=str(job.id),
         status=job.status,
         percent=job.percent,
-        personal=personal,
-        requires_approval=personal,
+        personal=bool(job.params.get("personal_rows")),
+        requires_approval=approval is not None,
+        approval=str(approval.id) if approval else None,
+        approval_status=approval.status if approval else None,
+        error=job.error,
         rows=(job.result or {}).get("rows"),
         file=f"/api/v1/exports/{job.id}/file" if done else None,
     )
@@ -72,14 +86,20 @@ def _job(export_id: str, principal: Principal) -> Job:
 
 @router.post("", status_code=202)
 def submit(request: Request, body: ExportRequest, principal: Principal = Depends(staff)) -> ExportJob:
-    """Queue an export; bad queries are refused now. Exports of personal data need a role that may see it."""
+    """Queue an export; bad queries are refused now. Exports of personal data need a role that may see it,
+    and they (or more rows than configured) wait for a second person's approval (``pending_approval``)."""
     if not isinstance(body.query, dict):
         raise UserError("query must be an object with a source")
-    personal_rows = check(body.query, body.format, principal.sees_personal_data)
-    params = {"query": body.query, "format": body.format, "personal": principal.sees_personal_data}
-    job_id = jobs.submit("exports.run", {**params, "personal_rows": personal_rows}, principal.username)
-    what = f"export {job_id} {body.format} {body.query.get('source')}"
+    personal_rows, total = check(body.query, body.format, principal.sees_personal_data)
+    params = {"query": body.query, "format": body.format, "headers": body.headers,
+              "personal": principal.sees_personal_data}  # fmt: skip
+    held = approvals.needs_approval(personal_rows, total)
+    job_id = jobs.submit("exports.run", {**params, "personal_rows": personal_rows}, principal.username, hold=held)
+    what = f"export {job_id} {body.format} {body.query.get('source')} ({total} rows)"
     audit.record("export_personal" if personal_rows else "export", what, principal, request)
+    if held:
+        approval = approvals.hold_export(job_id, principal.username or "", what)
+        audit.record("approval_request", f"approval {approval.id} for {what}", principal, request)
     return _answer(_job(str(job_id), principal))
 
 
@@ -93,7 +113,7 @@ def status(export_id: str, principal: Principal = Depends(staff)) -> ExportJob:
 def download(request: Request, export_id: str, principal: Principal = Depends(staff)) -> FileResponse:
     """The exported file, once its job succeeded."""
     job = _job(export_id, principal)
-    if job.status != "succeeded":
+    if job.status != "succeeded" or job.result is None:
         raise UserError(f"export {export_id} is {job.status} ({job.percent:.0f} %): fetch the file when it succeeded")
     path = exports_dir() / job.result["file"]
     if not path.is_file():

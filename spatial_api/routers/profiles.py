@@ -14,7 +14,8 @@ from core.db import read_engine
 from profiles import html
 from profiles.labels import labels
 from profiles.read import names_people, profile
-from spatial_api import audit
+from records import history
+from spatial_api.personal_reads import personal_read
 from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
@@ -54,6 +55,7 @@ class Base(BaseModel):
     id: str
     title: str = Field(description="the name or address to show (masked per role)")
     location: Location | None = Field(None, description="where to fly to")
+    as_of: datetime | None = Field(None, description="the moment asked for: the record and histories as known then")
 
 
 class EnterpriseRecord(BaseModel):
@@ -133,8 +135,21 @@ class PersonRecord(BaseModel):
 
 
 class Employer(BaseModel):
+    """One employment as the record's versions tell it (no dates: a record from before versioning)."""
+
     uscc: str
-    name: str
+    name: str | None = Field(description="the enterprise's present name (None: not on file)")
+    since: datetime | None
+    until: datetime | None = Field(description="None: still (or, with as_of, then) employed there")
+    current: bool
+
+
+class StageSpell(BaseModel):
+    """A stage the project was in, from its versions (no dates: a record from before versioning)."""
+
+    stage: str
+    since: datetime | None
+    until: datetime | None = Field(description="None: still (or, with as_of, then) in this stage")
     current: bool
 
 
@@ -246,6 +261,7 @@ class ProjectProfile(Base):
     buildings: list[ProjectBuilding]
     bim_models: list[BimModel]
     reviews: list[ProjectReview]
+    stage_history: list[StageSpell]
     complaints: list[Complaint]
 
 
@@ -314,11 +330,19 @@ class ProfileLabels(Answer):
 ProfileKind = Literal["enterprise", "person", "project", "building"]
 
 
-def _read(request: Request, kind: str, id_: str, principal: Principal) -> dict[str, Any]:
+AsOf = Query(
+    None,
+    description="what was known then (a date: by the end of that day, China time): a person's and a project's"
+    " record, employers and stages from their versions",
+)
+
+
+def _read(request: Request, kind: str, id_: str, principal: Principal, as_of: datetime | date | None) -> dict[str, Any]:
+    moment = history.moment(as_of) if as_of is not None else None
     with read_engine().connect() as conn:
-        answer = profile(conn, kind, id_, principal.sees_personal_data)
+        answer = profile(conn, kind, id_, principal.sees_personal_data, as_of=moment)
     if names_people(answer):
-        audit.record("read_profile", f"profile {kind}/{id_}", principal, request)
+        personal_read("read_profile", f"profile {kind}/{id_}", principal, request, 1)
     return answer
 
 
@@ -330,10 +354,14 @@ def profile_labels() -> dict[str, Any]:
 
 @router.get("/{kind}/{record_id}.html", response_class=HTMLResponse)
 def profile_page(
-    request: Request, kind: ProfileKind, record_id: str, principal: Principal = Depends(current_principal)
+    request: Request,
+    kind: ProfileKind,
+    record_id: str,
+    as_of: datetime | date | None = AsOf,
+    principal: Principal = Depends(current_principal),
 ) -> HTMLResponse:
     """The printable page of a profile."""
-    return HTMLResponse(html.page(_read(request, kind, record_id, principal)))
+    return HTMLResponse(html.page(_read(request, kind, record_id, principal, as_of)))
 
 
 @router.get("/{kind}/{record_id}", response_model=ProfileAnswer, responses={200: {"content": {"text/html": {}}}})
@@ -342,11 +370,12 @@ def get_profile(
     kind: ProfileKind,
     record_id: str,
     f: Literal["json", "html", "card"] = Query("json", description="json, html (printable page) or card (fragment)"),
+    as_of: datetime | date | None = AsOf,
     principal: Principal = Depends(current_principal),
 ) -> Any:
     """One file per enterprise (by USCC), person, project or building, with everything linked to it;
     people masked for roles without personal-data rights, and every read that shows people audited."""
-    answer = _read(request, kind, record_id, principal)
+    answer = _read(request, kind, record_id, principal, as_of)
     if f == "html":
         return HTMLResponse(html.page(answer))
     if f == "card":

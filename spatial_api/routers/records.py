@@ -21,6 +21,7 @@ from records import access, history, reader, spec, vocab, write
 from records.mapping import load_mapping, shipped
 from spatial_api import audit
 from spatial_api.forms import upload_form
+from spatial_api.personal_reads import personal_read
 from spatial_api.security import Principal, current_principal
 from spatial_api.uploads import BadUpload, receive_file
 
@@ -187,7 +188,7 @@ def get_record(
                 found.name, key, write.visible(version["data"], personal), None, as_of=history.moment(as_of), **known
             )
     if personal and any(data.get(c) is not None for c in write.ENCRYPTED):
-        audit.record("read_personal", f"records {kind}/{key}", principal, request)
+        personal_read("read_personal", f"records {kind}/{key}", principal, request, 1)
     return answer
 
 
@@ -201,7 +202,7 @@ def get_versions(
         found_versions = history.versions(conn, found.name, key)
     personal = principal.sees_personal_data
     if personal:
-        audit.record("read_personal", f"records {kind}/{key} versions", principal, request)
+        personal_read("read_personal", f"records {kind}/{key} versions", principal, request, 1)
     return [VersionOut(**(v | {"data": write.visible(v["data"], personal)})) for v in found_versions]
 
 

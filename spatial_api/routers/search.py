@@ -9,7 +9,7 @@ from core.db import read_engine
 from core.privacy import mask_name
 from search import query as search_query
 from search.kinds import KINDS
-from spatial_api import audit
+from spatial_api.personal_reads import personal_read
 from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
 
@@ -74,5 +74,5 @@ def search(
     hits = [_hit(row, principal.sees_personal_data) for row in rows]
     people = [h.id for h in hits if h.kind == "person"]
     if people:
-        audit.record("search_people", f"search returned people {', '.join(people)}", principal, request)
+        personal_read("search_people", f"search returned people {', '.join(people)}", principal, request, len(people))
     return SearchAnswer(q=q, hits=hits, limit=limit, offset=offset, has_more=more)

@@ -12,7 +12,9 @@ from spatial_api.schemas.common import Answer, Row
 class Job(Answer):
     id: str
     kind: str = Field(description="bim.ingest, review.run, tiles.build")
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["pending_approval", "queued", "running", "succeeded", "failed", "rejected"] = Field(
+        description="pending_approval: an export waiting for a second person; rejected: refused by them"
+    )
     stage: str | None
     percent: float | None
     error: str | None = Field(description="why it failed, in words for the user")
