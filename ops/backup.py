@@ -24,6 +24,7 @@ STANZA = "cim"
 ARCHIVE_TIMEOUT_S = 60
 RETENTION_FULL = {1: 2, 2: 4}  # full backups kept per repository (weekly fulls: 2 and 4 weeks)
 # cron line → `cim backup now` arguments: a full on Sunday, an incremental every other day, at 01:30.
+HOT_STANDBY_LIMITS = ("max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions")
 SCHEDULE = {"30 1 * * 0": "--type full", "30 1 * * 1-6": "--type incr"}
 
 
@@ -217,13 +218,17 @@ def restore(restore_plan: RestorePlan) -> dict[str, object]:
         what="restoring",
     )
     try:
-        start(folder, restore_plan.port, "-c archive_mode=off")
+        # A standby's (and a restore's) limits may not be below the primary's.
+        limits = [f"-c {name}={psql(place.data_dir, place.port, f'SHOW {name}')}" for name in HOT_STANDBY_LIMITS]
+        start(folder, restore_plan.port, "-c archive_mode=off", *limits)
         wait_until(
             lambda: psql(folder, restore_plan.port, "SELECT pg_is_in_recovery()") == "f", 600, "the end of recovery"
         )
-    except OpsError:
+    except OpsError as exc:
         stop(folder, "immediate")
-        raise
+        log = folder / "server.log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-12:] if log.exists() else []
+        raise OpsError(f"{exc}; the restored cluster's log ends: {' | '.join(tail)}") from exc
     return {
         "data_dir": str(folder),
         "port": restore_plan.port,

@@ -62,10 +62,9 @@ def restore(
     except ValueError as exc:
         raise OpsError(f"--to {to!r} is not an ISO time (e.g. 2026-12-03T15:04:05+08:00)") from exc
     the_plan = backup.plan(target, into, repo)
-    if not as_json:
-        typer.echo(f"restore plan (to {the_plan.target_time}):")
-        for number, step in enumerate(the_plan.steps, 1):
-            typer.echo(f"  {number}. {step}")
+    typer.echo(f"restore plan (to {the_plan.target_time}):")
+    for number, step in enumerate(the_plan.steps, 1):
+        typer.echo(f"  {number}. {step}")
     if plan_only:
         emit({"plan": asdict(the_plan)}, as_json)
         return
