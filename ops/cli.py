@@ -10,6 +10,7 @@ import typer
 
 from core.console import emit
 from ops import backup
+from ops import ha as ha_module
 from ops.postgres import OpsError
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
@@ -69,3 +70,50 @@ def restore(
         emit({"plan": asdict(the_plan)}, as_json)
         return
     emit(backup.restore(the_plan), as_json)
+
+
+cluster_app = typer.Typer(help="The highly available cluster (pg_auto_failover).", no_args_is_help=True)
+
+
+@cluster_app.command("up")
+def cluster_up(
+    ha: bool = typer.Option(False, "--ha", help="A monitor and two data nodes on 127.0.0.1 under .data/ha."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Bring up the local topology and print the application's connection strings."""
+    if not ha:
+        raise OpsError("only the HA topology is made here: `cim cluster up --ha` (the single cluster is `cim db up`)")
+    topology = ha_module.local()
+    if ha_module.running(topology):
+        emit(_described(topology), as_json)
+        return
+    ha_module.create(topology)
+    for keeper in topology.keepers.values():
+        keeper.returncode = 0  # they run on after this command, in their own sessions
+    emit(_described(topology), as_json)
+
+
+@cluster_app.command("status")
+def cluster_status(as_json: bool = JsonOption) -> None:
+    """The nodes' states as the monitor reports them."""
+    emit(_described(ha_module.local()), as_json)
+
+
+@cluster_app.command("down")
+def cluster_down(as_json: bool = JsonOption) -> None:
+    """Stop the keepers and their Postgres servers (the data stays under .data/ha)."""
+    topology = ha_module.local()
+    ha_module.stop(topology)
+    emit({"running": ha_module.running(topology)}, as_json)
+
+
+def _described(topology: ha_module.Topology) -> dict[str, object]:
+    running = ha_module.running(topology)
+    return {
+        "running": running,
+        "states": ha_module.states(topology) if running else {},
+        "monitor": f"{topology.monitor.host.address}:{topology.monitor.port}",
+        "write_url": topology.sqlalchemy_url(),
+        "read_url": topology.sqlalchemy_url(read_only=True),
+        "root": str(topology.root),
+    }
