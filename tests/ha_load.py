@@ -1,7 +1,7 @@
 """The write load of the failover test, run inside the API host's network namespace: numbered
 rows inserted one transaction each through the multi-host URL (read-write), each acknowledged
 id written to a file once its COMMIT returned; a lost connection is reopened (the failover).
-``count`` prints the ids present, as JSON."""
+``count`` prints the ids present, as JSON; ``standby`` whether the URL leads to a standby."""
 
 from __future__ import annotations
 
@@ -39,8 +39,16 @@ def count(url: str) -> None:
         print(json.dumps(conn.execute("SELECT coalesce(array_agg(id), '{}') FROM ha_probe").fetchone()[0]))
 
 
+def standby(url: str) -> None:
+    """Whether the server the URL leads to is a standby (for the read-only URL: prefer-standby)."""
+    with psycopg.connect(url) as conn:
+        print(json.dumps(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "load":
+    if sys.argv[1] == "standby":
+        standby(sys.argv[2])
+    elif sys.argv[1] == "load":
         load(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), float(sys.argv[5]))
     else:
         count(sys.argv[2])

@@ -6,6 +6,7 @@ there afterwards, writes go on, and the old primary rejoins as the standby."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,10 +40,8 @@ def kill_namespace(netns: str) -> None:
     """Every process of the namespace, SIGKILLed (a host that dies)."""
     pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture
@@ -119,6 +118,11 @@ def test_the_standby_takes_over_with_no_acknowledged_write_lost(hosts):
         stop_file.touch()
         load.wait(timeout=30)
         present = json.loads(subprocess.run([*api, "count", url], capture_output=True, text=True, check=True).stdout)
+        reads = [
+            subprocess.run([*api, "standby", u], capture_output=True, text=True, check=True).stdout
+            for u in (topology.url(read_only=True), url)
+        ]
+        assert [json.loads(r) for r in reads] == [True, False], "reads go to the standby, writes to the primary"
         acknowledged = {i for i, _ in acked_ids()}
         lost = acknowledged - set(present)
         figures = {
