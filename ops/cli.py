@@ -11,6 +11,7 @@ import typer
 from core.console import emit
 from ops import backup
 from ops import ha as ha_module
+from ops import nginx
 from ops.postgres import OpsError
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
@@ -117,3 +118,34 @@ def _described(topology: ha_module.Topology) -> dict[str, object]:
         "read_url": topology.sqlalchemy_url(read_only=True),
         "root": str(topology.root),
     }
+
+
+ops_app = typer.Typer(help="The front of the API processes.", no_args_is_help=True)
+
+
+@ops_app.command("nginx")
+def ops_nginx(
+    upstream: list[str] = typer.Option(..., "--upstream", help="An API process, host:port (give two or more)."),
+    port: int = typer.Option(8443, help="HTTPS port on 127.0.0.1."),
+    root: Path | None = typer.Option(None, help="nginx's folder (default .data/nginx)."),
+    start: bool = typer.Option(
+        False, "--start", help="Start nginx with it (stop with `nginx -s stop -p ROOT -c ROOT/nginx.conf`)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write nginx's configuration and certificate (TLS, gzip, cache, upstream failover), check it, and start it."""
+    from core.settings import get_settings
+
+    front = nginx.Front((root or get_settings().data_dir / "nginx").resolve(), port, tuple(upstream))
+    config = nginx.write(front)
+    if start:
+        nginx.start(front)
+    emit(
+        {
+            "config": str(config),
+            "certificate": str(front.certificate),
+            "url": f"https://127.0.0.1:{port}/",
+            "started": start,
+        },
+        as_json,
+    )

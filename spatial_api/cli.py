@@ -126,7 +126,7 @@ def _register_groups() -> None:
     from credit.cli import app as credit_app
     from gis.cli import app as gis_app
     from live.cli import app as sensors_app
-    from ops.cli import backup_app, cluster_app, restore
+    from ops.cli import backup_app, cluster_app, ops_app, restore
     from records.cli import app as records_app
     from sample_models.cli import app as city_app
     from spatial_api.commands import demo, ingest, review
@@ -146,6 +146,7 @@ def _register_groups() -> None:
     app.add_typer(backup_app, name="backup")
     app.command("restore")(restore)
     app.add_typer(cluster_app, name="cluster")
+    app.add_typer(ops_app, name="ops")
 
 
 def main() -> None:
