@@ -9,9 +9,8 @@ from pathlib import Path
 import typer
 
 from core.console import emit
-from ops import backup
+from ops import backup, nginx
 from ops import ha as ha_module
-from ops import nginx
 from ops.postgres import OpsError
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
@@ -126,7 +125,8 @@ ops_app = typer.Typer(help="The front of the API processes.", no_args_is_help=Tr
 @ops_app.command("nginx")
 def ops_nginx(
     upstream: list[str] = typer.Option(..., "--upstream", help="An API process, host:port (give two or more)."),
-    port: int = typer.Option(8443, help="HTTPS port on 127.0.0.1."),
+    port: int = typer.Option(8443, help="HTTPS port."),
+    listen: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 in a container)."),
     root: Path | None = typer.Option(None, help="nginx's folder (default .data/nginx)."),
     start: bool = typer.Option(
         False, "--start", help="Start nginx with it (stop with `nginx -s stop -p ROOT -c ROOT/nginx.conf`)."
@@ -136,7 +136,7 @@ def ops_nginx(
     """Write nginx's configuration and certificate (TLS, gzip, cache, upstream failover), check it, and start it."""
     from core.settings import get_settings
 
-    front = nginx.Front((root or get_settings().data_dir / "nginx").resolve(), port, tuple(upstream))
+    front = nginx.Front((root or get_settings().data_dir / "nginx").resolve(), port, tuple(upstream), listen)
     config = nginx.write(front)
     if start:
         nginx.start(front)

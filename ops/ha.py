@@ -95,11 +95,14 @@ class Topology:
         return f"{driver}://{APP_ROLE}:{password}@{hosts}/{DATABASE}?target_session_attrs={attrs}&connect_timeout=2"
 
     def sqlalchemy_url(self, read_only: bool = False) -> str:
-        """The same for SQLAlchemy (psycopg), which takes the hosts as repeated ``host`` parameters."""
+        """The same for ``DATABASE_URL``: hosts and ports as comma lists, a form both SQLAlchemy and
+        libpq (the job queue's connector) read."""
         attrs = "prefer-standby" if read_only else "read-write"
-        hosts = "&".join(f"host={n.host.address}:{n.port}" for n in self.nodes)
+        hosts = ",".join(n.host.address for n in self.nodes)
+        ports = ",".join(str(n.port) for n in self.nodes)
         password = quote(app_password(self.root), safe="")
-        return f"postgresql+psycopg://{APP_ROLE}:{password}@/{DATABASE}?{hosts}&target_session_attrs={attrs}&connect_timeout=2"
+        query = f"host={hosts}&port={ports}&target_session_attrs={attrs}&connect_timeout=2"
+        return f"postgresql+psycopg://{APP_ROLE}:{password}@/{DATABASE}?{query}"
 
 
 def app_password(root: Path) -> str:

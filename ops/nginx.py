@@ -34,6 +34,7 @@ class Front:
     root: Path
     port: int
     upstreams: tuple[str, ...]
+    listen: str = "127.0.0.1"  # 0.0.0.0 in a container
 
     @property
     def config(self) -> Path:
@@ -129,7 +130,7 @@ http {{
         keepalive 16;
     }}
     server {{
-        listen 127.0.0.1:{front.port} ssl http2;
+        listen {front.listen}:{front.port} ssl http2;
         ssl_certificate {root}/tls/cert.pem;
         ssl_certificate_key {root}/tls/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
