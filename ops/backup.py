@@ -24,7 +24,14 @@ STANZA = "cim"
 ARCHIVE_TIMEOUT_S = 60
 RETENTION_FULL = {1: 2, 2: 4}  # full backups kept per repository (weekly fulls: 2 and 4 weeks)
 # cron line → `cim backup now` arguments: a full on Sunday, an incremental every other day, at 01:30.
-HOT_STANDBY_LIMITS = ("max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions")
+# A restore's limits may not be below those the WAL was written with (pg_controldata's names).
+HOT_STANDBY_LIMITS = {
+    "max_connections": "max_connections setting",
+    "max_worker_processes": "max_worker_processes setting",
+    "max_wal_senders": "max_wal_senders setting",
+    "max_prepared_transactions": "max_prepared_xacts setting",
+    "max_locks_per_transaction": "max_locks_per_xact setting",
+}
 SCHEDULE = {"30 1 * * 0": "--type full", "30 1 * * 1-6": "--type incr"}
 
 
@@ -44,10 +51,11 @@ class Layout:
         return self.root / ("repo1" if number == 1 else "repo2-remote")
 
 
-def layout() -> Layout:
-    """The running bundled cluster's layout (an OpsError when it does not run)."""
+def layout(running: bool = True) -> Layout:
+    """The bundled cluster's layout; an OpsError when it does not run and ``running`` asks it to
+    (a restore does not: the machine it ran on may be lost)."""
     state = cluster.status()
-    if not state.running or state.port is None:
+    if state.port is None or (running and not state.running):
         raise OpsError("the bundled cluster is not running: `cim db up` first (backups cover the bundled cluster)")
     return Layout(state.data_dir, state.port, state.data_dir.parent / "backup")
 
@@ -132,7 +140,7 @@ def _stamp(epoch: int) -> str:
 
 def listing(place: Layout | None = None) -> list[BackupSet]:
     """The backup sets in both repositories, oldest first."""
-    place = place or layout()
+    place = place or layout(running=False)
     if not place.config.exists():
         return []
     info = json.loads(_pgbackrest(place, "info", "--output=json", what="reading the repositories"))
@@ -175,52 +183,66 @@ class RestorePlan:
     steps: list[str]
 
 
-def plan(target: datetime, into: Path | None = None, repo: int = 1) -> RestorePlan:
-    """What a restore to ``target`` will do: the newest backup finished before it, replayed with the
-    archived WAL up to it, into a new folder, on a free port; the running cluster is left alone."""
-    place = layout()
-    if target.tzinfo is None:
+def plan(target: datetime | None, into: Path | None = None, repo: int = 1) -> RestorePlan:
+    """What a restore to ``target`` (None: all the WAL archived) will do: the newest backup finished
+    before it, replayed with the archived WAL up to it, into a new folder, on a free port; the
+    running cluster is left alone."""
+    place = layout(running=False)
+    if target is not None and target.tzinfo is None:
         raise OpsError("give the time with its zone, e.g. 2026-12-03T15:04:05+08:00")
-    usable = [b for b in listing(place) if b.repo == repo and datetime.fromisoformat(b.stopped) < target]
+    usable = [
+        b for b in listing(place) if b.repo == repo and (target is None or datetime.fromisoformat(b.stopped) < target)
+    ]
+    when = target.isoformat() if target else "the end of the archive"
     if not usable:
-        raise OpsError(f"no backup in repository {repo} finished before {target.isoformat()}: nothing to restore from")
+        raise OpsError(f"no backup in repository {repo} finished before {when}: nothing to restore from")
     base = usable[-1]
-    folder = (into or place.root.parent / f"restore-{target.strftime('%Y%m%dT%H%M%S')}").resolve()
+    stamp = (target or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+    folder = (into or place.root.parent / f"restore-{stamp}").resolve()
     if folder.exists() and any(folder.iterdir()):
         raise OpsError(f"{folder} is not empty: choose another folder with --into")
     port = cluster.free_port()
     steps = [
         f"copy backup {base.label} ({base.type}, {base.size_bytes / 1e6:.1f} MB) from repository {repo} into {folder}",
-        f"replay archived WAL up to {target.isoformat()} (the last transaction committed before it is kept)",
+        f"replay archived WAL up to {when}" + (" (the last transaction committed before it is kept)" if target else ""),
         f"start the restored cluster on 127.0.0.1:{port}, archiving off, and wait until it takes writes",
         "leave the running cluster untouched: compare, copy what was lost, then stop the scratch one",
     ]
-    return RestorePlan(target.isoformat(), base.label, base.type, repo, str(folder), port, steps)
+    return RestorePlan(
+        target.isoformat() if target else "latest", base.label, base.type, repo, str(folder), port, steps
+    )
+
+
+def _limits(folder: Path) -> list[str]:
+    """``-c`` settings equal to the restored cluster's recorded limits."""
+    control = run([str(cluster.server_bindir() / "pg_controldata"), str(folder)], "reading the restored control file")
+    recorded = dict(line.split(":", 1) for line in control.splitlines() if ":" in line)
+    return [f"-c {name}={recorded[key].strip()}" for name, key in HOT_STANDBY_LIMITS.items() if key in recorded]
 
 
 def restore(restore_plan: RestorePlan) -> dict[str, object]:
     """Carry out ``restore_plan``; the scratch cluster's place, port, URL and the seconds it took."""
-    place = layout()
+    place = layout(running=False)
     folder = Path(restore_plan.into)
     started = time.monotonic()
     give_to_owner(folder)
     folder.chmod(0o700)
-    target = datetime.fromisoformat(restore_plan.target_time).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    if restore_plan.target_time == "latest":
+        target = ["--type=default"]
+    else:
+        when = datetime.fromisoformat(restore_plan.target_time).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+        target = ["--type=time", f"--target={when}", "--target-action=promote"]
     _pgbackrest(
         place,
         "restore",
         f"--repo={restore_plan.repo}",
         f"--set={restore_plan.backup}",
         f"--pg1-path={folder}",
-        "--type=time",
-        f"--target={target}",
-        "--target-action=promote",
+        *target,
         what="restoring",
     )
     try:
-        # A standby's (and a restore's) limits may not be below the primary's.
-        limits = [f"-c {name}={psql(place.data_dir, place.port, f'SHOW {name}')}" for name in HOT_STANDBY_LIMITS]
-        start(folder, restore_plan.port, "-c archive_mode=off", *limits)
+        start(folder, restore_plan.port, "-c archive_mode=off", *_limits(folder))
         wait_until(
             lambda: psql(folder, restore_plan.port, "SELECT pg_is_in_recovery()") == "f", 600, "the end of recovery"
         )

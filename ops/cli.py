@@ -51,7 +51,9 @@ def backup_schedule(as_json: bool = JsonOption) -> None:
 
 
 def restore(
-    to: str = typer.Option(..., "--to", help="ISO time with its zone: the state just before it is restored."),
+    to: str = typer.Option(
+        ..., "--to", help="ISO time with its zone (the state just before it), or `latest` (all WAL archived)."
+    ),
     into: Path | None = typer.Option(None, "--into", help="Empty folder for the scratch cluster."),
     repo: int = typer.Option(1, "--repo", help="Repository to restore from."),
     plan_only: bool = typer.Option(False, "--plan", help="Print the plan and stop."),
@@ -59,7 +61,7 @@ def restore(
 ) -> None:
     """Restore the bundled cluster as it was at TIME into a scratch cluster (printing the plan first)."""
     try:
-        target = datetime.fromisoformat(to)
+        target = None if to == "latest" else datetime.fromisoformat(to)
     except ValueError as exc:
         raise OpsError(f"--to {to!r} is not an ISO time (e.g. 2026-12-03T15:04:05+08:00)") from exc
     the_plan = backup.plan(target, into, repo)
