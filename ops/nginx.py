@@ -56,7 +56,7 @@ def make_certificate(folder: Path, host: str = "127.0.0.1", days: int = 825) -> 
         [x509.NameAttribute(NameOID.COMMON_NAME, host), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CIM Server")]
     )
     now = datetime.datetime.now(datetime.UTC)
-    alt = [x509.DNSName("localhost")]
+    alt: list[x509.GeneralName] = [x509.DNSName("localhost")]
     try:
         alt.append(x509.IPAddress(ipaddress.ip_address(host)))
     except ValueError:
