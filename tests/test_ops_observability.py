@@ -62,7 +62,8 @@ def test_queue_jobs_and_pool_match_the_database(client, database):
             )
         conn.execute(
             text(
-                "INSERT INTO job (id, kind, status, stage, percent, params) VALUES (:id, :kind, 'queued', 'queued', 0, '{}')"
+                "INSERT INTO job (id, kind, status, stage, percent, params) "
+                "VALUES (:id, :kind, 'queued', 'queued', 0, '{}')"
             ),
             {"id": uuid.uuid4(), "kind": kind},
         )
