@@ -7,12 +7,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from ops.logs import JsonFormatter
+from spatial_api.observability import READ_RETRIES, RETRY_PAUSE_S
 from tests.conftest import create_database, drop_database, settings_for
 from tests.fixtures_ops import bundled_at
 
@@ -163,8 +165,15 @@ def test_not_ready_when_the_database_is_stopped(client, own_cluster):
         try:
             stopped = client.get("/api/v1/ready")
             metrics = samples(client)
+            began = time.monotonic()
+            health = client.get("/api/v1/health")
+            health_s = time.monotonic() - began
         finally:
             cluster.up()
+        assert client.get("/api/v1/health").status_code == 200  # back: a new connection, no restart
+    assert health.status_code == 503 and health.headers["retry-after"] == "5"
+    assert "x-cim-retryable" not in health.headers  # the internal mark never leaves
+    assert health_s >= READ_RETRIES * RETRY_PAUSE_S  # retried inside before answering
     assert stopped.status_code == 503
     body = stopped.json()
     assert body["ready"] is False and set(body["checks"].values()) == {False}
