@@ -296,6 +296,7 @@ def stop(topology: Topology) -> None:
             if (node.pgdata / "postmaster.pid").exists():
                 with contextlib.suppress(OpsError):
                     _run(node, [_autoctl(), "stop", "--pgdata", str(node.pgdata)], f"stopping {node.name}", 120)
+                    _wait(lambda node=node: not (node.pgdata / "postmaster.pid").exists(), 60, f"{node.name} stopping")
             continue
         with contextlib.suppress(ProcessLookupError):
             os.killpg(keeper.pid, signal.SIGTERM)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from core.db import get_engine, read_engine
+from core.db import get_engine
 from core.errors import UserError
 
 log = logging.getLogger("cim.metrics")
@@ -52,7 +52,7 @@ class DatabaseCollector(Collector):
             return
         yield from _pool(engine.pool)
         try:
-            with read_engine().connect() as conn:
+            with engine.connect() as conn:  # the primary's view (each standby's lag)
                 found = [*_queue(conn), *_jobs(conn), *_replication(conn)]
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreadable: %s", exc)
