@@ -36,7 +36,10 @@ ADMIN_USER = "postgres"
 # Extensions only a superuser may create; made in template1 so every new database has them.
 SUPERUSER_EXTENSIONS = ("postgis", "postgis_raster")
 UNSAFE_FAST = "CIM_DB_UNSAFE_FAST"
-HBA = """# Written by `cim db up`: password (scram-sha-256) connections over TCP on 127.0.0.1 only.
+SOCKET_DIR_MAX = 90  # a Unix socket's path ("<dir>/.s.PGSQL.<port>") must stay under 108 bytes
+HBA = """# Written by `cim db up`: password (scram-sha-256) connections over TCP on 127.0.0.1 only; the
+# postgres OS user (backups: pgBackRest) over the socket in the data directory, which only it can open.
+local all postgres peer
 host all all 127.0.0.1/32 scram-sha-256
 host replication all 127.0.0.1/32 scram-sha-256
 """
@@ -187,8 +190,11 @@ def up(port: int | None = None) -> ClusterStatus:
         _initdb(bindir, data_dir)
     log = data_dir / "server.log"
     durability = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off " if _unsafe_fast() else ""
+    # The socket in the data directory (for pgBackRest) when its path fits a socket address.
+    sockets = str(data_dir) if len(str(data_dir)) <= SOCKET_DIR_MAX else ""
     options = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' {durability}"
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='{sockets}' "
+        f"-c unix_socket_permissions=0700 {durability}"
         "-c password_encryption=scram-sha-256 "
         "-c shared_buffers=512MB -c work_mem=32MB -c maintenance_work_mem=256MB -c max_connections=200"
     )
@@ -263,3 +269,18 @@ def down() -> ClusterStatus:
             break
         time.sleep(0.25)
     return status()
+
+
+def server_bindir() -> Path:
+    """The PostgreSQL server's binaries (``pg_ctl``, ``psql``, ...) this cluster runs with."""
+    return _bindir()
+
+
+def as_owner(args: list[str]) -> list[str]:
+    """``args`` run as the clusters' owner (``postgres`` when we are root)."""
+    return _as_owner(args)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now."""
+    return _free_port()

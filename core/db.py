@@ -24,9 +24,11 @@ class DatabaseUnavailable(UserError):
     status_code = 503
 
 
-def database_url() -> str:
-    """``DATABASE_URL`` when set, else the local cluster's URL."""
-    url = get_settings().database_url
+def database_url(read_only: bool = False) -> str:
+    """``DATABASE_URL`` when set, else the local cluster's URL; for read-only work
+    ``DATABASE_READ_URL`` when set (a standby)."""
+    settings = get_settings()
+    url = (settings.database_read_url if read_only else None) or settings.database_url
     if url:
         try:
             parsed = make_url(url)
@@ -49,7 +51,13 @@ def get_engine() -> Engine:
     """The process-wide engine: a fixed pool whose connections are warmed once, since a
     backend's first ST_Transform loads PROJ's database (about 200 ms), and run without JIT
     (its compile time, ~40 ms, outweighs what it saves on the API's short queries)."""
-    engine = create_engine(database_url(), pool_size=POOL_SIZE, max_overflow=0, pool_timeout=30, pool_pre_ping=True)
+    return _warmed(
+        create_engine(database_url(), pool_size=POOL_SIZE, max_overflow=0, pool_timeout=30, pool_pre_ping=True)
+    )
+
+
+def _warmed(engine: Engine) -> Engine:
+    """``engine`` with every new connection warmed (no JIT, PROJ loaded)."""
     srid = store_srid()
 
     @event.listens_for(engine, "connect")
@@ -79,12 +87,21 @@ def prefill_pool(count: int) -> None:
                 future.result().close()
 
 
+@lru_cache
+def _standby_engine() -> Engine | None:
+    """A pool of its own on ``DATABASE_READ_URL``, or None when reads share the primary's."""
+    if not get_settings().database_read_url:
+        return None
+    url = database_url(read_only=True)
+    return _warmed(create_engine(url, pool_size=POOL_SIZE // 2, max_overflow=0, pool_timeout=30, pool_pre_ping=True))
+
+
 def read_engine() -> Engine:
     """The engine for read-only requests: the same pool, in autocommit. Reads then cost no BEGIN and
     ROLLBACK round trips, and psycopg keeps its prepared statements from one request to the next
     (it drops them all on every ROLLBACK, and planning the API's larger statements anew costs ~1 ms).
-    Each statement sees its own snapshot."""
-    return _autocommit(get_engine())
+    Each statement sees its own snapshot. With ``DATABASE_READ_URL`` set, a standby's pool."""
+    return _autocommit(_standby_engine() or get_engine())
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +118,7 @@ def _session_factory() -> sessionmaker[Session]:
 def _forget_engine() -> None:
     """Other settings, maybe another database: the next use makes a new engine (the old one's
     connections close when its last user lets it go)."""
-    for cached in (get_engine, _autocommit, _session_factory):
+    for cached in (get_engine, _standby_engine, _autocommit, _session_factory):
         cached.cache_clear()
 
 

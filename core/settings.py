@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIM_", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "CIM_DATABASE_URL"))
+    # Read-only requests' database, e.g. a multi-host URL with target_session_attrs=prefer-standby
+    # (the HA topology's standby); unset: the same as database_url.
+    database_read_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_READ_URL", "CIM_DATABASE_READ_URL")
+    )
     data_dir: Path = Path(".data")
     # The one projected metric CRS PostGIS stores geometry in: CGCS2000 3-degree
     # Gauss-Krüger, central meridian 120°E (Changzhou lies at 119.9°E).

@@ -16,7 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from core import db, jobs
 from core.secrets import check_startup
 from core.settings import get_settings
-from spatial_api import bodylimit, headers, openapi, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from ops.logs import log_config
+from spatial_api import bodylimit, headers, observability, openapi, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     admin,
     analysis,
@@ -31,6 +32,7 @@ from spatial_api.routers import (
     health,
     layers,
     mvt,
+    ops,
     profiles,
     query,
     review_submissions,
@@ -101,8 +103,10 @@ def create_app() -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(bodylimit.BodyLimit)
     app.add_middleware(headers.SecurityHeaders, index_html=VIEWER_DIR / "index.html")
+    app.add_middleware(observability.Observe)
     for module in (
         health,
+        ops,
         auth,
         admin,
         features,
@@ -129,6 +133,7 @@ def create_app() -> FastAPI:
         approvals,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ops.metrics_router)
     if CESIUM_DIR.is_dir():
         app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
     if ECHARTS_DIR.is_dir():
@@ -143,4 +148,6 @@ def serve(host: str, port: int) -> None:
     """Serve the app with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app, factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app, factory=True, host=host, port=port, log_config=log_config(), access_log=False, log_level="info"
+    )

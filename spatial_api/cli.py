@@ -126,6 +126,7 @@ def _register_groups() -> None:
     from credit.cli import app as credit_app
     from gis.cli import app as gis_app
     from live.cli import app as sensors_app
+    from ops.cli import backup_app, cluster_app, ops_app, restore
     from records.cli import app as records_app
     from sample_models.cli import app as city_app
     from spatial_api.commands import demo, ingest, review
@@ -142,6 +143,10 @@ def _register_groups() -> None:
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")
     app.add_typer(sensors_app, name="sensors")
+    app.add_typer(backup_app, name="backup")
+    app.command("restore")(restore)
+    app.add_typer(cluster_app, name="cluster")
+    app.add_typer(ops_app, name="ops")
 
 
 def main() -> None:

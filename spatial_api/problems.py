@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from core.errors import UserError
-from spatial_api import audit
+from spatial_api import audit, observability
 from spatial_api.security import ANONYMOUS
 
 log = logging.getLogger("cim.api")
@@ -63,7 +63,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc.orig)
-        return problem(503, "the database is unavailable; try again shortly")
+        response = problem(503, "the database is unavailable (a failover takes up to 30 s); try again shortly")
+        response.headers["Retry-After"] = "5"
+        response.headers[observability.RETRYABLE] = "1"  # an idempotent read is retried before this is sent
+        return response
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
