@@ -158,5 +158,6 @@ pytest_plugins = [
         "credit",
         "security",
         "live",
+        "ogc",
     )
 ]
