@@ -53,6 +53,9 @@ _FUNCTIONS = {"lower": "lower", "upper": "upper", "casei": "lower", "accenti": "
 # grammar takes the older infix form ``a T_AFTER b``: the function form is rewritten to it first.
 _TEMPORAL_CALL = re.compile(r"\bT_[A-Z]+\s*\(", re.I)
 _QUOTED = re.compile(r"'(?:[^']|'')*'")
+# CQL2 writes a quote inside a string as two; pygeofilter 0.4's lexer ends the string at the first:
+# the pair stands in as a private-use character until the value is bound.
+_QUOTE = "\ue000"
 
 
 def _split_args(text: str, start: int) -> tuple[list[str], int]:
@@ -115,7 +118,8 @@ def parse(text: str, language: str | None) -> ast.Node:
     try:
         if language == "cql2-json":
             return parse_json(json.loads(text))
-        return parse_text(_infix_temporal(text))
+        escaped = _QUOTED.sub(lambda m: "'" + m[0][1:-1].replace("''", _QUOTE) + "'", text)
+        return parse_text(_infix_temporal(escaped))
     except UserError:
         raise
     except Exception as exc:  # lark and json errors: the client's filter is wrong, say where
@@ -164,6 +168,8 @@ class Translator:
         }
 
     def _bind(self, value: object) -> str:
+        if isinstance(value, str):
+            value = value.replace(_QUOTE, "'")
         name = next(self._names)
         self.params[name] = value
         return f":{name}"
