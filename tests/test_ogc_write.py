@@ -92,9 +92,10 @@ def test_changes_need_the_current_etag(client, created, building, token_headers,
     assert identified["project"]["name"] == "OGC 改名项目"
     [audit] = sql("SELECT detail FROM audit_log WHERE action = 'records.update' AND object = :o", o=f"projects/{code}")
     assert audit["detail"]["before"]["name"] == "OGC 新建项目" and audit["detail"]["after"]["name"] == "OGC 改名项目"
-    # PUT replaces: the stage given, the geometry kept in CRS84 as given
-    replaced = client.put(url, json=_feature(code, "OGC 改名项目", created["site"]) | {"properties": {
-        "name": "OGC 改名项目", "type": "房建", "stage": "验收"}}, headers=editor | {"If-Match": changed.headers["ETag"]})  # fmt: skip
+    # PUT replaces the whole feature: the stage given, the fields left out emptied or defaulted
+    whole = _feature(code, "OGC 改名项目", created["site"])
+    whole["properties"]["stage"] = "验收"
+    replaced = client.put(url, json=whole, headers=editor | {"If-Match": changed.headers["ETag"]})
     assert replaced.status_code == 204, replaced.text
     assert sql("SELECT stage FROM project WHERE code = :c", c=code)[0]["stage"] == "acceptance"
 

@@ -24,7 +24,7 @@ from core.layers import geom_sql, overlaps_sql
 from core.ogc import crs as crs_
 from core.registry import Layer
 
-LANGUAGES = ("cql2-text", "cql2-json")
+LANGUAGES = ("cql2-text", "cql2-json", "cql-text")  # cql-text: the draft's name, which GDAL sends
 GEOMETRY = "geometry"
 
 _COMPARISONS = {
@@ -118,6 +118,7 @@ def parse(text: str, language: str | None) -> ast.Node:
     try:
         if language == "cql2-json":
             return parse_json(json.loads(text))
+        # GDAL's cql-text is the comparisons, AND/OR/NOT, LIKE and IS NULL that CQL2 text kept
         escaped = _QUOTED.sub(lambda m: "'" + m[0][1:-1].replace("''", _QUOTE) + "'", text)
         return parse_text(_infix_temporal(escaped))
     except UserError:

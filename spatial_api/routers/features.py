@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core import layers
 from core.db import read_engine
 from core.errors import UserError
-from core.ogc import cql2, queryables
+from core.ogc import apidoc, cql2, queryables
 from core.ogc import crs as crs_
 from core.ogc import query as ogc
 from core.registry import Layer, registry
@@ -49,6 +49,7 @@ router = APIRouter(tags=["features"], route_class=OgcRoute)
 
 GEOJSON = "application/geo+json"
 SCHEMA_JSON = "application/schema+json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -140,10 +141,12 @@ def landing(request: Request) -> dict:
         "description": "City information model of the housing-and-construction bureau: buildings, works, pipes",
         "links": [
             {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this document"},
+            {"href": f"{base}/api", "rel": "service-desc", "type": OPENAPI, "title": "the OGC API definition"},
             {
                 "href": f"{str(request.base_url).rstrip('/')}/openapi.json",
                 "rel": "service-desc",
-                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "type": OPENAPI,
+                "title": "the whole API",
             },
             {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
             {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
@@ -152,6 +155,19 @@ def landing(request: Request) -> dict:
 
 
 get_and_head("", include_in_schema=False, name="landing_bare", response_model=LandingPage)(landing)
+
+
+@get_and_head("/api", response_class=JSONResponse, responses={200: {"content": {OPENAPI: {}}}})
+def api_definition(request: Request) -> JSONResponse:
+    """The OGC API definition (OpenAPI 3.0): the features paths relative to the landing page, one
+    items path per collection with its properties as query parameters (what GIS clients read)."""
+    base = _base(request)
+    state = request.app.state
+    cached = getattr(state, "ogc_api_definition", None)
+    if cached is None or cached[0] != base:
+        document = apidoc.definition(request.app.openapi(), base[len(str(request.base_url).rstrip("/")) :], base)
+        state.ogc_api_definition = cached = (base, document)
+    return JSONResponse(cached[1], media_type=OPENAPI)
 
 
 @get_and_head("/conformance", response_model=Conformance)
@@ -265,7 +281,9 @@ def items(
     crs: str | None = Query(None, description="the CRS of the answer's coordinates (default CRS84)"),
     datetime_: str | None = Query(None, alias="datetime", description="an instant or interval a/b (.. open), RFC 3339"),
     filter_: str | None = Query(None, alias="filter", description="a CQL2 filter over the queryables"),
-    filter_lang: Literal["cql2-text", "cql2-json"] = Query("cql2-text", alias="filter-lang"),
+    filter_lang: Literal["cql2-text", "cql2-json", "cql-text"] = Query(
+        "cql2-text", alias="filter-lang", description="cql-text: the CQL draft's name for the text encoding (GDAL)"
+    ),
     filter_crs: str | None = Query(None, alias="filter-crs", description="the CRS of the filter's geometries"),
     sortby: str | None = Query(None, description="queryables, + ascending (default) or - descending: -height_m,+code"),
     result_type: Literal["results", "hits"] = Query("results", alias="resultType", description="hits: only count"),
