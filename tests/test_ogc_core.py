@@ -182,3 +182,23 @@ def test_extent_stays_right_when_a_feature_lies_outside_the_zone(client, sample_
         with database.begin() as conn:
             conn.execute(text("DELETE FROM emergency_event WHERE source = 'ogc-test'"))
         layers._extent_cache.clear()
+
+
+def test_the_ogc_api_definition_names_each_collections_properties(client, sample_city):
+    from openapi_spec_validator import validate
+
+    from core.registry import registry
+
+    landing = client.get(f"{API}/").json()
+    href = next(link["href"] for link in landing["links"] if link["rel"] == "service-desc")
+    assert href.endswith("/api/v1/api")
+    response = client.get(href)
+    assert response.headers["content-type"].startswith("application/vnd.oai.openapi+json;version=3.0")
+    document = response.json()
+    validate(document)
+    for layer in registry().layers:
+        parameters = {p["name"]: p for p in document["paths"][f"/collections/{layer.name}/items"]["get"]["parameters"]}
+        assert {p.name for p in layer.properties} <= set(parameters)
+        assert "cql-text" in parameters["filter-lang"]["schema"]["enum"]
+        assert "hits" in parameters["resultType"]["schema"]["enum"]
+    assert "/conformance" in document["paths"] and "/collections/{collectionId}" in document["paths"]

@@ -77,6 +77,14 @@ CONFORMANCE = [
 CRS84 = crs_.CRS84
 
 
+class OpenAPIResponse(JSONResponse):
+    media_type = OPENAPI
+
+
+class SchemaResponse(JSONResponse):
+    media_type = SCHEMA_JSON
+
+
 class Link(BaseModel):
     href: str
     rel: str
@@ -157,8 +165,8 @@ def landing(request: Request) -> dict:
 get_and_head("", include_in_schema=False, name="landing_bare", response_model=LandingPage)(landing)
 
 
-@get_and_head("/api", response_class=JSONResponse, responses={200: {"content": {OPENAPI: {}}}})
-def api_definition(request: Request) -> JSONResponse:
+@get_and_head("/api", response_class=OpenAPIResponse)
+def api_definition(request: Request) -> OpenAPIResponse:
     """The OGC API definition (OpenAPI 3.0): the features paths relative to the landing page, one
     items path per collection with its properties as query parameters (what GIS clients read)."""
     base = _base(request)
@@ -167,7 +175,7 @@ def api_definition(request: Request) -> JSONResponse:
     if cached is None or cached[0] != base:
         document = apidoc.definition(request.app.openapi(), base[len(str(request.base_url).rstrip("/")) :], base)
         state.ogc_api_definition = cached = (base, document)
-    return JSONResponse(cached[1], media_type=OPENAPI)
+    return OpenAPIResponse(cached[1])
 
 
 @get_and_head("/conformance", response_model=Conformance)
@@ -216,17 +224,13 @@ def collection(collection_id: str, request: Request) -> dict:
         return _collection_doc(_base(request), coll, layers.extent(conn, coll))
 
 
-@get_and_head(
-    "/collections/{collection_id}/queryables",
-    response_class=JSONResponse,
-    responses={200: {"content": {SCHEMA_JSON: {}}}},
-)
-def queryables_(collection_id: str, request: Request) -> JSONResponse:
+@get_and_head("/collections/{collection_id}/queryables", response_class=SchemaResponse)
+def queryables_(collection_id: str, request: Request) -> SchemaResponse:
     """The properties a ``filter`` or ``sortby`` may name, as JSON Schema (titles in Chinese,
     descriptions in English)."""
     coll = layers.get_collection(collection_id)
     url = f"{_base(request)}/collections/{coll.name}/queryables"
-    return JSONResponse(queryables.schema(coll, url), media_type=SCHEMA_JSON)
+    return SchemaResponse(queryables.schema(coll, url))
 
 
 def _items_request(
