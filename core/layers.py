@@ -47,8 +47,9 @@ def get_collection(collection_id: str) -> Layer:
     return layer
 
 
-def parse_bbox(value: str) -> tuple[float, float, float, float]:
-    """``minlon,minlat,maxlon,maxlat`` (or the 6-number 3D form) in CRS84, checked."""
+def parse_bbox(value: str, crs84: bool = True) -> tuple[float, float, float, float]:
+    """``minlon,minlat,maxlon,maxlat`` (or the 6-number 3D form) in CRS84, checked; with ``crs84``
+    False, the lower then upper corner in another CRS's axis order (ranges not checked)."""
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
@@ -58,10 +59,11 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     if len(numbers) != 4:
         raise UserError("bbox needs 4 numbers (minlon,minlat,maxlon,maxlat) or 6 with heights")
     minx, miny, maxx, maxy = numbers
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+    inside = -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
+    if crs84 and not inside:
         raise UserError("bbox is outside lon -180..180, lat -90..90: give it in CRS84 degrees")
     if minx > maxx or miny > maxy:
-        raise UserError("bbox has min > max: give minlon,minlat,maxlon,maxlat")
+        raise UserError("bbox has min > max: give the lower corner, then the upper corner")
     return minx, miny, maxx, maxy
 
 
@@ -158,9 +160,9 @@ def extent(conn: Connection, collection: Layer, max_age_s: float = 60.0) -> list
     cached = _extent_cache.get(collection.name)
     if cached and time.monotonic() - cached[0] < max_age_s:
         return cached[1]
-    box = f"ST_Extent(ST_Transform({geom_sql(collection)}, 4326))::geometry"
+    extent_sql = f"ST_Extent(ST_Transform({geom_sql(collection)}, 4326))::geometry"
     corners = "ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g)"
-    sql = f"SELECT {corners} FROM (SELECT {box} AS g FROM {collection.from_clause}) s"
+    sql = f"SELECT {corners} FROM (SELECT {extent_sql} AS g FROM {collection.from_clause}) s"
     row = conn.execute(text(sql)).first()
     box = None
     if row and row[0] is not None:  # rounded outwards to 1e-7 degrees

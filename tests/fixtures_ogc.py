@@ -4,21 +4,16 @@ computed independently of the server."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import shapely
 from pyproj import Transformer
 from sqlalchemy import Engine
 
-from tests.fixtures_api import ROOT, _free_port
+from tests.fixtures_api import uvicorn_server
 
 
 @dataclass
@@ -44,34 +39,9 @@ class LoggedServer:
 @pytest.fixture(scope="session")
 def ogc_server(database: Engine, sample_city, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
     """A real uvicorn serving the app over the test database with its access log in a file."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("ogc-server") / "access.log"
-    env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.terminate()
-                raise RuntimeError(f"uvicorn did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    with uvicorn_server(database, log) as base:
         yield LoggedServer(base, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")

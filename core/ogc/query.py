@@ -45,17 +45,7 @@ class Items:
 
 def parse_bbox(value: str, bbox_crs: crs_.Crs) -> Box:
     """A bbox in ``bbox_crs`` (axes in its order; CRS84: minlon,minlat,maxlon,maxlat), checked."""
-    if bbox_crs.uri == crs_.CRS84:
-        return layers.parse_bbox(value)
-    try:
-        numbers = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise UserError(f"bbox {value!r} is not a list of numbers") from None
-    if len(numbers) == 6:
-        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
-    if len(numbers) != 4 or numbers[0] > numbers[2] or numbers[1] > numbers[3]:
-        raise UserError(f"bbox needs 4 numbers, lower corner then upper corner in the axis order of {bbox_crs.uri}")
-    return numbers[0], numbers[1], numbers[2], numbers[3]
+    return layers.parse_bbox(value, crs84=bbox_crs.uri == crs_.CRS84)
 
 
 def _instant(value: str, first: bool) -> datetime | None:
