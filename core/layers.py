@@ -21,7 +21,22 @@ MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 
 
-RESERVED_PARAMS = frozenset({"bbox", "limit", "offset", "f", "bbox-crs", "crs", "datetime"})
+RESERVED_PARAMS = frozenset(
+    {
+        "bbox",
+        "limit",
+        "offset",
+        "f",
+        "bbox-crs",
+        "crs",
+        "datetime",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "sortby",
+        "resultType",
+    }
+)
 
 
 def get_collection(collection_id: str) -> Layer:
@@ -32,8 +47,9 @@ def get_collection(collection_id: str) -> Layer:
     return layer
 
 
-def parse_bbox(value: str) -> tuple[float, float, float, float]:
-    """``minlon,minlat,maxlon,maxlat`` (or the 6-number 3D form) in CRS84, checked."""
+def parse_bbox(value: str, crs84: bool = True) -> tuple[float, float, float, float]:
+    """``minlon,minlat,maxlon,maxlat`` (or the 6-number 3D form) in CRS84, checked; with ``crs84``
+    False, the lower then upper corner in another CRS's axis order (ranges not checked)."""
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
@@ -43,10 +59,11 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     if len(numbers) != 4:
         raise UserError("bbox needs 4 numbers (minlon,minlat,maxlon,maxlat) or 6 with heights")
     minx, miny, maxx, maxy = numbers
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+    inside = -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
+    if crs84 and not inside:
         raise UserError("bbox is outside lon -180..180, lat -90..90: give it in CRS84 degrees")
     if minx > maxx or miny > maxy:
-        raise UserError("bbox has min > max: give minlon,minlat,maxlon,maxlat")
+        raise UserError("bbox has min > max: give the lower corner, then the upper corner")
     return minx, miny, maxx, maxy
 
 
@@ -79,12 +96,14 @@ def property_filters(collection: Layer, params: dict[str, str]) -> dict[str, obj
     return filters
 
 
-def feature_sql(collection: Layer) -> str:
+def feature_sql(collection: Layer, geojson: str | None = None) -> str:
+    """SQL of a feature as a GeoJSON object; ``geojson``: SQL of its geometry as GeoJSON text (default:
+    CRS84 to 7 decimals, about 1 cm)."""
     props = ", ".join(f"'{p.name}', t.{p.name}" for p in collection.properties)
+    geometry = geojson or f"ST_AsGeoJSON(ST_Transform({geom_sql(collection)}, 4326), 7)"
     return (
         f"json_build_object('type', 'Feature', 'id', t.{collection.id_column}, "
-        f"'geometry', ST_AsGeoJSON(ST_Transform({geom_sql(collection)}, 4326), 7)::json, "
-        f"'properties', json_build_object({props}))"
+        f"'geometry', {geometry}::json, 'properties', json_build_object({props}))"
     )
 
 
@@ -125,51 +144,25 @@ def items_sql(collection: Layer, filtered: list[str], with_bbox: bool) -> str:
     )
 
 
-def items(
-    conn: Connection,
-    collection: Layer,
-    bbox: tuple[float, float, float, float] | None,
-    filters: dict[str, object],
-    limit: int,
-    offset: int,
-) -> tuple[list[str], bool]:
-    """One page of GeoJSON features (as JSON text) and whether more follow."""
-    params: dict[str, object] = {f"p_{name}": value for name, value in filters.items()}
-    if bbox is not None:
-        params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
-    params.update(lim=limit + 1, off=offset)
-    rows = [r[0] for r in conn.execute(text(items_sql(collection, list(filters), bbox is not None)), params)]
-    return rows[:limit], len(rows) > limit
-
-
 def feature_id(collection: Layer, fid: str) -> object:
     """A feature id from a URL as the type of the collection's id column (a 400 when it is not)."""
     kind = collection.property_types.get(collection.id_column, "text")
     return _cast(collection.id_column, kind, fid) if kind == "int" else fid
 
 
-def item(conn: Connection, collection: Layer, fid: str) -> str:
-    """One feature as GeoJSON text, or a 404."""
-    sql = f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause} WHERE t.{collection.id_column} = :fid"
-    row = conn.execute(text(sql), {"fid": feature_id(collection, fid)}).first()
-    if row is None:
-        raise NotFound(f"{collection.name} has no feature {fid!r}")
-    return row[0]
-
-
 _extent_cache: dict[str, tuple[float, list[float] | None]] = {}
 
 
 def extent(conn: Connection, collection: Layer, max_age_s: float = 60.0) -> list[float] | None:
-    """The collection's CRS84 bounding box (cached for a minute), None when empty."""
+    """The collection's CRS84 bounding box (cached for a minute), None when empty. Each geometry is
+    projected to CRS84 before the box is taken: a box taken in the store CRS and then projected spans
+    half the globe once a feature lies outside the store's zone."""
     cached = _extent_cache.get(collection.name)
     if cached and time.monotonic() - cached[0] < max_age_s:
         return cached[1]
-    box_sql = f"ST_SetSRID(ST_Extent({geom_sql(collection)})::geometry, {get_settings().store_srid})"
-    sql = (
-        "SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM "
-        f"(SELECT ST_Transform(ST_Segmentize({box_sql}, 100), 4326) AS g FROM {collection.from_clause}) AS s"
-    )
+    extent_sql = f"ST_Extent(ST_Transform({geom_sql(collection)}, 4326))::geometry"
+    corners = "ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g)"
+    sql = f"SELECT {corners} FROM (SELECT {extent_sql} AS g FROM {collection.from_clause}) s"
     row = conn.execute(text(sql)).first()
     box = None
     if row and row[0] is not None:  # rounded outwards to 1e-7 degrees

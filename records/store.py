@@ -26,8 +26,8 @@ class Applied:
     changed: list[str] = field(default_factory=list)  # the keys (text) of the rows inserted or updated
 
 
-def _defaults(kind: Kind, absent: Sequence[str]) -> dict[str, object]:
-    """Scalar defaults of the model for the columns a batch does not give (a new row needs them)."""
+def defaults(kind: Kind, absent: Sequence[str]) -> dict[str, object]:
+    """Scalar defaults of the model for the columns a batch does not give (a new row or a replaced one needs them)."""
     out = {}
     for name in absent:
         default = kind.column_of(name).default
@@ -95,12 +95,12 @@ class Staging:
                 text(f"UPDATE {table} t SET {', '.join(sets)} FROM {changed} i WHERE {match} AND NOT i.is_new")
             )
         if inserted:
-            defaults = _defaults(kind, [name for name in kind.columns if name not in columns])
-            names = ", ".join([*columns, *defaults])
-            values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in defaults])
+            filled = defaults(kind, [name for name in kind.columns if name not in columns])
+            names = ", ".join([*columns, *filled])
+            values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
             conn.execute(
                 text(f"INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i WHERE i.is_new"),
-                {f"d_{c}": v for c, v in defaults.items()},
+                {f"d_{c}": v for c, v in filled.items()},
             )
         keys: list[str] = []
         if inserted or updated:

@@ -126,7 +126,11 @@ def change(
             raise UserError(f"{column} is the record's key and cannot change: delete and create instead")
         row.values[column] = before[column]
     fields = set(body) if partial else set(kind.fields)
-    store.apply(conn, kind, [row], present_columns(kind, fields), by, "updated")
+    columns = present_columns(kind, fields)
+    if not partial:  # a replaced record's absent fields take the model's defaults (NOT NULL ones too)
+        absent = [c for c in columns if row.values.get(c) is None]
+        row.values.update(store.defaults(kind, absent))
+    store.apply(conn, kind, [row], columns, by, "updated")
     after, new_etag = read(conn, kind, key)
     return before, after, new_etag
 

@@ -159,5 +159,6 @@ pytest_plugins = [
         "security",
         "live",
         "ops",
+        "ogc",
     )
 ]

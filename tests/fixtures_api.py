@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -101,17 +102,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(database: Engine, sample_city) -> Iterator[str]:
-    """A real uvicorn serving the app on a free port over the test database; yields its base URL."""
+@contextmanager
+def uvicorn_server(database: Engine, log: Path | None = None) -> Iterator[str]:
+    """A real uvicorn serving the app on a free port over ``database`` (its output, access log
+    included, in ``log`` when given); yields its base URL, stops it after."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}
+    sink = log.open("wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=sink,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -124,9 +127,19 @@ def live_server(database: Engine, sample_city) -> Iterator[str]:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 process.terminate()  # reading the pipe of a live server would wait for ever
-                raise RuntimeError(f"uvicorn did not start: {process.communicate(timeout=20)[1].decode()[-2000:]}")
+                output = log.read_bytes() if log else process.communicate(timeout=20)[1]
+                raise RuntimeError(f"uvicorn did not start: {output.decode()[-2000:]}")
             time.sleep(0.3)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=20)
+        if log:
+            sink.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="session")
+def live_server(database: Engine, sample_city) -> Iterator[str]:
+    """A real uvicorn serving the app on a free port over the test database; yields its base URL."""
+    with uvicorn_server(database) as base:
+        yield base

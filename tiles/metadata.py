@@ -14,6 +14,7 @@ import numpy as np
 REGISTRY_TYPES: dict[str, str] = {
     "text": "STRING",
     "date": "STRING",
+    "datetime": "STRING",
     "bool": "BOOLEAN",
     "int": "INT32",
     "float": "FLOAT64",

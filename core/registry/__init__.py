@@ -22,7 +22,7 @@ from core.vocab import Label
 
 DEFAULT_DIR = Path(__file__).resolve().parent
 DEFAULT_STYLES_DIR = DEFAULT_DIR.parents[1] / "styles"
-PropertyType = Literal["text", "int", "float", "bool", "date"]
+PropertyType = Literal["text", "int", "float", "bool", "date", "datetime"]
 
 
 def _sql(value: str) -> str:
@@ -132,6 +132,15 @@ class LayerStyle(BaseModel):
     themes: tuple[Theme, ...] = ()
 
 
+class Temporal(BaseModel):
+    """The properties giving a feature's time (OGC ``datetime``): an instant, or ``start`` to ``end``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: str
+    end: str | None = None
+
+
 class Layer(BaseModel):
     """One layer of the city map."""
 
@@ -153,6 +162,8 @@ class Layer(BaseModel):
     importer: Importer | None = None
     style: Style | None = None
     themes: tuple[Theme, ...] = ()
+    temporal: Temporal | None = None
+    records: str | None = None  # the kind of record (records/kinds.json) its features are: OGC Part 4 writes
 
     @field_validator("source")
     @classmethod
@@ -234,6 +245,10 @@ def _check(registry: Registry) -> None:
             raise ValueError(f"layer {layer.name}: the style colours by {layer.style.property!r}, not a property")
         if layer.id_column not in layer.property_types:
             raise ValueError(f"layer {layer.name}: the id column {layer.id_column!r} is not a property")
+        timed = [layer.temporal.start, layer.temporal.end] if layer.temporal else []
+        for name in filter(None, timed):
+            if layer.property_types.get(name) not in ("date", "datetime"):
+                raise ValueError(f"layer {layer.name}: its time {name!r} is not a date or datetime property")
 
 
 def load_styles(directory: Path) -> dict[str, LayerStyle]:

@@ -7,19 +7,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import Connection
 
 from core import jobs
-from core.db import get_engine, read_engine
+from core.db import read_engine
 from core.errors import NotFound, UserError
 from core.settings import get_settings
-from gis.linking import link
 from records import access, history, reader, spec, vocab, write
 from records.mapping import load_mapping, shipped
-from spatial_api import audit
+from spatial_api import audit, record_writes
 from spatial_api.forms import upload_form
 from spatial_api.personal_reads import personal_read
 from spatial_api.security import Principal, current_principal
@@ -106,19 +104,6 @@ def list_kinds() -> list[KindOut]:
     ]
 
 
-def _writer(kind: str, principal: Principal) -> spec.Kind:
-    """The kind, if the caller's role may change it: 401 without a login, 403 for other roles."""
-    found = spec.get(kind)
-    if not access.may_write(principal.role, found.name):
-        roles = ", ".join(access.writers(found.name))
-        if principal.username is None:
-            raise HTTPException(
-                401, f"log in with a role that may change {kind}: {roles}", {"WWW-Authenticate": "Bearer"}
-            )
-        raise HTTPException(403, f"role {principal.role!r} may not change {kind}; roles that may: {roles}")
-    return found
-
-
 def _prepare_upload(kind: str, path: Path, filename: str, fields: dict[str, str], principal: Principal) -> dict:
     """The import job's params; the upload is removed when the form is refused."""
     suffix = Path(filename).suffix.lower()
@@ -145,7 +130,7 @@ async def import_records(
 ) -> JSONResponse:
     """Upload a records file (CSV in UTF-8 or GB18030, XLSX, JSON Lines): 202 with the import job; the
     job's result is the summary (inserted, updated, unchanged, rejected with reasons, pass rate)."""
-    found = _writer(kind, principal)
+    found = record_writes.writer(kind, principal)
     settings = get_settings()
     path, filename, fields = await receive_file(request, settings.uploads_dir, settings.upload_max_bytes)
     params = await asyncio.to_thread(_prepare_upload, found.name, path, filename, fields, principal)
@@ -206,16 +191,6 @@ def get_versions(
     return [VersionOut(**(v | {"data": write.visible(v["data"], personal)})) for v in found_versions]
 
 
-def _changed(request: Request, principal: Principal, action: str, obj: str, before: dict | None, after: dict | None):
-    audit.record(action, obj, principal, request, detail={"before": before, "after": after})
-
-
-def _queue_tiles(found: spec.Kind, before: dict | None, after: dict | None, username: str | None) -> None:
-    """A changed geometry of a kind that links to the map: relinked already; rebuild the buildings' tiles."""
-    if found.link and any((before or {}).get(g) != (after or {}).get(g) for g in found.geometry_columns):
-        jobs.submit("tiles.build", {"layer": "buildings"}, username)
-
-
 @router.post("/{kind}", status_code=201, response_model=RecordOut)
 def create_record(
     kind: str,
@@ -224,19 +199,9 @@ def create_record(
     principal: Principal = Depends(current_principal),
 ) -> JSONResponse:
     """Create a record (validated like an import row); 409 if its key exists."""
-    found = _writer(kind, principal)
-    with get_engine().begin() as conn:
-        key, data, etag = write.create(conn, found, body, principal.username)
-        _relink(conn, found, key)
-    _changed(request, principal, "records.create", f"{kind}/{key}", None, data)
-    _queue_tiles(found, None, data, principal.username)
+    found = record_writes.writer(kind, principal)
+    key, data, etag = record_writes.create(found, body, principal, request)
     return _answer(found.name, key, write.visible(data, principal.sees_personal_data), etag, 201)
-
-
-def _relink(conn: Connection, found: spec.Kind, key: str) -> None:
-    """A project written: link the buildings on its site and it to its parcel."""
-    if found.link:
-        link(conn, projects=[key])
 
 
 IfMatch = Header(None, alias="If-Match", description="the ETag of the record as read")
@@ -254,13 +219,9 @@ def change_record(
 ) -> JSONResponse:
     """PUT replaces a record (absent optional fields become empty), PATCH changes the given fields;
     both need If-Match with the record's ETag: 428 without, 412 when the record changed since."""
-    found = _writer(kind, principal)
+    found = record_writes.writer(kind, principal)
     partial = request.method == "PATCH"
-    with get_engine().begin() as conn:
-        before, after, etag = write.change(conn, found, key, body, principal.username, if_match, partial)
-        _relink(conn, found, key)
-    _changed(request, principal, "records.update", f"{kind}/{key}", before, after)
-    _queue_tiles(found, before, after, principal.username)
+    after, etag = record_writes.change(found, key, body, if_match, partial, principal, request)
     return _answer(found.name, key, write.visible(after, principal.sees_personal_data), etag)
 
 
@@ -275,8 +236,6 @@ def delete_record(
 ) -> Response:
     """Delete a record: kinds the law keeps (enterprises, people, projects, permits, credit records,
     penalties) are marked deleted with the reason and stay readable; the others are removed."""
-    found = _writer(kind, principal)
-    with get_engine().begin() as conn:
-        before = write.delete(conn, found, key, principal.username, if_match, reason)
-    _changed(request, principal, "records.delete", f"{kind}/{key}", before, None)
+    found = record_writes.writer(kind, principal)
+    record_writes.delete(found, key, if_match, reason, principal, request)
     return Response(status_code=204)
