@@ -59,7 +59,12 @@ class Settings(BaseSettings):
     # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+    # Requests per minute under /api/: anonymous callers per address, people per account, API keys per
+    # key; a role's own figure in rate_limits_per_minute ("api_key" for API keys), else the default.
     rate_limit_per_minute: int = 6000
+    rate_limits_per_minute: dict[str, int] = {"admin": 12000, "api_key": 12000}
+    # The longest one query of an API request may run (ms) before the request is answered 503.
+    statement_timeout_ms: int = 30000
     # The review agencies' signing keys and certificates (<USCC>.key.pem, <USCC>.cert.pem, the
     # issuing CA's ca.cert.pem). Unset: <data_dir>/seals, where demo keys are generated as needed.
     seal_dir: Path | None = None

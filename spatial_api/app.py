@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from core import db, jobs
 from core.secrets import check_startup
 from core.settings import get_settings
-from spatial_api import bodylimit, headers, openapi, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import bodylimit, headers, openapi, problems, ratelimit, tasks, timeouts  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     admin,
     analysis,
@@ -94,6 +94,7 @@ def create_app() -> FastAPI:
     openapi.install(app)
     problems.install(app)
     ratelimit.install(app)
+    app.add_middleware(timeouts.StatementTimeout)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(bodylimit.BodyLimit)
