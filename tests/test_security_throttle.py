@@ -108,7 +108,9 @@ def test_a_forged_token_counts_as_anonymous(monkeypatch):
     import jwt
 
     app = _limited_app(monkeypatch, {"public": 1, "admin": 100}, default=100)
-    forged = jwt.encode({"sub": "admin", "role": "admin"}, "not-the-secret-of-this-server-at-all-0123456789", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "admin", "role": "admin"}, "not-the-secret-of-this-server-at-all-0123456789", algorithm="HS256"
+    )
     caller = TestClient(app, client=("10.9.0.3", 1))
     statuses = [caller.get(f"{API}/conformance", headers=bearer(forged)).status_code for _ in range(2)]
     assert statuses == [200, 429]
