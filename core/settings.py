@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIM_", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "CIM_DATABASE_URL"))
+    # The schema owner's database URL (migrations, bulk loads), when the application's role is another.
+    owner_database_url: str | None = None
     data_dir: Path = Path(".data")
     # The one projected metric CRS PostGIS stores geometry in: CGCS2000 3-degree
     # Gauss-Krüger, central meridian 120°E (Changzhou lies at 119.9°E).
