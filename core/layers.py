@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
+from core import districts
 from core.errors import NotFound, UserError
 from core.registry import Layer, registry
 from core.settings import get_settings
@@ -112,12 +114,15 @@ def bbox_condition(collection: Layer) -> str:
     return f"{overlaps_sql(collection, box)} AND ST_Intersects({geom_sql(collection)}, {box})"
 
 
-def items_sql(collection: Layer, filtered: list[str], with_bbox: bool) -> str:
+def items_sql(collection: Layer, filtered: list[str], with_bbox: bool, scoped: bool = False) -> str:
     """SQL of a page of features as GeoJSON text, in id order, with parameters ``:p_<property>`` for
-    each property in ``filtered``, ``:minx :miny :maxx :maxy`` with a bbox, and ``:lim :off``."""
+    each property in ``filtered``, ``:minx :miny :maxx :maxy`` with a bbox, ``:scope`` when ``scoped``
+    (the caller's districts, :mod:`core.districts`), and ``:lim :off``."""
     where = [f"t.{name} = :p_{name}" for name in filtered]
     if with_bbox:
         where.append(bbox_condition(collection))
+    if scoped:
+        where.append(districts.condition(geom_sql(collection)))
     return (
         f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause}"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
@@ -132,13 +137,16 @@ def items(
     filters: dict[str, object],
     limit: int,
     offset: int,
+    scope: Sequence[str] | None = None,
 ) -> tuple[list[str], bool]:
-    """One page of GeoJSON features (as JSON text) and whether more follow."""
+    """One page of GeoJSON features (as JSON text) and whether more follow; only those in the districts
+    ``scope`` names when given."""
     params: dict[str, object] = {f"p_{name}": value for name, value in filters.items()}
     if bbox is not None:
         params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
-    params.update(lim=limit + 1, off=offset)
-    rows = [r[0] for r in conn.execute(text(items_sql(collection, list(filters), bbox is not None)), params)]
+    params.update(lim=limit + 1, off=offset, scope=districts.param(scope))
+    sql = items_sql(collection, list(filters), bbox is not None, scope is not None)
+    rows = [r[0] for r in conn.execute(text(sql), params)]
     return rows[:limit], len(rows) > limit
 
 
@@ -148,10 +156,13 @@ def feature_id(collection: Layer, fid: str) -> object:
     return _cast(collection.id_column, kind, fid) if kind == "int" else fid
 
 
-def item(conn: Connection, collection: Layer, fid: str) -> str:
-    """One feature as GeoJSON text, or a 404."""
-    sql = f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause} WHERE t.{collection.id_column} = :fid"
-    row = conn.execute(text(sql), {"fid": feature_id(collection, fid)}).first()
+def item(conn: Connection, collection: Layer, fid: str, scope: Sequence[str] | None = None) -> str:
+    """One feature as GeoJSON text, or a 404 (also when it lies outside the districts ``scope`` names)."""
+    sql = (
+        f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause} "
+        f"WHERE t.{collection.id_column} = :fid AND {districts.condition(geom_sql(collection))}"
+    )
+    row = conn.execute(text(sql), {"fid": feature_id(collection, fid), "scope": districts.param(scope)}).first()
     if row is None:
         raise NotFound(f"{collection.name} has no feature {fid!r}")
     return row[0]

@@ -41,7 +41,7 @@ from core.models.records import (
 )
 from core.models.review import DrawingReview, ReviewIssue
 from core.models.review_submission import ReviewAgencyMember, ReviewRoute, ReviewSubmission
-from core.models.security import ApiKey, LoginThrottle, RefreshToken
+from core.models.security import ApiKey, District, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "CreditGradeHistory",
     "CreditRecord",
     "DemTile",
+    "District",
     "DrawingReview",
     "EmergencyEvent",
     "EventStep",

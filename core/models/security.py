@@ -1,4 +1,5 @@
-"""Sessions and credentials: refresh tokens, API keys for other systems, login failure counters."""
+"""Sessions and credentials: refresh tokens, API keys for other systems, login failure counters; the
+districts that users' data scopes name."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, now_column
+from core.models.base import Base, geom_column, now_column
 
 
 class RefreshToken(Base):
@@ -47,3 +48,13 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = now_column()
+
+
+class District(Base):
+    """A district (行政区, by its division code) and its boundary in the store CRS: a user whose
+    ``districts`` name it sees the features and records inside it (and only those)."""
+
+    __tablename__ = "district"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    geom = geom_column("MULTIPOLYGON", nullable=False)

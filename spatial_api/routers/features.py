@@ -110,7 +110,7 @@ def items(
     box = layers.parse_bbox(bbox) if bbox else None
     filters = layers.property_filters(coll, dict(request.query_params))
     with read_engine().connect() as conn:
-        features, more = layers.items(conn, coll, box, filters, limit, offset)
+        features, more = layers.items(conn, coll, box, filters, limit, offset, principal.districts)
     audit.paged(coll.name, limit, len(features), principal, request)
     href = f"{_base(request)}/collections/{coll.name}/items"
     query = dict(request.query_params)
@@ -139,10 +139,10 @@ def items(
 
 
 @router.get("/collections/{collection_id}/items/{fid}", response_class=Response, dependencies=[Depends(readable_layer)])
-def item(collection_id: str, fid: str, request: Request) -> Response:
+def item(collection_id: str, fid: str, request: Request, principal: Principal = Depends(current_principal)) -> Response:
     coll = layers.get_collection(collection_id)
     with read_engine().connect() as conn:
-        feature = layers.item(conn, coll, fid)
+        feature = layers.item(conn, coll, fid, principal.districts)
     base = f"{_base(request)}/collections/{coll.name}"
     links = [
         {"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, RootModel
 
+from core import districts
 from core.db import read_engine
 from profiles import html
 from profiles.labels import labels
 from profiles.read import names_people, profile
+from search.kinds import KINDS
 from spatial_api import audit
 from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
@@ -317,6 +319,10 @@ ProfileKind = Literal["enterprise", "person", "project", "building"]
 def _read(request: Request, kind: str, id_: str, principal: Principal) -> dict[str, Any]:
     with read_engine().connect() as conn:
         answer = profile(conn, kind, id_, principal.sees_personal_data)
+        if principal.districts is not None:
+            k = KINDS[kind]
+            where = (f"{k.table} t {k.joins}", k.id, id_, k.geometry, k.district)
+            districts.check(conn, *where, principal.districts, f"{kind} {id_}")
     if names_people(answer):
         audit.record("read_profile", f"profile {kind}/{id_}", principal, request)
     return answer
