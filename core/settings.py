@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     field_key_file: Path | None = None
     pii_key: str | None = None
     pii_key_file: Path | None = None
+    # OpenID Connect single sign-on (spatial_api/oidc.py): the provider's issuer URL, this server's
+    # client there, the claim that carries the user's groups or roles and how its values map to roles
+    # here (the first that matches; else oidc_default_role; None refuses), the callback URL registered at
+    # the provider (default: this server's own /api/v1/auth/oidc/callback as requested).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_client_secret_file: Path | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_role_claim: str = "roles"
+    oidc_role_map: dict[str, str] = {}
+    oidc_default_role: str | None = None
+    oidc_redirect_url: str | None = None
+    oidc_username_prefix: str = "sso."
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     # Logins: failures per account and per address before a lockout, whose length doubles after each
@@ -75,11 +89,11 @@ class Settings(BaseSettings):
     def _secrets(self) -> Settings:
         from core import secrets
 
-        for name in ("jwt_secret", "field_key", "pii_key"):
+        for name in ("jwt_secret", "field_key", "pii_key", "oidc_client_secret"):
             path = getattr(self, f"{name}_file")
             if getattr(self, name) is None and path is not None:
                 setattr(self, name, secrets.read_file(path, f"CIM_{name.upper()}_FILE"))
-            if getattr(self, name) is None and self.demo:
+            if getattr(self, name) is None and self.demo and name != "oidc_client_secret":
                 setattr(self, name, secrets.read_file(secrets.generated(self.data_dir, name), f"the demo's {name}"))
         return self
 
