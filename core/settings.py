@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     oidc_default_role: str | None = None
     oidc_redirect_url: str | None = None
     oidc_username_prefix: str = "sso."
+    # TLS for `cim serve --tls`: a certificate and key in PEM; unset, a self-signed pair under data_dir/tls.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     # Logins: failures per account and per address before a lockout, whose length doubles after each

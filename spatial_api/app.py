@@ -132,8 +132,12 @@ def create_app() -> FastAPI:
     return app
 
 
-def serve(host: str, port: int) -> None:
-    """Serve the app with uvicorn until interrupted."""
+def serve(host: str, port: int, tls: bool = False) -> None:
+    """Serve the app with uvicorn until interrupted; over HTTPS with ``tls`` (core.tls's certificate)."""
     import uvicorn
 
-    uvicorn.run(create_app, factory=True, host=host, port=port, log_level="info")
+    from core import tls as tls_files
+
+    files = tls_files.certificate(get_settings(), host) if tls else None
+    ssl = {"ssl_certfile": str(files[0]), "ssl_keyfile": str(files[1])} if files else {}
+    uvicorn.run(create_app, factory=True, host=host, port=port, log_level="info", **ssl)
