@@ -1,0 +1,62 @@
+"""A bounded schemathesis run over the whole OpenAPI, anonymous and with a token: no answer is a 5xx.
+The token is a fresh admin's (so logging out or changing a password revokes only it); a few examples
+per operation keep the run within about two minutes. Every 5xx is collected, so one run names all."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.fixtures_security import bearer, login
+
+EXAMPLES = 3
+
+
+@pytest.fixture(scope="module")
+def fuzz_token(client, new_user) -> dict[str, str]:
+    username, password = new_user("admin")
+    return bearer(login(client, username, password)["access_token"])
+
+
+@contextlib.asynccontextmanager
+async def _no_lifespan(app):
+    yield  # the session's client runs the queue worker; a second one would close its pool
+
+
+def test_no_5xx_anywhere(database, sample_city, fuzz_token):
+    from spatial_api.app import create_app
+
+    app = create_app()
+    app.router.lifespan_context = _no_lifespan
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures: list[str] = []
+    calls = 0
+    answered: Counter[tuple[bool, int]] = Counter()  # (with a token, status // 100)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 100, "the whole API is fuzzed"
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def run(case) -> None:
+            nonlocal calls
+            for headers in ({}, fuzz_token):
+                response = case.call(headers=headers)
+                calls += 1
+                answered[bool(headers), response.status_code // 100] += 1
+                if response.status_code >= 500:
+                    who = "with a token" if headers else "anonymous"
+                    failures.append(
+                        f"{response.status_code} {case.method} {case.formatted_path} {who}: "
+                        f"{response.text[:200]}\n  {case.as_curl_command()}"
+                    )
+
+        run()
+    assert calls >= 2 * len(operations)
+    # The token opens doors: more answers succeed with it than without.
+    assert answered[True, 2] > answered[False, 2] > 0 and answered[False, 4] > answered[True, 4], answered
+    assert not failures, f"{len(failures)} 5xx in {calls} calls:\n" + "\n".join(failures[:40])
