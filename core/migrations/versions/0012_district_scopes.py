@@ -1,4 +1,5 @@
-"""district scopes: the districts (行政区) users' data scopes name, with their boundaries
+"""district scopes and user changes: the districts (行政区) users' data scopes name, with their
+boundaries; a NOTIFY on every change of app_user (core.user_state forgets the user's cached state)
 
 Revision ID: 0012
 Revises: 0005
@@ -24,7 +25,27 @@ def upgrade() -> None:
         sa.Column("geom", Geometry("MULTIPOLYGON", srid=store_srid(), spatial_index=False), nullable=False),
     )
     op.create_index("idx_district_geom", "district", ["geom"], postgresql_using="gist")
+    op.execute(NOTIFY)
+
+
+NOTIFY = """
+CREATE FUNCTION app_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM pg_notify('cim_user_changed', '');
+  ELSE
+    PERFORM pg_notify('cim_user_changed', OLD.username);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER app_user_changed AFTER UPDATE OR DELETE ON app_user
+  FOR EACH ROW EXECUTE FUNCTION app_user_changed();
+CREATE TRIGGER app_user_truncated AFTER TRUNCATE ON app_user
+  FOR EACH STATEMENT EXECUTE FUNCTION app_user_changed();
+"""
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER app_user_truncated ON app_user; DROP TRIGGER app_user_changed ON app_user")
+    op.execute("DROP FUNCTION app_user_changed()")
     op.drop_table("district")
