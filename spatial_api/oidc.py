@@ -132,7 +132,7 @@ def finish(settings: Settings, redirect_uri: str, cookie: str | None, code: str,
         decoded = jose_jwt.decode(token["id_token"], _keys(issuer), algorithms=ID_TOKEN_ALGORITHMS)
         claims = jose_jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
-            aud={"essential": True, "value": settings.oidc_client_id},
+            aud={"essential": True, "value": settings.oidc_client_id or ""},
             nonce={"essential": True, "value": pending["nonce"]},
             exp={"essential": True},
             sub={"essential": True},

@@ -304,7 +304,8 @@ def search_audit(
     principal: Principal = Depends(admins),
 ):
     """Search the audit log, newest first; ``format=csv`` exports (and is itself audited)."""
-    conditions, params = [], {"n": limit, "off": offset}
+    conditions: list[str] = []
+    params: dict[str, object] = {"n": limit, "off": offset}
     if username is not None:
         conditions.append("username = :username")
         params["username"] = username
