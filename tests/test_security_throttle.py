@@ -56,12 +56,26 @@ def test_timeout_follows_the_setting_and_stays_inside_requests(sleepy_client, mo
 
 
 def test_a_real_endpoint_under_a_tiny_timeout(sleepy_client, monkeypatch):
-    """Area statistics over the whole city with a 1 ms budget: cancelled, 503 with the message."""
+    """Area statistics around the city's first building with a 1 ms budget: cancelled, 503 with the message."""
+    (lon, lat), d = _first_building(), 0.02
+    city = {
+        "type": "Polygon",
+        "coordinates": [
+            [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+        ],
+    }
     monkeypatch.setattr(get_settings(), "statement_timeout_ms", 1)
-    city = {"type": "Polygon", "coordinates": [[[119, 31], [121, 31], [121, 33], [119, 33], [119, 31]]]}
     response = sleepy_client.post(f"{API}/query/within", json=city)
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == PROBLEM and "0.001 s" in response.json()["detail"]
+
+
+def _first_building() -> tuple[float, float]:
+    sql = (
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Transform(ST_Centroid(footprint), 4326) AS c FROM building LIMIT 1) s"
+    )
+    with read_engine().connect() as conn:
+        return tuple(conn.execute(text(sql)).one())  # type: ignore[return-value]
 
 
 def _limited_app(monkeypatch, per_role: dict[str, int], default: int):
