@@ -7,10 +7,15 @@ crash too), uses the same one.
 
 Safe by default: fsync, synchronous commit and full-page writes stay on (a throw-away cluster may
 turn them off when ``CIM_DB_UNSAFE_FAST=1`` says so); connections need a password (scram-sha-256,
-TCP on 127.0.0.1 only); the passwords are random, kept 0600 under ``.data/secrets``; the application
-role ``cim`` is no superuser: it owns its database and what is in it. PostGIS (not a trusted
-extension) is installed by the superuser into ``template1`` and ``cim``, so databases made later
-have it. A cluster made before (trust, superuser ``cim``) is brought to this state by ``cim db up``.
+TCP on 127.0.0.1 only); the passwords are random, kept 0600 under ``.data/secrets``. Two roles, neither
+a superuser: the owner ``cim_owner`` owns the database and its schema and runs the migrations and the
+bulk loads; the application role ``cim`` may only read and write rows (SELECT, INSERT, UPDATE, DELETE:
+no CREATE, ALTER, DROP or TRUNCATE, and on the audit log only SELECT and INSERT), granted by
+:mod:`core.roles` after every migration. PostGIS and pgaudit (not trusted extensions) are installed
+by the superuser into ``template1`` and ``cim``, so databases made later have them. pgaudit (Debian's
+``postgresql-15-pgaudit``, preloaded when installed) writes to the server log every statement of
+every role but the application's, whose DDL and role changes only. A cluster made before (trust,
+superuser ``cim``, or ``cim`` owning the schema) is brought to this state by ``cim db up``.
 """
 
 from __future__ import annotations
@@ -32,9 +37,15 @@ from core.settings import get_settings
 
 DB_NAME = "cim"
 DB_USER = "cim"
+OWNER_USER = "cim_owner"
 ADMIN_USER = "postgres"
 # Extensions only a superuser may create; made in template1 so every new database has them.
 SUPERUSER_EXTENSIONS = ("postgis", "postgis_raster")
+PGAUDIT = "pgaudit"
+# pgaudit's classes: everything for every role (a DBA's session, the superuser, the owner's migrations),
+# the application role's own reads and writes left to the application's audit log.
+PGAUDIT_ALL = "all"
+PGAUDIT_APPLICATION = "ddl, role"
 UNSAFE_FAST = "CIM_DB_UNSAFE_FAST"
 SOCKET_DIR_MAX = 90  # a Unix socket's path ("<dir>/.s.PGSQL.<port>") must stay under 108 bytes
 HBA = """# Written by `cim db up`: password (scram-sha-256) connections over TCP on 127.0.0.1 only; the
@@ -57,6 +68,8 @@ class ClusterStatus:
     url: str | None
     # The superuser's URL (to create and drop databases), for tests and maintenance only.
     admin_url: str | None = None
+    # The owner's URL: migrations and bulk loads.
+    owner_url: str | None = None
 
 
 def _bindir() -> Path:
@@ -144,7 +157,9 @@ def status() -> ClusterStatus:
     running = data_dir.exists() and _is_running(data_dir)
     if not (port and running):
         return ClusterStatus(running, port, data_dir, None)
-    return ClusterStatus(running, port, data_dir, local_url(port), local_url(port, ADMIN_USER, "postgres"))
+    return ClusterStatus(
+        running, port, data_dir, local_url(port), local_url(port, ADMIN_USER, "postgres"), local_url(port, OWNER_USER)
+    )
 
 
 def _prepare_data_dir(data_dir: Path) -> None:
@@ -169,8 +184,8 @@ def up(port: int | None = None) -> ClusterStatus:
     if current.running:
         if port is not None and port != current.port:
             raise ClusterError(f"the cluster already runs on port {current.port}: `cim db down` first to move it")
-        if current.port is not None and _hba(data_dir) != HBA:
-            _ensure_database(bindir, current.port, data_dir)  # made before passwords: secure it now
+        if current.port is not None:
+            _ensure_database(bindir, current.port, data_dir)  # made before passwords or the owner: secure it now
         return status()
     if shutil.which("runuser") is None and os.geteuid() == 0:
         raise ClusterError("runuser is missing: install util-linux")
@@ -192,9 +207,10 @@ def up(port: int | None = None) -> ClusterStatus:
     durability = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off " if _unsafe_fast() else ""
     # The socket in the data directory (for pgBackRest) when its path fits a socket address.
     sockets = str(data_dir) if len(str(data_dir)) <= SOCKET_DIR_MAX else ""
+    audit = f"-c shared_preload_libraries={PGAUDIT} -c pgaudit.log_catalog=off " if _has_pgaudit(bindir) else ""
     options = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='{sockets}' "
-        f"-c unix_socket_permissions=0700 {durability}"
+        f"-c unix_socket_permissions=0700 {durability}{audit}"
         "-c password_encryption=scram-sha-256 "
         "-c shared_buffers=512MB -c work_mem=32MB -c maintenance_work_mem=256MB -c max_connections=200"
     )
@@ -211,6 +227,11 @@ def up(port: int | None = None) -> ClusterStatus:
 def _hba(data_dir: Path) -> str | None:
     path = data_dir / "pg_hba.conf"
     return path.read_text() if path.exists() else None
+
+
+def _has_pgaudit(bindir: Path) -> bool:
+    """Whether Debian's postgresql-15-pgaudit is installed for this server."""
+    return (bindir.parent / "lib" / f"{PGAUDIT}.so").exists()
 
 
 def _unsafe_fast() -> bool:
@@ -235,7 +256,8 @@ def _initdb(bindir: Path, data_dir: Path) -> None:
 
 
 def _ensure_database(bindir: Path, port: int, data_dir: Path) -> None:
-    """The application role (no superuser, its password), its database, PostGIS in template1 and it."""
+    """The owner and application roles (no superusers, their passwords), the database owned by the
+    owner, PostGIS and pgaudit in template1 and it, pgaudit's classes per role."""
     env = {**os.environ, "PGPASSWORD": password(ADMIN_USER)}
 
     def psql(sql: str, what: str, database: str = "postgres") -> str:
@@ -244,19 +266,49 @@ def _ensure_database(bindir: Path, port: int, data_dir: Path) -> None:
 
     # A cluster made before passwords: set the superuser's now (trust still lets us in until the reload).
     psql(f"ALTER ROLE {ADMIN_USER} PASSWORD '{password(ADMIN_USER)}'", "setting the superuser password")
-    exists = psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'", "checking role") == "1"
-    verb = "ALTER" if exists else "CREATE"
     limits = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
-    psql(f"{verb} ROLE {DB_USER} {limits} PASSWORD '{password(DB_USER)}'", "setting the application role")
-    if psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'", "checking db") != "1":
-        for extension in SUPERUSER_EXTENSIONS:
+    for role in (DB_USER, OWNER_USER):
+        exists = psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'", "checking role") == "1"
+        verb = "ALTER" if exists else "CREATE"
+        psql(f"{verb} ROLE {role} {limits} PASSWORD '{password(role)}'", f"setting the role {role}")
+    extensions = SUPERUSER_EXTENSIONS + ((PGAUDIT,) if _has_pgaudit(bindir) and _preloaded(psql) else ())
+    owner = psql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{DB_NAME}'", "checking db")
+    if not owner:
+        for extension in extensions:
             psql(f"CREATE EXTENSION IF NOT EXISTS {extension}", f"adding {extension}", "template1")
-        psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", "creating database")
+        psql(f"CREATE DATABASE {DB_NAME} OWNER {OWNER_USER}", "creating database")
+    elif owner != OWNER_USER:
+        _hand_to_owner(psql, owner)
     for database in ("template1", DB_NAME):
-        for extension in SUPERUSER_EXTENSIONS:
+        for extension in extensions:
             psql(f"CREATE EXTENSION IF NOT EXISTS {extension}", f"adding {extension}", database)
+    psql(f"GRANT CONNECT, TEMPORARY ON DATABASE {DB_NAME} TO {DB_USER}", "letting the application connect")
+    if PGAUDIT in extensions:
+        psql(f"ALTER SYSTEM SET pgaudit.log = '{PGAUDIT_ALL}'", "auditing every role")
+        psql(f"ALTER ROLE {DB_USER} SET pgaudit.log = '{PGAUDIT_APPLICATION}'", "auditing the application's DDL")
     (data_dir / "pg_hba.conf").write_text(HBA)
     psql("SELECT pg_reload_conf()", "reloading the configuration")
+
+
+def _preloaded(psql) -> bool:
+    return PGAUDIT in psql("SHOW shared_preload_libraries", "checking preloaded libraries")
+
+
+def _hand_to_owner(psql, previous: str) -> None:
+    """A database made before the owner role: everything the application role owned in it goes to the
+    owner (other databases that role owns, the tests' throw-away ones, stay its own)."""
+    others = psql(
+        f"SELECT string_agg(quote_ident(datname), ' ') FROM pg_database WHERE datname <> '{DB_NAME}' "
+        f"AND pg_get_userbyid(datdba) = '{previous}'",
+        "listing databases",
+    ).split()
+    psql(f"REASSIGN OWNED BY {previous} TO {OWNER_USER}", "handing the schema to its owner", DB_NAME)
+    for name in others:
+        psql(f"ALTER DATABASE {name} OWNER TO {previous}", "keeping other databases' owner")
+    psql(f"ALTER DATABASE {DB_NAME} OWNER TO {OWNER_USER}", "handing the database to its owner")
+    from core import roles  # the grants need the schema's tables, which the owner now has
+
+    psql(roles.grants_sql(DB_USER, OWNER_USER), "granting the application its rows", DB_NAME)
 
 
 def down() -> ClusterStatus:

@@ -43,6 +43,35 @@ def database_url(read_only: bool = False) -> str:
     return state.url
 
 
+def owner_url() -> str:
+    """The URL of the role that owns the schema (migrations, bulk loads, partition upkeep):
+    ``CIM_OWNER_DATABASE_URL``; else, with DATABASE_URL, that one (a single role); else the local
+    cluster's owner."""
+    settings = get_settings()
+    if settings.owner_database_url:
+        return make_url(settings.owner_database_url).set(drivername="postgresql+psycopg").render_as_string(False)
+    if settings.database_url:
+        return database_url()
+    state = cluster.status()
+    if not state.running or state.owner_url is None:
+        raise DatabaseUnavailable("no database: run `cim db up` (or set DATABASE_URL to a PostGIS)")
+    return state.owner_url
+
+
+def application_role() -> str:
+    """The role the application connects as."""
+    return str(make_url(database_url()).username)
+
+
+@lru_cache
+def owner_engine() -> Engine:
+    """A small engine of the schema's owner; the application's own when they are the same role."""
+    url = owner_url()
+    if make_url(url) == make_url(database_url()):
+        return get_engine()
+    return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
 POOL_SIZE = 24
 
 
@@ -124,7 +153,7 @@ def _session_factory() -> sessionmaker[Session]:
 def _forget_engine() -> None:
     """Other settings, maybe another database: the next use makes a new engine (the old one's
     connections close when its last user lets it go)."""
-    for cached in (get_engine, _standby_engine, _autocommit, _session_factory):
+    for cached in (get_engine, _standby_engine, owner_engine, _autocommit, _session_factory):
         cached.cache_clear()
 
 

@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy import Connection, text
 
+from core import districts
 from core.errors import NotFound, UserError
 from core.registry import Layer, registry
 from core.settings import get_settings
@@ -131,12 +132,15 @@ def bbox_condition(collection: Layer) -> str:
     return f"{overlaps_sql(collection, box)} AND ST_Intersects({geom_sql(collection)}, {box})"
 
 
-def items_sql(collection: Layer, filtered: list[str], with_bbox: bool) -> str:
+def items_sql(collection: Layer, filtered: list[str], with_bbox: bool, scoped: bool = False) -> str:
     """SQL of a page of features as GeoJSON text, in id order, with parameters ``:p_<property>`` for
-    each property in ``filtered``, ``:minx :miny :maxx :maxy`` with a bbox, and ``:lim :off``."""
+    each property in ``filtered``, ``:minx :miny :maxx :maxy`` with a bbox, ``:scope`` when ``scoped``
+    (the caller's districts, :mod:`core.districts`), and ``:lim :off``."""
     where = [f"t.{name} = :p_{name}" for name in filtered]
     if with_bbox:
         where.append(bbox_condition(collection))
+    if scoped:
+        where.append(districts.condition(geom_sql(collection)))
     return (
         f"SELECT {feature_sql(collection)}::text FROM {collection.from_clause}"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"

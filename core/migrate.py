@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from core.db import get_engine
+from core import roles
+from core.db import application_role, get_engine, owner_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,14 +22,16 @@ def _config(connection) -> Config:
 
 
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``."""
-    with (engine or get_engine()).begin() as connection:
+    """Bring the schema up to ``revision``, as the schema's owner (by default), then grant the
+    application role its rows (nothing when they are the same role)."""
+    with (engine or owner_engine()).begin() as connection:
         command.upgrade(_config(connection), revision)
+        roles.grant_application(connection, application_role())
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
-    """Take the schema down to ``revision``."""
-    with (engine or get_engine()).begin() as connection:
+    """Take the schema down to ``revision`` (as the schema's owner by default)."""
+    with (engine or owner_engine()).begin() as connection:
         command.downgrade(_config(connection), revision)
 
 

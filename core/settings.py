@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     database_read_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_READ_URL", "CIM_DATABASE_READ_URL")
     )
+    # The schema owner's database URL (migrations, bulk loads), when the application's role is another.
+    owner_database_url: str | None = None
     data_dir: Path = Path(".data")
     # The one projected metric CRS PostGIS stores geometry in: CGCS2000 3-degree
     # Gauss-Krüger, central meridian 120°E (Changzhou lies at 119.9°E).
@@ -50,6 +52,23 @@ class Settings(BaseSettings):
     field_key_file: Path | None = None
     pii_key: str | None = None
     pii_key_file: Path | None = None
+    # OpenID Connect single sign-on (spatial_api/oidc.py): the provider's issuer URL, this server's
+    # client there, the claim that carries the user's groups or roles and how its values map to roles
+    # here (the first that matches; else oidc_default_role; None refuses), the callback URL registered at
+    # the provider (default: this server's own /api/v1/auth/oidc/callback as requested).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_client_secret_file: Path | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_role_claim: str = "roles"
+    oidc_role_map: dict[str, str] = {}
+    oidc_default_role: str | None = None
+    oidc_redirect_url: str | None = None
+    oidc_username_prefix: str = "sso."
+    # TLS for `cim serve --tls`: a certificate and key in PEM; unset, a self-signed pair under data_dir/tls.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     # Logins: failures per account and per address before a lockout, whose length doubles after each
@@ -64,6 +83,8 @@ class Settings(BaseSettings):
     # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = []
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+    # Requests per minute under /api/: anonymous callers per address, people per account, API keys per
+    # key; a role's own figure in rate_limits_per_minute ("api_key" for API keys), else the default.
     rate_limit_per_minute: int = 6000
     # Second-person approval: an export of personal data, or of more rows than this, waits for one; so
     # does seeing more than personal_view_threshold people's records unmasked within the window (an
@@ -72,6 +93,9 @@ class Settings(BaseSettings):
     personal_view_threshold: int = 500
     personal_view_window_seconds: int = 3600
     view_grant_hours: int = 8
+    rate_limits_per_minute: dict[str, int] = {"admin": 12000, "api_key": 12000}
+    # The longest one query of an API request may run (ms) before the request is answered 503.
+    statement_timeout_ms: int = 30000
     # The review agencies' signing keys and certificates (<USCC>.key.pem, <USCC>.cert.pem, the
     # issuing CA's ca.cert.pem). Unset: <data_dir>/seals, where demo keys are generated as needed.
     seal_dir: Path | None = None
@@ -80,11 +104,11 @@ class Settings(BaseSettings):
     def _secrets(self) -> Settings:
         from core import secrets
 
-        for name in ("jwt_secret", "field_key", "pii_key"):
+        for name in ("jwt_secret", "field_key", "pii_key", "oidc_client_secret"):
             path = getattr(self, f"{name}_file")
             if getattr(self, name) is None and path is not None:
                 setattr(self, name, secrets.read_file(path, f"CIM_{name.upper()}_FILE"))
-            if getattr(self, name) is None and self.demo:
+            if getattr(self, name) is None and self.demo and name != "oidc_client_secret":
                 setattr(self, name, secrets.read_file(secrets.generated(self.data_dir, name), f"the demo's {name}"))
         return self
 

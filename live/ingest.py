@@ -51,7 +51,10 @@ def parse_time(raw: object) -> datetime:
     if isinstance(raw, bool):
         raise ValueError("time is not a timestamp")
     if isinstance(raw, int | float):
-        return datetime.fromtimestamp(float(raw), UTC)
+        try:
+            return datetime.fromtimestamp(float(raw), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"time {raw!r} is not epoch seconds of a real date") from None
     if not isinstance(raw, str):
         raise ValueError("time is missing (ISO 8601 with a zone, or epoch seconds)")
     parsed = datetime.fromisoformat(raw)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-from core.db import get_engine
+from core.db import owner_engine
 from live.settings import get_live_settings
 
 
@@ -35,7 +35,7 @@ def maintain(now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
     wanted = [_month(now.year, now.month + k) for k in range(settings.sensor_partitions_ahead + 1)]
     cutoff = _month(now.year, now.month - settings.sensor_retention_months)
-    with get_engine().begin() as conn:
+    with owner_engine().begin() as conn:  # partitions are the owner's to make and drop
         before = set(_months(conn))
         stray = (
             conn.execute(

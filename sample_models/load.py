@@ -19,7 +19,7 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from core.db import get_engine
+from core.db import owner_engine
 from core.models import Base
 from core.privacy import encrypt_field
 from core.settings import get_settings, store_srid
@@ -166,7 +166,8 @@ def dem_path() -> Path:
 
 
 def load_sample_city(buildings: int = 2000, seed: int = 7, progress: Progress | None = None) -> dict[str, int]:
-    """Generate the sample city and write it into the database of ``get_engine()``, replacing any previous
+    """Generate the sample city and write it, as the schema's owner (the load drops and remakes
+    constraints), into the application's database, replacing any previous
     one; deterministic per seed. ``progress(n)`` advances by one per step (``LOAD_STEPS`` in all).
     Returns the rows written per table, ``demo_users`` and ``dem_tile``."""
     from gis.dem import import_dem
@@ -174,7 +175,7 @@ def load_sample_city(buildings: int = 2000, seed: int = 7, progress: Progress | 
     city = generate_city(buildings, seed)
     if progress:
         progress(1)
-    engine = get_engine()
+    engine = owner_engine()
     with engine.begin() as conn:
         counts = write_city(conn, city, progress)
     if progress:

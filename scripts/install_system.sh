@@ -2,7 +2,7 @@
 # Installs the Debian packages the project needs, only when missing: PostGIS (with the
 # PostgreSQL 15 server), the EGM96 geoid grid (proj-data), GDAL's command-line tools (the
 # OGC API test reads us with ogrinfo), Chromium (the viewer's end-to-end tests) and
-# docker-compose (checks docker-compose.yml; no engine runs), Mosquitto (the sensors' MQTT broker),
+# docker-compose (checks docker-compose.yml; no engine runs), Mosquitto (the sensors' MQTT broker), pgaudit,
 # pgBackRest, pg_auto_failover, nginx and iproute2 (operations: backups, HA, the front, the failover test's hosts). Needs root or passwordless sudo.
 set -euo pipefail
 need=()
@@ -12,6 +12,7 @@ command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list :lang=zh | grep -q . || need+=(fonts-wqy-microhei)  # Chinese labels in the viewer's screenshots
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+[ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need+=(postgresql-15-pgaudit)  # database-level audit (`cim db up` preloads it)
 [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)  # the sensor feeds' MQTT broker (started by `cim sensors broker up`)
 command -v pgbackrest >/dev/null 2>&1 || need+=(pgbackrest)  # backups and point-in-time recovery (`cim backup`)
 command -v pg_autoctl >/dev/null 2>&1 || need+=(postgresql-15-auto-failover)  # `cim cluster up --ha`

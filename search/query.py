@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from core import districts
 from core.errors import Forbidden, UserError
 from core.privacy import hash_id_number
 from search.kinds import KINDS, Kind
@@ -29,6 +30,8 @@ class Query:
     district: str | None = None
     limit: int = 10
     offset: int = 0
+    # The caller's districts (division codes) when their data scope is limited (core.districts).
+    scope: tuple[str, ...] | None = None
 
 
 def id_number(q: str) -> str | None:
@@ -63,7 +66,10 @@ def _kind_sql(kind: Kind) -> str:
     if kind.name == "person":
         codes += " OR t.id_card_hash = :id_hash"
         exact_code += " OR t.id_card_hash = :id_hash"
-    district = f"(CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)"
+    district = (
+        f"(CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)"
+        f" AND {districts.condition(kind.geometry, kind.district)}"
+    )
     ranked = "6, 7 DESC, 2"
     if kind.searches_text:
         named = "('|' || t.search_text || '|')"
@@ -135,6 +141,7 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
         "code_prefix": f"{q['code']}%",
         "id_hash": hash_id_number(number) if number else None,
         "district": q["district"],
+        "scope": districts.param(query.scope),
         "n": per_kind,
         "limit": limit,
         "offset": query.offset,
@@ -144,7 +151,7 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
 def export_statement(conn: Connection, query: Query, personal: bool) -> tuple[str, dict[str, object], bool]:
     """Every hit of a search (up to EXPORT_MAX), as SQL, parameters and whether it lists people.
     People are left out for a role without personal-data rights unless asked for, then refused."""
-    query = check(Query(query.text, query.kinds, query.district, 1, 0))
+    query = check(Query(query.text, query.kinds, query.district, 1, 0, query.scope))
     if "person" in query.kinds and not personal:
         raise Forbidden("exporting people needs a role that may see personal data")
     kinds = query.kinds or tuple(k for k in KINDS if personal or k != "person")

@@ -17,7 +17,7 @@ from core import db, jobs
 from core.secrets import check_startup
 from core.settings import get_settings
 from ops.logs import log_config
-from spatial_api import bodylimit, headers, observability, openapi, problems, ratelimit, tasks  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import bodylimit, headers, observability, openapi, problems, ratelimit, tasks, timeouts  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     admin,
     analysis,
@@ -99,6 +99,7 @@ def create_app() -> FastAPI:
     openapi.install(app)
     problems.install(app)
     ratelimit.install(app)
+    app.add_middleware(timeouts.StatementTimeout)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(bodylimit.BodyLimit)
@@ -144,10 +145,21 @@ def create_app() -> FastAPI:
     return app
 
 
-def serve(host: str, port: int) -> None:
-    """Serve the app with uvicorn until interrupted."""
+def serve(host: str, port: int, tls: bool = False) -> None:
+    """Serve the app with uvicorn until interrupted; over HTTPS with ``tls`` (core.tls's certificate)."""
     import uvicorn
 
+    from core import tls as tls_files
+
+    files = tls_files.certificate(get_settings(), host) if tls else None
+    ssl = {"ssl_certfile": str(files[0]), "ssl_keyfile": str(files[1])} if files else {}
     uvicorn.run(
-        create_app, factory=True, host=host, port=port, log_config=log_config(), access_log=False, log_level="info"
+        create_app,
+        factory=True,
+        host=host,
+        port=port,
+        log_config=log_config(),
+        access_log=False,
+        log_level="info",
+        **ssl,
     )

@@ -93,6 +93,7 @@ def demo(
     buildings: int = BuildingsOption,
     seed: int = SeedOption,
     port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 to serve at."),
+    tls: bool = typer.Option(False, "--tls", help="HTTPS with a self-signed certificate made for the demo."),
 ) -> None:
     """Load the sample city, build its 3D Tiles and serve the viewer and the API."""
     from sample_models.cli import load, prepare_database
@@ -112,7 +113,7 @@ def demo(
         )
     for layer, result in _build_tiles().items():
         typer.echo(f"tiles {layer}: {result.get('features', '')} features, {result.get('tiles', '')} tiles")
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     typer.echo(
         "\n".join(
             [
@@ -124,4 +125,4 @@ def demo(
             ]
         )
     )
-    serve("127.0.0.1", port)
+    serve("127.0.0.1", port, tls)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from core.errors import UserError
-from spatial_api import audit, observability
+from spatial_api import audit, observability, timeouts
 from spatial_api.security import ANONYMOUS
 
 log = logging.getLogger("cim.api")
@@ -62,6 +62,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        if timeouts.is_timeout(exc):
+            log.warning("statement timeout on %s %s", request.method, request.url.path)
+            response = problem(503, timeouts.message())
+            response.headers["Retry-After"] = "30"
+            return response
         log.error("database unavailable: %s", exc.orig)
         response = problem(503, "the database is unavailable (a failover takes up to 30 s); try again shortly")
         response.headers["Retry-After"] = "5"

@@ -1,8 +1,9 @@
 """Authentication and role checks.
 
 Access tokens are short-lived JWTs (``exp`` always) carrying the user's token version; every request
-checks them against the user's row (active, current role, same version) in one indexed lookup, so
-disabling, demoting, logging out or changing the password takes effect on the next request. Other
+checks them against the user's row (active, current role, same version), kept in memory until the
+database announces a change (core.user_state), so disabling, demoting, logging out or changing the
+password takes effect on the next request. Other
 systems use API keys (``X-API-Key``) with scopes. No credentials means the ``public`` role; a bad,
 expired or revoked credential is a 401, a role without access a 403.
 """
@@ -22,6 +23,7 @@ from sqlalchemy import text
 
 from core.db import read_engine
 from core.settings import get_settings
+from core.user_state import user_state
 
 ROLE_PUBLIC = "public"
 # Roles that may see personal data (ID numbers, phones) unmasked.
@@ -95,14 +97,12 @@ def _claims(token: str) -> tuple[str, int]:
     return sub, version
 
 
-USER_STATE = text("SELECT role, active, token_version, districts FROM app_user WHERE username = :u")
 KEY_STATE = text("SELECT secret_hash, name, role, scopes, active FROM api_key WHERE prefix = :p")
 
 
 def _user_principal(token: str) -> Principal:
     username, version = _claims(token)
-    with read_engine().connect() as conn:
-        row = conn.execute(USER_STATE, {"u": username}).first()
+    row = user_state(username)
     if row is None or not row.active:
         raise unauthorized("this account does not exist or is disabled")
     if row.token_version != version:

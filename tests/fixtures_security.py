@@ -32,7 +32,7 @@ def admin_headers(client, role_headers) -> dict[str, str]:
     return role_headers["admin"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def new_user(client, admin_headers) -> Callable[..., tuple[str, str]]:
     """``new_user(role="planner")``: a fresh user created through the admin API; (username, password)."""
 

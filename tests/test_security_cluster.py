@@ -90,7 +90,7 @@ def test_passwords_no_superuser_and_durability(own_cluster):
             "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
         owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
-        assert owner.fetchone()[0] == "cim"
+        assert owner.fetchone()[0] == "cim_owner"
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("COPY (SELECT 1) TO PROGRAM 'true'")  # OS commands need a superuser
     assert settings == {
@@ -152,3 +152,66 @@ def test_kill_9_loses_no_acknowledged_write_and_the_api_recovers(own_cluster):
     finally:
         api.terminate()
         api.wait(timeout=20)
+
+
+def _owner_url(own_cluster: dict) -> str:
+    secret = (own_cluster["data"] / "secrets" / "pg_cim_owner").read_text().strip()
+    return make_url(own_cluster["url"]).set(username="cim_owner", password=secret).render_as_string(False)
+
+
+def test_the_application_role_only_reads_and_writes_rows(own_cluster):
+    """Migrations ran as the owner (it owns every table but PostGIS's own); the application role may not CREATE, ALTER,
+    DROP or TRUNCATE, nor UPDATE or DELETE an audit row, yet reads and writes ordinary rows."""
+    refused = [
+        "CREATE TABLE intruder (a int)",
+        "CREATE SCHEMA intruder",
+        "ALTER TABLE building ADD COLUMN intruder int",
+        "DROP TABLE building",
+        "TRUNCATE building",
+        "CREATE INDEX intruder ON building (code)",
+        "UPDATE audit_log SET result = 'forged'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER USER",
+    ]
+    with _connect(own_cluster["url"]) as conn:
+        for statement in refused:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="denied|must be owner"):
+                conn.execute(statement)
+        with conn.transaction(force_rollback=True):
+            conn.execute("INSERT INTO login_throttle (key, failures) VALUES ('probe', 1)")
+            conn.execute("UPDATE login_throttle SET failures = 2 WHERE key = 'probe'")
+            assert conn.execute("SELECT failures FROM login_throttle WHERE key = 'probe'").fetchone() == (2,)
+            assert conn.execute("DELETE FROM login_throttle WHERE key = 'probe'").rowcount == 1
+            conn.execute("INSERT INTO audit_log (action, result) VALUES ('probe', 'ok')")
+        owners = dict(
+            conn.execute(
+                """SELECT pg_get_userbyid(c.relowner), count(*) FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname IN ('public', 'sensor_partitions') AND c.relkind IN ('r', 'p', 'v', 'S')
+                      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+                    GROUP BY 1"""
+            ).fetchall()
+        )
+    assert set(owners) == {"cim_owner"} and owners["cim_owner"] > 50, owners
+
+
+def test_pgaudit_logs_statements_outside_the_application(own_cluster):
+    """pgaudit writes the owner's statements (and DDL) to the server log, not the application's rows."""
+    log = Path(own_cluster["data_dir"]) / "server.log"
+    marks = {role: f"pgaudit-probe-{role}-{time.monotonic_ns()}" for role in ("cim", "cim_owner")}
+    with _connect(own_cluster["url"]) as conn:
+        conn.execute(f"SELECT '{marks['cim']}'")
+    with _connect(_owner_url(own_cluster)) as conn:
+        conn.execute(f"SELECT '{marks['cim_owner']}'")
+        conn.execute(f'CREATE TABLE "{marks["cim_owner"]}_t" (a int)')
+        conn.execute(f'DROP TABLE "{marks["cim_owner"]}_t"')
+
+    def audited() -> list[str]:
+        return [line for line in log.read_text(errors="replace").splitlines() if "AUDIT: SESSION" in line]
+
+    _until(lambda: sum(marks["cim_owner"] in line for line in audited()) == 3, 30, "the owner's statements logged")
+    lines = [line for line in audited() if marks["cim_owner"] in line]
+    expected = [["READ", "SELECT"], ["DDL", "CREATE TABLE"], ["DDL", "DROP TABLE"]]
+    assert [line.split(",")[3:5] for line in lines] == expected
+    assert not any(marks["cim"] in line for line in audited()), "the application's reads stay out of pgaudit's log"

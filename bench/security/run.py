@@ -89,6 +89,11 @@ def run(rounds: int) -> None:
     for role in ("planner", "emergency"):
         token = client.post("/api/v1/auth/token", data={"username": role, "password": f"{role}-demo"}).json()
         headers[role] = {"Authorization": f"Bearer {token['access_token']}"}
+    # The same planner token with its user state read from the database on every request (as before
+    # the in-memory state): the peer the cache is measured against.
+    headers["planner_from_db"] = headers["planner"]
+    from core import user_state
+
     samples: dict[str, list[float]] = {k: [] for k in headers}
     params = {"lon": lon, "lat": lat}
     for _ in range(20):  # warm-up
@@ -96,11 +101,23 @@ def run(rounds: int) -> None:
             client.get("/api/v1/query/identify", params=params, headers=h)
     for _ in range(rounds):
         for who, h in headers.items():
+            if who == "planner_from_db":
+                user_state._forget("planner")
             started = time.perf_counter()
             response = client.get("/api/v1/query/identify", params=params, headers=h)
             samples[who].append(time.perf_counter() - started)
             assert response.status_code == 200, response.text
     identify = {who: _p50_ms(s) for who, s in samples.items()}
+    # The token check alone (signature, claims, the user's state: from memory once the listener runs).
+    from spatial_api.security import _user_principal
+
+    token = headers["planner"]["Authorization"].removeprefix("Bearer ")
+    check_samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        _user_principal(token)
+        check_samples.append(time.perf_counter() - started)
+    listening = user_state._state.listening.is_set()
     # One audit row alone (the durable commit included), as a share of the planner's identify.
     from spatial_api import audit
     from spatial_api.security import Principal
@@ -121,6 +138,9 @@ def run(rounds: int) -> None:
         "rounds": rounds,
         "identify_p50_ms": identify,
         "token_check_ratio": round(identify["planner"] / identify["anonymous"], 3),
+        "token_check_from_db_ratio": round(identify["planner_from_db"] / identify["anonymous"], 3),
+        "token_check_alone_p50_ms": _p50_ms(check_samples),
+        "user_state_from_memory": listening,
         "personal_read_ratio": round(identify["emergency"] / identify["planner"], 3),
         "audit_row_p50_ms": _p50_ms(audit_samples),
         "audit_row_share_of_identify": round(_p50_ms(audit_samples) / identify["planner"], 3),

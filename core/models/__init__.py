@@ -13,8 +13,8 @@ from core.models.credit import (
     CreditRuleset,
     CreditRun,
     CreditScore,
-    District,
 )
+from core.models.divisions import District
 from core.models.exports import Approval
 from core.models.history import RecordVersion
 from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
@@ -57,7 +57,6 @@ __all__ = [
     "CreditRun",
     "CreditRuleset",
     "CreditScore",
-    "District",
     "ApiKey",
     "Alarm",
     "AlarmStep",
@@ -74,6 +73,7 @@ __all__ = [
     "CreditGradeHistory",
     "CreditRecord",
     "DemTile",
+    "District",
     "DrawingReview",
     "EmergencyEvent",
     "EventStep",

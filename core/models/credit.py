@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column, now_column
+from core.models.base import Base, now_column
 from core.models.records import CREDIT_GRADES, _in
 
 RULESET_STATUSES = ("draft", "checked", "approved", "active", "retired")
@@ -204,13 +204,3 @@ class CreditModel(Base):
     train_rows: Mapped[int] = mapped_column(Integer)
     test_rows: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class District(Base):
-    """An administrative district's boundary (区县), keyed by its 12-digit statistical division code;
-    enterprises name their district, and the regional risk map groups them by it."""
-
-    __tablename__ = "district"
-    code: Mapped[str] = mapped_column(String(12), primary_key=True)
-    name: Mapped[str] = mapped_column(Text, unique=True)
-    geom = geom_column("MULTIPOLYGON", nullable=False)

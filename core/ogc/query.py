@@ -4,6 +4,7 @@ count (``numberMatched``). Names come from the registry only; request values are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from pygeofilter import ast
 from sqlalchemy import Connection, text
 
-from core import layers
+from core import districts, layers
 from core.errors import NotFound, UserError
 from core.ogc import cql2
 from core.ogc import crs as crs_
@@ -41,6 +42,7 @@ class Items:
     filter_crs: crs_.Crs = field(default_factory=crs_.default)
     sortby: tuple[Sort, ...] = ()
     crs: crs_.Crs = field(default_factory=crs_.default)
+    scope: Sequence[str] | None = None  # the caller's districts (:mod:`core.districts`); None: all
 
 
 def parse_bbox(value: str, bbox_crs: crs_.Crs) -> Box:
@@ -125,6 +127,9 @@ def where_sql(request: Items) -> tuple[str, dict[str, Any]]:
         condition, bound = cql2.to_sql(layer, request.filter, request.filter_crs)
         where.append(condition)
         params.update(bound)
+    if request.scope is not None:
+        where.append(districts.condition(layers.geom_sql(layer)))
+        params["scope"] = districts.param(request.scope)
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
@@ -146,13 +151,16 @@ def items(conn: Connection, request: Items) -> tuple[list[str], int]:
     return features, matched
 
 
-def item(conn: Connection, layer: Layer, fid: str, crs: crs_.Crs) -> str:
-    """One feature as GeoJSON text in ``crs``, or a 404."""
+def item(conn: Connection, layer: Layer, fid: str, crs: crs_.Crs, scope: Sequence[str] | None = None) -> str:
+    """One feature as GeoJSON text in ``crs``, or a 404 (also when it lies outside the districts
+    ``scope`` names)."""
     geometry = crs_.geojson_sql(layers.geom_sql(layer), crs)
     sql = (
-        f"SELECT {layers.feature_sql(layer, geometry)}::text FROM {layer.from_clause} WHERE t.{layer.id_column} = :fid"
+        f"SELECT {layers.feature_sql(layer, geometry)}::text FROM {layer.from_clause} "
+        f"WHERE t.{layer.id_column} = :fid AND {districts.condition(layers.geom_sql(layer))}"
     )
-    row = conn.execute(text(sql), {"fid": layers.feature_id(layer, fid)}).first()
+    params = {"fid": layers.feature_id(layer, fid), "scope": districts.param(scope)}
+    row = conn.execute(text(sql), params).first()
     if row is None:
         raise NotFound(f"{layer.name} has no feature {fid!r}")
     return row[0]

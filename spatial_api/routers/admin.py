@@ -8,16 +8,20 @@ import io
 import secrets
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+import shapely
+import shapely.geometry
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
-from core import audit_chain, sessions
+from core import audit_chain, districts, sessions
 from core.db import read_engine, session_scope
 from core.errors import NotFound, UserError
 from core.models import ApiKey, User
 from core.privacy import hash_password
+from core.settings import store_srid
 from core.users import USERNAME, Unacceptable, check_password, check_role
 from spatial_api import audit
 from spatial_api.security import API_KEY_PREFIX, SCOPES, Principal, require_role, sha256_hex
@@ -45,6 +49,17 @@ class UserChange(BaseModel):
     role: str | None = None
     active: bool | None = None
     districts: list[str] | None = None
+
+
+class DistrictIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="e.g. 武进区")
+    geometry: dict = Field(description="the boundary: a GeoJSON Polygon or MultiPolygon in CRS84")
+
+
+class DistrictOut(BaseModel):
+    code: str
+    name: str
+    area_km2: float
 
 
 class PasswordReset(BaseModel):
@@ -100,14 +115,21 @@ def list_users(principal: Principal = Depends(admins)) -> list[UserOut]:
         return [_user_out(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
+def _check_districts(session: Session, codes: list[str] | None) -> None:
+    missing = districts.unknown(session.connection(), codes or [])
+    if missing:
+        raise Unacceptable(f"no district {', '.join(missing)}: add it under /admin/districts first")
+
+
 @router.post("/admin/users", response_model=UserOut, status_code=201)
 def create_user(body: NewUser, request: Request, principal: Principal = Depends(admins)) -> UserOut:
-    """A new user; the password policy applies."""
+    """A new user; the password policy applies; ``districts`` (division codes) limit their data scope."""
     if not USERNAME.match(body.username):
         raise Unacceptable("a username is 2 to 64 letters, digits or . _ @ -")
     check_role(body.role)
     check_password(body.password, body.username)
     with session_scope() as session:
+        _check_districts(session, body.districts)
         if session.get(User, body.username) is not None:
             raise UserError(f"user {body.username!r} exists already")
         user = User(
@@ -139,6 +161,7 @@ def change_user(username: str, body: UserChange, request: Request, principal: Pr
         if body.active is not None:
             user.active = body.active
         if "districts" in body.model_fields_set:
+            _check_districts(session, body.districts)
             user.districts = body.districts
         session.flush()
         sessions.revoke_all(session, user)
@@ -161,6 +184,54 @@ def reset_password(
         user.password_hash = hash_password(body.password)
         sessions.revoke_all(session, user)
     audit.record("user.password_reset", username, principal, request)
+
+
+DISTRICT_CODE = r"^[0-9]{6}([0-9]{6})?$"
+MAX_BOUNDARY_VERTICES = 200_000
+
+
+@router.get("/admin/districts", response_model=list[DistrictOut])
+def list_districts(principal: Principal = Depends(admins)) -> list[DistrictOut]:
+    """The districts users' data scopes may name."""
+    sql = "SELECT code, name, ST_Area(geom) / 1e6 AS area_km2 FROM district ORDER BY code"
+    with read_engine().connect() as conn:
+        return [DistrictOut(**row) for row in conn.execute(text(sql)).mappings()]
+
+
+@router.put("/admin/districts/{code}", response_model=DistrictOut)
+def put_district(
+    request: Request,
+    body: DistrictIn,
+    code: str = Path(pattern=DISTRICT_CODE, description="the 6- or 12-digit division code, e.g. 320412"),
+    principal: Principal = Depends(admins),
+) -> DistrictOut:
+    """Add or replace a district's boundary."""
+    boundary = _boundary(body.geometry)
+    sql = """INSERT INTO district (code, name, geom)
+             VALUES (:code, :name, ST_Multi(ST_Transform(ST_GeomFromWKB(:wkb, 4326), :srid)))
+             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, geom = EXCLUDED.geom
+             RETURNING ST_Area(geom) / 1e6"""
+    params = {"code": code, "name": body.name, "wkb": shapely.to_wkb(boundary), "srid": store_srid()}
+    with session_scope() as session:
+        area_km2 = session.execute(text(sql), params).scalar_one()
+    audit.record("district.put", f"{code} {body.name}", principal, request)
+    return DistrictOut(code=code, name=body.name, area_km2=area_km2)
+
+
+def _boundary(geojson: dict) -> shapely.Geometry:
+    """A district's boundary from GeoJSON in CRS84: a valid (Multi)Polygon of lon/lat, or a 422."""
+    try:
+        shape = shapely.geometry.shape(geojson)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.ShapelyError):
+        raise Unacceptable("geometry is not readable GeoJSON: give a Polygon or MultiPolygon") from None
+    if shape.geom_type not in ("Polygon", "MultiPolygon") or shape.is_empty or not shape.is_valid:
+        raise Unacceptable("geometry must be a valid, non-empty GeoJSON Polygon or MultiPolygon")
+    if shapely.get_num_coordinates(shape) > MAX_BOUNDARY_VERTICES:
+        raise Unacceptable(f"the boundary has over {MAX_BOUNDARY_VERTICES} vertices: simplify it")
+    lon0, lat0, lon1, lat1 = shape.bounds
+    if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
+        raise Unacceptable("geometry must be in CRS84 degrees (lon, lat)")
+    return shape
 
 
 def _key_out(key: ApiKey) -> dict:
@@ -233,7 +304,8 @@ def search_audit(
     principal: Principal = Depends(admins),
 ):
     """Search the audit log, newest first; ``format=csv`` exports (and is itself audited)."""
-    conditions, params = [], {"n": limit, "off": offset}
+    conditions: list[str] = []
+    params: dict[str, object] = {"n": limit, "off": offset}
     if username is not None:
         conditions.append("username = :username")
         params["username"] = username

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from core import logins, sessions
@@ -13,7 +14,7 @@ from core.models import User
 from core.privacy import hash_password, verify_password
 from core.settings import get_settings
 from core.users import check_password
-from spatial_api import audit
+from spatial_api import audit, oidc
 from spatial_api.schemas.auth import Me, PasswordChange, RefreshRequest, TokenPair
 from spatial_api.security import Principal, current_principal, issue_token, unauthorized
 
@@ -65,6 +66,63 @@ def login(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> Toke
         return pair
     finally:
         audit.record("login", form.username, who, request, outcome)
+
+
+def _callback_url(request: Request) -> str:
+    return get_settings().oidc_redirect_url or str(request.url_for("oidc_callback"))
+
+
+@router.get(
+    "/oidc/login",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: {"description": "to the identity provider's login"}, 404: {"description": "no provider set"}},
+)
+def oidc_login(request: Request) -> RedirectResponse:
+    """Single sign-on: send the browser to the identity provider (authorization code with PKCE)."""
+    settings = oidc.settings_now()
+    url, cookie = oidc.start(settings, _callback_url(request))
+    response = RedirectResponse(url, status_code=302)
+    response.set_cookie(
+        oidc.COOKIE,
+        cookie,
+        max_age=oidc.COOKIE_SECONDS,
+        path=request.url_for("oidc_callback").path,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/oidc/callback", response_model=TokenPair)
+def oidc_callback(
+    request: Request,
+    code: str | None = Query(None, max_length=4096),
+    state: str | None = Query(None, max_length=1024),
+    error: str | None = Query(None, max_length=200),
+    pending: str | None = Cookie(None, alias=oidc.COOKIE),
+) -> TokenPair:
+    """Where the identity provider sends the browser back: the code becomes this server's token pair,
+    for the local account of the provider's user, with the role its claims map to."""
+    settings = oidc.settings_now()
+    who, outcome = Principal("sso", "public"), "error"
+    try:
+        if error is not None or code is None or state is None:
+            outcome = "denied"
+            raise unauthorized(f"the identity provider did not log you in ({error or 'no code'})")
+        identity = oidc.identity(settings, oidc.finish(settings, _callback_url(request), pending, code, state))
+        who = Principal(identity.username, identity.role)
+        with session_scope() as session:
+            user = oidc.account(session, identity)
+            pair = _pair(user, sessions.issue_refresh(session, user))
+        outcome = "ok"
+        return pair
+    except HTTPException as exc:
+        outcome = "denied" if exc.status_code in (401, 403) else outcome
+        raise
+    finally:
+        audit.record("login.sso", who.username or "", who, request, outcome)
 
 
 @router.post("/refresh", response_model=TokenPair)

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from core import jobs
 from core.db import session_scope
-from core.errors import NotFound
+from core.errors import NotFound, UserError
 from core.models import CreditAlert, CreditReview, CreditRuleset, CreditRun, Enterprise
 from credit import alerts, evidence, plans, reviews, rulesets, stats
 from spatial_api import audit
@@ -450,6 +450,10 @@ def risk_hexagons(
         return FeatureCollection.model_validate(stats.hexagons(session, size))
 
 
+WEB_MERCATOR_WIDTH_M = 40_075_016.7
+MAX_TILE_HEXAGONS = 200_000
+
+
 @router.get(
     "/stats/hexagons/{z}/{x}/{y}.pbf",
     response_class=Response,
@@ -463,6 +467,11 @@ def risk_hexagon_tile(
     principal: Principal = Depends(reader),
 ) -> Response:
     """The risk grid as a Mapbox vector tile (layer ``credit_risk``)."""
+    cells = (WEB_MERCATOR_WIDTH_M / 2**z / size) ** 2
+    if cells > MAX_TILE_HEXAGONS:
+        raise UserError(
+            f"a tile at zoom {z} would hold ~{cells:.0f} hexagons of {size:g} m: zoom in or make them larger"
+        )
     with session_scope() as session:
         data = stats.hexagon_tile(session, z, x, y, size)
     return Response(bytes(data or b""), media_type="application/vnd.mapbox-vector-tile")

@@ -301,6 +301,7 @@ def items(
     params = dict(request.query_params)
     wanted = _items_request(coll, params, 0 if result_type == "hits" else limit, offset)
     with read_engine().connect() as conn:
+        wanted.scope = principal.districts
         features, matched = ogc.items(conn, wanted)
     audit.paged(coll.name, limit, len(features), principal, request)
     href = f"{_base(request)}/collections/{coll.name}/items"
@@ -325,13 +326,14 @@ def item(
     fid: str,
     request: Request,
     crs: str | None = Query(None, description="the CRS of the answer's coordinates (default CRS84)"),
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     """One feature; on the record layers with the record's ETag (give it as If-Match to change it)."""
     coll = layers.get_collection(collection_id)
     answer_crs = crs_.parse(crs)
     headers = {"Content-Crs": crs_.header(answer_crs)}
     with read_engine().connect() as conn:
-        feature = ogc.item(conn, coll, fid, answer_crs)
+        feature = ogc.item(conn, coll, fid, answer_crs, principal.districts)
         if coll.records:
             headers["ETag"] = write.read(conn, spec.get(coll.records), fid)[1]
     base = f"{_base(request)}/collections/{coll.name}"

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import shapely
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from core import districts, layers
 from core.db import read_engine
 from core.errors import UserError
+from core.registry import registry
 from core.settings import store_srid
 from gis.analysis import identify as identify_
 from gis.analysis import inputs
@@ -42,6 +45,11 @@ def identify(
         else:
             raise UserError("give lon and lat of a point, or layer and id of a feature")
         answer = identify_.identify(conn, found_layer, fid, principal.sees_personal_data, distance_m)
+        if principal.districts is not None:
+            found = registry().layer(found_layer)
+            key = layers.feature_id(found, fid)
+            where = (found.from_clause, f"t.{found.id_column}", key, layers.geom_sql(found), None)
+            districts.check(conn, *where, principal.districts, f"{found_layer} {fid}")
     if principal.sees_personal_data and identify_.has_people(answer):
         audit.record("read_personal", f"identify {found_layer}/{fid}", principal, request)
     return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
@@ -58,4 +66,6 @@ def within(
     area_geojson = geometry.get("geometry", geometry) if geometry.get("type") == "Feature" else geometry
     with read_engine().connect() as conn:
         area = inputs.geometry(conn, area_geojson, ("Polygon", "MultiPolygon"), "area")
+        if principal.districts is not None:  # the statistics of the part inside the caller's districts
+            area = shapely.intersection(area, districts.area(conn, principal.districts))
         return within_(conn, area, store_srid(), date.today().year)

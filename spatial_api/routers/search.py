@@ -68,7 +68,7 @@ def search(
 ) -> SearchAnswer:
     """Find features and records by name, address or code; best matches first, each with where it is."""
     kinds = tuple(k for value in kind for k in value.split(",") if k)
-    asked = search_query.Query(q, kinds, district, limit, offset)
+    asked = search_query.Query(q, kinds, district, limit, offset, principal.districts)
     with read_engine().connect() as conn:
         rows, more = search_query.run(conn, asked, id_lookup=principal.sees_personal_data)
     hits = [_hit(row, principal.sees_personal_data) for row in rows]

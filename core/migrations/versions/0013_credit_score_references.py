@@ -1,18 +1,14 @@
-"""credit: district boundaries (区县) for the regional risk map; score rows keep their run and
-enterprise by statement-level triggers instead of per-row foreign keys (a full run writes 100,000)
+"""credit: score rows keep their run and enterprise by statement-level triggers instead of per-row
+foreign keys (a full run writes 100,000)
 
 Revision ID: 0013
-Revises: 0005
+Revises: 0012
 """
 
-import sqlalchemy as sa
 from alembic import op
-from geoalchemy2 import Geometry
-
-from core.settings import store_srid
 
 revision = "0013"
-down_revision = "0005"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -66,26 +62,9 @@ def upgrade() -> None:
     for name, *_ in FOREIGN_KEYS:
         op.drop_constraint(name, "credit_score", type_="foreignkey")
     op.execute(REFERENCES)
-    op.create_table(
-        "district",
-        sa.Column("code", sa.String(length=12), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column(
-            "geom",
-            Geometry(geometry_type="MULTIPOLYGON", srid=store_srid(), spatial_index=False, name="geometry"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("code", name=op.f("pk_district")),
-        sa.UniqueConstraint("name", name=op.f("uq_district_name")),
-    )
-    op.create_geospatial_index(
-        "idx_district_geom", "district", ["geom"], unique=False, postgresql_using="gist", postgresql_ops={}
-    )
 
 
 def downgrade() -> None:
     op.execute(DROP_REFERENCES)
     for name, table, column, key in FOREIGN_KEYS:
         op.create_foreign_key(name, "credit_score", table, [column], [key], ondelete="CASCADE")
-    op.drop_geospatial_index("idx_district_geom", table_name="district", postgresql_using="gist", column_name="geom")
-    op.drop_table("district")
