@@ -79,6 +79,26 @@ def html(conn: Connection, event: dict) -> str:
         )
         if valves.get("note"):
             sections.append(f"<p class='note'>{escape(valves['note'])}</p>")
+    if access := sheet.get("fire_access"):
+        sections.append("<h3>消防车通道 Fire-engine access</h3>")
+        if access.get("roads"):
+            sections.append(
+                f"<p>路线长度 Route: {access['route_m']} m · 道路宽度不小于 Roads at least "
+                f"{access['min_road_width_m']} m wide · 停靠点距火点 Reach to fire: {access['reach_to_fire_m']} m</p>"
+            )
+            sections.append(
+                _table(
+                    ["道路 Road", "名称 Name", "宽度 Width (m)"],
+                    [[r["code"], r["name"], r["width_m"]] for r in access["roads"]],
+                )
+            )
+        else:
+            sections.append(f"<p class='note'>{escape(access.get('note', ''))}</p>")
+    if "hydrants" in sheet:
+        sections.append(f"<h3>消火栓（{sheet['hydrant_reach_m']:.0f} 米内）Hydrants within reach</h3>")
+        sections.append(
+            _table(["消火栓 Hydrant", "距离 Distance (m)"], [[h["id"], h["distance_m"]] for h in sheet["hydrants"]])
+        )
     if sheet.get("compartments"):
         sections.append("<h3>管廊舱室 Tunnel compartments</h3>")
         sections.append(

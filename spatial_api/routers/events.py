@@ -38,6 +38,9 @@ class EventIn(BaseModel):
     water_level_m: float | None = Field(None, description="flood: water level, orthometric metres")
     building_code: str | None = Field(None, description="building safety: the building (else the nearest)")
     intensity: str | None = Field(None, max_length=8, description="earthquake: intensity of the zone (e.g. VIII)")
+    min_road_width_m: float | None = Field(
+        None, gt=0, le=100, description="fire: the narrowest road fire engines may take (default 4 m, GB 50016 §7.1.8)"
+    )
 
 
 class FeedbackIn(BaseModel):
@@ -74,7 +77,9 @@ def post_event(body: EventIn, request: Request, principal: Principal = Depends(c
     radius = inputs.radius(body.radius_m) if body.radius_m is not None else None
     params = {
         k: v
-        for k, v in body.model_dump(include={"pipe_id", "water_level_m", "building_code", "intensity"}).items()
+        for k, v in body.model_dump(
+            include={"pipe_id", "water_level_m", "building_code", "intensity", "min_road_width_m"}
+        ).items()
         if v is not None
     }
     with get_engine().begin() as conn:
