@@ -26,7 +26,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
+def start_server(
+    port: int, log: Path, code: Path = ROOT, env: dict | None = None, timeout_s: float = 60.0
+) -> subprocess.Popen:
     """`cim serve` of the code in ``code`` with this session's DATABASE_URL and data dir (or ``env``);
     waits until /api/v1/health answers."""
     process = subprocess.Popen(
@@ -37,7 +39,7 @@ def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = Non
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"cim serve exited with {process.returncode}: {log.read_text()[-2000:]}")
@@ -47,7 +49,7 @@ def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = Non
         except OSError:
             time.sleep(0.3)
     process.terminate()
-    raise RuntimeError(f"cim serve did not answer within 60 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"cim serve did not answer within {timeout_s:.0f} s: {log.read_text()[-2000:]}")
 
 
 def stop_server(process: subprocess.Popen) -> None:
