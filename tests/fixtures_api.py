@@ -4,14 +4,9 @@ raw-SQL helpers and CRS84 conversions computed with pyproj alone."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import shapely
 from pyproj import Transformer
@@ -95,38 +90,10 @@ def emergency_event(database: Engine, sample_city) -> Iterator[dict]:
         conn.execute(text("DELETE FROM emergency_event WHERE id = :id"), {"id": row["id"]})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(database: Engine, sample_city) -> Iterator[str]:
     """A real uvicorn serving the app on a free port over the test database; yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.terminate()  # reading the pipe of a live server would wait for ever
-                raise RuntimeError(f"uvicorn did not start: {process.communicate(timeout=20)[1].decode()[-2000:]}")
-            time.sleep(0.3)
+    from spatial_api.local_server import uvicorn_server
+
+    with uvicorn_server({**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)

@@ -74,7 +74,7 @@ def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
     )
     # Without published BIM models the viewer's bim tileset is a 404 (as on any city without them); nothing else fails.
     bad = result.get("bad_responses", [])
-    assert [r for r in bad if "/tiles/bim/" not in r] == [] and result["outside"] == []
+    assert [r for r in bad if "/tiles/bim" not in r] == [] and result["outside"] == []  # bim/, bim_elements/
     assert len(result["console_errors"]) == len(bad)
     assert result["live_requests_before_open"] == []  # the first view asks nothing of the live city
     assert result["sensors_drawn"] == rows("SELECT count(*) AS n FROM sensor")[0]["n"]
