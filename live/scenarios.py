@@ -194,16 +194,16 @@ def fire_access(ctx: Context) -> dict:
     for a, b in zip(path, path[1:], strict=False):
         if not roads or roads[-1] != graph.edges[a, b]["road"]:
             roads.append(graph.edges[a, b]["road"])
-    names = dict(ctx.conn.execute(text("SELECT code, name FROM road WHERE code = ANY(:c)"), {"c": roads}).all())
-    widths = dict(ctx.conn.execute(text("SELECT code, width_m FROM road WHERE code = ANY(:c)"), {"c": roads}).all())
-    line = [p for p in path[:-1]] + [(reach.x, reach.y)]
+    found = ctx.conn.execute(text("SELECT code, name, width_m FROM road WHERE code = ANY(:c)"), {"c": roads})
+    about: dict[str, tuple[str, float]] = {code: (name, width) for code, name, width in found}
+    line = [*path[:-1], (reach.x, reach.y)]
     lon_lat = store_to_crs84()
     return {
         "fire_access": {
             "min_road_width_m": min_width,
             "entry": dict(zip(("lon", "lat"), lon_lat.transform(*path[0]), strict=True)),
             "route_m": round(length, 1),
-            "roads": [{"code": r, "name": names[r], "width_m": widths[r]} for r in roads],
+            "roads": [{"code": r, "name": about[r][0], "width_m": about[r][1]} for r in roads],
             "route": [list(lon_lat.transform(x, y)) for x, y in line],
             "reach_to_fire_m": round(reach.distance(fire), 1),
         }

@@ -12,6 +12,7 @@ overlay (`POST /api/v1/analysis/incident`). Writes bench/sensors/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -167,7 +168,10 @@ def latency(base: str, trials: int) -> dict:
     ready = threading.Event()
 
     def read() -> None:
-        with httpx.stream("GET", f"{base}/api/v1/live/stream", timeout=httpx.Timeout(5, read=None)) as response:
+        with (
+            contextlib.suppress(httpx.HTTPError),  # the server stopping at the end of the run
+            httpx.stream("GET", f"{base}/api/v1/live/stream", timeout=httpx.Timeout(5, read=None)) as response,
+        ):
             event = None
             for line in response.iter_lines():
                 if line.startswith("event: "):
