@@ -16,6 +16,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -274,6 +275,7 @@ def events(base: str, engine, trials: int) -> dict:
             "max_ms": round(max(timings), 1),
             "overlay_median_ms": round(statistics.median(overlay), 1) if overlay else None,
         }
+        print(kind, json.dumps(out[kind]), flush=True)
     return out
 
 
@@ -285,6 +287,7 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--event-trials", type=int, default=5)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still clean up (broker, database)
     from bench.scratch import scratch_database
     from core.secrets import generated
     from core.settings import configure
@@ -310,16 +313,21 @@ def main() -> None:
                 engine = get_engine()
                 now = datetime.now(UTC).replace(microsecond=0)
                 mqtt = throughput_mqtt(engine, args.sensors, args.per_sensor, now - timedelta(hours=4))
+                print("mqtt", json.dumps(mqtt), flush=True)
                 lat = latency(base, args.trials)
                 direct = throughput_direct(engine, args.sensors, args.per_sensor, now - timedelta(hours=3), 2000)
+                print("direct", json.dumps(direct), flush=True)
                 copy = throughput_copy(engine, args.sensors, args.per_sensor, now - timedelta(hours=2))
+                print("copy", json.dumps(copy), flush=True)
                 naive = throughput_naive(engine, 5000, args.sensors, now - timedelta(hours=1))
+                print("naive", json.dumps(naive), flush=True)
                 kinds = events(base, engine, args.event_trials)
         finally:
             listener.terminate()
             listener.wait(20)
             broker.down()
     results = {
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "sensors": args.sensors,
         "buildings": args.buildings,
         "city_load_s": round(city_s, 1),
@@ -369,7 +377,8 @@ def _write(r: dict) -> None:
     (Path(__file__).parent / "RESULTS.md").write_text(
         f"""# Sensor feeds and emergency events benchmark
 
-Machine: the shared 2-core development box (other helpers' tests running beside); one run of
+Machine: the shared 2-core development box (other helpers' tests running beside; load average
+{r.get("load_average", "not recorded")} at the end of the run); one run of
 `.venv/bin/python bench/sensors/run.py` on the sample city of {r["buildings"]:,} buildings (loaded in
 {r["city_load_s"]} s into a database of its own), {r["sensors"]:,} bench sensors, {m["readings"]:,} readings.
 
