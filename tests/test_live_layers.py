@@ -30,7 +30,10 @@ def test_alarms_collection_and_identify_answer_with_the_alarm(client, sample_ala
     assert answer["feature"]["properties"]["sensor_id"] == sample_alarm["sensor_id"]
     assert answer["steps"] == []  # inserted raw: no lifecycle step yet
     sensor = client.get(f"{API}/query/identify", params={"layer": "sensors", "id": sample_alarm["sensor_id"]}).json()
-    assert [a["id"] for a in sensor["alarms"]] == [sample_alarm["id"]]
+    open_ = rows(
+        "SELECT id FROM alarm WHERE sensor_id = :s AND status <> 'closed' ORDER BY id DESC", s=sample_alarm["sensor_id"]
+    )
+    assert [a["id"] for a in sensor["alarms"]] == [r["id"] for r in open_] and sample_alarm["id"] in open_[0].values()
     latest = rows(
         "SELECT time, value FROM sensor_reading WHERE sensor_id = :s ORDER BY time DESC LIMIT 1",
         s=sample_alarm["sensor_id"],
