@@ -116,6 +116,7 @@ def evaluate(
         return []
     states = _ensure_states(conn, sorted(by_sensor))
     changed: set[int] = set()
+    saves: list[dict] = []  # every sensor's new state, written in one executemany at the end
     for sensor_id in sorted(by_sensor):
         row = states[sensor_id]
         kind_rules = rules.kinds()[kinds_of[sensor_id]]
@@ -148,7 +149,8 @@ def evaluate(
                 continue
             if alarm_id is not None:
                 changed.add(alarm_id)
-        conn.execute(_SAVE_STATE, {"sensor_id": sensor_id, "alarm_id": alarm_id, **state.__dict__})
+        saves.append({"sensor_id": sensor_id, "alarm_id": alarm_id, **state.__dict__})
+    conn.execute(_SAVE_STATE, saves)
     return [_summary(a) for a in get_many(conn, sorted(changed))]
 
 

@@ -234,12 +234,18 @@ def get(conn: Connection, event_id: int, personal: bool) -> dict:
 
 
 def listing(
-    conn: Connection, type_: str | None, status: str | None, since: datetime | None, until: datetime | None
+    conn: Connection,
+    type_: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    district: str | None = None,
 ) -> list[dict]:
-    """Events, newest first, filtered by type, status and reported time."""
+    """Events, newest first, filtered by type, status, reported time and district (行政区, as reported)."""
     rows = conn.execute(
         text(
             """SELECT id, type, severity, source, reporter, reported_at, status, closed_at,
+                      params->>'district' AS district,
                       ST_X(ST_Transform(ST_Centroid(location), 4326)) AS lon,
                       ST_Y(ST_Transform(ST_Centroid(location), 4326)) AS lat,
                       (SELECT count(*) FROM event_task t WHERE t.event_id = e.id) AS tasks,
@@ -249,8 +255,9 @@ def listing(
                 WHERE (CAST(:t AS text) IS NULL OR type = :t) AND (CAST(:s AS text) IS NULL OR status = :s)
                   AND (CAST(:a AS timestamptz) IS NULL OR reported_at >= :a)
                   AND (CAST(:b AS timestamptz) IS NULL OR reported_at < :b)
+                  AND (CAST(:d AS text) IS NULL OR params->>'district' = :d)
                 ORDER BY reported_at DESC, id DESC"""
         ),
-        {"t": type_, "s": status, "a": since, "b": until},
+        {"t": type_, "s": status, "a": since, "b": until, "d": district},
     )
     return [dict(r) for r in rows.mappings()]

@@ -19,11 +19,15 @@ from sqlalchemy import Connection, text
 from core.errors import UserError
 from gis.analysis import incident, isolation
 from gis.analysis.inputs import srid
+from gis.crs import store_to_crs84
 from gis.network import build_graph
 
 VULNERABILITY_FILE = Path(__file__).with_name("vulnerability.json")
 PIPE_SEARCH_M = 50.0
 HYDRANT_REACH_M = 150.0  # GB 50974-2014 §7.2.5: a municipal hydrant protects at most 150 m (as commonly cited)
+# GB 50016-2014 §7.1.8: 消防车道的净宽度和净空高度均不应小于4.0m (a fire lane at least 4.0 m wide); compared
+# here with the road's red-line width, the only width the city records.
+FIRE_LANE_MIN_WIDTH_M = 4.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,66 @@ def hydrants(ctx: Context) -> dict:
     return {"hydrants": [dict(r) for r in rows.mappings()], "hydrant_reach_m": HYDRANT_REACH_M}
 
 
+def _road_graph(conn: Connection, min_width_m: float) -> tuple[nx.Graph, list[tuple[str, shapely.LineString]]]:
+    """The road network of the roads at least ``min_width_m`` wide: centre lines split where they meet,
+    nodes at the split points, edges weighted by length and named by their road."""
+    roads = conn.execute(
+        text("SELECT code, ST_AsBinary(ST_Force2D(centerline)) FROM road WHERE width_m >= :w ORDER BY code"),
+        {"w": min_width_m},
+    ).all()
+    lines = {code: shapely.from_wkb(bytes(wkb)) for code, wkb in roads}
+    graph = nx.Graph()
+    pieces: list[tuple[str, shapely.LineString]] = []
+    if not lines:
+        return graph, pieces
+    for piece in shapely.get_parts(shapely.node(shapely.MultiLineString(list(lines.values())))):
+        middle = piece.interpolate(0.5, normalized=True)
+        code = min(lines, key=lambda c: lines[c].distance(middle))
+        pieces.append((code, piece))
+        a, b = piece.coords[0], piece.coords[-1]
+        graph.add_edge(_node(a), _node(b), length=piece.length, road=code)
+    return graph, pieces
+
+
+def _node(xy: tuple[float, ...]) -> tuple[float, float]:
+    return round(xy[0], 3), round(xy[1], 3)
+
+
+def fire_access(ctx: Context) -> dict:
+    """The way in for fire engines: the shortest route over roads wide enough (``min_road_width_m``)
+    from the nearest road entry (a road end at the edge of the network) to the road point nearest the fire."""
+    min_width = float(ctx.params.get("min_road_width_m", FIRE_LANE_MIN_WIDTH_M))
+    graph, pieces = _road_graph(ctx.conn, min_width)
+    entries = [n for n in graph.nodes if graph.degree(n) == 1]
+    if not entries:
+        return {"fire_access": {"min_road_width_m": min_width, "route": None, "note": "没有足够宽的道路可达"}}
+    fire = ctx.location.centroid
+    code, piece = min(pieces, key=lambda p: p[1].distance(fire))
+    along = piece.project(fire)
+    reach = piece.interpolate(along)
+    graph.add_edge("fire", _node(piece.coords[0]), length=along, road=code)
+    graph.add_edge("fire", _node(piece.coords[-1]), length=piece.length - along, road=code)
+    length, path = nx.multi_source_dijkstra(graph, entries, target="fire", weight="length")
+    roads: list[str] = []
+    for a, b in zip(path, path[1:], strict=False):
+        if not roads or roads[-1] != graph.edges[a, b]["road"]:
+            roads.append(graph.edges[a, b]["road"])
+    found = ctx.conn.execute(text("SELECT code, name, width_m FROM road WHERE code = ANY(:c)"), {"c": roads})
+    about: dict[str, tuple[str, float]] = {code: (name, width) for code, name, width in found}
+    line = [*path[:-1], (reach.x, reach.y)]
+    lon_lat = store_to_crs84()
+    return {
+        "fire_access": {
+            "min_road_width_m": min_width,
+            "entry": dict(zip(("lon", "lat"), lon_lat.transform(*path[0]), strict=True)),
+            "route_m": round(length, 1),
+            "roads": [{"code": r, "name": about[r][0], "width_m": about[r][1]} for r in roads],
+            "route": [list(lon_lat.transform(x, y)) for x, y in line],
+            "reach_to_fire_m": round(reach.distance(fire), 1),
+        }
+    }
+
+
 @lru_cache
 def vulnerability() -> dict:
     return json.loads(VULNERABILITY_FILE.read_text())
@@ -264,7 +328,7 @@ REGISTRY: tuple[Kind, ...] = (
     Kind(
         "pipe_burst", {"zh": "供水爆管", "en": "Water main burst"}, 100.0, True, (water_valves,), {"water": "inspect"}
     ),
-    Kind("fire", {"zh": "火灾", "en": "Fire"}, 100.0, True, (hydrants,), {"*": "close"}),
+    Kind("fire", {"zh": "火灾", "en": "Fire"}, 100.0, True, (fire_access, hydrants), {"*": "close"}),
     Kind("flood", {"zh": "内涝", "en": "Flood"}, 300.0, True, (), {"*": "inspect"}),
     Kind("earthquake", {"zh": "地震", "en": "Earthquake"}, 2000.0, False, (earthquake,), {"*": "inspect"}),
     Kind("building_safety", {"zh": "房屋安全", "en": "Building safety"}, 50.0, True, (building_safety,), {}),

@@ -16,7 +16,7 @@ from records import vocab
 from records.effects import EFFECTS
 
 KINDS_FILE = Path(__file__).with_name("kinds.json")
-GEOMETRY_TYPES = ("point", "polygon")
+GEOMETRY_TYPES = ("point", "pointz", "polygon")
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,8 @@ def _bool(raw: object) -> bool:
 
 
 def _geometry(raw: object, kind: str) -> str:
-    """CRS84 geometry (WKT, GeoJSON, or "lon,lat" for a point) -> EWKB hex in the store CRS."""
+    """CRS84 geometry (WKT, GeoJSON, or "lon,lat" for a point, "lon,lat,h" for a 3D point) -> EWKB hex
+    in the store CRS (a 3D point keeps its height, in the store's vertical datum)."""
     try:
         if isinstance(raw, dict):
             geom = shapely.from_geojson(json.dumps(raw))
@@ -150,25 +151,30 @@ def _geometry(raw: object, kind: str) -> str:
             value = _text(raw)
             if value.startswith("{"):
                 geom = shapely.from_geojson(value)
-            elif kind == "point" and re.match(r"^-?[\d.]+\s*[,，]\s*-?[\d.]+$", value):
-                lon, lat = (float(v) for v in re.split(r"\s*[,，]\s*", value))
-                geom = shapely.Point(lon, lat)
+            elif kind in ("point", "pointz") and re.match(r"^-?[\d.]+(\s*[,，]\s*-?[\d.]+){1,2}$", value):
+                geom = shapely.Point(*(float(v) for v in re.split(r"\s*[,，]\s*", value)))
             else:
                 geom = shapely.from_wkt(value)
     except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
         raise Invalid(
             "几何无法解析（WKT 或 GeoJSON，CRS84 经纬度）", "geometry unreadable (WKT or GeoJSON, CRS84)"
         ) from exc
-    expected = {"point": "Point", "polygon": "Polygon"}[kind]
+    expected = {"point": "Point", "pointz": "Point", "polygon": "Polygon"}[kind]
     if geom.geom_type == "MultiPolygon" and kind == "polygon" and len(geom.geoms) == 1:
         geom = geom.geoms[0]
     if geom.geom_type != expected:
-        raise Invalid(f"应为{'点' if kind == 'point' else '面'}几何", f"must be a {expected}")
-    lon, lat = shapely.get_coordinates(geom).T
+        raise Invalid(f"应为{'面' if kind == 'polygon' else '点'}几何", f"must be a {expected}")
+    if kind == "pointz" and not geom.has_z:
+        raise Invalid("应为三维点（经度,纬度,高程）", "must be a 3D point (lon,lat,h)")
+    lon, lat = shapely.get_coordinates(geom).T[:2]
     if not (np.abs(lon) <= 180).all() or not (np.abs(lat) <= 90).all():
         raise Invalid("坐标超出经纬度范围（应为 CRS84）", "coordinates out of range (CRS84 lon/lat expected)")
     forward = crs84_to_store()
-    projected = shapely.transform(geom, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
+    projected = shapely.transform(
+        geom,
+        lambda xyz: np.column_stack([*forward.transform(xyz[:, 0].tolist(), xyz[:, 1].tolist()), *xyz[:, 2:].T]),
+        include_z=kind == "pointz",
+    )
     if not projected.is_valid:
         raise Invalid("几何无效（自相交等）", f"invalid geometry ({shapely.is_valid_reason(projected)})")
     return shapely.to_wkb(shapely.set_srid(projected, store_srid()), hex=True, include_srid=True)
@@ -240,6 +246,7 @@ PARSERS: dict[str, Callable[[Field, object], dict[str, object]]] = {
     "date": lambda f, raw: {f.name: _date(raw)},
     "datetime": lambda f, raw: {f.name: _datetime(raw)},
     "point": lambda f, raw: {f.name: _geometry(raw, "point")},
+    "pointz": lambda f, raw: {f.name: _geometry(raw, "pointz")},
     "polygon": lambda f, raw: {f.name: _geometry(raw, "polygon")},
 }
 

@@ -20,6 +20,7 @@ VOCABULARIES = {
     "subject_kinds": "subject_kinds",
     "inspection_kinds": "inspection_kinds",
     "inspection_results": "inspection_results",
+    "sensor_kinds": "sensor_kinds",
 }
 
 

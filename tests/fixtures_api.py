@@ -4,15 +4,9 @@ raw-SQL helpers and CRS84 conversions computed with pyproj alone."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 import shapely
 from pyproj import Transformer
@@ -96,50 +90,10 @@ def emergency_event(database: Engine, sample_city) -> Iterator[dict]:
         conn.execute(text("DELETE FROM emergency_event WHERE id = :id"), {"id": row["id"]})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def uvicorn_server(database: Engine, log: Path | None = None) -> Iterator[str]:
-    """A real uvicorn serving the app on a free port over ``database`` (its output, access log
-    included, in ``log`` when given); yields its base URL, stops it after."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}
-    sink = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=sink,
-        stderr=subprocess.STDOUT if log else subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.terminate()  # reading the pipe of a live server would wait for ever
-                output = log.read_bytes() if log else process.communicate(timeout=20)[1]
-                raise RuntimeError(f"uvicorn did not start: {output.decode()[-2000:]}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        if log:
-            sink.close()  # type: ignore[union-attr]
-
-
 @pytest.fixture(scope="session")
 def live_server(database: Engine, sample_city) -> Iterator[str]:
     """A real uvicorn serving the app on a free port over the test database; yields its base URL."""
-    with uvicorn_server(database) as base:
+    from spatial_api.local_server import uvicorn_server
+
+    with uvicorn_server({**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}) as base:
         yield base

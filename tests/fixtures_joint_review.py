@@ -195,6 +195,6 @@ def review_pages_server(e2e_tools, database, tmp_path_factory) -> Iterator[str]:
         pytest.skip("pdfjs-dist is not installed: run `make npm`")
     port = free_port()
     # its start-up warms a connection pool and the terrain: minutes when the machine is loaded
-    process = start_server(port, tmp_path_factory.mktemp("review-pages") / "serve.log", wait_s=300)
+    process = start_server(port, tmp_path_factory.mktemp("review-pages") / "serve.log", timeout_s=300)
     yield f"http://127.0.0.1:{port}/"
     stop_server(process)

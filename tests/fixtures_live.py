@@ -104,15 +104,17 @@ def publisher(mqtt_broker):
 
 
 @pytest.fixture(scope="session")
-def count_readings(database: Engine) -> Callable[[list[str]], int]:
-    def count(sensor_ids: list[str], since=None) -> int:
+def count_readings(database: Engine) -> Callable[..., int]:
+    """Readings of these sensors stamped in [since, until]: a test counts only its own window, since
+    other tests (the simulator, the build-ups) write readings of the same sensors ending now."""
+
+    def count(sensor_ids: list[str], since, until) -> int:
         with database.connect() as conn:
             return conn.execute(
                 text(
-                    "SELECT count(*) FROM sensor_reading WHERE sensor_id = ANY(:ids) "
-                    "AND (CAST(:since AS timestamptz) IS NULL OR time >= :since)"
+                    "SELECT count(*) FROM sensor_reading WHERE sensor_id = ANY(:ids) AND time BETWEEN :since AND :until"
                 ),
-                {"ids": sensor_ids, "since": since},
+                {"ids": sensor_ids, "since": since, "until": until},
             ).scalar_one()
 
     return count
@@ -158,3 +160,25 @@ def gas_sensors(database: Engine, sample_city) -> list[str]:
         )
     assert len(ids) >= 3, ids
     return ids
+
+
+@pytest.fixture
+def sample_alarm(database: Engine, sample_city) -> Iterator[dict]:
+    """One raised CH4 alarm at the first CH4 sensor (the sample city has none); removed after."""
+    with database.begin() as conn:
+        row = (
+            conn.execute(
+                text(
+                    """INSERT INTO alarm (sensor_id, kind, level, rule, status, raised_at, reading_time, peak_value,
+                                          compartment_id, neighbours, pipes, valves, readings, location)
+                       SELECT id, kind, 'alarm', 'threshold', 'raised', now(), now(), 25.0, compartment_id, '{}', '{}',
+                              '{}', '[]', position
+                         FROM sensor WHERE kind = 'CH4' ORDER BY id LIMIT 1 RETURNING id, sensor_id"""
+                )
+            )
+            .mappings()
+            .one()
+        )
+    yield dict(row)
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM alarm WHERE id = :id"), {"id": row["id"]})

@@ -4,6 +4,7 @@ computed independently of the server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import Engine
 
-from tests.fixtures_api import uvicorn_server
+from spatial_api.local_server import uvicorn_server
 
 
 @dataclass
@@ -40,7 +41,8 @@ class LoggedServer:
 def ogc_server(database: Engine, sample_city, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
     """A real uvicorn serving the app over the test database with its access log in a file."""
     log = tmp_path_factory.mktemp("ogc-server") / "access.log"
-    with uvicorn_server(database, log) as base:
+    env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False)}
+    with uvicorn_server(env, log_path=log) as base:
         yield LoggedServer(base, log)
 
 

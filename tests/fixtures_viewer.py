@@ -27,10 +27,10 @@ def free_port() -> int:
 
 
 def start_server(
-    port: int, log: Path, code: Path = ROOT, env: dict | None = None, wait_s: float = 60
+    port: int, log: Path, code: Path = ROOT, env: dict | None = None, timeout_s: float = 180.0
 ) -> subprocess.Popen:
     """`cim serve` of the code in ``code`` with this session's DATABASE_URL and data dir (or ``env``);
-    waits (up to ``wait_s``) until /api/v1/health answers."""
+    waits (up to ``timeout_s``) until /api/v1/health answers."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from spatial_api.cli import main; main()", "serve", "--host", "127.0.0.1"]
         + ["--port", str(port)],
@@ -39,7 +39,7 @@ def start_server(
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"cim serve exited with {process.returncode}: {log.read_text()[-2000:]}")
@@ -49,7 +49,7 @@ def start_server(
         except OSError:
             time.sleep(0.3)
     process.terminate()
-    raise RuntimeError(f"cim serve did not answer within {wait_s:.0f} s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"cim serve did not answer within {timeout_s:.0f} s: {log.read_text()[-2000:]}")
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -116,6 +116,7 @@ LAYER_SQL = {
                           AND v.version_no = (SELECT max(version_no) FROM bim_model_version w
                                                WHERE w.model_id = v.model_id AND w.status = 'published')""",
     "emergency_events": "SELECT id, ST_AsBinary(location) AS wkb_g FROM emergency_event",
+    "alarms": "SELECT id, ST_AsBinary(ST_Force2D(location)) AS wkb_g FROM alarm",
 }
 
 
@@ -137,7 +138,7 @@ def test_every_collection_has_a_vector_tile_case():
 
 @pytest.mark.parametrize("layer", sorted(LAYER_SQL))
 def test_mvt_of_every_layer_holds_the_features_in_the_tile(
-    client, sample_city, demo_model, emergency_event, rows, to_lonlat, layer
+    client, sample_city, demo_model, emergency_event, sample_alarm, rows, to_lonlat, layer
 ):
     """Decode the tile at a feature of the layer (z 17): its layer is named after the collection, and its
     features are exactly those whose geometry (pyproj to Web Mercator, shapely) meets the tile, give or take

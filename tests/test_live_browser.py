@@ -24,7 +24,7 @@ def live_city_server(mqtt_broker, viewer_city, tmp_path_factory):
     """`cim serve` started while the broker runs, so it starts the listener too."""
     port = free_port()
     log = tmp_path_factory.mktemp("live-serve") / "serve.log"
-    process = start_server(port, log)
+    process = start_server(port, log, timeout_s=180)  # it starts the listener too: slow on a loaded machine
     wait_for(lambda: "listening on" in log.read_text(), 60, "cim serve's listener to subscribe")
     yield f"http://127.0.0.1:{port}/", log
     children = psutil.Process(process.pid).children(recursive=True)
@@ -37,11 +37,6 @@ def live_city_server(mqtt_broker, viewer_city, tmp_path_factory):
     assert not left, f"processes {left} of cim serve (its listener) outlived it"
 
 
-@pytest.mark.xfail(
-    reason="open issue: passes on its own (alarm in the page in well under 1 s), but when an earlier test has left "
-    "another alarm in the database the new alarm is stored yet never reaches the page; not yet diagnosed",
-    strict=False,
-)
 def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
     e2e_tools, live_city_server, publisher, rows, artifacts, gas_sensors
 ):
@@ -53,6 +48,7 @@ def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
         "url": url,
         "artifacts": str(artifacts),
         "sensor": leak,
+        "after": before,  # the alarm looked for is a new one (the snapshot and older alarms are not it)
         "login": ["emergency", "emergency-demo"],
     }
     browser = subprocess.Popen(
@@ -73,10 +69,12 @@ def test_build_up_alarm_reaches_the_browser_and_is_acknowledged_and_closed(
     result = json.loads(out.strip().splitlines()[-1])
     landed = rows("SELECT count(*) AS n, max(value) AS peak FROM sensor_reading WHERE sensor_id = :s", s=leak)
     raised = rows("SELECT id, level, status FROM alarm WHERE sensor_id = :s", s=leak)
-    assert "error" not in result, f"{result['error']} {landed} {raised} {serve_log.read_text()[-3000:]}"
+    assert "error" not in result, (
+        f"{result['error']} {result.get('seen')} {landed} {raised} {serve_log.read_text()[-3000:]}"
+    )
     # Without published BIM models the viewer's bim tileset is a 404 (as on any city without them); nothing else fails.
     bad = result.get("bad_responses", [])
-    assert [r for r in bad if "/tiles/bim/" not in r] == [] and result["outside"] == []
+    assert [r for r in bad if "/tiles/bim" not in r] == [] and result["outside"] == []  # bim/, bim_elements/
     assert len(result["console_errors"]) == len(bad)
     assert result["live_requests_before_open"] == []  # the first view asks nothing of the live city
     assert result["sensors_drawn"] == rows("SELECT count(*) AS n FROM sensor")[0]["n"]

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from core.secrets import generated
+from spatial_api.local_server import free_port as _free_port
 from tests.conftest import ROOT
-from tests.fixtures_api import _free_port
 
 
 def _run_cim(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

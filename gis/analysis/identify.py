@@ -16,6 +16,8 @@ from gis.analysis import inputs, records
 PICK_ORDER = tuple(layer.name for layer in registry().pick_order())
 IDENTIFIABLE = tuple(layer.name for layer in registry().identifiable())
 MAX_BENEATH_M = 200.0
+# Open alarms this close to a construction site or a D-grade building show in its answer.
+ALARMS_NEAR_M = 50.0
 
 # One statement: the first layer (in PICK_ORDER) with a feature within its tolerance; the branches
 # after a hit are never run.
@@ -52,6 +54,15 @@ def _beneath_sql(geom: str) -> str:
         '[]'::json))"""
 
 
+def _alarms_near_sql(geom: str, when: str = "true") -> str:
+    """SQL (JSON) of the alarms not closed within ALARMS_NEAR_M of ``geom`` (only ``when``), nearest first."""
+    return f"""COALESCE((SELECT json_agg(n ORDER BY n.distance_m, n.id) FROM (
+          SELECT a.id, a.sensor_id, a.kind, a.level, a.status, a.raised_at, a.peak_value, a.compartment_id,
+                 round(ST_Distance(ST_Force2D(a.location), {geom})::numeric, 2)::float AS distance_m
+            FROM alarm a WHERE {when} AND a.status <> 'closed'
+             AND ST_DWithin(ST_Force2D(a.location), {geom}, {ALARMS_NEAR_M})) AS n), '[]'::json)"""
+
+
 _PARTY_COLUMNS = ", ".join(f"p.{role}_uscc" for role in records.PARTY_ROLES)
 _ROLES_OF_T = ", ".join(f"CASE WHEN p.{role}_uscc = t.uscc THEN '{role}' END" for role in records.PARTY_ROLES)
 # What each layer's answer holds beside the feature, as SQL over the feature's row ``t``.
@@ -62,8 +73,20 @@ _LINKED: dict[str, dict[str, str]] = {
                                   'area_m2', COALESCE(sum(h.area_m2), 0))
                              FROM house_unit h WHERE h.building_code = t.code)""",
         "project": records.project_sql("t.project_code"),
+        "alarms": _alarms_near_sql("t.footprint", "t.safety_grade = 'D'"),
     },
-    "projects": {"project": records.project_sql("t.code")},
+    "projects": {"project": records.project_sql("t.code"), "alarms": _alarms_near_sql("t.footprint")},
+    "sensors": {
+        "latest_reading": """(SELECT json_build_object('time', r.time, 'value', r.value) FROM sensor_reading r
+                               WHERE r.sensor_id = t.id ORDER BY r.time DESC LIMIT 1)""",
+        "alarms": """COALESCE((SELECT json_agg(json_build_object('id', a.id, 'level', a.level, 'status', a.status,
+                            'raised_at', a.raised_at, 'peak_value', a.peak_value) ORDER BY a.id DESC)
+                       FROM alarm a WHERE a.sensor_id = t.id AND a.status <> 'closed'), '[]'::json)""",
+    },
+    "alarms": {
+        "steps": """COALESCE((SELECT json_agg(json_build_object('status', s.status, 'at', s.at, 'note', s.note)
+                            ORDER BY s.at, s.id) FROM alarm_step s WHERE s.alarm_id = t.id), '[]'::json)""",
+    },
     "bim_elements": {
         "element": """(SELECT json_build_object('global_id', e.global_id, 'ifc_class', e.ifc_class,
                               'predefined_type', e.predefined_type, 'name', e.name, 'storey', e.storey,

@@ -38,6 +38,10 @@ class EventIn(BaseModel):
     water_level_m: float | None = Field(None, description="flood: water level, orthometric metres")
     building_code: str | None = Field(None, description="building safety: the building (else the nearest)")
     intensity: str | None = Field(None, max_length=8, description="earthquake: intensity of the zone (e.g. VIII)")
+    district: str | None = Field(None, max_length=32, description="the district (行政区) as the sender reports it")
+    min_road_width_m: float | None = Field(
+        None, gt=0, le=100, description="fire: the narrowest road fire engines may take (default 4 m, GB 50016 §7.1.8)"
+    )
 
 
 class FeedbackIn(BaseModel):
@@ -74,7 +78,9 @@ def post_event(body: EventIn, request: Request, principal: Principal = Depends(c
     radius = inputs.radius(body.radius_m) if body.radius_m is not None else None
     params = {
         k: v
-        for k, v in body.model_dump(include={"pipe_id", "water_level_m", "building_code", "intensity"}).items()
+        for k, v in body.model_dump(
+            include={"pipe_id", "water_level_m", "building_code", "intensity", "min_road_width_m", "district"}
+        ).items()
         if v is not None
     }
     with get_engine().begin() as conn:
@@ -98,21 +104,37 @@ def post_event(body: EventIn, request: Request, principal: Principal = Depends(c
 
 
 @router.get(
-    "", response_model=list[EventSummary], responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+    "",
+    response_model=list[EventSummary],
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                report.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
 )
 def list_events(
     type_: EventType | None = Query(None, alias="type"),
     status: Literal["open", "closed"] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    format_: Literal["json", "csv"] = Query("json", alias="format"),
+    district: str | None = Query(None, max_length=32, description="行政区, as reported with the event"),
+    format_: Literal["json", "csv", "xlsx"] = Query("json", alias="format"),
     principal: Principal = Depends(responders),
 ):
-    """Events, newest first; filter by type, status and reported time; ``format=csv`` exports them."""
+    """Events, newest first; filter by type, status, reported time and district; ``format=csv|xlsx`` exports them."""
     with read_engine().connect() as conn:
-        rows = events.listing(conn, type_, status, since, until)
+        rows = events.listing(conn, type_, status, since, until, district)
     if format_ == "json":
         return rows
+    if format_ == "xlsx":
+        return Response(
+            report.events_xlsx(rows),
+            media_type=report.XLSX_TYPE,
+            headers={"Content-Disposition": "attachment; filename=events.xlsx"},
+        )
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["id"])
     writer.writeheader()
@@ -154,11 +176,26 @@ def close_event(event_id: int, body: CloseIn, request: Request, principal: Princ
     return {"id": event_id, "status": "closed"}
 
 
-@router.get("/{event_id}/report", response_class=HTMLResponse)
-def event_report(event_id: int, request: Request, principal: Principal = Depends(responders)) -> HTMLResponse:
-    """The action sheet and timeline as a printable HTML page with a map of the zone."""
+@router.get(
+    "/{event_id}/report",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def event_report(
+    event_id: int,
+    request: Request,
+    format_: Literal["html", "pdf"] = Query("html", alias="format"),
+    principal: Principal = Depends(responders),
+) -> Response:
+    """The action sheet and timeline as a printable HTML page with a map of the zone, or as a PDF."""
     with read_engine().connect() as conn:
         event = events.get(conn, event_id, False)
         page = report.html(conn, event)
     audit.record("event.report", str(event_id), principal, request)
-    return HTMLResponse(page)
+    if format_ == "html":
+        return HTMLResponse(page)
+    return Response(
+        report.pdf(page),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename=event-{event_id}.pdf"},
+    )

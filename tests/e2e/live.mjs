@@ -60,6 +60,8 @@ try {
   result.listed_after_close = await page.locator(`#alarm-list li[data-alarm-id="${id}"]`).count();
 } catch (exc) {
   result.error = String(exc);
+  // What the page had when it failed: the alarms it saw on the stream and those it lists.
+  result.seen = await page.evaluate(() => [window.cim.live.seen, window.cim.live.open]).catch(String);
 }
 await browser.close();
 console.log(JSON.stringify(result));
