@@ -120,7 +120,8 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -199,7 +200,7 @@ def up(port: int | None = None) -> ClusterStatus:
             )
     if port is not None and port != kept and _port_in_use(port):
         raise ClusterError(f"port {port} on 127.0.0.1 is in use: choose another with `cim db up --port N`")
-    port = port or _free_port()
+    port = port or free_port()
     if not (data_dir / "PG_VERSION").exists():
         _prepare_data_dir(data_dir)
         _initdb(bindir, data_dir)
@@ -331,8 +332,3 @@ def server_bindir() -> Path:
 def as_owner(args: list[str]) -> list[str]:
     """``args`` run as the clusters' owner (``postgres`` when we are root)."""
     return _as_owner(args)
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 now."""
-    return _free_port()

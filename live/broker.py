@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core.cluster import free_port
 from core.errors import UserError
 from core.settings import get_settings
 from live.settings import get_live_settings
@@ -95,12 +96,6 @@ def status() -> BrokerStatus:
     return BrokerStatus(pid is not None, port, data_dir, pid)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _accepts(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
@@ -154,9 +149,9 @@ def up(port: int | None = None) -> BrokerStatus:
         return current
     data_dir = current.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or current.port or _free_port()
+    port = port or current.port or free_port()
     if _accepts(port):
-        port = _free_port()
+        port = free_port()
     _write_config(data_dir, port)
     (data_dir / "port").write_text(str(port))
     proc = subprocess.run(

@@ -4,7 +4,6 @@ goes to a file (a pipe nobody reads would fill and stall the server)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,14 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from core.cluster import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

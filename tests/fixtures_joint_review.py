@@ -189,7 +189,8 @@ def run_page(e2e_tools, artifacts: Path) -> Callable[..., dict]:
 @pytest.fixture(scope="session")
 def review_pages_server(e2e_tools, database, tmp_path_factory) -> Iterator[str]:
     """`cim serve` for the review pages (drawing.html needs pdf.js from npm)."""
-    from tests.fixtures_viewer import free_port, start_server, stop_server
+    from spatial_api.local_server import free_port
+    from tests.fixtures_viewer import start_server, stop_server
 
     if not (ROOT / "node_modules" / "pdfjs-dist" / "build" / "pdf.min.mjs").exists():
         pytest.skip("pdfjs-dist is not installed: run `make npm`")

@@ -18,8 +18,8 @@ import pytest
 from pyproj import Transformer
 from sqlalchemy import create_engine, text
 
+from spatial_api.local_server import free_port
 from tests.conftest import ROOT, create_database, drop_database
-from tests.fixtures_viewer import free_port
 
 BUILDINGS = 300
 

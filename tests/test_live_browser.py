@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from spatial_api.local_server import free_port
 from tests.fixtures_live import publish_build_up, wait_for
-from tests.fixtures_viewer import E2E, free_port, start_server, stop_server
+from tests.fixtures_viewer import E2E, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,6 @@ import gzip
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,15 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from spatial_api.local_server import free_port
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx: bash scripts/install_system.sh")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def until(condition, timeout: float, what: str) -> None:

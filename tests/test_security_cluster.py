@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from core.secrets import generated
-from spatial_api.local_server import free_port as _free_port
+from spatial_api.local_server import free_port
 from tests.conftest import ROOT
 
 
@@ -112,7 +112,7 @@ def test_passwords_no_superuser_and_durability(own_cluster):
 
 def test_kill_9_loses_no_acknowledged_write_and_the_api_recovers(own_cluster):
     env, url = own_cluster["env"], own_cluster["url"]
-    port = _free_port()
+    port = free_port()
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
         cwd=ROOT,

@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import get_settings
+from spatial_api.local_server import free_port
 from tests.conftest import ROOT
-from tests.fixtures_api import _free_port
 from tests.fixtures_security import API, bearer
 
 CALLBACK = f"http://testserver{API}/auth/oidc/callback"
@@ -31,7 +31,7 @@ USERS = {
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """The provider on a free port; yields its issuer URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}  # plain HTTP on loopback, for the test only
     args = [sys.executable, "-m", "tests.oidc_provider", str(port), "cim-test", "cim-test-secret", CALLBACK]
     process = subprocess.Popen([*args, json.dumps(USERS)], cwd=ROOT, env=env, stderr=subprocess.PIPE)

@@ -18,8 +18,8 @@ import pytest
 from cryptography import x509
 
 from core import tls
+from spatial_api.local_server import free_port
 from tests.conftest import ROOT
-from tests.fixtures_api import _free_port
 
 
 def _names(cert_path: Path) -> set[str]:
@@ -45,7 +45,7 @@ def _trusting(cert: Path) -> ssl.SSLContext:
 def tls_server(database, sample_city, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """`cim serve --tls` on a free port over the test database; (base URL, its certificate)."""
     data = tmp_path_factory.mktemp("tls-data")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database.url.render_as_string(hide_password=False), "CIM_DATA_DIR": str(data)}
     process = subprocess.Popen(
         [sys.executable, "-m", "spatial_api.cli", "serve", "--tls", "--no-listen", "--port", str(port)],
