@@ -71,6 +71,18 @@ export class Picker {
     return this.show(`${ground.lon.toFixed(6)}, ${ground.lat.toFixed(6)}`, await api.identifyAt(ground.lon, ground.lat));
   }
 
+  /** Select a feature by its layer and id (a share link's selection): coloured in its tileset
+   * (wherever its tile loads) and its record in the side panel. */
+  async showFeature(layer, id) {
+    this.select(null);
+    this.last = { layer, id };
+    if (this.layers.isTileset(layer)) this.layers.highlightLayer(layer, { [id]: SELECTED.toCssHexString() });
+    const answer = this.layers.byName[layer]?.identifiable
+      ? await api.identifyFeature(layer, id)
+      : { record: await api.collectionItem(layer, id).then((f) => f.properties) };
+    return this.show(`${t(layer)} ${id}`, answer);
+  }
+
   show(title, answer) {
     const empty = !answer || (typeof answer === 'object' && Object.keys(answer).length === 0);
     panel(title, empty ? `<p>${escape(t('nothing_here'))}</p>` : render(answer));

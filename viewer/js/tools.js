@@ -1,4 +1,5 @@
-// Map tools: draw a polygon for area statistics, place an incident, a profile along a line.
+// Map tools: draw a polygon for area statistics, place an incident, a profile along a line;
+// measure distance, area, height and the depth of a pipe below the ground; cut with a plane.
 import * as api from './api.js';
 import { t } from './i18n.js';
 import { panel, render, escape, status } from './ui.js';
@@ -39,6 +40,7 @@ export class Sketch {
     const enough = this.points.length >= (this.closed ? 3 : 2);
     const points = this.points;
     if (!enough) return false;
+    this.done = true; // a finished drawing stays (with its result) until cleared
     this.onFinish(points);
     return true;
   }
@@ -184,4 +186,168 @@ function profileChart(answer) {
 
 export function hint(key) {
   status(t(key));
+}
+
+const MEASURE = Cesium.Color.fromCssColorString('#ffd54f');
+const onTop = Number.POSITIVE_INFINITY;
+const cartesian = ([lon, lat, h]) => Cesium.Cartesian3.fromDegrees(lon, lat, h);
+
+/** Length on the ellipsoid (WGS84; CGCS2000's differs by 0.1 mm in the flattening) between two lon/lat. */
+export function geodesicDistance(a, b) {
+  return new Cesium.EllipsoidGeodesic(Cesium.Cartographic.fromDegrees(a[0], a[1]), Cesium.Cartographic.fromDegrees(b[0], b[1])).surfaceDistance;
+}
+
+/** Area (m²) of a lon/lat ring in the plane tangent to the ellipsoid at its first vertex (city scale:
+ * the tangent plane's error is far below a thousandth). */
+export function ringArea(points) {
+  const frame = Cesium.Matrix4.inverse(Cesium.Transforms.eastNorthUpToFixedFrame(Cesium.Cartesian3.fromDegrees(points[0][0], points[0][1])), new Cesium.Matrix4());
+  const xy = points.map(([lon, lat]) => Cesium.Matrix4.multiplyByPoint(frame, Cesium.Cartesian3.fromDegrees(lon, lat), new Cesium.Cartesian3()));
+  let twice = 0;
+  for (let i = 0; i < xy.length; i += 1) {
+    const [p, q] = [xy[i], xy[(i + 1) % xy.length]];
+    twice += p.x * q.y - q.x * p.y;
+  }
+  return Math.abs(twice) / 2;
+}
+
+const metres = (m) => (m >= 1000 ? `${(m / 1000).toFixed(3)} km` : `${m.toFixed(2)} m`);
+
+/** A measurement by clicks (the sketch interface: add, finish, remove): `distance` along a line,
+ * `area` of a polygon, `height` between two points; its marks and result stay until cleared. */
+export class Measure {
+  constructor(viewer, mode, onResult = () => null) {
+    Object.assign(this, { viewer, mode, onResult, points: [], entities: [], done: false });
+    this.closed = mode === 'area';
+    this.line = this.addEntity({
+      polyline: { positions: new Cesium.CallbackProperty(() => this.outline(), false), width: 2, material: MEASURE, depthFailMaterial: MEASURE },
+    });
+  }
+
+  addEntity(options) {
+    const entity = this.viewer.entities.add(options);
+    this.entities.push(entity);
+    return entity;
+  }
+
+  outline() {
+    const ring = this.closed && this.points.length > 2 ? [...this.points, this.points[0]] : this.points;
+    return ring.map(cartesian);
+  }
+
+  label(point, text) {
+    this.addEntity({ position: cartesian(point), label: { text, font: '13px sans-serif', fillColor: Cesium.Color.WHITE, showBackground: true, backgroundColor: Cesium.Color.fromCssColorString('#10161ecc'), pixelOffset: new Cesium.Cartesian2(0, -16), disableDepthTestDistance: onTop } });
+  }
+
+  add(ground) {
+    const last = this.points.at(-1);
+    if (last && last[0] === ground.lon && last[1] === ground.lat) return; // the 2nd click of a double-click
+    const point = [ground.lon, ground.lat, ground.h];
+    this.points.push(point);
+    this.addEntity({ position: cartesian(point), point: { pixelSize: 8, color: MEASURE, outlineColor: Cesium.Color.BLACK, outlineWidth: 1, disableDepthTestDistance: onTop } });
+    if (this.mode === 'distance' && last) this.label(point, metres(geodesicDistance(last, point)));
+    if (this.mode === 'height' && this.points.length === 2) this.finish();
+  }
+
+  finish() {
+    const needed = { distance: 2, area: 3, height: 2 }[this.mode];
+    if (this.done || this.points.length < needed) return this.done;
+    this.done = true;
+    const result = this.result();
+    const at = this.points.at(-1);
+    if (this.mode === 'area') {
+      this.addEntity({ polygon: { hierarchy: this.points.map(cartesian), material: MEASURE.withAlpha(0.25), classificationType: Cesium.ClassificationType.BOTH } });
+      this.label(at, `${result.area_m2.toFixed(1)} m²`);
+    } else if (this.mode === 'distance') this.label(at, `${t('total')} ${metres(result.distance_m)}`);
+    else this.label(at, `Δh ${result.height_difference_m.toFixed(2)} m`);
+    this.result_ = result;
+    this.onResult(result);
+    return true;
+  }
+
+  /** The numbers: lengths on the ellipsoid and in space, the area, the height difference. */
+  result() {
+    const pts = this.points;
+    const pairs = pts.slice(1).map((p, i) => [pts[i], p]);
+    if (this.closed) pairs.push([pts.at(-1), pts[0]]);
+    const segments = pairs.map(([a, b]) => ({ distance_m: geodesicDistance(a, b), slope_distance_m: Cesium.Cartesian3.distance(cartesian(a), cartesian(b)), height_difference_m: b[2] - a[2] }));
+    const sum = (key) => segments.reduce((total, s) => total + s[key], 0);
+    const base = { mode: this.mode, points: pts };
+    if (this.mode === 'area') return { ...base, area_m2: ringArea(pts), perimeter_m: sum('distance_m') };
+    if (this.mode === 'height') return { ...base, ...segments[0] };
+    return { ...base, distance_m: sum('distance_m'), slope_distance_m: sum('slope_distance_m'), segments };
+  }
+
+  remove() {
+    for (const e of this.entities) this.viewer.entities.remove(e);
+    this.entities = [];
+  }
+}
+
+/** Ground-to-pipe depth at a clicked pipe: the ground (terrain) above the clicked point less the
+ * height of the point on the pipe; beside it the depth the pipe's record gives. */
+export async function pipeDepth(viewer, picked, position) {
+  const point = viewer.scene.pickPosition(position);
+  if (!point) return null;
+  const c = Cesium.Cartographic.fromCartesian(point);
+  const ground = viewer.scene.globe.getHeight(c);
+  const id = String(picked.getProperty('id'));
+  const record = await api.collectionItem('pipelines', id, { quiet: true }).then((f) => f.properties).catch(() => ({}));
+  const result = {
+    mode: 'depth',
+    id,
+    lon: Cesium.Math.toDegrees(c.longitude),
+    lat: Cesium.Math.toDegrees(c.latitude),
+    pipe_h: c.height,
+    ground_h: ground,
+    depth_m: ground - c.height,
+    record_depth_m: record.depth_m ?? null,
+  };
+  return result;
+}
+
+/** Rows of a measurement for the side panel, with Chinese labels. */
+export function measurePanel(result) {
+  const rows = [];
+  const add = (key, value) => value !== undefined && value !== null && rows.push(`<dt>${escape(t(key))}</dt><dd>${escape(value)}</dd>`);
+  add('horizontal_distance', result.distance_m !== undefined ? metres(result.distance_m) : null);
+  add('slope_distance', result.slope_distance_m !== undefined ? metres(result.slope_distance_m) : null);
+  add('height_difference', result.height_difference_m !== undefined ? `${result.height_difference_m.toFixed(2)} m` : null);
+  add('area', result.area_m2 !== undefined ? `${result.area_m2.toFixed(1)} m²` : null);
+  add('perimeter', result.perimeter_m !== undefined ? metres(result.perimeter_m) : null);
+  add('pipe_id', result.id);
+  add('measured_depth', result.depth_m !== undefined ? `${result.depth_m.toFixed(2)} m` : null);
+  add('record_depth', result.record_depth_m !== null && result.record_depth_m !== undefined ? `${result.record_depth_m} m` : null);
+  panel(t(`measure_${result.mode}`), `<dl id="measure-result" data-mode="${escape(result.mode)}">${rows.join('')}</dl>`);
+}
+
+/** A horizontal section through every tileset (the city's buildings, BIM models): a clipping plane
+ * at an ellipsoidal height; what lies above it is not drawn. */
+export class Section {
+  constructor(viewer, layers) {
+    Object.assign(this, { viewer, layers, height: null });
+  }
+
+  /** Cut at `hEllipsoidal` (null: no cut). */
+  set(hEllipsoidal) {
+    this.height = hEllipsoidal;
+    for (const tileset of Object.values(this.layers.tilesets)) this.apply(tileset);
+  }
+
+  /** The plane in the tileset's clipping frame: the plane z = 0 of the east-north-up frame at the
+   * cut's height above the tileset's centre, its normal down (the side kept is below). */
+  apply(tileset) {
+    if (this.height === null) {
+      if (tileset.clippingPlanes) tileset.clippingPlanes.enabled = false;
+      return;
+    }
+    const centre = Cesium.Cartographic.fromCartesian(tileset.boundingSphere.center);
+    const atCut = Cesium.Transforms.eastNorthUpToFixedFrame(Cesium.Cartesian3.fromRadians(centre.longitude, centre.latitude, this.height));
+    const toTileset = Cesium.Matrix4.inverse(tileset.clippingPlanesOriginMatrix, new Cesium.Matrix4());
+    tileset.clippingPlanes = new Cesium.ClippingPlaneCollection({
+      modelMatrix: Cesium.Matrix4.multiply(toTileset, atCut, new Cesium.Matrix4()),
+      planes: [new Cesium.ClippingPlane(new Cesium.Cartesian3(0, 0, -1), 0)],
+      edgeWidth: 2,
+      edgeColor: Cesium.Color.RED,
+    });
+  }
 }

@@ -88,3 +88,21 @@ export function panel(title, html) {
 export function closePanel() {
   $('panel').hidden = true;
 }
+
+const scripts = new Map();
+/** Load a classic script (a vendored UMD library) once; resolves when it has run. */
+export function loadScript(src) {
+  if (!scripts.has(src)) {
+    scripts.set(
+      src,
+      new Promise((resolve, reject) => {
+        const el = document.createElement('script');
+        el.src = src;
+        el.onload = resolve;
+        el.onerror = () => reject(new Error(`${src}: load failed`));
+        document.head.append(el);
+      }),
+    );
+  }
+  return scripts.get(src);
+}
