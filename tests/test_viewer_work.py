@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from sqlalchemy import text
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
@@ -181,3 +181,243 @@ def test_typed_coordinates_fly_there_and_pin_the_place(run_e2e, city_server, pla
         assert 100 < height < 1000
         assert abs(answer["pin"][0] - place["lon"]) < 2e-6 and abs(answer["pin"][1] - place["lat"]) < 2e-6
     assert report["outside"] == []
+
+
+@pytest.fixture(scope="module")
+def measure_points(database, sample_city) -> dict:
+    """Points on roads (nothing above them to click instead): two 150–400 m apart for a distance,
+    three for an area."""
+    with database.connect() as conn:
+        points = conn.execute(
+            text(
+                """SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_PointOnSurface(red_line), 4326) AS p
+                     FROM road ORDER BY code) s"""
+            )
+        ).all()
+    geod = Geod(ellps="WGS84")
+    pairs = [
+        (a, b) for i, a in enumerate(points) for b in points[i + 1 :] if 150 < geod.inv(a[0], a[1], b[0], b[1])[2] < 400
+    ]
+    a, b = pairs[0]
+
+    def area(c: tuple[float, float]) -> float:
+        return abs(geod.polygon_area_perimeter([a[0], b[0], c[0]], [a[1], b[1], c[1]])[0])
+
+    # the widest triangle with a third point no farther than 500 m from either
+    near = [c for c in points if all(geod.inv(c[0], c[1], p[0], p[1])[2] < 500 for p in (a, b))]
+    third = max(near, key=area)
+    assert area(third) > 5000
+    return {"distance": [list(a), list(b)], "area": [list(a), list(b), list(third)], "height": 700}
+
+
+@pytest.fixture(scope="module")
+def bim_version(sample_ifc) -> dict:
+    """The sample building ingested and published (its version's own tileset), with its place and
+    height by SQL."""
+    from core.db import get_engine
+    from spatial_api.pipelines import ingest_and_publish
+
+    summary = ingest_and_publish(sample_ifc, None)
+    with get_engine().connect() as conn:
+        row = conn.execute(
+            text(
+                """SELECT ST_X(c) AS lon, ST_Y(c) AS lat, h FROM (SELECT
+                     ST_Transform(ST_Centroid(ST_Collect(footprint)), 4326) AS c, max(z_max) - min(z_min) AS h
+                     FROM bim_element WHERE version_id = :v) s"""
+            ),
+            {"v": summary["version_id"]},
+        ).one()
+    return {"version": summary["version_id"], "tileset": summary["tileset"], "lon": row.lon, "lat": row.lat, "h": row.h}
+
+
+@pytest.fixture(scope="module")
+def measured(run_e2e, city_server, measure_points, tall_building, database, bim_version) -> dict:
+    with database.connect() as conn:
+        building = conn.execute(
+            text(
+                """SELECT ST_X(c) AS lon, ST_Y(c) AS lat, height_m FROM (SELECT height_m,
+                     ST_Transform(ST_Centroid(footprint), 4326) AS c FROM building WHERE code = :c) s"""
+            ),
+            {"c": tall_building},
+        ).one()
+    sections = [
+        {
+            "layer": "buildings",
+            "id": tall_building,
+            "lon": building.lon,
+            "lat": building.lat,
+            "height_m": building.height_m,
+        },
+        {
+            "layer": f"bim-{bim_version['version']}",
+            "id": None,
+            "tileset": bim_version["tileset"],
+            "lon": bim_version["lon"],
+            "lat": bim_version["lat"],
+            "height_m": bim_version["h"],
+        },
+    ]
+    return run_e2e(
+        city_server,
+        ["measure", "section"],
+        script="work.mjs",
+        measure=measure_points,
+        sections=sections,
+        login=["planner", "planner-demo"],
+    )
+
+
+def test_measured_distance_and_area_match_the_geodesic(measured, measure_points):
+    answers = step(measured, "measure")
+    geod = Geod(ellps="WGS84")
+    (a, b) = measure_points["distance"]
+    expected = geod.inv(a[0], a[1], b[0], b[1])[2]
+    distance = answers["distance"]["result"]["distance_m"]
+    assert distance == pytest.approx(expected, rel=0.01)
+    assert f"{distance:.2f} m" in answers["distance"]["panel"] and "水平距离" in answers["distance"]["panel"]
+    lons, lats = zip(*measure_points["area"], strict=True)
+    area, perimeter = geod.polygon_area_perimeter(lons, lats)
+    assert answers["area"]["result"]["area_m2"] == pytest.approx(abs(area), rel=0.01)
+    assert answers["area"]["result"]["perimeter_m"] == pytest.approx(perimeter, rel=0.01)
+    # the marks stay after the next tool starts, until cleared
+    assert answers["entities_kept"] >= 2 + 3 and answers["entities_after_clear"] == 0
+
+
+def pixel(path: Path, xy: list[int]) -> tuple[float, float, float]:
+    """Mean colour of the 5×5 pixels around xy."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        x, y = xy
+        block = [rgb.getpixel((x + dx, y + dy)) for dx in range(-2, 3) for dy in range(-2, 3)]
+    return tuple(sum(c[k] for c in block) / len(block) for k in range(3))
+
+
+def differ(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_section_plane_hides_what_is_above_it_on_the_city_and_a_bim_model(measured, artifacts):
+    cuts = step(measured, "section")
+    assert [c["layer"] for c in cuts][0] == "buildings" and cuts[1]["layer"].startswith("bim-")
+    for cut in cuts:
+        layer = cut["layer"]
+        before, after, off = (artifacts / f"work-section-{layer}-{n}.png" for n in ("before", "after", "off"))
+        assert cut["cut"]["planes"] == 1
+        # above the plane: the feature is gone (what is behind it shows); below: unchanged
+        assert differ(pixel(before, cut["points"]["high"]), pixel(after, cut["points"]["high"])) > 20, cut
+        assert differ(pixel(before, cut["points"]["low"]), pixel(after, cut["points"]["low"])) < 8, cut
+        # and back once the section is switched off
+        assert differ(pixel(before, cut["points"]["high"]), pixel(off, cut["points"]["high"])) < 8, cut
+
+
+SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
+
+
+@pytest.fixture(scope="module")
+def burst_pipe(database, sample_city) -> str:
+    """A water pipe between two nodes that are not valves (its burst closes valves around it)."""
+    with database.connect() as conn:
+        return conn.execute(
+            text(
+                """SELECT l.id FROM pipeline l JOIN pipe_node a ON a.id = l.from_node
+                     JOIN pipe_node b ON b.id = l.to_node
+                    WHERE l.utility = 'water' AND a.kind <> 'valve' AND b.kind <> 'valve' ORDER BY l.id LIMIT 1"""
+            )
+        ).scalar_one()
+
+
+@pytest.fixture(scope="module")
+def worked(run_e2e, city_server, burst_pipe, measure_points) -> dict:
+    a, b = measure_points["distance"]
+    return run_e2e(
+        city_server,
+        ["results"],
+        script="work.mjs",
+        pipe=burst_pipe,
+        profile=[a, b],
+        profile_height=700,
+        login=["planner", "planner-demo"],
+    )
+
+
+def test_emergency_rows_fly_to_and_highlight_the_feature_the_burst_pipe_apart(worked, burst_pipe, database):
+    answer = step(worked, "results")
+    assert answer["burst_colour"] == "#d500f9" and answer["affected_colour"] not in (None, "#d500f9")
+    assert answer["valves"] and answer["buildings"], answer
+    valve, building = answer["clicked"]["pipe_nodes"], answer["clicked"]["buildings"]
+    assert valve["id"] == answer["valves"][0] and building["id"] == answer["buildings"][0]
+    with database.connect() as conn:
+        for clicked, sql in (
+            (
+                valve,
+                "SELECT ST_Distance(ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), ST_SRID(geom)), geom) "
+                "FROM pipe_node WHERE id = :id",
+            ),
+            (
+                building,
+                "SELECT ST_Distance(ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), ST_SRID(footprint)), "
+                "footprint) FROM building WHERE code = :id",
+            ),
+        ):
+            lon, lat, pitch = clicked["camera"]
+            # straight above it: the point below the camera is on the valve / inside the footprint
+            away = conn.execute(text(sql), {"x": lon, "y": lat, "id": clicked["id"]}).scalar_one()
+            assert away < 0.5 and abs(pitch + math.pi / 2) < 1e-3, clicked
+            assert clicked["colour"] == "#ffff00"
+
+
+def test_the_profile_chart_has_axes_and_every_crossing_and_drawings_stay(worked):
+    answer = step(worked, "results")
+    profile = answer["profile"]
+    assert profile["x_name"] == "里程（米）" and profile["y_name"] == "高程（米）"
+    assert profile["series"]["ground"] == sum(
+        1 for g in profile["answer"]["ground"] if g["ground_h_orthometric"] is not None
+    )
+    assert profile["series"]["pipes"] == len(profile["answer"]["pipes"])
+    assert profile["series"]["tunnels"] == len(profile["answer"]["tunnels"])
+    width, height = profile["size"]
+    assert width >= 320 and height >= 280
+    # tick labels along both axes, the line's length among them
+    numbers = [float(s) for s in profile["axis_texts"] if re.fullmatch(r"-?\d+(\.\d+)?", s)]
+    assert len(numbers) >= 6
+    # the profile's line stays after the next tool starts; the clear button removes every drawing
+    assert answer["lines_after_profile"] == 1 and answer["lines_after_next_tool"] == 2
+    assert answer["lines_after_clear"] == 0
+
+
+@pytest.fixture(scope="module")
+def card_targets(database, sample_city) -> dict:
+    with database.connect() as conn:
+        one = lambda sql: conn.execute(text(sql)).scalar()  # noqa: E731
+        return {
+            "public": one("SELECT code FROM building WHERE use = 'public' ORDER BY code LIMIT 1"),
+            "grade_d": one("SELECT code FROM building WHERE safety_grade = 'D' ORDER BY code LIMIT 1"),
+            "tallest": one("SELECT code FROM building ORDER BY height_m DESC, code LIMIT 1"),
+            "pipe": one("SELECT id FROM pipeline ORDER BY id LIMIT 1"),
+            "node": one("SELECT id FROM pipe_node WHERE kind = 'valve' ORDER BY id LIMIT 1"),
+            "compartment": one("SELECT id FROM tunnel_compartment ORDER BY id LIMIT 1"),
+        }
+
+
+def test_panels_in_chinese_show_no_raw_field_names_and_the_right_words(run_e2e, city_server, card_targets):
+    from core import vocab
+
+    layers = {"public": "buildings", "grade_d": "buildings", "tallest": "buildings", "pipe": "pipelines"}
+    layers |= {"node": "pipe_nodes", "compartment": "tunnel_compartments"}
+    cards = [{"layer": layers[k], "id": v} for k, v in card_targets.items() if v]
+    report = run_e2e(city_server, ["cards"], script="work.mjs", cards=cards, login=["planner", "planner-demo"])
+    answers = {a["id"]: "\n".join(a["texts"]) for a in step(report, "cards")}
+    for card in cards:
+        shown = answers[card["id"]]
+        assert card["id"] in shown
+        assert SNAKE.findall(shown) == [], (card, SNAKE.findall(shown))
+    if card_targets["public"]:
+        shown = answers[card_targets["public"]]
+        assert vocab.get("building_uses").term("public").label.zh in shown and "访客" not in shown
+    if card_targets["grade_d"]:
+        shown = answers[card_targets["grade_d"]]
+        assert vocab.get("grades_safety").term("D").label.zh in shown
+        assert "严重失信 / 危房" not in shown
+    # money in 万元 and dates written out (the tallest building's project)
+    shown = answers[card_targets["tallest"]]
+    assert "万元" in shown and re.search(r"\d{4}年\d{2}月\d{2}日", shown)

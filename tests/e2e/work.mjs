@@ -34,6 +34,16 @@ async function redoc() {
   };
 }
 
+/** Log in through the page's dialog as spec.login ([user, password]), when given. */
+async function login() {
+  if (!spec.login) return;
+  await page.click('#login-button');
+  await page.fill('#login-dialog input[name=username]', spec.login[0]);
+  await page.fill('#login-dialog input[name=password]', spec.login[1]);
+  await page.click('#login-dialog button[value=ok]');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+}
+
 async function openViewer(url = spec.url) {
   await page.goto(url, { waitUntil: 'load' });
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
@@ -246,6 +256,7 @@ async function measure() {
     const lon = points.reduce((a, p) => a + p[0], 0) / points.length;
     const lat = points.reduce((a, p) => a + p[1], 0) / points.length;
     await lookDown([lon, lat], spec.measure.height);
+    if (await page.locator('#panel').isVisible()) await page.click('#panel-close');
     await page.click(`#measure-${mode}`);
     for (const [i, point] of points.entries()) {
       const [x, y] = await onPage(point);
@@ -271,38 +282,150 @@ async function measure() {
  * screenshots before and after, and where on them points at 20 % and 85 % of its height are. */
 async function section() {
   await openViewer();
-  const { lon, lat, height_m: height } = spec.section;
-  await page.evaluate(([x, y, h]) => {
-    const { viewer } = window.cim;
-    const ground = viewer.scene.globe.getHeight(Cesium.Cartographic.fromDegrees(x, y)) ?? 0;
-    const target = Cesium.Cartesian3.fromDegrees(x, y, ground + h / 2);
-    viewer.camera.lookAt(target, new Cesium.HeadingPitchRange(0, -0.2, Math.max(h * 3, 120)));
-    viewer.camera.lookAtTransform(Cesium.Matrix4.IDENTITY);
-  }, [lon, lat, height]);
-  await page.evaluate(() => window.cim.waitForTiles());
-  await page.waitForTimeout(300);
+  await login();
+  const answers = [];
+  for (const target of spec.sections) answers.push(await sectionOf(target));
+  return answers;
+}
+
+async function sectionOf({ lon, lat, height_m: height, layer, id, tileset }) {
+  if (tileset) await page.evaluate(([name, url]) => window.cim.layers.addTileset(name, url), [layer, tileset]);
   const canvas = page.locator('#globe canvas');
   const box = await canvas.boundingBox();
   const inCanvas = async (above) => {
     const [x, y] = await onPage([lon, lat, above]);
     return [Math.round(x - box.x), Math.round(y - box.y)];
   };
-  const points = { high: await inCanvas(height * 0.85), low: await inCanvas(height * 0.2) };
-  await canvas.screenshot({ path: join(spec.artifacts, 'work-section-before.png') });
+  // a side from which nothing stands in front of the feature: both points pick it
+  let points = null;
+  let heading = 0;
+  for (heading of [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6].map((k) => k * Math.PI / 3)) {
+    await page.evaluate(([x, y, h, turn]) => {
+      const { viewer } = window.cim;
+      const ground = viewer.scene.globe.getHeight(Cesium.Cartographic.fromDegrees(x, y)) ?? 0;
+      const target = Cesium.Cartesian3.fromDegrees(x, y, ground + h / 2);
+      viewer.camera.lookAt(target, new Cesium.HeadingPitchRange(turn, -0.15, Math.max(h * 1.6, 40)));
+      viewer.camera.lookAtTransform(Cesium.Matrix4.IDENTITY);
+    }, [lon, lat, height, heading]);
+    await page.evaluate(() => window.cim.waitForTiles());
+    await page.waitForTimeout(200);
+    const candidate = { high: await inCanvas(height * 0.85), low: await inCanvas(height * 0.2) };
+    const picks = await page.evaluate(([high, low, name]) => [high, low].map(([x, y]) => {
+      const f = window.cim.viewer.scene.pick(new Cesium.Cartesian2(x, y));
+      return f instanceof Cesium.Cesium3DTileFeature && f.tileset.layerName === name ? String(f.getProperty('id')) : null;
+    }), [candidate.high, candidate.low, layer]);
+    if (picks.every((p) => p !== null && (id === null || p === id))) {
+      points = candidate;
+      break;
+    }
+  }
+  if (!points) throw new Error(`no side shows ${id} unhidden`);
+  await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-before.png`) });
+  // the plane half way up the feature: the slider counts from the city's lowest ground
+  const above = await page.evaluate(([x, y, h]) => {
+    const ground = window.cim.viewer.scene.globe.getHeight(Cesium.Cartographic.fromDegrees(x, y));
+    return Math.round(2 * (ground - window.cim.navigation.extent.h_ellipsoidal_min + h / 2)) / 2;
+  }, [lon, lat, height]);
   await page.check('#section-on');
-  await page.fill('#section-height', String(height / 2));
+  await page.fill('#section-height', String(above));
   await page.dispatchEvent('#section-height', 'input');
   await page.evaluate(() => window.cim.waitForTiles());
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   await page.waitForTimeout(300);
-  await canvas.screenshot({ path: join(spec.artifacts, 'work-section-after.png') });
-  const cut = await page.evaluate(() => ({ height: window.cim.section.height, planes: window.cim.layers.tilesets.buildings.clippingPlanes?.length ?? 0 }));
+  await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-after.png`) });
+  const cut = await page.evaluate((name) => ({ height: window.cim.section.height, planes: window.cim.layers.tilesets[name].clippingPlanes?.length ?? 0 }), layer);
   await page.uncheck('#section-on');
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   await page.waitForTimeout(300);
-  await canvas.screenshot({ path: join(spec.artifacts, 'work-section-off.png') });
-  return { points, cut, label: await page.locator('#section-label').innerText() };
+  await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-off.png`) });
+  return { layer, points, heading, above, cut, label: await page.locator('#section-label').innerText() };
 }
 
-const STEPS = { docs, redoc, navigate, share, coordinates, measure, section };
+const flown = () => page.waitForFunction(() => !window.cim.viewer.camera._currentFlight);
+const cameraGround = () => page.evaluate(() => {
+  const c = window.cim.viewer.camera.positionCartographic;
+  return [Cesium.Math.toDegrees(c.longitude), Cesium.Math.toDegrees(c.latitude), window.cim.viewer.camera.pitch];
+});
+
+/** A pipe burst: the burst pipe's colour, a click on the first valve and the first building of the
+ * result list (where the camera went, the colour given); a profile drawn with its chart; what stays. */
+async function results() {
+  await openViewer();
+  await login();
+  await page.selectOption('#incident-type', 'pipe_burst');
+  await page.fill('#incident-pipe', spec.pipe);
+  await page.click('#incident-run');
+  await page.locator('#valves').waitFor({ state: 'attached' });
+  const colourOf = (layer, id) => page.evaluate(([l, i]) => window.cim.layers.highlights[l]?.get(i)?.toCssHexString() ?? null, [layer, id]);
+  const answer = { burst_colour: await colourOf('pipelines', spec.pipe), clicked: {} };
+  answer.affected_colour = await page.evaluate((burst) => {
+    const other = [...window.cim.layers.highlights.pipelines.entries()].find(([id]) => id !== burst);
+    return other ? other[1].toCssHexString() : null;
+  }, spec.pipe);
+  answer.valves = await page.$$eval('#valves button', (els) => els.map((e) => e.dataset.id));
+  answer.buildings = await page.$$eval('#affected-buildings button', (els) => els.map((e) => e.dataset.id));
+  for (const [list, layer] of [['#valves', 'pipe_nodes'], ['#affected-buildings', 'buildings']]) {
+    const button = page.locator(`${list} button`).first();
+    if (!(await button.count())) continue;
+    const id = await button.getAttribute('data-id');
+    await button.click();
+    await page.waitForFunction(([l, i]) => window.cim.incidents.focused?.id === i && window.cim.incidents.focused.layer === l, [layer, id]);
+    await flown();
+    await page.evaluate(() => window.cim.waitForTiles());
+    await shot(`results-${layer}`);
+    answer.clicked[layer] = { id, camera: await cameraGround(), colour: await colourOf(layer, id) };
+  }
+  // a profile across the city: its line stays with its chart, and after the next tool starts
+  await page.click('#tool-clear');
+  const [a, b] = spec.profile;
+  await lookDown([(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], spec.profile_height);
+  if (await page.locator('#panel').isVisible()) await page.click('#panel-close');
+  await page.click('#tool-profile');
+  const [x0, y0] = await onPage(a);
+  await page.mouse.click(x0, y0);
+  await page.waitForTimeout(700);
+  const [x1, y1] = await onPage(b);
+  await page.mouse.dblclick(x1, y1);
+  await page.waitForFunction(() => window.cim.profileChart && window.cim.lastProfile);
+  await page.waitForTimeout(300);
+  await shot('results-profile');
+  const chartBox = await page.locator('#profile-chart').boundingBox();
+  answer.profile = await page.evaluate(() => {
+    const option = window.cim.profileChart.getOption();
+    const series = Object.fromEntries(option.series.map((s) => [s.id, s.data.length]));
+    return { x_name: option.xAxis[0].name, y_name: option.yAxis[0].name, series, answer: window.cim.lastProfile };
+  });
+  answer.profile.size = [chartBox.width, chartBox.height];
+  answer.profile.axis_texts = await page.$$eval('#profile-chart svg text', (els) => els.map((e) => e.textContent));
+  const lines = () => page.evaluate(() => window.cim.viewer.entities.values.filter((e) => e.polyline).length);
+  answer.lines_after_profile = await lines();
+  await page.click('#tool-polygon');
+  answer.lines_after_next_tool = await lines();
+  await page.click('#tool-clear');
+  answer.lines_after_clear = await lines();
+  return answer;
+}
+
+/** For each of spec.cards ({layer, id}): the feature's panel as a click shows it (in Chinese): its
+ * text, and the text of every tab when it is a record card. */
+async function cards() {
+  await openViewer();
+  await login();
+  const answers = [];
+  for (const { layer, id } of spec.cards) {
+    await page.evaluate(([l, i]) => window.cim.picker.showFeature(l, i), [layer, id]);
+    await page.locator('#panel').waitFor({ state: 'visible' });
+    const tabs = page.locator('#panel [role="tab"]');
+    const texts = [await page.locator('#panel').innerText()];
+    for (let i = 0; i < (await tabs.count()); i += 1) {
+      await tabs.nth(i).click();
+      texts.push(await page.locator('#panel [role="tabpanel"]:not([hidden])').innerText());
+    }
+    await shot(`card-${layer}`);
+    answers.push({ layer, id, texts, tabs: await tabs.count(), title: await page.locator('#panel-title').innerText() });
+  }
+  return answers;
+}
+
+const STEPS = { docs, redoc, navigate, share, coordinates, measure, section, results, cards };
 await runSteps(browser, STEPS, spec.steps, result, (name) => shot(`${name}-failed`));

@@ -118,6 +118,39 @@ const LABELS = {
     camera_height: '视点高度',
     height: '高程',
     coordinates: '坐标',
+    id_card: '身份证号',
+    employer: '工作单位',
+    completion_filings: '竣工验收备案',
+    yes: '是',
+    no: '否',
+    wan_yuan: '万元',
+    length_m: '长度（米）',
+    axis_z: '管轴高程（米）',
+    floor_z: '底板高程（米）',
+    top_z: '顶板高程（米）',
+    width_m: '宽度（米）',
+    recorded_depth_m: '档案埋深（米）',
+    depth_ref: '埋深起算',
+    axis_depth_m: '管轴埋深（米）',
+    top_depth_m: '管顶埋深（米）',
+    pipes: '管线',
+    nodes: '管点',
+    tunnels: '管廊',
+    tile: '瓦片属性',
+    record: '档案',
+    in_service: '在用',
+    top: '管顶',
+    reinforced_concrete: '钢筋混凝土',
+    steel: '钢',
+    ductile_iron: '球墨铸铁',
+    HDPE_double_wall: 'HDPE 双壁波纹管',
+    details: '详情',
+    burst_pipe: '爆管管段',
+    affected_buildings: '受影响建筑',
+    station_m: '里程（米）',
+    height_orthometric_m: '高程（米）',
+    ground: '地面',
+    top_depth: '管顶埋深',
     measure_distance: '测距',
     measure_area: '测面积',
     measure_height: '测高',
@@ -246,6 +279,39 @@ const LABELS = {
     camera_height: 'Eye height',
     height: 'Height',
     coordinates: 'Coordinates',
+    id_card: 'ID card',
+    employer: 'Employer',
+    completion_filings: 'Completion filings',
+    yes: 'Yes',
+    no: 'No',
+    wan_yuan: '10k CNY',
+    length_m: 'Length (m)',
+    axis_z: 'Axis height (m)',
+    floor_z: 'Floor height (m)',
+    top_z: 'Top height (m)',
+    width_m: 'Width (m)',
+    recorded_depth_m: 'Depth on record (m)',
+    depth_ref: 'Depth measured to',
+    axis_depth_m: 'Axis depth (m)',
+    top_depth_m: 'Top depth (m)',
+    pipes: 'Pipes',
+    nodes: 'Nodes',
+    tunnels: 'Tunnels',
+    tile: 'Tile properties',
+    record: 'Record',
+    in_service: 'In service',
+    top: 'Pipe top',
+    reinforced_concrete: 'Reinforced concrete',
+    steel: 'Steel',
+    ductile_iron: 'Ductile iron',
+    HDPE_double_wall: 'HDPE double-wall',
+    details: 'Details',
+    burst_pipe: 'Burst pipe',
+    affected_buildings: 'Affected buildings',
+    station_m: 'Distance along (m)',
+    height_orthometric_m: 'Height (m)',
+    ground: 'Ground',
+    top_depth: 'Top depth',
     measure_distance: 'Distance',
     measure_area: 'Area',
     measure_height: 'Height',
@@ -275,6 +341,19 @@ export function addLabels(labels, vocabOf = {}) {
   for (const [name, vocab] of Object.entries(vocabOf)) VOCAB_OF[name] ??= vocab;
 }
 
+/** A code's label when every vocabulary that has the code labels it alike (`valve`: 阀门), or undefined. */
+export function codeLabel(value) {
+  const labels = new Set();
+  let found;
+  for (const [key, label] of Object.entries(REGISTERED)) {
+    const dot = key.indexOf('.');
+    if (dot < 0 || key.startsWith('theme.') || key.startsWith('vocab.') || key.slice(dot + 1) !== String(value)) continue;
+    labels.add(label.zh);
+    found = label;
+  }
+  return labels.size === 1 ? found[lang] ?? found.zh : undefined;
+}
+
 /** A property value's label from its vocabulary (`public` as a building use: 公共服务), or undefined. */
 export function valueLabel(property, value) {
   const label = VOCAB_OF[property] && REGISTERED[`${VOCAB_OF[property]}.${value}`];
@@ -282,6 +361,9 @@ export function valueLabel(property, value) {
 }
 
 export const language = () => lang;
+
+/** The page's own word for a key (not the registry's), or undefined. */
+export const pageLabel = (key) => LABELS[lang][key] ?? LABELS.zh[key];
 
 /** The label for a key in the current language (the key itself when unknown). */
 export function t(key) {

@@ -9,8 +9,8 @@ import { Navigation, bookmarks, cameraState, hashToView, setCamera, viewToHash }
 import { Picker, groundAt } from './picking.js';
 import { Review } from './review.js';
 import { createViewer } from './scene.js';
-import { Incidents, Measure, Section, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
-import { message, status, closePanel, shown, escape } from './ui.js';
+import { Incidents, Measure, centreOf, Section, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
+import { message, status, closePanel, shown, escape, loadCardLabels } from './ui.js';
 import { Excavation, setUnderground } from './underground.js';
 
 const { Cesium } = window;
@@ -58,25 +58,6 @@ function waitForTiles(layers, viewer) {
   });
 }
 
-/** Centre (lon, lat) of a GeoJSON geometry: inside a polygon when the vertex mean is not. */
-function centreOf(geometry) {
-  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.type === 'MultiPolygon' ? geometry.coordinates[0][0] : null;
-  const coords = ring ?? (geometry.type === 'Point' ? [geometry.coordinates] : geometry.type === 'LineString' ? geometry.coordinates : geometry.coordinates.flat(2));
-  if (!ring) return coords[Math.floor(coords.length / 2)];
-  const pts = ring.slice(0, -1);
-  const mean = [pts.reduce((a, p) => a + p[0], 0) / pts.length, pts.reduce((a, p) => a + p[1], 0) / pts.length];
-  const inside = ([x, y]) => {
-    let ok = false;
-    for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-      const [xi, yi] = pts[i];
-      const [xj, yj] = pts[j];
-      if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) ok = !ok;
-    }
-    return ok;
-  };
-  return inside(mean) ? mean : [(pts[0][0] + pts[1][0] + pts[2][0]) / 3, (pts[0][1] + pts[1][1] + pts[2][1]) / 3];
-}
-
 async function main() {
   i18n.apply();
   status(t('loading'));
@@ -95,6 +76,7 @@ async function main() {
   cim.allLoaded = firstFrame.then((ms) => {
     cim.metrics.firstAllLoadedMs = ms;
     status(`${t('tiles_loaded')} (${(ms / 1000).toFixed(1)} s)`);
+    loadCardLabels(); // the panels' words for record fields, once the first view is complete
     return ms;
   });
   const extent = await ground;
@@ -212,6 +194,7 @@ async function main() {
     return params;
   };
   cim.incident = (params) => incidents.run(params);
+  cim.incidents = incidents;
   $('incident-run').onclick = () => {
     const pipeId = $('incident-pipe').value.trim() || (picker.last?.layer === 'pipelines' ? picker.last.id : '');
     if (pipeId) return incidents.run({ ...incidentParams(), pipe_id: pipeId }).catch(() => null);
