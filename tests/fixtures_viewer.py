@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
     """`cim serve` of the code in ``code`` with this session's DATABASE_URL and data dir (or ``env``);
-    waits until /api/v1/health answers."""
+    waits until /api/v1/health answers (up to 3 minutes: its warm-up is slow on a loaded machine)."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from spatial_api.cli import main; main()", "serve", "--host", "127.0.0.1"]
         + ["--port", str(port)],
@@ -37,7 +37,7 @@ def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = Non
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"cim serve exited with {process.returncode}: {log.read_text()[-2000:]}")
@@ -47,7 +47,7 @@ def start_server(port: int, log: Path, code: Path = ROOT, env: dict | None = Non
         except OSError:
             time.sleep(0.3)
     process.terminate()
-    raise RuntimeError(f"cim serve did not answer within 60 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"cim serve did not answer within 180 s: {log.read_text()[-2000:]}")
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -34,7 +34,7 @@ def get_json(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def docs(run_e2e, city_server) -> dict:
-    return run_e2e(city_server, ["docs", "redoc"], script="work.mjs")
+    return run_e2e(city_server, ["docs", "redoc"], script="work.mjs", timeout_s=600)
 
 
 def test_docs_and_redoc_render_offline_every_operation(docs, city_server):
@@ -68,7 +68,7 @@ def tall_building(database, sample_city) -> str:
 
 @pytest.fixture(scope="module")
 def navigated(run_e2e, city_server, tall_building, artifacts) -> dict:
-    report = run_e2e(city_server, ["navigate", "share"], script="work.mjs", building=tall_building)
+    report = run_e2e(city_server, ["navigate", "share"], script="work.mjs", building=tall_building, timeout_s=900)
     nav = report["steps"]["navigate"]
     for name, shot in (("zoomed_in", "nav-wheel-in"), ("zoomed_out", "nav-wheel-out")):
         if name in nav:
@@ -171,7 +171,9 @@ def places(database, sample_city) -> list[dict]:
 
 
 def test_typed_coordinates_fly_there_and_pin_the_place(run_e2e, city_server, places):
-    report = run_e2e(city_server, ["coordinates"], script="work.mjs", places=[{"q": p["q"]} for p in places])
+    report = run_e2e(
+        city_server, ["coordinates"], script="work.mjs", places=[{"q": p["q"]} for p in places], timeout_s=600
+    )
     answers = step(report, "coordinates")
     for place, answer in zip(places, answers, strict=True):
         assert len(answer["suggestions"]) == 1 and answer["suggestions"][0].startswith("坐标"), answer
@@ -264,6 +266,7 @@ def measured(run_e2e, city_server, measure_points, tall_building, database, bim_
         measure=measure_points,
         sections=sections,
         login=["planner", "planner-demo"],
+        timeout_s=900,
     )
 
 
@@ -337,6 +340,7 @@ def worked(run_e2e, city_server, burst_pipe, measure_points) -> dict:
         profile=[a, b],
         profile_height=700,
         login=["planner", "planner-demo"],
+        timeout_s=600,
     )
 
 
@@ -405,7 +409,9 @@ def test_panels_in_chinese_show_no_raw_field_names_and_the_right_words(run_e2e, 
     layers = {"public": "buildings", "grade_d": "buildings", "tallest": "buildings", "pipe": "pipelines"}
     layers |= {"node": "pipe_nodes", "compartment": "tunnel_compartments"}
     cards = [{"layer": layers[k], "id": v} for k, v in card_targets.items() if v]
-    report = run_e2e(city_server, ["cards"], script="work.mjs", cards=cards, login=["planner", "planner-demo"])
+    report = run_e2e(
+        city_server, ["cards"], script="work.mjs", cards=cards, login=["planner", "planner-demo"], timeout_s=600
+    )
     answers = {a["id"]: "\n".join(a["texts"]) for a in step(report, "cards")}
     for card in cards:
         shown = answers[card["id"]]

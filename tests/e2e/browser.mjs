@@ -2,8 +2,9 @@
 // other than 127.0.0.1 aborted and reported: the drivers of the browser tests start from here.
 import { chromium } from 'playwright-core';
 
-/** Launch Chromium and open a page; `result` gains requests, outside, failed and console_errors. */
-export async function openPage(spec, result) {
+/** Launch Chromium and open a page; `result` gains requests, outside, failed and console_errors.
+ * `intercept(route, url)` may answer a loopback request itself (return true when it did). */
+export async function openPage(spec, result, intercept = async () => false) {
   Object.assign(result, { requests: [], outside: [], failed: [], console_errors: [] });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -15,13 +16,14 @@ export async function openPage(spec, result) {
   });
   const page = await browser.newPage({ viewport: spec.viewport ?? { width: 1280, height: 800 } });
   page.setDefaultTimeout(spec.timeout_ms ?? 90000);
-  await page.route('**/*', (route) => {
+  await page.route('**/*', async (route) => {
     const url = new URL(route.request().url());
     result.requests.push(url.href);
     if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1') {
       result.outside.push(url.href);
       return route.abort();
     }
+    if (await intercept(route, url)) return undefined;
     return route.continue();
   });
   page.on('requestfailed', (r) => result.failed.push(`${r.url()} ${r.failure()?.errorText}`));

@@ -171,6 +171,11 @@ export class Navigation {
    * goes home. */
   onFrame() {
     const { camera, globe } = this.viewer.scene;
+    // only when the camera moved (the scale bar picks the globe twice) or the terrain changed
+    const moved = !this.lastView || !Cesium.Matrix4.equalsEpsilon(camera.viewMatrix, this.lastView, 1e-9) || this.tilesLoaded !== globe.tilesLoaded;
+    if (!moved) return;
+    this.lastView = Cesium.Matrix4.clone(camera.viewMatrix, this.lastView);
+    this.tilesLoaded = globe.tilesLoaded;
     const needle = $('compass-needle');
     if (needle) needle.style.transform = `rotate(${-Cesium.Math.toDegrees(camera.heading)}deg)`;
     const height = camera.positionCartographic.height;
