@@ -197,19 +197,21 @@ def measure_points(database, sample_city) -> dict:
             )
         ).all()
     geod = Geod(ellps="WGS84")
-    pairs = [
-        (a, b) for i, a in enumerate(points) for b in points[i + 1 :] if 150 < geod.inv(a[0], a[1], b[0], b[1])[2] < 400
-    ]
-    a, b = pairs[0]
+    far = lambda p, q: geod.inv(p[0], p[1], q[0], q[1])[2]  # noqa: E731
 
-    def area(c: tuple[float, float]) -> float:
+    def area(a: tuple, b: tuple, c: tuple) -> float:
         return abs(geod.polygon_area_perimeter([a[0], b[0], c[0]], [a[1], b[1], c[1]])[0])
 
-    # the widest triangle with a third point no farther than 500 m from either
-    near = [c for c in points if all(geod.inv(c[0], c[1], p[0], p[1])[2] < 500 for p in (a, b))]
-    third = max(near, key=area)
-    assert area(third) > 5000
-    return {"distance": [list(a), list(b)], "area": [list(a), list(b), list(third)], "height": 700}
+    # the first pair 150–400 m apart with a third point under 500 m from both spanning 5,000 m² or more
+    a, b, third = next(
+        (a, b, c)
+        for i, a in enumerate(points)
+        for b in points[i + 1 :]
+        if 150 < far(a, b) < 400
+        for c in points
+        if far(a, c) < 500 and far(b, c) < 500 and area(a, b, c) > 5000
+    )
+    return {"distance": [list(a), list(b)], "area": [list(a), list(b), list(third)], "height": 900}
 
 
 @pytest.fixture(scope="module")

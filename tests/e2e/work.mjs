@@ -116,8 +116,8 @@ async function navigate() {
   mark('const zoomedOut = {');
   const zoomedOut = { camera: await camera(), city: await cityShown('nav-wheel-out') };
   await page.click('#nav-home');
-  await page.waitForFunction(() => !window.cim.viewer.camera._flight);
-  await page.waitForTimeout(1200);
+  await page.waitForFunction(() => window.cim.viewer.camera._currentFlight);
+  await page.waitForFunction(() => !window.cim.viewer.camera._currentFlight);
   mark('const homeAgain');
   const homeAgain = await camera();
   await page.click('#nav-zoom-in');
@@ -139,7 +139,7 @@ async function navigate() {
   await page.keyboard.press('+');
   const afterPlus = await camera();
   await page.keyboard.press('h');
-  await page.waitForTimeout(1500);
+  await page.waitForFunction(() => !window.cim.viewer.camera._currentFlight);
   mark('const afterH');
   const afterH = await camera();
   // a bookmark of a turned view, kept over a reload
