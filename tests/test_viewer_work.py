@@ -225,13 +225,13 @@ def bim_version(sample_ifc) -> dict:
     with get_engine().connect() as conn:
         row = conn.execute(
             text(
-                """SELECT ST_X(c) AS lon, ST_Y(c) AS lat, h FROM (SELECT
+                """SELECT ST_X(c) AS lon, ST_Y(c) AS lat, base, h FROM (SELECT min(z_min) AS base,
                      ST_Transform(ST_Centroid(ST_Collect(footprint)), 4326) AS c, max(z_max) - min(z_min) AS h
                      FROM bim_element WHERE version_id = :v) s"""
             ),
             {"v": summary["version_id"]},
         ).one()
-    return {"version": summary["version_id"], "tileset": summary["tileset"], "lon": row.lon, "lat": row.lat, "h": row.h}
+    return {"version": summary["version_id"], "tileset": summary["tileset"]} | dict(row._mapping)
 
 
 @pytest.fixture(scope="module")
@@ -239,8 +239,9 @@ def measured(run_e2e, city_server, measure_points, tall_building, database, bim_
     with database.connect() as conn:
         building = conn.execute(
             text(
-                """SELECT ST_X(c) AS lon, ST_Y(c) AS lat, height_m FROM (SELECT height_m,
-                     ST_Transform(ST_Centroid(footprint), 4326) AS c FROM building WHERE code = :c) s"""
+                """SELECT ST_X(c) AS lon, ST_Y(c) AS lat, height_m, ground_h_orthometric FROM (SELECT height_m,
+                     ground_h_orthometric, ST_Transform(ST_Centroid(footprint), 4326) AS c FROM building
+                    WHERE code = :c) s"""
             ),
             {"c": tall_building},
         ).one()
@@ -258,6 +259,7 @@ def measured(run_e2e, city_server, measure_points, tall_building, database, bim_
             "tileset": bim_version["tileset"],
             "lon": bim_version["lon"],
             "lat": bim_version["lat"],
+            "base_h_orthometric": bim_version["base"],
             "height_m": bim_version["h"],
         },
     ]

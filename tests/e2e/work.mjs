@@ -288,44 +288,51 @@ async function section() {
   return answers;
 }
 
-async function sectionOf({ lon, lat, height_m: height, layer, id, tileset }) {
-  if (tileset) await page.evaluate(([name, url]) => window.cim.layers.addTileset(name, url), [layer, tileset]);
+async function sectionOf({ lon, lat, base_h_orthometric: base, height_m: height, layer, id, tileset }) {
+  if (tileset) await page.evaluate(([name, url]) => window.cim.layers.addTileset(name, url).then((ts) => Boolean(ts)), [layer, tileset]);
   const canvas = page.locator('#globe canvas');
   const box = await canvas.boundingBox();
-  const inCanvas = async (above) => {
-    const [x, y] = await onPage([lon, lat, above]);
-    return [Math.round(x - box.x), Math.round(y - box.y)];
+  // a point `up` metres above the feature's base, on the page
+  const inCanvas = async (up) => {
+    const [x, y] = await page.evaluate(([x0, y0, h]) => {
+      const { viewer, navigation } = window.cim;
+      const w = Cesium.SceneTransforms.worldToWindowCoordinates(viewer.scene, Cesium.Cartesian3.fromDegrees(x0, y0, h + navigation.undulation));
+      return [w.x, w.y];
+    }, [lon, lat, base + up]);
+    return [Math.round(x), Math.round(y)];
   };
   // a side from which nothing stands in front of the feature: both points pick it
   let points = null;
   let heading = 0;
+  const tried = [];
   for (heading of [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6].map((k) => k * Math.PI / 3)) {
-    await page.evaluate(([x, y, h, turn]) => {
-      const { viewer } = window.cim;
-      const ground = viewer.scene.globe.getHeight(Cesium.Cartographic.fromDegrees(x, y)) ?? 0;
-      const target = Cesium.Cartesian3.fromDegrees(x, y, ground + h / 2);
+    await page.evaluate(([x, y, bottom, h, turn]) => {
+      const { viewer, navigation } = window.cim;
+      const target = Cesium.Cartesian3.fromDegrees(x, y, bottom + navigation.undulation + h / 2);
       viewer.camera.lookAt(target, new Cesium.HeadingPitchRange(turn, -0.15, Math.max(h * 1.6, 40)));
       viewer.camera.lookAtTransform(Cesium.Matrix4.IDENTITY);
-    }, [lon, lat, height, heading]);
+    }, [lon, lat, base, height, heading]);
     await page.evaluate(() => window.cim.waitForTiles());
     await page.waitForTimeout(200);
     const candidate = { high: await inCanvas(height * 0.85), low: await inCanvas(height * 0.2) };
-    const picks = await page.evaluate(([high, low, name]) => [high, low].map(([x, y]) => {
+    const seen = await page.evaluate(([high, low]) => [high, low].map(([x, y]) => {
       const f = window.cim.viewer.scene.pick(new Cesium.Cartesian2(x, y));
-      return f instanceof Cesium.Cesium3DTileFeature && f.tileset.layerName === name ? String(f.getProperty('id')) : null;
-    }), [candidate.high, candidate.low, layer]);
+      return f instanceof Cesium.Cesium3DTileFeature ? [f.tileset.layerName, String(f.getProperty('id'))] : [String(f?.constructor?.name ?? f), null];
+    }), [candidate.high, candidate.low]);
+    tried.push(seen);
+    const picks = seen.map(([name, found]) => (name === layer ? found : null));
     if (picks.every((p) => p !== null && (id === null || p === id))) {
       points = candidate;
       break;
     }
   }
-  if (!points) throw new Error(`no side shows ${id} unhidden`);
+  if (!points) throw new Error(`no side shows ${id} of ${layer} unhidden: ${JSON.stringify(tried)}`);
   await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-before.png`) });
   // the plane half way up the feature: the slider counts from the city's lowest ground
-  const above = await page.evaluate(([x, y, h]) => {
-    const ground = window.cim.viewer.scene.globe.getHeight(Cesium.Cartographic.fromDegrees(x, y));
-    return Math.round(2 * (ground - window.cim.navigation.extent.h_ellipsoidal_min + h / 2)) / 2;
-  }, [lon, lat, height]);
+  const above = await page.evaluate(([bottom, h]) => {
+    const { navigation } = window.cim;
+    return Math.round(2 * (bottom + navigation.undulation + h / 2 - navigation.extent.h_ellipsoidal_min)) / 2;
+  }, [base, height]);
   await page.check('#section-on');
   await page.fill('#section-height', String(above));
   await page.dispatchEvent('#section-height', 'input');
