@@ -284,7 +284,13 @@ async function section() {
   await openViewer();
   await login();
   const answers = [];
-  for (const target of spec.sections) answers.push(await sectionOf(target));
+  for (const target of spec.sections) {
+    try {
+      answers.push(await sectionOf(target));
+    } catch (exc) {
+      throw new Error(`${target.layer}: ${exc}`);
+    }
+  }
   return answers;
 }
 
