@@ -17,7 +17,7 @@ from core import db, jobs
 from core.secrets import check_startup
 from core.settings import get_settings
 from ops.logs import log_config
-from spatial_api import bodylimit, headers, observability, openapi, problems, ratelimit, tasks, timeouts  # noqa: F401 - tasks registers the queue's tasks
+from spatial_api import apidocs, bodylimit, headers, observability, openapi, problems, ratelimit, tasks, timeouts  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
     admin,
     analysis,
@@ -54,8 +54,15 @@ API_PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = ROOT / "viewer"
 CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
-ECHARTS_DIR = ROOT / "node_modules" / "echarts" / "dist"
-PDFJS_DIR = ROOT / "node_modules" / "pdfjs-dist"
+# Front-end libraries served from npm's node_modules (made by `make npm`), under /vendor/<name>.
+VENDORED = {
+    "cesium": CESIUM_DIR,
+    "swagger-ui": ROOT / "node_modules" / "swagger-ui-dist",
+    "redoc": ROOT / "node_modules" / "redoc" / "bundles",
+    "echarts": ROOT / "node_modules" / "echarts" / "dist",
+    "proj4": ROOT / "node_modules" / "proj4" / "dist",
+    "pdfjs": ROOT / "node_modules" / "pdfjs-dist",
+}
 
 
 log = logging.getLogger("cim.api")
@@ -95,8 +102,16 @@ def create_app() -> FastAPI:
     """Build the app; routers are thin, the work is in gis/, tiles/ and bim_ingest/."""
     settings = get_settings()
     check_startup(settings)
-    app = FastAPI(title="CIM Server", version="0.1.0", openapi_url="/openapi.json", docs_url="/docs", lifespan=lifespan)
+    app = FastAPI(
+        title="CIM Server",
+        version="0.1.0",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     openapi.install(app)
+    apidocs.install(app)
     problems.install(app)
     ratelimit.install(app)
     app.add_middleware(timeouts.StatementTimeout)
@@ -135,12 +150,9 @@ def create_app() -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)
-    if CESIUM_DIR.is_dir():
-        app.mount("/vendor/cesium", PrecompressedStaticFiles(directory=CESIUM_DIR), name="cesium")
-    if ECHARTS_DIR.is_dir():
-        app.mount("/vendor/echarts", StaticFiles(directory=ECHARTS_DIR), name="echarts")
-    if PDFJS_DIR.is_dir():
-        app.mount("/vendor/pdfjs", StaticFiles(directory=PDFJS_DIR), name="pdfjs")
+    for name, directory in VENDORED.items():
+        if directory.is_dir():
+            app.mount(f"/vendor/{name}", PrecompressedStaticFiles(directory=directory), name=name)
     app.mount("/", StaticFiles(directory=VIEWER_DIR, html=True), name="viewer")
     return app
 

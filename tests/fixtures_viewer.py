@@ -66,12 +66,12 @@ def e2e_tools() -> None:
 
 @pytest.fixture(scope="session")
 def run_e2e(e2e_tools: None, artifacts: Path) -> Callable[..., dict]:
-    """Run tests/e2e/viewer.mjs with a spec; returns its JSON report."""
+    """Run a driver under tests/e2e (viewer.mjs unless ``script`` says) with a spec; returns its JSON report."""
 
-    def run(url: str, steps: list[str], timeout_s: float = 300, **spec: object) -> dict:
+    def run(url: str, steps: list[str], timeout_s: float = 300, script: str = "viewer.mjs", **spec: object) -> dict:
         spec = {"url": url, "steps": steps, "artifacts": str(artifacts), **spec}
         done = subprocess.run(
-            ["node", str(E2E / "viewer.mjs"), json.dumps(spec)],
+            ["node", str(E2E / script), json.dumps(spec)],
             cwd=ROOT,
             capture_output=True,
             text=True,

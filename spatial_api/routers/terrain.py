@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -12,7 +13,7 @@ from pyproj.crs import CompoundCRS
 from core.errors import NotFound
 from core.settings import get_settings
 from gis import crs, dem
-from spatial_api.schemas.terrain import TerrainExtent
+from spatial_api.schemas.terrain import MapGrid, TerrainExtent
 
 router = APIRouter(prefix="/terrain", tags=["terrain"])
 
@@ -44,6 +45,23 @@ def extent() -> dict:
         "bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
         "h_orthometric_min": low,
         "h_ellipsoidal_min": float(h_ellipsoidal),
+    }
+
+
+@router.get("/grid", response_model=MapGrid)
+def grid() -> dict:
+    """The city's map grid (the projected store CRS): what the viewer shows and reads grid
+    coordinates (easting, northing) in."""
+    store = crs.store_crs()
+    area = store.area_of_use
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "may lose information": a projected grid keeps all it needs
+        proj4 = store.to_proj4()
+    return {
+        "epsg": store.to_epsg(),
+        "name": store.name,
+        "proj4": proj4,
+        "bbox": [area.west, area.south, area.east, area.north] if area else [-180.0, -90.0, 180.0, 90.0],
     }
 
 

@@ -4,41 +4,23 @@
 //        searches?: [{q, kind, id}], break?: [path substrings answered 500],
 //        slow?: [path substrings delayed slow_ms], utility?: {code, ids} (pipes of that utility to look at)}
 // Playwright gives the browser a throw-away profile. Every request is logged; any request to a host other than 127.0.0.1 is aborted and reported.
-import { chromium } from 'playwright-core';
 import { join } from 'node:path';
+import { openPage } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const TIMEOUT = spec.timeout_ms ?? 90000;
-const result = { steps: {}, requests: [], outside: [], failed: [], console_errors: [] };
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-  ],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-page.setDefaultTimeout(TIMEOUT);
-await page.route('**/*', async (route) => {
-  const url = new URL(route.request().url());
-  result.requests.push(url.href);
-  if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1') {
-    result.outside.push(url.href);
-    return route.abort();
-  }
+const result = { steps: {} };
+// requests spec.break names are answered 500, those spec.slow names late
+const { browser, page } = await openPage({ ...spec, timeout_ms: TIMEOUT }, result, async (route, url) => {
   if ((spec.break ?? []).some((part) => url.pathname.includes(part))) {
-    return route.fulfill({ status: 500, contentType: 'application/problem+json', body: '{"detail":"broken on purpose by the test"}' });
+    await route.fulfill({ status: 500, contentType: 'application/problem+json', body: '{"detail":"broken on purpose by the test"}' });
+    return true;
   }
   if ((spec.slow ?? []).some((part) => url.pathname.includes(part))) {
     await new Promise((resolve) => setTimeout(resolve, spec.slow_ms ?? 6000));
   }
-  return route.continue();
+  return false;
 });
-page.on('requestfailed', (r) => result.failed.push(`${r.url()} ${r.failure()?.errorText}`));
-page.on('console', (m) => m.type() === 'error' && result.console_errors.push(m.text()));
-page.on('pageerror', (e) => result.console_errors.push(String(e)));
 
 const shot = (name) => page.screenshot({ path: join(spec.artifacts, `viewer-${name}.png`) });
 const bannerText = () => page.locator('#banner').innerText();

@@ -31,7 +31,7 @@ const LABELS = {
     quantities: '工程量',
     materials: '材料',
     app_title: 'CIM 城市信息模型平台',
-    search_placeholder: '搜索地址、项目、企业、信用代码…',
+    search_placeholder: '搜索地址、项目、企业、信用代码或坐标…',
     search_none: '没有找到',
     print: '打印',
     layers: '图层',
@@ -106,6 +106,67 @@ const LABELS = {
     guest: '访客',
     nothing_here: '此处无要素',
     legend: '图例',
+    views: '视图',
+    bookmark_name: '书签名称',
+    bookmark_add: '添加书签',
+    delete: '删除',
+    share: '分享链接',
+    share_copied: '链接已复制',
+    home_key: '全图 (H)',
+    zoom_in_key: '放大 (+)',
+    zoom_out_key: '缩小 (−)',
+    north_key: '指北 (N)；方向键平移，Esc 取消',
+    camera_height: '视点高度',
+    height: '高程',
+    coordinates: '坐标',
+    id_card: '身份证号',
+    employer: '工作单位',
+    completion_filings: '竣工验收备案',
+    yes: '是',
+    no: '否',
+    wan_yuan: '万元',
+    length_m: '长度（米）',
+    axis_z: '管轴高程（米）',
+    floor_z: '底板高程（米）',
+    top_z: '顶板高程（米）',
+    width_m: '宽度（米）',
+    recorded_depth_m: '档案埋深（米）',
+    depth_ref: '埋深起算',
+    axis_depth_m: '管轴埋深（米）',
+    top_depth_m: '管顶埋深（米）',
+    pipes: '管线',
+    nodes: '管点',
+    tunnels: '管廊',
+    tile: '瓦片属性',
+    record: '档案',
+    in_service: '在用',
+    top: '管顶',
+    reinforced_concrete: '钢筋混凝土',
+    steel: '钢',
+    ductile_iron: '球墨铸铁',
+    HDPE_double_wall: 'HDPE 双壁波纹管',
+    details: '详情',
+    burst_pipe: '爆管管段',
+    affected_buildings: '受影响建筑',
+    station_m: '里程（米）',
+    height_orthometric_m: '高程（米）',
+    ground: '地面',
+    top_depth: '管顶埋深',
+    measure_distance: '测距',
+    measure_area: '测面积',
+    measure_height: '测高',
+    measure_depth: '管线埋深',
+    horizontal_distance: '水平距离',
+    slope_distance: '空间距离',
+    height_difference: '高差',
+    area: '面积',
+    perimeter: '周长',
+    measured_depth: '量测埋深（地面至管顶）',
+    record_depth: '档案埋深',
+    total: '合计',
+    section: '剖切',
+    section_above_ground: '离地',
+    click_pipe: '在地下模式中单击一条管线',
   },
   en: {
     beneath: 'Beneath',
@@ -207,6 +268,67 @@ const LABELS = {
     guest: 'Guest',
     nothing_here: 'Nothing here',
     legend: 'Legend',
+    views: 'Views',
+    bookmark_name: 'Bookmark name',
+    bookmark_add: 'Add bookmark',
+    delete: 'Delete',
+    share: 'Share link',
+    share_copied: 'Link copied',
+    home_key: 'Whole city (H)',
+    zoom_in_key: 'Zoom in (+)',
+    zoom_out_key: 'Zoom out (−)',
+    north_key: 'North up (N); arrow keys pan, Esc cancels',
+    camera_height: 'Eye height',
+    height: 'Height',
+    coordinates: 'Coordinates',
+    id_card: 'ID card',
+    employer: 'Employer',
+    completion_filings: 'Completion filings',
+    yes: 'Yes',
+    no: 'No',
+    wan_yuan: '10k CNY',
+    length_m: 'Length (m)',
+    axis_z: 'Axis height (m)',
+    floor_z: 'Floor height (m)',
+    top_z: 'Top height (m)',
+    width_m: 'Width (m)',
+    recorded_depth_m: 'Depth on record (m)',
+    depth_ref: 'Depth measured to',
+    axis_depth_m: 'Axis depth (m)',
+    top_depth_m: 'Top depth (m)',
+    pipes: 'Pipes',
+    nodes: 'Nodes',
+    tunnels: 'Tunnels',
+    tile: 'Tile properties',
+    record: 'Record',
+    in_service: 'In service',
+    top: 'Pipe top',
+    reinforced_concrete: 'Reinforced concrete',
+    steel: 'Steel',
+    ductile_iron: 'Ductile iron',
+    HDPE_double_wall: 'HDPE double-wall',
+    details: 'Details',
+    burst_pipe: 'Burst pipe',
+    affected_buildings: 'Affected buildings',
+    station_m: 'Distance along (m)',
+    height_orthometric_m: 'Height (m)',
+    ground: 'Ground',
+    top_depth: 'Top depth',
+    measure_distance: 'Distance',
+    measure_area: 'Area',
+    measure_height: 'Height',
+    measure_depth: 'Pipe depth',
+    horizontal_distance: 'Horizontal distance',
+    slope_distance: 'Slope distance',
+    height_difference: 'Height difference',
+    area: 'Area',
+    perimeter: 'Perimeter',
+    measured_depth: 'Measured depth (ground to pipe top)',
+    record_depth: 'Depth on record',
+    total: 'Total',
+    section: 'Section',
+    section_above_ground: 'above ground',
+    click_pipe: 'Click a pipe (underground mode)',
   },
 };
 
@@ -221,6 +343,19 @@ export function addLabels(labels, vocabOf = {}) {
   for (const [name, vocab] of Object.entries(vocabOf)) VOCAB_OF[name] ??= vocab;
 }
 
+/** A code's label when every vocabulary that has the code labels it alike (`valve`: 阀门), or undefined. */
+export function codeLabel(value) {
+  const labels = new Set();
+  let found;
+  for (const [key, label] of Object.entries(REGISTERED)) {
+    const dot = key.indexOf('.');
+    if (dot < 0 || key.startsWith('theme.') || key.startsWith('vocab.') || key.slice(dot + 1) !== String(value)) continue;
+    labels.add(label.zh);
+    found = label;
+  }
+  return labels.size === 1 ? found[lang] ?? found.zh : undefined;
+}
+
 /** A property value's label from its vocabulary (`public` as a building use: 公共服务), or undefined. */
 export function valueLabel(property, value) {
   const label = VOCAB_OF[property] && REGISTERED[`${VOCAB_OF[property]}.${value}`];
@@ -228,6 +363,9 @@ export function valueLabel(property, value) {
 }
 
 export const language = () => lang;
+
+/** The page's own word for a key (not the registry's), or undefined. */
+export const pageLabel = (key) => LABELS[lang][key] ?? LABELS.zh[key];
 
 /** The label for a key in the current language (the key itself when unknown). */
 export function t(key) {

@@ -131,7 +131,9 @@ export class Layers {
     try {
       // no dynamic environment map: it renders the sky into cube maps per tileset, reads them back
       // and recompiles the tiles' shaders once done, for a sky this page does not show
-      tileset = await Cesium.Cesium3DTileset.fromUrl(url, { maximumScreenSpaceError: 16, environmentMapOptions: { enabled: false } });
+      // tiles of layers that are not public (BIM models) are read with the session's token
+      const resource = new Cesium.Resource({ url, headers: api.auth.token ? { Authorization: `Bearer ${api.auth.token}` } : {} });
+      tileset = await Cesium.Cesium3DTileset.fromUrl(resource, { maximumScreenSpaceError: 16, environmentMapOptions: { enabled: false } });
     } catch (exc) {
       if (optional && String(exc).includes('404')) return null;
       message(`${t(layer)}: ${t('error')} — ${exc.message ?? exc}`, 'error', `tileset-${layer}`);

@@ -5,11 +5,12 @@ import * as i18n from './i18n.js';
 import { t } from './i18n.js';
 import { Layers, buildPanel } from './layers.js';
 import { setupLogin } from './login.js';
+import { Navigation, bookmarks, cameraState, hashToView, setCamera, viewToHash } from './navigate.js';
 import { Picker, groundAt } from './picking.js';
 import { Review } from './review.js';
 import { createViewer } from './scene.js';
-import { Incidents, Sketch, areaStatistics, profileAlong, hint } from './tools.js';
-import { message, status, closePanel, shown } from './ui.js';
+import { Incidents, Measure, centreOf, Section, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
+import { message, status, closePanel, shown, escape, loadCardLabels } from './ui.js';
 import { Excavation, setUnderground } from './underground.js';
 
 const { Cesium } = window;
@@ -57,32 +58,6 @@ function waitForTiles(layers, viewer) {
   });
 }
 
-function initialView(viewer, extent) {
-  if (!extent) return;
-  const [w, s, e, n] = extent.bbox;
-  const sphere = Cesium.BoundingSphere.fromRectangle3D(Cesium.Rectangle.fromDegrees(w, s, e, n), Cesium.Ellipsoid.WGS84, extent.h_ellipsoidal_min);
-  viewer.camera.flyToBoundingSphere(sphere, { duration: 0, offset: new Cesium.HeadingPitchRange(0, -0.75, sphere.radius * 1.6) });
-}
-
-/** Centre (lon, lat) of a GeoJSON geometry: inside a polygon when the vertex mean is not. */
-function centreOf(geometry) {
-  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.type === 'MultiPolygon' ? geometry.coordinates[0][0] : null;
-  const coords = ring ?? (geometry.type === 'Point' ? [geometry.coordinates] : geometry.type === 'LineString' ? geometry.coordinates : geometry.coordinates.flat(2));
-  if (!ring) return coords[Math.floor(coords.length / 2)];
-  const pts = ring.slice(0, -1);
-  const mean = [pts.reduce((a, p) => a + p[0], 0) / pts.length, pts.reduce((a, p) => a + p[1], 0) / pts.length];
-  const inside = ([x, y]) => {
-    let ok = false;
-    for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-      const [xi, yi] = pts[i];
-      const [xj, yj] = pts[j];
-      if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) ok = !ok;
-    }
-    return ok;
-  };
-  return inside(mean) ? mean : [(pts[0][0] + pts[1][0] + pts[2][0]) / 3, (pts[0][1] + pts[1][1] + pts[2][1]) / 3];
-}
-
 async function main() {
   i18n.apply();
   status(t('loading'));
@@ -95,15 +70,21 @@ async function main() {
     tileset.allTilesLoaded.addEventListener(() => {
       cim.events.allTilesLoaded[layer] += 1;
     });
+    cim.section?.apply(tileset); // a section already set cuts the tilesets that come later too
   };
   const firstFrame = Promise.all([layers.loadAll(), ground]).then(() => waitForTiles(layers, viewer));
   cim.allLoaded = firstFrame.then((ms) => {
     cim.metrics.firstAllLoadedMs = ms;
     status(`${t('tiles_loaded')} (${(ms / 1000).toFixed(1)} s)`);
+    loadCardLabels(); // the panels' words for record fields, once the first view is complete
     return ms;
   });
   const extent = await ground;
-  initialView(viewer, extent);
+  const navigation = new Navigation(viewer, extent);
+  cim.navigation = navigation;
+  const linked = hashToView(location.hash);
+  if (linked) setCamera(viewer.camera, linked.camera);
+  else navigation.home();
   buildPanel(layers, $('layers-body'));
 
   const picker = new Picker(viewer, layers);
@@ -115,9 +96,11 @@ async function main() {
   cim.review = review;
 
   // One click handler: the active tool takes the clicks, else a click identifies.
-  let tool = null;
+  let tool = null; // {name, sketch}, {name, point} or {name, click}
+  const drawings = []; // finished sketches and measurements: they stay until cleared
   const stopTool = () => {
-    tool?.sketch?.remove();
+    if (tool?.sketch?.done) drawings.push(tool.sketch);
+    else tool?.sketch?.remove();
     tool = null;
     status('');
   };
@@ -128,9 +111,16 @@ async function main() {
       cim.events.identified += 1;
       return;
     }
+    if (tool.click) {
+      await tool.click(e.position);
+      return;
+    }
     const ground = groundAt(viewer.scene, e.position);
     if (!ground) return;
-    if (tool.sketch) tool.sketch.add(ground);
+    if (tool.sketch) {
+      tool.sketch.add(ground);
+      if (tool.sketch.done) stopTool(); // a two-click measurement finishes by itself
+    }
     else {
       const point = tool.point;
       stopTool();
@@ -142,28 +132,77 @@ async function main() {
   }, Cesium.ScreenSpaceEventType.LEFT_DOUBLE_CLICK);
   viewer.cesiumWidget.screenSpaceEventHandler.removeInputAction(Cesium.ScreenSpaceEventType.LEFT_DOUBLE_CLICK);
 
-  const sketchTool = (closed, run, key) => {
+  const sketchTool = (name, closed, run, key) => {
     stopTool();
-    tool = { sketch: new Sketch(viewer, { closed, onFinish: (points) => run(points).catch(() => null) }) };
+    tool = { name, sketch: new Sketch(viewer, { closed, onFinish: (points) => run(points).catch(() => null) }) };
     hint(key);
   };
-  $('tool-polygon').onclick = () => sketchTool(true, areaStatistics, 'click_polygon');
-  $('tool-profile').onclick = () => sketchTool(false, profileAlong, 'click_line');
+  const pointTool = (name, point) => {
+    stopTool();
+    tool = { name, point };
+    hint('pick_point');
+  };
+  // The tools a share link can open, by name.
+  const TOOLS = {
+    polygon: () => sketchTool('polygon', true, areaStatistics, 'click_polygon'),
+    profile: () => sketchTool('profile', false, profileAlong, 'click_line'),
+  };
+  const measured = (result) => {
+    cim.lastMeasure = result;
+    measurePanel(result);
+  };
+  const measureTool = (mode) => {
+    stopTool();
+    tool = { name: `measure-${mode}`, sketch: new Measure(viewer, mode, measured) };
+    hint(mode === 'height' ? 'click_line' : mode === 'area' ? 'click_polygon' : 'click_line');
+  };
+  for (const mode of ['distance', 'area', 'height']) {
+    TOOLS[`measure-${mode}`] = () => measureTool(mode);
+    $(`measure-${mode}`).onclick = TOOLS[`measure-${mode}`];
+  }
+  TOOLS['measure-depth'] = () => {
+    stopTool();
+    underground(true);
+    tool = {
+      name: 'measure-depth',
+      click: async (position) => {
+        const picked = viewer.scene.pick(position);
+        if (!(picked instanceof Cesium.Cesium3DTileFeature) || picked.tileset.layerName !== 'pipelines') return;
+        const result = await pipeDepth(viewer, picked, position);
+        if (result) measured(result);
+      },
+    };
+    hint('click_pipe');
+  };
+  $('measure-depth').onclick = TOOLS['measure-depth'];
+  const section = new Section(viewer, layers);
+  cim.section = section;
+  const ground0 = extent?.h_ellipsoidal_min ?? 0;
+  const cut = () => {
+    const above = Number($('section-height').value);
+    $('section-label').textContent = `${t('section_above_ground')} ${above} m`;
+    section.set($('section-on').checked ? ground0 + above : null);
+  };
+  $('section-on').onchange = cut;
+  $('section-height').oninput = cut;
+  const startTool = (name) => TOOLS[name]?.();
+  $('tool-polygon').onclick = TOOLS.polygon;
+  $('tool-profile').onclick = TOOLS.profile;
   const incidentParams = () => {
     const params = { type: $('incident-type').value, radius_m: Number($('incident-radius').value) };
     if (params.type === 'flood') params.water_level_m = Number($('incident-water').value);
     return params;
   };
   cim.incident = (params) => incidents.run(params);
+  cim.incidents = incidents;
   $('incident-run').onclick = () => {
     const pipeId = $('incident-pipe').value.trim() || (picker.last?.layer === 'pipelines' ? picker.last.id : '');
     if (pipeId) return incidents.run({ ...incidentParams(), pipe_id: pipeId }).catch(() => null);
-    stopTool();
-    tool = { point: (g) => incidents.run({ ...incidentParams(), location: { type: 'Point', coordinates: [g.lon, g.lat] } }) };
-    return hint('pick_point');
+    return pointTool('incident', (g) => incidents.run({ ...incidentParams(), location: { type: 'Point', coordinates: [g.lon, g.lat] } }));
   };
   $('tool-clear').onclick = () => {
     stopTool();
+    for (const drawing of drawings.splice(0)) drawing.remove();
     incidents.clear();
     excavation.clear();
     review.clear();
@@ -180,10 +219,8 @@ async function main() {
   $('underground').onchange = (e) => underground(e.target.checked);
   $('ground-alpha').oninput = (e) => $('underground').checked && setUnderground(viewer, true, Number(e.target.value));
   $('excavate').onclick = () => {
-    stopTool();
     underground(true);
-    tool = { point: (g) => excavation.dig(g, Number($('excavate-size').value), Number($('excavate-depth').value)) };
-    hint('pick_point');
+    pointTool('excavate', (g) => excavation.dig(g, Number($('excavate-size').value), Number($('excavate-depth').value)));
   };
 
   $('review-form').addEventListener('submit', (e) => {
@@ -216,6 +253,7 @@ async function main() {
     async () => {
       const { Search } = await import('./search.js');
       cim.search = new Search(viewer, searchInput, $('search-list'), {
+        groundHeight: extent?.h_ellipsoidal_min ?? 0,
         picked: (hit) => {
           cim.lastPicked = hit;
           cim.events.picked += 1;
@@ -225,6 +263,81 @@ async function main() {
     { once: true },
   );
   $('panel-close').onclick = closePanel;
+
+  // Navigation: buttons, keys; the view (camera, layers, selection, tool) as bookmarks and links.
+  $('nav-home').onclick = () => navigation.home(1);
+  $('nav-zoom-in').onclick = () => navigation.zoom(1);
+  $('nav-zoom-out').onclick = () => navigation.zoom(-1);
+  $('nav-compass').onclick = () => navigation.north();
+  const KEYS = {
+    h: () => navigation.home(1),
+    n: () => navigation.north(),
+    '+': () => navigation.zoom(1),
+    '=': () => navigation.zoom(1),
+    '-': () => navigation.zoom(-1),
+    ArrowUp: () => navigation.pan(1, 0),
+    ArrowDown: () => navigation.pan(-1, 0),
+    ArrowLeft: () => navigation.pan(0, -1),
+    ArrowRight: () => navigation.pan(0, 1),
+    Escape: () => (tool ? stopTool() : closePanel()),
+  };
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+    const action = KEYS[e.key];
+    if (!action) return;
+    e.preventDefault();
+    action();
+  });
+  const layerNames = () => (layers.registry?.layers ?? []).filter((l) => l.tiles || l.draped).map((l) => l.name);
+  const currentView = () => ({
+    camera: cameraState(viewer.camera),
+    layers: layerNames().filter((name) => layers.isShown(name)),
+    selection: picker.last,
+    tool: tool?.name ?? null,
+  });
+  const applyView = async (view) => {
+    setCamera(viewer.camera, view.camera);
+    await layers.ready;
+    await Promise.all(layerNames().map((name) => layers.setVisible(name, view.layers.includes(name))));
+    stopTool();
+    if (view.selection) await picker.showFeature(view.selection.layer, view.selection.id).catch(() => null);
+    if (view.tool) startTool(view.tool);
+  };
+  cim.view = { current: currentView, apply: applyView };
+  $('share').onclick = () => {
+    const url = `${location.origin}${location.pathname}${viewToHash(currentView())}`;
+    history.replaceState(null, '', url);
+    $('share-url').value = url;
+    $('share-url').select();
+    navigator.clipboard?.writeText(url).then(() => status(t('share_copied')), () => null);
+  };
+  window.addEventListener('hashchange', () => {
+    const view = hashToView(location.hash);
+    if (view) applyView(view);
+  });
+  const listBookmarks = () => {
+    $('bookmark-list').innerHTML = bookmarks
+      .list()
+      .map((b, i) => `<li><button class="go" data-index="${i}">${escape(b.name)}</button><button class="del" data-index="${i}" title="${escape(t('delete'))}">×</button></li>`)
+      .join('');
+  };
+  $('bookmark-add').onclick = () => {
+    const name = $('bookmark-name').value.trim() || new Date().toLocaleString();
+    bookmarks.add(name, currentView());
+    $('bookmark-name').value = '';
+    listBookmarks();
+  };
+  $('bookmark-list').onclick = (e) => {
+    const button = e.target.closest('button');
+    if (!button) return;
+    const mark = bookmarks.list()[Number(button.dataset.index)];
+    if (button.classList.contains('del')) bookmarks.remove(mark.name);
+    else applyView(mark.view);
+    listBookmarks();
+  };
+  listBookmarks();
+  // the view of a share link (resolves once it is applied: layers added, selection shown)
+  cim.linked = linked ? layers.loadAll().then(() => applyView(linked)) : Promise.resolve();
 
   // The live city loads when its section is first opened (no request on the first view).
   cim.live = { connected: false, seen: {}, statuses: {}, compartments: {}, open: [], readings: 0 };

@@ -2,7 +2,7 @@
 // the side panel shows the API's identify answer.
 import * as api from './api.js';
 import { t } from './i18n.js';
-import { panel, render, escape } from './ui.js';
+import { panel, render, escape, loadCardLabels } from './ui.js';
 
 const { Cesium } = window;
 const SELECTED = Cesium.Color.YELLOW;
@@ -62,13 +62,29 @@ export class Picker {
             tile: tileProperties(picked),
             record: await api.collectionItem(kind, id, { quiet: true }).then((f) => f.properties).catch(() => null),
           };
+      await loadCardLabels();
       return this.show(`${t(kind)} ${id}`, answer);
     }
     this.select(null);
     const ground = groundAt(scene, position);
     if (!ground) return null;
     this.last = null;
-    return this.show(`${ground.lon.toFixed(6)}, ${ground.lat.toFixed(6)}`, await api.identifyAt(ground.lon, ground.lat));
+    const answer = await api.identifyAt(ground.lon, ground.lat);
+    await loadCardLabels();
+    return this.show(`${ground.lon.toFixed(6)}, ${ground.lat.toFixed(6)}`, answer);
+  }
+
+  /** Select a feature by its layer and id (a share link's selection): coloured in its tileset
+   * (wherever its tile loads) and its record in the side panel. */
+  async showFeature(layer, id) {
+    this.select(null);
+    this.last = { layer, id };
+    if (this.layers.isTileset(layer)) this.layers.highlightLayer(layer, { [id]: SELECTED.toCssHexString() });
+    const answer = this.layers.byName[layer]?.identifiable
+      ? await api.identifyFeature(layer, id)
+      : { record: await api.collectionItem(layer, id).then((f) => f.properties) };
+    await loadCardLabels();
+    return this.show(`${t(layer)} ${id}`, answer);
   }
 
   show(title, answer) {

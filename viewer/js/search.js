@@ -1,7 +1,9 @@
 // The search box: suggestions as you type (debounced; a later answer never shows under an earlier
 // query), arrow keys and Enter or a click pick one, the camera flies to it and its profile opens.
+// Coordinates typed in (lon, lat or the city's grid easting, northing) are a suggestion too.
 import * as api from './api.js';
 import { t } from './i18n.js';
+import { mapGrid } from './navigate.js';
 import { escape, panel } from './ui.js';
 import { PROFILE_KINDS, openProfile } from './profile.js';
 
@@ -10,10 +12,11 @@ const DEBOUNCE_MS = 200;
 const FLIGHT_S = 1.2;
 const MIN_RANGE_M = 300;
 
-/** Fly to look straight down on a CRS84 bbox from a height that shows it whole; resolves when the flight ends. */
-export function flyTo(viewer, { bbox }) {
+/** Fly to look straight down on a CRS84 bbox (at an ellipsoidal ground height) from a height that
+ * shows it whole; resolves when the flight ends. */
+export function flyTo(viewer, { bbox }, groundHeight = 0) {
   const [w, s, e, n] = bbox;
-  const sphere = Cesium.BoundingSphere.fromRectangle3D(Cesium.Rectangle.fromDegrees(w, s, e, n));
+  const sphere = Cesium.BoundingSphere.fromRectangle3D(Cesium.Rectangle.fromDegrees(w, s, e, n), Cesium.Ellipsoid.WGS84, groundHeight);
   const range = Math.max(sphere.radius * 3, MIN_RANGE_M);
   return new Promise((resolve) => {
     viewer.camera.flyToBoundingSphere(sphere, {
@@ -25,8 +28,29 @@ export function flyTo(viewer, { bbox }) {
   });
 }
 
+const NUMBER = String.raw`[-+]?\d+(?:\.\d+)?`;
+const AXIS = String.raw`\s*°?\s*[EeNnXxYy东北]?\s*`;
+const PAIR = new RegExp(String.raw`^\s*(?:[EeXx]\s*)?(${NUMBER})${AXIS}[,，;\s]\s*(?:[NnYy]\s*)?(${NUMBER})${AXIS}$`);
+
+/** Coordinates typed as "lon, lat" (degrees) or "easting, northing" (metres in the city's grid)
+ * as a search hit with a place, or null when the text is not two numbers that fit either. */
+export async function coordinateHit(q) {
+  const found = PAIR.exec(q);
+  if (!found) return null;
+  const [a, b] = [Number(found[1]), Number(found[2])];
+  const hit = (lon, lat, label) => ({ kind: 'coordinates', id: `${lon},${lat}`, kind_label: t('coordinates'), label, lon, lat, location: { bbox: [lon, lat, lon, lat] } });
+  if (Math.abs(a) <= 180 && Math.abs(b) <= 90) return hit(a, b, `${a}°E, ${b}°N`);
+  const grid = await mapGrid().catch(() => null);
+  if (!grid) return null;
+  const [lon, lat] = grid.toLonLat(a, b);
+  const [w, s, e, n] = grid.bbox;
+  if (!(lon >= w && lon <= e && lat >= s && lat <= n)) return null;
+  return { ...hit(lon, lat, `E ${a} N ${b}`), subtitle: `${grid.name} → ${lon.toFixed(6)}°E, ${lat.toFixed(6)}°N` };
+}
+
 export class Search {
-  /** hooks.picked(hit, card) is called once a pick has flown and opened. */
+  /** hooks.picked(hit, card) is called once a pick has flown and opened; hooks.groundHeight is the
+   * city's (ellipsoidal) ground height. */
   constructor(viewer, input, list, hooks = {}) {
     Object.assign(this, { viewer, input, list, hooks, hits: [], active: -1, asked: 0, timer: null });
     input.addEventListener('input', () => this.schedule());
@@ -47,7 +71,8 @@ export class Search {
   async suggest(q) {
     const asked = ++this.asked;
     if (!q) return this.close();
-    const answer = await api.search(q);
+    const place = await coordinateHit(q);
+    const answer = place ? { hits: [place] } : await api.search(q);
     if (asked !== this.asked) return undefined; // a newer query went out meanwhile
     this.hits = answer.hits;
     this.active = -1;
@@ -95,12 +120,26 @@ export class Search {
     this.close();
     this.input.value = hit.label;
     const title = hit.kind_label;
-    const flight = hit.location ? flyTo(this.viewer, hit.location) : Promise.resolve();
+    const flight = hit.location ? flyTo(this.viewer, hit.location, this.hooks.groundHeight) : Promise.resolve();
+    this.mark(hit);
     const card = PROFILE_KINDS.has(hit.kind)
       ? await openProfile(hit.kind, hit.id, title)
       : panel(title, `<h3>${escape(hit.label)}</h3><p>${escape(hit.subtitle ?? '')}</p>`);
     await flight;
     this.hooks.picked?.(hit, card);
     return hit;
+  }
+
+  /** A pin on typed coordinates (until the next pick). */
+  mark(hit) {
+    if (this.pin) this.viewer.entities.remove(this.pin);
+    this.pin = null;
+    if (hit.kind !== 'coordinates') return;
+    const clamp = Cesium.HeightReference.CLAMP_TO_GROUND;
+    this.pin = this.viewer.entities.add({
+      position: Cesium.Cartesian3.fromDegrees(hit.lon, hit.lat),
+      point: { pixelSize: 10, color: Cesium.Color.CYAN, outlineColor: Cesium.Color.WHITE, outlineWidth: 2, heightReference: clamp, disableDepthTestDistance: Number.POSITIVE_INFINITY },
+      label: { text: hit.label, font: '12px sans-serif', pixelOffset: new Cesium.Cartesian2(0, -18), heightReference: clamp, disableDepthTestDistance: Number.POSITIVE_INFINITY },
+    });
   }
 }

@@ -1,5 +1,6 @@
 // Page chrome: the message banner, the side panel, the status line. No Cesium here.
-import { t, valueLabel } from './i18n.js';
+import * as api from './api.js';
+import { codeLabel, language, pageLabel, t, valueLabel } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const messages = new Map(); // key -> element, so a repeated message shows once
@@ -39,13 +40,55 @@ export function escape(value) {
 }
 
 const isScalar = (v) => v === null || typeof v !== 'object';
-const formatScalar = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? +v.toFixed(3) : v);
-/** A property's value, as its vocabulary's label where the registry gives the property one. */
-const formatValue = (key, v) => valueLabel(key, v) ?? formatScalar(v);
+const formatScalar = (v) => (v === null || v === undefined || v === '' ? '—' : typeof v === 'boolean' ? t(v ? 'yes' : 'no') : typeof v === 'number' ? +v.toFixed(3) : v);
+
+// The record cards' field labels, formats and value labels (GET /profiles/labels), once.
+let cardLabels = { fields: {}, values: {} };
+let cardLabelsAsked = null;
+/** Load the record cards' labels (the panel's words for fields the layer registry does not name). */
+export function loadCardLabels() {
+  cardLabelsAsked ??= api.request('profiles/labels', { quiet: true }).then(
+    (labels) => {
+      cardLabels = labels;
+    },
+    () => null,
+  );
+  return cardLabelsAsked;
+}
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:$|T)/;
+const ENUM = /^[A-Za-z][A-Za-z0-9_]*$/;
+const inLanguage = (pair) => (language() === 'zh' ? pair[0] : pair[1] ?? pair[0]);
+
+/** A field's label: the page's words, the record cards' (they hold in any context: a person's
+ * `kind` is no pipe node's), the layer registry's; a section named by a code (a role) by its label. */
+export function fieldLabel(key) {
+  const field = cardLabels.fields[key];
+  const word = pageLabel(key) ?? (field ? field[language()] ?? field.zh : undefined) ?? t(key);
+  if (word !== key) return word;
+  const code = Object.values(cardLabels.values).find((labels) => labels[key]);
+  return code ? inLanguage(code[key]) : key;
+}
+
+/** A value as a reader sees it: vocabulary labels for codes, money in 万元, dates written out, yes/no. */
+export function formatValue(key, v) {
+  if (typeof v !== 'string' && typeof v !== 'number') return formatScalar(v);
+  const vocab = valueLabel(key, v) ?? (cardLabels.values[key]?.[v] ? inLanguage(cardLabels.values[key][v]) : undefined);
+  if (vocab) return vocab;
+  if (typeof v === 'number' && key.endsWith('_cny')) return `${(v / 10000).toLocaleString('zh-CN', { maximumFractionDigits: 2 })} ${t('wan_yuan')}`;
+  const date = typeof v === 'string' && ISO_DATE.exec(v);
+  if (date) return language() === 'zh' ? `${date[1]}年${date[2]}月${date[3]}日` : `${date[1]}-${date[2]}-${date[3]}`;
+  const codes = typeof v === 'string' ? v.split(',') : [];
+  if (codes.length && codes.every((c) => ENUM.test(c))) {
+    const words = codes.map((c) => codeLabel(c) ?? t(c));
+    if (words.some((w, i) => w !== codes[i])) return words.join('、');
+  }
+  return formatScalar(v);
+}
 
 function table(rows) {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((k) => isScalar(r[k]))))];
-  const head = columns.map((c) => `<th>${escape(t(c))}</th>`).join('');
+  const head = columns.map((c) => `<th>${escape(fieldLabel(c))}</th>`).join('');
   const body = rows
     .map((r) => `<tr>${columns.map((c) => `<td>${escape(formatValue(c, r[c]))}</td>`).join('')}</tr>`)
     .join('');
@@ -60,7 +103,7 @@ export function render(value, depth = 0) {
   if (isScalar(value)) return `<p>${escape(formatScalar(value))}</p>`;
   if (Array.isArray(value)) {
     if (value.length === 0) return '<p class="empty">—</p>';
-    if (value.every(isScalar)) return `<p>${value.map((v) => escape(formatScalar(v))).join(', ')}</p>`;
+    if (value.every(isScalar)) return `<p>${value.map((v) => escape(formatValue('', v))).join('、')}</p>`;
     if (value.every((v) => !isScalar(v) && !Array.isArray(v))) return table(value);
     return value.map((v) => render(v, depth + 1)).join('');
   }
@@ -69,11 +112,11 @@ export function render(value, depth = 0) {
   const scalars = entries.filter(([, v]) => isScalar(v));
   const nested = entries.filter(([, v]) => !isScalar(v));
   const list = scalars.length
-    ? `<dl>${scalars.map(([k, v]) => `<dt>${escape(t(k))}</dt><dd>${escape(formatValue(k, v))}</dd>`).join('')}</dl>`
+    ? `<dl>${scalars.map(([k, v]) => `<dt>${escape(fieldLabel(k))}</dt><dd>${escape(formatValue(k, v))}</dd>`).join('')}</dl>`
     : '';
   const level = Math.min(depth + 3, 5);
   const sections = nested
-    .map(([k, v]) => `<section data-key="${escape(k)}"><h${level}>${escape(t(k))}</h${level}>${render(v, depth + 1)}</section>`)
+    .map(([k, v]) => `<section data-key="${escape(k)}"><h${level}>${escape(fieldLabel(k))}</h${level}>${render(v, depth + 1)}</section>`)
     .join('');
   return list + sections;
 }
@@ -87,4 +130,22 @@ export function panel(title, html) {
 
 export function closePanel() {
   $('panel').hidden = true;
+}
+
+const scripts = new Map();
+/** Load a classic script (a vendored UMD library) once; resolves when it has run. */
+export function loadScript(src) {
+  if (!scripts.has(src)) {
+    scripts.set(
+      src,
+      new Promise((resolve, reject) => {
+        const el = document.createElement('script');
+        el.src = src;
+        el.onload = resolve;
+        el.onerror = () => reject(new Error(`${src}: load failed`));
+        document.head.append(el);
+      }),
+    );
+  }
+  return scripts.get(src);
 }
