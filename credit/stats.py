@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.districts import BadBoundary
+from core.districts import save as save_district
 from core.errors import UserError
-from core.settings import store_srid
 
 # Risk of a grade on the heat map: A 0 … D 3.
 RISK = "CASE e.credit_grade WHEN 'A' THEN 0 WHEN 'B' THEN 1 WHEN 'C' THEN 2 WHEN 'D' THEN 3 END"
@@ -184,21 +185,18 @@ def district_tile(session: Session, z: int, x: int, y: int) -> bytes:
 
 def load_districts(session: Session, collection: dict[str, Any], srid: int = 4326) -> int:
     """Load district boundaries from a GeoJSON FeatureCollection (properties ``code``, ``name``; in
-    ``srid``, CRS84 by default), replacing districts of the same code; returns how many."""
-    rows = []
-    for n, feature in enumerate(collection.get("features") or [], start=1):
+    ``srid``, CRS84 by default), replacing districts of the same code (core.districts.save); returns how many."""
+    features = collection.get("features") or []
+    for n, feature in enumerate(features, start=1):
         props = feature.get("properties") or {}
         if not props.get("code") or not props.get("name") or not feature.get("geometry"):
             raise UserError(f"district feature {n} needs properties code and name and a geometry")
-        rows.append({"code": str(props["code"]), "name": str(props["name"]), "g": json.dumps(feature["geometry"])})
-    if not rows:
+    if not features:
         raise UserError("no district features in the file")
-    session.execute(
-        text(
-            "INSERT INTO district (code, name, geom) SELECT :code, :name, ST_Multi(ST_Transform(ST_SetSRID("
-            "ST_Force2D(ST_GeomFromGeoJSON(:g)), :srid), :store))"
-            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, geom = EXCLUDED.geom"
-        ),
-        [r | {"srid": srid, "store": store_srid()} for r in rows],
-    )
-    return len(rows)
+    for n, feature in enumerate(features, start=1):
+        props = feature["properties"]
+        try:
+            save_district(session, str(props["code"]), str(props["name"]), feature["geometry"], srid)
+        except BadBoundary as exc:
+            raise UserError(f"district feature {n}: {exc}") from None
+    return len(features)

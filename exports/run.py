@@ -14,7 +14,7 @@ from core.errors import UserError
 from core.settings import get_settings
 from core.vocab import Label
 from exports.labels import Headers, Labels, header_rows, translate, value_maps
-from exports.sources import DOCUMENTS, Document, Statement, resolve
+from exports.sources import DOCUMENTS, Document, Scope, Statement, resolve
 from exports.write import Writer, writer
 
 BATCH_ROWS = 10_000
@@ -26,13 +26,13 @@ def exports_dir() -> Path:
     return path
 
 
-def check(query: dict[str, Any], fmt: str, personal: bool) -> tuple[bool, int]:
+def check(query: dict[str, Any], fmt: str, personal: bool, scope: Scope) -> tuple[bool, int]:
     """Check a query before it is queued (a bad one is a 400 now, not a failed job later): whether its
-    rows carry personal data, and how many rows it gives."""
+    rows carry personal data, and how many rows it gives within the requester's districts ``scope``."""
     if query.get("source") in DOCUMENTS and fmt != "xlsx":
         raise UserError("a profile exports to xlsx (a sheet for the record and one for each section)")
     with read_engine().connect() as conn:
-        found = resolve(conn, query, personal)
+        found = resolve(conn, query, personal, scope)
         if isinstance(found, Statement):
             rows = conn.execute(text(f"SELECT count(*) FROM ({found.sql}) AS s"), found.params).scalar_one()
             return found.personal, rows
@@ -41,9 +41,13 @@ def check(query: dict[str, Any], fmt: str, personal: bool) -> tuple[bool, int]:
 
 
 def export(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
-    """The job's work: params ``query``, ``format``, ``personal`` (the requester's right), ``headers``
-    (see exports.labels); returns the file's name, its rows and bytes."""
+    """The job's work: params ``query``, ``format``, ``personal`` (the requester's right), ``districts``
+    (the requester's data scope when it was asked for: division codes, or None for the whole city),
+    ``headers`` (see exports.labels); returns the file's name, its rows and bytes."""
     fmt, query, personal = params["format"], params["query"], bool(params["personal"])
+    if "districts" not in params:  # queued before the scope went with the job: never exported unscoped
+        raise UserError("this export was queued without the requester's districts: ask for it again")
+    scope = params["districts"]
     headers = params.get("headers", "zh")
     path = exports_dir() / f"{uuid.uuid4().hex}.{fmt}"
     out = writer(fmt, path)
@@ -52,7 +56,7 @@ def export(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
         # One snapshot: the count the progress is measured against and the rows agree; a transaction
         # also lets psycopg stream through a server-side cursor.
         with get_engine().connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-            found = resolve(conn, query, personal)
+            found = resolve(conn, query, personal, scope)
             if isinstance(found, Statement):
                 total = conn.execute(text(f"SELECT count(*) FROM ({found.sql}) AS s"), found.params).scalar_one()
                 progress("writing", 0)

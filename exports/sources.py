@@ -7,13 +7,13 @@ import each other)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
-from core import layers
+from core import districts, layers
 from core.errors import UserError
 from core.registry import Layer
 from core.settings import get_settings
@@ -40,8 +40,11 @@ class Document:
     labels: Labels = field(default_factory=Labels)
 
 
-StatementSource = Callable[[Connection, dict[str, Any], bool], Statement]
-DocumentSource = Callable[[Connection, dict[str, Any], bool], Document]
+# The requester's districts (division codes) when their data scope is limited (core.districts), else None.
+Scope = Sequence[str] | None
+# A source's arguments: the connection, the query, whether the requester may see personal data, their scope.
+StatementSource = Callable[[Connection, dict[str, Any], bool, Scope], Statement]
+DocumentSource = Callable[[Connection, dict[str, Any], bool, Scope], Document]
 
 STATEMENTS: dict[str, StatementSource] = {}
 DOCUMENTS: dict[str, DocumentSource] = {}
@@ -75,8 +78,10 @@ def _collection_labels(collection: Layer) -> Labels:
 
 
 def _collection_select(collection: Layer, query: dict[str, Any], where: list[str]) -> str:
-    columns = ", ".join(f"t.{name}" for name in _properties(collection, query))
+    """The features meeting ``where`` and in the scope ``:scope``."""
     geom = layers.geom_sql(collection)
+    where = [*where, districts.condition(geom)]
+    columns = ", ".join(f"t.{name}" for name in _properties(collection, query))
     return (
         f"SELECT t.{collection.id_column} AS id{', ' + columns if columns else ''},"
         f" ST_AsBinary(ST_Transform({geom}, 4326)) AS _wkb FROM {collection.from_clause}"
@@ -85,32 +90,35 @@ def _collection_select(collection: Layer, query: dict[str, Any], where: list[str
 
 
 @statement_source("collection")
-def collection(conn: Connection, query: dict[str, Any], personal: bool) -> Statement:
+def collection(conn: Connection, query: dict[str, Any], personal: bool, scope: Scope) -> Statement:
     """``{"collection": "buildings", "filters": {"use": "residential"}, "properties": [...]}``: a
-    collection's features (with the properties asked for, default all)."""
+    collection's features in the scope (with the properties asked for, default all)."""
     found = layers.get_collection(str(query.get("collection")))
     filters = layers.property_filters(found, {k: str(v) for k, v in (query.get("filters") or {}).items()})
     where = [f"t.{name} = :p_{name}" for name in filters]
-    params = {f"p_{k}": v for k, v in filters.items()}
+    params: dict[str, Any] = {f"p_{k}": v for k, v in filters.items()} | {"scope": districts.param(scope)}
     return Statement(_collection_select(found, query, where), params, labels=_collection_labels(found))
 
 
 @statement_source("within")
-def within(conn: Connection, query: dict[str, Any], personal: bool) -> Statement:
-    """``{"collection": "buildings", "geometry": {GeoJSON polygon}}``: a collection's features in an area."""
+def within(conn: Connection, query: dict[str, Any], personal: bool, scope: Scope) -> Statement:
+    """``{"collection": "buildings", "geometry": {GeoJSON polygon}}``: a collection's features in an area
+    and in the scope."""
     found = layers.get_collection(str(query.get("collection")))
     area = inputs.geometry(conn, query.get("geometry"), ("Polygon", "MultiPolygon"), "geometry")
     srid = get_settings().store_srid
     box = f"ST_GeomFromWKB(:area, {srid})"
     where = [layers.overlaps_sql(found, box), f"ST_Intersects({layers.geom_sql(found)}, {box})"]
-    return Statement(_collection_select(found, query, where), {"area": area.wkb}, labels=_collection_labels(found))
+    params = {"area": area.wkb, "scope": districts.param(scope)}
+    return Statement(_collection_select(found, query, where), params, labels=_collection_labels(found))
 
 
-def resolve(conn: Connection, query: dict[str, Any], personal: bool) -> Statement | Document:
-    """The statement or the document (with whether it shows personal data) a query asks for."""
+def resolve(conn: Connection, query: dict[str, Any], personal: bool, scope: Scope) -> Statement | Document:
+    """The statement or the document (with whether it shows personal data) a query asks for, kept to
+    the requester's districts ``scope``."""
     source = query.get("source")
     if source in STATEMENTS:
-        return STATEMENTS[source](conn, query, personal)
+        return STATEMENTS[source](conn, query, personal, scope)
     if source in DOCUMENTS:
-        return DOCUMENTS[source](conn, query, personal)
+        return DOCUMENTS[source](conn, query, personal, scope)
     raise UserError(f"unknown export source {source!r}: use one of {', '.join([*STATEMENTS, *DOCUMENTS])}")

@@ -3,8 +3,12 @@ over the alias ``t``. One entry per kind; the search query is built from these."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
+from core import districts
 from core.vocab import Label
 
 
@@ -121,3 +125,9 @@ COLUMNS = {
 def kind_labels() -> dict[str, Label]:
     """Each kind's name in Chinese and English."""
     return {k.name: Label(zh=k.label_zh, en=k.label_en) for k in KINDS.values()}
+
+
+def check_scope(conn: Connection, kind: str, id_: str, scope: Sequence[str] | None) -> None:
+    """NotFound when the ``kind`` record ``id_`` lies outside the districts ``scope`` (None: no limit)."""
+    k = KINDS[kind]
+    districts.check(conn, f"{k.table} t {k.joins}", k.id, id_, k.geometry, k.district, scope, f"{kind} {id_}")

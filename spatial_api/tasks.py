@@ -23,17 +23,25 @@ __all__ = ["credit_jobs", "exports_jobs", "pipelines", "records_jobs", "tiles_jo
 
 
 @export_sources.statement_source("search")
-def _search(conn: Connection, query: dict[str, Any], personal: bool) -> export_sources.Statement:
-    """``{"q": ..., "kind": [...], "district": ...}``: every hit of a search."""
-    asked = search.Query(str(query.get("q") or ""), tuple(query.get("kind") or ()), query.get("district"))
+def _search(
+    conn: Connection, query: dict[str, Any], personal: bool, scope: export_sources.Scope
+) -> export_sources.Statement:
+    """``{"q": ..., "kind": [...], "district": ...}``: every hit of a search in the requester's districts."""
+    kinds, within = tuple(query.get("kind") or ()), tuple(scope) if scope is not None else None
+    asked = search.Query(str(query.get("q") or ""), kinds, query.get("district"), scope=within)
     sql, params, people = search.export_statement(conn, asked, personal)
     labels = export_labels.Labels(search_kinds.COLUMNS, {"kind": search_kinds.kind_labels()})
     return export_sources.Statement(sql, params, people, labels)
 
 
-def _profile(conn: Connection, query: dict[str, Any], personal: bool) -> export_sources.Document:
-    """``{"kind": "enterprise", "id": USCC}``: a profile as the requester's role sees it."""
-    answer = profiles.profile(conn, str(query.get("kind")), str(query.get("id")), personal)
+def _profile(
+    conn: Connection, query: dict[str, Any], personal: bool, scope: export_sources.Scope
+) -> export_sources.Document:
+    """``{"kind": "enterprise", "id": USCC}``: a profile as the requester's role sees it (a 404 outside
+    their districts)."""
+    kind, id_ = str(query.get("kind")), str(query.get("id"))
+    answer = profiles.profile(conn, kind, id_, personal)
+    search_kinds.check_scope(conn, kind, id_, scope)
     found = profile_labels()
     fields = {name: Label(zh=f["zh"], en=f["en"]) for name, f in found["fields"].items()}
     values = {name: {code: Label(zh=zh, en=en) for code, (zh, en) in v.items()} for name, v in found["values"].items()}

@@ -78,6 +78,13 @@ def test_district_boundaries_load_through_the_cli(tmp_path, database: Engine, di
     bad.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}))
     refused = CliRunner().invoke(app, ["districts", str(bad)])
     assert refused.exit_code != 0 and "needs properties code and name" in str(refused.exception)
+    bowtie = {"type": "Polygon", "coordinates": [[[X0, Y0], [X0 + 9, Y0 + 9], [X0 + 9, Y0], [X0, Y0 + 9], [X0, Y0]]]}
+    crossed = {"type": "Feature", "properties": {"code": "320499000003", "name": "自交区"}, "geometry": bowtie}
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [crossed]}))
+    refused = CliRunner().invoke(app, ["districts", str(bad), "--srid", "4549"])
+    assert refused.exit_code != 0 and "district feature 1: geometry must be a valid" in str(refused.exception)
+    with database.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM district WHERE code = '320499000003'")).scalar() == 0
 
 
 def _expected_risk(database: Engine) -> dict[str, tuple[int, float, int]]:

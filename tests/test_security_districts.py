@@ -1,14 +1,25 @@
 """District data scopes: an admin adds districts and assigns them to a user; that user then sees only
-the features and records inside them in items, identify, within, search and profiles. The expected
-sets are computed here with shapely from the buildings' footprints."""
+the features and records inside them in items, identify, within, search, profiles and exports (the
+scope goes with the export job). The expected sets are computed here with shapely from the buildings'
+footprints and addresses. Boundaries are saved through one validated upsert (core.districts.save)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import unicodedata
+
+import numpy as np
 import pytest
 import shapely
 from shapely.geometry import box, mapping
+from sqlalchemy import text
 
+from core import districts
+from core.errors import UserError
 from tests.fixtures_security import API, bearer, login
+from tests.test_exports import run_export
 
 WEST, EAST = "320404", "320402"
 
@@ -50,6 +61,7 @@ def scoped(client, admin_headers, new_user, rows, to_lonlat, sample_city) -> dic
         "east": east,
         "buildings": buildings,
         "city": box(x0 - 0.001, y0 - 0.001, x1 + 0.001, y1 + 0.001),
+        "halves": halves,
     }
 
 
@@ -108,3 +120,95 @@ def test_unknown_districts_and_bad_boundaries_are_refused(client, admin_headers,
     listed = client.get(f"{API}/admin/districts", headers=admin_headers).json()
     assert {WEST, EAST} <= {d["code"] for d in listed} and "320499" not in {d["code"] for d in listed}
     assert client.get(f"{API}/admin/districts", headers=scoped["headers"]).status_code == 403
+
+
+def _exported_ids(client, headers: dict[str, str], query: dict) -> tuple[list[str], int]:
+    """The ids of an export to CSV (field names as headers) and the rows the job reports."""
+    job, _, content = run_export(client, headers, query, "csv", heading="field")
+    table = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    return [r["id"] for r in table], job["rows"]
+
+
+def test_layer_export_keeps_to_the_districts(client, scoped, admin_headers, rows):
+    query = {"source": "collection", "collection": "buildings", "properties": ["address"]}
+    everything = {r["code"] for r in rows("SELECT code FROM building")}
+    mine, count = _exported_ids(client, scoped["headers"], query)
+    assert sorted(mine) == sorted(scoped["west"]) and count == len(scoped["west"])
+    theirs, count = _exported_ids(client, admin_headers, query)
+    assert set(theirs) == everything and len(theirs) == count == len(everything)
+
+
+def _norm(value: str) -> str:
+    return re.sub(r"[\s\W_]", "", unicodedata.normalize("NFKC", value).lower())
+
+
+def test_search_export_keeps_to_the_districts(client, scoped, admin_headers, rows):
+    q = "路"
+    query = {"source": "search", "q": q, "kind": ["building"]}
+    matching = {r["code"] for r in rows("SELECT code, address FROM building") if _norm(q) in _norm(r["address"] or "")}
+    assert matching & scoped["east"] and matching & scoped["west"], "the query finds buildings on both sides"
+    mine, count = _exported_ids(client, scoped["headers"], query)
+    assert set(mine) == matching & scoped["west"] and len(mine) == count
+    theirs, _ = _exported_ids(client, admin_headers, query)
+    assert set(theirs) == matching
+
+
+def test_within_export_keeps_to_the_districts(client, scoped, admin_headers, rows, to_lonlat, to_store):
+    """A drawn area across both districts (the middle of the city): the limited user gets what is both in
+    the area and in their district, computed with shapely (area in the store CRS, districts in CRS84)."""
+    x0, y0, x1, y1 = scoped["city"].bounds
+    area = box(x0 + (x1 - x0) * 0.2, y0 + (y1 - y0) * 0.2, x0 + (x1 - x0) * 0.8, y0 + (y1 - y0) * 0.8)
+    query = {"source": "within", "collection": "buildings", "geometry": mapping(area)}
+    footprints = {r["code"]: r["wkb_f"] for r in rows("SELECT code, ST_AsBinary(footprint) AS wkb_f FROM building")}
+    stored_area = to_store(area)
+    in_area = {code for code, f in footprints.items() if f.intersects(stored_area)}
+    west = {code for code in in_area if to_lonlat(footprints[code]).intersects(scoped["halves"][WEST])}
+    assert west and in_area - west and west < scoped["west"], "the area holds both sides and not all the west"
+    mine, count = _exported_ids(client, scoped["headers"], query)
+    assert sorted(mine) == sorted(west) and count == len(west)
+    theirs, _ = _exported_ids(client, admin_headers, query)
+    assert sorted(theirs) == sorted(in_area)
+
+
+def test_profile_export_outside_the_districts_is_refused(client, scoped):
+    outside = {"source": "profile", "kind": "building", "id": min(scoped["east"])}
+    refused = client.post("/api/v1/exports", json={"query": outside, "format": "xlsx"}, headers=scoped["headers"])
+    assert refused.status_code == 404 and WEST in refused.json()["detail"]
+    inside = {"source": "profile", "kind": "building", "id": min(scoped["west"])}
+    accepted = client.post("/api/v1/exports", json={"query": inside, "format": "xlsx"}, headers=scoped["headers"])
+    assert accepted.status_code == 202, accepted.text
+
+
+def test_export_job_without_its_scope_is_not_run_unscoped(database, sample_city):
+    """A job whose params lack the requester's districts (queued before they were stored) fails rather
+    than export beyond them."""
+    from exports.run import export
+
+    params = {"query": {"source": "collection", "collection": "buildings"}, "format": "csv", "personal": False}
+    with pytest.raises(UserError, match="districts"):
+        export(params, lambda stage, percent: None)
+
+
+def test_save_validates_and_replaces(database, to_store):
+    """One upsert for every writer of boundaries: GeoJSON or shapely, CRS84 or another srid."""
+    square = box(119.90, 31.60, 119.91, 31.61)
+    with database.begin() as conn:
+        first = districts.save(conn, "320499000009", "测试区", mapping(square))
+        again = districts.save(conn, "320499000009", "测试新区", to_store(square), srid=4549)
+        stored = conn.execute(text("SELECT name, ST_Area(geom) / 1e6 FROM district WHERE code = '320499000009'")).one()
+        conn.execute(text("DELETE FROM district WHERE code = '320499000009'"))
+    assert first == pytest.approx(to_store(square).area / 1e6, rel=1e-3)
+    assert stored == ("测试新区", pytest.approx(again, rel=1e-9)) and again == pytest.approx(first, rel=1e-3)
+    turns = np.linspace(0, 2 * np.pi, districts.MAX_VERTICES + 1, endpoint=False)
+    many = shapely.Polygon(np.column_stack([119.9 + 0.01 * np.cos(turns), 31.6 + 0.01 * np.sin(turns)]))
+    refused = [
+        ("320499", "x", {"type": "Point", "coordinates": [119.9, 31.6]}, 4326, "Polygon"),
+        ("320499", "x", mapping(box(500, 31, 501, 32)), 4326, "CRS84"),
+        ("320499", "x", many, 4326, "vertices"),
+        ("3204", "x", mapping(square), 4326, "division code"),
+        ("320499", "x", {"type": "Polygon"}, 4326, "readable"),
+    ]
+    with database.begin() as conn:
+        for code, name, geometry, srid, message in refused:
+            with pytest.raises(districts.BadBoundary, match=message):
+                districts.save(conn, code, name, geometry, srid)

@@ -8,8 +8,6 @@ import io
 import secrets
 from datetime import datetime
 
-import shapely
-import shapely.geometry
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -21,7 +19,6 @@ from core.db import read_engine, session_scope
 from core.errors import NotFound, UserError
 from core.models import ApiKey, User
 from core.privacy import hash_password
-from core.settings import store_srid
 from core.users import USERNAME, Unacceptable, check_password, check_role
 from spatial_api import audit
 from spatial_api.security import API_KEY_PREFIX, SCOPES, Principal, require_role, sha256_hex
@@ -186,10 +183,6 @@ def reset_password(
     audit.record("user.password_reset", username, principal, request)
 
 
-DISTRICT_CODE = r"^[0-9]{6}([0-9]{6})?$"
-MAX_BOUNDARY_VERTICES = 200_000
-
-
 @router.get("/admin/districts", response_model=list[DistrictOut])
 def list_districts(principal: Principal = Depends(admins)) -> list[DistrictOut]:
     """The districts users' data scopes may name."""
@@ -202,36 +195,14 @@ def list_districts(principal: Principal = Depends(admins)) -> list[DistrictOut]:
 def put_district(
     request: Request,
     body: DistrictIn,
-    code: str = Path(pattern=DISTRICT_CODE, description="the 6- or 12-digit division code, e.g. 320412"),
+    code: str = Path(pattern=districts.CODE, description="the 6- or 12-digit division code, e.g. 320412"),
     principal: Principal = Depends(admins),
 ) -> DistrictOut:
     """Add or replace a district's boundary."""
-    boundary = _boundary(body.geometry)
-    sql = """INSERT INTO district (code, name, geom)
-             VALUES (:code, :name, ST_Multi(ST_Transform(ST_GeomFromWKB(:wkb, 4326), :srid)))
-             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, geom = EXCLUDED.geom
-             RETURNING ST_Area(geom) / 1e6"""
-    params = {"code": code, "name": body.name, "wkb": shapely.to_wkb(boundary), "srid": store_srid()}
     with session_scope() as session:
-        area_km2 = session.execute(text(sql), params).scalar_one()
+        area_km2 = districts.save(session, code, body.name, body.geometry)
     audit.record("district.put", f"{code} {body.name}", principal, request)
     return DistrictOut(code=code, name=body.name, area_km2=area_km2)
-
-
-def _boundary(geojson: dict) -> shapely.Geometry:
-    """A district's boundary from GeoJSON in CRS84: a valid (Multi)Polygon of lon/lat, or a 422."""
-    try:
-        shape = shapely.geometry.shape(geojson)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.ShapelyError):
-        raise Unacceptable("geometry is not readable GeoJSON: give a Polygon or MultiPolygon") from None
-    if shape.geom_type not in ("Polygon", "MultiPolygon") or shape.is_empty or not shape.is_valid:
-        raise Unacceptable("geometry must be a valid, non-empty GeoJSON Polygon or MultiPolygon")
-    if shapely.get_num_coordinates(shape) > MAX_BOUNDARY_VERTICES:
-        raise Unacceptable(f"the boundary has over {MAX_BOUNDARY_VERTICES} vertices: simplify it")
-    lon0, lat0, lon1, lat1 = shape.bounds
-    if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
-        raise Unacceptable("geometry must be in CRS84 degrees (lon, lat)")
-    return shape
 
 
 def _key_out(key: ApiKey) -> dict:

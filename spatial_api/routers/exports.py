@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from core import jobs
+from core import districts, jobs
 from core.errors import Forbidden, NotFound, UserError
 from core.models import Job
 from exports import approvals
@@ -87,12 +87,15 @@ def _job(export_id: str, principal: Principal) -> Job:
 @router.post("", status_code=202)
 def submit(request: Request, body: ExportRequest, principal: Principal = Depends(staff)) -> ExportJob:
     """Queue an export; bad queries are refused now. Exports of personal data need a role that may see it,
-    and they (or more rows than configured) wait for a second person's approval (``pending_approval``)."""
+    and they (or more rows than configured) wait for a second person's approval (``pending_approval``).
+    A user limited to some districts exports only what lies in them."""
     if not isinstance(body.query, dict):
         raise UserError("query must be an object with a source")
-    personal_rows, total = check(body.query, body.format, principal.sees_personal_data)
+    scope = districts.param(principal.districts)
+    personal_rows, total = check(body.query, body.format, principal.sees_personal_data, scope)
+    # The requester's rights and districts as they are now go with the job: the worker applies them.
     params = {"query": body.query, "format": body.format, "headers": body.headers,
-              "personal": principal.sees_personal_data}  # fmt: skip
+              "personal": principal.sees_personal_data, "districts": scope}  # fmt: skip
     held = approvals.needs_approval(personal_rows, total)
     job_id = jobs.submit("exports.run", {**params, "personal_rows": personal_rows}, principal.username, hold=held)
     what = f"export {job_id} {body.format} {body.query.get('source')} ({total} rows)"

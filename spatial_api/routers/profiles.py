@@ -10,13 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, RootModel
 
-from core import districts
 from core.db import read_engine
 from profiles import html
 from profiles.labels import labels
 from profiles.read import names_people, profile
 from records import history
-from search.kinds import KINDS
+from search.kinds import check_scope
 from spatial_api.personal_reads import personal_read
 from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
@@ -343,10 +342,7 @@ def _read(request: Request, kind: str, id_: str, principal: Principal, as_of: da
     moment = history.moment(as_of) if as_of is not None else None
     with read_engine().connect() as conn:
         answer = profile(conn, kind, id_, principal.sees_personal_data, as_of=moment)
-        if principal.districts is not None:
-            k = KINDS[kind]
-            where = (f"{k.table} t {k.joins}", k.id, id_, k.geometry, k.district)
-            districts.check(conn, *where, principal.districts, f"{kind} {id_}")
+        check_scope(conn, kind, id_, principal.districts)
     if names_people(answer):
         personal_read("read_profile", f"profile {kind}/{id_}", principal, request, 1)
     return answer
