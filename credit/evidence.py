@@ -19,13 +19,13 @@ LOCATED_RECORDS = {"complaint": ("complaint", "id", "location")}
 
 
 def _sources() -> dict[str, tuple[str | None, str, str, str]]:
-    """``table → (layer, table, id column, geometry)`` for every layer read straight from a table."""
+    """``table → (layer, FROM clause, id column, geometry)`` for every layer whose features are a table's rows."""
     found: dict[str, tuple[str | None, str, str, str]] = {
-        table: (None, table, column, geometry) for table, (table, column, geometry) in LOCATED_RECORDS.items()
+        table: (None, f"{table} AS t", column, geometry) for table, (table, column, geometry) in LOCATED_RECORDS.items()
     }
     for layer in registry().layers:
-        if not layer.source.startswith("("):
-            found.setdefault(layer.source, (layer.name, layer.source, layer.id_column, layer.geometry))
+        if layer.base_table:
+            found.setdefault(layer.base_table, (layer.name, layer.from_clause, layer.id_column, layer.geometry))
     return found
 
 

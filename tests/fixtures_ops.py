@@ -12,14 +12,16 @@ import pytest
 
 
 @contextmanager
-def bundled_at(data_dir: Path, database_url: str | None = None) -> Iterator[None]:
+def bundled_at(data_dir: Path, database_url: str | None = None, owner_url: str | None = None) -> Iterator[None]:
     """Inside the block, ``core.cluster`` (and the backups) work on the cluster under ``data_dir``,
-    and the database is ``database_url`` (unchanged when None)."""
+    and the database is ``database_url`` with ``owner_url`` its schema owner's (unchanged when None)."""
     from core.settings import configured, get_settings
 
     update: dict[str, object] = {"data_dir": data_dir}
     if database_url is not None:
         update["database_url"] = database_url
+    if owner_url is not None:
+        update["owner_database_url"] = owner_url
     with configured(get_settings().model_copy(update=update)):
         yield
 

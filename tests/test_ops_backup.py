@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import ROOT
 from tests.fixtures_ops import bundled_at
@@ -38,7 +38,7 @@ def test_rows_deleted_by_mistake_come_back_in_a_scratch_cluster(own_cluster):
 
     with bundled_at(own_cluster):
         backup.setup()  # archiving on: the first time, a restart
-        engine = create_engine(cluster.status().url or "", isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+        engine = create_engine(cluster.status().owner_url or "", isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         with engine.connect() as conn:
             conn.execute(text("DROP TABLE IF EXISTS drill; CREATE TABLE drill (id int PRIMARY KEY, note text)"))
             conn.execute(text("INSERT INTO drill SELECT g, 'before the full' FROM generate_series(1, 500) g"))
@@ -71,7 +71,8 @@ def test_rows_deleted_by_mistake_come_back_in_a_scratch_cluster(own_cluster):
         assert "restore plan" in restored.stdout
         answer = json.loads(restored.stdout.strip().splitlines()[-1])
         try:
-            scratch = create_engine(answer["url"])
+            as_owner = {"username": cluster.OWNER_USER, "password": cluster.password(cluster.OWNER_USER)}
+            scratch = create_engine(make_url(answer["url"]).set(**as_owner))  # the drill's table is the owner's
             with scratch.connect() as conn:
                 rows = conn.execute(text("SELECT id FROM drill ORDER BY id")).scalars().all()
                 notes = dict(conn.execute(text("SELECT note, count(*) FROM drill GROUP BY note")).all())
@@ -80,7 +81,7 @@ def test_rows_deleted_by_mistake_come_back_in_a_scratch_cluster(own_cluster):
             stop(Path(answer["data_dir"]), "fast")
         assert rows == list(range(1, 801))
         assert notes == {"before the full": 500, "before the incr": 200, "only in the WAL": 100}
-        with create_engine(cluster.status().url or "").connect() as conn:
+        with create_engine(cluster.status().owner_url or "").connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM drill")).scalar_one() == 534  # the running one untouched
 
 

@@ -156,9 +156,10 @@ def test_not_ready_when_the_database_is_stopped(client, own_cluster):
     from core import cluster, migrate
 
     with bundled_at(own_cluster):
-        url = cluster.status().url
-        assert url is not None
-    with bundled_at(own_cluster, url):
+        state = cluster.status()
+        url, owner = state.url, state.owner_url
+        assert url is not None and owner is not None
+    with bundled_at(own_cluster, url, owner):
         migrate.upgrade()
         assert client.get("/api/v1/ready").status_code == 200
         cluster.down()

@@ -150,6 +150,7 @@ class Layer(BaseModel):
     title: Label
     description: Label
     source: str  # a table name or a parenthesised select
+    table: str | None = None  # the table a select source reads its features from (one row, one feature)
     id_column: str
     geometry: str  # a store-CRS geometry column, or ST_Force2D(column) of a 3D one
     properties: tuple[Property, ...]
@@ -177,6 +178,11 @@ class Layer(BaseModel):
     @property
     def from_clause(self) -> str:
         return f"{self.source} AS t"
+
+    @property
+    def base_table(self) -> str | None:
+        """The table whose rows are the features: the source itself, or ``table`` for a select."""
+        return self.table if self.source.startswith("(") else self.source
 
 
 class Registry(BaseModel):
