@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import pytest
 import shapely
 from pyproj import CRS, Transformer
@@ -141,12 +142,16 @@ def test_datetime_filters_projects_by_their_planned_span(client, sample_city, ro
     assert client.get(f"{API}/collections/buildings/items", params={"datetime": "2024-01-01"}).status_code == 400
 
 
-def test_an_empty_collection_has_the_zone_as_extent(client, sample_city, rows):
-    assert rows("SELECT count(*) AS n FROM emergency_event")[0]["n"] == 0
+def test_an_empty_collection_has_the_zone_as_extent(empty_collection_server, rows):
+    server = empty_collection_server
+    assert rows(f"SELECT count(*) AS n FROM {server.registry.layer(server.empty).from_clause}")[0]["n"] == 0
     area = CRS.from_epsg(4549).area_of_use
-    extent = client.get(f"{API}/collections/emergency_events").json()["extent"]["spatial"]["bbox"][0]
+    collection = httpx.get(f"{server.base}{API}/collections/{server.empty}", timeout=30)
+    assert collection.status_code == 200, collection.text
+    extent = collection.json()["extent"]["spatial"]["bbox"][0]
     assert extent == pytest.approx([area.west, area.south, area.east, area.north])
-    assert client.get(f"{API}/collections/emergency_events/items").json()["numberMatched"] == 0
+    items = httpx.get(f"{server.base}{API}/collections/{server.empty}/items", timeout=30).json()
+    assert items["numberMatched"] == 0 and items["features"] == []
 
 
 def test_extent_stays_right_when_a_feature_lies_outside_the_zone(client, sample_city, database, rows):
