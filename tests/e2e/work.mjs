@@ -11,10 +11,26 @@ const started = Date.now();
 const mark = (what) => process.stderr.write(`${((Date.now() - started) / 1000).toFixed(1)} s ${what}\n`);
 const shot = (name) => page.screenshot({ path: join(spec.artifacts, `work-${name}.png`) });
 
+/** How many operations the server's OpenAPI document has (the pages render them in chunks). */
+async function operationCount() {
+  return page.evaluate(async () => {
+    const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+    const doc = await (await fetch('/openapi.json')).json();
+    return Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).filter((m) => methods.includes(m)).length, 0);
+  });
+}
+
+/** Wait until ``selector`` matches ``count`` elements, or two minutes (the test then names what is missing). */
+async function awaitCount(selector, count) {
+  await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length >= n, [selector, count], { timeout: 120000 })
+    .catch(() => {});
+}
+
 /** Swagger UI at /docs: every operation it lists as [METHOD, path]. */
 async function docs() {
   await page.goto(new URL('docs', spec.url).href, { waitUntil: 'load' });
   await page.locator('.opblock').first().waitFor({ state: 'visible' });
+  await awaitCount('.opblock', await operationCount());
   await shot('docs');
   return {
     title: await page.locator('.info .title').innerText(),
@@ -27,6 +43,7 @@ async function docs() {
 async function redoc() {
   await page.goto(new URL('redoc', spec.url).href, { waitUntil: 'load' });
   await page.locator('[data-section-id*="operation/"]').first().waitFor({ state: 'attached' });
+  await awaitCount('[data-section-id*="operation/"]', await operationCount());
   await shot('redoc');
   return {
     title: await page.locator('h1').first().innerText(),
@@ -278,82 +295,6 @@ async function measure() {
   return answers;
 }
 
-/** The tallest building from the south, a little above the ground; a section at half its height:
- * screenshots before and after, and where on them points at 20 % and 85 % of its height are. */
-async function section() {
-  await openViewer();
-  await login();
-  const answers = [];
-  for (const target of spec.sections) {
-    try {
-      answers.push(await sectionOf(target));
-    } catch (exc) {
-      throw new Error(`${target.layer}: ${exc}`);
-    }
-  }
-  return answers;
-}
-
-async function sectionOf({ lon, lat, base_h_orthometric: base, height_m: height, layer, id, tileset }) {
-  if (tileset) await page.evaluate(([name, url]) => window.cim.layers.addTileset(name, url).then((ts) => Boolean(ts)), [layer, tileset]);
-  const canvas = page.locator('#globe canvas');
-  const box = await canvas.boundingBox();
-  // a point `up` metres above the feature's base, on the page
-  const inCanvas = async (up) => {
-    const [x, y] = await page.evaluate(([x0, y0, h]) => {
-      const { viewer, navigation } = window.cim;
-      const w = Cesium.SceneTransforms.worldToWindowCoordinates(viewer.scene, Cesium.Cartesian3.fromDegrees(x0, y0, h + navigation.undulation));
-      return [w.x, w.y];
-    }, [lon, lat, base + up]);
-    return [Math.round(x), Math.round(y)];
-  };
-  // a side from which nothing stands in front of the feature: both points pick it
-  let points = null;
-  let heading = 0;
-  const tried = [];
-  for (heading of [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6].map((k) => k * Math.PI / 3)) {
-    await page.evaluate(([x, y, bottom, h, turn]) => {
-      const { viewer, navigation } = window.cim;
-      const target = Cesium.Cartesian3.fromDegrees(x, y, bottom + navigation.undulation + h / 2);
-      viewer.camera.lookAt(target, new Cesium.HeadingPitchRange(turn, -0.15, Math.max(h * 1.6, 40)));
-      viewer.camera.lookAtTransform(Cesium.Matrix4.IDENTITY);
-    }, [lon, lat, base, height, heading]);
-    await page.evaluate(() => window.cim.waitForTiles());
-    await page.waitForTimeout(200);
-    const candidate = { high: await inCanvas(height * 0.85), low: await inCanvas(height * 0.2) };
-    const seen = await page.evaluate(([high, low]) => [high, low].map(([x, y]) => {
-      const f = window.cim.viewer.scene.pick(new Cesium.Cartesian2(x, y));
-      return f instanceof Cesium.Cesium3DTileFeature ? [f.tileset.layerName, String(f.getProperty('id'))] : [String(f?.constructor?.name ?? f), null];
-    }), [candidate.high, candidate.low]);
-    tried.push(seen);
-    const picks = seen.map(([name, found]) => (name === layer ? found : null));
-    if (picks.every((p) => p !== null && (id === null || p === id))) {
-      points = candidate;
-      break;
-    }
-  }
-  if (!points) throw new Error(`no side shows ${id} of ${layer} unhidden: ${JSON.stringify(tried)}`);
-  await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-before.png`) });
-  // the plane half way up the feature: the slider counts from the city's lowest ground
-  const above = await page.evaluate(([bottom, h]) => {
-    const { navigation } = window.cim;
-    return Math.round(2 * (bottom + navigation.undulation + h / 2 - navigation.extent.h_ellipsoidal_min)) / 2;
-  }, [base, height]);
-  await page.check('#section-on');
-  await page.fill('#section-height', String(above));
-  await page.dispatchEvent('#section-height', 'input');
-  await page.evaluate(() => window.cim.waitForTiles());
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  await page.waitForTimeout(300);
-  await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-after.png`) });
-  const cut = await page.evaluate((name) => ({ height: window.cim.section.height, planes: window.cim.layers.tilesets[name].clippingPlanes?.length ?? 0 }), layer);
-  await page.uncheck('#section-on');
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  await page.waitForTimeout(300);
-  await canvas.screenshot({ path: join(spec.artifacts, `work-section-${layer}-off.png`) });
-  return { layer, points, heading, above, cut, label: await page.locator('#section-label').innerText() };
-}
-
 const flown = () => page.waitForFunction(() => !window.cim.viewer.camera._currentFlight);
 const cameraGround = () => page.evaluate(() => {
   const c = window.cim.viewer.camera.positionCartographic;
@@ -440,5 +381,5 @@ async function cards() {
   return answers;
 }
 
-const STEPS = { docs, redoc, navigate, share, coordinates, measure, section, results, cards };
+const STEPS = { docs, redoc, navigate, share, coordinates, measure, results, cards };
 await runSteps(browser, STEPS, spec.steps, result, (name) => shot(`${name}-failed`));
