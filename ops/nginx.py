@@ -5,8 +5,6 @@ requests that are not idempotent are never sent twice)."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import pwd
 import shutil
@@ -14,11 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from core import tls
 from ops.postgres import OpsError
 
 WORKER_USER = "www-data"
@@ -43,45 +37,6 @@ class Front:
     @property
     def certificate(self) -> Path:
         return self.root / "tls" / "cert.pem"
-
-
-def make_certificate(folder: Path, host: str = "127.0.0.1", days: int = 825) -> Path:
-    """A self-signed certificate (ECDSA P-256) for ``host`` and localhost, made once; its path."""
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, host), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CIM Server")]
-    )
-    now = datetime.datetime.now(datetime.UTC)
-    alt: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        alt.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        alt.append(x509.DNSName(host))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path
 
 
 def render(front: Front) -> str:
@@ -164,7 +119,7 @@ def write(front: Front) -> Path:
         raise OpsError("nginx is not installed: run `bash scripts/install_system.sh`")
     for folder in ("tmp", "cache"):
         (front.root / folder).mkdir(parents=True, exist_ok=True)
-    make_certificate(front.root / "tls")
+    tls.self_signed(front.root / "tls", front.listen)
     front.config.write_text(render(front))
     if os.geteuid() == 0:
         worker = pwd.getpwnam(WORKER_USER)

@@ -2,29 +2,13 @@
 // then wait for an alarm of spec.sensor, note when it arrived (Date.now()), fly to it, acknowledge and
 // close it through its buttons; print one JSON line with what happened.
 // Usage: node tests/e2e/live.mjs '<json spec>'  spec: {url, artifacts, sensor, after (alarm ids up to it are older), login: [user, password]}
-import { chromium } from 'playwright-core';
+import { openPage } from './browser.mjs';
 import { join } from 'node:path';
 
 const spec = JSON.parse(process.argv[2]);
 const result = { console_errors: [], outside: [] };
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--enable-unsafe-swiftshader', '--use-angle=swiftshader', '--no-first-run'],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-page.setDefaultTimeout(60000);
-await page.route('**/*', (route) => {
-  const url = new URL(route.request().url());
-  if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1') {
-    result.outside.push(url.href);
-    return route.abort();
-  }
-  return route.continue();
-});
-page.on('console', (m) => m.type() === 'error' && result.console_errors.push(m.text()));
+const { browser, page } = await openPage(spec, result);
 page.on('response', (r) => r.status() >= 400 && (result.bad_responses ??= []).push(`${r.status()} ${r.url()}`));
-page.on('pageerror', (e) => result.console_errors.push(String(e)));
 try {
   await page.goto(spec.url, { waitUntil: 'load' });
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
