@@ -10,13 +10,13 @@ unacknowledged ones again and (sensor, time) deduplicates them. Payload: one JSO
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass
 
+import orjson
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import DBAPIError
 
@@ -50,7 +50,7 @@ def parse(message: Message) -> tuple[list[ingest.Reading], list[ingest.Rejection
     if not sensor_id:
         return [], [ingest.Rejection(None, f"topic {message.topic!r} is not cim/sensors/<id>/readings", text_payload)]
     try:
-        body = json.loads(message.payload)
+        body = orjson.loads(message.payload)
         items = body if isinstance(body, list) else [body]
         readings = []
         for item in items:
