@@ -132,17 +132,15 @@ _STAGE = "sensor_reading_stage"
 
 def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> list[Row]:
     """COPY the rows into a session's staging table, then one INSERT … ON CONFLICT DO NOTHING: the new ones."""
-    pooled = conn.connection
-    if not pooled.info.get(_STAGE):  # once per database session
-        conn.execute(
-            text(
-                f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (sensor_id text, time timestamptz, value float8,
-                    alarm boolean) ON COMMIT DELETE ROWS"""
-            )
+    # Every batch: a temp table made in a transaction that rolled back is gone with it.
+    conn.execute(
+        text(
+            f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (sensor_id text, time timestamptz, value float8,
+                alarm boolean) ON COMMIT DELETE ROWS"""
         )
-        pooled.info[_STAGE] = True
+    )
     copy_sql = f"COPY {_STAGE} (sensor_id, time, value, alarm) FROM STDIN (FORMAT BINARY)"
-    with pooled.driver_connection.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
         copy.set_types(["text", "timestamptz", "float8", "bool"])
         for row in rows:
             copy.write_row(row)

@@ -81,13 +81,14 @@ def test_unknown_sensor_and_malformed_message_are_refused_and_logged(listener, p
     assert [r["channel"] for r in refused] == ["mqtt"] * 5
     expected = [
         ("NO-SUCH-SENSOR", "unknown sensor"),
-        (good[0], "malformed message: Expecting"),
+        (good[0], "line 1 column 2"),  # malformed JSON: where it went wrong
         (good[0], "has no time zone"),
         (good[0], "outside humidity's range"),
         (good[0], "in the future"),
     ]
     for sensor_id, reason in expected:
         assert sum(r["sensor_id"] == sensor_id and reason in r["reason"] for r in refused) == 1, reason
+    assert sum(r["reason"].startswith("malformed message: ") for r in refused) == 2  # the JSON, the zoneless time
     assert rows("SELECT value FROM sensor_reading WHERE sensor_id = :s AND time >= :t", s=good[0], t=now) == [
         {"value": 71.5}
     ]
