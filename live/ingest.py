@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -130,7 +131,7 @@ def _validate(conn: Connection, readings: list[Reading], now: datetime) -> tuple
 _STAGE = "sensor_reading_stage"
 
 
-def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> list[Row]:
+def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> Sequence[Row]:
     """COPY the rows into a session's staging table, then one INSERT … ON CONFLICT DO NOTHING: the new ones."""
     # Every batch: a temp table made in a transaction that rolled back is gone with it.
     conn.execute(
