@@ -87,9 +87,14 @@ def _publish_part(args: tuple[int, int, int, int, str]) -> int:
 
 
 def _count(engine, since: datetime) -> int:
+    """The bench readings of the hour from ``since`` (each phase writes an hour of its own)."""
     with engine.connect() as conn:
         return conn.execute(
-            text("SELECT count(*) FROM sensor_reading WHERE sensor_id LIKE 'B%' AND time >= :t"), {"t": since}
+            text(
+                "SELECT count(*) FROM sensor_reading WHERE sensor_id LIKE 'B%' AND time >= :t "
+                "AND time < :t + interval '1 hour'"
+            ),
+            {"t": since},
         ).scalar_one()
 
 
