@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import orjson
 from sqlalchemy import Connection, text
 
 from core.errors import NotFound, UserError
@@ -26,11 +27,20 @@ _STATES = text(
               alarm_id
          FROM sensor_state WHERE sensor_id = ANY(:ids) ORDER BY sensor_id FOR UPDATE"""
 )
+# The new states as one JSON array of objects (psycopg dumps long arrays of timestamps slowly).
 _SAVE_STATE = text(
-    """UPDATE sensor_state SET level = :level, pending_level = :pending_level, pending_since = :pending_since,
-              clear_since = :clear_since, last_time = :last_time, last_value = :last_value,
-              ref_time = :ref_time, ref_value = :ref_value, alarm_id = :alarm_id
-        WHERE sensor_id = :sensor_id"""
+    """UPDATE sensor_state s SET level = n.level, pending_level = n.pending_level, pending_since = n.pending_since,
+              clear_since = n.clear_since, last_time = n.last_time, last_value = n.last_value,
+              ref_time = n.ref_time, ref_value = n.ref_value, alarm_id = n.alarm_id
+         FROM json_to_recordset(CAST(:states AS json))
+              AS n(sensor_id text, level int, pending_level int, pending_since timestamptz, clear_since timestamptz,
+                   last_time timestamptz, last_value float8, ref_time timestamptz, ref_value float8, alarm_id bigint)
+        WHERE s.sensor_id = n.sensor_id"""
+)
+_PEAKS = text(
+    """UPDATE alarm a SET peak_value = GREATEST(a.peak_value, p.value)
+         FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS float8[])) AS p(id, value)
+        WHERE a.id = p.id AND a.kind <> 'O2'"""
 )
 # The compartment, the same compartment of the tunnel segments that touch this one, and the pipes and
 # valves of the compartment's utilities along its segment (within half the tunnel's width of the axis).
@@ -73,7 +83,9 @@ def _ensure_states(conn: Connection, ids: list[str]) -> dict[str, dict]:
         ),
         {"ids": ids},
     )
-    return {r["sensor_id"]: dict(r) for r in conn.execute(_STATES, {"ids": ids}).mappings()}
+    rows = conn.execute(_STATES, {"ids": ids})
+    names = list(rows.keys())
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 
 
 def _raise(
@@ -116,7 +128,8 @@ def evaluate(
         return []
     states = _ensure_states(conn, sorted(by_sensor))
     changed: set[int] = set()
-    saves: list[dict] = []  # every sensor's new state, written in one executemany at the end
+    saves: list[dict] = []  # every sensor's new state, written in one statement at the end
+    peaks: dict[int, float] = {}  # an open alarm's highest new value, written once at the end
     for sensor_id in sorted(by_sensor):
         row = states[sensor_id]
         kind_rules = rules.kinds()[kinds_of[sensor_id]]
@@ -128,10 +141,7 @@ def evaluate(
             pending_since, window_start = state.pending_since or time, state.ref_time or time
             state, change = rules.step(kind_rules, state, time, value)
             if alarm_id is not None:
-                conn.execute(
-                    text("UPDATE alarm SET peak_value = GREATEST(peak_value, :v) WHERE id = :a AND kind <> 'O2'"),
-                    {"v": value, "a": alarm_id},
-                )
+                peaks[alarm_id] = max(value, peaks.get(alarm_id, value))
             if change is None:
                 continue
             if change.action == "raise":
@@ -150,7 +160,9 @@ def evaluate(
             if alarm_id is not None:
                 changed.add(alarm_id)
         saves.append({"sensor_id": sensor_id, "alarm_id": alarm_id, **state.__dict__})
-    conn.execute(_SAVE_STATE, saves)
+    if peaks:
+        conn.execute(_PEAKS, {"ids": list(peaks), "values": list(peaks.values())})
+    conn.execute(_SAVE_STATE, {"states": orjson.dumps(saves).decode()})
     return [_summary(a) for a in get_many(conn, sorted(changed))]
 
 

@@ -44,6 +44,9 @@ def broker_status(as_json: bool = JsonOption) -> None:
 @app.command("listen")
 def listen(
     client_id: str = typer.Option("cim-listener", help="MQTT client id (its session keeps unacknowledged readings)."),
+    share: str | None = typer.Option(
+        None, help="Shared-subscription group: several listeners (each its own client id) split the readings."
+    ),
 ) -> None:
     """Subscribe to cim/sensors/+/readings and write readings into PostgreSQL until stopped."""
     from live import partitions
@@ -51,7 +54,7 @@ def listen(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     partitions.maintain()
-    listener = Listener(client_id)
+    listener = Listener(client_id, share)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

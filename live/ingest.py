@@ -7,14 +7,15 @@ the same way whichever way it arrived.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, text
+import orjson
+from sqlalchemy import Connection, Row, text
 
 from live import alarms, rules
 from live.settings import get_live_settings
@@ -127,24 +128,51 @@ def _validate(conn: Connection, readings: list[Reading], now: datetime) -> tuple
     return good, bad, kinds_of
 
 
+_STAGE = "sensor_reading_stage"
+
+
+def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> Sequence[Row]:
+    """COPY the rows into a session's staging table, then one INSERT … ON CONFLICT DO NOTHING: the new ones."""
+    # Every batch: a temp table made in a transaction that rolled back is gone with it.
+    conn.execute(
+        text(
+            f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (sensor_id text, time timestamptz, value float8,
+                alarm boolean) ON COMMIT DELETE ROWS"""
+        )
+    )
+    copy_sql = f"COPY {_STAGE} (sensor_id, time, value, alarm) FROM STDIN (FORMAT BINARY)"
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
+        copy.set_types(["text", "timestamptz", "float8", "bool"])
+        for row in rows:
+            copy.write_row(row)
+    return conn.execute(
+        text(
+            f"""INSERT INTO sensor_reading (sensor_id, time, value, alarm) SELECT sensor_id, time, value, alarm
+                  FROM {_STAGE} ORDER BY sensor_id, time ON CONFLICT DO NOTHING RETURNING sensor_id, time, value"""
+        )
+    ).all()
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
 def _notify(conn: Connection, kind: str, items: list[dict]) -> None:
-    chunk: list[dict] = []
+    """The items in as few NOTIFY payloads as fit under ``NOTIFY_LIMIT`` bytes each."""
+    chunks: list[list[str]] = [[]]
     size = 0
     for item in items:
-        encoded = len(json.dumps(item, default=str))
-        if chunk and size + encoded > NOTIFY_LIMIT:
-            conn.execute(
-                text("SELECT pg_notify(:c, :p)"),
-                {"c": CHANNEL, "p": json.dumps({"type": kind, "items": chunk}, default=str)},
-            )
-            chunk, size = [], 0
-        chunk.append(item)
-        size += encoded
-    if chunk:
-        conn.execute(
-            text("SELECT pg_notify(:c, :p)"),
-            {"c": CHANNEL, "p": json.dumps({"type": kind, "items": chunk}, default=str)},
-        )
+        encoded = _dumps(item)
+        if chunks[-1] and size + len(encoded) > NOTIFY_LIMIT:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(encoded)
+        size += len(encoded)
+    payloads = [f'{{"type": {_dumps(kind)}, "items": [{", ".join(chunk)}]}}' for chunk in chunks if chunk]
+    conn.execute(  # the payloads as one JSON array: psycopg's text[] quoting of JSON is slow
+        text("SELECT pg_notify(:c, p) FROM json_array_elements_text(CAST(:p AS json)) AS p"),
+        {"c": CHANNEL, "p": _dumps(payloads)},
+    )
 
 
 def ingest(
@@ -160,20 +188,9 @@ def ingest(
     if not good:
         return result
     ensure_partitions(conn, [r.time for r in good])
-    inserted = conn.execute(
-        text(
-            """INSERT INTO sensor_reading (sensor_id, time, value, alarm)
-               SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:times AS timestamptz[]), CAST(:values AS float8[]),
-                                    CAST(:alarms AS boolean[]))
-               ON CONFLICT DO NOTHING RETURNING sensor_id, time, value"""
-        ),
-        {
-            "ids": [r.sensor_id for r in good],
-            "times": [r.time for r in good],
-            "values": [r.value for r in good],
-            "alarms": [rules.kinds()[kinds_of[r.sensor_id]].abnormal(r.value) for r in good],
-        },
-    ).all()
+    kinds = rules.kinds()
+    rows = [(r.sensor_id, r.time, r.value, kinds[kinds_of[r.sensor_id]].abnormal(r.value)) for r in good]
+    inserted = _insert(conn, rows)
     result.accepted = len(inserted)
     result.duplicates = len(good) - len(inserted)
     by_sensor: dict[str, list[tuple[datetime, float]]] = defaultdict(list)

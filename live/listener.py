@@ -10,14 +10,15 @@ unacknowledged ones again and (sensor, time) deduplicates them. Payload: one JSO
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass
 
+import orjson
 import paho.mqtt.client as mqtt
+import psycopg
 from sqlalchemy.exc import DBAPIError
 
 from core.db import get_engine
@@ -50,7 +51,7 @@ def parse(message: Message) -> tuple[list[ingest.Reading], list[ingest.Rejection
     if not sensor_id:
         return [], [ingest.Rejection(None, f"topic {message.topic!r} is not cim/sensors/<id>/readings", text_payload)]
     try:
-        body = json.loads(message.payload)
+        body = orjson.loads(message.payload)
         items = body if isinstance(body, list) else [body]
         readings = []
         for item in items:
@@ -81,7 +82,9 @@ def make_client(client_id: str, clean: bool) -> mqtt.Client:
 class Listener:
     """Receives on paho's network thread, writes and acknowledges on its own thread."""
 
-    def __init__(self, client_id: str = CLIENT_ID) -> None:
+    def __init__(self, client_id: str = CLIENT_ID, share: str | None = None) -> None:
+        # A shared subscription ($share/<group>/…): the broker spreads the readings over the group's listeners.
+        self.topic_filter = f"$share/{share}/{TOPIC_FILTER}" if share else TOPIC_FILTER
         self.settings = get_live_settings()
         self.inbox: queue.Queue[Message] = queue.Queue()
         self.stopping = threading.Event()
@@ -97,9 +100,9 @@ class Listener:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
-        client.subscribe(TOPIC_FILTER, qos=1)
+        client.subscribe(self.topic_filter, qos=1)
         self.connected.set()
-        log.info("listening on %s (session present: %s)", TOPIC_FILTER, flags.session_present)
+        log.info("listening on %s (session present: %s)", self.topic_filter, flags.session_present)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
@@ -135,8 +138,9 @@ class Listener:
                 with get_engine().begin() as conn:
                     result = ingest.ingest(conn, readings, "mqtt", refused)
                 break
-            except DBAPIError as exc:
-                log.warning("database unavailable (%s); retrying the batch", str(exc.orig or exc).splitlines()[0])
+            except (DBAPIError, psycopg.Error) as exc:  # psycopg's own: the COPY runs on the driver's cursor
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                log.warning("database unavailable (%s); retrying the batch", reason)
                 ingest.forget_partitions()
                 time.sleep(1.0)
         else:

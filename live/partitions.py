@@ -36,6 +36,9 @@ def maintain(now: datetime | None = None) -> dict:
     wanted = [_month(now.year, now.month + k) for k in range(settings.sensor_partitions_ahead + 1)]
     cutoff = _month(now.year, now.month - settings.sensor_retention_months)
     with owner_engine().begin() as conn:  # partitions are the owner's to make and drop
+        # First the lock sensor_reading_partition() takes: two listeners starting together queue here
+        # instead of deadlocking (each reading the default partition, then waiting for the other's lock).
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('sensor_reading_partition'))"))
         before = set(_months(conn))
         stray = (
             conn.execute(

@@ -125,6 +125,10 @@ def step(rules: KindRules, state: State, time: datetime, value: float) -> tuple[
     for t in rules.thresholds:
         if _beyond(t, value) and t.level > candidate:
             candidate, rule = t.level, "above" if t.above else "below"
+    if not candidate and not state.level and not rules.rate_per_s:
+        # A normal sensor staying normal (most readings): the same state as below, built once.
+        quiet = State(clear_since=state.clear_since, last_time=time, last_value=value)
+        return replace(quiet, ref_time=state.ref_time, ref_value=state.ref_value) if state.ref_time else quiet, None
     moved = replace(state, last_time=time, last_value=value)
     rate_hit = False
     if rules.rate_per_s:

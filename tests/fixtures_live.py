@@ -43,7 +43,8 @@ def mqtt_broker(database: Engine) -> Iterator[dict]:
 class ListenerProcess:
     """`cim sensors listen` as a subprocess (logging to a file) that can be killed and restarted."""
 
-    def __init__(self, database: Engine, log: Path) -> None:
+    def __init__(self, database: Engine, log: Path, args: tuple[str, ...] = ()) -> None:
+        self.args = args  # `cim sensors listen` options (client id, shared-subscription group)
         self.env = {
             **os.environ,
             "DATABASE_URL": database.url.render_as_string(hide_password=False),
@@ -56,7 +57,7 @@ class ListenerProcess:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "spatial_api.cli", "sensors", "listen"],
+                [sys.executable, "-m", "spatial_api.cli", "sensors", "listen", *self.args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
