@@ -4,6 +4,13 @@
   claims and the one indexed user lookup per request) vs an emergency token (the same, plus the plain
   phones and an audit row for the personal data it reads). Requests alternate between the three so
   load drift hits all. Then one audit row alone (its durable commit included), p50.
+- audit overhead, isolated: the emergency identify as is vs the same request with
+  ``spatial_api.audit.record`` made a no-op (in this bench process only, for that request only): the
+  one INSERT into audit_log and its durable commit are all that differ.
+- encrypted-field overhead: the same emergency identify (audit off in both, so the audit row's noise
+  does not hide it) with ``decrypt_field`` as is vs replaced by returning the stored value (the name
+  ``gis.analysis.records.decrypt_field``, which identify calls, patched in this process only); and one
+  ``core.privacy.decrypt_field`` of a real ciphertext alone (timeit).
 - login throughput with lockout on (one bcrypt check plus the throttle rows per login).
 
 In-process (Starlette's TestClient) on a throw-away database on the project's cluster with the
@@ -15,11 +22,14 @@ sample city (400 buildings, seed 7); the database is dropped afterwards. Writes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import time
+import timeit
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -44,6 +54,30 @@ def _p50_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
 
+@contextlib.contextmanager
+def _switched_off(audit: bool, decrypt: bool) -> Iterator[None]:
+    """For one request in this process: the audit write as a no-op and/or decryption as the identity."""
+    from gis.analysis import records
+    from spatial_api import audit as audit_module
+
+    saved = audit_module.record, records.decrypt_field
+    if audit:
+        audit_module.record = lambda *args, **kwargs: None
+    if decrypt:
+        records.decrypt_field = lambda token: token
+    try:
+        yield
+    finally:
+        audit_module.record, records.decrypt_field = saved
+
+
+# caller -> (headers key, audit switched off, decryption switched off)
+SWITCHED = {
+    "emergency_no_audit": ("emergency", True, False),
+    "emergency_no_audit_no_decrypt": ("emergency", True, True),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
@@ -66,6 +100,7 @@ def main() -> None:
 
 
 def run(rounds: int) -> None:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     from fastapi.testclient import TestClient
     from pyproj import Transformer
 
@@ -92,22 +127,63 @@ def run(rounds: int) -> None:
     # The same planner token with its user state read from the database on every request (as before
     # the in-memory state): the peer the cache is measured against.
     headers["planner_from_db"] = headers["planner"]
+    for who, (same_as, _, _) in SWITCHED.items():
+        headers[who] = headers[same_as]
     from core import user_state
+    from core.privacy import decrypt_field
+    from gis.analysis import records
 
     samples: dict[str, list[float]] = {k: [] for k in headers}
     params = {"lon": lon, "lat": lat}
-    for _ in range(20):  # warm-up
-        for h in headers.values():
-            client.get("/api/v1/query/identify", params=params, headers=h)
-    for _ in range(rounds):
-        for who, h in headers.items():
-            if who == "planner_from_db":
-                user_state._forget("planner")
+
+    def call(who: str) -> tuple[float, dict]:
+        if who == "planner_from_db":
+            user_state._forget("planner")
+        _, no_audit, no_decrypt = SWITCHED.get(who, (who, False, False))
+        with _switched_off(no_audit, no_decrypt):
             started = time.perf_counter()
-            response = client.get("/api/v1/query/identify", params=params, headers=h)
-            samples[who].append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
+            response = client.get("/api/v1/query/identify", params=params, headers=headers[who])
+            took = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        return took, response.json()
+
+    # Check once that each switch does what it says: the phones (and how many were opened), the rows.
+    opened = 0
+
+    def counting(token: str | None) -> str | None:
+        nonlocal opened
+        opened += 1
+        return decrypt_field(token)
+
+    records.decrypt_field = counting
+    try:
+        people = [p for g in call("emergency")[1]["project"]["people"].values() for p in g]
+    finally:
+        records.decrypt_field = decrypt_field
+    sealed_people = [p for g in call("emergency_no_audit_no_decrypt")[1]["project"]["people"].values() for p in g]
+    phones = [p["phone"] for p in people if p.get("phone")]
+    assert opened and sum("*" not in p for p in phones) == opened, "the emergency identify sees plain phones"
+    assert all(p["phone"] != q["phone"] for p, q in zip(people, sealed_people, strict=True) if p.get("phone"))
+    audit_rows = text("SELECT count(*) FROM audit_log WHERE action = 'read_personal'")
+    with get_engine().connect() as conn:
+        before = conn.execute(audit_rows).scalar_one()
+    for who in ("emergency", "emergency_no_audit", "emergency_no_audit_no_decrypt"):
+        call(who)
+    with get_engine().connect() as conn:
+        assert conn.execute(audit_rows).scalar_one() == before + 1, "only the unswitched request writes a row"
+
+    for _ in range(20):  # warm-up
+        for who in headers:
+            call(who)
+    for _ in range(rounds):
+        for who in headers:
+            samples[who].append(call(who)[0])
     identify = {who: _p50_ms(s) for who, s in samples.items()}
+    # One decrypt_field of a real ciphertext (a phone of the sample city), alone.
+    with get_engine().connect() as conn:
+        ciphertext = conn.execute(text("SELECT phone_enc FROM person WHERE phone_enc IS NOT NULL LIMIT 1")).scalar_one()
+    number = 20000
+    decrypt_us = min(timeit.repeat(lambda: decrypt_field(ciphertext), number=number, repeat=5)) / number * 1e6
     # The token check alone (signature, claims, the user's state: from memory once the listener runs).
     from spatial_api.security import _user_principal
 
@@ -144,6 +220,14 @@ def run(rounds: int) -> None:
         "personal_read_ratio": round(identify["emergency"] / identify["planner"], 3),
         "audit_row_p50_ms": _p50_ms(audit_samples),
         "audit_row_share_of_identify": round(_p50_ms(audit_samples) / identify["planner"], 3),
+        "audit_overhead_ratio": round(identify["emergency"] / identify["emergency_no_audit"], 3),
+        "audit_row_share_of_emergency_identify": round(_p50_ms(audit_samples) / identify["emergency"], 3),
+        "phones_decrypted_per_identify": opened,
+        "decrypt_overhead_ratio": round(identify["emergency_no_audit"] / identify["emergency_no_audit_no_decrypt"], 3),
+        "decrypt_field_alone_us": round(decrypt_us, 2),
+        "decrypt_share_of_identify": round(opened * decrypt_us / 1000 / identify["emergency_no_audit"], 4),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "logins_per_s": round(logins / login_s, 1),
     }
     (HERE / "RESULTS.json").write_text(json.dumps(result, indent=2) + "\n")
