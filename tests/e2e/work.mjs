@@ -20,35 +20,46 @@ async function operationCount() {
   });
 }
 
-/** Wait until ``selector`` matches ``count`` elements, or two minutes (the test then names what is missing). */
-async function awaitCount(selector, count) {
-  await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length >= n, [selector, count], { timeout: 120000 })
-    .catch(() => {});
+/** The [key, ...] rows ``read`` returns for what is rendered, gathered while scrolling the page from
+ * top to bottom (the pages draw only the operations near the viewport), until ``count`` distinct
+ * rows are seen or the bottom is reached twice with nothing new. */
+async function gatherWhileScrolling(read, count) {
+  const seen = new Map();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  for (let idle = 0, rounds = 0; idle < 2 && seen.size < count && rounds < 400; rounds += 1) {
+    await page.waitForTimeout(150);
+    const before = seen.size;
+    for (const row of await read()) seen.set(JSON.stringify(row), row);
+    const atBottom = await page.evaluate(() => {
+      window.scrollBy(0, Math.round(window.innerHeight * 0.8));
+      return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2;
+    });
+    idle = atBottom && seen.size === before ? idle + 1 : 0;
+  }
+  return [...seen.values()];
 }
 
 /** Swagger UI at /docs: every operation it lists as [METHOD, path]. */
 async function docs() {
   await page.goto(new URL('docs', spec.url).href, { waitUntil: 'load' });
   await page.locator('.opblock').first().waitFor({ state: 'visible' });
-  await awaitCount('.opblock', await operationCount());
   await shot('docs');
-  return {
-    title: await page.locator('.info .title').innerText(),
-    operations: await page.$$eval('.opblock', (els) =>
-      els.map((e) => [e.querySelector('.opblock-summary-method').innerText.trim(), e.querySelector('.opblock-summary-path').dataset.path])),
-  };
+  const title = await page.locator('.info .title').innerText();
+  const operations = await gatherWhileScrolling(() => page.$$eval('.opblock', (els) =>
+    els.map((e) => [e.querySelector('.opblock-summary-method').innerText.trim(), e.querySelector('.opblock-summary-path').dataset.path])),
+  await operationCount());
+  return { title, operations };
 }
 
 /** ReDoc at /redoc: the operation ids of the sections it rendered. */
 async function redoc() {
   await page.goto(new URL('redoc', spec.url).href, { waitUntil: 'load' });
   await page.locator('[data-section-id*="operation/"]').first().waitFor({ state: 'attached' });
-  await awaitCount('[data-section-id*="operation/"]', await operationCount());
   await shot('redoc');
-  return {
-    title: await page.locator('h1').first().innerText(),
-    sections: await page.$$eval('[data-section-id*="operation/"]', (els) => [...new Set(els.map((e) => e.dataset.sectionId.split('operation/')[1]))]),
-  };
+  const title = await page.locator('h1').first().innerText();
+  const sections = await gatherWhileScrolling(() => page.$$eval('[data-section-id*="operation/"]', (els) =>
+    [...new Set(els.map((e) => e.dataset.sectionId.split('operation/')[1]))]), await operationCount());
+  return { title, sections };
 }
 
 /** Log in through the page's dialog as spec.login ([user, password]), when given. */
