@@ -98,10 +98,16 @@ async function cityShown(name) {
   await page.evaluate(() => window.cim.waitForTiles());
   await page.waitForTimeout(200);
   const png = await page.locator('#globe canvas').screenshot({ path: join(spec.artifacts, `work-${name}.png`) });
-  const stats = await page.evaluate(() => {
-    const s = window.cim.layers.tilesets.buildings.statistics;
-    return { selected: s.selected, commands: s.numberOfCommands };
-  });
+  // the statistics of a frame drawn now (with on-demand rendering the last frame may be an empty one)
+  const stats = await page.evaluate(() => new Promise((resolve) => {
+    const { scene } = window.cim.viewer;
+    const remove = scene.postRender.addEventListener(() => {
+      remove();
+      const s = window.cim.layers.tilesets.buildings.statistics;
+      resolve({ selected: s.selected, commands: s.numberOfCommands });
+    });
+    scene.requestRender();
+  }));
   return { ...stats, png: png.length };
 }
 
