@@ -6,6 +6,7 @@
 // Labels: the vocabularies of the layer registry (kinds, levels, states, grades) and the words below.
 import * as api from './api.js';
 import { t, addLabels, language } from './i18n.js';
+import { entitiesDrawn } from './scene.js';
 import { escape, panel } from './ui.js';
 
 const { Cesium } = window;
@@ -167,6 +168,7 @@ export class Credit {
         cancel: resolve,
       }),
     );
+    await entitiesDrawn(this.viewer, this.evidence);
     const at = this.viewer.camera.positionCartographic;
     this.hooks.flown = { alert: id, ref: target.properties.ref, lon: Cesium.Math.toDegrees(at.longitude), lat: Cesium.Math.toDegrees(at.latitude) };
   }

@@ -117,3 +117,23 @@ export function createViewer(container) {
   });
   return { viewer, ground };
 }
+
+/** Resolves once every entity of `dataSource` is drawn: CesiumJS builds entity geometry (ground
+ * classification above all) over later frames, so a pick straight after adding them finds nothing. */
+export function entitiesDrawn(viewer, dataSource) {
+  const sphere = new Cesium.BoundingSphere();
+  const drawn = () =>
+    dataSource.entities.values.every(
+      (e) => viewer.dataSourceDisplay.getBoundingSphere(e, false, sphere) !== Cesium.BoundingSphereState.PENDING,
+    );
+  return new Promise((resolve) => {
+    if (drawn()) return resolve();
+    const remove = viewer.scene.postRender.addEventListener(() => {
+      if (drawn()) {
+        remove();
+        resolve();
+      }
+    });
+    viewer.scene.requestRender();
+  });
+}
