@@ -1,6 +1,7 @@
 """A real uvicorn serving the app on a free loopback port, for the tests and the benchmarks: started
 with a given environment, waited for until ``/api/v1/health`` answers, stopped afterwards. Its output
-goes to a file (a pipe nobody reads would fill and stall the server)."""
+goes to a file (a pipe nobody reads would fill and stall the server). ``await_ready`` and ``stop`` serve
+any such local process (the viewer's `cim serve`, the test OIDC provider, the demo)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +18,39 @@ import httpx
 from core.cluster import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def answers(url: str, **httpx_options: object) -> Callable[[], bool]:
+    """A readiness probe: ``url`` answers 200."""
+    return lambda: httpx.get(url, timeout=2, **httpx_options).status_code == 200  # type: ignore[arg-type]
+
+
+def await_ready(
+    process: subprocess.Popen, ready: Callable[[], bool], timeout_s: float, output: Callable[[], str]
+) -> None:
+    """Poll ``ready`` (a refused connection counts as not yet) until it holds; if the process exits or
+    ``timeout_s`` passes first, stop it and raise a RuntimeError ending with its ``output``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError(f"not ready (exit code {process.returncode}): {output()[-3000:]}")
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Terminate ``process``; kill it if it has not ended within ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @contextmanager
@@ -40,23 +74,9 @@ def uvicorn_server(env: Mapping[str, str], timeout_s: float = 120.0, log_path: P
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
+        await_ready(process, answers(f"{base}/api/v1/health"), timeout_s, log_path.read_text)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
         if not keep:
             log_path.unlink(missing_ok=True)

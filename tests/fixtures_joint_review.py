@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -160,28 +159,14 @@ def drawing_submission(client, review_site, joint_agencies, tmp_path_factory) ->
 
 
 @pytest.fixture(scope="session")
-def run_page(e2e_tools, artifacts: Path) -> Callable[..., dict]:
+def run_page(run_e2e: Callable[..., dict]) -> Callable[..., dict]:
     """Open a review page in Chromium as a signed-in user (tests/e2e/review_page.mjs); its report."""
 
     def run(url: str, token: str, username: str, ready: str, probe: str, shot: str) -> dict:
-        spec = {
-            "url": url,
-            "token": token,
-            "user": {"username": username, "role": "engineer"},
-            "ready": ready,
-            "probe": probe,
-            "artifacts": str(artifacts),
-            "shot": shot,
-        }
-        done = subprocess.run(
-            ["node", str(ROOT / "tests" / "e2e" / "review_page.mjs"), json.dumps(spec)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
+        user = {"username": username, "role": "engineer"}
+        return run_e2e(
+            url, script="review_page.mjs", timeout_s=180, token=token, user=user, ready=ready, probe=probe, shot=shot
         )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout)
 
     return run
 
@@ -189,8 +174,8 @@ def run_page(e2e_tools, artifacts: Path) -> Callable[..., dict]:
 @pytest.fixture(scope="session")
 def review_pages_server(e2e_tools, database, tmp_path_factory) -> Iterator[str]:
     """`cim serve` for the review pages (drawing.html needs pdf.js from npm)."""
-    from spatial_api.local_server import free_port
-    from tests.fixtures_viewer import start_server, stop_server
+    from spatial_api.local_server import free_port, stop
+    from tests.fixtures_viewer import start_server
 
     if not (ROOT / "node_modules" / "pdfjs-dist" / "build" / "pdf.min.mjs").exists():
         pytest.skip("pdfjs-dist is not installed: run `make npm`")
@@ -198,4 +183,4 @@ def review_pages_server(e2e_tools, database, tmp_path_factory) -> Iterator[str]:
     # its start-up warms a connection pool and the terrain: minutes when the machine is loaded
     process = start_server(port, tmp_path_factory.mktemp("review-pages") / "serve.log", timeout_s=300)
     yield f"http://127.0.0.1:{port}/"
-    stop_server(process)
+    stop(process)

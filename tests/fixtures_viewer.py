@@ -7,14 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from spatial_api.local_server import free_port
+from spatial_api.local_server import answers, await_ready, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E = ROOT / "tests" / "e2e"
@@ -34,25 +32,8 @@ def start_server(
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"cim serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.3)
-    process.terminate()
-    raise RuntimeError(f"cim serve did not answer within {timeout_s:.0f} s: {log.read_text()[-2000:]}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    await_ready(process, answers(f"http://127.0.0.1:{port}/api/v1/health"), timeout_s, log.read_text)
+    return process
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +49,10 @@ def e2e_tools() -> None:
 def run_e2e(e2e_tools: None, artifacts: Path) -> Callable[..., dict]:
     """Run a driver under tests/e2e (viewer.mjs unless ``script`` says) with a spec; returns its JSON report."""
 
-    def run(url: str, steps: list[str], timeout_s: float = 300, script: str = "viewer.mjs", **spec: object) -> dict:
-        spec = {"url": url, "steps": steps, "artifacts": str(artifacts), **spec}
+    def run(
+        url: str, steps: list[str] | None = None, timeout_s: float = 300, script: str = "viewer.mjs", **spec: object
+    ) -> dict:
+        spec = {"url": url, "artifacts": str(artifacts), **spec} | ({"steps": steps} if steps is not None else {})
         done = subprocess.run(
             ["node", str(E2E / script), json.dumps(spec)],
             cwd=ROOT,
@@ -78,7 +61,7 @@ def run_e2e(e2e_tools: None, artifacts: Path) -> Callable[..., dict]:
             timeout=timeout_s,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout)
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
     return run
 
@@ -100,4 +83,4 @@ def city_server(viewer_city: dict, tmp_path_factory: pytest.TempPathFactory) -> 
     port = free_port()
     process = start_server(port, tmp_path_factory.mktemp("viewer-city") / "serve.log")
     yield f"http://127.0.0.1:{port}/"
-    stop_server(process)
+    stop(process)

@@ -6,8 +6,6 @@ the workflow button takes the alert's next step, and the heat map draws the API'
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,7 +16,6 @@ from core import vocab
 from core.db import session_scope
 from core.users import upsert_user
 from tests.fixtures_credit import add_enterprise, new_uscc
-from tests.fixtures_viewer import E2E
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date.today()
@@ -104,7 +101,7 @@ def _expected_ids(database: Engine, filters: dict) -> list[int]:
 
 
 def test_alerts_filters_flight_chart_workflow_and_heat_map(
-    e2e_tools, city_server, client, database: Engine, risky_site, artifacts
+    run_e2e, city_server, client, database: Engine, risky_site
 ) -> None:
     filters = [
         {"kind": "site_risk"},
@@ -115,18 +112,13 @@ def test_alerts_filters_flight_chart_workflow_and_heat_map(
     ]
     expected = [_expected_ids(database, f) for f in filters]
     assert any(expected) and [] in expected  # the cases select something and nothing
-    spec = {
-        "url": city_server,
-        "artifacts": str(artifacts),
-        "login": ["creditviewer", "creditviewer-pw"],
-        "filters": filters,
-        "alert": risky_site["alert"],
-    }
-    done = subprocess.run(
-        ["node", str(E2E / "credit.mjs"), json.dumps(spec)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    result = run_e2e(
+        city_server,
+        script="credit.mjs",
+        login=["creditviewer", "creditviewer-pw"],
+        filters=filters,
+        alert=risky_site["alert"],
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in result, (result["error"], result["filtered"], result["bad_responses"])
     assert result["outside"] == [] and result["credit_requests_before_open"] == []
     # Without published BIM models the bim_elements tileset is a 404 (as on any city without them).

@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from pyproj import Transformer
 from sqlalchemy import create_engine, text
 
-from spatial_api.local_server import free_port
+from spatial_api.local_server import answers, await_ready, free_port, stop
 from tests.conftest import ROOT, create_database, drop_database
 
 BUILDINGS = 300
@@ -47,22 +46,10 @@ def demo(server_url: str, tmp_path_factory: pytest.TempPathFactory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert process.poll() is None, f"cim demo exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"cim demo did not serve within 300 s: {log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+        await_ready(process, answers(f"{base}/api/v1/health"), 300, log.read_text)
         yield base, engine, data_dir
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         engine.dispose()
         drop_database(server_url, name)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from spatial_api.local_server import free_port
+from spatial_api.local_server import free_port, stop
 from tests.fixtures_live import publish_build_up, wait_for
-from tests.fixtures_viewer import E2E, start_server, stop_server
+from tests.fixtures_viewer import E2E, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def live_city_server(mqtt_broker, viewer_city, tmp_path_factory):
     yield f"http://127.0.0.1:{port}/", log
     children = psutil.Process(process.pid).children(recursive=True)
     assert children, "cim serve runs its listener as a child process"
-    stop_server(process)
+    stop(process)
     _, outliving = psutil.wait_procs(children, timeout=20)
     left = [child.pid for child in outliving]
     for child in outliving:

@@ -4,37 +4,23 @@ labels are Chinese, the roles' taken from the vocabulary."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 
 from core import vocab
-from tests.conftest import ROOT
 from tests.fixtures_security import API, STRONG
 
 DISTRICT = "320411"
 
 
-def test_create_and_disable_a_user(live_server, e2e_tools, artifacts, client, admin_headers, rows):
+def test_create_and_disable_a_user(live_server, run_e2e, client, admin_headers, rows):
     ring = [[119.0, 31.0], [121.0, 31.0], [121.0, 33.0], [119.0, 33.0], [119.0, 31.0]]
     body = {"name": "新北区", "geometry": {"type": "Polygon", "coordinates": [ring]}}
     assert client.put(f"{API}/admin/districts/{DISTRICT}", json=body, headers=admin_headers).status_code == 200
     username = f"page{uuid.uuid4().hex[:8]}"
-    spec = {
-        "url": f"{live_server}/admin.html",
-        "admin": ["admin", "admin-demo"],
-        "user": {"username": username, "password": STRONG, "role": "engineer", "district": DISTRICT},
-        "artifacts": str(artifacts),
-    }
-    done = subprocess.run(
-        ["node", str(ROOT / "tests" / "e2e" / "admin.mjs"), json.dumps(spec)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    user = {"username": username, "password": STRONG, "role": "engineer", "district": DISTRICT}
+    page = run_e2e(
+        f"{live_server}/admin.html", script="admin.mjs", timeout_s=180, admin=["admin", "admin-demo"], user=user
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    page = json.loads(done.stdout)
     assert "error" not in page, page
     assert page["console_errors"] == [] and page["outside"] == []
     assert page["heading"] == "用户与角色管理"

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import get_settings
-from spatial_api.local_server import free_port
+from spatial_api.local_server import answers, await_ready, free_port, stop
 from tests.conftest import ROOT
 from tests.fixtures_security import API, bearer
 
@@ -37,21 +36,11 @@ def provider() -> Iterator[str]:
     process = subprocess.Popen([*args, json.dumps(USERS)], cwd=ROOT, env=env, stderr=subprocess.PIPE)
     issuer = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.terminate()
-                raise RuntimeError(process.communicate(timeout=10)[1].decode()[-2000:])
-            time.sleep(0.1)
+        ready = answers(f"{issuer}/.well-known/openid-configuration")
+        await_ready(process, ready, 30, lambda: process.communicate(timeout=10)[1].decode())
         yield issuer
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import ssl
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from cryptography import x509
 
 from core import tls
-from spatial_api.local_server import free_port
+from spatial_api.local_server import answers, await_ready, free_port, stop
 from tests.conftest import ROOT
 
 
@@ -56,27 +55,17 @@ def tls_server(database, sample_city, tmp_path_factory) -> Iterator[tuple[str, P
     )
     base, cert = f"https://127.0.0.1:{port}", data / "tls" / "cert.pem"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if cert.exists() and httpx.get(f"{base}/api/v1/health", verify=_trusting(cert), timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.terminate()
-                raise RuntimeError(process.communicate(timeout=20)[1].decode()[-2000:])
-            time.sleep(0.3)
+        ready = lambda: cert.exists() and answers(f"{base}/api/v1/health", verify=_trusting(cert))()  # noqa: E731
+        await_ready(process, ready, 120, lambda: process.communicate(timeout=20)[1].decode())
         yield base, cert
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process)
 
 
 def test_https_with_hsts_and_the_viewer_headers(tls_server):
     base, cert = tls_server
-    viewer = httpx.get(f"{base}/", verify=_trusting(cert))
-    api = httpx.get(f"{base}/api/v1/conformance", verify=_trusting(cert))
+    viewer = httpx.get(f"{base}/", verify=_trusting(cert), timeout=60)
+    api = httpx.get(f"{base}/api/v1/conformance", verify=_trusting(cert), timeout=60)
     for answer in (viewer, api):
         assert answer.status_code == 200
         assert answer.headers["strict-transport-security"].startswith("max-age=")

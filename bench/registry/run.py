@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import scratch_database  # noqa: E402
-from tests.fixtures_viewer import free_port, start_server, stop_server  # noqa: E402
+from spatial_api.local_server import free_port, stop  # noqa: E402
+from tests.fixtures_viewer import start_server  # noqa: E402
 
 BUILD = """import json, sys
 from tiles.build import build_layer
@@ -100,7 +101,7 @@ def main() -> None:
             )
     finally:
         for process in servers:
-            stop_server(process)
+            stop(process)
         subprocess.run(["git", "worktree", "remove", "--force", str(base_code)], cwd=ROOT, check=False)
 
 

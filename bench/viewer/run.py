@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import scratch_database  # noqa: E402
-from tests.fixtures_viewer import TILE_LAYERS, free_port, start_server, stop_server  # noqa: E402
+from spatial_api.local_server import free_port, stop  # noqa: E402
+from tests.fixtures_viewer import TILE_LAYERS, start_server  # noqa: E402
 
 
 def main() -> None:
@@ -98,7 +99,7 @@ def main() -> None:
             out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
         finally:
             if process is not None:
-                stop_server(process)
+                stop(process)
 
 
 def _peer(measured: dict, figures: list[int]) -> dict | None:

@@ -1,31 +1,13 @@
 // Drive the admin page (viewer/admin.html) in Debian's headless Chromium: log in as an admin, create
 // a user with a role and a district, then disable it. Prints one JSON object of what the page showed.
 // Usage: node tests/e2e/admin.mjs '{"url", "admin": [user, password], "user": {username, password, role, district}, "artifacts"}'
-import { chromium } from 'playwright-core';
+import { openPage } from './browser.mjs';
 import { join } from 'node:path';
 
 const spec = JSON.parse(process.argv[2]);
-const result = { console_errors: [], outside: [] };
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run'],
-});
+const result = {};
+const { browser, page } = await openPage({ timeout_ms: 30000, ...spec }, result);
 try {
-  const page = await browser.newPage();
-  page.setDefaultTimeout(30000);
-  await page.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.hostname !== '127.0.0.1') {
-      result.outside.push(url.href);
-      return route.abort();
-    }
-    return route.continue();
-  });
-  page.on('console', (m) => m.type() === 'error' && result.console_errors.push(m.text()));
-  page.on('pageerror', (e) => result.console_errors.push(String(e)));
-
   await page.goto(spec.url, { waitUntil: 'load' });
   result.heading = await page.locator('h1').innerText();
   await page.fill('#signin-form input[name=username]', spec.admin[0]);

@@ -5,32 +5,13 @@
 // spec: {url, token, user: {username, role}, ready: "<js expression>", probe: "<js expression>",
 //        artifacts, shot}
 // Any request to a host other than 127.0.0.1 is aborted and reported.
-import { chromium } from 'playwright-core';
+import { openPage } from './browser.mjs';
 import { join } from 'node:path';
 
 const spec = JSON.parse(process.argv[2]);
-const result = { requests: [], outside: [], failed: [], console_errors: [] };
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run'],
-});
+const result = {};
+const { browser, page } = await openPage({ viewport: { width: 1400, height: 1000 }, timeout_ms: 60000, ...spec }, result);
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  page.setDefaultTimeout(spec.timeout_ms ?? 60000);
-  await page.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    result.requests.push(url.pathname);
-    if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1') {
-      result.outside.push(url.href);
-      return route.abort();
-    }
-    return route.continue();
-  });
-  page.on('requestfailed', (r) => result.failed.push(`${r.url()} ${r.failure()?.errorText}`));
-  page.on('console', (m) => m.type() === 'error' && result.console_errors.push(m.text()));
-  page.on('pageerror', (e) => result.console_errors.push(String(e)));
   await page.addInitScript(([token, user]) => {
     sessionStorage.setItem('cim.token', token);
     sessionStorage.setItem('cim.user', JSON.stringify(user));
