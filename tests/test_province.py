@@ -185,8 +185,8 @@ def test_assigned_on_insert_and_by_the_command(province) -> None:
         ).one()
         inserted = conn.execute(
             text(
-                f"INSERT INTO emergency_event (type, params, location) VALUES ('fire', '{{}}', ST_GeomFromText(:p, {store_srid()})) "
-                "RETURNING division_code"
+                "INSERT INTO emergency_event (type, params, location)"
+                f" VALUES ('fire', '{{}}', ST_GeomFromText(:p, {store_srid()})) RETURNING division_code"
             ),
             {"p": point},
         ).scalar_one()
@@ -218,3 +218,29 @@ def test_district_is_a_county_division(province) -> None:
         assert tuple(row) == (3, "420100000000", "洪山区")
         conn.execute(text("DELETE FROM district WHERE code = '420111'"))
         assert conn.execute(text("SELECT count(*) FROM division WHERE code = '420111000000'")).scalar_one() == 0
+
+
+def test_readings_in_a_time_window_are_pruned(province) -> None:
+    """sensor_reading is partitioned by month (migration 0007): a time window scans only its months."""
+    with province["engine"].begin() as conn:
+        for month in ("2026-01-15", "2026-02-15", "2026-03-15", "2026-04-15"):
+            conn.execute(text("SELECT sensor_reading_partition(CAST(:m AS timestamptz))"), {"m": month})
+        total = conn.execute(
+            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'sensor_reading'::regclass")
+        ).scalar_one()
+        plan = conn.execute(
+            text(
+                "EXPLAIN (FORMAT JSON) SELECT avg(value) FROM sensor_reading WHERE sensor_id = 'S1'"
+                " AND time >= '2026-02-03T00:00:00Z' AND time < '2026-02-20T00:00:00Z'"
+            )
+        ).scalar_one()
+    scanned = set()
+
+    def walk(node: dict) -> None:
+        if "Relation Name" in node:
+            scanned.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    assert total >= 5 and scanned == {"sensor_reading_202602"}
