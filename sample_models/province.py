@@ -10,7 +10,6 @@ spatially at the load, as for any import (``core.divisions.assign``)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -193,16 +192,7 @@ def _is_geom(series: pd.Series) -> bool:
 def write_divisions(conn: Connection, frame: pd.DataFrame) -> int:
     """Replace every division with ``frame``'s (boundaries as MultiPolygons in the store CRS)."""
     conn.execute(text("DELETE FROM division"))
-    wkb = shapely.to_wkb(shapely.set_srid(_multi(frame["geom"].to_numpy()), store_srid()), hex=True, include_srid=True)
-    rows = frame.assign(geom=wkb)
-    buffer = io.StringIO()
-    rows[["code", "parent_code", "level", "name", "name_en", "zone_srid", "geom"]].to_csv(
-        buffer, header=False, index=False
-    )
-    statement = "COPY division (code, parent_code, level, name, name_en, zone_srid, geom) FROM STDIN WITH (FORMAT csv)"
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(buffer.getvalue().encode())
-    return len(frame)
+    return _copy(conn, "division", frame.assign(geom=_multi(frame["geom"].to_numpy())), store_srid())
 
 
 def _multi(values: np.ndarray) -> np.ndarray:

@@ -55,6 +55,13 @@ def _zone_measure(generated, table: str, measure) -> dict[str, float]:
     return out
 
 
+@pytest.fixture(scope="module")
+def planner(province, client) -> dict[str, str]:
+    """Bearer headers of the province database's planner."""
+    token = client.post("/api/v1/auth/token", data={"username": "planner", "password": "planner-demo"}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
 def test_five_levels_with_codes(province) -> None:
     generated = province["generated"]
     with province["engine"].connect() as conn:
@@ -90,11 +97,9 @@ def test_every_row_carries_its_division(province) -> None:
             assert missing == 0, table
 
 
-def test_statistics_by_city_match_python(province, client) -> None:
+def test_statistics_by_city_match_python(province, client, planner) -> None:
     generated = province["generated"]
-    token = client.post("/api/v1/auth/token", data={"username": "planner", "password": "planner-demo"}).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
-    answer = client.get("/api/v1/statistics/divisions", params={"division": "42", "group_by": "city"}, headers=headers)
+    answer = client.get("/api/v1/statistics/divisions", params={"division": "42", "group_by": "city"}, headers=planner)
     assert answer.status_code == 200, answer.text
     groups = {g["code"][:4]: g for g in answer.json()["groups"]}
     buildings = Counter(generated.tables["building"]["code"].str[:4])
@@ -113,13 +118,10 @@ def test_statistics_by_city_match_python(province, client) -> None:
     assert store_area / areas["4201"] > 1.01
 
 
-def test_statistics_by_village_match_sql(province, client) -> None:
+def test_statistics_by_village_match_sql(province, client, planner) -> None:
     """Counts per village of one county against SQL that finds the buildings by their geometry alone."""
-    token = client.post("/api/v1/auth/token", data={"username": "planner", "password": "planner-demo"}).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
-    answer = client.get(
-        "/api/v1/statistics/divisions", params={"division": "420201000000", "group_by": "village"}, headers=headers
-    )
+    params = {"division": "420201000000", "group_by": "village"}
+    answer = client.get("/api/v1/statistics/divisions", params=params, headers=planner)
     assert answer.status_code == 200, answer.text
     with province["engine"].connect() as conn:
         expected = dict(
@@ -139,11 +141,8 @@ def test_statistics_by_village_match_sql(province, client) -> None:
     ("params", "status"),
     [({"division": "4"}, 400), ({"division": "42x"}, 400), ({"group_by": "street"}, 400), ({"division": "43"}, 404)],
 )
-def test_statistics_bad_input(province, client, params, status) -> None:
-    token = client.post("/api/v1/auth/token", data={"username": "planner", "password": "planner-demo"}).json()
-    answer = client.get(
-        "/api/v1/statistics/divisions", params=params, headers={"Authorization": f"Bearer {token['access_token']}"}
-    )
+def test_statistics_bad_input(province, client, planner, params, status) -> None:
+    answer = client.get("/api/v1/statistics/divisions", params=params, headers=planner)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert client.get("/api/v1/statistics/divisions").status_code == 401

@@ -75,8 +75,8 @@ def statistics(
     sql = f"""WITH {ctes}, codes AS ({codes})
       SELECT codes.code, d.name, d.name_en, {selected} FROM codes {joins}
       LEFT JOIN division d ON d.code = codes.code ORDER BY codes.code"""
-    params |= {"scope": districts.param(scope)}
-    groups = [dict(r) | {"level": level} for r in conn.execute(text(sql), params).mappings()]
+    bound: dict[str, object] = {**params, "scope": districts.param(scope)}
+    groups = [dict(r) | {"level": level} for r in conn.execute(text(sql), bound).mappings()]
     for group in groups:
         for name in COUNTS:
             group[name] = float(group[name]) if name.endswith(("_m2", "_km")) else int(group[name])

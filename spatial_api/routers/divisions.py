@@ -34,7 +34,8 @@ def list_divisions(
     geometry: bool = Query(False, description="include the boundaries (CRS84 GeoJSON)"),
 ) -> dict:
     """The divisions inside ``division`` (itself included), of one level or all, in code order."""
-    where, params = div.condition("d.code", division)
+    where, condition_params = div.condition("d.code", division)
+    params: dict[str, object] = dict(condition_params)
     if level is not None:
         where += " AND d.level = :level"
         params["level"] = div.level(level)
