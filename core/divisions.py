@@ -78,7 +78,9 @@ def assign(conn: Connection, tables: Iterable[str] | None = None, *, every: bool
     unknown = [t for t in chosen if t not in CODED]
     if unknown:
         raise UserError(f"no division codes on {', '.join(unknown)}: use {', '.join(CODED)}")
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = dict.fromkeys(chosen, 0)
+    if not conn.execute(text("SELECT EXISTS (SELECT 1 FROM division)")).scalar():
+        return counts  # a store without divisions (a single city) has nothing to assign
     for table in chosen:
         key, geom = CODED[table]
         missing = "TRUE" if every else "t.division_code IS NULL"
