@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from core import districts, layers
+from core import districts, divisions, layers
 from core.errors import UserError
+from core.models import Base
 from core.registry import Layer
 from core.settings import get_settings
 from exports.labels import Labels, vocabulary
@@ -77,6 +78,17 @@ def _collection_labels(collection: Layer) -> Labels:
     return Labels(columns, values)
 
 
+def _division(collection: Layer, query: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The condition keeping a collection's features in ``query["division"]`` (a code prefix), if asked."""
+    if query.get("division") is None:
+        return [], {}
+    table = Base.metadata.tables.get(collection.source)
+    if table is None or "division_code" not in table.columns:
+        raise UserError(f"{collection.name} carry no division code: leave out division")
+    where, params = divisions.condition("t.division_code", str(query["division"]))
+    return [where], params
+
+
 def _collection_select(collection: Layer, query: dict[str, Any], where: list[str]) -> str:
     """The features meeting ``where`` and in the scope ``:scope``."""
     geom = layers.geom_sql(collection)
@@ -95,8 +107,10 @@ def collection(conn: Connection, query: dict[str, Any], personal: bool, scope: S
     collection's features in the scope (with the properties asked for, default all)."""
     found = layers.get_collection(str(query.get("collection")))
     filters = layers.property_filters(found, {k: str(v) for k, v in (query.get("filters") or {}).items()})
-    where = [f"t.{name} = :p_{name}" for name in filters]
+    division, division_params = _division(found, query)
+    where = [f"t.{name} = :p_{name}" for name in filters] + division
     params: dict[str, Any] = {f"p_{k}": v for k, v in filters.items()} | {"scope": districts.param(scope)}
+    params |= division_params
     return Statement(_collection_select(found, query, where), params, labels=_collection_labels(found))
 
 
@@ -108,8 +122,9 @@ def within(conn: Connection, query: dict[str, Any], personal: bool, scope: Scope
     area = inputs.geometry(conn, query.get("geometry"), ("Polygon", "MultiPolygon"), "geometry")
     srid = get_settings().store_srid
     box = f"ST_GeomFromWKB(:area, {srid})"
-    where = [layers.overlaps_sql(found, box), f"ST_Intersects({layers.geom_sql(found)}, {box})"]
-    params = {"area": area.wkb, "scope": districts.param(scope)}
+    division, division_params = _division(found, query)
+    where = [layers.overlaps_sql(found, box), f"ST_Intersects({layers.geom_sql(found)}, {box})", *division]
+    params = {"area": area.wkb, "scope": districts.param(scope)} | division_params
     return Statement(_collection_select(found, query, where), params, labels=_collection_labels(found))
 
 

@@ -65,3 +65,21 @@ def import_dem_command(
 
     with progress(f"importing {file.name}", enabled=not as_json) as advance:
         emit(import_dem(file, crs, z_unit=z_unit, progress=advance), as_json)
+
+
+divisions_app = typer.Typer(help="Administrative divisions: division codes of buildings, pipes, projects...")
+
+
+@divisions_app.command("assign")
+def assign_divisions(
+    table: list[str] = typer.Option(None, "--table", help="Only these tables (repeatable); default all coded tables."),
+    every: bool = typer.Option(False, "--all", help="Reassign every row, not only those without a code."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Give rows their division code from their geometry (the deepest division they lie in)."""
+    from core import divisions
+    from core.db import owner_engine
+
+    with owner_engine().begin() as conn:
+        counts = divisions.assign(conn, table or None, every=every)
+    emit({"assigned": counts}, as_json)

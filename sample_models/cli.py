@@ -45,3 +45,28 @@ def load_city(buildings: int = BuildingsOption, seed: int = SeedOption, as_json:
     """Generate the sample city and load it, replacing the previous one (demo users included)."""
     prepare_database()
     emit(load(buildings, seed, show=not as_json), as_json)
+
+
+province_app = typer.Typer(help="A sample province: several sample cities across its zones, five levels of divisions.")
+
+
+@province_app.command("generate")
+def generate_province(
+    cities: int = typer.Option(3, "--cities", min=1, max=99, help="Number of cities."),
+    buildings: int = typer.Option(3000, "--buildings", min=1, max=20_000_000, help="Buildings in all."),
+    seed: int = SeedOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Generate a province and load it, replacing the previous city or province."""
+    from sample_models.province import LOAD_STEPS, load_province
+
+    prepare_database()
+    started = time.perf_counter()
+    with progress(
+        f"sample province ({cities} cities, {buildings} buildings)", total=LOAD_STEPS, enabled=not as_json
+    ) as advance:
+        counts = load_province(cities, buildings, seed, progress=advance)
+    seconds = time.perf_counter() - started
+    emit(
+        {"cities": cities, "buildings": buildings, "seed": seed, "rows": counts, "seconds": round(seconds, 2)}, as_json
+    )

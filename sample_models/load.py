@@ -19,6 +19,7 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from core import divisions
 from core.db import owner_engine
 from core.models import Base
 from core.privacy import encrypt_field
@@ -153,6 +154,8 @@ def write_city(conn: Connection, city: City, progress: Progress | None = None) -
             progress(1)
     for statement in restore:
         conn.execute(text(statement))
+    # the rows' division codes, when divisions are loaded (the load sets the assigning triggers aside)
+    divisions.assign(conn, [t for t in TABLES if t in divisions.CODED])
     with Session(bind=conn) as session:
         for role in DEMO_ROLES:
             upsert_user(session, role, f"{role}-demo", role)

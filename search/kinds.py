@@ -27,6 +27,7 @@ class Kind:
     joins: str = ""
     searches_text: bool = True  # has a ``search_text`` column (migration 0005)
     names_list: bool = False  # its ``search_text`` holds several names between '|'s
+    division: str = "t.division_code"  # SQL of the row's 12-digit division code, or NULL
 
 
 ADDRESS_DISTRICT = r"substring(t.address from '([^省市]{2,4}[区县])')"
@@ -83,6 +84,7 @@ KINDS: dict[str, Kind] = {
             "e.district",
             "NULL::geometry",
             "LEFT JOIN enterprise e ON e.uscc = t.employer_uscc",
+            division="e.division_code",
         ),
         Kind(
             "parcel",
@@ -96,6 +98,7 @@ KINDS: dict[str, Kind] = {
             "NULL",
             "t.geom",
             searches_text=False,
+            division="NULL",
         ),
         Kind(
             "road",
@@ -108,6 +111,7 @@ KINDS: dict[str, Kind] = {
             ("t.code",),
             "NULL",
             "t.red_line",
+            division="NULL",
         ),
     )
 }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from core import districts
+from core import districts, divisions
 from core.errors import Forbidden, UserError
 from core.privacy import hash_id_number
 from search.kinds import KINDS, Kind
@@ -32,6 +32,8 @@ class Query:
     offset: int = 0
     # The caller's districts (division codes) when their data scope is limited (core.districts).
     scope: tuple[str, ...] | None = None
+    # An administrative division's code prefix (core.divisions.prefix): only what lies in it.
+    division: str | None = None
 
 
 def id_number(q: str) -> str | None:
@@ -69,6 +71,7 @@ def _kind_sql(kind: Kind) -> str:
     district = (
         f"(CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)"
         f" AND {districts.condition(kind.geometry, kind.district)}"
+        f" AND (CAST(:division_like AS text) IS NULL OR {kind.division} LIKE :division_like)"
     )
     ranked = "6, 7 DESC, 2"
     if kind.searches_text:
@@ -142,6 +145,7 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
         "id_hash": hash_id_number(number) if number else None,
         "district": q["district"],
         "scope": districts.param(query.scope),
+        "division_like": divisions.condition("", query.division)[1].get("division_like"),
         "n": per_kind,
         "limit": limit,
         "offset": query.offset,
@@ -151,7 +155,7 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
 def export_statement(conn: Connection, query: Query, personal: bool) -> tuple[str, dict[str, object], bool]:
     """Every hit of a search (up to EXPORT_MAX), as SQL, parameters and whether it lists people.
     People are left out for a role without personal-data rights unless asked for, then refused."""
-    query = check(Query(query.text, query.kinds, query.district, 1, 0, query.scope))
+    query = check(Query(query.text, query.kinds, query.district, 1, 0, query.scope, query.division))
     if "person" in query.kinds and not personal:
         raise Forbidden("exporting people needs a role that may see personal data")
     kinds = query.kinds or tuple(k for k in KINDS if personal or k != "person")

@@ -26,6 +26,7 @@ from spatial_api.routers import (
     bcf_api,
     bim,
     credit,
+    divisions,
     events,
     exports,
     features,
@@ -147,6 +148,7 @@ def create_app() -> FastAPI:
         profiles,
         exports,
         approvals,
+        divisions,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)

@@ -126,10 +126,12 @@ def _register_groups() -> None:
     from bim_ingest.review.cli import app as review_app
     from credit.cli import app as credit_app
     from gis.cli import app as gis_app
+    from gis.cli import divisions_app
     from live.cli import app as sensors_app
     from ops.cli import backup_app, cluster_app, ops_app, restore
     from records.cli import app as records_app
     from sample_models.cli import app as city_app
+    from sample_models.cli import province_app
     from spatial_api.commands import demo, ingest, review
     from tiles.cli import app as tiles_app
 
@@ -143,6 +145,8 @@ def _register_groups() -> None:
     app.add_typer(review_app, name="review")
     app.command("demo")(demo)
     app.add_typer(city_app, name="city")
+    app.add_typer(province_app, name="province")
+    app.add_typer(divisions_app, name="divisions")
     app.add_typer(sensors_app, name="sensors")
     app.add_typer(backup_app, name="backup")
     app.command("restore")(restore)

@@ -28,7 +28,9 @@ def _search(
 ) -> export_sources.Statement:
     """``{"q": ..., "kind": [...], "district": ...}``: every hit of a search in the requester's districts."""
     kinds, within = tuple(query.get("kind") or ()), tuple(scope) if scope is not None else None
-    asked = search.Query(str(query.get("q") or ""), kinds, query.get("district"), scope=within)
+    asked = search.Query(
+        str(query.get("q") or ""), kinds, query.get("district"), scope=within, division=query.get("division")
+    )
     sql, params, people = search.export_statement(conn, asked, personal)
     labels = export_labels.Labels(search_kinds.COLUMNS, {"kind": search_kinds.kind_labels()})
     return export_sources.Statement(sql, params, people, labels)

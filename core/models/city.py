@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
 from core.models.base import Base, geom_column, search_columns, search_index, search_order_indexes
+from core.models.divisions import division_column, division_index
 from core.models.records import _in
 
 
@@ -52,6 +53,7 @@ class Road(Base):
 class Building(Base):
     __tablename__ = "building"
     __table_args__ = (
+        division_index("building"),
         CheckConstraint(_in("safety_grade", vocab.codes("grades_safety")), name="safety_grade"),
         search_index("building"),
         *search_order_indexes("building", "code"),
@@ -71,6 +73,7 @@ class Building(Base):
     bim_model_id: Mapped[int | None] = mapped_column(ForeignKey("bim_model.id", ondelete="SET NULL"))
     safety_grade: Mapped[str | None] = mapped_column(String(1), index=True)
     last_inspection: Mapped[date | None] = mapped_column(Date)
+    division_code: Mapped[str | None] = division_column()
     footprint = geom_column("POLYGON", nullable=False)
 
 

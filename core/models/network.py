@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
 from core.models.base import Base, geom_column
+from core.models.divisions import division_column, division_index
 from core.models.records import _in
 
 UTILITIES = vocab.codes("utilities")
@@ -33,6 +34,7 @@ class Pipeline(Base):
 
     __tablename__ = "pipeline"
     __table_args__ = (
+        division_index("pipeline"),
         CheckConstraint(_in("utility", UTILITIES), name="utility"),
         CheckConstraint("depth_ref IN ('top', 'axis')", name="depth_ref"),
     )
@@ -49,6 +51,7 @@ class Pipeline(Base):
     install_year: Mapped[int | None] = mapped_column(Integer)
     survey_source: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="in_service")
+    division_code: Mapped[str | None] = division_column()
     geom = geom_column("LINESTRINGZ", dims=3, nullable=False)
 
 
@@ -57,6 +60,7 @@ class PipeNode(Base):
 
     __tablename__ = "pipe_node"
     __table_args__ = (
+        division_index("pipe_node"),
         CheckConstraint(_in("utility", UTILITIES), name="utility"),
         CheckConstraint(_in("kind", NODE_KINDS), name="kind"),
     )
@@ -68,6 +72,7 @@ class PipeNode(Base):
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     # False for a valve known not to close (seized, buried): isolation traces past it to the next ring.
     operable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    division_code: Mapped[str | None] = division_column()
     geom = geom_column("POINTZ", dims=3, nullable=False)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, geom_column, now_column
+from core.models.divisions import division_column, division_index
 
 ROLES = ("public", "planner", "engineer", "reviewer", "emergency", "records", "credit", "admin")
 # pending_approval: an export of personal data awaiting a second person (rejected: refused by them).
@@ -75,6 +76,7 @@ class Job(Base):
 class EmergencyEvent(Base):
     __tablename__ = "emergency_event"
     __table_args__ = (
+        division_index("emergency_event"),
         CheckConstraint(
             "type IN ('gas_leak', 'pipe_burst', 'flood', 'fire', 'building_safety', 'earthquake')", name="type"
         ),
@@ -92,4 +94,5 @@ class EmergencyEvent(Base):
     action_sheet: Mapped[dict | None] = mapped_column(JSONB)
     summary: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    division_code: Mapped[str | None] = division_column()
     location = geom_column("GEOMETRY", nullable=False)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
 from core.models.base import Base, geom_column, search_columns, search_index, search_order_indexes
+from core.models.divisions import division_column, division_index
 
 ENTERPRISE_TYPES = vocab.codes("enterprise_types")
 CREDIT_GRADES = vocab.codes("grades_credit")
@@ -44,6 +45,7 @@ class SoftDeleted:
 class Enterprise(SoftDeleted, Base):
     __tablename__ = "enterprise"
     __table_args__ = (
+        division_index("enterprise"),
         CheckConstraint(_in("type", ENTERPRISE_TYPES), name="type"),
         CheckConstraint(_in("credit_grade", CREDIT_GRADES), name="grade"),
         CheckConstraint("length(uscc) = 18", name="uscc_length"),
@@ -63,6 +65,7 @@ class Enterprise(SoftDeleted, Base):
     credit_grade: Mapped[str | None] = mapped_column(String(1), index=True)
     credit_score: Mapped[float | None] = mapped_column(Float)
     grade_date: Mapped[date | None] = mapped_column(Date)
+    division_code: Mapped[str | None] = division_column()
     location = geom_column("POINT")
 
 
@@ -106,6 +109,7 @@ class Person(SoftDeleted, Base):
 class Project(SoftDeleted, Base):
     __tablename__ = "project"
     __table_args__ = (
+        division_index("project"),
         CheckConstraint(_in("type", PROJECT_TYPES), name="type"),
         CheckConstraint(_in("stage", PROJECT_STAGES), name="stage"),
         search_index("project"),
@@ -129,6 +133,7 @@ class Project(SoftDeleted, Base):
     planned_end: Mapped[date | None] = mapped_column(Date)
     hazardous_works: Mapped[bool] = mapped_column(Boolean, default=False)
     progress_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    division_code: Mapped[str | None] = division_column()
     footprint = geom_column("POLYGON")
 
 

@@ -62,13 +62,14 @@ def search(
     q: str = Query(..., description="a name, address, code, USCC or ID number; partial Chinese names work"),
     kind: list[str] = Query([], description=KIND_HELP),
     district: str | None = Query(None, description="only this district, e.g. 武进区 or 武进"),
+    division: str | None = Query(None, description="only this administrative division: a code prefix, e.g. 42 or 4201"),
     limit: int = Query(10, description=f"hits per page, 1-{search_query.MAX_LIMIT}"),
     offset: int = Query(0, description="hits to skip"),
     principal: Principal = Depends(current_principal),
 ) -> SearchAnswer:
     """Find features and records by name, address or code; best matches first, each with where it is."""
     kinds = tuple(k for value in kind for k in value.split(",") if k)
-    asked = search_query.Query(q, kinds, district, limit, offset, principal.districts)
+    asked = search_query.Query(q, kinds, district, limit, offset, principal.districts, division)
     with read_engine().connect() as conn:
         rows, more = search_query.run(conn, asked, id_lookup=principal.sees_personal_data)
     hits = [_hit(row, principal.sees_personal_data) for row in rows]
