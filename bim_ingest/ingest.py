@@ -199,6 +199,7 @@ def ingest_file(
     *,
     model_name: str | None = None,
     require_georef: bool = True,
+    tree: Callable[[ifcopenshell.file], geometry.TreeJob] | None = None,
 ) -> dict[str, Any]:
     """Ingest ``path`` (.ifc or .ifczip) as the next version of its model, status ``ingested``;
     returns the summary.
@@ -207,6 +208,8 @@ def ingest_file(
     extension); each ingest of the same project and name is that model's next version.
     Without georeferencing in the file and without ``override`` this fails, unless
     ``require_georef`` is False (local coordinates are then taken as store coordinates).
+    ``tree`` makes a job for the kernel's BVH tree from the parsed model (see
+    geometry.TreeJob); its answer is the summary's ``tree_answer``.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -223,7 +226,7 @@ def ingest_file(
         # (threads only after the forks: a child must not inherit a lock another thread holds)
         apart = len(bodies) >= DESCRIBE_APART_FROM
         with (
-            geometry.MeshStream(model) as stream,
+            geometry.MeshStream(model, tree=tree(model) if tree else None) as stream,
             Descriptions(bodies, describe, separate_process=apart) as descriptions,
         ):
             connected = _connect_soon()
@@ -263,4 +266,4 @@ def ingest_file(
         # this process's phases: setup (read, georeference, version row, tree: while the kernel
         # already triangulates), elements (the stream), finish (retries, counts, diff, commit)
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-    }
+    } | ({"tree_answer": stream.answer} if tree else {})
