@@ -191,9 +191,7 @@ class MeshStream:
     job, its answer is :attr:`answer` once the last mesh has been taken.
     """
 
-    def __init__(
-        self, model: ifcopenshell.file, *, separate_process: bool = True, tree: TreeJob | None = None
-    ) -> None:
+    def __init__(self, model: ifcopenshell.file, *, separate_process: bool = True, tree: TreeJob | None = None) -> None:
         self.model, self.tree = model, tree
         self.answer: Any = None
         self._pipe = (
@@ -444,26 +442,39 @@ class PlacedFootprint:
     affine: np.ndarray
     z: float
 
-    def ewkb(self, to_store: Callable[[np.ndarray], np.ndarray], srid: int) -> bytes | None:
-        """The footprint in store coordinates (``to_store`` maps local metres (n, 3) there) as EWKB.
 
-        A map projection far from its zone can fold a sliver of the moved outline: such an outline
-        is repaired (its rings' structure kept, collapsed parts dropped).
-        """
-        outline = self.outline.result()
-        if outline is None:
-            return None
+def place_footprints(
+    footprints: list[PlacedFootprint], to_store: Callable[[np.ndarray], np.ndarray], srid: int
+) -> list[bytes | None]:
+    """The footprints in store coordinates (``to_store`` maps local metres (n, 3) there, called
+    once for all their vertices) as EWKB.
 
-        def place(xy: np.ndarray) -> np.ndarray:
-            plan = xy @ self.affine[:, :2].T + self.affine[:, 2]
-            return to_store(np.column_stack((plan, np.full(len(plan), self.z))))[:, :2]
+    A map projection far from its zone can fold a sliver of a moved outline: such an outline is
+    repaired (its rings' structure kept, collapsed parts dropped).
+    """
+    outlines = [f.outline.result() for f in footprints]
+    present = [i for i, outline in enumerate(outlines) if outline is not None]
+    found: list[bytes | None] = [None] * len(footprints)
+    if not present:
+        return found
+    shapes = np.array([outlines[i] for i in present], dtype=object)
+    owner = np.repeat(np.arange(len(present)), shapely.get_num_coordinates(shapes))
+    affine = np.stack([footprints[i].affine for i in present])[owner]
+    z = np.array([footprints[i].z for i in present])[owner]
 
-        placed = shapely.transform(outline, place)
-        if not placed.is_valid:
-            placed = _multipolygon(shapely.make_valid(placed, method="structure", keep_collapsed=False))
-            if placed is None:
-                return None
-        return shapely.to_wkb(shapely.set_srid(placed, srid), include_srid=True)
+    def place(xy: np.ndarray) -> np.ndarray:
+        x = xy[:, 0] * affine[:, 0, 0] + xy[:, 1] * affine[:, 0, 1] + affine[:, 0, 2]
+        y = xy[:, 0] * affine[:, 1, 0] + xy[:, 1] * affine[:, 1, 1] + affine[:, 1, 2]
+        return to_store(np.column_stack((x, y, z)))[:, :2]
+
+    placed = shapely.transform(shapes, place)
+    for j in np.flatnonzero(~shapely.is_valid(placed)):
+        placed[j] = _multipolygon(shapely.make_valid(placed[j], method="structure", keep_collapsed=False))
+    kept = [j for j, shape in enumerate(placed) if shape is not None]
+    ewkb = shapely.to_wkb(shapely.set_srid(placed[kept], srid), include_srid=True)
+    for j, value in zip(kept, ewkb, strict=True):
+        found[present[j]] = value
+    return found
 
 
 class Footprints:
