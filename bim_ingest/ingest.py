@@ -2,11 +2,13 @@
 write everything in one transaction (the job layer then tiles and publishes it).
 
 Elements stream from the geometry kernel (a forked child process, see geometry.MeshStream)
-through pyproj into a binary COPY: no more than a pipe's worth of products' shapes is held at a
+through pyproj (in batches of products: one call per batch, every vertex transformed) into a
+binary COPY: no more than a pipe's worth of products' shapes and a few batches are held at a
 time, and the fixed costs here (georeferencing transformers, the database, the version row, the
 tree) overlap the kernel's work. A second child describes the products (property sets, storey,
-materials: elements.Descriptions) meanwhile; footprints are computed once per shared
-representation (geometry.Footprints). A failure anywhere before the commit leaves nothing.
+materials: elements.Descriptions) in the order their meshes come; footprints are computed once
+per shared representation (geometry.Footprints). A failure anywhere before the commit leaves
+nothing.
 """
 
 from __future__ import annotations
