@@ -292,7 +292,7 @@ def ingest_file(
                 version_id, version_no = version.row.id, version.row.version_no
     timings["finish"] = time.perf_counter() - started - timings["setup"] - timings["elements"]
     report("done", 100)
-    return {
+    summary: dict[str, Any] = {
         "model_id": version.model_id,
         "version_id": version_id,
         "version_no": version_no,
@@ -308,4 +308,7 @@ def ingest_file(
         # this process's phases: setup (read, georeference, version row, tree: while the kernel
         # already triangulates), elements (the stream), finish (retries, counts, diff, commit)
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-    } | ({"tree_answer": stream.answer} if tree else {})
+    }
+    if tree is not None:
+        summary["tree_answer"] = stream.answer
+    return summary
