@@ -4,6 +4,8 @@ quantities, classification) and the spatial tree."""
 from __future__ import annotations
 
 import math
+import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -111,11 +113,17 @@ def describe(element: ifcopenshell.entity_instance) -> ElementInfo:
 Describe = Callable[[ifcopenshell.entity_instance], ElementInfo]
 
 
+_ID = struct.Struct("<i")
+
+
 class Descriptions:
-    """The products' descriptions, made by a forked child as soon as this is made: they do not
-    depend on the geometry, so the child works through them while the kernel triangulates, and
-    :meth:`of` takes each one when its mesh comes (duplex.ifc: 1.2 ms per product off the ingest's
-    own core). Without ``os.fork`` (or with ``separate_process=False``) products are described here.
+    """The products' descriptions, made by a forked child: they do not depend on the geometry, so
+    the child describes the products the ingest asks for (:meth:`request`, as their meshes arrive) while
+    the ingest places their geometry, and :meth:`of` takes each one (duplex.ifc: 1.2 ms per product
+    off the ingest's own core). The child describes in the order asked, so no more than the
+    requested products' descriptions are ever held (describing ahead in the file's order held most of
+    a large model's descriptions until the kernel reached them). Without ``os.fork`` (or with
+    ``separate_process=False``) products are described here, when taken.
     """
 
     def __init__(
@@ -127,33 +135,52 @@ class Descriptions:
     ) -> None:
         self._products = products
         self._describe = describe_product
-        self._ready: dict[int, ElementInfo] = {}
-        self._pipe = ForkedPipe(self._produce, "description") if separate_process and CAN_FORK else None
+        self._requested: set[int] = set()
+        self._pipe: ForkedPipe | None = None
+        if separate_process and CAN_FORK:
+            self._requests_in, self._requests_out = os.pipe()
+            self._pipe = ForkedPipe(self._produce, "description")
+            os.close(self._requests_in)
 
     def __enter__(self) -> Descriptions:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pipe is not None:
+            os.close(self._requests_out)
             self._pipe.close()
 
     def _produce(self, out: BinaryIO) -> None:
+        os.close(self._requests_out)
         try:
-            for product_id, product in self._products.items():
-                dump((product_id, self._describe(product)), out)
+            with os.fdopen(self._requests_in, "rb") as requests:
+                while request := requests.read(_ID.size):
+                    (product_id,) = _ID.unpack(request)
+                    dump((product_id, self._describe(self._products[product_id])), out)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
             dump((None, f"{type(exc).__name__}: {exc}"), out)
 
+    def request(self, product_ids: list[int]) -> None:
+        """Ask the child to describe these products next (taken with :meth:`of`, in this order)."""
+        if self._pipe is None:
+            return
+        wanted = [i for i in product_ids if i in self._products and i not in self._requested]
+        self._requested.update(wanted)
+        if wanted:
+            os.write(self._requests_out, b"".join(_ID.pack(i) for i in wanted))
+
     def of(self, product: ifcopenshell.entity_instance) -> ElementInfo:
+        """The product's description: the child's if requested (in the order requested), else made here."""
         product_id = product.id()
-        if self._pipe is None or product_id not in self._products:
+        if self._pipe is None or product_id not in self._requested:
             return self._describe(product)
-        while product_id not in self._ready:
-            key, value = self._pipe.load()
-            if key is None:
-                raise RuntimeError(f"describing the products failed: {value}")
-            self._ready[key] = value
-        return self._ready.pop(product_id)
+        self._requested.discard(product_id)
+        key, value = self._pipe.load()
+        if key is None:
+            raise RuntimeError(f"describing the products failed: {value}")
+        if key != product_id:
+            raise RuntimeError(f"descriptions taken out of order: #{product_id} asked, #{key} came")
+        return value
 
 
 @dataclass

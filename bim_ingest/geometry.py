@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import ifcopenshell
 import ifcopenshell.geom
@@ -44,7 +44,7 @@ import ifcopenshell.util.unit
 import numpy as np
 import shapely
 
-from bim_ingest.forked import CAN_FORK, ForkedPipe
+from bim_ingest.forked import CAN_FORK, ForkedPipe, dump
 
 if TYPE_CHECKING:
     from ifcopenshell.geom.main import GEOMETRY_LIBRARY as Library
@@ -122,14 +122,30 @@ def _mesh(product_id: int, guid: str, shape_id: str | None, matrix: bytes, verts
     )
 
 
-def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, str, bytes, bytes, bytes, float]]:
-    """The iterator's products as raw buffers: (id, guid, shape id, matrix, vertices, faces, percent)."""
+@dataclass
+class TreeJob:
+    """Products the kernel also adds to a BVH tree (``ifcopenshell.geom.tree``) as it triangulates
+    them, and the question put to the tree after the last product: what needs the products' solids
+    (the review's clashes) gets them without triangulating the model a second time. The answer must
+    pickle (it comes back through the kernel's pipe)."""
+
+    members: frozenset[int]  # product ids
+    ask: Callable[[ifcopenshell.geom.tree], Any]
+
+
+def _shapes(
+    model: ifcopenshell.file, tree: ifcopenshell.geom.tree | None = None, members: frozenset[int] = frozenset()
+) -> Iterator[tuple[int, str, str, bytes, bytes, bytes, float]]:
+    """The iterator's products as raw buffers: (id, guid, shape id, matrix, vertices, faces, percent);
+    the ``members`` also go into ``tree``."""
     it = iterator(model)
     if not it.initialize():
         return
     while True:
         shape = it.get()
         geometry = shape.geometry
+        if tree is not None and shape.id in members:
+            tree.add_element(shape)
         yield (
             shape.id,
             shape.guid,
@@ -143,14 +159,25 @@ def _shapes(model: ifcopenshell.file) -> Iterator[tuple[int, str, str, bytes, by
             break
 
 
-def _produce(model: ifcopenshell.file, out: BinaryIO) -> None:
-    """The child's work: iterate and write one record per product to ``out``."""
+def _new_tree(job: TreeJob | None) -> ifcopenshell.geom.tree | None:
+    return None if job is None else ifcopenshell.geom.tree(backend="opencascade.trianglebvh")
+
+
+def _produce(model: ifcopenshell.file, job: TreeJob | None, out: BinaryIO) -> None:
+    """The child's work: iterate and write one record per product to ``out``; then the tree job's
+    answer, pickled after the end record."""
     try:
-        for product_id, guid, shape_id, matrix, verts, faces, percent in _shapes(model):
+        tree = _new_tree(job)
+        for product_id, guid, shape_id, matrix, verts, faces, percent in _shapes(
+            model, tree, job.members if job else frozenset()
+        ):
             raw, key = guid.encode(), shape_id.encode()
             out.write(_RECORD.pack(product_id, int(percent), len(raw), len(key), len(matrix), len(verts), len(faces)))
             out.write(raw + key + matrix + verts + faces)
+        answer = job.ask(tree) if job is not None and tree is not None else None
         out.write(_RECORD.pack(_END, 100, 0, 0, 0, 0, 0))
+        if job is not None:
+            dump(answer, out)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it (a broken pipe raises again)
         message = f"{type(exc).__name__}: {exc}".encode()
         out.write(_RECORD.pack(_ERROR, 0, len(message), 0, 0, 0, 0) + message)
@@ -160,13 +187,17 @@ class MeshStream:
     """The products' meshes in iterator order, triangulated by a forked child as soon as this is made.
 
     Use as a context manager; leaving it early stops the child. Without ``os.fork`` (or with
-    ``separate_process=False``) the iterator runs in this process when iterated.
+    ``separate_process=False``) the iterator runs in this process when iterated. With a ``tree``
+    job, its answer is :attr:`answer` once the last mesh has been taken.
     """
 
-    def __init__(self, model: ifcopenshell.file, *, separate_process: bool = True) -> None:
-        self.model = model
+    def __init__(self, model: ifcopenshell.file, *, separate_process: bool = True, tree: TreeJob | None = None) -> None:
+        self.model, self.tree = model, tree
+        self.answer: Any = None
         self._pipe = (
-            ForkedPipe(lambda out: _produce(model, out), "geometry kernel") if separate_process and CAN_FORK else None
+            ForkedPipe(lambda out: _produce(model, tree, out), "geometry kernel")
+            if separate_process and CAN_FORK
+            else None
         )
 
     def __enter__(self) -> MeshStream:
@@ -181,15 +212,21 @@ class MeshStream:
 
     def iter(self, progress: Callable[[float], None] | None = None) -> Iterator[Mesh]:
         if self._pipe is None:
-            for product_id, guid, shape_id, matrix, verts, faces, percent in _shapes(self.model):
+            tree = _new_tree(self.tree)
+            members = self.tree.members if self.tree else frozenset()
+            for product_id, guid, shape_id, matrix, verts, faces, percent in _shapes(self.model, tree, members):
                 yield _mesh(product_id, guid, shape_id, matrix, verts, faces)
                 if progress is not None:
                     progress(percent)
+            if self.tree is not None and tree is not None:
+                self.answer = self.tree.ask(tree)
             return
         read = self._pipe.read
         while True:
             product_id, percent, n_guid, n_shape, n_matrix, n_verts, n_faces = _RECORD.unpack(read(_RECORD.size))
             if product_id == _END:
+                if self.tree is not None:
+                    self.answer = self._pipe.load()
                 return
             if product_id == _ERROR:
                 raise RuntimeError(f"the geometry iterator failed: {read(n_guid).decode(errors='replace')}")
@@ -405,26 +442,39 @@ class PlacedFootprint:
     affine: np.ndarray
     z: float
 
-    def ewkb(self, to_store: Callable[[np.ndarray], np.ndarray], srid: int) -> bytes | None:
-        """The footprint in store coordinates (``to_store`` maps local metres (n, 3) there) as EWKB.
 
-        A map projection far from its zone can fold a sliver of the moved outline: such an outline
-        is repaired (its rings' structure kept, collapsed parts dropped).
-        """
-        outline = self.outline.result()
-        if outline is None:
-            return None
+def place_footprints(
+    footprints: list[PlacedFootprint], to_store: Callable[[np.ndarray], np.ndarray], srid: int
+) -> list[bytes | None]:
+    """The footprints in store coordinates (``to_store`` maps local metres (n, 3) there, called
+    once for all their vertices) as EWKB.
 
-        def place(xy: np.ndarray) -> np.ndarray:
-            plan = xy @ self.affine[:, :2].T + self.affine[:, 2]
-            return to_store(np.column_stack((plan, np.full(len(plan), self.z))))[:, :2]
+    A map projection far from its zone can fold a sliver of a moved outline: such an outline is
+    repaired (its rings' structure kept, collapsed parts dropped).
+    """
+    outlines = [f.outline.result() for f in footprints]
+    present = [i for i, outline in enumerate(outlines) if outline is not None]
+    found: list[bytes | None] = [None] * len(footprints)
+    if not present:
+        return found
+    shapes = np.array([outlines[i] for i in present], dtype=object)
+    owner = np.repeat(np.arange(len(present)), shapely.get_num_coordinates(shapes))
+    affine = np.stack([footprints[i].affine for i in present])[owner]
+    z = np.array([footprints[i].z for i in present])[owner]
 
-        placed = shapely.transform(outline, place)
-        if not placed.is_valid:
-            placed = _multipolygon(shapely.make_valid(placed, method="structure", keep_collapsed=False))
-            if placed is None:
-                return None
-        return shapely.to_wkb(shapely.set_srid(placed, srid), include_srid=True)
+    def place(xy: np.ndarray) -> np.ndarray:
+        x = xy[:, 0] * affine[:, 0, 0] + xy[:, 1] * affine[:, 0, 1] + affine[:, 0, 2]
+        y = xy[:, 0] * affine[:, 1, 0] + xy[:, 1] * affine[:, 1, 1] + affine[:, 1, 2]
+        return to_store(np.column_stack((x, y, z)))[:, :2]
+
+    placed = shapely.transform(shapes, place)
+    for j in np.flatnonzero(~shapely.is_valid(placed)):
+        placed[j] = _multipolygon(shapely.make_valid(placed[j], method="structure", keep_collapsed=False))
+    kept = [j for j, shape in enumerate(placed) if shape is not None]
+    ewkb = shapely.to_wkb(shapely.set_srid(placed[kept], srid), include_srid=True)
+    for j, value in zip(kept, ewkb, strict=True):
+        found[present[j]] = value
+    return found
 
 
 class Footprints:

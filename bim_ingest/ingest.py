@@ -2,11 +2,13 @@
 write everything in one transaction (the job layer then tiles and publishes it).
 
 Elements stream from the geometry kernel (a forked child process, see geometry.MeshStream)
-through pyproj into a binary COPY: no more than a pipe's worth of products' shapes is held at a
+through pyproj (in batches of products: one call per batch, every vertex transformed) into a
+binary COPY: no more than a pipe's worth of products' shapes and a few batches are held at a
 time, and the fixed costs here (georeferencing transformers, the database, the version row, the
 tree) overlap the kernel's work. A second child describes the products (property sets, storey,
-materials: elements.Descriptions) meanwhile; footprints are computed once per shared
-representation (geometry.Footprints). A failure anywhere before the commit leaves nothing.
+materials: elements.Descriptions) in the order their meshes come; footprints are computed once
+per shared representation (geometry.Footprints). A failure anywhere before the commit leaves
+nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bim_ingest import geometry
-from bim_ingest.elements import Descriptions, ElementInfo, describe, spatial_tree
+from bim_ingest.elements import Descriptions, describe, spatial_tree
 from bim_ingest.georef import Georef, Override, georeference
 from bim_ingest.source import BadIfc, OpenedIfc, open_ifc
 from bim_ingest.store import ElementWriter, diff_versions, latest_version, model_for, write_tree
@@ -37,8 +39,12 @@ from core.models import BimModelVersion
 from core.settings import store_srid
 
 Progress = Callable[[str, float], None]
-# elements whose geometry columns may be in the worker threads at once (bounds memory)
-PIPELINE_DEPTH = 8
+# products placed together: one pyproj pass over their vertices, one over their footprints'
+# outlines; a batch closes early at BATCH_VERTICES (bounds memory on large meshes)
+BATCH_PRODUCTS = 64
+BATCH_VERTICES = 200_000
+# batches whose geometry columns may be in the worker threads at once (bounds memory)
+PIPELINE_DEPTH = 2
 # footprint unions (GEOS releases the GIL), hashes and EWKB: two threads, so that one long union
 # does not hold up the rows behind it
 GEOMETRY_THREADS = 2
@@ -108,9 +114,21 @@ def _open_version(
     return _Version(version, bim_model.id, previous)
 
 
+@dataclass
+class _Batch:
+    """Placed products on their way to the COPY: geometry columns and footprints in the pool."""
+
+    global_ids: list[str]
+    product_ids: list[int]
+    values: Future[list[geometry.ElementValues]]
+    footprints: list[geometry.PlacedFootprint]
+
+
 class _ElementSink:
-    """Products' meshes into the version's rows: placed by pyproj here, footprint, hash and EWKB on
-    a pool, written by a binary COPY in arrival order with at most ``PIPELINE_DEPTH`` in flight."""
+    """Products' meshes into the version's rows, in batches: placed by pyproj here (one pass over a
+    batch's vertices), footprint, hash and EWKB on a pool, written by a binary COPY in arrival
+    order with at most ``PIPELINE_DEPTH`` batches in flight; each product's description is asked
+    for when its mesh arrives and taken when its row is written."""
 
     def __init__(
         self,
@@ -128,8 +146,9 @@ class _ElementSink:
         self.seen: set[str] = set()
         self.done: set[int] = set()
         self.empty = 0
-        # (GlobalId, description, future geometry columns, footprint) in iterator order
-        self.pending: deque[tuple[str, ElementInfo, Future[geometry.ElementValues], geometry.PlacedFootprint]] = deque()
+        self.batch: list[geometry.Mesh] = []
+        self.batch_vertices = 0
+        self.pending: deque[_Batch] = deque()
 
     def write_all(
         self,
@@ -153,6 +172,7 @@ class _ElementSink:
                 made, untriangulated, notes = geometry.triangulate_missing(self.model, missing)
                 for mesh in made:
                     self._store(mesh)
+                self._place()
                 self._flush(0)
         except BaseException as exc:
             self.writer.close(exc)
@@ -172,19 +192,41 @@ class _ElementSink:
             self.warnings.append(f"duplicate GlobalId {mesh.global_id}: kept the first")
             return
         self.seen.add(mesh.global_id)
-        info = self.descriptions.of(self.model.by_id(mesh.product_id))
         self.empty += not len(mesh.faces)
-        # pyproj here (its transformers are per thread); footprint, hash and EWKB in the pool
-        triangles = self.georef.to_store(mesh.vertices)[mesh.faces] if len(mesh.faces) else mesh.faces
-        values = self.pool.submit(geometry.element_values, triangles, self.srid)
-        self.pending.append((mesh.global_id, info, values, self.footprints.request(mesh)))
-        self._flush(PIPELINE_DEPTH)
+        self.batch.append(mesh)
+        self.batch_vertices += len(mesh.local)
+        if len(self.batch) >= BATCH_PRODUCTS or self.batch_vertices >= BATCH_VERTICES:
+            self._place()
+            self._flush(PIPELINE_DEPTH)
+
+    def _place(self) -> None:
+        """The batch's vertices through pyproj at once (its transformers are per thread: here);
+        footprints, hashes and EWKB in the pool."""
+        meshes, self.batch, self.batch_vertices = self.batch, [], 0
+        if not meshes:
+            return
+        product_ids = [m.product_id for m in meshes]
+        self.descriptions.request(product_ids)
+        vertices = np.concatenate([m.vertices for m in meshes])
+        placed = self.georef.to_store(vertices) if len(vertices) else vertices
+        ends = np.cumsum([len(m.vertices) for m in meshes])
+        triangles = [
+            part[m.faces] if len(m.faces) else m.faces
+            for m, part in zip(meshes, np.split(placed, ends[:-1]), strict=True)
+        ]
+        values = self.pool.submit(lambda: [geometry.element_values(t, self.srid) for t in triangles])
+        footprints = [self.footprints.request(m) for m in meshes]
+        self.pending.append(_Batch([m.global_id for m in meshes], product_ids, values, footprints))
 
     def _flush(self, keep: int) -> None:
         while len(self.pending) > keep:
-            global_id, info, values, outline = self.pending.popleft()
-            placed = outline.ewkb(self.georef.to_store, self.srid)
-            self.writer.write(self.version_id, global_id, info, *values.result(), placed)
+            batch = self.pending.popleft()
+            outlines = geometry.place_footprints(batch.footprints, self.georef.to_store, self.srid)
+            for global_id, product_id, values, outline in zip(
+                batch.global_ids, batch.product_ids, batch.values.result(), outlines, strict=True
+            ):
+                info = self.descriptions.of(self.model.by_id(product_id))
+                self.writer.write(self.version_id, global_id, info, *values, outline)
 
 
 def _georef_summary(georef: Georef, warnings: list[str]) -> dict[str, Any]:
@@ -199,6 +241,7 @@ def ingest_file(
     *,
     model_name: str | None = None,
     require_georef: bool = True,
+    tree: Callable[[ifcopenshell.file], geometry.TreeJob] | None = None,
 ) -> dict[str, Any]:
     """Ingest ``path`` (.ifc or .ifczip) as the next version of its model, status ``ingested``;
     returns the summary.
@@ -207,6 +250,8 @@ def ingest_file(
     extension); each ingest of the same project and name is that model's next version.
     Without georeferencing in the file and without ``override`` this fails, unless
     ``require_georef`` is False (local coordinates are then taken as store coordinates).
+    ``tree`` makes a job for the kernel's BVH tree from the parsed model (see
+    geometry.TreeJob); its answer is the summary's ``tree_answer``.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -223,7 +268,7 @@ def ingest_file(
         # (threads only after the forks: a child must not inherit a lock another thread holds)
         apart = len(bodies) >= DESCRIBE_APART_FROM
         with (
-            geometry.MeshStream(model) as stream,
+            geometry.MeshStream(model, tree=tree(model) if tree else None) as stream,
             Descriptions(bodies, describe, separate_process=apart) as descriptions,
         ):
             connected = _connect_soon()
@@ -247,7 +292,7 @@ def ingest_file(
                 version_id, version_no = version.row.id, version.row.version_no
     timings["finish"] = time.perf_counter() - started - timings["setup"] - timings["elements"]
     report("done", 100)
-    return {
+    summary: dict[str, Any] = {
         "model_id": version.model_id,
         "version_id": version_id,
         "version_no": version_no,
@@ -264,3 +309,6 @@ def ingest_file(
         # already triangulates), elements (the stream), finish (retries, counts, diff, commit)
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
+    if tree is not None:
+        summary["tree_answer"] = stream.answer
+    return summary

@@ -404,3 +404,19 @@ def test_published_version_has_tileset_with_global_ids(database, sample_ifc):
         ).scalar_one()
     assert sorted(ids) == sorted(expected)
     assert status == "published"
+
+
+def test_descriptions_follow_the_order_asked(sample_ifc):
+    """The describing child describes the products in the order the ingest asks (the kernel's, not
+    the file's), each as describing it here would."""
+    from bim_ingest import geometry
+    from bim_ingest.elements import Descriptions, describe
+
+    model = ifcopenshell.open(str(sample_ifc))
+    bodies = geometry.body_products(model)
+    order = list(reversed(bodies))  # not the file's order
+    with Descriptions(bodies) as descriptions:
+        descriptions.request(order[: len(order) // 2])
+        descriptions.request(order[len(order) // 2 :])
+        taken = [descriptions.of(model.by_id(product_id)) for product_id in order]
+    assert taken == [describe(model.by_id(product_id)) for product_id in order]

@@ -504,3 +504,53 @@ def test_underground_structure_within_the_utility_tunnel_clearance(review_site, 
         assert issue["limit"] == rules.TUNNEL_CLEARANCE_M and issue["details"]["tunnel_id"] == tunnel.id
     city = {c["rule"]: c for c in document["report"]["clashes"]["city"]}
     assert city[rules.CLASH_TUNNEL]["clashes"] == len(expected) and city[rules.CLASH_PIPELINE]["clashes"] == 0
+
+
+def test_clash_tree_fed_by_the_ingest_equals_ifcclash_on_its_own_triangulation(tmp_path):
+    """The in-model clash sets the ingest's kernel answers as it triangulates (forked, its own
+    kernel and settings) equal those of a BVH tree built the way ifcclash does, from IfcOpenShell's
+    default iterator: the same pairs in both modes, with the same penetrations."""
+    import ifcopenshell.geom
+    import ifcopenshell.util.selector
+
+    from bim_ingest import geometry
+    from bim_ingest.review.clashes import clash_tree
+
+    path = author_review_model(tmp_path / "columns.ifc", storeys=2, storey_height=3.0)["path"]
+    model = ifcopenshell.open(str(path))
+    for k, column in enumerate(model.by_type("IfcColumn")):  # pushed into their walls by 0-180 mm
+        location = column.ObjectPlacement.RelativePlacement.Location
+        x, y, z = location.Coordinates
+        location.Coordinates = (x - 30.0 * (k % 7), y + 20.0 * (k % 3), z)
+    model.write(str(path))
+    model = ifcopenshell.open(str(path))
+
+    with geometry.MeshStream(model, tree=clash_tree(model)) as stream:
+        assert sum(1 for _ in stream.iter()) == len(geometry.body_products(model))
+    fed = {(s["name"], s["mode"], k): round(c["distance"], 6) for s in stream.answer for k, c in s["clashes"].items()}
+
+    groups = {}
+    for name_a, select_a, name_b, select_b in rules.DISCIPLINE_PAIRS:
+        groups[name_a] = list(ifcopenshell.util.selector.filter_elements(model, select_a))
+        groups[name_b] = list(ifcopenshell.util.selector.filter_elements(model, select_b))
+    tree = ifcopenshell.geom.tree(backend="opencascade.trianglebvh")
+    every = [e for group in groups.values() for e in group]
+    iterator = ifcopenshell.geom.iterator(ifcopenshell.geom.settings(), model, 1, include=every)
+    assert iterator.initialize()
+    while True:
+        tree.add_element(iterator.get())
+        if not iterator.next():
+            break
+    expected = {}
+    for name_a, _, name_b, _ in rules.DISCIPLINE_PAIRS:
+        a, b = groups[name_a], groups[name_b]
+        if not (a and b):
+            continue
+        for mode, results in (
+            ("intersection", tree.clash_intersection_many(a, b, tolerance=rules.CLASH_TOLERANCE_M, check_all=False)),
+            ("collision", tree.clash_collision_many(a, b, allow_touching=False)),
+        ):
+            for r in results:
+                expected[(f"{name_a}/{name_b}", mode, f"{r.a.GlobalId}-{r.b.GlobalId}")] = round(r.distance, 6)
+    assert any(mode == "intersection" for _, mode, _ in expected)  # the pushed columns do clash
+    assert fed == expected

@@ -18,6 +18,10 @@ Ingests go into a throw-away database on the project's cluster. Writes bench/ing
 and prints Markdown tables.
 
     .venv/bin/python bench/ingest/run.py [--datasets ../shared/datasets/ifc] [--repeat 3]
+
+``--quick`` runs only ``bare`` and the cold ``ingest``; ``--before DIR`` (a copy of the old tree,
+e.g. ``git archive``) also runs the old code's cold ingest, alternating with the new one, for a
+before/after in the same run (printed as a second table).
 """
 
 from __future__ import annotations
@@ -118,12 +122,13 @@ def _child(step: str, path: str, repeat: int) -> dict:
     return result
 
 
-def _run(step: str, path: Path, env: dict, repeat: int) -> dict:
+def _run(step: str, path: Path, env: dict, repeat: int, tree: Path = ROOT) -> dict:
+    """One step in a fresh process, with the code of ``tree`` (this one, or the old one)."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", step, str(path), "--repeat", str(repeat)],
+        [sys.executable, tree / "bench" / "ingest" / "run.py", "--child", step, str(path), "--repeat", str(repeat)],
         capture_output=True,
         text=True,
-        env=env,
+        env=env | {"PYTHONPATH": str(tree)},
         check=False,
     )
     if out.returncode != 0:
@@ -159,6 +164,8 @@ def main() -> None:
     parser.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets" / "ifc"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", nargs=2)
+    parser.add_argument("--quick", action="store_true", help="bare and cold ingest only")
+    parser.add_argument("--before", type=Path, help="a copy of the old tree to compare with")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(*args.child, args.repeat)))
@@ -179,17 +186,48 @@ def main() -> None:
             for _ in range(args.repeat):
                 row["bare"].append(_run("bare", path, env, 1))
                 row["ingest"].append(_run("ingest", path, env, 1))
-            row["warm"] = _run("warm", path, env, args.repeat)
-            row["ingest+tiles"] = _run("ingest+tiles", path, env, 1)
-            row["py3dtiles"] = _py3dtiles(path)
+                if args.before:
+                    row.setdefault("before", []).append(_run("ingest", path, env, 1, args.before))
+            if not args.quick:
+                row["warm"] = _run("warm", path, env, args.repeat)
+                row["ingest+tiles"] = _run("ingest+tiles", path, env, 1)
+                row["py3dtiles"] = _py3dtiles(path)
             row["load"] = os.getloadavg()[0]  # the machine is shared: the 1-minute load when the file was done
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
         drop_database(server, name)
         shutil.rmtree(data_dir, ignore_errors=True)
-    (Path(__file__).parent / "RESULTS.json").write_text(json.dumps(rows, indent=1))
-    _print(rows)
+    (Path(__file__).parent / ("RESULTS-quick.json" if args.quick else "RESULTS.json")).write_text(
+        json.dumps(rows, indent=1)
+    )
+    if not args.quick:
+        _print(rows)
+    if args.quick or args.before:
+        _print_before_after(rows)
+
+
+def _print_before_after(rows: list[dict]) -> None:
+    """Cold ingest against the bare iterator of the same run, new code and (if run) old code: medians."""
+    print(
+        "| file | MB | elements | bare s / CPU s | ingest s / CPU s | wall / bare | CPU / bare "
+        "| above baseline MB (/file) | before: ingest s / CPU s | before: wall / bare | before: CPU / bare "
+        "| before: above baseline MB (/file) | load |"
+    )
+    print("|---" * 13 + "|")
+    for r in rows:
+        bare = r["bare"]
+        b, b_cpu = _median_of(bare, "seconds"), _median_of(bare, "cpu")
+        cells = [f"{r['file']}", f"{r['mb']:.2f}", f"{r['ingest'][0].get('elements')}", f"{b:.1f} / {b_cpu:.2f}"]
+        for runs in (r["ingest"], r.get("before")):
+            if not runs or any("error" in x for x in runs):
+                cells += ["n/a"] * 4
+                continue
+            s, cpu = _median_of(runs, "seconds"), _median_of(runs, "cpu")
+            model = max(x["peak_rss_mb"] - x["baseline_rss_mb"] for x in runs)
+            rss = f"{model:.0f} ({model / r['mb']:.1f}x)"
+            cells += [f"{s:.1f} / {cpu:.2f}", f"{s / b:.2f}", f"{cpu / b_cpu:.2f}", rss]
+        print("| " + " | ".join(cells) + f" | {r.get('load', float('nan')):.1f} |")
 
 
 def _print(rows: list[dict]) -> None:

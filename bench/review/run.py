@@ -11,7 +11,10 @@ process (peak RSS is that step's alone), imports before the timer:
 Writes bench/review/RESULTS.json and prints a Markdown table. The machine is shared: the 1-minute
 load average is recorded.
 
-    .venv/bin/python bench/review/run.py [--storeys 30] [--rooms 13] [--fittings 13]
+    .venv/bin/python bench/review/run.py [--storeys 30] [--rooms 13] [--fittings 13] [--before DIR]
+
+``--before DIR`` (a copy of the old tree, e.g. ``git archive``) also runs the old code's review in
+the same run (``review_before``).
 """
 
 from __future__ import annotations
@@ -81,9 +84,14 @@ def _child(step: str, path: str) -> dict:
     }
 
 
-def _run(step: str, path: Path, env: dict) -> dict:
+def _run(step: str, path: Path, env: dict, tree: Path = ROOT) -> dict:
+    """One step in a fresh process, with the code of ``tree`` (this one, or the old one)."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", step, str(path)], capture_output=True, text=True, env=env, check=False
+        [sys.executable, tree / "bench" / "review" / "run.py", "--child", step, str(path)],
+        capture_output=True,
+        text=True,
+        env=env | {"PYTHONPATH": str(tree)},
+        check=False,
     )
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
@@ -114,6 +122,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=13)
     parser.add_argument("--fittings", type=int, default=13)
     parser.add_argument("--child", nargs=2)
+    parser.add_argument("--before", type=Path, help="a copy of the old tree to compare with")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(*args.child)))
@@ -130,20 +139,23 @@ def main() -> None:
         t0 = time.perf_counter()
         tower(path, args.storeys, args.rooms, args.fittings)
         generated = round(time.perf_counter() - t0, 1)
-    server = _server_url()
-    name = f"cim_bench_{uuid.uuid4().hex[:8]}"
-    url = create_database(server, name)
-    data_dir = tempfile.mkdtemp(prefix="cim-bench-")
-    env = os.environ | {"DATABASE_URL": url, "CIM_DATA_DIR": data_dir, "PYTHONPATH": str(ROOT)}
-    try:
-        _prepare(env)
-        row = {"file": path.name, "mb": round(path.stat().st_size / 1e6, 1), "generate_s": generated}
-        for step in ("ids", "bare", "review"):
-            row[step] = _run(step, path, env)
+    row = {"file": path.name, "mb": round(path.stat().st_size / 1e6, 1), "generate_s": generated}
+    steps = [("ids", ROOT), ("bare", ROOT), ("review", ROOT)]
+    steps += [("review_before", args.before)] if args.before else []
+    for step, tree in steps:
+        # a database of its own per step: each review ingests a first version (no diff against another run's)
+        server = _server_url()
+        name = f"cim_bench_{uuid.uuid4().hex[:8]}"
+        url = create_database(server, name)
+        data_dir = tempfile.mkdtemp(prefix="cim-bench-")
+        env = os.environ | {"DATABASE_URL": url, "CIM_DATA_DIR": data_dir, "PYTHONPATH": str(ROOT)}
+        try:
+            _prepare(env)
+            row[step] = _run(step.removesuffix("_before"), path, env, tree)
             print(json.dumps({step: row[step]}), file=sys.stderr)
-    finally:
-        drop_database(server, name)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        finally:
+            drop_database(server, name)
+            shutil.rmtree(data_dir, ignore_errors=True)
     results = Path(__file__).parent / "RESULTS.json"
     rows = json.loads(results.read_text()) if results.exists() else []
     rows = [r for r in rows if r["file"] != row["file"]] + [row]

@@ -3,7 +3,6 @@ city's buried pipelines and utility tunnels in PostGIS, with the clearance each 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import ifcopenshell
@@ -12,28 +11,25 @@ import ifcopenshell.util.selector
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bim_ingest.geometry import TreeJob
 from bim_ingest.review import rules
 from bim_ingest.review.issues import Issue, rounded
 
 
-def _clash_sets(model: ifcopenshell.file) -> list[dict[str, Any]]:
-    """Every discipline pair in intersection mode (penetration over the tolerance) and collision
-    mode (touching allowed), as ifcclash's clash sets, on one BVH tree of the model: each element
-    is triangulated once (ifcclash builds a tree per clash set, four triangulations each)."""
+def clash_tree(model: ifcopenshell.file) -> TreeJob:
+    """The in-model clash check as a job for the ingest's kernel (geometry.TreeJob): every discipline
+    element goes into one BVH tree as the ingest triangulates it (no second triangulation), and the
+    tree answers with ifcclash's clash sets: every discipline pair in intersection mode (penetration
+    over the tolerance) and collision mode (touching allowed)."""
     selectors: dict[str, str] = {}
     for name_a, select_a, name_b, select_b in rules.DISCIPLINE_PAIRS:
         selectors |= {name_a: select_a, name_b: select_b}
     members = {name: list(ifcopenshell.util.selector.filter_elements(model, s)) for name, s in selectors.items()}
-    every = [e for group in members.values() for e in group]
-    if not every:
-        return []
-    tree = ifcopenshell.geom.tree(backend="opencascade.trianglebvh")
-    iterator = ifcopenshell.geom.iterator(ifcopenshell.geom.settings(), model, os.cpu_count() or 1, include=every)
-    if iterator.initialize():
-        while True:
-            tree.add_element(iterator.get())
-            if not iterator.next():
-                break
+    every = frozenset(e.id() for group in members.values() for e in group)
+    return TreeJob(every, lambda tree: _clash_sets(tree, members))
+
+
+def _clash_sets(tree: ifcopenshell.geom.tree, members: dict[str, list[Any]]) -> list[dict[str, Any]]:
     found = []
     for name_a, _, name_b, _ in rules.DISCIPLINE_PAIRS:
         a, b = members[name_a], members[name_b]
@@ -52,8 +48,8 @@ def _clash_sets(model: ifcopenshell.file) -> list[dict[str, Any]]:
                     "a_name": r.a.Name,
                     "b_name": r.b.Name,
                     "type": ifcopenshell.geom.tree.get_clash_type(r.clash_type),
-                    "p1": list(r.p1),
-                    "distance": r.distance,
+                    "p1": [float(v) for v in r.p1],
+                    "distance": float(r.distance),
                 }
                 for r in results
             }
@@ -61,13 +57,13 @@ def _clash_sets(model: ifcopenshell.file) -> list[dict[str, Any]]:
     return found
 
 
-def internal_clashes(model: ifcopenshell.file) -> tuple[list[Issue], list[dict[str, Any]]]:
-    """Hard clashes between architecture, structure and MEP (penetration over the tolerance).
+def internal_clashes(clash_sets: list[dict[str, Any]]) -> tuple[list[Issue], list[dict[str, Any]]]:
+    """Hard clashes between architecture, structure and MEP (penetration over the tolerance), from
+    the clash sets the ingest's tree answered (:func:`clash_tree`).
 
     The intersection mode measures the penetration but also reports elements whose faces merely
     touch (a column against a wall, found at some storeys and not others); a pair counts only if
     the collision mode, with touching allowed, confirms that the solids overlap."""
-    clash_sets = _clash_sets(model)
     overlapping = {
         frozenset((clash["a_global_id"], clash["b_global_id"]))
         for clash_set in clash_sets

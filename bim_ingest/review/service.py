@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bim_ingest.georef import Override
 from bim_ingest.ingest import ingest_file
 from bim_ingest.review import rule_sets, rules
-from bim_ingest.review.clashes import internal_clashes, underground_clashes
+from bim_ingest.review.clashes import clash_tree, internal_clashes, underground_clashes
 from bim_ingest.review.information import check_information, load_ids
 from bim_ingest.review.issues import Issue
 from bim_ingest.review.model_file import building_global_id, centres
@@ -76,14 +76,18 @@ def run_review(
 def ingest_unpublished(
     path: str | Path, project_code: str, override: Override | None, progress: Progress
 ) -> dict[str, Any]:
-    """The submitted model stored as a new, unpublished version of the project's model."""
+    """The submitted model stored as a new, unpublished version of the project's model; the
+    kernel's shapes also answer the in-model clash sets (``clash_sets``) on the way."""
     progress("ingest", 2)
-    return ingest_file(
+    ingested = ingest_file(
         path,
         project_code=project_code,
         override=override,
         progress=lambda stage, percent: progress(f"ingest: {stage}", 2 + 0.4 * percent),
+        tree=clash_tree,
     )
+    ingested["clash_sets"] = ingested.pop("tree_answer")
+    return ingested
 
 
 def review_model(
@@ -129,7 +133,7 @@ def review_model(
             city_issues, city_summary = timed("city clashes", 65, lambda: underground_clashes(session, version_id))
         diff = timed("diff", 70, lambda: version_diff(session, version_id))
     if rule_set.model_clashes:
-        model_issues, model_summary = timed("model clashes", 75, lambda: internal_clashes(model))
+        model_issues, model_summary = timed("model clashes", 75, lambda: internal_clashes(ingested["clash_sets"]))
     issues = ids_issues + plan_issues + city_issues + model_issues
     progress("viewpoints", 90)
     points = centres(model, {i.global_id for i in issues if i.global_id and "point_local" not in i.details})
