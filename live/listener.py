@@ -164,6 +164,7 @@ class Listener:
             self.stopping.set()
             self.client.disconnect()
             self.client.loop_stop()
+            log.info("stopped after writing %d readings", self.written)
 
     def stop(self) -> None:
         self.stopping.set()

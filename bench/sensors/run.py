@@ -321,6 +321,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--event-trials", type=int, default=5)
+    parser.add_argument(
+        "--only", choices=("feeds", "events"), help="One part (prints its JSON; RESULTS.md is written by a full run)."
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still clean up (broker, database)
     from bench.scratch import scratch_database
@@ -334,11 +337,17 @@ def main() -> None:
             os.environ[f"CIM_{key.upper()}_FILE"] = str(generated(data_dir, key))
         configure(None)
         city_s = _load(args.sensors, args.buildings)
+        print("city loaded", round(city_s, 1), "s", flush=True)
         from core.db import get_engine
         from live import broker
 
-        broker.up()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if args.only == "events":
+            with uvicorn_server(env, timeout_s=900) as base:  # its warm-up reads the whole city
+                kinds = events(base, get_engine(), args.event_trials)
+            print(json.dumps({"buildings": args.buildings, "city_load_s": round(city_s, 1), "events": kinds}))
+            return
+        broker.up()
         listeners: list[subprocess.Popen] = []
         try:
             with uvicorn_server(env) as base:
