@@ -70,7 +70,7 @@ class ListenerProcess:
         return offset
 
     def wait_subscribed(self, offset: int) -> None:
-        wait_for(lambda: "listening on" in self.log.read_text()[offset:], 60, "the listener to subscribe")
+        wait_for(lambda: "listening on" in self.log.read_text()[offset:], 120, "the listener to subscribe")
 
     def kill(self) -> None:
         assert self.process is not None

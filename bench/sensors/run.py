@@ -7,6 +7,7 @@ client), p50/p99; event intake to action sheet (`POST /api/v1/events`) per kind,
 overlay (`POST /api/v1/analysis/incident`). Writes bench/sensors/RESULTS.md.
 
     .venv/bin/python bench/sensors/run.py [--buildings 100000] [--sensors 5000] [--per-sensor 20] [--trials 100]
+        [--gateway 100] [--only feeds|events]
 """
 
 from __future__ import annotations
