@@ -6,7 +6,9 @@ second-level isolation past inoperable valves), hydrants (fire), vulnerability r
 
 from __future__ import annotations
 
+import heapq
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,6 +77,27 @@ def _nearest_pipe(ctx: Context, utility: str) -> str:
     return pipe_id
 
 
+def _distances(graph: nx.Graph, sources: tuple[str, ...], targets: list[str]) -> dict[str, float]:
+    """Network length (``length_m``) from the nearest source to each target: Dijkstra stopped once every
+    target is settled (the valves bound the burst's section, so it reads that section, not the city's network)."""
+    settled: dict[str, float] = {}
+    best = dict.fromkeys(sources, 0.0)
+    heap = [(0.0, s) for s in sources]
+    left = set(targets)
+    while heap and left:
+        d, node = heapq.heappop(heap)
+        if node in settled:
+            continue
+        settled[node] = d
+        left.discard(node)
+        for other, data in graph[node].items():
+            through = d + data.get("length_m", 1.0)
+            if other not in settled and through < best.get(other, math.inf):
+                best[other] = through
+                heapq.heappush(heap, (through, other))
+    return settled
+
+
 def _valves(ctx: Context, utility: str) -> dict:
     """The valves to close in order (nearest along the network first), past inoperable ones."""
     pipe_id = _nearest_pipe(ctx, utility)
@@ -85,8 +108,8 @@ def _valves(ctx: Context, utility: str) -> dict:
     )
     graph = build_graph(utility)
     result = isolation.isolate(graph, pipe_id, inoperable)
-    ends = [n for n in graph.nodes if any(d.get("id") == pipe_id for _, _, d in graph.edges(n, data=True))]
-    distance = nx.multi_source_dijkstra_path_length(graph, set(ends), weight="length_m")
+    ends = next(((a, b) for a, b, d in graph.edges(data=True) if d.get("id") == pipe_id), ())
+    distance = _distances(graph, ends, result["valves_to_close"])
     order = sorted(result["valves_to_close"], key=lambda v: (distance.get(v, float("inf")), v))
     where = {
         r["id"]: r
@@ -162,9 +185,11 @@ def _road_graph(conn: Connection, min_width_m: float) -> tuple[nx.Graph, list[tu
     pieces: list[tuple[str, shapely.LineString]] = []
     if not lines:
         return graph, pieces
+    codes = list(lines)  # in code order: of roads equally near, the first code names the piece
+    tree = shapely.STRtree(list(lines.values()))
     for piece in shapely.get_parts(shapely.node(shapely.MultiLineString(list(lines.values())))):
         middle = piece.interpolate(0.5, normalized=True)
-        code = min(lines, key=lambda c: lines[c].distance(middle))
+        code = codes[min(tree.query_nearest(middle, all_matches=True))]
         pieces.append((code, piece))
         a, b = piece.coords[0], piece.coords[-1]
         graph.add_edge(_node(a), _node(b), length=piece.length, road=code)
@@ -304,7 +329,8 @@ def building_safety(ctx: Context) -> dict:
         ctx.conn.execute(
             text(
                 """SELECT p.id, p.utility, p.diameter_mm FROM pipeline p JOIN building b ON b.code = :c
-                WHERE ST_Intersects(ST_Force2D(p.geom), b.footprint) ORDER BY p.utility, p.id"""
+                WHERE p.geom && b.footprint AND ST_Intersects(ST_Force2D(p.geom), b.footprint)
+                ORDER BY p.utility, p.id"""
             ),
             {"c": code},
         )

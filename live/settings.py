@@ -20,8 +20,9 @@ class LiveSettings(BaseSettings):
     sensor_partitions_ahead: int = 2
     # Readings stamped further than this in the future are refused (clock skew allowance).
     sensor_max_future_s: float = 300.0
-    # The listener writes at most this many readings per transaction, and waits at most this long.
-    listener_batch: int = 2000
+    # The listener writes at most this many readings per transaction, and waits at most this long
+    # for more once it has one.
+    listener_batch: int = 5000
     listener_flush_s: float = 0.05
 
 

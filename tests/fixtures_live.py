@@ -54,6 +54,10 @@ class ListenerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        self.wait_subscribed(self.launch())
+
+    def launch(self) -> int:
+        """Start the process; return the log's offset at the start (for ``wait_subscribed``)."""
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -63,7 +67,10 @@ class ListenerProcess:
                 stdout=out,
                 stderr=out,
             )
-        wait_for(lambda: "listening on" in self.log.read_text()[offset:], 60, "the listener to subscribe")
+        return offset
+
+    def wait_subscribed(self, offset: int) -> None:
+        wait_for(lambda: "listening on" in self.log.read_text()[offset:], 120, "the listener to subscribe")
 
     def kill(self) -> None:
         assert self.process is not None
