@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from fastapi import Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import text
 
@@ -125,18 +124,17 @@ def _key_principal(key: str, method: str) -> Principal:
     return Principal(f"key:{row.name}", row.role, None, scopes)
 
 
-async def current_principal(
+def current_principal(
     request: Request,
     token: str | None = Depends(oauth2_scheme),
     api_key: str | None = Depends(api_key_scheme),
 ) -> Principal:
     """The caller: anonymous (public) without credentials, else the user or API key behind them, as the
-    database has them now (looked up in the thread pool, not on the event loop; an anonymous caller
-    costs no thread hand-over)."""
+    database has them now. Sync, so the lookup runs in the thread pool, not on the event loop."""
     if api_key is not None:
-        principal = await run_in_threadpool(_key_principal, api_key, request.method)
+        principal = _key_principal(api_key, request.method)
     elif token is not None:
-        principal = await run_in_threadpool(_user_principal, token)
+        principal = _user_principal(token)
     else:
         return ANONYMOUS
     request.state.principal = principal
@@ -147,7 +145,7 @@ def require_role(*roles: str):
     """A dependency that lets through the given roles (and admin)."""
     allowed = frozenset(roles) | {"admin"}
 
-    async def check(principal: Principal = Depends(current_principal)) -> Principal:
+    def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role in allowed:
             return principal
         if principal.username is None:
@@ -157,10 +155,9 @@ def require_role(*roles: str):
     return check
 
 
-async def readable_layer(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+def readable_layer(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
     """For routes with a ``collection_id`` or ``layer`` path parameter: anonymous callers reach only the
-    layers configured public (``public_layers``); everyone logged in reaches all. Async: it reads no
-    database, so it runs on the event loop."""
+    layers configured public (``public_layers``); everyone logged in reaches all."""
     layer = request.path_params.get("collection_id") or request.path_params.get("layer")
     public = get_settings().public_layers
     if principal.username is None and layer is not None and "*" not in public and layer not in public:

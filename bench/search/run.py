@@ -189,6 +189,7 @@ def measure(url: str, args: argparse.Namespace) -> None:
         for clients in (1, 8):
             for kind in ("search", "profile"):
                 for name, (_, base) in servers.items():  # the checkouts in turn, level by level: the same load
+                    requests: list[tuple[str, str, dict | None]]
                     if kind == "search":
                         requests = [("GET", f"{base}/search?q={q}&limit=10", None) for q in work["queries"]]
                     else:
