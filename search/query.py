@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from core import districts, divisions
 from core.errors import Forbidden, UserError
@@ -56,24 +57,27 @@ def check(query: Query) -> Query:
     return query
 
 
-def _kind_sql(kind: Kind) -> str:
+def _kind_sql(kind: Kind, district_filter: bool, scoped: bool, division: bool) -> str:
     """A kind's best ``:n`` candidates by (rank, closeness, id). The rows a query matches broadly (names
     that start with it, names that contain it: ``常州`` is in every address) are read apart, closest
     (shortest) first through an index and at most ``:n`` of each, instead of ranking every match; the
     few exact ones (codes, exact names) are ranked as they are. The union, each row at its best rank,
     is then ranked. It holds the true best ``:n``: in each part, a row is preceded only by rows that
-    rank before it or equal (an exact name is the shortest that starts with the query)."""
+    rank before it or equal (an exact name is the shortest that starts with the query).
+    The parts read only ids and sort keys; labels, districts and geometries are made for the best
+    ``:n`` alone (a road's name is in a thousand addresses: making each one's label cost ten times the
+    search, EXPLAIN ANALYZE on the 100k-building city). The district and scope conditions are written
+    only when asked for: planning them away cost as much as the search itself."""
     codes = " OR ".join(f"{c} = :code OR (length(:code) >= 4 AND {c} LIKE :code_prefix)" for c in kind.codes)
     exact_code = " OR ".join(f"{c} = :code" for c in kind.codes)
     if kind.name == "person":
         codes += " OR t.id_card_hash = :id_hash"
         exact_code += " OR t.id_card_hash = :id_hash"
-    district = (
-        f"(CAST(:district AS text) IS NULL OR search_norm({kind.district}) = :district)"
-        f" AND {districts.condition(kind.geometry, kind.district)}"
-        f" AND (CAST(:division_like AS text) IS NULL OR {kind.division} LIKE :division_like)"
-    )
-    ranked = "6, 7 DESC, 2"
+    conditions = [f"search_norm({kind.district}) = :district"] if district_filter else []
+    conditions += [districts.condition(kind.geometry, kind.district)] if scoped else []
+    conditions += [f"{kind.division} LIKE :division_like"] if division else []
+    district = " AND ".join(["TRUE", *conditions])
+    ranked = "rank, closeness DESC, id"
     if kind.searches_text:
         named = "('|' || t.search_text || '|')"
         rank = (
@@ -89,20 +93,22 @@ def _kind_sql(kind: Kind) -> str:
             parts = [(f"{codes} OR t.search_text = :norm", ranked), ("t.search_text LIKE :starts", closest), contains]
     else:
         rank, closeness, parts = f"CASE WHEN {exact_code} THEN 0 ELSE 2 END", "0.0", [(codes, ranked)]
-    select = f"""SELECT '{kind.name}' AS kind, {kind.id} AS id, {kind.label} AS label, {kind.subtitle} AS subtitle,
-        {kind.district} AS district, {rank} AS rank, {closeness} AS closeness, {kind.geometry} AS geom
-   FROM {kind.table} t {kind.joins}"""
-    if len(parts) == 1:
-        return f"({select} WHERE ({codes}) AND {district} ORDER BY {ranked} LIMIT :n)"
-    union = "\n  UNION ALL ".join(f"({select} WHERE ({w}) AND {district} ORDER BY {o} LIMIT :n)" for w, o in parts)
-    return f"""(SELECT * FROM (SELECT DISTINCT ON (id) * FROM ({union}) AS w ORDER BY id, rank) AS best
-  ORDER BY rank, closeness DESC, id LIMIT :n)"""
+    keys = f"SELECT {kind.id} AS id, {rank} AS rank, {closeness} AS closeness FROM {kind.table} t {kind.joins}"
+    union = "\n  UNION ALL ".join(f"({keys} WHERE ({w}) AND {district} ORDER BY {o} LIMIT :n)" for w, o in parts)
+    best = union if len(parts) == 1 else f"SELECT DISTINCT ON (id) * FROM ({union}) AS w ORDER BY id, rank"
+    return f"""(SELECT '{kind.name}' AS kind, b.id, {kind.label} AS label, {kind.subtitle} AS subtitle,
+        {kind.district} AS district, b.rank, b.closeness, {kind.geometry} AS geom
+   FROM (SELECT * FROM ({best}) AS p ORDER BY {ranked} LIMIT :n) AS b
+   JOIN {kind.table} t ON {kind.id} = b.id {kind.joins})"""
 
 
-def search_sql(kinds: tuple[str, ...], export: bool = False) -> str:
-    """The statement for the given kinds (bound parameters: those of :func:`_params`); for an export,
-    each hit's CRS84 geometry as WKB instead of its location."""
-    union = "\nUNION ALL ".join(_kind_sql(KINDS[k]) for k in kinds)
+def search_sql(
+    kinds: tuple[str, ...], export: bool = False, district: bool = False, scoped: bool = False, division: bool = False
+) -> str:
+    """The statement for the given kinds (bound parameters: those of :func:`_params`), with the
+    district filter, the caller's scope and the division when asked for; for an export, each hit's CRS84 geometry
+    as WKB instead of its location."""
+    union = "\nUNION ALL ".join(_kind_sql(KINDS[k], district, scoped, division) for k in kinds)
     return f"""
 WITH hits AS (SELECT * FROM ({union}) u
   ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset)
@@ -114,9 +120,16 @@ SELECT kind, id, label, subtitle, district, {
 
 # The query as the tables hold their text (the one normalisation, in SQL), its code form and its grams;
 # computed first, so that the search statement gets plain values the planner can match to the indexes.
-NORMALISE = """SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) AS grams,
+NORMALISE = text("""SELECT search_norm(:q) AS norm, search_query_grams(search_norm(:q)) AS grams,
                       regexp_replace(upper(normalize(:q, NFKC)), '[^0-9A-Z]', '', 'g') AS code,
-                      search_norm(CAST(:district AS text)) AS district"""
+                      search_norm(CAST(:district AS text)) AS district""")
+
+
+@lru_cache(maxsize=256)
+def _statement(kinds: tuple[str, ...], district: bool, scoped: bool, division: bool) -> TextClause:
+    """The search statement, made once per form (its text is ~10 kB: reading its parameters anew
+    each time cost a millisecond of the request)."""
+    return text(search_sql(kinds, district=district, scoped=scoped, division=division))
 
 
 def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bool]:
@@ -126,13 +139,14 @@ def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bo
     query = check(query)
     kinds = query.kinds or tuple(KINDS)
     params = _params(conn, query, id_lookup, query.offset + query.limit + 1, query.limit + 1)
-    rows = [dict(r) for r in conn.execute(text(search_sql(kinds)), params).mappings()]
+    statement = _statement(kinds, *_forms(params))
+    rows = [dict(r) for r in conn.execute(statement, params).mappings()]
     return rows[: query.limit], len(rows) > query.limit
 
 
 def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limit: int) -> dict[str, object]:
     number = id_number(query.text) if id_lookup else None
-    q = conn.execute(text(NORMALISE), {"q": query.text, "district": query.district or None}).mappings().one()
+    q = conn.execute(NORMALISE, {"q": query.text, "district": query.district or None}).mappings().one()
     return {
         "norm": q["norm"],
         "grams": q["grams"],
@@ -152,6 +166,11 @@ def _params(conn: Connection, query: Query, id_lookup: bool, per_kind: int, limi
     }
 
 
+def _forms(params: dict[str, object]) -> tuple[bool, bool, bool]:
+    """Which optional conditions the statement needs: district, scope, division."""
+    return params["district"] is not None, params["scope"] is not None, params["division_like"] is not None
+
+
 def export_statement(conn: Connection, query: Query, personal: bool) -> tuple[str, dict[str, object], bool]:
     """Every hit of a search (up to EXPORT_MAX), as SQL, parameters and whether it lists people.
     People are left out for a role without personal-data rights unless asked for, then refused."""
@@ -160,4 +179,6 @@ def export_statement(conn: Connection, query: Query, personal: bool) -> tuple[st
         raise Forbidden("exporting people needs a role that may see personal data")
     kinds = query.kinds or tuple(k for k in KINDS if personal or k != "person")
     params = _params(conn, query, personal, EXPORT_MAX, EXPORT_MAX)
-    return search_sql(kinds, export=True), params, "person" in kinds
+    district, scoped, division = _forms(params)
+    sql = search_sql(kinds, export=True, district=district, scoped=scoped, division=division)
+    return sql, params, "person" in kinds

@@ -2,7 +2,10 @@
 serving the same tables of the same database in the same run: items?bbox, CQL2-filtered items and
 MVT tiles at 1, 8 and 32 concurrent clients. Writes bench/results/ogc.json; RESULTS.md explains.
 
-    .venv/bin/python bench/ogc/run.py --buildings 20000 [--skip-load] [--workers 2]
+    .venv/bin/python bench/ogc/run.py --buildings 20000 [--skip-load] [--workers 2] [--baseline CHECKOUT]
+
+All servers run at once and each level is driven on each in turn (the same load for each); with
+``--baseline``, another checkout of ours (e.g. the main branch) is measured alongside.
 
 tipg (PyPI) runs from a venv of its own under /tmp (made on the first run) so that its pins never
 touch the project's venv.
@@ -68,8 +71,9 @@ def tiles(boxes: list[tuple[float, float, float, float]], zoom: int) -> list[tup
     return out
 
 
-def requests_of(ours: str, tipg: str, boxes: list, zoom: int) -> dict[str, dict[str, list]]:
-    """The same requests to both servers: (method, url, body) per kind of work."""
+def requests_of(ours: str, tipg: str, boxes: list, zoom: int, before: str | None) -> dict[str, dict[str, list]]:
+    """The same requests to every server: (method, url, body) per kind of work; ``before`` (another
+    checkout of ours) gets ours with its base."""
     cql = httpx.QueryParams({"filter": CQL, "filter-lang": "cql2-text"})
     bbox = [",".join(map(str, b)) for b in boxes]
     wide = [",".join(map(str, (b[0] - 0.004, b[1] - 0.004, b[2] + 0.004, b[3] + 0.004))) for b in boxes]
@@ -92,6 +96,9 @@ def requests_of(ours: str, tipg: str, boxes: list, zoom: int) -> dict[str, dict[
             for z, x, y in tiles(boxes, zoom)
         ],
     }
+    if before is not None:
+        for by_server in out.values():
+            by_server["before"] = [(m, u.replace(ours, before, 1), x) for m, u, x in by_server["ours"]]
     return out
 
 
@@ -110,14 +117,16 @@ def same_answers(work: dict[str, dict[str, list]]) -> dict[str, bool]:
     return checks
 
 
-def measure(work: dict[str, dict[str, list]], server: str) -> dict:
+def measure(work: dict[str, dict[str, list]], servers: list[str]) -> dict:
+    """Each kind of work at each level, the servers in turn (so that each level meets the same load)."""
     out: dict = {}
     for name, by_server in work.items():
-        reqs = by_server[server]
         for c in CONCURRENCY:
-            asyncio.run(api_bench.drive(reqs[: 4 * c], c))  # warm up: as many pooled connections as clients
-            out.setdefault(name, {})[c] = asyncio.run(api_bench.drive(reqs, c))
-            print(server, name, c, out[name][c], flush=True)
+            for server in servers:
+                reqs = by_server[server]
+                asyncio.run(api_bench.drive(reqs[: 4 * c], c))  # warm up: as many pooled connections as clients
+                out.setdefault(server, {}).setdefault(name, {})[c] = asyncio.run(api_bench.drive(reqs, c))
+                print(server, name, c, out[server][name][c], flush=True)
     return out
 
 
@@ -128,6 +137,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--zoom", type=int, default=16)
     parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="another checkout of ours (e.g. main) measured alongside")
     args = parser.parse_args()
     from core.secrets import generated
 
@@ -145,11 +155,15 @@ def main() -> None:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("building",)}
     boxes = api_bench.workload(url, args.requests)["boxes"]
     random.Random(2).shuffle(boxes)
-    ours_port, tipg_port = api_bench.free_port(), api_bench.free_port()
+    ours_port, tipg_port, before_port = api_bench.free_port(), api_bench.free_port(), api_bench.free_port()
     ours = f"http://127.0.0.1:{ours_port}/api/v1"
     tipg = f"http://127.0.0.1:{tipg_port}"
-    server_cmd = [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--no-access-log",
-                  "--port", str(ours_port), "--workers", str(args.workers), *PATIENT]  # fmt: skip
+    before = f"http://127.0.0.1:{before_port}/api/v1" if args.baseline else None
+
+    def server_cmd(port: int) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--no-access-log",
+                "--port", str(port), "--workers", str(args.workers), *PATIENT]  # fmt: skip
+
     tipg_env = {
         **os.environ,
         "DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://", 1),
@@ -159,22 +173,24 @@ def main() -> None:
     }
     tipg_cmd = [str(tipg_python()), "-m", "uvicorn", "tipg.main:app", "--no-access-log",
                 "--port", str(tipg_port), "--workers", str(args.workers), *PATIENT]  # fmt: skip
-    work = requests_of(ours, tipg, boxes, args.zoom)
-    results: dict = {"counts": counts, "workers": args.workers, "requests": len(boxes), "cql2": CQL, "zoom": args.zoom}
-    servers = {"ours": (server_cmd, env, f"{ours}/conformance"), "tipg": (tipg_cmd, tipg_env, f"{tipg}/conformance")}
-    for name, (cmd, environment, ready) in servers.items():  # one server at a time: the 2 cores are all its
-        process = api_bench.start(cmd, environment)
-        try:
-            api_bench.wait_for(ready, process, START_S)
-            if name == "tipg":
-                ours_process = api_bench.start(server_cmd, env)
-                try:
-                    api_bench.wait_for(f"{ours}/conformance", ours_process, START_S)
-                    results["same_answers"] = same_answers(work)
-                finally:
-                    stop(ours_process)
-            results[name] = measure(work, name)
-        finally:
+    work = requests_of(ours, tipg, boxes, args.zoom, before)
+    results: dict = {"counts": counts, "workers": args.workers, "requests": len(boxes), "cql2": CQL, "zoom": args.zoom,
+                     "baseline": str(args.baseline) if args.baseline else None}  # fmt: skip
+    servers = {"ours": (server_cmd(ours_port), env, f"{ours}/conformance"),
+               "tipg": (tipg_cmd, tipg_env, f"{tipg}/conformance")}  # fmt: skip
+    if args.baseline:
+        before_env = {**env, "PYTHONPATH": str(args.baseline)}
+        servers["before"] = (server_cmd(before_port), before_env, f"{before}/conformance")
+    # All up at once (an idle server takes no CPU); the work is then driven at each level on each in turn.
+    processes = {}
+    try:
+        for name, (cmd, environment, ready) in servers.items():
+            processes[name] = api_bench.start(cmd, environment, cwd=args.baseline if name == "before" else ROOT)
+            api_bench.wait_for(ready, processes[name], START_S)
+        results["same_answers"] = same_answers(work)
+        results.update(measure(work, list(servers)))
+    finally:
+        for process in processes.values():
             stop(process)
     results["ratio_rps_ours_to_tipg"] = {
         kind: {
@@ -183,10 +199,16 @@ def main() -> None:
         }
         for kind in work
     }
+    if args.baseline:
+        results["ratio_rps_ours_to_before"] = {
+            kind: {c: round(results["ours"][kind][c]["rps"] / max(results["before"][kind][c]["rps"], 1e-9), 2)
+                   for c in CONCURRENCY}
+            for kind in work
+        }  # fmt: skip
     out = ROOT / "bench" / "results" / "ogc.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
-    print(json.dumps(results["ratio_rps_ours_to_tipg"], indent=1))
+    print(json.dumps({k: v for k, v in results.items() if k.startswith("ratio")}, indent=1))
 
 
 if __name__ == "__main__":

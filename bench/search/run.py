@@ -4,6 +4,10 @@ sample city; beside, in the same run, the search statement without HTTP and a na
 bench/search/RESULTS.md (figures) and bench/search/results.json.
 
     .venv/bin/python bench/search/run.py --buildings 100000 [--requests 400] [--keep | --url URL --data-dir DIR]
+        [--workers 2] [--baseline /work/main]
+
+With ``--baseline``, a second server runs that checkout's code on the same database, and the two are
+driven in turn at each level (before/after in the same run, under the same load).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,6 +148,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and data dir (printed)")
     parser.add_argument("--url", help="measure a database an earlier --keep run left (no load)")
     parser.add_argument("--data-dir", type=Path, help="with --url: the data dir (its keys) that run left")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
+    parser.add_argument("--baseline", type=Path, help="another checkout (e.g. the main branch) measured alongside")
     args = parser.parse_args()
     if args.url:
         for key in ("jwt_secret", "field_key", "pii_key"):
@@ -157,37 +164,48 @@ def main() -> None:
         measure(url, args)
 
 
+def serve(checkout: Path, url: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
+    """uvicorn serving ``checkout``'s code on ``url``'s database (rate limit lifted, every layer public:
+    the clients are anonymous, as the tests have it); the process and its /api/v1 base."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000", "CIM_PUBLIC_LAYERS": '["*"]',
+           "PYTHONPATH": str(checkout)}  # fmt: skip
+    command = [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--no-access-log",
+               "--port", str(port), "--workers", str(workers), "--timeout-worker-healthcheck", "120"]  # fmt: skip
+    server = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    return server, f"http://127.0.0.1:{port}/api/v1"
+
+
 def measure(url: str, args: argparse.Namespace) -> None:
     work = workload(url, args.requests)
     load_before = os.getloadavg()[0]
-    port = free_port()
-    # Every layer public, as the tests have it: the clients are anonymous.
-    env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000", "CIM_PUBLIC_LAYERS": '["*"]'}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
+    checkouts = {"this": ROOT, **({"before": args.baseline} if args.baseline else {})}
+    logs = {name: Path(tempfile.gettempdir()) / f"bench-search-{name}.log" for name in checkouts}
+    servers = {name: serve(path, url, args.workers, logs[name]) for name, path in checkouts.items()}
     results: dict[str, dict] = {}
     try:
-        wait_for(f"{base}/health", server)
-        searches = [("GET", f"{base}/search?q={q}&limit=10", None) for q in work["queries"]]
-        profiles = [("GET", f"{base}/profiles/{k}/{i}", None) for k, i in work["profiles"]]
+        for server, base in servers.values():
+            wait_for(f"{base}/health", server, 300)
         for clients in (1, 8):
-            for name, requests in (("search", searches), ("profile", profiles)):
-                asyncio.run(drive(requests[: 4 * clients], clients))  # warm-up
-                results[f"{name} ({clients} client{'s' if clients > 1 else ''})"] = asyncio.run(
-                    drive(requests, clients)
-                )
+            for kind in ("search", "profile"):
+                for name, (_, base) in servers.items():  # the checkouts in turn, level by level: the same load
+                    requests: list[tuple[str, str, dict | None]]
+                    if kind == "search":
+                        requests = [("GET", f"{base}/search?q={q}&limit=10", None) for q in work["queries"]]
+                    else:
+                        requests = [("GET", f"{base}/profiles/{k}/{i}", None) for k, i in work["profiles"]]
+                    asyncio.run(drive(requests[: 4 * clients], clients))  # warm-up
+                    label = f"{kind} ({clients} client{'s' if clients > 1 else ''})"
+                    results[label if name == "this" else f"{label}, before"] = asyncio.run(drive(requests, clients))
+                    print(name, label, results[label if name == "this" else f"{label}, before"], flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=60)
     results.update(in_process(url, work["queries"]))
     results.update(profiles_in_process(url, work["profiles"]))
-    report = {"buildings": args.buildings, "requests": args.requests, "load_before": load_before,
+    report = {"buildings": args.buildings, "requests": args.requests, "workers": args.workers,
+              "baseline": str(args.baseline) if args.baseline else None, "load_before": load_before,
               "load_after": os.getloadavg()[0], "results": results}  # fmt: skip
     (HERE / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(json.dumps(report, indent=2, ensure_ascii=False))
