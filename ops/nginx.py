@@ -29,6 +29,7 @@ class Front:
     port: int
     upstreams: tuple[str, ...]
     listen: str = "127.0.0.1"  # 0.0.0.0 in a container
+    netns: str | None = None  # the network namespace that is nginx's host (the failover tests'), None: this one
 
     @property
     def config(self) -> Path:
@@ -130,8 +131,9 @@ def write(front: Front) -> Path:
 
 
 def _nginx(front: Front, *args: str) -> None:
+    command = ["nginx", "-p", str(front.root), "-c", str(front.config), "-e", str(front.root / "error.log"), *args]
     proc = subprocess.run(
-        ["nginx", "-p", str(front.root), "-c", str(front.config), "-e", str(front.root / "error.log"), *args],
+        ["ip", "netns", "exec", front.netns, *command] if front.netns else command,
         capture_output=True,
         text=True,
     )
