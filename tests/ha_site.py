@@ -152,7 +152,9 @@ def _application(site: Site) -> None:
     }
     site.env.pop("CIM_OWNER_DATABASE_URL", None)
     cli = [sys.executable, "-m", "spatial_api.cli"]
-    migrated = subprocess.run(site.command("api1", [*cli, "db", "migrate"]), env=site.env, cwd=ROOT, capture_output=True)
+    migrated = subprocess.run(
+        site.command("api1", [*cli, "db", "migrate"]), env=site.env, cwd=ROOT, capture_output=True
+    )
     assert migrated.returncode == 0, migrated.stderr[-2000:]
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
     site.api_key = f"cim_{prefix}.{secret}"
@@ -161,13 +163,16 @@ def _application(site: Site) -> None:
         f"""INSERT INTO api_key (prefix, secret_hash, name, role, scopes, created_by, active)
             VALUES ('{prefix}', '{digest}', 'ha load', 'admin', ARRAY['read', 'write'], 'ha test', true);
             INSERT INTO sensor (id, kind, unit, position) VALUES ('{SENSOR}', 'manhole_cover', 'state',
-              ST_Transform(ST_SetSRID(ST_MakePoint(119.95, 31.78, 5), 4326), Find_SRID('public', 'sensor', 'position')))"""
+              ST_Transform(ST_SetSRID(ST_MakePoint(119.95, 31.78, 5), 4326),
+                           Find_SRID('public', 'sensor', 'position')))"""
     )
     for host in ("api1", "api2"):
         site.spawn(host, [*cli, "serve", "--host", site.address(host), "--port", str(API_PORT), "--no-listen"])
     site.spawn("worker", [*cli, "worker"])
     upstreams = tuple(f"{site.address(h)}:{API_PORT}" for h in ("api1", "api2"))
-    site.front = nginx.Front(site.root / "nginx", FRONT_PORT, upstreams, site.address("nginx"), site.namespaces["nginx"])
+    site.front = nginx.Front(
+        site.root / "nginx", FRONT_PORT, upstreams, site.address("nginx"), site.namespaces["nginx"]
+    )
     nginx.write(site.front)
     nginx.start(site.front)
     front = site.front
