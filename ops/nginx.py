@@ -1,7 +1,7 @@
 """nginx (Debian's) in front of the API processes: TLS with a certificate the project makes,
 gzip, a cache for tiles and static files with their cache headers, and failover between the
 upstreams (a process that refuses, times out or answers 502/503/504 is skipped for the next;
-requests that are not idempotent are never sent twice)."""
+requests that are not idempotent are never sent twice, except sensor readings, which are stored once)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,11 @@ http {{
         }}
         location /vendor/ {{{cached}
             expires 7d;
+        }}
+        # A gateway's batch of readings is stored once however often it is sent (sensor, time):
+        # safe to pass to the next process even after it reached one that died.
+        location = /api/v1/sensors/readings {{{proxy}
+            proxy_next_upstream error timeout http_502 http_504 non_idempotent;
         }}
         location /api/ {{{proxy}
         }}
