@@ -7,7 +7,8 @@ after a 503 it posts the same reading again after Retry-After (capped at 0.5 s t
 the failover). The reader lists the sensors. Every attempt is a JSON line in ``writes.jsonl`` /
 ``reads.jsonl``: ``i``, ``sent``, ``done`` (epoch seconds), ``status``, ``retry_after``, ``problem``
 (a problem+json body), ``acked`` (the reading was stored, now or before).
-``get CONFIG PATH`` / ``upload CONFIG PATH FILE``: one request, its JSON answer printed."""
+``get CONFIG PATH`` / ``upload CONFIG PATH FILE``: one request, its JSON answer printed; ``ready
+CONFIG``: the statuses of four ``/ready`` in a row."""
 
 from __future__ import annotations
 
@@ -92,6 +93,9 @@ if __name__ == "__main__":
     settings = json.loads(Path(sys.argv[2]).read_text())
     if sys.argv[1] == "load":
         load(settings)
+    elif sys.argv[1] == "ready":  # both API processes behind nginx (round robin): several in a row
+        with _client(settings) as one:
+            print(json.dumps([one.get("/api/v1/ready").status_code for _ in range(4)]))
     else:
         with _client(settings) as one:
             if sys.argv[1] == "upload":

@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.secrets import generated
 from ops import ha, nginx
@@ -98,8 +99,8 @@ class Site:
     def client_config(self) -> Path:
         return self.root / "client.json"
 
-    def client(self, *args: str) -> dict:
-        """One request from the client host through nginx; its status and JSON body."""
+    def client(self, *args: str) -> Any:
+        """A request from the client host through nginx (tests/ha_load.py); its JSON answer."""
         script = [sys.executable, str(ROOT / "tests" / "ha_load.py"), args[0], str(self.client_config), *args[1:]]
         done = subprocess.run(self.command("client", script), capture_output=True, text=True, env=self.env, timeout=60)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -189,10 +190,13 @@ def _application(site: Site) -> None:
     )
 
     def both_ready() -> bool:
-        answers = {site.client("get", "/api/v1/ready")["status"] for _ in range(4)}
-        return answers == {200} and all(p.poll() is None for p in site.processes.values())
+        return set(site.client("ready")) == {200} and all(p.poll() is None for p in site.processes.values())
 
-    until(both_ready, 180, "both API hosts ready behind nginx", pause=1)
+    try:
+        until(both_ready, 300, "both API hosts ready behind nginx", pause=1)
+    except AssertionError as exc:
+        tails = {h: (site.root / f"{h}.log").read_text(errors="replace")[-1500:] for h in ("api1", "api2", "worker")}
+        raise AssertionError(f"{exc}: {tails}") from None
 
 
 def build() -> Site:
