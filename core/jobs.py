@@ -3,19 +3,26 @@
 
 A package registers a task with ``@jobs.task("bim.ingest")`` (a function taking ``job_id`` that
 calls :func:`run`); the API calls :func:`submit`. Workers run inside ``cim serve``
-and, on other machines, as ``cim worker``.
+and, on other machines, as ``cim worker`` (:func:`work`: it starts again after a failover).
+
+A worker whose host dies leaves its job ``doing``: every worker looks for jobs whose worker has
+been silent for :data:`STALLED_AFTER_S` (:func:`reap`) and queues them again when their task
+said a second run is safe (``rerun_if_lost``: the work is one transaction, or idempotent), else
+marks them failed with the reason. Files a task reads (uploads) must be on storage every worker
+host shares (``CIM_DATA_DIR``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import procrastinate
-from sqlalchemy import CursorResult, text, update
+from sqlalchemy import text, update
 
 from core.db import database_url, session_scope
 from core.errors import NotFound, UserError
@@ -29,14 +36,27 @@ NAMESPACE = "cim"
 # job deferred while a fetch runs waits for the next poll (5 s by default): poll often instead. One
 # poll is one indexed SELECT ... FOR UPDATE SKIP LOCKED on the queue table.
 FETCH_POLLING_S = 0.5
+# Each worker writes a heartbeat this often; one silent for STALLED_AFTER_S is taken for gone.
+HEARTBEAT_S = 2.0
+STALLED_AFTER_S = 10.0
+REAP_EVERY_S = 3.0
+RESTART_AFTER_S = 1.0  # a worker stopped by a lost database tries again this soon
+LOST_RETRIES = 2  # runs of one job a lost worker may cost before it is failed instead
 
 
 def worker_options(concurrency: int = 1) -> dict[str, Any]:
-    """Options of every queue worker (``App.run_worker`` / ``run_worker_async``)."""
-    return {"concurrency": concurrency, "fetch_job_polling_interval": FETCH_POLLING_S}
+    """Options of every queue worker (``App.run_worker_async``)."""
+    return {
+        "concurrency": concurrency,
+        "fetch_job_polling_interval": FETCH_POLLING_S,
+        "update_heartbeat_interval": HEARTBEAT_S,
+        "stalled_worker_timeout": STALLED_AFTER_S,
+        "install_signal_handlers": False,
+    }
 
 
 _registry: dict[str, Callable[[str], None]] = {}
+_rerunnable: set[str] = set()
 _schedules: dict[str, tuple[str, str, dict[str, Any]]] = {}  # periodic id → (task, cron, params)
 
 Progress = Callable[[str, float], None]
@@ -46,11 +66,14 @@ def _conninfo() -> str:
     return database_url().replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def task(name: str) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
-    """Register ``function(job_id)`` as the queue task ``name``."""
+def task(name: str, *, rerun_if_lost: bool = False) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
+    """Register ``function(job_id)`` as the queue task ``name``; ``rerun_if_lost``: a run cut short
+    by a lost worker left nothing behind (one transaction, or idempotent work), so it is run again."""
 
     def register(function: Callable[[str], None]) -> Callable[[str], None]:
         _registry[name] = function
+        if rerun_if_lost:
+            _rerunnable.add(name)
         return function
 
     return register
@@ -203,21 +226,72 @@ def _finish(job_id: str, status: str, *, error: str | None = None, result: dict 
         )
 
 
-def fail_orphans() -> int:
-    """Mark failed the jobs left 'running' by a worker that is gone (no heartbeat for 60 s)."""
+LOST = "the worker running this job was lost (its host or process stopped); submit it again"
+_STALLED = text(
+    """
+    SELECT pj.id, job.id AS job_id, job.kind, pj.attempts FROM procrastinate_jobs pj
+      LEFT JOIN job ON job.queue_job_id = pj.id
+     WHERE pj.status = 'doing' AND NOT EXISTS (
+           SELECT 1 FROM procrastinate_workers w
+            WHERE w.id = pj.worker_id AND w.last_heartbeat > now() - make_interval(secs => :stalled))
+       FOR UPDATE OF pj SKIP LOCKED
+    """
+)
+
+# procrastinate's own functions (what its job manager calls), here in the reaper's transaction.
+_RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
+_FAIL = text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
+
+
+def reap(stalled_after_s: float = STALLED_AFTER_S) -> dict[str, int]:
+    """The jobs of workers silent for ``stalled_after_s``: queued again when their task may be rerun
+    (at most LOST_RETRIES times), else failed with the reason; all in one transaction (workers
+    reaping at once skip each other's rows). How many of each."""
+    done = {"requeued": 0, "failed": 0}
     with session_scope() as session:
-        result = cast(
-            CursorResult,
-            session.execute(
-                text(
-                    """
-            UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(),
-                   error = 'the worker running this job stopped (server restart); submit it again'
-            WHERE status = 'running' AND NOT EXISTS (
-                SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
-                WHERE pj.id = job.queue_job_id AND w.last_heartbeat > now() - interval '60 seconds')
-            """
-                )
-            ),
-        )
-        return result.rowcount or 0
+        for queue_id, job_id, kind, attempts in session.execute(_STALLED, {"stalled": stalled_after_s}).all():
+            if kind in _rerunnable and attempts < LOST_RETRIES:
+                stage, status = "queued again: the worker running it was lost", "queued"
+                session.execute(_RETRY, {"id": queue_id})
+                done["requeued"] += 1
+            else:
+                stage, status = "failed", "failed"
+                session.execute(_FAIL, {"id": queue_id})
+                done["failed"] += 1
+            if job_id is not None:
+                values: dict[str, Any] = {"status": status, "stage": stage, "updated_at": text("now()")}
+                if status == "failed":
+                    values["error"] = LOST
+                session.execute(update(Job).where(Job.id == job_id).values(**values))
+    if any(done.values()):
+        log.warning("jobs of lost workers: %(requeued)d queued again, %(failed)d failed", done)
+    return done
+
+
+async def _reap_forever() -> None:
+    while True:
+        try:
+            await asyncio.to_thread(reap)
+        except Exception as exc:  # noqa: BLE001 - the database may be failing over: next round
+            log.info("could not look for lost jobs: %s", exc)
+        await asyncio.sleep(REAP_EVERY_S)
+
+
+async def work(concurrency: int = 1) -> None:
+    """A queue worker and its reaper, until cancelled. A worker stops when its database goes away
+    (a failover); it is started again, on the multi-host URL, until the new primary answers."""
+    queue = get_queue()
+    reaper = asyncio.create_task(_reap_forever())
+    try:
+        while True:
+            try:
+                async with queue.open_async():
+                    await queue.run_worker_async(**worker_options(concurrency))
+                log.warning("the queue worker stopped; starting it again")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever stopped it, a worker host keeps working
+                log.warning("the queue worker stopped (%s); starting it again", exc)
+            await asyncio.sleep(RESTART_AFTER_S)
+    finally:
+        reaper.cancel()

@@ -1,7 +1,7 @@
 """nginx (Debian's) in front of the API processes: TLS with a certificate the project makes,
 gzip, a cache for tiles and static files with their cache headers, and failover between the
 upstreams (a process that refuses, times out or answers 502/503/504 is skipped for the next;
-requests that are not idempotent are never sent twice)."""
+requests that are not idempotent are never sent twice, except sensor readings, which are stored once)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Front:
     port: int
     upstreams: tuple[str, ...]
     listen: str = "127.0.0.1"  # 0.0.0.0 in a container
+    netns: str | None = None  # the network namespace that is nginx's host (the failover tests'), None: this one
 
     @property
     def config(self) -> Path:
@@ -103,6 +104,11 @@ http {{
         location /vendor/ {{{cached}
             expires 7d;
         }}
+        # A gateway's batch of readings is stored once however often it is sent (sensor, time):
+        # safe to pass to the next process even after it reached one that died.
+        location = /api/v1/sensors/readings {{{proxy}
+            proxy_next_upstream error timeout http_502 http_504 non_idempotent;
+        }}
         location /api/ {{{proxy}
         }}
         location / {{{cached}
@@ -130,8 +136,9 @@ def write(front: Front) -> Path:
 
 
 def _nginx(front: Front, *args: str) -> None:
+    command = ["nginx", "-p", str(front.root), "-c", str(front.config), "-e", str(front.root / "error.log"), *args]
     proc = subprocess.run(
-        ["nginx", "-p", str(front.root), "-c", str(front.config), "-e", str(front.root / "error.log"), *args],
+        ["ip", "netns", "exec", front.netns, *command] if front.netns else command,
         capture_output=True,
         text=True,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from core import jobs
 
 
-@jobs.task("records.import")
+@jobs.task("records.import", rerun_if_lost=True)
 def import_records(job_id: str) -> None:
     """Import an uploaded records file (params: ``path``, ``kind``, ``mapping``, ``all_or_nothing``,
     ``username``, ``file_name``); the result is the import summary. The upload is removed after."""

@@ -82,21 +82,17 @@ def _warm_up() -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Fail jobs orphaned by a restart and warm up, then serve with a queue worker beside."""
-    failed = await asyncio.to_thread(jobs.fail_orphans)
-    if failed:
-        log.warning("marked %d orphaned job(s) failed", failed)
+    """Recover jobs of workers that are gone and warm up, then serve with a queue worker beside."""
+    await asyncio.to_thread(jobs.reap)
     await asyncio.to_thread(_warm_up)
-    queue = jobs.get_queue()
-    async with queue.open_async():
-        worker = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, **jobs.worker_options()))
-        try:
-            yield
-        finally:
-            await sensors.shutdown()
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+    worker = asyncio.create_task(jobs.work())
+    try:
+        yield
+    finally:
+        await sensors.shutdown()
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
 
 
 def create_app() -> FastAPI:

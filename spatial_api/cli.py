@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
@@ -112,13 +113,22 @@ def serve(
 
 @app.command("worker")
 def worker(concurrency: int = typer.Option(1, help="Jobs run at once.")) -> None:
-    """Run a queue worker on its own (the server runs one too)."""
-    from core.jobs import get_queue, worker_options
+    """Run a queue worker on its own (the server runs one too); SIGTERM lets its jobs finish first."""
+    import asyncio
+    import signal
+
+    from core import jobs
     from spatial_api import tasks  # noqa: F401 - registers the tasks
 
-    queue = get_queue()
-    with queue.open():
-        queue.run_worker(**worker_options(concurrency))
+    async def until_stopped() -> None:
+        running = asyncio.create_task(jobs.work(concurrency))
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, running.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(until_stopped())
 
 
 def _register_groups() -> None:

@@ -92,3 +92,56 @@ def test_a_restore_asks_for_a_time_it_can_reach(own_cluster):
     assert naive.returncode == 2 and "with its zone" in naive.stderr
     early = cim(own_cluster, "restore", "--to", datetime(2000, 1, 1).astimezone().isoformat())
     assert early.returncode == 2 and "no backup in repository 1 finished before" in early.stderr
+
+
+def test_losing_the_machine_loses_at_most_a_minute_of_acknowledged_writes(own_cluster):
+    """RPO and RTO: a steady write load for longer than archive_timeout, then the postmaster is
+    SIGKILLed (nothing more reaches the archive) and the newest state in the repository is restored
+    into a scratch cluster. RPO: the newest acknowledged write's time minus the newest recovered
+    one's (all of the load when none came back); RTO: the restore, start to taking writes."""
+    import signal
+    import time
+
+    from core import cluster
+    from ops import backup
+    from ops.postgres import stop
+
+    with bundled_at(own_cluster):
+        place = backup.setup()
+        if not [b for b in backup.listing(place) if b.repo == 1]:  # run alone: the drill's backups are not there
+            backup.now("full", (1,))
+        engine = create_engine(cluster.status().owner_url or "", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS rpo; CREATE TABLE rpo (id int PRIMARY KEY)"))
+            acked: list[float] = []
+            deadline = time.monotonic() + backup.ARCHIVE_TIMEOUT_S + 5
+            while time.monotonic() < deadline:
+                conn.execute(text("INSERT INTO rpo VALUES (:i)"), {"i": len(acked)})
+                acked.append(time.time())
+                time.sleep(0.05)
+        engine.dispose()
+        os.kill(int((place.data_dir / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
+        started = time.monotonic()
+        answer = backup.restore(backup.plan(None))
+        rto_s = time.monotonic() - started
+        try:
+            as_owner = {"username": cluster.OWNER_USER, "password": cluster.password(cluster.OWNER_USER)}
+            scratch = create_engine(make_url(str(answer["url"])).set(**as_owner))
+            with scratch.connect() as conn:
+                present = conn.execute(text("SELECT count(*), max(id) FROM rpo")).one()
+                conn.execute(text("INSERT INTO rpo VALUES (-1)"))  # it takes writes
+                conn.commit()
+            scratch.dispose()
+        finally:
+            stop(Path(str(answer["data_dir"])), "immediate")
+            cluster.down()
+            cluster.up(place.port)  # crash recovery of the original: the session's teardown stops it
+    count, newest = present
+    rpo_s = acked[-1] - acked[newest if newest is not None else 0]
+    figures = {"acknowledged": len(acked), "recovered": count, "rpo_s": round(rpo_s, 1), "rto_s": round(rto_s, 1)}
+    print("RPO/RTO:", json.dumps(figures))
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    (ROOT / "test-artifacts" / "backup_rpo.json").write_text(json.dumps(figures))
+    assert newest is None or count == newest + 1  # a prefix of the load, no gap
+    assert rpo_s <= backup.ARCHIVE_TIMEOUT_S
+    assert rto_s <= 600
