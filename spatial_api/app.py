@@ -31,6 +31,7 @@ from spatial_api.routers import (
     features,
     health,
     layers,
+    maps,
     mvt,
     ops,
     profiles,
@@ -61,6 +62,7 @@ VENDORED = {
     "redoc": ROOT / "node_modules" / "redoc" / "bundles",
     "echarts": ROOT / "node_modules" / "echarts" / "dist",
     "proj4": ROOT / "node_modules" / "proj4" / "dist",
+    "maplibre-gl": ROOT / "node_modules" / "maplibre-gl" / "dist",
     "pdfjs": ROOT / "node_modules" / "pdfjs-dist",
 }
 
@@ -132,6 +134,7 @@ def create_app() -> FastAPI:
         analysis,
         thematic,
         mvt,
+        maps,
         bim,
         jobs_router,
         tiles_router,
