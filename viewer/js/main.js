@@ -242,6 +242,7 @@ async function main() {
   $('lang').onclick = () => {
     i18n.setLanguage(i18n.language() === 'zh' ? 'en' : 'zh');
     $('legend').innerHTML = layers.legendHtml(layers.themeLegend);
+    cim.map2d.map?.relabel();
     refreshLogin();
   };
   const refreshLogin = setupLogin();
@@ -358,6 +359,13 @@ async function main() {
     await cim.credit.module.start();
     cim.credit.ready = true;
   });
+
+  // The 2D/3D switch: the 2D map's modules load the first time it is switched to.
+  cim.map2d = { mode: '3d' };
+  $('map-mode').onclick = async () => {
+    const { toggle } = await import('./map2d.js');
+    await toggle($('map-mode'), $('globe'), $('map2d'), cim.map2d);
+  };
 
   // Test and benchmark hooks.
   cim.waitForTiles = () => waitForTiles(layers, viewer);
