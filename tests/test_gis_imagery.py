@@ -20,6 +20,7 @@ from rasterio.transform import from_bounds, from_origin
 from rasterio.warp import reproject
 
 from tests.fixtures_gis import CIM
+from tests.test_maps_2d import _tile_box, _tile_of
 
 API = "/api/v1"
 ORIGIN = (452_000.0, 3_391_000.0)  # EPSG:4549 (CGCS2000 / 3-degree GK CM 120E), upper-left corner
@@ -55,18 +56,8 @@ def _rgb(path, crs: str | None = "EPSG:4549", shape=(150, 200)):
     return path
 
 
-def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-
-
-def _tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    size = 2 * HALF / 2**z
-    return -HALF + x * size, HALF - (y + 1) * size, -HALF + (x + 1) * size, HALF - y * size
-
-
 @pytest.fixture(scope="module")
-def imported(database, tmp_path_factory) -> dict:
+def imported(gis_database, tmp_path_factory) -> dict:
     path = _rgb(tmp_path_factory.mktemp("imagery") / "aerial.tif")
     done = _cim("gis", "import-imagery", str(path), "--json")
     assert done.returncode == 0, done.stderr
@@ -106,7 +97,7 @@ def test_tile_pixels_match_an_independent_reprojection(imported, client, z):
             expected,
             src_transform=src.transform,
             src_crs=src.crs,
-            dst_transform=from_bounds(*_tile_bounds(z, x, y), 256, 256),
+            dst_transform=from_bounds(*_tile_box(z, x, y).bounds, 256, 256),
             dst_crs="EPSG:3857",
             resampling=Resampling.bilinear,
             src_nodata=None,
@@ -127,7 +118,7 @@ def test_a_tile_outside_the_image_is_transparent(imported, client):
     assert np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))[..., 3].max() == 0
 
 
-def test_dem_hillshade_is_the_demos_imagery(database, client, geotiff, tmp_path):
+def test_dem_hillshade_is_the_demos_imagery(gis_database, client, geotiff, tmp_path):
     """A plane rising to the east lit from the west-north-west: every pixel alike, and the value of
     the hillshade formula (computed here) for that slope."""
     from gis.imagery import hillshade
@@ -147,7 +138,7 @@ def test_dem_hillshade_is_the_demos_imagery(database, client, geotiff, tmp_path)
     assert any(la["name"] == "hillshade" and la["bands"] == 1 for la in client.get(f"{API}/imagery").json())
 
 
-def test_bad_input_gets_a_clear_error(database, tmp_path):
+def test_bad_input_gets_a_clear_error(gis_database, tmp_path):
     text_file = tmp_path / "notes.tif"
     text_file.write_text("not a raster")
     done = _cim("gis", "import-imagery", str(text_file))

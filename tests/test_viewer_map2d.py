@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 
+import pytest
 import shapely
 from pyproj import Transformer
 from shapely.geometry import box
+from sqlalchemy import text
 
 from core.registry import registry
 from tests.fixtures_viewer import E2E, ROOT
@@ -18,7 +21,21 @@ from tests.test_maps_2d import _expected_legend
 TO_CRS84 = Transformer.from_crs("EPSG:4549", "OGC:CRS84", always_xy=True)
 
 
-def test_switch_to_2d_draws_the_vector_tiles_with_the_registrys_legend(city_server, rows, artifacts):
+@pytest.fixture
+def hillshade_imagery(city_server, database) -> Iterator[dict]:
+    """The demo's imagery (the sample DEM's hillshade) imported for this test, removed after it (the
+    other viewer tests see a globe without imagery)."""
+    from core.settings import get_settings
+    from gis.imagery import hillshade, import_imagery
+    from sample_models.load import dem_path
+
+    layer = import_imagery(hillshade(dem_path(), get_settings().data_dir / "sample" / "hillshade.tif"), "hillshade")
+    yield layer
+    with database.begin() as conn:
+        conn.execute(text("DELETE FROM imagery_layer WHERE name = 'hillshade'"))
+
+
+def test_switch_to_2d_draws_the_vector_tiles_with_the_registrys_legend(city_server, hillshade_imagery, rows, artifacts):
     footprints = {
         r["code"]: shapely.transform(
             r["wkb_g"], lambda x, y: TO_CRS84.transform(x.tolist(), y.tolist()), interleaved=False
@@ -44,6 +61,16 @@ def test_switch_to_2d_draws_the_vector_tiles_with_the_registrys_legend(city_serv
     assert {u.split("/mvt/")[1].split("/")[0] for u in after if u.endswith("/tilejson.json")} >= drawn
     assert any("/api/v1/mvt/buildings/" in u and u.endswith(".pbf") for u in after)
     assert any("/api/v1/maps/fonts/" in u for u in after)  # labels drawn with the server's glyphs
+    # The imagery: on the globe after the first view, under the vector layers in 2D.
+    assert (
+        result["imagery_3d"] == ["hillshade"]
+        and result["imagery_3d_layers"] == ["/api/v1/imagery/hillshade/{z}/{x}/{y}.png"]
+        and result["imagery_3d_tiles"] > 0
+    )
+    assert result["rendered"]["imagery"] == ["hillshade"] and result["rendered"]["raster_layers"] == [
+        "imagery-hillshade"
+    ]
+    assert result["imagery_2d_tiles"] > 0
     assert result["button_after"] == "3D" and result["globe_hidden"] and result["back_to_3d"]
     # The buildings drawn: those in view (shapely on the SQL footprints), by the ids the tiles carry.
     rendered = result["rendered"]

@@ -52,7 +52,7 @@ class TileJSON(BaseModel):
     bounds: tuple[float, float, float, float]
     center: tuple[float, float, int]
     vector_layers: list[VectorLayer]
-    promote_id: str = Field(ID_FIELD, description="the property to give MapLibre as promoteId")
+    promote_id: str = Field(default=ID_FIELD, description="the property to give MapLibre as promoteId")
 
 
 def fields(layer: Layer) -> dict[str, str]:

@@ -13,7 +13,16 @@ page.on('response', (r) => r.status() >= 400 && result.bad_responses.push(`${r.s
 try {
   await page.goto(spec.url, { waitUntil: 'load' });
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
+  await page.evaluate(() => window.cim.allLoaded);
+  result.imagery_3d = await page.evaluate(() => window.cim.imagery);
+  const imageryTile = /\/api\/v1\/imagery\/.+\.png$/;
+  if (!result.requests.some((u) => imageryTile.test(u))) await page.waitForRequest((r) => imageryTile.test(r.url()), { timeout: 60000 });
+  result.imagery_3d_layers = await page.evaluate(() => {
+    const layers = window.cim.viewer.imageryLayers;
+    return [...Array(layers.length).keys()].map((i) => layers.get(i).imageryProvider.url).filter((u) => u?.includes('/imagery/'));
+  });
   result.before_switch = result.requests.filter((u) => /maplibre|map2d|\/maps\/|tilejson|\/mvt\//.test(u));
+  result.imagery_3d_tiles = result.requests.filter((u) => imageryTile.test(u)).length;
   const mark = result.requests.length;
   const errorMark = result.console_errors.length;
   const badMark = result.bad_responses.length;
@@ -37,6 +46,8 @@ try {
       bounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()],
       zoom: map.getZoom(),
       counted: window.cim.map2d.map.requests,
+      imagery: window.cim.map2d.map.imagery,
+      raster_layers: map.getStyle().layers.filter((l) => l.type === 'raster').map((l) => l.id),
     };
   });
   result.legend = await page.$$eval('#map2d .map2d-legend section', (sections) =>
@@ -46,6 +57,7 @@ try {
       items: [...s.querySelectorAll('li')].map((li) => ({ value: li.dataset.value, color: li.dataset.color, label: li.textContent })),
     })));
   result.after_switch = result.requests.slice(mark).filter((u) => /maplibre|map2d|\/maps\/|tilejson|\/mvt\//.test(u));
+  result.imagery_2d_tiles = result.requests.slice(mark).filter((u) => imageryTile.test(u)).length;
   result.errors_after_switch = result.console_errors.slice(errorMark);
   result.bad_after_switch = result.bad_responses.slice(badMark);
   await page.screenshot({ path: join(spec.artifacts, 'map2d.png') });

@@ -79,6 +79,8 @@ async function main() {
     loadCardLabels(); // the panels' words for record fields, once the first view is complete
     return ms;
   });
+  // Imported imagery drapes the globe once the first view is complete.
+  cim.imagery = cim.allLoaded.then(() => import('./imagery.js')).then(({ addImagery }) => addImagery(viewer));
   const extent = await ground;
   const navigation = new Navigation(viewer, extent);
   cim.navigation = navigation;

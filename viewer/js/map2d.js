@@ -1,7 +1,7 @@
 // The 2D map: MapLibre GL JS (vendored from npm, loaded the first time the map is switched to 2D, so
 // the 3D first view never waits for it) over the city's vector tiles through their TileJSON, styled by
 // the server's MapLibre style (/api/v1/maps/style.json: the registry's colours, road and place names,
-// glyphs made by the server), with a legend of every layer drawn.
+// glyphs made by the server), with a legend of every layer drawn and the imported imagery underneath.
 import { language } from './i18n.js';
 
 const API = '/api/v1';
@@ -51,6 +51,14 @@ export class Map2D {
       fetch(`${API}/maps/style.json`).then((r) => r.json()),
     ]);
     this.legend = style.metadata['cim:legend'];
+    // Imported imagery (the demo's: the DEM's hillshade) under the vector layers.
+    const imagery = await fetch(`${API}/imagery`).then((r) => (r.ok ? r.json() : []));
+    imagery.forEach((layer, i) => {
+      const id = `imagery-${layer.name}`;
+      style.sources[id] = { type: 'raster', tiles: [`${location.origin}${layer.tiles}`], tileSize: 256, bounds: layer.bounds, maxzoom: layer.maxzoom };
+      style.layers.splice(1 + i, 0, { id, type: 'raster', source: id, paint: { 'raster-opacity': 0.6 } });
+    });
+    this.imagery = imagery.map((layer) => layer.name);
     const mapDiv = document.createElement('div');
     mapDiv.className = 'map2d-canvas';
     const legendDiv = document.createElement('div');
