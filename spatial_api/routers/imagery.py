@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
 from gis import imagery
+from spatial_api.schemas.common import BINARY
 
 router = APIRouter(prefix="/imagery", tags=["imagery"])
 
@@ -41,7 +42,7 @@ def list_imagery() -> list[ImageryOut]:
     ]
 
 
-@router.get("/{name}/{z}/{x}/{y}.png", response_class=Response)
+@router.get("/{name}/{z}/{x}/{y}.png", response_class=Response, responses={200: {"content": {"image/png": BINARY}}})
 def tile(name: str, z: int = Path(ge=0, le=imagery.MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
     """One 256-pixel Web Mercator tile as PNG (RGBA: transparent outside the image)."""
     data = imagery.tile_png(name, z, x, y)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Request, Response
 
+from spatial_api.schemas.common import BINARY
 from tiles import glyphs
 from tiles.mapstyle import MapStyle, map_style
 
@@ -22,7 +23,11 @@ def style(request: Request, response: Response) -> MapStyle:
     return map_style(api_base)
 
 
-@router.get("/fonts/{fontstack}/{glyph_range}.pbf", response_class=Response)
+@router.get(
+    "/fonts/{fontstack}/{glyph_range}.pbf",
+    response_class=Response,
+    responses={200: {"content": {PROTOBUF: BINARY}}},
+)
 def fonts(fontstack: str = Path(max_length=200), glyph_range: str = Path(max_length=20)) -> Response:
     """Signed-distance-field glyphs of 256 code points (``start-end``) for MapLibre labels, made on
     this server from the project's Chinese font whatever the stack is called."""
