@@ -10,7 +10,7 @@ from core import vocab
 from core.console import emit, progress
 from core.registry import registry
 
-app = typer.Typer(help="GIS layers: import vector layers and the DEM.", no_args_is_help=True)
+app = typer.Typer(help="GIS layers: import vector layers, the DEM and imagery.", no_args_is_help=True)
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
 CrsOption = typer.Option(None, "--crs", help="Source CRS as EPSG:n (overrides the file's).")
@@ -65,6 +65,19 @@ def import_dem_command(
 
     with progress(f"importing {file.name}", enabled=not as_json) as advance:
         emit(import_dem(file, crs, z_unit=z_unit, progress=advance), as_json)
+
+
+@app.command("import-imagery")
+def import_imagery_command(
+    file: Path = typer.Argument(..., help="GeoTIFF (1, 3 or 4 bands) with a CRS."),
+    name: str | None = typer.Option(None, "--name", help="Layer name (default: the file's stem)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import imagery (warped to a Web Mercator COG under the data folder), served as XYZ PNG tiles."""
+    from gis.imagery import import_imagery
+
+    with progress(f"importing {file.name}", enabled=not as_json):
+        emit(import_imagery(file, name), as_json)
 
 
 divisions_app = typer.Typer(help="Administrative divisions: division codes of buildings, pipes, projects...")

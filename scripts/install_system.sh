@@ -10,7 +10,7 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(p
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 [ -f /usr/share/proj/egm96_15.gtx ] || need+=(proj-data)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-fc-list :lang=zh | grep -q . || need+=(fonts-wqy-microhei)  # Chinese labels in the viewer's screenshots
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)  # Chinese labels: the viewer's screenshots, the 2D map's glyphs
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 [ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need+=(postgresql-15-pgaudit)  # database-level audit (`cim db up` preloads it)
 [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)  # the sensor feeds' MQTT broker (started by `cim sensors broker up`)

@@ -31,7 +31,9 @@ from spatial_api.routers import (
     exports,
     features,
     health,
+    imagery,
     layers,
+    maps,
     mvt,
     ops,
     profiles,
@@ -62,6 +64,7 @@ VENDORED = {
     "redoc": ROOT / "node_modules" / "redoc" / "bundles",
     "echarts": ROOT / "node_modules" / "echarts" / "dist",
     "proj4": ROOT / "node_modules" / "proj4" / "dist",
+    "maplibre-gl": ROOT / "node_modules" / "maplibre-gl" / "dist",
     "pdfjs": ROOT / "node_modules" / "pdfjs-dist",
 }
 
@@ -129,6 +132,8 @@ def create_app() -> FastAPI:
         analysis,
         thematic,
         mvt,
+        maps,
+        imagery,
         bim,
         jobs_router,
         tiles_router,

@@ -78,6 +78,15 @@ def _publish_models() -> list[dict[str, object]]:
         return publish_demo_models(progress=advance)
 
 
+def _import_hillshade() -> dict:
+    """The demo's imagery: a hillshade of the sample city's DEM (a bureau imports its own photographs)."""
+    from core.settings import get_settings
+    from gis.imagery import hillshade, import_imagery
+    from sample_models.load import dem_path
+
+    return import_imagery(hillshade(dem_path(), get_settings().data_dir / "sample" / "hillshade.tif"), "hillshade")
+
+
 def _build_tiles() -> dict[str, dict[str, object]]:
     from tiles.build import build_layer
     from tiles.sources import names as tile_layers
@@ -113,6 +122,7 @@ def demo(
         )
     for layer, result in _build_tiles().items():
         typer.echo(f"tiles {layer}: {result.get('features', '')} features, {result.get('tiles', '')} tiles")
+    typer.echo(f"imagery: {_import_hillshade()['name']} (the DEM's hillshade, standing in for aerial imagery)")
     base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     typer.echo(
         "\n".join(

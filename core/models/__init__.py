@@ -17,6 +17,7 @@ from core.models.credit import (
 from core.models.divisions import District
 from core.models.exports import Approval
 from core.models.history import RecordVersion
+from core.models.imagery import ImageryLayer
 from core.models.live import Alarm, AlarmStep, EventStep, EventTask, SensorRejection, SensorState
 from core.models.network import (
     NetworkIssue,
@@ -47,6 +48,7 @@ from core.models.security import ApiKey, LoginThrottle, RefreshToken
 from core.models.supervision import Inspection, SafetyAppraisal
 
 __all__ = [
+    "ImageryLayer",
     "Approval",
     "CreditAlert",
     "CreditIndicator",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
@@ -12,6 +12,7 @@ from core.errors import NotFound, UserError
 from core.registry import Layer, registry
 from core.settings import get_settings
 from spatial_api.security import readable_layer
+from tiles.tilejson import TileJSON, tilejson
 
 router = APIRouter(prefix="/mvt", tags=["mvt"])
 
@@ -19,32 +20,71 @@ MVT = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 22
+# Below this zoom tiles are generalised: lines and rings simplified to a pixel (of a 256-pixel tile),
+# polygons smaller than MIN_AREA_PX square pixels left out. From it on, every vertex is kept.
+GENERALISE_BELOW = 14
+MIN_AREA_PX = 2.0
+WEB_MERCATOR_WIDTH_M = 40075016.685578488
+
+
+def generalisation(z: int) -> tuple[float, float]:
+    """(simplification tolerance in Web Mercator metres, smallest polygon area in square metres) at zoom z."""
+    if z >= GENERALISE_BELOW:
+        return 0.0, 0.0
+    pixel = WEB_MERCATOR_WIDTH_M / 2**z / 256
+    return pixel, MIN_AREA_PX * pixel * pixel
 
 
 def tile_sql(collection: Layer) -> str:
-    """Features of a collection in tile z/x/y, clipped with a buffer, properties from the registry."""
+    """Features of a collection in tile z/x/y, clipped with a buffer, properties from the registry,
+    generalised by ``:tolerance`` and ``:min_area`` (:func:`generalisation`)."""
     geom = layers.geom_sql(collection)
-    props = ", ".join(f"t.{p.name}" for p in collection.properties if p.name != collection.id_column)
+    names = [p.name for p in collection.properties if p.name != collection.id_column]
+    props = "".join(f", t.{name}" for name in names)
+    outer = "".join(f", s.{name}" for name in names)
     srid = get_settings().store_srid
     return f"""
         WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
              box AS (SELECT ST_Transform(ST_Segmentize(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}),
                                                        (ST_XMax(g) - ST_XMin(g)) / 16), {srid}) AS g FROM env),
-             q AS (SELECT t.{collection.id_column} AS id{", " + props if props else ""},
-                          ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g, {EXTENT}, {BUFFER}, true) AS geom
-                     FROM {collection.from_clause}, env, box WHERE {layers.overlaps_sql(collection, "box.g")})
+             s AS (SELECT t.{collection.id_column} AS id{props}, ST_Transform({geom}, 3857) AS g
+                     FROM {collection.from_clause}, box WHERE {layers.overlaps_sql(collection, "box.g")}),
+             q AS (SELECT s.id{outer},
+                          ST_AsMVTGeom(CASE WHEN :tolerance > 0 THEN ST_Simplify(s.g, :tolerance, true) ELSE s.g END,
+                                       env.g, {EXTENT}, {BUFFER}, true) AS geom
+                     FROM s, env WHERE :min_area = 0 OR ST_Dimension(s.g) < 2 OR ST_Area(s.g) >= :min_area)
         SELECT ST_AsMVT(q, :layer, {EXTENT}, 'geom') FROM q WHERE q.geom IS NOT NULL"""
+
+
+def _mvt_layer(layer: str) -> Layer:
+    collection = registry().get(layer)
+    if collection is None or not collection.mvt:
+        served = ", ".join(la.name for la in registry().mvt())
+        raise NotFound(f"no vector tiles of {layer!r}; layers: {served}")
+    return collection
+
+
+@router.get("/{layer}/tilejson.json", response_model=TileJSON, dependencies=[Depends(readable_layer)])
+def layer_tilejson(layer: str, request: Request, response: Response) -> TileJSON:
+    """TileJSON 3.0.0 of the layer's vector tiles: URL template, zooms, bounds and centre, and the
+    tile's vector layer with its fields (``id`` is the feature id: MapLibre ``promoteId: "id"``)."""
+    collection = _mvt_layer(layer)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    url = str(request.url_for("tile", layer=layer, z="0", x="0", y="0"))
+    template = url.replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
+    return tilejson(collection, template)
 
 
 @router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(readable_layer)])
 def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
     """One vector tile (Web Mercator XYZ) of a layer; the layer name inside the tile is the collection id."""
-    collection = registry().get(layer)
-    if collection is None or not collection.mvt:
-        served = ", ".join(la.name for la in registry().mvt())
-        raise NotFound(f"no vector tiles of {layer!r}; layers: {served}")
+    collection = _mvt_layer(layer)
     if x >= 2**z or y >= 2**z:
         raise UserError(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
+    tolerance, min_area = generalisation(z)
     with read_engine().connect() as conn:
-        data = conn.execute(text(tile_sql(collection)), {"z": z, "x": x, "y": y, "layer": layer}).scalar()
+        data = conn.execute(
+            text(tile_sql(collection)),
+            {"z": z, "x": x, "y": y, "layer": layer, "tolerance": tolerance, "min_area": min_area},
+        ).scalar()
     return Response(bytes(data or b""), media_type=MVT, headers={"Cache-Control": "public, max-age=60"})

@@ -79,6 +79,8 @@ async function main() {
     loadCardLabels(); // the panels' words for record fields, once the first view is complete
     return ms;
   });
+  // Imported imagery drapes the globe once the first view is complete.
+  cim.imagery = cim.allLoaded.then(() => import('./imagery.js')).then(({ addImagery }) => addImagery(viewer));
   const extent = await ground;
   const navigation = new Navigation(viewer, extent);
   cim.navigation = navigation;
@@ -242,6 +244,7 @@ async function main() {
   $('lang').onclick = () => {
     i18n.setLanguage(i18n.language() === 'zh' ? 'en' : 'zh');
     $('legend').innerHTML = layers.legendHtml(layers.themeLegend);
+    cim.map2d.map?.relabel();
     refreshLogin();
   };
   const refreshLogin = setupLogin();
@@ -358,6 +361,13 @@ async function main() {
     await cim.credit.module.start();
     cim.credit.ready = true;
   });
+
+  // The 2D/3D switch: the 2D map's modules load the first time it is switched to.
+  cim.map2d = { mode: '3d' };
+  $('map-mode').onclick = async () => {
+    const { toggle } = await import('./map2d.js');
+    await toggle($('map-mode'), $('globe'), $('map2d'), cim.map2d);
+  };
 
   // Test and benchmark hooks.
   cim.waitForTiles = () => waitForTiles(layers, viewer);
