@@ -139,6 +139,12 @@ def read_engine() -> Engine:
     return _autocommit(_standby_engine() or get_engine())
 
 
+def reads_on_primary() -> bool:
+    """Whether :func:`read_engine`'s connections are the primary's (no standby configured), so a
+    read-only request may also write there, e.g. its audit row."""
+    return _standby_engine() is None
+
+
 @lru_cache(maxsize=1)
 def _autocommit(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
