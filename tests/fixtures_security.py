@@ -3,11 +3,20 @@ address (so lockouts stay out of other tests), throw-away users made through the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.conftest import ROOT
 
 API = "/api/v1"
 STRONG = "Correct-horse-9-battery"
@@ -54,3 +63,29 @@ def login(client: TestClient, username: str, password: str) -> dict:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def oidc_provider(port: int, client_id: str, secret: str, callback: str, users: dict) -> Iterator[str]:
+    """The OpenID Connect provider of tests/oidc_provider.py as a process on ``port`` for one client;
+    yields its issuer URL once it answers."""
+    env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}  # plain HTTP on loopback, for the test only
+    args = [sys.executable, "-m", "tests.oidc_provider", str(port), client_id, secret, callback, json.dumps(users)]
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    issuer = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.terminate()
+                raise RuntimeError(process.communicate(timeout=10)[1].decode()[-2000:])
+            time.sleep(0.1)
+        yield issuer
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -4,11 +4,6 @@ flow is played with httpx; the role comes from the provider's claims through the
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,8 +13,7 @@ from fastapi.testclient import TestClient
 
 from core.settings import get_settings
 from spatial_api.local_server import free_port
-from tests.conftest import ROOT
-from tests.fixtures_security import API, bearer
+from tests.fixtures_security import API, bearer, oidc_provider
 
 CALLBACK = f"http://testserver{API}/auth/oidc/callback"
 USERS = {
@@ -31,27 +25,8 @@ USERS = {
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """The provider on a free port; yields its issuer URL."""
-    port = free_port()
-    env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}  # plain HTTP on loopback, for the test only
-    args = [sys.executable, "-m", "tests.oidc_provider", str(port), "cim-test", "cim-test-secret", CALLBACK]
-    process = subprocess.Popen([*args, json.dumps(USERS)], cwd=ROOT, env=env, stderr=subprocess.PIPE)
-    issuer = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.terminate()
-                raise RuntimeError(process.communicate(timeout=10)[1].decode()[-2000:])
-            time.sleep(0.1)
+    with oidc_provider(free_port(), "cim-test", "cim-test-secret", CALLBACK, USERS) as issuer:
         yield issuer
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
