@@ -145,6 +145,15 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="session")
+def owner_database(database: Engine) -> Engine:
+    """The schema owner's engine on the session's database: for what a test does that the application
+    role may not (DDL, triggers), as an operator would."""
+    from core.db import owner_engine
+
+    return owner_engine()
+
+
+@pytest.fixture(scope="session")
 def client(database: Engine):
     """The API app with its lifespan (queue worker included)."""
     from fastapi.testclient import TestClient
