@@ -241,3 +241,19 @@ def test_the_test_session_runs_as_production(database, server_url):
     assert (user, owner, set(tables)) == (cluster.DB_USER, cluster.OWNER_USER, {cluster.OWNER_USER})
     with pytest.raises(ProgrammingError, match="must be owner"), database.begin() as conn:
         conn.execute(sqltext("ALTER TABLE building ADD COLUMN intruder int"))
+
+
+def test_an_owner_url_of_another_database_is_not_used(database):
+    """A process pointed at another database by DATABASE_URL alone (an inherited CIM_OWNER_DATABASE_URL
+    beside it) runs owner work on its own database, never on the inherited one."""
+    from core.db import owner_url
+    from core.settings import configured, get_settings
+
+    mine = make_url(database.url).set(database="elsewhere")
+    inherited = mine.set(username="cim_owner", database="the_session")
+    update = {"database_url": mine.render_as_string(False), "owner_database_url": inherited.render_as_string(False)}
+    with configured(get_settings().model_copy(update=update)):
+        assert make_url(owner_url()) == mine.set(drivername="postgresql+psycopg")
+    update["owner_database_url"] = inherited.set(database="elsewhere").render_as_string(False)
+    with configured(get_settings().model_copy(update=update)):
+        assert make_url(owner_url()).username == "cim_owner"
