@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -9,13 +10,15 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import cluster
 from core.errors import NotFound, UserError
 from core.settings import get_settings, on_configure, store_srid
+
+log = logging.getLogger("cim.db")
 
 
 class DatabaseUnavailable(UserError):
@@ -49,13 +52,22 @@ def owner_url() -> str:
     cluster's owner."""
     settings = get_settings()
     if settings.owner_database_url:
-        return make_url(settings.owner_database_url).set(drivername="postgresql+psycopg").render_as_string(False)
+        owner = make_url(settings.owner_database_url).set(drivername="postgresql+psycopg")
+        if not settings.database_url or _place(owner) == _place(make_url(database_url())):
+            return owner.render_as_string(False)
+        # an owner URL inherited for another database (a process pointed elsewhere by DATABASE_URL alone)
+        log.warning("CIM_OWNER_DATABASE_URL names another database than DATABASE_URL: not used")
     if settings.database_url:
         return database_url()
     state = cluster.status()
     if not state.running or state.owner_url is None:
         raise DatabaseUnavailable("no database: run `cim db up` (or set DATABASE_URL to a PostGIS)")
     return state.owner_url
+
+
+def _place(url: URL) -> tuple:
+    """Which database a URL names: hosts, ports, database name."""
+    return (url.host, url.port, url.database, url.query.get("host"), url.query.get("port"))
 
 
 def application_role() -> str:
@@ -137,6 +149,12 @@ def read_engine() -> Engine:
     (it drops them all on every ROLLBACK, and planning the API's larger statements anew costs ~1 ms).
     Each statement sees its own snapshot. With ``DATABASE_READ_URL`` set, a standby's pool."""
     return _autocommit(_standby_engine() or get_engine())
+
+
+def reads_on_primary() -> bool:
+    """Whether :func:`read_engine`'s connections are the primary's (no standby configured), so a
+    read-only request may also write there, e.g. its audit row."""
+    return _standby_engine() is None
 
 
 @lru_cache(maxsize=1)

@@ -127,7 +127,11 @@ class Settings(BaseSettings):
     def environment(self) -> dict[str, str]:
         """The environment variables that give a child process (a ``cim`` command) these settings'
         database and data folder."""
-        return {"CIM_DATA_DIR": str(self.data_dir)} | ({"DATABASE_URL": self.database_url} if self.database_url else {})
+        return (
+            {"CIM_DATA_DIR": str(self.data_dir)}
+            | ({"DATABASE_URL": self.database_url} if self.database_url else {})
+            | ({"CIM_OWNER_DATABASE_URL": self.owner_database_url} if self.owner_database_url else {})
+        )
 
 
 _current: Settings | None = None

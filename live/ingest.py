@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from sqlalchemy import Connection, Row, text
 
+from core.db import owner_engine
 from live import alarms, rules
 from live.settings import get_live_settings
 
@@ -83,11 +84,16 @@ def forget_partitions() -> None:
     _partitions_made.clear()
 
 
-def ensure_partitions(conn: Connection, times: list[datetime]) -> None:
-    """The monthly partitions these times fall in (created on demand, once per process)."""
+def ensure_partitions(times: list[datetime]) -> None:
+    """The monthly partitions these times fall in (created on demand, once per process), made and
+    committed by the schema's owner (the application role may not create tables) before the readings
+    are written."""
     months = {t.astimezone(UTC).strftime("%Y-%m-01") for t in times} - _partitions_made
-    for month in sorted(months):
-        conn.execute(text("SELECT sensor_reading_partition(CAST(:m AS timestamptz))"), {"m": f"{month}T00:00:00Z"})
+    if not months:
+        return
+    with owner_engine().begin() as owner:
+        for month in sorted(months):
+            owner.execute(text("SELECT sensor_reading_partition(CAST(:m AS timestamptz))"), {"m": f"{month}T00:00:00Z"})
     _partitions_made.update(months)
 
 
@@ -187,7 +193,7 @@ def ingest(
     record_rejections(conn, channel, result.rejected)
     if not good:
         return result
-    ensure_partitions(conn, [r.time for r in good])
+    ensure_partitions([r.time for r in good])
     kinds = rules.kinds()
     rows = [(r.sensor_id, r.time, r.value, kinds[kinds_of[r.sensor_id]].abnormal(r.value)) for r in good]
     inserted = _insert(conn, rows)

@@ -9,7 +9,7 @@ import time
 from collections import deque
 
 from fastapi import Request
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from core.db import get_engine
 from spatial_api.clientaddr import client_address
@@ -39,22 +39,28 @@ def record(
     request: Request | None,
     result: str = "ok",
     detail: dict | None = None,
+    conn: Connection | None = None,
 ) -> None:
-    """Write one audit row in its own transaction, committed (durably) before the caller goes on: it
-    stays even when the action fails. One plain INSERT: the database chains it. ``detail`` holds e.g.
-    a record's before and after (in the chain too)."""
-    with get_engine().begin() as conn:
-        conn.execute(
-            AUDIT_INSERT,
-            {
-                "u": principal.username,
-                "a": action,
-                "o": obj,
-                "addr": address_of(request),
-                "r": result,
-                "d": json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
-            },
-        )
+    """Write one audit row, committed (durably) before the caller goes on. One plain INSERT: the database
+    chains it. ``detail`` holds e.g. a record's before and after (in the chain too).
+
+    Without ``conn`` the row has a transaction (and pool connection) of its own, so it stays even when the
+    action fails. With ``conn`` (on the primary) it is written on the caller's connection: in its
+    transaction, or, on an autocommit connection such as :func:`core.db.read_engine`'s, committed by its
+    own statement: one round trip, no second checkout."""
+    values = {
+        "u": principal.username,
+        "a": action,
+        "o": obj,
+        "addr": address_of(request),
+        "r": result,
+        "d": json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
+    }
+    if conn is not None:
+        conn.execute(AUDIT_INSERT, values)
+        return
+    with get_engine().begin() as own:
+        own.execute(AUDIT_INSERT, values)
 
 
 class _Tally:

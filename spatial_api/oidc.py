@@ -99,22 +99,39 @@ def _client(settings: Settings, redirect_uri: str) -> OAuth2Session:
     )
 
 
-def start(settings: Settings, redirect_uri: str) -> tuple[str, str]:
-    """The provider's authorization URL to send the browser to, and the signed cookie to set."""
+def start(settings: Settings, redirect_uri: str, viewer: bool = False) -> tuple[str, str]:
+    """The provider's authorization URL to send the browser to, and the signed cookie to set (which
+    remembers whether the viewer began the login, to be sent back to it)."""
     verifier, nonce = generate_token(64), secrets.token_urlsafe(24)
     url, state = _client(settings, redirect_uri).create_authorization_url(
         _discovery(settings.oidc_issuer or "")["authorization_endpoint"], code_verifier=verifier, nonce=nonce
     )
-    cookie = {"typ": "oidc", "state": state, "verifier": verifier, "nonce": nonce, "exp": time.time() + COOKIE_SECONDS}
+    cookie = {
+        "typ": "oidc",
+        "state": state,
+        "verifier": verifier,
+        "nonce": nonce,
+        "viewer": viewer,
+        "exp": time.time() + COOKIE_SECONDS,
+    }
     return url, jwt.encode(cookie, settings.jwt_secret or "", algorithm=ALGORITHM)
+
+
+def _pending(settings: Settings, cookie: str | None) -> dict[str, Any]:
+    try:
+        return dict(jwt.decode(cookie or "", settings.jwt_secret or "", algorithms=[ALGORITHM]))
+    except jwt.PyJWTError as exc:
+        raise unauthorized("the single sign-on began elsewhere or too long ago: start it again") from exc
+
+
+def for_viewer(settings: Settings, cookie: str | None) -> bool:
+    """Whether the viewer began this login (the cookie :func:`finish` accepted)."""
+    return _pending(settings, cookie).get("viewer") is True
 
 
 def finish(settings: Settings, redirect_uri: str, cookie: str | None, code: str, state: str) -> dict[str, Any]:
     """The ID token's claims after the code exchange; a 401 for anything not right."""
-    try:
-        pending = jwt.decode(cookie or "", settings.jwt_secret or "", algorithms=[ALGORITHM])
-    except jwt.PyJWTError as exc:
-        raise unauthorized("the single sign-on began elsewhere or too long ago: start it again") from exc
+    pending = _pending(settings, cookie)
     if pending.get("typ") != "oidc" or not secrets.compare_digest(str(pending.get("state")), state):
         raise unauthorized("the single sign-on's state does not match: start it again")
     issuer = settings.oidc_issuer or ""

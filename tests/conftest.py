@@ -19,16 +19,21 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @contextmanager
-def settings_for(database_url: str, data_dir: Path | None = None) -> Iterator[None]:
-    """The process on another database (and data folder) inside the block, by constructing its
-    settings; the ``cim`` commands tests run as child processes get the same through their
-    environment, which is put back afterwards."""
+def settings_for(database_url: str, data_dir: Path | None = None, owner_url: str | None = None) -> Iterator[None]:
+    """The process on another database (and data folder; the schema owner's URL when another role owns
+    it) inside the block, by constructing its settings; the ``cim`` commands tests run as child processes
+    get the same through their environment, which is put back afterwards."""
     from core.settings import configured, get_settings
 
     settings = get_settings().model_copy(
-        update={"database_url": database_url, "data_dir": data_dir or get_settings().data_dir}
+        update={
+            "database_url": database_url,
+            "data_dir": data_dir or get_settings().data_dir,
+            "owner_database_url": owner_url,
+        }
     )
-    saved = {key: os.environ.get(key) for key in settings.environment()}
+    saved = {key: os.environ.get(key) for key in {*settings.environment(), "CIM_OWNER_DATABASE_URL"}}
+    os.environ.pop("CIM_OWNER_DATABASE_URL", None)  # an outer block's owner is not this database's
     os.environ.update(settings.environment())
     try:
         with configured(settings):
@@ -60,13 +65,33 @@ def server_url() -> str:
 
 def create_database(server_url: str, name: str) -> str:
     """Create an empty database on the server; return its URL. On the local cluster the database
-    belongs to the application role, and the URL is that role's, as the server would use it."""
+    belongs to the application role, and the URL is that role's."""
     from core import cluster
 
     local = cluster.status()
     owner_url = server_url
     if local.admin_url is not None and make_url(local.admin_url) == make_url(server_url) and local.url:
         owner_url = local.url
+    return _create(server_url, name, owner_url)
+
+
+def create_owned_database(server_url: str, name: str) -> tuple[str, str]:
+    """Create an empty database as production has it; return (the application's URL, the owner's URL).
+    On the local cluster the owner role (``cim_owner``) owns it and runs the migrations, and the
+    application role (``cim``) may only read and write rows (core/roles.py); on another server
+    (DATABASE_URL) one role is both."""
+    from core import cluster
+
+    local = cluster.status()
+    if local.admin_url is None or make_url(local.admin_url) != make_url(server_url) or not local.owner_url:
+        url = _create(server_url, name, server_url)
+        return url, url
+    owner_url = _create(server_url, name, local.owner_url)
+    return make_url(local.url).set(database=name).render_as_string(hide_password=False), owner_url
+
+
+def _create(server_url: str, name: str, owner_url: str) -> str:
+    """``name`` made on the server, owned by ``owner_url``'s role; that role's URL to it."""
     owner = make_url(owner_url).username
     admin = create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -84,9 +109,10 @@ def drop_database(server_url: str, name: str) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """A fresh, migrated database for the whole session; dropped at the end."""
+    """A fresh database for the whole session, migrated by the schema's owner and used by the DML-only
+    application role as in production; dropped at the end."""
     name = f"cim_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(server_url, name)
+    url, owner_url = create_owned_database(server_url, name)
     data_dir = tmp_path_factory.mktemp("cim-data")
     from core import migrate
     from core.db import get_engine
@@ -104,7 +130,7 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     os.environ.update(session_env)
     configure(None)  # read again with the session's environment
     try:
-        with settings_for(url, data_dir):
+        with settings_for(url, data_dir, owner_url if owner_url != url else None):
             migrate.upgrade()
             yield get_engine()
             get_engine().dispose()
@@ -116,6 +142,15 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 os.environ[key] = value
         configure(None)
         drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def owner_database(database: Engine) -> Engine:
+    """The schema owner's engine on the session's database: for what a test does that the application
+    role may not (DDL, triggers), as an operator would."""
+    from core.db import owner_engine
+
+    return owner_engine()
 
 
 @pytest.fixture(scope="session")

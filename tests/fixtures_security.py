@@ -3,11 +3,19 @@ address (so lockouts stay out of other tests), throw-away users made through the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
+
+from spatial_api.local_server import answers, await_ready, stop
+from tests.conftest import ROOT
 
 API = "/api/v1"
 STRONG = "Correct-horse-9-battery"
@@ -54,3 +62,19 @@ def login(client: TestClient, username: str, password: str) -> dict:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def oidc_provider(port: int, client_id: str, secret: str, callback: str, users: dict) -> Iterator[str]:
+    """The OpenID Connect provider of tests/oidc_provider.py as a process on ``port`` for one client;
+    yields its issuer URL once it answers."""
+    env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}  # plain HTTP on loopback, for the test only
+    args = [sys.executable, "-m", "tests.oidc_provider", str(port), client_id, secret, callback, json.dumps(users)]
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    issuer = f"http://127.0.0.1:{port}"
+    try:
+        ready = answers(f"{issuer}/.well-known/openid-configuration")
+        await_ready(process, ready, 30, lambda: process.communicate(timeout=10)[1].decode())
+        yield issuer
+    finally:
+        stop(process)

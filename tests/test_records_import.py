@@ -242,7 +242,7 @@ def test_all_or_nothing_writes_nothing_when_a_row_is_refused(write_csv, codes, e
     assert sql("SELECT count(*) AS n FROM enterprise WHERE uscc = ANY(:k)", k=[r[0] for r in rows])[0]["n"] == 0
 
 
-def test_a_failing_import_leaves_nothing(codes, write_csv, sql, database):
+def test_a_failing_import_leaves_nothing(codes, write_csv, sql, owner_database):
     """The database refuses the last new row (a trigger standing in for a rule the spec does not know):
     the updates and inserts before it are rolled back with it, versions included."""
     header = ["项目编号", "项目名称", "项目类别", "项目阶段"]
@@ -254,7 +254,7 @@ def test_a_failing_import_leaves_nothing(codes, write_csv, sql, database):
         [fresh[0], "新项目", "房建", "施工"],
         [fresh[1], "FAIL", "房建", "施工"],
     ]
-    with database.begin() as conn:
+    with owner_database.begin() as conn:
         conn.exec_driver_sql(
             """CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS
                $$ BEGIN IF NEW.name = 'FAIL' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$;
@@ -264,7 +264,7 @@ def test_a_failing_import_leaves_nothing(codes, write_csv, sql, database):
         with pytest.raises(Exception, match="refused by test"):
             import_file(write_csv("fails.csv", header, rows), "projects")
     finally:
-        with database.begin() as conn:
+        with owner_database.begin() as conn:
             conn.exec_driver_sql("DROP TRIGGER test_refuse ON project; DROP FUNCTION test_refuse();")
     assert sql("SELECT name FROM project WHERE code = :c", c=existing)[0]["name"] == "原名"
     assert sql("SELECT count(*) AS n FROM project WHERE code = ANY(:c)", c=fresh)[0]["n"] == 0

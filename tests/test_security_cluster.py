@@ -19,7 +19,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import text as sqltext
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from core.secrets import generated
 from spatial_api.local_server import free_port
@@ -215,3 +217,43 @@ def test_pgaudit_logs_statements_outside_the_application(own_cluster):
     expected = [["READ", "SELECT"], ["DDL", "CREATE TABLE"], ["DDL", "DROP TABLE"]]
     assert [line.split(",")[3:5] for line in lines] == expected
     assert not any(marks["cim"] in line for line in audited()), "the application's reads stay out of pgaudit's log"
+
+
+def test_the_test_session_runs_as_production(database, server_url):
+    """The session's database (tests/conftest.py) is the owner's, migrated by it; the app and the tests
+    use the DML-only application role, so anything the app does that needs more fails in the suite."""
+    from core import cluster
+
+    if make_url(server_url).username != cluster.ADMIN_USER:  # the session is on DATABASE_URL's server
+        pytest.skip("DATABASE_URL names one role for everything; the local cluster has the two")
+    with database.connect() as conn:
+        user, owner = conn.execute(
+            sqltext("SELECT current_user, pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+        ).one()
+        tables = conn.execute(
+            sqltext(
+                """SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')"""
+            )
+        ).scalars()
+    assert (user, owner, set(tables)) == (cluster.DB_USER, cluster.OWNER_USER, {cluster.OWNER_USER})
+    with pytest.raises(ProgrammingError, match="must be owner"), database.begin() as conn:
+        conn.execute(sqltext("ALTER TABLE building ADD COLUMN intruder int"))
+
+
+def test_an_owner_url_of_another_database_is_not_used(database):
+    """A process pointed at another database by DATABASE_URL alone (an inherited CIM_OWNER_DATABASE_URL
+    beside it) runs owner work on its own database, never on the inherited one."""
+    from core.db import owner_url
+    from core.settings import configured, get_settings
+
+    mine = make_url(database.url).set(database="elsewhere")
+    inherited = mine.set(username="cim_owner", database="the_session")
+    update = {"database_url": mine.render_as_string(False), "owner_database_url": inherited.render_as_string(False)}
+    with configured(get_settings().model_copy(update=update)):
+        assert make_url(owner_url()) == mine.set(drivername="postgresql+psycopg")
+    update["owner_database_url"] = inherited.set(database="elsewhere").render_as_string(False)
+    with configured(get_settings().model_copy(update=update)):
+        assert make_url(owner_url()).username == "cim_owner"

@@ -154,17 +154,19 @@ def test_cumulative_paging_is_an_export(client, new_user, rows):
     assert "in the last hour" in exports[0]["object"]
 
 
-def test_the_audit_log_refuses_update_delete_and_truncate(database):
+def test_the_audit_log_refuses_update_delete_and_truncate(database, owner_database):
+    """The application role has no right to; even the owner (the table's triggers) is refused."""
     for statement in (
         "UPDATE audit_log SET result = 'ok' WHERE id = (SELECT max(id) FROM audit_log)",
         "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)",
         "TRUNCATE audit_log",
     ):
-        with pytest.raises(DBAPIError, match="append-only"), database.begin() as conn:
-            conn.execute(text(statement))
+        for engine, refusal in ((database, "permission denied"), (owner_database, "append-only")):
+            with pytest.raises(DBAPIError, match=refusal), engine.begin() as conn:
+                conn.execute(text(statement))
 
 
-def test_the_verifier_finds_a_changed_or_missing_row(client, role_headers, database, rows):
+def test_the_verifier_finds_a_changed_or_missing_row(client, role_headers, owner_database, rows):
     for i in range(4):
         client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer bad-{i}"})  # refusals: audit rows
     verdict = client.get(f"{API}/audit/verify", headers=role_headers["admin"]).json()
@@ -172,7 +174,7 @@ def test_the_verifier_finds_a_changed_or_missing_row(client, role_headers, datab
     assert verdict == {"rows": chained, "ok": True, "first_bad_id": None, "reason": None}
     assert client.get(f"{API}/audit/verify", headers=role_headers["planner"]).status_code == 403
 
-    with database.connect() as conn:
+    with owner_database.connect() as conn:  # only the owner can turn the trigger off
         transaction = conn.begin()
         try:
             conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_immutable"))

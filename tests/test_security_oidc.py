@@ -4,10 +4,6 @@ flow is played with httpx; the role comes from the provider's claims through the
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,9 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import get_settings
-from spatial_api.local_server import answers, await_ready, free_port, stop
-from tests.conftest import ROOT
-from tests.fixtures_security import API, bearer
+from spatial_api.local_server import free_port
+from tests.fixtures_security import API, bearer, oidc_provider
 
 CALLBACK = f"http://testserver{API}/auth/oidc/callback"
 USERS = {
@@ -30,17 +25,8 @@ USERS = {
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """The provider on a free port; yields its issuer URL."""
-    port = free_port()
-    env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}  # plain HTTP on loopback, for the test only
-    args = [sys.executable, "-m", "tests.oidc_provider", str(port), "cim-test", "cim-test-secret", CALLBACK]
-    process = subprocess.Popen([*args, json.dumps(USERS)], cwd=ROOT, env=env, stderr=subprocess.PIPE)
-    issuer = f"http://127.0.0.1:{port}"
-    try:
-        ready = answers(f"{issuer}/.well-known/openid-configuration")
-        await_ready(process, ready, 30, lambda: process.communicate(timeout=10)[1].decode())
+    with oidc_provider(free_port(), "cim-test", "cim-test-secret", CALLBACK, USERS) as issuer:
         yield issuer
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@
   load drift hits all. Then one audit row alone (its durable commit included), p50.
 - audit overhead, isolated: the emergency identify as is vs the same request with
   ``spatial_api.audit.record`` made a no-op (in this bench process only, for that request only): the
-  one INSERT into audit_log and its durable commit are all that differ.
+  one INSERT into audit_log and its durable commit are all that differ. Then one audit row alone, on a
+  pool checkout and transaction of its own, and on a held autocommit read connection (identify's way).
 - encrypted-field overhead: the same emergency identify (audit off in both, so the audit row's noise
   does not hide it) with ``decrypt_field`` as is vs replaced by returning the stored value (the name
   ``gis.analysis.records.decrypt_field``, which identify calls, patched in this process only); and one
@@ -203,6 +204,15 @@ def run(rounds: int) -> None:
         started = time.perf_counter()
         audit.record("bench", "identify", Principal("bench", "emergency"), None)
         audit_samples.append(time.perf_counter() - started)
+    # The same row as identify writes it now: on a held autocommit read connection (one round trip).
+    from core.db import read_engine
+
+    held_samples = []
+    with read_engine().connect() as conn:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            audit.record("bench", "identify", Principal("bench", "emergency"), None, conn=conn)
+            held_samples.append(time.perf_counter() - started)
 
     logins = 30
     started = time.perf_counter()
@@ -220,6 +230,7 @@ def run(rounds: int) -> None:
         "personal_read_ratio": round(identify["emergency"] / identify["planner"], 3),
         "audit_row_p50_ms": _p50_ms(audit_samples),
         "audit_row_share_of_identify": round(_p50_ms(audit_samples) / identify["planner"], 3),
+        "audit_row_on_read_connection_p50_ms": _p50_ms(held_samples),
         "audit_overhead_ratio": round(identify["emergency"] / identify["emergency_no_audit"], 3),
         "audit_row_share_of_emergency_identify": round(_p50_ms(audit_samples) / identify["emergency"], 3),
         "phones_decrypted_per_identify": opened,

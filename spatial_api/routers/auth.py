@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
@@ -15,7 +17,7 @@ from core.privacy import hash_password, verify_password
 from core.settings import get_settings
 from core.users import check_password
 from spatial_api import audit, oidc
-from spatial_api.schemas.auth import Me, PasswordChange, RefreshRequest, TokenPair
+from spatial_api.schemas.auth import Me, PasswordChange, RefreshRequest, SsoConfig, TokenPair
 from spatial_api.security import Principal, current_principal, issue_token, unauthorized
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -78,10 +80,15 @@ def _callback_url(request: Request) -> str:
     status_code=302,
     responses={302: {"description": "to the identity provider's login"}, 404: {"description": "no provider set"}},
 )
-def oidc_login(request: Request) -> RedirectResponse:
-    """Single sign-on: send the browser to the identity provider (authorization code with PKCE)."""
+def oidc_login(
+    request: Request,
+    to: Literal["api", "viewer"] = Query("api", description="viewer: come back to the viewer signed in"),
+) -> RedirectResponse:
+    """Single sign-on: send the browser to the identity provider (authorization code with PKCE). Back
+    from it, the callback answers the token pair, or with ``to=viewer`` sends the browser to the viewer
+    with the pair in the URL's fragment (which never reaches a server), for the page to keep."""
     settings = oidc.settings_now()
-    url, cookie = oidc.start(settings, _callback_url(request))
+    url, cookie = oidc.start(settings, _callback_url(request), viewer=to == "viewer")
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
         oidc.COOKIE,
@@ -95,14 +102,27 @@ def oidc_login(request: Request) -> RedirectResponse:
     return response
 
 
-@router.get("/oidc/callback", response_model=TokenPair)
+@router.get("/oidc", response_model=SsoConfig)
+def oidc_config(request: Request) -> SsoConfig:
+    """Whether single sign-on is configured, and where the viewer's button starts it."""
+    settings = get_settings()
+    if not (settings.oidc_issuer and settings.oidc_client_id):
+        return SsoConfig(enabled=False, login_url=None)
+    return SsoConfig(enabled=True, login_url=f"{request.url_for('oidc_login').path}?to=viewer")
+
+
+@router.get(
+    "/oidc/callback",
+    response_model=TokenPair,
+    responses={303: {"description": "with a login the viewer began: to the viewer, the pair in the fragment"}},
+)
 def oidc_callback(
     request: Request,
     code: str | None = Query(None, max_length=4096),
     state: str | None = Query(None, max_length=1024),
     error: str | None = Query(None, max_length=200),
     pending: str | None = Cookie(None, alias=oidc.COOKIE),
-) -> TokenPair:
+) -> TokenPair | RedirectResponse:
     """Where the identity provider sends the browser back: the code becomes this server's token pair,
     for the local account of the provider's user, with the role its claims map to."""
     settings = oidc.settings_now()
@@ -117,6 +137,9 @@ def oidc_callback(
             user = oidc.account(session, identity)
             pair = _pair(user, sessions.issue_refresh(session, user))
         outcome = "ok"
+        if oidc.for_viewer(settings, pending):
+            fragment = urlencode({**pair.model_dump(), "username": identity.username})
+            return RedirectResponse(f"/#sso&{fragment}", status_code=303)
         return pair
     except HTTPException as exc:
         outcome = "denied" if exc.status_code in (401, 403) else outcome

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from core import districts, layers
-from core.db import read_engine
+from core.db import read_engine, reads_on_primary
 from core.errors import UserError
 from core.registry import registry
 from core.settings import store_srid
@@ -50,8 +50,10 @@ def identify(
             key = layers.feature_id(found, fid)
             where = (found.from_clause, f"t.{found.id_column}", key, layers.geom_sql(found), None)
             districts.check(conn, *where, principal.districts, f"{found_layer} {fid}")
-    if principal.sees_personal_data and identify_.has_people(answer):
-        audit.record("read_personal", f"identify {found_layer}/{fid}", principal, request)
+        if principal.sees_personal_data and identify_.has_people(answer):
+            # on the read's own autocommit connection: durable before the answer leaves, one round trip
+            on = conn if reads_on_primary() else None
+            audit.record("read_personal", f"identify {found_layer}/{fid}", principal, request, conn=on)
     return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
 
 

@@ -27,3 +27,8 @@ class Me(BaseModel):
     role: str
     sees_personal_data: bool
     districts: list[str] | None
+
+
+class SsoConfig(BaseModel):
+    enabled: bool
+    login_url: str | None  # where the viewer's single sign-on button sends the browser

@@ -139,6 +139,9 @@ export async function login(username, password) {
   return auth.user;
 }
 
+/** Whether single sign-on is configured: {enabled, login_url}. */
+export const ssoConfig = () => request('auth/oidc', { quiet: true });
+
 // --- the layer registry and vocabularies (asked once, early: index.html starts it), tiles
 let registryAnswer = null;
 export const layerRegistry = () => (registryAnswer ??= request('layers'));
