@@ -32,6 +32,7 @@ export class Picker {
     this.layers = layers;
     this.selected = null; // {feature, colour}
     this.last = null; // {layer, id} of the last identified feature
+    this.cards = null; // async (element, answer): the UI kit's record card, once main.js sets it
   }
 
   select(feature) {
@@ -87,8 +88,17 @@ export class Picker {
     return this.show(`${t(layer)} ${id}`, answer);
   }
 
-  show(title, answer) {
+  /** The answer in the side panel: the kit's card of tabs, else (no kit) nested sections. */
+  async show(title, answer) {
     const empty = !answer || (typeof answer === 'object' && Object.keys(answer).length === 0);
+    if (!empty && this.cards) {
+      panel(title, '');
+      const shown = await this.cards(document.getElementById('panel-body'), answer).then(
+        () => true,
+        () => false,
+      );
+      if (shown) return answer;
+    }
     panel(title, empty ? `<p>${escape(t('nothing_here'))}</p>` : render(answer));
     return answer;
   }
