@@ -59,7 +59,7 @@ export function loadKit(layers, picker) {
     });
     document.head.append(link);
     const [module] = await Promise.all([import(BUNDLE), styled, layers.ready, loadCardLabels()]);
-    const words = { t: i18n.t, fieldLabel, formatValue, valueLabel: i18n.valueLabel, language: i18n.language };
+    const words = { t: i18n.t, fieldLabel, formatValue, valueLabel: i18n.valueLabel, codeLabel: i18n.codeLabel, language: i18n.language };
     return module.mountKit({ api, words, layers, exportXlsx, bim: bimActions(layers, picker), Cesium });
   })();
   kit.catch((exc) => message(`${i18n.t('error')}: ${exc.message ?? exc}`, 'warn', 'kit'));

@@ -1,7 +1,7 @@
 // The viewer's UI kit: Vue 3 + Element Plus (zh-CN locale, English on the page's #lang switch)
 // mounted into the page the CesiumJS scene already draws. main.js imports this bundle after the first
 // full view and hands it the host: the viewer's api, words (i18n), layers and scene.
-import { createApp, h, ref } from 'vue';
+import { createApp, h, ref, shallowRef } from 'vue';
 import { ElConfigProvider, ElDialog } from 'element-plus';
 import en from 'element-plus/es/locale/lang/en.mjs';
 import zhCn from 'element-plus/es/locale/lang/zh-cn.mjs';
@@ -19,10 +19,11 @@ const mounted = new WeakMap(); // element -> its app
 /** Mount a component into an element (replacing what the kit mounted there) inside the locale provider. */
 function mountIn(el, component, props) {
   mounted.get(el)?.unmount();
-  const app = createApp({ render: () => h(ElConfigProvider, { locale: lang.value === 'zh' ? zhCn : en }, () => h(component, props)) });
+  const inner = shallowRef(null);
+  const app = createApp({ render: () => h(ElConfigProvider, { locale: lang.value === 'zh' ? zhCn : en }, () => h(component, { ...props, ref: inner })) });
   app.mount(el);
   mounted.set(el, app);
-  return app;
+  return inner.value; // the component's exposed API
 }
 
 /** The kit, bound to the host page. */
@@ -35,8 +36,13 @@ export function mountKit(host) {
   document.body.append(dialogRoot);
   const table = ref(null); // {title, layer} of the open attribute table
 
+  const vocabularies = () => host.layers.registry?.vocabularies ?? {};
   const registryColumns = (entry) => () =>
-    entry.properties.map((p) => ({ key: p.name, label: p.label?.[lang.value] ?? p.label?.zh ?? words.fieldLabel(p.name) }));
+    entry.properties.map((p) => ({
+      key: p.name,
+      label: p.label?.[lang.value] ?? p.label?.zh ?? words.fieldLabel(p.name),
+      options: p.vocab ? vocabularies()[p.vocab]?.entries.map((e) => ({ value: e.code, label: e.label[lang.value] ?? e.label.zh })) : undefined,
+    }));
   /** The descriptor AttributeTable reads a registry layer through. */
   const layerSource = (name) => {
     const entry = host.layers.byName[name];
@@ -63,7 +69,7 @@ export function mountKit(host) {
       if (typeof what === 'string') table.value = { key, title: `${words.t('attribute_table')} · ${words.t(what)}`, props: { layer: layerSource(what) } };
       else table.value = { key, title: what.title ?? words.t('attribute_table'), props: { records: what.records, columns: what.columns ?? null } };
     },
-    /** The BIM model tree in ``el``. */
+    /** The BIM model tree in ``el``; returns its API (pick, idsOf, selected, isolate, hide, paint, reset). */
     tree(el) {
       return mountIn(el, ModelTree, { host, words });
     },

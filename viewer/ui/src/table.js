@@ -9,10 +9,13 @@ const compare = (a, b) => {
   return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b), 'zh-CN');
 };
 
+/** The filter when it names a column and a value, else null. */
+export const activeFilter = (filter) => (filter?.key && filter.value !== '' && filter.value != null ? filter : null);
+
 /** Sort and filter records in memory: {sort: {key, order: 'ascending'|'descending'}, filter: {key, value}}. */
 export function arrange(records, { sort, filter } = {}) {
   let rows = records;
-  if (filter?.key && filter.value !== '') rows = rows.filter((r) => String(r[filter.key] ?? '') === String(filter.value));
+  if (activeFilter(filter)) rows = rows.filter((r) => String(r[filter.key] ?? '') === String(filter.value));
   if (sort?.key && sort.order) {
     const sign = sort.order === 'descending' ? -1 : 1;
     rows = [...rows].sort((a, b) => {
@@ -29,7 +32,7 @@ export function layerQuery(idKey, { sort, filter } = {}, page = {}) {
   const params = { ...page };
   if (sort?.key && sort.order) params.sortby = `${sort.order === 'descending' ? '-' : '+'}${sort.key},+${idKey}`;
   else params.sortby = `+${idKey}`;
-  if (filter?.key && filter.value !== '') params[filter.key] = filter.value;
+  if (activeFilter(filter)) params[filter.key] = filter.value;
   return params;
 }
 
