@@ -160,5 +160,6 @@ pytest_plugins = [
         "live",
         "ops",
         "ogc",
+        "uikit",
     )
 ]

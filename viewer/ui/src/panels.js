@@ -16,12 +16,15 @@ import './kit.css';
 
 const mounted = new WeakMap(); // element -> its app
 
-/** Mount a component into an element (replacing what the kit mounted there) inside the locale provider. */
+/** Mount a component into an element (replacing its content and what the kit mounted there) inside
+ * the locale provider. The app gets a container of its own: the page may empty ``el`` meanwhile. */
 function mountIn(el, component, props) {
   mounted.get(el)?.unmount();
+  const container = document.createElement('div');
+  el.replaceChildren(container);
   const inner = shallowRef(null);
   const app = createApp({ render: () => h(ElConfigProvider, { locale: lang.value === 'zh' ? zhCn : en }, () => h(component, { ...props, ref: inner })) });
-  app.mount(el);
+  app.mount(container);
   mounted.set(el, app);
   return inner.value; // the component's exposed API
 }
