@@ -3,7 +3,7 @@
 // i18n: the layer registry, the profiles' labels and the vocabularies), never raw keys.
 
 // Keys that say nothing to a reader (the geometry is on the map; links are for machines).
-const HIDDEN = new Set(['geometry', 'links', 'footprint']);
+const HIDDEN = new Set(['geometry', 'links', 'footprint', 'location']);
 const isScalar = (v) => v === null || typeof v !== 'object';
 
 /** The scalar fields of an object as {key, label, value} (labels and values formatted). */
