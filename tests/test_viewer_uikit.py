@@ -43,11 +43,15 @@ def card_targets(database, sample_city, published_model) -> dict:
         return {
             "pipe": one("SELECT id, depth_m, owner FROM pipeline WHERE owner IS NOT NULL ORDER BY id LIMIT 1"),
             "compartment": compartment,
-            "sensors": list(conn.execute(text("SELECT id FROM sensor WHERE compartment_id = :c"), {"c": compartment}).scalars()),
-            "element": one("SELECT global_id FROM bim_element WHERE version_id = :v AND properties <> '{}'::jsonb"
-                           " ORDER BY global_id LIMIT 1", v=published_model["version_id"])[0],  # fmt: skip
-            "enterprise": one("SELECT uscc, credit_grade FROM enterprise WHERE credit_grade IS NOT NULL"
-                              " ORDER BY uscc LIMIT 1"),  # fmt: skip
+            "sensors": list(conn.scalars(text("SELECT id FROM sensor WHERE compartment_id = :c"), {"c": compartment})),
+            "element": one(
+                "SELECT global_id FROM bim_element WHERE version_id = :v AND properties <> '{}'::jsonb"
+                " ORDER BY global_id LIMIT 1",
+                v=published_model["version_id"],
+            )[0],  # fmt: skip
+            "enterprise": one(
+                "SELECT uscc, credit_grade FROM enterprise WHERE credit_grade IS NOT NULL ORDER BY uscc LIMIT 1"
+            ),  # fmt: skip
             "project": one("SELECT code FROM project WHERE investment_cny IS NOT NULL ORDER BY code LIMIT 1")[0],
             "person": one("SELECT id, phone_enc FROM person WHERE phone_enc IS NOT NULL ORDER BY id LIMIT 1"),
         }
