@@ -81,17 +81,20 @@ async function table() {
   const answer = { headers, total: await dialog.locator('.total').innerText() };
   const column = headers.findIndex((h) => h.trim() === sort.label);
   const th = dialog.locator('.el-table__header th').nth(column);
+  // the rows' text now; after an action, wait until the table is idle again with other rows
+  const signature = () => page.evaluate(() => [...document.querySelectorAll('.cim-table-dialog .el-table__body tr')].map((r) => r.innerText).join('|'));
   const settled = (before) => page.waitForFunction(([b]) => {
-    const rows = document.querySelectorAll('.cim-table-dialog .el-table__body tr');
-    return rows.length && [...rows].map((r) => r.innerText).join('|') !== b;
+    const table = document.querySelector('.cim-table-dialog .cim-table');
+    const rows = [...document.querySelectorAll('.cim-table-dialog .el-table__body tr')];
+    return table.dataset.busy === 'false' && rows.length && rows.map((r) => r.innerText).join('|') !== b;
   }, [before]);
-  let before = (await tableRows()).map((r) => r.join('\t')).join('|');
+  let before = await signature();
   await th.locator('.sort-caret.descending').click();
-  await settled(before).catch(() => null);
+  await settled(before);
   answer.sorted = await tableRows();
   await dialog.locator('.filter-key').click();
   await page.locator('.el-select-dropdown__item:visible', { hasText: filter.label }).first().click();
-  before = answer.sorted.map((r) => r.join('\t')).join('|');
+  before = await signature();
   if (filter.option) {
     await dialog.locator('.filter-value').click();
     await page.locator('.el-select-dropdown__item:visible', { hasText: filter.option }).first().click();
@@ -99,7 +102,7 @@ async function table() {
     await dialog.locator('.filter-value input').fill(String(filter.value));
     await dialog.locator('.filter-run').click();
   }
-  await settled(before).catch(() => null);
+  await settled(before);
   answer.filtered = await tableRows();
   answer.filtered_total = await dialog.locator('.total').innerText();
   await shot('table');
