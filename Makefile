@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system venv npm lint db-up db-down bench clean
+.PHONY: demo test setup system venv npm ui lint db-up db-down bench clean
 
 demo: setup
 	$(BIN)/cim demo
@@ -14,7 +14,7 @@ test: setup
 	$(BIN)/cim db up
 	$(BIN)/python -m pytest -q
 
-setup: system venv npm
+setup: system venv npm ui
 
 system:
 	@bash scripts/install_system.sh
@@ -32,6 +32,14 @@ npm: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.installed
+
+# The viewer's UI kit (Vue 3 + Element Plus, viewer/ui) bundled by Vite into viewer/ui/dist.
+UI_SOURCES := $(wildcard viewer/ui/src/*) viewer/ui/vite.config.mjs
+ui: viewer/ui/dist/.built
+
+viewer/ui/dist/.built: node_modules/.installed $(UI_SOURCES)
+	npx --no-install vite build --config viewer/ui/vite.config.mjs --logLevel warn
+	touch viewer/ui/dist/.built
 
 lint: venv
 	$(BIN)/ruff check .

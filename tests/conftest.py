@@ -196,5 +196,6 @@ pytest_plugins = [
         "ops",
         "ogc",
         "province",
+        "uikit",
     )
 ]

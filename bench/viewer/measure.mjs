@@ -3,11 +3,13 @@
 // in Debian's headless Chromium, a fresh browser context (empty cache) per run. With a peer page (a file,
 // answered at /bench/peer.html on the same server by the driver, no request leaves 127.0.0.1), the
 // viewer and the peer load alternately, in the same browser.
-// Usage: node bench/viewer/measure.mjs URL RUNS [PEER_HTML]  → one JSON object on stdout.
+// With BASELINE_URL (the same page served from another checkout) that page loads alternately too.
+// Usage: node bench/viewer/measure.mjs URL RUNS [PEER_HTML|-] [BASELINE_URL]  → one JSON object on stdout.
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
 
-const [url, runs = '3', peerFile] = process.argv.slice(2);
+const [url, runs = '3', peerArg, baselineUrl] = process.argv.slice(2);
+const peerFile = peerArg && peerArg !== '-' ? peerArg : null;
 const peerUrl = new URL('/bench/peer.html', url).href;
 const peerHtml = peerFile ? fs.readFileSync(peerFile) : null;
 const browser = await chromium.launch({
@@ -16,7 +18,7 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
     '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
-const result = { runs: [], peer_runs: [], outside: [] };
+const result = { runs: [], peer_runs: [], baseline_runs: [], outside: [] };
 
 async function load(target) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -45,10 +47,12 @@ async function load(target) {
 try {
   for (let i = 0; i < Number(runs); i += 1) {
     // alternate which goes first, so that neither always meets the other's after-effects
-    const order = peerHtml && i % 2 ? ['peer', 'viewer'] : ['viewer', 'peer'];
+    const order = ['viewer', 'baseline', 'peer'];
+    if (i % 2) order.reverse();
     for (const which of order) {
       if (which === 'viewer') result.runs.push(await load(url));
-      else if (peerHtml) result.peer_runs.push(await load(peerUrl));
+      else if (which === 'baseline' && baselineUrl) result.baseline_runs.push(await load(baselineUrl));
+      else if (which === 'peer' && peerHtml) result.peer_runs.push(await load(peerUrl));
     }
   }
 } finally {

@@ -7,18 +7,25 @@ page's own figure (``window.cim.metrics.firstAllLoadedMs``). Beside it, in the s
 alternately, the peer: stock CesiumJS with the same data and view (bench/viewer/peer.html; leave it
 out with ``--no-peer``). Prints one JSON object and writes bench/viewer/last_run-<buildings>.json.
 
-    .venv/bin/python bench/viewer/run.py [--buildings 400] [--runs 5] [--no-peer]
+With ``--baseline REF`` the viewer of git REF (extracted into a temporary directory, served by a
+second `cim serve` of that code on the same database) loads alternately too: before and after a
+change in one run.
+
+    .venv/bin/python bench/viewer/run.py [--buildings 400] [--runs 5] [--no-peer] [--baseline main]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,10 +42,11 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=400)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-peer", action="store_true", help="only the viewer, not stock CesiumJS beside it")
+    parser.add_argument("--baseline", help="a git ref whose viewer loads alternately (before/after)")
     args = parser.parse_args()
 
-    process = None
-    with scratch_database("viewer") as (url, data_dir):
+    process = baseline = None
+    with scratch_database("viewer") as (url, data_dir), tempfile.TemporaryDirectory() as old:
         try:
             from sample_models.load import load_sample_city
             from tiles.build import build_layer
@@ -52,6 +60,10 @@ def main() -> None:
 
             port = free_port()
             process = start_server(port, data_dir / "serve.log")
+            if args.baseline:
+                baseline_port = free_port()
+                code = _checkout(args.baseline, Path(old))
+                baseline = start_server(baseline_port, data_dir / "baseline.log", code=code)
             load_before = os.getloadavg()
             done = subprocess.run(
                 [
@@ -59,7 +71,8 @@ def main() -> None:
                     str(ROOT / "bench" / "viewer" / "measure.mjs"),
                     f"http://127.0.0.1:{port}/",
                     str(args.runs),
-                    *([] if args.no_peer else [str(ROOT / "bench" / "viewer" / "peer.html")]),
+                    "-" if args.no_peer else str(ROOT / "bench" / "viewer" / "peer.html"),
+                    *([f"http://127.0.0.1:{baseline_port}/"] if args.baseline else []),
                 ],
                 cwd=ROOT,
                 capture_output=True,
@@ -85,6 +98,7 @@ def main() -> None:
                 },
                 "dom_content_loaded_ms": [r["dom_content_loaded_ms"] for r in measured["runs"]],
                 "peer_first_all_loaded_ms": _peer(measured, figures),
+                "baseline": _baseline(args.baseline, measured, figures),
                 "requests_per_load": [r["requests"] for r in measured["runs"]],
                 "outside_requests": measured["outside"],
                 "banner": sorted({r["banner"] for r in measured["runs"]}),
@@ -98,8 +112,27 @@ def main() -> None:
             out = Path(__file__).parent / f"last_run-{args.buildings}.json"
             out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
         finally:
-            if process is not None:
-                stop(process)
+            for server in (process, baseline):
+                if server is not None:
+                    stop(server)
+
+
+def _checkout(ref: str, into: Path) -> Path:
+    """The tree of git ``ref`` extracted into ``into`` (its node_modules and built UI kit: this one's)."""
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    (into / "node_modules").symlink_to(ROOT / "node_modules")
+    return into
+
+
+def _baseline(ref: str | None, measured: dict, figures: list[int]) -> dict | None:
+    """The baseline viewer's runs and the median ratio of this viewer over it."""
+    if not ref:
+        return None
+    runs = [r["first_all_loaded_ms"] for r in measured["baseline_runs"]]
+    median = statistics.median(runs)
+    return {"ref": ref, "runs": runs, "median": median, "ratio": round(statistics.median(figures) / median, 3)}
 
 
 def _peer(measured: dict, figures: list[int]) -> dict | None:

@@ -88,9 +88,14 @@ async function building() {
   await page.waitForFunction((n) => window.cim.events.identified > n, before);
   await page.locator('#panel').waitFor({ state: 'visible' });
   await shot('02-building');
+  const panel = await panelText();
+  // the record card's tab that holds the contractor (the project's) is opened to read it
+  const pane = page.locator('#panel-body [role="tabpanel"]:has(section[data-key="contractor"])').first();
+  const tab = await pane.getAttribute('aria-labelledby').catch(() => null);
+  if (tab) await page.click(`#${tab}`);
   return {
     title: await page.locator('#panel-title').innerText(),
-    panel: await panelText(),
+    panel,
     contractor: await page.locator('#panel-body section[data-key="contractor"]').first().innerText().catch(() => null),
     picked: await page.evaluate(() => window.cim.picker.last),
   };

@@ -390,7 +390,7 @@ async function cards() {
     const texts = [await page.locator('#panel').innerText()];
     for (let i = 0; i < (await tabs.count()); i += 1) {
       await tabs.nth(i).click();
-      texts.push(await page.locator('#panel [role="tabpanel"]:not([hidden])').innerText());
+      texts.push(await page.locator('#panel [role="tabpanel"]:not([hidden]):not([aria-hidden="true"])').innerText());
     }
     await shot(`card-${layer}`);
     answers.push({ layer, id, texts, tabs: await tabs.count(), title: await page.locator('#panel-title').innerText() });

@@ -75,6 +75,8 @@ export class Layers {
     this.highlights = {}; // layer -> Map(id -> Color)
     this.themeColours = null; // {layer, colours: Map(id -> Color)}
     this.hiddenValues = {}; // vocabulary -> Set of codes whose features the filters hide
+    this.onlyIds = {}; // layer -> Set of the only feature ids shown (isolated), absent: all
+    this.hiddenIds = {}; // layer -> Set of feature ids hidden
     this.ready = api.layerRegistry().then(
       (registry) => this.configure(registry),
       (exc) => message(`${t('layers')}: ${exc.message}`, 'error', 'layers'),
@@ -160,6 +162,8 @@ export class Layers {
     const theme = this.themeColours?.layer === layer ? this.themeColours.colours : null;
     const filter = entry?.style?.filter ? entry.style : null;
     const hidden = filter ? this.hiddenValues[filter.vocab] ?? new Set() : null;
+    const only = this.onlyIds[layer];
+    const hiddenIds = this.hiddenIds[layer];
     const style = new Cesium.Cesium3DTileStyle();
     style.color = {
       evaluateColor(feature, result) {
@@ -169,6 +173,9 @@ export class Layers {
     };
     style.show = {
       evaluate(feature) {
+        const id = only || hiddenIds ? feature.getProperty('id') : null;
+        if (only && !only.has(id)) return false;
+        if (hiddenIds?.has(id)) return false;
         return !hidden?.size || !hidden.has(feature.getProperty(filter.property));
       },
     };
@@ -216,6 +223,18 @@ export class Layers {
   /** Colour one layer's features by ids ({id: cssColour}), keeping the other layers' highlights. */
   highlightLayer(layer, colours) {
     this.highlights[layer] = new Map(Object.entries(colours).map(([id, c]) => [id, Cesium.Color.fromCssColorString(c)]));
+    this.restyle(layer);
+  }
+
+  /** Show only these feature ids of a tileset (null: all again), or hide some ({hide: true}, added
+   * to those hidden). */
+  showIds(layer, ids, { hide = false } = {}) {
+    if (hide) this.hiddenIds[layer] = new Set([...(this.hiddenIds[layer] ?? []), ...ids]);
+    else if (ids) this.onlyIds[layer] = new Set(ids);
+    else {
+      delete this.onlyIds[layer];
+      delete this.hiddenIds[layer];
+    }
     this.restyle(layer);
   }
 

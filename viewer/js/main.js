@@ -7,6 +7,7 @@ import { Layers, buildPanel } from './layers.js';
 import { setupLogin } from './login.js';
 import { Navigation, bookmarks, cameraState, hashToView, setCamera, viewToHash } from './navigate.js';
 import { Picker, groundAt } from './picking.js';
+import { loadKit, wireTables } from './kit.js';
 import { Review } from './review.js';
 import { createViewer } from './scene.js';
 import { Incidents, Measure, centreOf, Section, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
@@ -96,6 +97,14 @@ async function main() {
   const review = new Review(viewer, layers, $('review-progress'), $('review-label'), undulation);
   cim.picker = picker;
   cim.review = review;
+  // The UI kit (Vue 3 + Element Plus): its bundle loads after the first full view, or when first used.
+  cim.kit = () => loadKit(layers, picker);
+  picker.cards = async (el, answer) => (await cim.kit()).card(el, answer);
+  cim.allLoaded.then(() => cim.kit().then((kit) => kit.setLanguage(i18n.language()))).catch(() => null);
+  const fillTables = wireTables(layers, picker, $('table-layer'), $('table-open'));
+  $('model-tree').addEventListener('toggle', async (e) => {
+    if (e.target.open && !cim.tree) cim.tree = (await cim.kit()).tree($('model-tree-body'));
+  });
 
   // One click handler: the active tool takes the clicks, else a click identifies.
   let tool = null; // {name, sketch}, {name, point} or {name, click}
@@ -243,6 +252,8 @@ async function main() {
 
   $('lang').onclick = () => {
     i18n.setLanguage(i18n.language() === 'zh' ? 'en' : 'zh');
+    cim.kit().then((kit) => kit.setLanguage(i18n.language()), () => null);
+    fillTables.then((fill) => fill());
     $('legend').innerHTML = layers.legendHtml(layers.themeLegend);
     cim.map2d.map?.relabel();
     refreshLogin();

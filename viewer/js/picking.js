@@ -7,6 +7,24 @@ import { panel, render, escape, loadCardLabels } from './ui.js';
 const { Cesium } = window;
 const SELECTED = Cesium.Color.YELLOW;
 
+// Records of another layer shown with a feature of a layer the identify endpoint does not answer
+// for: {layer: {section: [other layer, its property naming the feature]}} (a compartment's sensors).
+const LINKED = { tunnel_compartments: { sensors: ['sensors', 'compartment_id'] } };
+
+/** The item of a non-identifiable layer with the records linked to it (those the role may read). */
+async function recordWithLinks(layer, id, options = {}) {
+  const links = Object.entries(LINKED[layer] ?? {});
+  const [record, ...linked] = await Promise.all([
+    api.collectionItem(layer, id, options).then((f) => f.properties),
+    ...links.map(([, [other, key]]) =>
+      api
+        .request(`collections/${other}/items?${new URLSearchParams({ [key]: id, limit: 1000 })}`, { quiet: true })
+        .then((c) => c.features.map((f) => f.properties), () => null),
+    ),
+  ]);
+  return { record, ...Object.fromEntries(links.map(([section], i) => [section, linked[i]]).filter(([, rows]) => rows)) };
+}
+
 // A tileset is named after its registry layer: the identify endpoint answers for the features of
 // identifiable layers; for the others (tunnel compartments) and the elements of a BIM version under
 // review (`bim-<version>`) the tile's properties and the OGC API Features item are shown instead.
@@ -32,6 +50,7 @@ export class Picker {
     this.layers = layers;
     this.selected = null; // {feature, colour}
     this.last = null; // {layer, id} of the last identified feature
+    this.cards = null; // async (element, answer): the UI kit's record card, once main.js sets it
   }
 
   select(feature) {
@@ -60,7 +79,7 @@ export class Picker {
         ? await api.identifyFeature(layerName, id)
         : {
             tile: tileProperties(picked),
-            record: await api.collectionItem(kind, id, { quiet: true }).then((f) => f.properties).catch(() => null),
+            ...(await recordWithLinks(kind, id, { quiet: true }).catch(() => ({ record: null }))),
           };
       await loadCardLabels();
       return this.show(`${t(kind)} ${id}`, answer);
@@ -82,13 +101,22 @@ export class Picker {
     if (this.layers.isTileset(layer)) this.layers.highlightLayer(layer, { [id]: SELECTED.toCssHexString() });
     const answer = this.layers.byName[layer]?.identifiable
       ? await api.identifyFeature(layer, id)
-      : { record: await api.collectionItem(layer, id).then((f) => f.properties) };
+      : await recordWithLinks(layer, id);
     await loadCardLabels();
     return this.show(`${t(layer)} ${id}`, answer);
   }
 
-  show(title, answer) {
+  /** The answer in the side panel: the kit's card of tabs, else (no kit) nested sections. */
+  async show(title, answer) {
     const empty = !answer || (typeof answer === 'object' && Object.keys(answer).length === 0);
+    if (!empty && this.cards) {
+      panel(title, '');
+      const shown = await this.cards(document.getElementById('panel-body'), answer).then(
+        () => true,
+        () => false,
+      );
+      if (shown) return answer;
+    }
     panel(title, empty ? `<p>${escape(t('nothing_here'))}</p>` : render(answer));
     return answer;
   }

@@ -43,7 +43,7 @@ const isScalar = (v) => v === null || typeof v !== 'object';
 const formatScalar = (v) => (v === null || v === undefined || v === '' ? '—' : typeof v === 'boolean' ? t(v ? 'yes' : 'no') : typeof v === 'number' ? +v.toFixed(3) : v);
 
 // The record cards' field labels, formats and value labels (GET /profiles/labels), once.
-let cardLabels = { fields: {}, values: {} };
+let cardLabels = { fields: {}, values: {}, sections: {}, kinds: {} };
 let cardLabelsAsked = null;
 /** Load the record cards' labels (the panel's words for fields the layer registry does not name). */
 export function loadCardLabels() {
@@ -63,7 +63,7 @@ const inLanguage = (pair) => (language() === 'zh' ? pair[0] : pair[1] ?? pair[0]
 /** A field's label: the page's words, the record cards' (they hold in any context: a person's
  * `kind` is no pipe node's), the layer registry's; a section named by a code (a role) by its label. */
 export function fieldLabel(key) {
-  const field = cardLabels.fields[key];
+  const field = cardLabels.fields[key] ?? cardLabels.sections?.[key] ?? cardLabels.kinds?.[key];
   const word = pageLabel(key) ?? (field ? field[language()] ?? field.zh : undefined) ?? t(key);
   if (word !== key) return word;
   const code = Object.values(cardLabels.values).find((labels) => labels[key]);
