@@ -19,10 +19,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import procrastinate
-from sqlalchemy import text, update
+from sqlalchemy import CursorResult, text, update
 
 from core.db import database_url, session_scope
 from core.errors import NotFound, UserError
@@ -226,7 +226,7 @@ def _finish(job_id: str, status: str, *, error: str | None = None, result: dict 
         )
 
 
-LOST = "the worker running this job was lost (its host or process stopped); submit it again"
+LOST = "the worker running this job was lost (its host or process stopped, or the server restarted); submit it again"
 _STALLED = text(
     """
     SELECT pj.id, job.id AS job_id, job.kind, pj.attempts FROM procrastinate_jobs pj
@@ -238,6 +238,18 @@ _STALLED = text(
     """
 )
 
+# Job rows left 'running' with no queue job a live worker is doing (a row whose queue job ended
+# without it, or a server restarted under it): failed with the reason.
+_ORPHANED = text(
+    """
+    UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(), error = :lost
+     WHERE status = 'running' AND NOT EXISTS (
+           SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
+            WHERE pj.id = job.queue_job_id AND pj.status = 'doing'
+              AND w.last_heartbeat > now() - make_interval(secs => :stalled))
+    """
+)
+
 # procrastinate's own functions (what its job manager calls), here in the reaper's transaction.
 _RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
 _FAIL = text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
@@ -245,7 +257,8 @@ _FAIL = text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
 
 def reap(stalled_after_s: float = STALLED_AFTER_S) -> dict[str, int]:
     """The jobs of workers silent for ``stalled_after_s``: queued again when their task may be rerun
-    (at most LOST_RETRIES times), else failed with the reason; all in one transaction (workers
+    (at most LOST_RETRIES times), else failed with the reason, as are job rows left running without
+    a live worker; all in one transaction (workers
     reaping at once skip each other's rows). How many of each."""
     done = {"requeued": 0, "failed": 0}
     with session_scope() as session:
@@ -263,6 +276,8 @@ def reap(stalled_after_s: float = STALLED_AFTER_S) -> dict[str, int]:
                 if status == "failed":
                     values["error"] = LOST
                 session.execute(update(Job).where(Job.id == job_id).values(**values))
+        orphaned = session.execute(_ORPHANED, {"lost": LOST, "stalled": stalled_after_s})
+        done["failed"] += cast(CursorResult, orphaned).rowcount or 0
     if any(done.values()):
         log.warning("jobs of lost workers: %(requeued)d queued again, %(failed)d failed", done)
     return done

@@ -126,6 +126,9 @@ def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         f"CIM_{key.upper()}_FILE": str(generated(data_dir, key)) for key in ("jwt_secret", "field_key", "pii_key")
     }
     session_env["CIM_PUBLIC_LAYERS"] = '["*"]'
+    # Tokens the session's fixtures take once outlive the product's 15 minutes in a full run
+    # (tests/test_security_sessions.py checks the product's default and the expiry itself).
+    session_env["CIM_ACCESS_TOKEN_MINUTES"] = "180"
     saved = {key: os.environ.get(key) for key in session_env}
     os.environ.update(session_env)
     configure(None)  # read again with the session's environment

@@ -19,8 +19,9 @@ def cim(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def clean_env(tmp_path: Path) -> dict[str, str]:
-    """An environment with no DATABASE_URL and an empty data folder (so no cluster yet)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CIM_DATABASE_URL")}
+    """An environment with no database URL and an empty data folder (so no cluster yet)."""
+    urls = ("DATABASE_URL", "CIM_DATABASE_URL", "CIM_OWNER_DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in urls}
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o755)

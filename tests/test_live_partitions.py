@@ -66,7 +66,7 @@ def test_two_listeners_starting_together_make_a_fresh_month_without_error(
     assert sum(written) == len(items)
 
 
-def test_the_second_writer_waiting_on_the_lock_sees_the_first_ones_partition(database):
+def test_the_second_writer_waiting_on_the_lock_sees_the_first_ones_partition(owner_database):
     """Deterministic form of the race: the waiting backend had already looked the month up (and cached
     that it did not exist) before the first writer made it."""
     import threading
@@ -76,7 +76,7 @@ def test_the_second_writer_waiting_on_the_lock_sees_the_first_ones_partition(dat
     month = datetime(2025, 2, 1, tzinfo=UTC)  # inside the retention, written by no other test
     name = f"sensor_reading_{month:%Y%m}"
     outcome: dict[str, object] = {}
-    with database.connect() as first, database.connect() as second:
+    with owner_database.connect() as first, owner_database.connect() as second:  # partition upkeep: the owner's
         looked = second.execute(text("SELECT to_regclass(:n)"), {"n": f"sensor_partitions.{name}"}).scalar()
         assert looked is None
         second.commit()
@@ -104,7 +104,7 @@ def test_the_second_writer_waiting_on_the_lock_sees_the_first_ones_partition(dat
         first.commit()
         waiter.join(30)
     assert outcome == {"name": name}
-    with database.connect() as conn:
+    with owner_database.connect() as conn:
         attached = conn.execute(
             text("""SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                      WHERE i.inhparent = 'sensor_reading'::regclass AND c.relname = :n"""),

@@ -57,7 +57,8 @@ def _until(condition, timeout: float = 60.0, what: str = "condition") -> None:
 def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A new cluster (initdb, roles, PostGIS, migrations) in its own data directory; removed after."""
     data = tmp_path_factory.mktemp("own-cluster")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CIM_DATABASE_URL", "CIM_DB_UNSAFE_FAST")}
+    session_db = ("DATABASE_URL", "CIM_DATABASE_URL", "CIM_OWNER_DATABASE_URL", "CIM_DB_UNSAFE_FAST")
+    env = {k: v for k, v in os.environ.items() if k not in session_db}
     env["CIM_DATA_DIR"] = str(data)
     env["CIM_JWT_SECRET_FILE"] = str(generated(data, "jwt_secret"))
     state = _cim(env, "db", "up")
