@@ -93,22 +93,26 @@ def import_imagery(path: str | Path, name: str | None = None) -> dict:
     return layer(name)
 
 
+def _with_zoom(row: dict) -> dict:
+    width_m = (row["east"] - row["west"]) / 360 * 2 * HALF_WORLD_M
+    return row | {"maxzoom": native_zoom(width_m / row["width"])}
+
+
 def layers() -> list[dict]:
     """Every imported layer's record (as dicts, by name) with its ``maxzoom``."""
     table = ImageryLayer.__table__
     with read_engine().connect() as conn:
-        rows = [dict(row) for row in conn.execute(select(table).order_by(table.c.name)).mappings()]
-    for row in rows:
-        width_m = (row["east"] - row["west"]) / 360 * 2 * HALF_WORLD_M
-        row["maxzoom"] = native_zoom(width_m / row["width"])
-    return rows
+        return [_with_zoom(dict(row)) for row in conn.execute(select(table).order_by(table.c.name)).mappings()]
 
 
 def layer(name: str) -> dict:
-    found = next((la for la in layers() if la["name"] == name), None)
+    """One layer's record (read alone: every tile asks)."""
+    table = ImageryLayer.__table__
+    with read_engine().connect() as conn:
+        found = conn.execute(select(table).where(table.c.name == name)).mappings().first()
     if found is None:
         raise NotFound(f"no imagery {name!r}; imported: {', '.join(la['name'] for la in layers()) or 'none'}")
-    return found
+    return _with_zoom(dict(found))
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from core import layers
 from core.db import read_engine
 from core.registry import Layer
-from core.settings import get_settings
 from core.vocab import Label
 
 TILEJSON_VERSION = "3.0.0"
@@ -67,16 +65,10 @@ def field_labels(layer: Layer) -> dict[str, Label]:
 
 
 def bounds(layer: Layer) -> tuple[float, float, float, float]:
-    """The layer's extent in CRS84 (the Web Mercator world when it is empty)."""
-    srid = get_settings().store_srid
-    extent = f"ST_SetSRID(ST_Extent({layers.geom_sql(layer)})::geometry, {srid})"
-    sql = f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-                FROM (SELECT ST_Transform(ST_Segmentize({extent}, 100), 4326) AS e FROM {layer.from_clause}) b"""
+    """The layer's extent in CRS84 (the Web Mercator world when it is empty), as the collections give it."""
     with read_engine().connect() as conn:
-        row = conn.execute(text(sql)).one()
-    if row[0] is None:
-        return WORLD
-    return (round(row[0], 6), round(row[1], 6), round(row[2], 6), round(row[3], 6))
+        box = layers.extent(conn, layer, max_age_s=0)
+    return WORLD if box is None else (box[0], box[1], box[2], box[3])
 
 
 def center_zoom(box: tuple[float, float, float, float]) -> int:
