@@ -143,11 +143,31 @@ def _data_dir() -> Path:
     return Path("/var/lib/cim") / hashlib.sha1(str(preferred).encode()).hexdigest()[:12] / "pg"
 
 
+def _postmaster(data_dir: Path) -> int | None:
+    """The pid in the data directory's lock file, when it names a live postmaster. A postmaster killed
+    under a parent that does not reap (a container's init) stays a zombie, which ``pg_ctl`` (and a new
+    postmaster) would take for a running server; a reused pid runs some other program."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError, IndexError):
+        return None
+    command, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
+    return pid if command == "postgres" and state not in "ZX" else None
+
+
 def _is_running(data_dir: Path) -> bool:
-    if not (data_dir / "postmaster.pid").exists():
-        return False
-    proc = subprocess.run(_as_owner([str(_bindir() / "pg_ctl"), "status", "-D", str(data_dir)]), capture_output=True)
-    return proc.returncode == 0
+    return _postmaster(data_dir) is not None
+
+
+def _clear_stale_lock(data_dir: Path) -> None:
+    """After a crash the lock files (the data directory's and its socket's) name no live postmaster:
+    remove them so the cluster can start again (PostgreSQL itself still refuses while a backend of the
+    dead server holds its shared memory)."""
+    if not (data_dir / "postmaster.pid").exists() or _is_running(data_dir):
+        return
+    for lock in [*data_dir.glob(".s.PGSQL.*.lock"), data_dir / "postmaster.pid"]:
+        lock.unlink(missing_ok=True)
 
 
 def status() -> ClusterStatus:
@@ -204,6 +224,7 @@ def up(port: int | None = None) -> ClusterStatus:
     if not (data_dir / "PG_VERSION").exists():
         _prepare_data_dir(data_dir)
         _initdb(bindir, data_dir)
+    _clear_stale_lock(data_dir)
     log = data_dir / "server.log"
     durability = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off " if _unsafe_fast() else ""
     # The socket in the data directory (for pgBackRest) when its path fits a socket address.
@@ -321,6 +342,7 @@ def down() -> ClusterStatus:
         if not _is_running(data_dir):
             break
         time.sleep(0.25)
+    _clear_stale_lock(data_dir)
     return status()
 
 
