@@ -5,7 +5,9 @@ tilesets the viewer shows, starts `cim serve` on a free port, then opens the pag
 in Debian's headless Chromium (SwiftShader WebGL, a fresh browser context each run) and reads the
 page's own figure (``window.cim.metrics.firstAllLoadedMs``). Beside it, in the same browser and
 alternately, the peer: stock CesiumJS with the same data and view (bench/viewer/peer.html; leave it
-out with ``--no-peer``). Prints one JSON object and writes bench/viewer/last_run-<buildings>.json.
+out with ``--no-peer``). After each load of the viewer, a search: the tallest building's address typed,
+its suggestion picked, until the camera has flown there and its card is open. Prints one JSON object
+and writes bench/viewer/last_run-<buildings>.json.
 
 With ``--baseline REF`` the viewer of git REF (extracted into a temporary directory, served by a
 second `cim serve` of that code on the same database) loads alternately too: before and after a
@@ -72,7 +74,8 @@ def main() -> None:
                     f"http://127.0.0.1:{port}/",
                     str(args.runs),
                     "-" if args.no_peer else str(ROOT / "bench" / "viewer" / "peer.html"),
-                    *([f"http://127.0.0.1:{baseline_port}/"] if args.baseline else []),
+                    f"http://127.0.0.1:{baseline_port}/" if args.baseline else "-",
+                    json.dumps(_search_target(), ensure_ascii=False),
                 ],
                 cwd=ROOT,
                 capture_output=True,
@@ -97,6 +100,7 @@ def main() -> None:
                     "max": max(figures),
                 },
                 "dom_content_loaded_ms": [r["dom_content_loaded_ms"] for r in measured["runs"]],
+                "search": _search(measured["search_runs"]),
                 "peer_first_all_loaded_ms": _peer(measured, figures),
                 "baseline": _baseline(args.baseline, measured, figures),
                 "requests_per_load": [r["requests"] for r in measured["runs"]],
@@ -115,6 +119,25 @@ def main() -> None:
             for server in (process, baseline):
                 if server is not None:
                     stop(server)
+
+
+def _search_target() -> dict[str, str]:
+    """The tallest building with an address, searched by its address without the city's name."""
+    from sqlalchemy import text
+
+    from core.db import get_engine
+
+    with get_engine().connect() as conn:
+        code, address = conn.execute(
+            text("SELECT code, address FROM building WHERE address IS NOT NULL ORDER BY height_m DESC, code LIMIT 1")
+        ).one()
+    return {"q": address.removeprefix("常州市"), "kind": "building", "id": code}
+
+
+def _search(runs: list[dict[str, int]]) -> dict[str, object]:
+    """Each run's search times and their medians (ms)."""
+    keys = ("suggest_ms", "pick_to_card_ms", "total_ms")
+    return {"runs": runs, **{f"median_{k}": statistics.median(r[k] for r in runs) for k in keys}}
 
 
 def _checkout(ref: str, into: Path) -> Path:

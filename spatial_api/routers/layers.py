@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import cache
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core import vocab
 from core.registry import Draped, Pick, Property, Style, registry
+from core.settings import get_settings
 from core.vocab import Label, Other, Term
 
 router = APIRouter(tags=["layers"])
@@ -47,6 +48,7 @@ class LayerOut(BaseModel):
     importable: bool
     style: Style | None
     themes: list[ThemeOut]
+    public: bool = Field(False, description="readable without logging in (the deployment's public layers)")
 
 
 class VocabularyOut(BaseModel):
@@ -93,4 +95,7 @@ def layers(response: Response) -> LayersOut:
     """The layers of the city map (names, labels, properties, whether each is tiled, draped,
     underground, identifiable, its style and themes) and the vocabularies their values come from."""
     response.headers["Cache-Control"] = "public, max-age=300"
-    return _answer()
+    answer, public = _answer(), set(get_settings().public_layers)
+    return answer.model_copy(
+        update={"layers": [layer.model_copy(update={"public": layer.name in public}) for layer in answer.layers]}
+    )

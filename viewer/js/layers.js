@@ -112,17 +112,26 @@ export class Layers {
     return this.byName[layer] ?? (layer.startsWith('bim-') ? this.byName.bim_elements : null);
   }
 
-  /** Load the layers shown at first; a layer that fails says so in the banner and the rest still load. */
-  async loadAll() {
-    await this.ready;
-    const tilesets = [...this.shown].map((layer) => this.loadTileset(layer));
-    const draped = this.draped();
-    this.drapes.styles = Object.fromEntries(draped.map((l) => [l.name, l.draped]));
-    await Promise.all([...tilesets, this.drapes.load(draped.map((l) => l.name))]);
+  /** Whether this session may read the layer: every layer once logged in, else the public ones. */
+  readable(layer) {
+    return Boolean(api.auth.token) || Boolean(this.entryOf(layer)?.public);
   }
 
-  /** The layer's tileset, added once; null when it failed. */
+  /** Load the shown layers this session may read and has not loaded yet (again after a login); a
+   * layer that fails says so in the banner and the rest still load. */
+  async loadAll() {
+    await this.ready;
+    this.onReadable?.();
+    const tilesets = [...this.shown].filter((layer) => this.readable(layer)).map((layer) => this.loadTileset(layer));
+    const draped = this.draped();
+    this.drapes.styles = Object.fromEntries(draped.map((l) => [l.name, l.draped]));
+    const fresh = draped.map((l) => l.name).filter((c) => this.readable(c) && !(c in this.drapes.counts));
+    await Promise.all([...tilesets, fresh.length ? this.drapes.load(fresh) : null]);
+  }
+
+  /** The layer's tileset, added once; null when it failed or is not readable before a login. */
   loadTileset(layer) {
+    if (!this.readable(layer)) return Promise.resolve(null);
     this.loading[layer] ??= this.addTileset(layer);
     return this.loading[layer];
   }
@@ -193,6 +202,7 @@ export class Layers {
     if (!this.isTileset(layer)) return;
     if (visible) this.shown.add(layer);
     else this.shown.delete(layer);
+    if (visible && !this.readable(layer)) message(`${t(layer)}: ${t('log_in_to_see')}`, 'info', `locked-${layer}`);
     const tileset = this.tilesets[layer] ?? (visible ? await this.loadTileset(layer) : null);
     if (tileset) tileset.show = this.shown.has(layer);
   }
@@ -317,6 +327,14 @@ export async function buildPanel(layers, root) {
     `<span data-i18n="theme"></span> <select id="theme"><option value="" data-i18n="theme_none"></option>${options.join('')}</select></label>`,
     `<h3 data-i18n="legend"></h3><div id="legend"></div>`,
   ].join('');
+  layers.onReadable = () => {
+    for (const box of root.querySelectorAll('input[data-layer]')) {
+      const locked = !layers.readable(box.dataset.layer);
+      box.parentElement.classList.toggle('locked', locked);
+      box.parentElement.title = locked ? t('log_in_to_see') : '';
+    }
+  };
+  layers.onReadable();
   layers.onVisibility = (layer, visible) => {
     const box = root.querySelector(`input[data-layer="${layer}"]`);
     if (box) box.checked = visible;

@@ -258,7 +258,7 @@ async function main() {
     cim.map2d.map?.relabel();
     refreshLogin();
   };
-  const refreshLogin = setupLogin();
+  const refreshLogin = setupLogin(() => layers.loadAll()); // the layers only a login may read
 
   // Search: its modules load the first time the box gets the focus (nothing more on the first view).
   const searchInput = $('search-input');

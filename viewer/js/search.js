@@ -9,7 +9,7 @@ import { PROFILE_KINDS, openProfile } from './profile.js';
 
 const { Cesium } = window;
 const DEBOUNCE_MS = 200;
-const FLIGHT_S = 1.2;
+const FLIGHT_S = 0.6; // short enough that search → flown there with the card open stays within a second
 const MIN_RANGE_M = 300;
 
 /** Fly to look straight down on a CRS84 bbox (at an ellipsoidal ground height) from a height that
