@@ -155,11 +155,16 @@ def require_role(*roles: str):
     return check
 
 
+def is_public(layer: str) -> bool:
+    """Whether anonymous callers may read the layer (``public_layers``: its names, or ``*`` for all)."""
+    public = get_settings().public_layers
+    return "*" in public or layer in public
+
+
 def readable_layer(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
     """For routes with a ``collection_id`` or ``layer`` path parameter: anonymous callers reach only the
     layers configured public (``public_layers``); everyone logged in reaches all."""
     layer = request.path_params.get("collection_id") or request.path_params.get("layer")
-    public = get_settings().public_layers
-    if principal.username is None and layer is not None and "*" not in public and layer not in public:
+    if principal.username is None and layer is not None and not is_public(layer):
         raise unauthorized(f"layer {layer!r} is not public: log in to read it")
     return principal

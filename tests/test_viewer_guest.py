@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 from sqlalchemy import text
@@ -15,32 +14,22 @@ from sqlalchemy import text
 from core.registry import registry
 from core.settings import Settings
 from spatial_api.local_server import free_port, stop
-from tests.conftest import ROOT
 from tests.fixtures_viewer import start_server
 
 PLANNER = ["planner", "planner-demo"]
 
 
 @pytest.fixture(scope="module")
-def guest_view(e2e_tools, viewer_city, tmp_path_factory) -> dict:
+def guest_view(run_e2e, viewer_city, tmp_path_factory) -> dict:
     public = Settings.model_fields["public_layers"].default
     env = os.environ | {"CIM_PUBLIC_LAYERS": json.dumps(public)}
     port = free_port()
     process = start_server(port, tmp_path_factory.mktemp("viewer-guest") / "serve.log", env=env)
     draped = [layer.name for layer in registry().layers if layer.draped]
-    spec = {"url": f"http://127.0.0.1:{port}/", "login": PLANNER, "draped": draped}
     try:
-        done = subprocess.run(
-            ["node", str(ROOT / "tests" / "e2e" / "guest.mjs"), json.dumps(spec)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        page = run_e2e(f"http://127.0.0.1:{port}/", script="guest.mjs", login=PLANNER, draped=draped)
     finally:
         stop(process)
-    assert done.returncode == 0, done.stderr[-2000:]
-    page = json.loads(done.stdout)
     assert all("error" not in step for step in page["steps"].values()), page["steps"]
     assert page["outside"] == []
     return page["steps"] | {"public": public}

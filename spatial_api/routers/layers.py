@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from core import vocab
 from core.registry import Draped, Pick, Property, Style, registry
-from core.settings import get_settings
 from core.vocab import Label, Other, Term
+from spatial_api.security import is_public
 
 router = APIRouter(tags=["layers"])
 
@@ -95,7 +95,7 @@ def layers(response: Response) -> LayersOut:
     """The layers of the city map (names, labels, properties, whether each is tiled, draped,
     underground, identifiable, its style and themes) and the vocabularies their values come from."""
     response.headers["Cache-Control"] = "public, max-age=300"
-    answer, public = _answer(), set(get_settings().public_layers)
+    answer = _answer()
     return answer.model_copy(
-        update={"layers": [layer.model_copy(update={"public": layer.name in public}) for layer in answer.layers]}
+        update={"layers": [layer.model_copy(update={"public": is_public(layer.name)}) for layer in answer.layers]}
     )

@@ -1,6 +1,6 @@
 // The viewer for a guest on a deployment with its default public layers, then logged in: which
 // layers load, which are marked "log in to see", what the banner says. Prints one JSON object.
-// Usage: node tests/e2e/guest.mjs '{"url", "login": [username, password], "draped": [names]}'
+// Usage: node tests/e2e/guest.mjs '{"url", "login": [username, password], "draped": [names]}' (extra keys ignored)
 import { openPage, runSteps } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
