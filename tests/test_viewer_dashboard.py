@@ -34,12 +34,12 @@ FIGURES = {
     ),
 }
 EVENT_KINDS = {  # live/scenarios.py's registry, as the bureau names them
-    "gas_leak": "燃气泄漏",
-    "pipe_burst": "供水爆管",
-    "fire": "火灾",
-    "flood": "内涝",
-    "earthquake": "地震",
-    "building_safety": "房屋安全",
+    "gas_leak": {"zh": "燃气泄漏", "en": "Gas leak"},
+    "pipe_burst": {"zh": "供水爆管", "en": "Water main burst"},
+    "fire": {"zh": "火灾", "en": "Fire"},
+    "flood": {"zh": "内涝", "en": "Flood"},
+    "earthquake": {"zh": "地震", "en": "Earthquake"},
+    "building_safety": {"zh": "房屋安全", "en": "Building safety"},
 }
 
 
@@ -47,15 +47,15 @@ def _vocab(name: str) -> dict:
     return json.loads((VOCAB / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def _expected(rows) -> dict[str, dict]:
-    """Every figure counted in SQL, keyed by the Chinese labels the page must show."""
+def _expected(rows, lang: str = "zh") -> dict[str, dict]:
+    """Every figure counted in SQL, keyed by the labels (Chinese, or English) the page must show."""
     out: dict[str, dict] = {}
     for figure, (sql, vocabulary) in FIGURES.items():
         words = _vocab(vocabulary)
         counts = {r["code"]: r["n"] for r in rows(sql)}
-        shown = {e["label"]["zh"]: counts.pop(e["code"], 0) for e in words["entries"]}
+        shown = {e["label"][lang]: counts.pop(e["code"], 0) for e in words["entries"]}
         if counts:
-            shown[words["other"]["label"]["zh"]] = sum(counts.values())
+            shown[words["other"]["label"][lang]] = sum(counts.values())
         out[figure] = shown
     states = _vocab("event_statuses")["entries"]
     counts = {
@@ -63,7 +63,8 @@ def _expected(rows) -> dict[str, dict]:
         for r in rows("SELECT type, status, count(*) AS n FROM emergency_event GROUP BY 1, 2")
     }
     out["events"] = {
-        s["label"]["zh"]: {zh: counts.get((kind, s["code"]), 0) for kind, zh in EVENT_KINDS.items()} for s in states
+        s["label"][lang]: {label[lang]: counts.get((kind, s["code"]), 0) for kind, label in EVENT_KINDS.items()}
+        for s in states
     }
     return out
 
@@ -177,7 +178,7 @@ def test_dashboard_page_matches_sql_and_follows_the_live_stream(
         "url": f"{live_server.rstrip('/')}/dashboard.html",
         "artifacts": str(artifacts),
         "login": ["admin", "admin-demo"],
-        "kind": EVENT_KINDS["gas_leak"],
+        "kind": EVENT_KINDS["gas_leak"]["zh"],
     }
     browser = subprocess.Popen(
         ["node", str(E2E / "dashboard.mjs"), json.dumps(spec)],
@@ -217,7 +218,16 @@ def test_dashboard_page_matches_sql_and_follows_the_live_stream(
         assert public["withheld"]["projects_by_stage"] == "登录后可见"
         assert result["withheld_after_login"] == 0
         assert result["headings"] == ["未关闭报警", "应急事件", "未办结信用预警", "工程项目（按阶段）", "企业信用等级"]
-        assert result["after"] == _expected(rows)
+        expected = _expected(rows)
+        assert result["after"] == expected
+        assert result["english"]["figures"] == _expected(rows, "en")
+        assert result["english"]["headings"] == [
+            "Open alarms",
+            "Emergency events",
+            "Open credit alerts",
+            "Projects by stage",
+            "Enterprises by credit grade",
+        ]
         assert result["event_seen_ms"] / 1000 - event_posted < 5.0
         assert result["alarm_seen_ms"] / 1000 - alarm_raised < 5.0
     finally:

@@ -61,6 +61,8 @@ try {
   result.after = await figures();
   result.refreshes = await page.evaluate(() => window.cimDashboard.refreshes);
   await page.screenshot({ path: join(spec.artifacts, 'dashboard.png') });
+  await page.click('#lang');
+  result.english = { headings: await page.$$eval('.panel h2', (hs) => hs.map((h) => h.textContent)), figures: await figures() };
 } catch (exc) {
   result.error = String(exc);
 }
