@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 
 from core.errors import NotFound, UserError
 from live import scenarios
+from live.ingest import CHANNEL
 
 MAX_TASKS = 200
 # Who does what from a sheet, and by when (minutes after dispatch; valves one after another).
@@ -31,6 +32,15 @@ def _step(conn: Connection, event_id: int, step: str, username: str | None, deta
     conn.execute(
         text("INSERT INTO event_step (event_id, step, username, detail) VALUES (:e, :s, :u, CAST(:d AS jsonb))"),
         {"e": event_id, "s": step, "u": username, "d": json.dumps(detail, default=str)},
+    )
+
+
+def _announce(conn: Connection, event_id: int, status: str) -> None:
+    """Tell the live stream (on commit) that an event was opened or closed: its id and status only,
+    since the stream is public; a page that may read events asks the API for the rest."""
+    conn.execute(
+        text("SELECT pg_notify(:c, :p)"),
+        {"c": CHANNEL, "p": json.dumps({"type": "event", "items": [{"id": event_id, "status": status}]})},
     )
 
 
@@ -123,6 +133,7 @@ def intake(
     for r in rows:
         by_role[r["r"]] = by_role.get(r["r"], 0) + 1
     _step(conn, event_id, "dispatch", username, {"tasks": len(rows), "by_role": by_role})
+    _announce(conn, event_id, "open")
     return event_id
 
 
@@ -181,6 +192,7 @@ def close(conn: Connection, event_id: int, summary: str, username: str | None) -
         {"s": summary, "e": event_id},
     )
     _step(conn, event_id, "close", username, {"summary": summary, "tasks_still_open": still_open})
+    _announce(conn, event_id, "closed")
 
 
 def get(conn: Connection, event_id: int, personal: bool) -> dict:

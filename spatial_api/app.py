@@ -26,6 +26,7 @@ from spatial_api.routers import (
     bcf_api,
     bim,
     credit,
+    dashboard,
     divisions,
     events,
     exports,
@@ -150,6 +151,7 @@ def create_app() -> FastAPI:
         exports,
         approvals,
         divisions,
+        dashboard,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)

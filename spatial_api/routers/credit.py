@@ -23,7 +23,8 @@ from spatial_api.schemas.common import file_answer
 from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/credit", tags=["credit"])
-reader = require_role("credit", "planner")
+READERS = ("credit", "planner")  # and admin
+reader = require_role(*READERS)
 writer = require_role("credit")
 T = TypeVar("T")
 

@@ -22,7 +22,8 @@ from spatial_api.security import Principal, require_role
 
 router = APIRouter(prefix="/events", tags=["events"])
 commanders = require_role("emergency")
-responders = require_role("emergency", "engineer")
+RESPONDERS = ("emergency", "engineer")  # and admin
+responders = require_role(*RESPONDERS)
 EventType = Literal["gas_leak", "pipe_burst", "fire", "flood", "earthquake", "building_safety"]
 
 
