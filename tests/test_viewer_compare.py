@@ -2,7 +2,8 @@
 against `cim serve` on the sample city: a model published in two versions made by the test itself
 (version B is version A's IFC edited with ifcopenshell: one hut removed, one added, one moved), then
 the swipe (a screenshot split by the dragged line: A's huts on the left, B's on the right), the version
-diff in 3D (the features' colours and the legend's counts) and side by side (two views, one camera).
+diff in 3D (the features' colours and the legend's counts), side by side (two views, one camera) and a
+swipe of two thematic maps (each side's buildings coloured after its vocabulary, by SQL).
 Where the huts are comes from the test's own placement (pyproj to lon/lat, the page's camera to
 pixels); which GlobalIds changed from its own edit. Screenshots land in test-artifacts/compare-*.png."""
 
@@ -24,6 +25,8 @@ HUT, HUT_HEIGHT = 4.0, 3.0
 HUTS_A = {"west": (-10.0, 6.0), "south": (4.0, -10.0)}  # version A
 HUTS_B = {"east": (30.0, 6.0), "south": (16.0, -10.0)}  # version B: west removed, east added, south moved
 CAMERA_ABOVE_M = 80.0  # the camera looks straight down from this high above the building's centre
+# a thematic pair: buildings by housing-safety grade (A) and by their contractor's credit grade (B)
+THEMES = ("buildings:safety_grade", "buildings:contractor_grade")
 # a site's mean colour (0-255, differences summed over RGB) where a hut is and where it is not (the
 # hut's top against the draped parcel: about 60 apart); the same site in two renderings of one scene
 DIFFERENT = 30.0
@@ -125,8 +128,9 @@ def compared(run_e2e, city_server, two_versions) -> dict:
         "camera": [*two_versions["centre"], CAMERA_ABOVE_M],
         # the huts' top faces: what the camera straight above sees of them
         "points": {key: [lon, lat, HUT_HEIGHT] for key, (lon, lat) in two_versions["huts"].items()},
+        "themes": list(THEMES),
     }
-    report = run_e2e(city_server, ["swipe", "diff", "side"], script="compare.mjs", timeout_s=300, **spec)
+    report = run_e2e(city_server, ["swipe", "diff", "side", "themes"], script="compare.mjs", timeout_s=300, **spec)
     # without the city's BIM layer built (other tests build it) its tileset is a 404, as on any city
     bad = [r for r in report["bad_responses"] if "/tiles/bim_elements/" not in r]
     excused = len(bad) < len(report["bad_responses"])
@@ -221,3 +225,34 @@ def test_side_by_side_shows_the_two_versions_with_one_camera(compared):
     assert distance(left["west_a"], right["east_b"]) < SAME, (left, right)
     assert distance(left["west_a"], right["west_a"]) > DIFFERENT, (left, right)
     assert distance(left["east_b"], right["east_b"]) > DIFFERENT, (left, right)
+
+
+def test_a_thematic_pair_swipes_buildings_by_safety_grade_against_contractor_grade(compared, database):
+    from core import vocab
+
+    themes = step(compared, "themes")
+    with database.connect() as conn:
+        safety = dict(conn.execute(text("SELECT code, safety_grade FROM building")).all())
+        contractor = dict(
+            conn.execute(
+                text(
+                    "SELECT b.code, e.credit_grade FROM building b JOIN project p ON p.code = b.project_code"
+                    " JOIN enterprise e ON e.uscc = p.contractor_uscc"
+                )
+            ).all()
+        )
+    left, right = themes["a"], themes["b"]
+    assert (left["layer"], right["layer"]) == ("buildings", "buildings")
+    assert (left["split"], right["split"]) == (-1, 1)  # Cesium.SplitDirection.LEFT, RIGHT
+
+    def rgb(css: str) -> list[float]:
+        return [int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+
+    for side, values, words in ((left, safety, "grades_safety"), (right, contractor, "grades_credit")):
+        graded = {code: value for code, value in values.items() if value is not None and code in side["colours"]}
+        assert len(graded) >= 20, (words, len(graded))
+        for code, value in graded.items():
+            expected = rgb(vocab.get(words).term(value).color)
+            assert side["colours"][code] == pytest.approx(expected, abs=1.5 / 255), (words, code, value)
+    # the two maps differ: some building has another colour on either side
+    assert any(left["colours"][c] != right["colours"].get(c) for c in left["colours"])

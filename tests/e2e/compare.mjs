@@ -1,11 +1,12 @@
 // Compare in Debian's headless Chromium: open the section, choose the model's two versions; swipe
 // (drag the split line, screenshot the view split between the huts, then all A and all B), the
 // version diff (each feature's colour in both tilesets, the legend, a screenshot) and side by side
-// (the two cameras, a drag in the second view, a screenshot). Sites are given as lon/lat and a
+// (the two cameras, a drag in the second view, a screenshot); a thematic pair by swipe (each side's
+// features' colours and split direction). Sites are given as lon/lat and a
 // height above the ground and put on the screen with the page's own camera. Prints one JSON line.
 // Usage: node tests/e2e/compare.mjs '<json spec>'
 //   spec: {url, artifacts, steps, model_id, versions: [a, b], version_ids: [a, b],
-//          camera: [lon, lat, above_m], points: {name: [lon, lat, above_m]}}
+//          camera: [lon, lat, above_m], points: {name: [lon, lat, above_m]}, themes: [a, b]}
 import { openPage, runSteps } from './browser.mjs';
 import { join } from 'node:path';
 
@@ -193,6 +194,31 @@ const steps = {
     const after = await position();
     const moved = Math.hypot(after.x - before.x, after.y - before.y, after.z - before.z);
     return { apart_m: apartM, moved_m: moved, apart_after_drag_m: await apart(), colours: { left: split('left.'), right: split('right.') } };
+  },
+
+  async themes() {
+    await page.selectOption('#compare-subject', 'themes');
+    await page.selectOption('#compare-theme-a', spec.themes[0]);
+    await page.selectOption('#compare-theme-b', spec.themes[1]);
+    await show('swipe');
+    await settled();
+    return page.evaluate(() => {
+      const out = {};
+      for (const side of window.cim.compare.module.session.sides) {
+        const byId = {};
+        const walk = (tile) => {
+          for (let i = 0; i < (tile.content?.featuresLength ?? 0); i += 1) {
+            const feature = tile.content.getFeature(i);
+            const c = feature.color;
+            byId[feature.getProperty('id')] = [c.red, c.green, c.blue];
+          }
+          tile.children.forEach(walk);
+        };
+        side.tilesets.forEach((ts) => walk(ts.root));
+        out[side.side] = { layer: side.name, split: side.tilesets[0].splitDirection, colours: byId };
+      }
+      return out;
+    });
   },
 };
 

@@ -125,7 +125,7 @@ export class Compare {
     this.root = root;
     this.state = state;
     this.models = []; // models with two published versions or more, each with its versions
-    this.session = null; // what is shown: {mode, pair, sides: [{viewer, layers, tilesets}], undo: []}
+    this.session = null; // what is shown: {mode, pair, sides: [{side, viewer, layers, tilesets}], undo: []}
     this.flownTo = null; // the model the view last flew to
   }
 
@@ -218,7 +218,7 @@ export class Compare {
   }
 
   /** Load one side into a Layers of its own on `viewer`: the version's tileset, or the theme's layer
-   * coloured by the theme. Resolves to {viewer, layers, tilesets, name, legend}. */
+   * coloured by the theme. Resolves to {side, viewer, layers, tilesets, name, legend}. */
   async loadSide(viewer, pair, side) {
     const layers = new Layers(viewer);
     await layers.ready;
@@ -232,13 +232,13 @@ export class Compare {
       const name = `bim-${pair[side].version_id}`;
       const tileset = await layers.loadTileset(name);
       if (!tileset) throw new Error(`${name}: ${t('error')}`);
-      return { viewer, layers, tilesets: [tileset], name, legend: null };
+      return { side, viewer, layers, tilesets: [tileset], name, legend: null };
     }
     const [name] = pair[side].split(':');
     const legend = await layers.setTheme(pair[side]); // before the tileset: its first style has the colours
     const tileset = await layers.loadTileset(name);
     if (!tileset) throw new Error(`${name}: ${t('error')}`);
-    return { viewer, layers, tilesets: [tileset], name, legend };
+    return { side, viewer, layers, tilesets: [tileset], name, legend };
   }
 
   /** Hide the page's tilesets the pair draws again (the city's BIM layer for versions); returns the undo. */
