@@ -192,8 +192,8 @@ def is_red(rgb: list[float]) -> bool:
 
 def test_the_version_diff_colours_added_changed_and_removed_elements(compared, two_versions, database):
     diff = step(compared, "diff")
-    a, b = (f"bim-{v}" for v in two_versions["version_ids"])
-    older, newer = diff["features"][a], diff["features"][b]
+    older, newer = diff["features"]["a"]["features"], diff["features"]["b"]["features"]
+    assert [diff["features"][s]["layer"] for s in "ab"] == [f"bim-{v}" for v in two_versions["version_ids"]]
     with database.connect() as conn:
         in_b = set(conn.scalars(text("SELECT global_id FROM bim_element WHERE version_id = :v"),
                                 {"v": two_versions["version_ids"][1]}))  # fmt: skip
@@ -249,10 +249,11 @@ def test_a_thematic_pair_swipes_buildings_by_safety_grade_against_contractor_gra
         return [int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)]
 
     for side, values, words in ((left, safety, "grades_safety"), (right, contractor, "grades_credit")):
-        graded = {code: value for code, value in values.items() if value is not None and code in side["colours"]}
+        colours = {code: feature["color"][:3] for code, feature in side["features"].items()}
+        graded = {code: value for code, value in values.items() if value is not None and code in colours}
         assert len(graded) >= 20, (words, len(graded))
         for code, value in graded.items():
             expected = rgb(vocab.get(words).term(value).color)
-            assert side["colours"][code] == pytest.approx(expected, abs=1.5 / 255), (words, code, value)
+            assert colours[code] == pytest.approx(expected, abs=1.5 / 255), (words, code, value)
     # the two maps differ: some building has another colour on either side
-    assert any(left["colours"][c] != right["colours"].get(c) for c in left["colours"])
+    assert any(f["color"] != right["features"].get(c, {}).get("color") for c, f in left["features"].items())

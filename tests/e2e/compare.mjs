@@ -124,6 +124,27 @@ async function dragLine(to) {
   return page.evaluate(() => window.cim.viewer.scene.splitPosition);
 }
 
+/** Each shown side ({a, b}): its tileset's layer, split direction and every loaded feature's colour
+ * [r, g, b, a] (0-1) and whether it shows, by the feature's id. */
+const sideFeatures = () =>
+  page.evaluate(() => {
+    const out = {};
+    for (const side of window.cim.compare.module.session.sides) {
+      const features = {};
+      const walk = (tile) => {
+        for (let i = 0; i < (tile.content?.featuresLength ?? 0); i += 1) {
+          const feature = tile.content.getFeature(i);
+          const c = feature.color;
+          features[feature.getProperty('id')] = { color: [c.red, c.green, c.blue, c.alpha], show: feature.show };
+        }
+        tile.children.forEach(walk);
+      };
+      side.tilesets.forEach((ts) => walk(ts.root));
+      out[side.side] = { layer: side.name, split: side.tilesets[0].splitDirection, features };
+    }
+    return out;
+  });
+
 const steps = {
   async swipe() {
     await show('swipe');
@@ -144,24 +165,7 @@ const steps = {
   async diff() {
     await show('diff');
     await lookDown();
-    const features = await page.evaluate(() => {
-      const out = {};
-      for (const side of window.cim.compare.module.session.sides) {
-        const byId = {};
-        const walk = (tile) => {
-          const content = tile.content;
-          for (let i = 0; i < (content?.featuresLength ?? 0); i += 1) {
-            const feature = content.getFeature(i);
-            const c = feature.color;
-            byId[feature.getProperty('id')] = { color: [c.red, c.green, c.blue, c.alpha], show: feature.show };
-          }
-          tile.children.forEach(walk);
-        };
-        for (const tileset of side.tilesets) walk(tileset.root);
-        out[side.name] = byId;
-      }
-      return out;
-    });
+    const features = await sideFeatures();
     const legend = await page.$$eval('#compare-diff-legend li[data-change]', (items) =>
       Object.fromEntries(items.map((li) => [li.dataset.change, [li.querySelector('[data-i18n]').textContent, li.querySelector('.count').textContent]])),
     );
@@ -202,23 +206,7 @@ const steps = {
     await page.selectOption('#compare-theme-b', spec.themes[1]);
     await show('swipe');
     await settled();
-    return page.evaluate(() => {
-      const out = {};
-      for (const side of window.cim.compare.module.session.sides) {
-        const byId = {};
-        const walk = (tile) => {
-          for (let i = 0; i < (tile.content?.featuresLength ?? 0); i += 1) {
-            const feature = tile.content.getFeature(i);
-            const c = feature.color;
-            byId[feature.getProperty('id')] = [c.red, c.green, c.blue];
-          }
-          tile.children.forEach(walk);
-        };
-        side.tilesets.forEach((ts) => walk(ts.root));
-        out[side.side] = { layer: side.name, split: side.tilesets[0].splitDirection, colours: byId };
-      }
-      return out;
-    });
+    return sideFeatures();
   },
 };
 
