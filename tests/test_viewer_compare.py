@@ -253,7 +253,9 @@ def test_a_thematic_pair_swipes_buildings_by_safety_grade_against_contractor_gra
         graded = {code: value for code, value in values.items() if value is not None and code in colours}
         assert len(graded) >= 20, (words, len(graded))
         for code, value in graded.items():
-            expected = rgb(vocab.get(words).term(value).color)
+            term = vocab.get(words).term(value)
+            assert term is not None and term.color is not None, (words, value)
+            expected = rgb(term.color)
             assert colours[code] == pytest.approx(expected, abs=1.5 / 255), (words, code, value)
     # the two maps differ: some building has another colour on either side
     assert any(f["color"] != right["features"].get(c, {}).get("color") for c, f in left["features"].items())
