@@ -373,6 +373,16 @@ async function main() {
     cim.credit.ready = true;
   });
 
+  // Compare (swipe, side by side, BIM version diff) loads when its section is first opened.
+  cim.compare = {};
+  $('compare').addEventListener('toggle', async (e) => {
+    if (!e.target.open || cim.compare.module) return;
+    const { Compare } = await import('./compare.js');
+    cim.compare.module = new Compare(viewer, layers, $('compare-body'), cim.compare);
+    await cim.compare.module.start();
+    cim.compare.ready = true;
+  });
+
   // The 2D/3D switch: the 2D map's modules load the first time it is switched to.
   cim.map2d = { mode: '3d' };
   $('map-mode').onclick = async () => {
