@@ -85,11 +85,6 @@ def model_box(published_model, database, extent) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def cut_report(run_e2e, city_server, model_box) -> dict:
-    return run_e2e(city_server, ["section"], script="cut.mjs", login=PLANNER, section=model_box, timeout_s=600)
-
-
 def test_a_horizontal_section_hides_the_model_above_the_plane_and_keeps_what_is_below(
     cut_report, model_box, extent, artifacts
 ):
@@ -141,14 +136,16 @@ def pipe(database, sample_city) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pit_report(run_e2e, city_server, pipe, tall) -> dict:
+def cut_report(run_e2e, city_server, model_box, pipe, tall) -> dict:
+    """Every step in one page (loaded once, and once more after the login)."""
     pit = {"ring": pipe["ring"], "depth_m": 6, "outside": pipe["outside"], "above": 160}
     depth = {"lon": pipe["mid"][0], "lat": pipe["mid"][1], "above": 60}
     return run_e2e(
         city_server,
-        ["excavation", "depth", "height"],
+        ["section", "excavation", "depth", "height"],
         script="cut.mjs",
         login=PLANNER,
+        section=model_box,
         pit=pit,
         depth=depth,
         height=tall,
@@ -182,9 +179,9 @@ def expected_pit(database, ring: list[list[float]], depth_m: float) -> dict:
 
 
 def test_an_excavation_pit_clips_the_ground_and_lists_what_the_dig_reaches(
-    pit_report, pipe, database, city_server, artifacts
+    cut_report, pipe, database, city_server, artifacts
 ):
-    dug = step(pit_report, "excavation")
+    dug = step(cut_report, "excavation")
     state = dug["state"]
     # the pit the clicks drew: the test's corners, to a decimetre
     geod = Geod(ellps="WGS84")
@@ -229,8 +226,8 @@ def test_an_excavation_pit_clips_the_ground_and_lists_what_the_dig_reaches(
     assert dug["kept"] >= 2 and dug["cleared"] == {"entities": 0, "globe_polygons": 0}
 
 
-def test_the_depth_tool_measures_a_pipe_at_its_depth_on_record(pit_report, pipe):
-    measured = step(pit_report, "depth")
+def test_the_depth_tool_measures_a_pipe_at_its_depth_on_record(cut_report, pipe):
+    measured = step(cut_report, "depth")
     result = measured["result"]
     assert result["id"] == pipe["id"] and result["record_depth_m"] == pytest.approx(pipe["depth_m"])
     # ground (the DEM) less the pipe's top under the click: the top depth from PostGIS's row
@@ -265,8 +262,8 @@ def tall(database, sample_city, extent) -> dict:
     }
 
 
-def test_the_height_tool_measures_a_building_from_the_ground_to_its_roof(pit_report, tall):
-    result = step(pit_report, "height")["result"]
+def test_the_height_tool_measures_a_building_from_the_ground_to_its_roof(cut_report, tall):
+    result = step(cut_report, "height")["result"]
     # the roof over the ground beside the building: its height on record (the DEM's slope over 12 m aside)
     assert result["height_difference_m"] == pytest.approx(tall["height_m"], abs=0.5), (result, tall)
-    assert "高差" in step(pit_report, "height")["panel"]
+    assert "高差" in step(cut_report, "height")["panel"]
