@@ -1,8 +1,8 @@
 """The viewer as a place to work (issue 17), in Debian's headless Chromium (playwright-core, driver
 tests/e2e/work.mjs) against `cim serve` on the sample city, with every request to a host other than
 127.0.0.1 aborted: the API docs, navigation and share links, coordinates in the search box,
-measuring (section cutting has no browser test yet: Chromium crashed on it here), results that
-stay, record cards. Expected answers come from the database by SQL, from pyproj and from the
+measuring (section cutting, excavation and depth: tests/test_viewer_cut.py), results that stay,
+record cards. Expected answers come from the database by SQL, from pyproj and from the
 OpenAPI document, not from the viewer's code.
 Screenshots land in test-artifacts/work-*.png."""
 

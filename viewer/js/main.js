@@ -10,9 +10,10 @@ import { Picker, groundAt } from './picking.js';
 import { loadKit, wireTables } from './kit.js';
 import { Review } from './review.js';
 import { createViewer } from './scene.js';
-import { Incidents, Measure, centreOf, Section, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
+import { Excavation, wireSection } from './cut.js';
+import { Incidents, Measure, centreOf, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
 import { message, status, closePanel, shown, escape, loadCardLabels } from './ui.js';
-import { Excavation, setUnderground } from './underground.js';
+import { setUnderground, squareAround } from './underground.js';
 
 const { Cesium } = window;
 const $ = (id) => document.getElementById(id);
@@ -72,6 +73,7 @@ async function main() {
       cim.events.allTilesLoaded[layer] += 1;
     });
     cim.section?.apply(tileset); // a section already set cuts the tilesets that come later too
+    cim.excavation?.apply(tileset); // so does a pit dug
   };
   const firstFrame = Promise.all([layers.loadAll(), ground]).then(() => waitForTiles(layers, viewer));
   cim.allLoaded = firstFrame.then((ms) => {
@@ -92,7 +94,8 @@ async function main() {
 
   const picker = new Picker(viewer, layers);
   const incidents = new Incidents(viewer, layers);
-  const excavation = new Excavation(viewer);
+  const excavation = new Excavation(viewer, layers);
+  cim.excavation = excavation;
   const undulation = extent ? extent.h_ellipsoidal_min - extent.h_orthometric_min : 0;
   const review = new Review(viewer, layers, $('review-progress'), $('review-label'), undulation);
   cim.picker = picker;
@@ -186,16 +189,7 @@ async function main() {
     hint('click_pipe');
   };
   $('measure-depth').onclick = TOOLS['measure-depth'];
-  const section = new Section(viewer, layers);
-  cim.section = section;
-  const ground0 = extent?.h_ellipsoidal_min ?? 0;
-  const cut = () => {
-    const above = Number($('section-height').value);
-    $('section-label').textContent = `${t('section_above_ground')} ${above} m`;
-    section.set($('section-on').checked ? ground0 + above : null);
-  };
-  $('section-on').onchange = cut;
-  $('section-height').oninput = cut;
+  cim.section = wireSection(viewer, layers, extent?.h_ellipsoidal_min ?? 0);
   const startTool = (name) => TOOLS[name]?.();
   $('tool-polygon').onclick = TOOLS.polygon;
   $('tool-profile').onclick = TOOLS.profile;
@@ -231,7 +225,11 @@ async function main() {
   $('ground-alpha').oninput = (e) => $('underground').checked && setUnderground(viewer, true, Number(e.target.value));
   $('excavate').onclick = () => {
     underground(true);
-    pointTool('excavate', (g) => excavation.dig(g, Number($('excavate-size').value), Number($('excavate-depth').value)));
+    pointTool('excavate', (g) => excavation.dig(squareAround(g.lon, g.lat, Number($('excavate-size').value)), Number($('excavate-depth').value)));
+  };
+  $('excavate-draw').onclick = () => {
+    underground(true);
+    sketchTool('excavate-draw', true, (points) => excavation.dig(points, Number($('excavate-depth').value)), 'click_polygon');
   };
 
   $('review-form').addEventListener('submit', (e) => {

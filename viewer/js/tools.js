@@ -1,5 +1,5 @@
 // Map tools: draw a polygon for area statistics, place an incident, a profile along a line;
-// measure distance, area, height and the depth of a pipe below the ground; cut with a plane.
+// measure distance, area, height and the depth of a pipe below the ground (cutting: cut.js).
 import * as api from './api.js';
 import { t } from './i18n.js';
 import { panel, render, escape, status, loadScript } from './ui.js';
@@ -401,36 +401,4 @@ export function measurePanel(result) {
   add('measured_depth', result.depth_m !== undefined ? `${result.depth_m.toFixed(2)} m` : null);
   add('record_depth', result.record_depth_m !== null && result.record_depth_m !== undefined ? `${result.record_depth_m} m` : null);
   panel(t(`measure_${result.mode}`), `<dl id="measure-result" data-mode="${escape(result.mode)}">${rows.join('')}</dl>`);
-}
-
-/** A horizontal section through every tileset (the city's buildings, BIM models): a clipping plane
- * at an ellipsoidal height; what lies above it is not drawn. */
-export class Section {
-  constructor(viewer, layers) {
-    Object.assign(this, { viewer, layers, height: null });
-  }
-
-  /** Cut at `hEllipsoidal` (null: no cut). */
-  set(hEllipsoidal) {
-    this.height = hEllipsoidal;
-    for (const tileset of Object.values(this.layers.tilesets)) this.apply(tileset);
-  }
-
-  /** The plane in the tileset's clipping frame: the plane z = 0 of the east-north-up frame at the
-   * cut's height above the tileset's centre, its normal down (the side kept is below). */
-  apply(tileset) {
-    if (this.height === null) {
-      if (tileset.clippingPlanes) tileset.clippingPlanes.enabled = false;
-      return;
-    }
-    const centre = Cesium.Cartographic.fromCartesian(tileset.boundingSphere.center);
-    const atCut = Cesium.Transforms.eastNorthUpToFixedFrame(Cesium.Cartesian3.fromRadians(centre.longitude, centre.latitude, this.height));
-    const toTileset = Cesium.Matrix4.inverse(tileset.clippingPlanesOriginMatrix, new Cesium.Matrix4());
-    tileset.clippingPlanes = new Cesium.ClippingPlaneCollection({
-      modelMatrix: Cesium.Matrix4.multiply(toTileset, atCut, new Cesium.Matrix4()),
-      planes: [new Cesium.ClippingPlane(new Cesium.Cartesian3(0, 0, -1), 0)],
-      edgeWidth: 2,
-      edgeColor: Cesium.Color.RED,
-    });
-  }
 }
