@@ -76,16 +76,25 @@ ALARM_COLUMNS = """a.id, a.sensor_id, a.kind, a.level, a.rule, a.status, a.raise
 
 
 def _ensure_states(conn: Connection, ids: list[str]) -> dict[str, dict]:
-    conn.execute(
-        text(
-            "INSERT INTO sensor_state (sensor_id, level, pending_level) SELECT unnest(CAST(:ids AS text[])), 0, 0 "
-            "ON CONFLICT DO NOTHING"
-        ),
-        {"ids": ids},
-    )
+    """The sensors' states, locked; a state row made first for a sensor that has none (its first reading)."""
+    states = _locked_states(conn, ids)
+    missing = [i for i in ids if i not in states]
+    if missing:
+        conn.execute(
+            text(
+                "INSERT INTO sensor_state (sensor_id, level, pending_level) "
+                "SELECT unnest(CAST(:ids AS text[])), 0, 0 ON CONFLICT DO NOTHING"
+            ),
+            {"ids": missing},
+        )
+        states |= _locked_states(conn, missing)
+    return states
+
+
+def _locked_states(conn: Connection, ids: list[str]) -> dict[str, dict]:
     rows = conn.execute(_STATES, {"ids": ids})
     names = list(rows.keys())
-    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows.all()}  # .all(): one fetch, not one per row
 
 
 def _raise(

@@ -88,7 +88,8 @@ def ensure_partitions(times: list[datetime]) -> None:
     """The monthly partitions these times fall in (created on demand, once per process), made and
     committed by the schema's owner (the application role may not create tables) before the readings
     are written."""
-    months = {t.astimezone(UTC).strftime("%Y-%m-01") for t in times} - _partitions_made
+    utc = (t.astimezone(UTC) for t in times)
+    months = {f"{y:04d}-{m:02d}-01" for y, m in {(u.year, u.month) for u in utc}} - _partitions_made
     if not months:
         return
     with owner_engine().begin() as owner:
@@ -118,9 +119,10 @@ def _validate(conn: Connection, readings: list[Reading], now: datetime) -> tuple
     horizon = now + timedelta(seconds=settings.sensor_max_future_s)
     oldest = now - timedelta(days=31 * settings.sensor_retention_months)
     good, bad = [], []
+    rules_of = {sensor: rules.kinds().get(kind) for sensor, kind in kinds_of.items()}
     for r in readings:
         kind = kinds_of.get(r.sensor_id)
-        rule = rules.kinds().get(kind) if kind else None
+        rule = rules_of.get(r.sensor_id)
         if kind is None:
             bad.append(Rejection(r.sensor_id, "unknown sensor"))
         elif r.time > horizon:

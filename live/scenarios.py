@@ -22,7 +22,7 @@ from core.errors import UserError
 from gis.analysis import incident, isolation
 from gis.analysis.inputs import srid
 from gis.crs import store_to_crs84
-from gis.network import build_graph
+from gis.network import kept, pipe_graph
 
 VULNERABILITY_FILE = Path(__file__).with_name("vulnerability.json")
 PIPE_SEARCH_M = 50.0
@@ -77,25 +77,33 @@ def _nearest_pipe(ctx: Context, utility: str) -> str:
     return pipe_id
 
 
-def _distances(graph: nx.Graph, sources: tuple[str, ...], targets: list[str]) -> dict[str, float]:
-    """Network length (``length_m``) from the nearest source to each target: Dijkstra stopped once every
-    target is settled (the valves bound the burst's section, so it reads that section, not the city's network)."""
-    settled: dict[str, float] = {}
-    best = dict.fromkeys(sources, 0.0)
-    heap = [(0.0, s) for s in sources]
+def _dijkstra(graph: nx.Graph, starts: dict, targets: set, weight: str, first: bool = False) -> tuple[dict, dict]:
+    """Network distances (by ``weight``) from the nearest start (each at its own offset) and each settled
+    node's predecessor; stopped once every target is settled, or the first one when ``first``. (The valves
+    bound a burst's section, so it reads that section, not the city's network.)"""
+    settled: dict = {}
+    before: dict = {}
+    best = dict(starts)
+    heap = [(d, i, s, None) for i, (s, d) in enumerate(starts.items())]
+    heapq.heapify(heap)
     left = set(targets)
+    count = len(heap)
     while heap and left:
-        d, node = heapq.heappop(heap)
+        d, _, node, previous = heapq.heappop(heap)
         if node in settled:
             continue
         settled[node] = d
+        before[node] = previous
+        if node in left and first:
+            break
         left.discard(node)
         for other, data in graph[node].items():
-            through = d + data.get("length_m", 1.0)
+            through = d + data.get(weight, 1.0)
             if other not in settled and through < best.get(other, math.inf):
                 best[other] = through
-                heapq.heappush(heap, (through, other))
-    return settled
+                count += 1
+                heapq.heappush(heap, (through, count, other, node))
+    return settled, before
 
 
 def _valves(ctx: Context, utility: str) -> dict:
@@ -106,10 +114,10 @@ def _valves(ctx: Context, utility: str) -> dict:
             text("SELECT id FROM pipe_node WHERE utility = :u AND kind = 'valve' AND NOT operable"), {"u": utility}
         ).scalars()
     )
-    graph = build_graph(utility)
+    graph = pipe_graph(utility)
     result = isolation.isolate(graph, pipe_id, inoperable)
-    ends = next(((a, b) for a, b, d in graph.edges(data=True) if d.get("id") == pipe_id), ())
-    distance = _distances(graph, ends, result["valves_to_close"])
+    ends = isolation.edge_of(graph, pipe_id)
+    distance, _ = _dijkstra(graph, dict.fromkeys(ends, 0.0), set(result["valves_to_close"]), "length_m")
     order = sorted(result["valves_to_close"], key=lambda v: (distance.get(v, float("inf")), v))
     where = {
         r["id"]: r
@@ -173,9 +181,19 @@ def hydrants(ctx: Context) -> dict:
     return {"hydrants": [dict(r) for r in rows.mappings()], "hydrant_reach_m": HYDRANT_REACH_M}
 
 
-def _road_graph(conn: Connection, min_width_m: float) -> tuple[nx.Graph, list[tuple[str, shapely.LineString]]]:
-    """The road network of the roads at least ``min_width_m`` wide: centre lines split where they meet,
-    nodes at the split points, edges weighted by length and named by their road."""
+@dataclass(frozen=True)
+class Roads:
+    """The road network of the roads at least a width wide: centre lines split where they meet, nodes at
+    the split points, edges weighted by length and named by their road; its entries (road ends at the
+    edge of the network) and an index of its pieces."""
+
+    graph: nx.Graph
+    pieces: list[tuple[str, shapely.LineString]]
+    entries: frozenset
+    tree: shapely.STRtree
+
+
+def _roads(conn: Connection, min_width_m: float) -> Roads:
     roads = conn.execute(
         text("SELECT code, ST_AsBinary(ST_Force2D(centerline)) FROM road WHERE width_m >= :w ORDER BY code"),
         {"w": min_width_m},
@@ -183,17 +201,30 @@ def _road_graph(conn: Connection, min_width_m: float) -> tuple[nx.Graph, list[tu
     lines = {code: shapely.from_wkb(bytes(wkb)) for code, wkb in roads}
     graph = nx.Graph()
     pieces: list[tuple[str, shapely.LineString]] = []
-    if not lines:
-        return graph, pieces
-    codes = list(lines)  # in code order: of roads equally near, the first code names the piece
-    tree = shapely.STRtree(list(lines.values()))
-    for piece in shapely.get_parts(shapely.node(shapely.MultiLineString(list(lines.values())))):
-        middle = piece.interpolate(0.5, normalized=True)
-        code = codes[min(tree.query_nearest(middle, all_matches=True))]
-        pieces.append((code, piece))
-        a, b = piece.coords[0], piece.coords[-1]
-        graph.add_edge(_node(a), _node(b), length=piece.length, road=code)
-    return graph, pieces
+    if lines:
+        codes = list(lines)  # in code order: of roads equally near, the first code names the piece
+        tree = shapely.STRtree(list(lines.values()))
+        for piece in shapely.get_parts(shapely.node(shapely.MultiLineString(list(lines.values())))):
+            middle = piece.interpolate(0.5, normalized=True)
+            code = codes[min(tree.query_nearest(middle, all_matches=True))]
+            pieces.append((code, piece))
+            a, b = piece.coords[0], piece.coords[-1]
+            graph.add_edge(_node(a), _node(b), length=piece.length, road=code)
+    entries = frozenset(n for n in graph.nodes if graph.degree(n) == 1)
+    return Roads(graph, pieces, entries, shapely.STRtree([p for _, p in pieces]))
+
+
+def _road_network(min_width_m: float) -> Roads:
+    """:func:`_roads`, kept until a road is written."""
+    return kept("road", min_width_m, lambda conn: _roads(conn, min_width_m))
+
+
+def warm_up() -> None:
+    """The networks the sheets trace (gas and water pipes, the fire lanes' roads), built before the first
+    event needs them (~1–3 s each on a 100,000-building city)."""
+    for utility in ("gas", "water"):
+        pipe_graph(utility)
+    _road_network(FIRE_LANE_MIN_WIDTH_M)
 
 
 def _node(xy: tuple[float, ...]) -> tuple[float, float]:
@@ -204,30 +235,36 @@ def fire_access(ctx: Context) -> dict:
     """The way in for fire engines: the shortest route over roads wide enough (``min_road_width_m``)
     from the nearest road entry (a road end at the edge of the network) to the road point nearest the fire."""
     min_width = float(ctx.params.get("min_road_width_m", FIRE_LANE_MIN_WIDTH_M))
-    graph, pieces = _road_graph(ctx.conn, min_width)
-    entries = [n for n in graph.nodes if graph.degree(n) == 1]
-    if not entries:
-        return {"fire_access": {"min_road_width_m": min_width, "route": None, "note": "没有足够宽的道路可达"}}
+    net = _road_network(min_width)  # shared: read only
+    no_route = {"fire_access": {"min_road_width_m": min_width, "route": None, "note": "没有足够宽的道路可达"}}
+    if not net.entries:
+        return no_route
     fire = ctx.location.centroid
-    code, piece = min(pieces, key=lambda p: p[1].distance(fire))
+    code, piece = net.pieces[min(net.tree.query_nearest(fire, all_matches=True))]  # of equally near, the first
     along = piece.project(fire)
     reach = piece.interpolate(along)
-    graph.add_edge("fire", _node(piece.coords[0]), length=along, road=code)
-    graph.add_edge("fire", _node(piece.coords[-1]), length=piece.length - along, road=code)
-    length, path = nx.multi_source_dijkstra(graph, entries, target="fire", weight="length")
+    a, b = _node(piece.coords[0]), _node(piece.coords[-1])
+    starts = {a: along, b: piece.length - along} if a != b else {a: min(along, piece.length - along)}
+    settled, before = _dijkstra(net.graph, starts, set(net.entries), "length", first=True)
+    entry = next(reversed(settled), None)
+    if entry is None or entry not in net.entries:
+        return no_route
+    path: list[tuple[float, float]] = [entry]
+    while before[path[-1]] is not None:
+        path.append(before[path[-1]])
     roads: list[str] = []
-    for a, b in zip(path, path[1:], strict=False):
-        if not roads or roads[-1] != graph.edges[a, b]["road"]:
-            roads.append(graph.edges[a, b]["road"])
+    for road in [*(net.graph.edges[p, q]["road"] for p, q in zip(path, path[1:], strict=False)), code]:
+        if not roads or roads[-1] != road:
+            roads.append(road)
     found = ctx.conn.execute(text("SELECT code, name, width_m FROM road WHERE code = ANY(:c)"), {"c": roads})
     about: dict[str, tuple[str, float]] = {code: (name, width) for code, name, width in found}
-    line = [*path[:-1], (reach.x, reach.y)]
+    line = [*path, (reach.x, reach.y)]
     lon_lat = store_to_crs84()
     return {
         "fire_access": {
             "min_road_width_m": min_width,
             "entry": dict(zip(("lon", "lat"), lon_lat.transform(*path[0]), strict=True)),
-            "route_m": round(length, 1),
+            "route_m": round(settled[entry], 1),
             "roads": [{"code": r, "name": about[r][0], "width_m": about[r][1]} for r in roads],
             "route": [list(lon_lat.transform(x, y)) for x, y in line],
             "reach_to_fire_m": round(reach.distance(fire), 1),

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from core import db, jobs
 from core.secrets import check_startup
 from core.settings import get_settings
+from live import scenarios
 from ops.logs import log_config
 from spatial_api import apidocs, bodylimit, headers, observability, openapi, problems, ratelimit, tasks, timeouts  # noqa: F401 - tasks registers the queue's tasks
 from spatial_api.routers import (
@@ -75,11 +76,13 @@ log = logging.getLogger("cim.api")
 
 def _warm_up() -> None:
     """One-time costs paid before serving rather than in the first page load: a few pooled
-    connections (each loads PROJ in its backend), the terrain answers' DEM and transformers. A
+    connections (each loads PROJ in its backend), the terrain answers' DEM and transformers, the networks
+    the event sheets trace. A
     failure is only logged (the request that meets it says why)."""
     try:
         db.prefill_pool(8)
         terrain.warm_up()
+        scenarios.warm_up()
     except Exception as exc:  # noqa: BLE001 - whatever it is, the server serves on
         log.warning("warm-up failed: %s", exc, exc_info=True)
 

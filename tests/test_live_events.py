@@ -138,6 +138,32 @@ def test_gas_leak_valves_second_ring_and_sheet_numbers(client, role_headers, dat
     assert stuck in second["note"]
 
 
+def test_kept_gas_network_is_built_again_after_a_valve_closes(client, role_headers, database, gas_main, to_lonlat):
+    """The gas graph is kept between events, and a valve closed after a first event changes the next sheet."""
+    from gis.network import pipe_graph
+
+    headers = role_headers["emergency"]
+    body = {"type": "gas_leak", "location": _point(to_lonlat, gas_main["mid"]), "radius_m": 50}
+    first = client.post("/api/v1/events", json=body, headers=headers).json()["event"]["action_sheet"]["valves"]
+    expected, _ = trace_valves(database, gas_main["id"], set())
+    assert {v["id"] for v in first["to_close"]} == expected
+    kept = pipe_graph("gas")
+    assert pipe_graph("gas") is kept  # unchanged network: the same graph, not built again
+    shut = sorted(expected)[-1]
+    with database.begin() as conn:
+        conn.execute(text("UPDATE pipe_node SET is_open = false WHERE id = :v"), {"v": shut})
+    try:
+        assert pipe_graph("gas") is not kept
+        second = client.post("/api/v1/events", json=body, headers=headers).json()["event"]["action_sheet"]["valves"]
+        after, _ = trace_valves(database, gas_main["id"], set())
+    finally:
+        with database.begin() as conn:
+            conn.execute(text("UPDATE pipe_node SET is_open = true WHERE id = :v"), {"v": shut})
+    assert after == expected - {shut}
+    assert {v["id"] for v in second["to_close"]} == after
+    assert shut in second["already_closed"]
+
+
 def _store_point(rows, event) -> shapely.Point:
     return shapely.from_wkb(
         bytes(rows("SELECT ST_AsBinary(location) AS g FROM emergency_event WHERE id = :e", e=event["id"])[0]["g"])

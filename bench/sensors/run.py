@@ -7,7 +7,10 @@ client), p50/p99; event intake to action sheet (`POST /api/v1/events`) per kind,
 overlay (`POST /api/v1/analysis/incident`). Writes bench/sensors/RESULTS.md.
 
     .venv/bin/python bench/sensors/run.py [--buildings 100000] [--sensors 5000] [--per-sensor 20] [--trials 100]
-        [--gateway 100] [--only feeds|events]
+        [--gateway 100] [--only feeds|events] [--keep | --city URL DATA_DIR]
+
+``--keep`` keeps the scratch database with its loaded city (its URL and data dir are printed);
+``--city URL DATA_DIR`` runs ``--only events`` on such a database without loading the city again.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -341,20 +345,15 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("feeds", "events"), help="One part (prints its JSON; RESULTS.md is written by a full run)."
     )
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch database and its city.")
+    parser.add_argument("--city", nargs=2, metavar=("URL", "DATA_DIR"), help="A kept city (with --only events).")
     args = parser.parse_args()
+    if args.city and args.only != "events":
+        parser.error("--city runs only the events (the feeds write hours of readings a kept city already has)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still clean up (broker, database)
-    from bench.scratch import scratch_database
-    from core.secrets import generated
-    from core.settings import configure
     from spatial_api.local_server import uvicorn_server
 
-    with scratch_database("sensors") as (_, data_dir):
-        # The run's own random keys, as `cim demo` makes them (the loader hashes ID numbers, the server signs tokens).
-        for key in ("jwt_secret", "field_key", "pii_key"):
-            os.environ[f"CIM_{key.upper()}_FILE"] = str(generated(data_dir, key))
-        configure(None)
-        city_s = _load(args.sensors, args.buildings)
-        print("city loaded", round(city_s, 1), "s", flush=True)
+    with _city(args) as city_s:
         from core.db import get_engine
         from live import broker
         from live.settings import get_live_settings
@@ -363,7 +362,8 @@ def main() -> None:
         if args.only == "events":
             with uvicorn_server(env, timeout_s=900) as base:  # its warm-up reads the whole city
                 kinds = events(base, get_engine(), args.event_trials)
-            print(json.dumps({"buildings": args.buildings, "city_load_s": round(city_s, 1), "events": kinds}))
+            load_s = round(city_s, 1) if city_s is not None else "kept"
+            print(json.dumps({"buildings": args.buildings, "city_load_s": load_s, "events": kinds}))
             return
         broker.up()
         listeners: list[subprocess.Popen] = []
@@ -402,7 +402,7 @@ def main() -> None:
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "sensors": args.sensors,
         "buildings": args.buildings,
-        "city_load_s": round(city_s, 1),
+        "city_load_s": round(city_s, 1) if city_s is not None else None,
         "gateway_readings_per_message": args.gateway,
         "mqtt": mqtt,
         "mqtt_gateway": gateway,
@@ -417,6 +417,34 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     if args.only is None:
         _write(results)
+
+
+@contextlib.contextmanager
+def _city(args: argparse.Namespace) -> Iterator[float | None]:
+    """The database of the run, its settings in the environment; yields the city's load time (None: kept)."""
+    from bench.scratch import scratch_database
+    from core.secrets import generated
+    from core.settings import configure
+
+    def keys(data_dir: Path) -> None:
+        # The run's own random keys, as `cim demo` makes them (the loader hashes ID numbers, the server signs tokens).
+        for key in ("jwt_secret", "field_key", "pii_key"):
+            os.environ[f"CIM_{key.upper()}_FILE"] = str(generated(data_dir, key))
+        configure(None)
+
+    if args.city:
+        os.environ["DATABASE_URL"], os.environ["CIM_DATA_DIR"] = args.city
+        keys(Path(args.city[1]))
+        from core import migrate
+
+        migrate.upgrade()
+        yield None
+        return
+    with scratch_database("sensors", keep=args.keep) as (url, data_dir):
+        keys(data_dir)
+        city_s = _load(args.sensors, args.buildings)
+        print("city loaded", round(city_s, 1), "s", *(("kept:", url, data_dir) if args.keep else ()), flush=True)
+        yield city_s
 
 
 def _listeners(env: dict, n: int) -> list[subprocess.Popen]:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -141,3 +143,12 @@ class NetworkIssue(Base):
     layer: Mapped[str] = mapped_column(String(16))
     feature_id: Mapped[str | None] = mapped_column(String(40))
     problem: Mapped[str] = mapped_column(Text)
+
+
+class NetworkVersion(Base):
+    """A network's version (``pipe``, ``road``), moved on from ``network_version_seq`` by triggers on
+    every statement that writes its tables (migration 0020); the graphs kept in memory check it."""
+
+    __tablename__ = "network_version"
+    network: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("nextval('network_version_seq')"))

@@ -19,7 +19,7 @@ from core.errors import UserError
 from core.settings import store_srid
 from gis.analysis import isolation, records
 from gis.dem import ground_heights
-from gis.network import build_graph
+from gis.network import pipe_graph
 
 IncidentType = Literal["gas_leak", "pipe_burst", "flood", "fire"]
 DEFAULT_RADIUS_M = {"gas_leak": 200.0, "pipe_burst": 100.0, "flood": 300.0, "fire": 100.0}
@@ -104,7 +104,7 @@ def _burst(conn: Connection, origin: shapely.Geometry, pipe_id: str | None) -> d
     utility = conn.execute(_PIPE_UTILITY, {"id": pipe_id}).scalar()
     if utility is None:
         raise UserError(f"pipe {pipe_id!r} does not exist: give the id of the burst pipe")
-    result = isolation.isolate(build_graph(utility), pipe_id)
+    result = isolation.isolate(pipe_graph(utility), pipe_id)
     result["utility"] = utility
     result["buildings_losing_supply"] = isolation.losing_supply(conn, utility, result["isolated_pipes"])
     return result

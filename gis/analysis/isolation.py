@@ -30,10 +30,11 @@ _LOSING_SUPPLY = text(
 )
 
 
-def _edge_of(graph: nx.Graph, pipe_id: str) -> tuple[str, str]:
-    for a, b, data in graph.edges(data=True):
-        if data.get("id") == pipe_id or pipe_id in data.get("parallel", ()):
-            return a, b
+def edge_of(graph: nx.Graph, pipe_id: str) -> tuple[str, str]:
+    """The two nodes of the pipe's edge (through ``gis.network``'s index of pipes)."""
+    edge = graph.graph["pipe_edges"].get(pipe_id)
+    if edge is not None:
+        return edge
     raise UserError(f"pipe {pipe_id!r} is not in the connected network of its utility: check the pipe id")
 
 
@@ -42,7 +43,7 @@ def isolate(graph: nx.Graph, pipe_id: str, inoperable: frozenset[str] = frozense
 
     An open valve in ``inoperable`` (known not to close) is no boundary: the trace goes past it to the
     next ring of valves (second-level isolation), and the answer lists it as skipped."""
-    start = _edge_of(graph, pipe_id)
+    start = edge_of(graph, pipe_id)
     skipped: set[str] = set()
     to_close: set[str] = set()
     closed: set[str] = set()
