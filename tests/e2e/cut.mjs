@@ -148,8 +148,10 @@ async function excavation() {
   }
   await page.waitForFunction(() => window.cim.excavation.answer !== null && document.getElementById('excavation-figures'));
   await settled('pit');
-  const state = await page.evaluate(() => {
+  const state = await page.evaluate(([x, y]) => {
     const { cim } = window;
+    const { scene, camera } = cim.viewer;
+    const centre = new Cesium.BoundingSphere(Cesium.Cartesian3.fromDegrees(x, y, 0), 1);
     const clipped = Object.fromEntries(Object.entries(cim.layers.tilesets).map(([name, ts]) => [name, ts.clippingPolygons?.length ?? 0]));
     return {
       ring: cim.excavation.ring,
@@ -157,8 +159,10 @@ async function excavation() {
       tilesets: clipped,
       translucent: cim.viewer.scene.globe.translucency.enabled,
       highlighted: [...(cim.layers.highlights.pipelines?.keys() ?? [])],
+      // metres a pixel spans at the pit: how near a click can land to the point it aimed at
+      pixel_m: camera.getPixelSize(centre, scene.drawingBufferWidth, scene.drawingBufferHeight),
     };
-  });
+  }, [lon, lat]);
   const figures = await page.$$eval('#excavation-figures tr', (rows) => Object.fromEntries(rows.map((r) => [r.dataset.key, { label: r.querySelector('th').textContent, value: Number(r.querySelector('td').dataset.value), text: r.querySelector('td').textContent }])));
   const pipes = await page.$$eval('#excavation-pipes tr[data-id]', (rows) => rows.map((r) => ({ id: r.dataset.id, cells: [...r.querySelectorAll('td')].map((c) => c.dataset.value ?? c.textContent) })));
   const heads = await page.$$eval('#excavation-pipes th', (ths) => ths.map((th) => th.textContent));
