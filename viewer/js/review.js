@@ -8,7 +8,6 @@ import { reviewHtml, severities, worstByElement, wireReview } from './review_iss
 
 const { Cesium } = window;
 const POLL_MS = 500;
-const SUBMITTING_ROLES = new Set(['planner', 'engineer', 'admin']); // POST /reviews (spatial_api/routers/reviews.py)
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -25,8 +24,8 @@ export async function fillProjects(select) {
 }
 
 /** What the form asks, checked before anything is sent: {file, project, placement} or {problem} (an i18n key). */
-export function checkSubmission({ loggedIn, role, file, project, crs, origin }) {
-  if (!loggedIn || !SUBMITTING_ROLES.has(role)) return { problem: 'review_need_login' };
+export function checkSubmission({ loggedIn, file, project, crs, origin }) {
+  if (!loggedIn) return { problem: 'review_need_login' }; // a role that may not submit: the API's 403 says so
   if (!file) return { problem: 'review_need_file' };
   if (!project) return { problem: 'review_need_project' };
   const numbers = origin ? origin.split(',').map((v) => Number(v.trim())) : [];
@@ -58,7 +57,7 @@ export class Review {
 
   /** Check the form's answers (see checkSubmission), then run; a problem shows and nothing is sent. */
   submit(form) {
-    const checked = checkSubmission({ loggedIn: Boolean(api.auth.token), role: api.auth.user?.role, ...form });
+    const checked = checkSubmission({ loggedIn: Boolean(api.auth.token), ...form });
     if (checked.problem) {
       this.label.textContent = t(checked.problem);
       message(t(checked.problem), 'error', 'review-form');
