@@ -71,6 +71,8 @@ def test_wall_without_fire_rating(review_site, tmp_path):
         (rules.IDS_PREFIX + "CIM-03 walls: fire rating and exterior flag", model["wall_without_fire_rating"])
     ]
     assert "FireRating" in document["issues"][0]["message"]
+    # in Chinese first, then ifctester's English
+    assert document["issues"][0]["message"].startswith("须填写属性集 Pset_WallCommon 中的 FireRating / ")
 
 
 def test_building_3_m_over_height_limit(review_site, tmp_path):

@@ -5,6 +5,7 @@ read by the evidence of the CRS's area of use (or refused); warnings come summar
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 import ifcopenshell
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import shapely
 
-from bim_ingest.georef import georeference
+from bim_ingest.georef import Override, georeference
 from bim_ingest.review import rules
 from bim_ingest.review.service import run_review
 from bim_ingest.warning_summary import summarise
@@ -121,6 +122,29 @@ def test_model_away_from_its_parcel_is_one_placement_error(review_site, tmp_path
     assert report["planning"]["checks"][0]["passed"] is False
     assert report["clashes"]["city"] == []
     assert report["passed"] is False
+
+
+def test_a_model_placed_9000_km_away_is_one_clear_error_not_one_per_element(review_site, tmp_path):
+    """A wrong origin typed into the upload form (Northings 9,000 km too far south): the review says
+    in one error that the model is not on the project's parcel, with the distance; no per-element noise."""
+    x, y = review_site.spot
+    model = author_review_model(tmp_path / "far.ifc", storeys=2, **spot_placement(review_site))
+    far = (x, y - 9_000_000.0, ground_at(x, y))
+    document = run_review(model["path"], review_site.project, override=Override("EPSG:4549", far, 0.0))
+    # the model's outline (local metres 0..12 x 0..8 about its origin) is far south of the parcel
+    expected_gap = shapely.distance(shapely.box(far[0], far[1], far[0] + 12.0, far[1] + 8.0), review_site.parcel_geom)
+
+    assert [i["rule"] for i in document["issues"]] == [rules.PLACEMENT]
+    issue = document["issues"][0]
+    assert issue["severity"] == rules.ERROR
+    assert issue["measured"] == pytest.approx(expected_gap, abs=50.0)
+    assert issue["details"]["direction"] == {"zh": "南", "en": "south"}
+    message = issue["message"]
+    assert message.startswith("模型未放置在本项目用地内")
+    assert "The model is not placed on this project's parcel" in message
+    km = re.search(r"约 ([\d,]+) 千米", message)
+    assert km and float(km.group(1).replace(",", "")) == pytest.approx(expected_gap / 1000, abs=1.0)
+    assert document["report"]["passed"] is False and document["report"]["georef"]["method"] == "override"
 
 
 def test_scale_1000_model_on_its_parcel_is_reviewed_with_the_warning_summarised(

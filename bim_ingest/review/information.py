@@ -10,6 +10,7 @@ import ifcopenshell
 from ifctester import ids
 
 from bim_ingest.review import rules
+from bim_ingest.review.ids_words import requirement_zh
 from bim_ingest.review.issues import Issue
 from core.errors import UserError
 
@@ -43,19 +44,21 @@ def check_information(model: ifcopenshell.file, spec: ids.Ids) -> tuple[list[Iss
     summary: list[dict[str, Any]] = []
     for specification in spec.specifications:
         rule = (rules.IDS_PREFIX + specification.name)[:64]
-        reasons: dict[int, list[str]] = {}
+        reasons: dict[int, list[tuple[str, str]]] = {}
         elements: dict[int, ifcopenshell.entity_instance] = {}
         for facet in specification.requirements:
             for failure in facet.failures:
                 element = failure["element"]
                 elements[element.id()] = element
-                reasons.setdefault(element.id(), []).append(f"{facet.to_string('requirement')}: {failure['reason']}")
+                reasons.setdefault(element.id(), []).append(
+                    (requirement_zh(facet), f"{facet.to_string('requirement')}: {failure['reason']}")
+                )
         for key, element in elements.items():
             issues.append(
                 Issue(
                     rule=rule,
                     severity=rules.ERROR,
-                    message="; ".join(reasons[key]),
+                    message="；".join(zh for zh, _ in reasons[key]) + " / " + "; ".join(en for _, en in reasons[key]),
                     global_id=getattr(element, "GlobalId", None),
                     ifc_class=element.is_a(),
                     name=getattr(element, "Name", None),
@@ -67,7 +70,10 @@ def check_information(model: ifcopenshell.file, spec: ids.Ids) -> tuple[list[Iss
                 Issue(
                     rule=rule,
                     severity=rules.ERROR,
-                    message=f"the model has nothing this required specification applies to: {specification.name}",
+                    message=(
+                        f"模型中没有本条必需规定所适用的对象 / the model has nothing this required specification "
+                        f"applies to: {specification.name}"
+                    ),
                     global_id=project_id,
                     ifc_class="IfcProject",
                     details={"instructions": specification.instructions or None},

@@ -23,6 +23,8 @@ from gis.crs import store_to_crs84
 
 # Below this share of the model's footprint on its parcel, the model is taken as misplaced.
 MIN_OVERLAP = 0.5
+# From this gap on (m) the message gives the distance in kilometres too.
+FAR_M = 10_000.0
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -102,16 +104,17 @@ def placement_check(
     check |= {"measured": rounded(gap), "passed": passed, **facts}
     if passed:
         return None, check
+    far = (f" (about {gap / 1000:,.0f} km)", f"（约 {gap / 1000:,.0f} 千米）") if gap >= FAR_M else ("", "")
     where = (
-        (f"{gap:.1f} m from it" if gap > 0 else f"only {overlap:.0%} of its footprint on it"),
-        (f"距宗地 {gap:.1f} 米" if gap > 0 else f"仅 {overlap:.0%} 的占地在宗地内"),
+        (f"{gap:.1f} m{far[0]} from it" if gap > 0 else f"only {overlap:.0%} of its footprint on it"),
+        (f"距宗地 {gap:.1f} 米{far[1]}" if gap > 0 else f"仅 {overlap:.0%} 的占地在宗地内"),
     )
     message = (
-        f"模型不在项目 {project_code} 的宗地 {row.code} 上：{where[1]}，模型中心位于宗地中心{zh}方向 "
+        f"模型未放置在本项目用地内：项目 {project_code} 的宗地 {row.code}，{where[1]}，模型中心位于宗地中心{zh}方向 "
         f"{centre_distance:.1f} 米（方位角 {bearing:.0f}°）；文件声明的地理参照：{facts['declared_georef']}。"
         f"其余规划检查已跳过，请更正地理参照后重新提交。 / "
-        f"The model does not lie on parcel {row.code} of project {project_code}: {where[0]}, its centre "
-        f"{centre_distance:.1f} m {en} (bearing {bearing:.0f}°) of the parcel's centre; the file declares "
+        f"The model is not placed on this project's parcel ({row.code} of project {project_code}): {where[0]}, "
+        f"its centre {centre_distance:.1f} m {en} (bearing {bearing:.0f}°) of the parcel's centre; the file declares "
         f"{facts['declared_georef']}. The other planning checks were skipped: correct the georeferencing and resubmit."
     )
     issue = Issue(

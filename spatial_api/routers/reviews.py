@@ -23,6 +23,7 @@ from spatial_api.schemas.reviews import (
     Decision,
     IssueNote,
     Review,
+    ReviewAction,
     ReviewIssue,
     ReviewQueued,
     ReviewStatus,
@@ -35,7 +36,17 @@ router = APIRouter(prefix="/reviews", tags=["reviews"])
 
 submitter = require_role("planner", "engineer")
 reader = require_role("planner", "engineer", "reviewer")
-reviewer = require_role("engineer", "reviewer")
+DECIDING_ROLES = ("engineer", "reviewer")
+reviewer = require_role(*DECIDING_ROLES)
+# What a deciding role may do to a review in review (the viewer shows these buttons and no others).
+REVIEW_ACTIONS: tuple[ReviewAction, ...] = ("comment", "resolve", "approve", "return")
+
+
+def allowed_actions(principal: Principal, document: dict) -> list[ReviewAction]:
+    """The actions the caller may take now: the deciding roles' (and admin's) while in review."""
+    if document["status"] != "in_review" or principal.role not in {*DECIDING_ROLES, "admin"}:
+        return []
+    return list(REVIEW_ACTIONS)
 
 
 def save_upload(upload: UploadFile, folder: Path, name: str) -> Path:
@@ -104,8 +115,10 @@ def get_review(
     all_warnings: bool = Query(False, description="Every warning line as report.warnings, beside the summary"),
     principal: Principal = Depends(reader),
 ) -> dict:
-    """The review: state, report (placement, IDS, planning, clashes, diff; warnings summarised) and issues."""
-    return service.review_document(review_id, all_warnings)
+    """The review: state, report (placement, IDS, planning, clashes, diff; warnings summarised), issues,
+    and the actions the caller may take."""
+    document = service.review_document(review_id, all_warnings)
+    return document | {"actions": allowed_actions(principal, document)}
 
 
 @router.get("/{review_id}/report.html", response_class=HTMLResponse)
@@ -145,7 +158,7 @@ def decide(review_id: int, body: Decision, request: Request, principal: Principa
         audit.record(f"review.{body.action}", f"review:{review_id}", principal, request, "refused")
         raise
     audit.record(f"review.{body.action}", f"review:{review_id}", principal, request)
-    return result
+    return result | {"actions": allowed_actions(principal, result)}
 
 
 @router.patch("/{review_id}/issues/{issue_id}", response_model=ReviewIssue)

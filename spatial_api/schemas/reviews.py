@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from spatial_api.schemas.common import Answer, QueuedJob, Row
 
 ReviewStatus = Literal["received", "in_review", "returned", "approved"]
+ReviewAction = Literal["comment", "resolve", "approve", "return"]
 
 
 class Decision(BaseModel):
@@ -69,3 +70,6 @@ class Review(Answer):
     report: Row | None = Field(description="IDS, planning, clashes, diff, georef, counts, passed, seconds, decision")
     issues: list[ReviewIssue]
     tiles: Row | None = Field(None, description="an approval: the rebuilt BIM layer's tiles")
+    actions: list[ReviewAction] = Field(
+        default_factory=list, description="what the caller's role may do to this review in its present state"
+    )

@@ -124,7 +124,9 @@ async function upload() {
     await page.locator('#login-dialog').waitFor({ state: 'hidden' });
   }
   await page.setInputFiles('#review-file', spec.ifc);
-  await page.fill('#review-project', spec.project);
+  // the project from the list the API gives a logged-in user
+  await page.locator(`#review-project option[value="${spec.project}"]`).waitFor({ state: 'attached' });
+  await page.selectOption('#review-project', spec.project);
   const seen = [];
   const watcher = setInterval(async () => {
     seen.push(await page.locator('#review-progress').getAttribute('value').catch(() => null));

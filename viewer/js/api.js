@@ -187,7 +187,8 @@ export const profile = (coordinates) =>
   request(`analysis/profile?${qs({ line: coordinates.map((c) => `${c[0]},${c[1]}`).join(';') })}`);
 
 // --- BIM review: upload with progress (XHR: fetch cannot report upload progress), then poll the job
-export function uploadReview(file, projectCode, onProgress) {
+/** `placement`: {crs, origin} placing the model by hand (the API's override), or null. */
+export function uploadReview(file, projectCode, onProgress, placement = null) {
   return new Promise((resolve, reject) => {
     const url = `${API}/reviews`;
     const xhr = new XMLHttpRequest();
@@ -214,8 +215,16 @@ export function uploadReview(file, projectCode, onProgress) {
     const data = new FormData();
     data.append('file', file);
     data.append('project', projectCode);
+    if (placement) {
+      data.append('crs', placement.crs);
+      data.append('origin', placement.origin);
+    }
     xhr.send(data);
   });
 }
 export const job = (id) => request(`jobs/${id}`);
 export const review = (id) => request(`reviews/${id}`);
+export const annotateIssue = (reviewId, issueId, note) => request(`reviews/${reviewId}/issues/${issueId}`, { method: 'PATCH', json: note });
+export const decideReview = (reviewId, action, comment) => request(`reviews/${reviewId}/decision`, { method: 'POST', json: { action, comment } });
+/** The review's report as a file: `report.html` or `report.bcf` (read with the session's token). */
+export const reviewFile = (reviewId, name) => request(`reviews/${reviewId}/${name}`, { raw: true });

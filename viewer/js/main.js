@@ -8,7 +8,7 @@ import { setupLogin } from './login.js';
 import { Navigation, bookmarks, cameraState, hashToView, setCamera, viewToHash } from './navigate.js';
 import { Picker, groundAt } from './picking.js';
 import { loadKit, wireTables } from './kit.js';
-import { Review } from './review.js';
+import { Review, fillProjects } from './review.js';
 import { createViewer } from './scene.js';
 import { Excavation, wireSection } from './cut.js';
 import { Incidents, Measure, centreOf, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
@@ -232,12 +232,14 @@ async function main() {
     sketchTool('excavate-draw', true, (points) => excavation.dig(points, Number($('excavate-depth').value)), 'click_polygon');
   };
 
+  // the review form's projects: the API gives them to a logged-in user (now, or at the next login)
+  const projects = () => (cim.projects = fillProjects($('review-project')).catch(() => null));
+  cim.allLoaded.then(projects);
   $('review-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const file = $('review-file').files[0];
-    if (!file) return;
+    const form = { file: $('review-file').files[0], project: $('review-project').value, crs: $('review-crs').value.trim(), origin: $('review-origin').value.trim() };
     review
-      .run(file, $('review-project').value.trim())
+      .submit(form)
       .catch((exc) => {
         message(exc.message);
         return null;
@@ -256,7 +258,8 @@ async function main() {
     cim.map2d.map?.relabel();
     refreshLogin();
   };
-  const refreshLogin = setupLogin(() => layers.loadAll()); // the layers only a login may read
+  // after a login: the layers only a login may read, and the review form's projects
+  const refreshLogin = setupLogin(() => Promise.all([layers.loadAll(), projects()]));
 
   // Search: its modules load the first time the box gets the focus (nothing more on the first view).
   const searchInput = $('search-input');
