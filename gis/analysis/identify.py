@@ -63,6 +63,8 @@ def _alarms_near_sql(geom: str, when: str = "true") -> str:
              AND ST_DWithin(ST_Force2D(a.location), {geom}, {ALARMS_NEAR_M})) AS n), '[]'::json)"""
 
 
+# Layers whose answer holds a project's record (with its people), and the project's code in the feature's row ``t``.
+_PROJECT_OF = {"buildings": "t.project_code", "projects": "t.code", "bim_elements": "t.project_code"}
 _PARTY_COLUMNS = ", ".join(f"p.{role}_uscc" for role in records.PARTY_ROLES)
 _ROLES_OF_T = ", ".join(f"CASE WHEN p.{role}_uscc = t.uscc THEN '{role}' END" for role in records.PARTY_ROLES)
 # What each layer's answer holds beside the feature, as SQL over the feature's row ``t``.
@@ -72,10 +74,10 @@ _LINKED: dict[str, dict[str, str]] = {
         "house_units": """(SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(h.residents), 0),
                                   'area_m2', COALESCE(sum(h.area_m2), 0))
                              FROM house_unit h WHERE h.building_code = t.code)""",
-        "project": records.project_sql("t.project_code"),
+        "project": records.project_sql(_PROJECT_OF["buildings"]),
         "alarms": _alarms_near_sql("t.footprint", "t.safety_grade = 'D'"),
     },
-    "projects": {"project": records.project_sql("t.code"), "alarms": _alarms_near_sql("t.footprint")},
+    "projects": {"project": records.project_sql(_PROJECT_OF["projects"]), "alarms": _alarms_near_sql("t.footprint")},
     "sensors": {
         "latest_reading": """(SELECT json_build_object('time', r.time, 'value', r.value) FROM sensor_reading r
                                WHERE r.sensor_id = t.id ORDER BY r.time DESC LIMIT 1)""",
@@ -95,7 +97,7 @@ _LINKED: dict[str, dict[str, str]] = {
                          FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id
                          JOIN bim_model m ON m.id = v.model_id
                         WHERE e.version_id = t.version_id AND e.global_id = t.global_id)""",
-        "project": records.project_sql("t.project_code"),
+        "project": records.project_sql(_PROJECT_OF["bim_elements"]),
     },
     "pipelines": {
         "nodes": """COALESCE((SELECT json_agg(n ORDER BY n.id) FROM (
@@ -148,6 +150,16 @@ def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m:
     if "project" in found:
         records.mask_people(found["project"], personal)
     return {"layer": layer, "id": fid, **found}
+
+
+def names_people_sql(layer: str) -> str | None:
+    """SQL (boolean, parameter ``:id``) of whether the answer for the feature ``:id`` of ``layer`` names people,
+    as :func:`has_people` tells of the answer; None for layers whose answer never does."""
+    if layer not in _PROJECT_OF:
+        return None
+    c = registry().layer(layer)
+    return f"""EXISTS (SELECT 1 FROM {c.from_clause} WHERE t.{c.id_column} = :id
+                          AND {records.names_people_sql(_PROJECT_OF[layer])})"""
 
 
 def has_people(answer: dict) -> bool:
