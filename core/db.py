@@ -162,21 +162,6 @@ def _autocommit(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-# Audit rows written beside the read they record (spatial_api.audit.record_if): a pool of their own, so a
-# request holding a connection of the main pool never waits for another one to audit itself.
-AUDIT_POOL_SIZE = 4
-
-
-@lru_cache
-def audit_engine() -> Engine:
-    """The primary's engine for audit rows written beside a read: a small pool of its own, in autocommit
-    (each row is committed, durably, by its one statement)."""
-    engine = create_engine(
-        database_url(), pool_size=AUDIT_POOL_SIZE, max_overflow=0, pool_timeout=30, pool_pre_ping=True
-    )
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
 @lru_cache
 def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(get_engine(), expire_on_commit=False)
@@ -186,7 +171,7 @@ def _session_factory() -> sessionmaker[Session]:
 def _forget_engine() -> None:
     """Other settings, maybe another database: the next use makes a new engine (the old one's
     connections close when its last user lets it go)."""
-    for cached in (get_engine, _standby_engine, owner_engine, audit_engine, _autocommit, _session_factory):
+    for cached in (get_engine, _standby_engine, owner_engine, _autocommit, _session_factory):
         cached.cache_clear()
 
 

@@ -7,13 +7,11 @@ import json
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
 
 from fastapi import Request
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, text
 
-from core.db import AUDIT_POOL_SIZE, audit_engine, get_engine
+from core.db import get_engine
 from spatial_api.clientaddr import client_address
 from spatial_api.security import Principal
 
@@ -34,19 +32,6 @@ AUDIT_INSERT = text(
 )
 
 
-def _values(
-    action: str, obj: str | None, principal: Principal, request: Request | None, result: str, detail: dict | None
-) -> dict:
-    return {
-        "u": principal.username,
-        "a": action,
-        "o": obj,
-        "addr": address_of(request),
-        "r": result,
-        "d": json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
-    }
-
-
 def record(
     action: str,
     obj: str | None,
@@ -63,7 +48,14 @@ def record(
     action fails. With ``conn`` (on the primary) it is written on the caller's connection: in its
     transaction, or, on an autocommit connection such as :func:`core.db.read_engine`'s, committed by its
     own statement: one round trip, no second checkout."""
-    values = _values(action, obj, principal, request, result, detail)
+    values = {
+        "u": principal.username,
+        "a": action,
+        "o": obj,
+        "addr": address_of(request),
+        "r": result,
+        "d": json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
+    }
     if conn is not None:
         conn.execute(AUDIT_INSERT, values)
         return
@@ -71,32 +63,21 @@ def record(
         own.execute(AUDIT_INSERT, values)
 
 
-_writers = ThreadPoolExecutor(AUDIT_POOL_SIZE, thread_name_prefix="cim-audit")
-
-
-@lru_cache(maxsize=64)
-def _insert_if(condition: str) -> TextClause:
-    return text(
-        "INSERT INTO audit_log (username, action, object, address, result, detail)"
-        f" SELECT :u, :a, :o, :addr, :r, CAST(:d AS jsonb) WHERE {condition}"
+def row_when(action: str, obj: str | None, principal: Principal, request: Request | None) -> tuple[str, dict]:
+    """One audit row as an ``INSERT … SELECT … WHERE {when}`` (SQL, the condition left to fill in) and its
+    parameters (all named ``audit_*``), for a statement that writes its own audit row: e.g. a read that
+    records itself when what it reads is personal, in one snapshot, one round trip and one commit."""
+    values = {
+        "audit_u": principal.username,
+        "audit_a": action,
+        "audit_o": obj,
+        "audit_addr": address_of(request),
+    }
+    insert = (
+        "INSERT INTO audit_log (username, action, object, address, result)"
+        " SELECT :audit_u, :audit_a, :audit_o, :audit_addr, 'ok' WHERE {when}"
     )
-
-
-def record_if(
-    condition: str, params: dict, action: str, obj: str | None, principal: Principal, request: Request | None
-) -> Future[bool]:
-    """Start writing one audit row if the SQL ``condition`` (with ``params``, none named u, a, o, addr, r or d)
-    holds, on the primary on a connection of its own: chained and committed (durably) by its one statement
-    while the caller goes on, e.g. reads what it records, so the commit's WAL flush overlaps the read. The
-    future tells whether the row was written (and raises what failed); wait for it before the answer leaves."""
-    statement = _insert_if(condition)
-    values = {**params, **_values(action, obj, principal, request, "ok", None)}
-
-    def write() -> bool:
-        with audit_engine().connect() as conn:
-            return conn.execute(statement, values).rowcount == 1
-
-    return _writers.submit(write)
+    return insert, values
 
 
 class _Tally:

@@ -4,13 +4,13 @@
   claims and the one indexed user lookup per request) vs an emergency token (the same, plus the plain
   phones and an audit row for the personal data it reads). Requests alternate between the three so
   load drift hits all. Then one audit row alone (its durable commit included), p50.
-- audit overhead, isolated: the emergency identify as is (its audit row written beside the read, on a
-  connection of its own, by ``spatial_api.audit.record_if``) vs the same request with the audit writes
-  made no-ops (in this bench process only, for that request only): the one INSERT into audit_log and its
-  durable commit are all that differ; p50 and p99. Also the previous way, in the same rounds: the row
-  written after the read on the read's connection (``record_if`` made to write nothing, so identify falls
-  back to ``audit.record``). Then one audit row alone, on a pool checkout and transaction of its own,
-  and on a held autocommit read connection.
+- audit overhead, isolated: the emergency identify as is (its audit row written by the read's own
+  statement, ``spatial_api.audit.row_when``) vs the same request with the audit writes made no-ops (in
+  this bench process only, for that request only): the INSERT into audit_log and its durable commit are
+  all that differ; p50 and p99. Also the previous way, in the same rounds: the row written after the read
+  on the read's connection (``row_when`` giving nothing, so identify falls back to ``audit.record``).
+  Then one audit row alone, on a pool checkout and transaction of its own, and on a held autocommit read
+  connection.
 - encrypted-field overhead: the same emergency identify (audit off in both, so the audit row's noise
   does not hide it) with ``decrypt_field`` as is vs replaced by returning the stored value (the name
   ``gis.analysis.records.decrypt_field``, which identify calls, patched in this process only); and one
@@ -34,7 +34,6 @@ import time
 import timeit
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -59,24 +58,17 @@ def _p50_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
 
-def _not_written() -> Future[bool]:
-    """What ``audit.record_if`` returns when it wrote nothing."""
-    done: Future[bool] = Future()
-    done.set_result(False)
-    return done
-
-
 @contextlib.contextmanager
 def _switched_off(audit: str | None, decrypt: bool) -> Iterator[None]:
-    """For one request in this process: decryption as the identity, and the audit row's write ahead of the
-    read (``record_if``) as one that wrote nothing (``audit="ahead"``: identify then writes it after the
-    read, on the read's connection, the previous way) or both writes as no-ops (``audit="all"``)."""
+    """For one request in this process: decryption as the identity, and the audit row in the read's own
+    statement (``audit.row_when``) left out (``audit="in_read"``: identify then writes it after the read, on
+    the read's connection, the previous way) or no audit write at all (``audit="all"``)."""
     from gis.analysis import records
     from spatial_api import audit as audit_module
 
-    saved = audit_module.record, audit_module.record_if, records.decrypt_field
+    saved = audit_module.record, audit_module.row_when, records.decrypt_field
     if audit is not None:
-        audit_module.record_if = lambda *args, **kwargs: _not_written()
+        audit_module.row_when = lambda *args, **kwargs: None
     if audit == "all":
         audit_module.record = lambda *args, **kwargs: None
     if decrypt:
@@ -84,12 +76,12 @@ def _switched_off(audit: str | None, decrypt: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        audit_module.record, audit_module.record_if, records.decrypt_field = saved
+        audit_module.record, audit_module.row_when, records.decrypt_field = saved
 
 
-# caller -> (headers key, audit switched off: "ahead" or "all", decryption switched off)
+# caller -> (headers key, audit switched off: "in_read" or "all", decryption switched off)
 SWITCHED: dict[str, tuple[str, str | None, bool]] = {
-    "emergency_audit_after_read": ("emergency", "ahead", False),
+    "emergency_audit_after_read": ("emergency", "in_read", False),
     "emergency_no_audit": ("emergency", "all", False),
     "emergency_no_audit_no_decrypt": ("emergency", "all", True),
 }

@@ -3,8 +3,10 @@ and what lies beneath it."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from shapely import Point
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from core import layers
 from core.errors import NotFound, UserError
@@ -128,6 +130,15 @@ def _answer_sql(layer: str) -> str:
 _ANSWER = {layer: text(_answer_sql(layer)) for layer in IDENTIFIABLE}
 
 
+@lru_cache(maxsize=32)
+def _answer_writing(layer: str, write: str) -> TextClause:
+    """The answer's statement that also runs ``write`` (with ``{when}`` filled in) when the answer names people."""
+    when = _names_people_sql(layer)
+    if when is None:
+        return _ANSWER[layer]
+    return text(f"WITH written AS ({write.format(when=when)}) {_answer_sql(layer)}")
+
+
 def pick(conn: Connection, at: Point) -> tuple[str, str]:
     """The layer and id of the feature at a store-CRS point (buildings first), or a 404."""
     row = conn.execute(_PICK, {"x": at.x, "y": at.y, "srid": inputs.srid()}).first()
@@ -136,15 +147,31 @@ def pick(conn: Connection, at: Point) -> tuple[str, str]:
     return row.layer, row.id
 
 
-def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m: float = 10.0) -> dict:
-    """A feature with its linked records, as one answer for the side panel (one SQL statement)."""
+def identify(
+    conn: Connection,
+    layer: str,
+    fid: str,
+    personal: bool,
+    distance_m: float = 10.0,
+    write_if_people: tuple[str, dict] | None = None,
+) -> dict:
+    """A feature with its linked records, as one answer for the side panel (one SQL statement).
+
+    ``write_if_people``: a data-modifying statement (SQL with ``{when}`` where its condition goes, and its
+    parameters) that the same statement runs exactly when the answer names people (:func:`has_people`),
+    seen in the answer's snapshot and committed with it, e.g. the read's audit row."""
     if layer not in IDENTIFIABLE:
         raise UserError(f"identify works on {', '.join(IDENTIFIABLE)}, not {layer!r}")
     if not (0 <= distance_m <= MAX_BENEATH_M):
         raise UserError(f"distance_m must be 0..{MAX_BENEATH_M:.0f} m, not {distance_m}")
     collection = registry().layer(layer)
     key = layers.feature_id(collection, fid)
-    found = conn.execute(_ANSWER[layer], {"id": key, "d": float(distance_m)}).scalar()
+    params = {"id": key, "d": float(distance_m)}
+    statement = _ANSWER[layer]
+    if write_if_people is not None:
+        statement = _answer_writing(layer, write_if_people[0])
+        params |= write_if_people[1]
+    found = conn.execute(statement, params).scalar()
     if found is None:
         raise NotFound(f"{layer} has no feature {fid!r}")
     if "project" in found:
@@ -152,7 +179,7 @@ def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m:
     return {"layer": layer, "id": fid, **found}
 
 
-def names_people_sql(layer: str) -> str | None:
+def _names_people_sql(layer: str) -> str | None:
     """SQL (boolean, parameter ``:id``) of whether the answer for the feature ``:id`` of ``layer`` names people,
     as :func:`has_people` tells of the answer; None for layers whose answer never does."""
     if layer not in _PROJECT_OF:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from datetime import date
 
 import shapely
@@ -46,31 +45,21 @@ def identify(
         else:
             raise UserError("give lon and lat of a point, or layer and id of a feature")
         obj = f"identify {found_layer}/{fid}"
-        ahead = _audit_ahead(found_layer, fid, obj, principal, request)
-        answer = identify_.identify(conn, found_layer, fid, principal.sees_personal_data, distance_m)
+        # The audit row in the read's own statement (autocommit: committed durably with it, before the
+        # answer leaves), written exactly when the answer names people; not on a standby, and not before
+        # a district-scoped caller's check.
+        in_read = principal.sees_personal_data and principal.districts is None and reads_on_primary()
+        row = audit.row_when("read_personal", obj, principal, request) if in_read else None
+        answer = identify_.identify(conn, found_layer, fid, principal.sees_personal_data, distance_m, row)
         if principal.districts is not None:
             found = registry().layer(found_layer)
             key = layers.feature_id(found, fid)
             where = (found.from_clause, f"t.{found.id_column}", key, layers.geom_sql(found), None)
             districts.check(conn, *where, principal.districts, f"{found_layer} {fid}")
-        written = ahead is not None and ahead.result()  # committed before the answer leaves
-        if principal.sees_personal_data and identify_.has_people(answer) and not written:
-            # (people named since the row's test ran, or a district-scoped caller) on the read's own
-            # autocommit connection: durable before the answer leaves, one round trip
-            on = conn if reads_on_primary() else None
-            audit.record("read_personal", obj, principal, request, conn=on)
+        if principal.sees_personal_data and identify_.has_people(answer) and row is None:
+            # after the read, on its own connection (one round trip) or, with a standby, on the primary
+            audit.record("read_personal", obj, principal, request, conn=conn if reads_on_primary() else None)
     return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
-
-
-def _audit_ahead(layer: str, fid: str, obj: str, principal: Principal, request: Request) -> Future[bool] | None:
-    """For a caller who sees personal data (and is not limited to districts, whose check follows the read),
-    the ``read_personal`` row started beside the read, written if the feature's answer names people: its
-    durable commit overlaps the read instead of following it."""
-    condition = identify_.names_people_sql(layer)
-    if not principal.sees_personal_data or principal.districts is not None or condition is None:
-        return None
-    key = layers.feature_id(registry().layer(layer), fid)
-    return audit.record_if(condition, {"id": key}, "read_personal", obj, principal, request)
 
 
 @router.post("/within", response_model=Within)
