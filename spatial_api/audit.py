@@ -63,6 +63,23 @@ def record(
         own.execute(AUDIT_INSERT, values)
 
 
+def row_when(action: str, obj: str | None, principal: Principal, request: Request | None) -> tuple[str, dict]:
+    """One audit row as an ``INSERT … SELECT … WHERE {when}`` (SQL, the condition left to fill in) and its
+    parameters (all named ``audit_*``), for a statement that writes its own audit row: e.g. a read that
+    records itself when what it reads is personal, in one snapshot, one round trip and one commit."""
+    values = {
+        "audit_u": principal.username,
+        "audit_a": action,
+        "audit_o": obj,
+        "audit_addr": address_of(request),
+    }
+    insert = (
+        "INSERT INTO audit_log (username, action, object, address, result)"
+        " SELECT :audit_u, :audit_a, :audit_o, :audit_addr, 'ok' WHERE {when}"
+    )
+    return insert, values
+
+
 class _Tally:
     """Features read per (principal or address, collection) over a sliding window, in this process."""
 

@@ -433,3 +433,32 @@ def test_identify_masks_the_project_manager_and_chief_supervisor_per_role(
         )
         assert rows(audit, u=user)[0]["n"] == before + 1
         assert logged[0]["result"] == "ok" and filed_building["code"] in logged[0]["object"]
+
+
+def test_identify_audits_a_personal_read_exactly_when_the_answer_names_people(client, role_headers, sample_city, rows):
+    """A caller who sees personal data leaves one ``read_personal`` row per answer that names people (already
+    committed when the answer arrives) and none for answers that name nobody: a building without a project,
+    a pipe; the building's and the project's answers are checked against the project's people in raw SQL."""
+    with_people = rows(
+        """SELECT b.code, b.project_code FROM building b
+            WHERE EXISTS (SELECT 1 FROM project_person pp WHERE pp.project_code = b.project_code)
+            ORDER BY b.code DESC LIMIT 1"""
+    )[0]
+    without_project = rows("SELECT code FROM building WHERE project_code IS NULL ORDER BY code LIMIT 1")[0]["code"]
+    pipe = rows("SELECT id FROM pipeline ORDER BY id LIMIT 1")[0]["id"]
+    audit = "SELECT object FROM audit_log WHERE action = 'read_personal' AND username = 'emergency' AND object = :o"
+    cases = [
+        ("buildings", with_people["code"], True),
+        ("projects", with_people["project_code"], True),
+        ("buildings", without_project, False),
+        ("pipelines", pipe, False),
+    ]
+    for layer, fid, names_people in cases:
+        obj = f"identify {layer}/{fid}"
+        before = len(rows(audit, o=obj))
+        params = {"layer": layer, "id": fid}
+        answer = client.get(f"{API}/query/identify", params=params, headers=role_headers["emergency"])
+        assert answer.status_code == 200, answer.text
+        people = [p for group in ((answer.json().get("project") or {}).get("people") or {}).values() for p in group]
+        assert bool(people) == names_people, (layer, fid)
+        assert len(rows(audit, o=obj)) == before + names_people, (layer, fid)

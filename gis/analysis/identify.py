@@ -3,8 +3,10 @@ and what lies beneath it."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from shapely import Point
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from core import layers
 from core.errors import NotFound, UserError
@@ -63,6 +65,8 @@ def _alarms_near_sql(geom: str, when: str = "true") -> str:
              AND ST_DWithin(ST_Force2D(a.location), {geom}, {ALARMS_NEAR_M})) AS n), '[]'::json)"""
 
 
+# Layers whose answer holds a project's record (with its people), and the project's code in the feature's row ``t``.
+_PROJECT_OF = {"buildings": "t.project_code", "projects": "t.code", "bim_elements": "t.project_code"}
 _PARTY_COLUMNS = ", ".join(f"p.{role}_uscc" for role in records.PARTY_ROLES)
 _ROLES_OF_T = ", ".join(f"CASE WHEN p.{role}_uscc = t.uscc THEN '{role}' END" for role in records.PARTY_ROLES)
 # What each layer's answer holds beside the feature, as SQL over the feature's row ``t``.
@@ -72,10 +76,10 @@ _LINKED: dict[str, dict[str, str]] = {
         "house_units": """(SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(h.residents), 0),
                                   'area_m2', COALESCE(sum(h.area_m2), 0))
                              FROM house_unit h WHERE h.building_code = t.code)""",
-        "project": records.project_sql("t.project_code"),
+        "project": records.project_sql(_PROJECT_OF["buildings"]),
         "alarms": _alarms_near_sql("t.footprint", "t.safety_grade = 'D'"),
     },
-    "projects": {"project": records.project_sql("t.code"), "alarms": _alarms_near_sql("t.footprint")},
+    "projects": {"project": records.project_sql(_PROJECT_OF["projects"]), "alarms": _alarms_near_sql("t.footprint")},
     "sensors": {
         "latest_reading": """(SELECT json_build_object('time', r.time, 'value', r.value) FROM sensor_reading r
                                WHERE r.sensor_id = t.id ORDER BY r.time DESC LIMIT 1)""",
@@ -95,7 +99,7 @@ _LINKED: dict[str, dict[str, str]] = {
                          FROM bim_element e JOIN bim_model_version v ON v.id = e.version_id
                          JOIN bim_model m ON m.id = v.model_id
                         WHERE e.version_id = t.version_id AND e.global_id = t.global_id)""",
-        "project": records.project_sql("t.project_code"),
+        "project": records.project_sql(_PROJECT_OF["bim_elements"]),
     },
     "pipelines": {
         "nodes": """COALESCE((SELECT json_agg(n ORDER BY n.id) FROM (
@@ -126,6 +130,15 @@ def _answer_sql(layer: str) -> str:
 _ANSWER = {layer: text(_answer_sql(layer)) for layer in IDENTIFIABLE}
 
 
+@lru_cache(maxsize=32)
+def _answer_writing(layer: str, write: str) -> TextClause:
+    """The answer's statement that also runs ``write`` (with ``{when}`` filled in) when the answer names people."""
+    when = _names_people_sql(layer)
+    if when is None:
+        return _ANSWER[layer]
+    return text(f"WITH written AS ({write.format(when=when)}) {_answer_sql(layer)}")
+
+
 def pick(conn: Connection, at: Point) -> tuple[str, str]:
     """The layer and id of the feature at a store-CRS point (buildings first), or a 404."""
     row = conn.execute(_PICK, {"x": at.x, "y": at.y, "srid": inputs.srid()}).first()
@@ -134,20 +147,46 @@ def pick(conn: Connection, at: Point) -> tuple[str, str]:
     return row.layer, row.id
 
 
-def identify(conn: Connection, layer: str, fid: str, personal: bool, distance_m: float = 10.0) -> dict:
-    """A feature with its linked records, as one answer for the side panel (one SQL statement)."""
+def identify(
+    conn: Connection,
+    layer: str,
+    fid: str,
+    personal: bool,
+    distance_m: float = 10.0,
+    write_if_people: tuple[str, dict] | None = None,
+) -> dict:
+    """A feature with its linked records, as one answer for the side panel (one SQL statement).
+
+    ``write_if_people``: a data-modifying statement (SQL with ``{when}`` where its condition goes, and its
+    parameters) that the same statement runs exactly when the answer names people (:func:`has_people`),
+    seen in the answer's snapshot and committed with it, e.g. the read's audit row."""
     if layer not in IDENTIFIABLE:
         raise UserError(f"identify works on {', '.join(IDENTIFIABLE)}, not {layer!r}")
     if not (0 <= distance_m <= MAX_BENEATH_M):
         raise UserError(f"distance_m must be 0..{MAX_BENEATH_M:.0f} m, not {distance_m}")
     collection = registry().layer(layer)
     key = layers.feature_id(collection, fid)
-    found = conn.execute(_ANSWER[layer], {"id": key, "d": float(distance_m)}).scalar()
+    params = {"id": key, "d": float(distance_m)}
+    statement = _ANSWER[layer]
+    if write_if_people is not None:
+        statement = _answer_writing(layer, write_if_people[0])
+        params |= write_if_people[1]
+    found = conn.execute(statement, params).scalar()
     if found is None:
         raise NotFound(f"{layer} has no feature {fid!r}")
     if "project" in found:
         records.mask_people(found["project"], personal)
     return {"layer": layer, "id": fid, **found}
+
+
+def _names_people_sql(layer: str) -> str | None:
+    """SQL (boolean, parameter ``:id``) of whether the answer for the feature ``:id`` of ``layer`` names people,
+    as :func:`has_people` tells of the answer; None for layers whose answer never does."""
+    if layer not in _PROJECT_OF:
+        return None
+    c = registry().layer(layer)
+    return f"""EXISTS (SELECT 1 FROM {c.from_clause} WHERE t.{c.id_column} = :id
+                          AND {records.names_people_sql(_PROJECT_OF[layer])})"""
 
 
 def has_people(answer: dict) -> bool:

@@ -58,10 +58,20 @@ def project_sql(code: str) -> str:
                                       'phone_enc', s.phone_enc, 'kind', s.kind,
                                       'certificate_no', s.certificate_no, 'specialty', s.specialty,
                                       'employer_uscc', s.employer_uscc, 'employer', w.name) ORDER BY s.id) AS people
-                             FROM project_person pp JOIN person s ON s.id = pp.person_id
-                             LEFT JOIN enterprise w ON w.uscc = s.employer_uscc
-                            WHERE pp.project_code = p.code GROUP BY pp.role ORDER BY pp.role) AS g))
+                             {_people_of("p.code")} GROUP BY pp.role ORDER BY pp.role) AS g))
          FROM project p WHERE p.code = {code})"""
+
+
+def _people_of(code: str) -> str:
+    """SQL FROM and WHERE of the people (``s``, by role ``pp``, with employer ``w``) of the project with code
+    ``code``: the one definition of whom a project's record names."""
+    return f"""FROM project_person pp JOIN person s ON s.id = pp.person_id
+                LEFT JOIN enterprise w ON w.uscc = s.employer_uscc WHERE pp.project_code = {code}"""
+
+
+def names_people_sql(code: str) -> str:
+    """SQL (boolean) of whether the record of the project with code ``code`` names people."""
+    return f"EXISTS (SELECT 1 {_people_of(code)})"
 
 
 _PROJECT = text(f"SELECT {project_sql(':code')}")

@@ -44,16 +44,21 @@ def identify(
             found_layer, fid = identify_.pick(conn, inputs.point(conn, lon, lat))
         else:
             raise UserError("give lon and lat of a point, or layer and id of a feature")
-        answer = identify_.identify(conn, found_layer, fid, principal.sees_personal_data, distance_m)
+        obj = f"identify {found_layer}/{fid}"
+        # The audit row in the read's own statement (autocommit: committed durably with it, before the
+        # answer leaves), written exactly when the answer names people; not on a standby, and not before
+        # a district-scoped caller's check.
+        in_read = principal.sees_personal_data and principal.districts is None and reads_on_primary()
+        row = audit.row_when("read_personal", obj, principal, request) if in_read else None
+        answer = identify_.identify(conn, found_layer, fid, principal.sees_personal_data, distance_m, row)
         if principal.districts is not None:
             found = registry().layer(found_layer)
             key = layers.feature_id(found, fid)
             where = (found.from_clause, f"t.{found.id_column}", key, layers.geom_sql(found), None)
             districts.check(conn, *where, principal.districts, f"{found_layer} {fid}")
-        if principal.sees_personal_data and identify_.has_people(answer):
-            # on the read's own autocommit connection: durable before the answer leaves, one round trip
-            on = conn if reads_on_primary() else None
-            audit.record("read_personal", f"identify {found_layer}/{fid}", principal, request, conn=on)
+        if principal.sees_personal_data and identify_.has_people(answer) and row is None:
+            # after the read, on its own connection (one round trip) or, with a standby, on the primary
+            audit.record("read_personal", obj, principal, request, conn=conn if reads_on_primary() else None)
     return JSONResponse(answer)  # JSON values from PostgreSQL: no encoder pass needed
 
 
