@@ -8,6 +8,9 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 APPEND_ONLY = ("audit_log",)
+# Schemas the application never enters: the audit log's monthly partitions, written and read through
+# ``audit_log`` only (a partition's own grants are not consulted then).
+PRIVATE_SCHEMAS = "('audit_partitions')"
 
 
 def _ident(name: str) -> str:
@@ -25,7 +28,8 @@ def grants_sql(application: str, owner: str) -> str:
 DECLARE s text;
 BEGIN
   FOR s IN SELECT nspname FROM pg_namespace
-            WHERE nspname = 'public' OR nspowner = (SELECT oid FROM pg_roles WHERE rolname = '{owner}') LOOP
+            WHERE (nspname = 'public' OR nspowner = (SELECT oid FROM pg_roles WHERE rolname = '{owner}'))
+              AND nspname NOT IN {PRIVATE_SCHEMAS} LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {app}', s);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO {app}', s);
     EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO {app}', s);

@@ -5,7 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,12 +49,14 @@ class User(Base):
 
 
 class AuditLog(Base):
-    """Append-only: the database refuses UPDATE, DELETE and TRUNCATE (migration 0008's triggers)."""
+    """Append-only: the database refuses UPDATE, DELETE and TRUNCATE (migration 0008's triggers).
+    Partitioned by UTC month of ``at`` (migration 0020: ``audit_partitions.audit_log_YYYYMM``, made by
+    ``audit_log_partition(month)``), so the key holds ``at`` too; ids stay unique by their sequence."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = now_column()
+    __table_args__ = (Index("ix_audit_log_at", "at"), {"postgresql_partition_by": "RANGE (at)"})
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
     username: Mapped[str | None] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     object: Mapped[str | None] = mapped_column(Text)
