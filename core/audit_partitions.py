@@ -5,6 +5,7 @@ time by a daily job, as the schema's owner; rows of a month without a partition 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 from sqlalchemy import text
 
 from core import jobs

@@ -142,7 +142,8 @@ def test_a_month_without_partition_waits_then_moves_as_written(database: Engine,
     with database.connect() as conn:
         moved = conn.execute(
             text(
-                "SELECT id, hash, tableoid::regclass::text AS home FROM audit_log WHERE action = 'partition-test.waiting'"
+                "SELECT id, hash, tableoid::regclass::text AS home FROM audit_log"
+                " WHERE action = 'partition-test.waiting'"
             )
         ).one()
         assert (moved.id, moved.hash) == (row.id, row.hash)
