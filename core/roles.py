@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 APPEND_ONLY = ("audit_log",)
+# Tables only the owner's functions touch: the audit chain's last hash (written by its SECURITY DEFINER trigger).
+OWNER_ONLY = ("audit_log_head",)
 # Schemas the application never enters: the audit log's monthly partitions, written and read through
 # ``audit_log`` only (a partition's own grants are not consulted then).
 PRIVATE_SCHEMAS = "('audit_partitions')"
@@ -24,6 +26,7 @@ def grants_sql(application: str, owner: str) -> str:
     for the tables there now and those the owner makes later."""
     app, own = _ident(application), _ident(owner)
     revokes = "\n".join(f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {app};" for table in APPEND_ONLY)
+    private = "\n".join(f"  REVOKE ALL ON {table} FROM {app};" for table in OWNER_ONLY)
     return f"""DO $grants$
 DECLARE s text;
 BEGIN
@@ -40,6 +43,9 @@ BEGIN
   END LOOP;
   IF to_regclass('audit_log') IS NOT NULL THEN
 {revokes}
+  END IF;
+  IF to_regclass('audit_log_head') IS NOT NULL THEN
+{private}
   END IF;
 END
 $grants$"""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -65,6 +66,16 @@ class AuditLog(Base):
     detail: Mapped[dict | None] = mapped_column(JSONB)  # e.g. a record's before and after
     # The hash chain (set by the database's insert trigger): the previous row's hash and this row's.
     prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditLogHead(Base):
+    """The audit chain's newest id and hash (one row), kept by the chain trigger; the owner's only."""
+
+    __tablename__ = "audit_log_head"
+    __table_args__ = (CheckConstraint("one", name="one"),)
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    id: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str | None] = mapped_column(String(64))
 
 
