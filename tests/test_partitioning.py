@@ -192,3 +192,20 @@ def test_the_owner_cannot_truncate_a_month_either(owner_database: Engine, months
         conn.execute(text("TRUNCATE audit_partitions.audit_log_200101"))
     with owner_database.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_partitions.audit_log_200101")).scalar_one() == 2
+
+
+def test_a_temporary_table_of_the_application_cannot_stand_in_for_the_chain(database: Engine) -> None:
+    """The chain trigger runs as the owner; its tables are named with their schema, so the application's own
+    temporary ``audit_log`` or ``audit_log_head`` (searched first for unqualified names) is not used."""
+    with database.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE audit_log (id bigserial, hash text) ON COMMIT DROP"))
+        conn.execute(text("CREATE TEMP TABLE audit_log_head (one boolean, id bigint, hash text) ON COMMIT DROP"))
+        conn.execute(text("INSERT INTO audit_log_head VALUES (true, 1, repeat('0', 64))"))
+        conn.execute(
+            text("INSERT INTO public.audit_log (username, action, result) VALUES ('partition-test', 'temp', 'ok')")
+        )
+    with database.connect() as conn:
+        newest = conn.execute(text("SELECT max(id) FROM audit_log")).scalar_one()
+        mine = conn.execute(text("SELECT id FROM audit_log WHERE username = 'partition-test' AND action = 'temp'"))
+        assert mine.scalar_one() == newest
+        assert audit_chain.verify(conn).ok

@@ -61,7 +61,7 @@ DECLARE previous text;
 BEGIN
   -- One writer at a time, so ids and the chain follow the same order.
   PERFORM pg_advisory_xact_lock(hashtext('audit_log_chain'));
-  NEW.id := nextval(pg_get_serial_sequence('audit_log', 'id'));
+  NEW.id := nextval(pg_get_serial_sequence('{table}', 'id'));
   NEW.at := coalesce(NEW.at, now());
   {previous}
   NEW.prev_hash := coalesce(previous, '');
@@ -72,14 +72,19 @@ BEGIN
   RETURN NEW;
 END $$;
 """
-# Its table named with the schema (a SET search_path clause would cost more than the insert itself).
+# Its tables named with their schema, so no temporary table of the caller's can stand in for them (a SET
+# search_path clause would cost more than the insert itself).
 CHAIN = CHAIN_BODY.format(
     security="SECURITY DEFINER",
+    table="public.audit_log",
     previous="SELECT hash INTO previous FROM public.audit_log_head;",
     remember="UPDATE public.audit_log_head SET id = NEW.id, hash = NEW.hash;",
 )
 CHAIN_0008 = CHAIN_BODY.format(
-    security="", previous="SELECT hash INTO previous FROM audit_log ORDER BY id DESC LIMIT 1;", remember=""
+    security="",
+    table="audit_log",
+    previous="SELECT hash INTO previous FROM audit_log ORDER BY id DESC LIMIT 1;",
+    remember="",
 )
 
 TRIGGERS = """
