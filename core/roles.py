@@ -8,11 +8,11 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 APPEND_ONLY = ("audit_log",)
-# Tables only the owner's functions touch: the audit chain's last hash (written by its SECURITY DEFINER trigger).
-OWNER_ONLY = ("audit_log_head",)
-# Schemas the application never enters: the audit log's monthly partitions, written and read through
-# ``audit_log`` only (a partition's own grants are not consulted then).
-PRIVATE_SCHEMAS = "('audit_partitions')"
+# Tables the application only reads: the audit chain's last hash (written by the chain's SECURITY DEFINER trigger).
+READ_ONLY = ("audit_log_head",)
+# Schemas whose tables the application only reads: the audit log's monthly partitions (rows are appended
+# through ``audit_log``, whose grants alone are consulted then).
+READ_ONLY_SCHEMAS = ("audit_partitions",)
 
 
 def _ident(name: str) -> str:
@@ -26,13 +26,14 @@ def grants_sql(application: str, owner: str) -> str:
     for the tables there now and those the owner makes later."""
     app, own = _ident(application), _ident(owner)
     revokes = "\n".join(f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {app};" for table in APPEND_ONLY)
-    private = "\n".join(f"  REVOKE ALL ON {table} FROM {app};" for table in OWNER_ONLY)
+    read_only = "\n".join(f"  REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {table} FROM {app};" for table in READ_ONLY)
+    schemas = ", ".join(f"'{schema}'" for schema in READ_ONLY_SCHEMAS)
     return f"""DO $grants$
 DECLARE s text;
 BEGIN
   FOR s IN SELECT nspname FROM pg_namespace
             WHERE (nspname = 'public' OR nspowner = (SELECT oid FROM pg_roles WHERE rolname = '{owner}'))
-              AND nspname NOT IN {PRIVATE_SCHEMAS} LOOP
+              AND nspname NOT IN ({schemas}) LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {app}', s);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO {app}', s);
     EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO {app}', s);
@@ -41,11 +42,16 @@ BEGIN
     EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {own} IN SCHEMA %I
                     GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {app}', s);
   END LOOP;
+  FOR s IN SELECT nspname FROM pg_namespace WHERE nspname IN ({schemas}) LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO {app}', s);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO {app}', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {own} IN SCHEMA %I GRANT SELECT ON TABLES TO {app}', s);
+  END LOOP;
   IF to_regclass('audit_log') IS NOT NULL THEN
 {revokes}
   END IF;
   IF to_regclass('audit_log_head') IS NOT NULL THEN
-{private}
+{read_only}
   END IF;
 END
 $grants$"""

@@ -2,7 +2,7 @@
 (every row, its id and hash kept, the chain still verifying and going on, and back again on downgrade); the API's
 audit search over a time window plans only that window's months (EXPLAIN (FORMAT JSON)); a month
 without a partition waits in the default one and moves there as written; the application role still
-only reads and appends."""
+only reads and appends (it may read a month's partition, never change it)."""
 
 from __future__ import annotations
 
