@@ -8,6 +8,11 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 APPEND_ONLY = ("audit_log",)
+# Tables the application only reads: the audit chain's last hash (written by the chain's SECURITY DEFINER trigger).
+READ_ONLY = ("audit_log_head",)
+# Schemas whose tables the application only reads: the audit log's monthly partitions (rows are appended
+# through ``audit_log``, whose grants alone are consulted then).
+READ_ONLY_SCHEMAS = ("audit_partitions",)
 
 
 def _ident(name: str) -> str:
@@ -21,11 +26,14 @@ def grants_sql(application: str, owner: str) -> str:
     for the tables there now and those the owner makes later."""
     app, own = _ident(application), _ident(owner)
     revokes = "\n".join(f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {app};" for table in APPEND_ONLY)
+    read_only = "\n".join(f"  REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {table} FROM {app};" for table in READ_ONLY)
+    schemas = ", ".join(f"'{schema}'" for schema in READ_ONLY_SCHEMAS)
     return f"""DO $grants$
 DECLARE s text;
 BEGIN
   FOR s IN SELECT nspname FROM pg_namespace
-            WHERE nspname = 'public' OR nspowner = (SELECT oid FROM pg_roles WHERE rolname = '{owner}') LOOP
+            WHERE (nspname = 'public' OR nspowner = (SELECT oid FROM pg_roles WHERE rolname = '{owner}'))
+              AND nspname NOT IN ({schemas}) LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {app}', s);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO {app}', s);
     EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO {app}', s);
@@ -34,8 +42,16 @@ BEGIN
     EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {own} IN SCHEMA %I
                     GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {app}', s);
   END LOOP;
+  FOR s IN SELECT nspname FROM pg_namespace WHERE nspname IN ({schemas}) LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO {app}', s);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO {app}', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {own} IN SCHEMA %I GRANT SELECT ON TABLES TO {app}', s);
+  END LOOP;
   IF to_regclass('audit_log') IS NOT NULL THEN
 {revokes}
+  END IF;
+  IF to_regclass('audit_log_head') IS NOT NULL THEN
+{read_only}
   END IF;
 END
 $grants$"""

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core import audit_partitions
 from core.vocab import Label
 from credit import jobs as credit_jobs
 from exports import jobs as exports_jobs
@@ -19,7 +20,7 @@ from search import query as search
 from spatial_api import pipelines
 from tiles import jobs as tiles_jobs
 
-__all__ = ["credit_jobs", "exports_jobs", "pipelines", "records_jobs", "tiles_jobs"]
+__all__ = ["audit_partitions", "credit_jobs", "exports_jobs", "pipelines", "records_jobs", "tiles_jobs"]
 
 
 @export_sources.statement_source("search")

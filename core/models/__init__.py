@@ -28,7 +28,7 @@ from core.models.network import (
     TunnelCompartment,
     UtilityTunnel,
 )
-from core.models.ops import AuditLog, EmergencyEvent, Job, Role, User
+from core.models.ops import AuditLog, AuditLogHead, EmergencyEvent, Job, Role, User
 from core.models.records import (
     Complaint,
     CompletionFiling,
@@ -63,6 +63,7 @@ __all__ = [
     "Alarm",
     "AlarmStep",
     "AuditLog",
+    "AuditLogHead",
     "Base",
     "BimElement",
     "BimModel",

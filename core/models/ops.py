@@ -5,7 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,12 +50,14 @@ class User(Base):
 
 
 class AuditLog(Base):
-    """Append-only: the database refuses UPDATE, DELETE and TRUNCATE (migration 0008's triggers)."""
+    """Append-only: the database refuses UPDATE, DELETE and TRUNCATE (migration 0008's triggers).
+    Partitioned by UTC month of ``at`` (migration 0020: ``audit_partitions.audit_log_YYYYMM``, made by
+    ``audit_log_partition(month)``), so the key holds ``at`` too; ids stay unique by their sequence."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = now_column()
+    __table_args__ = (Index("ix_audit_log_at", "at"), {"postgresql_partition_by": "RANGE (at)"})
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
     username: Mapped[str | None] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     object: Mapped[str | None] = mapped_column(Text)
@@ -51,6 +66,16 @@ class AuditLog(Base):
     detail: Mapped[dict | None] = mapped_column(JSONB)  # e.g. a record's before and after
     # The hash chain (set by the database's insert trigger): the previous row's hash and this row's.
     prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditLogHead(Base):
+    """The audit chain's newest id and hash (one row), kept by the chain trigger; the owner's only."""
+
+    __tablename__ = "audit_log_head"
+    __table_args__ = (CheckConstraint("one", name="one"),)
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    id: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str | None] = mapped_column(String(64))
 
 

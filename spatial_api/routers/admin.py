@@ -262,19 +262,10 @@ def revoke_key(prefix: str, request: Request, principal: Principal = Depends(adm
 AUDIT_COLUMNS = ("id", "at", "username", "action", "object", "address", "result")
 
 
-@router.get("/audit", response_model=list[AuditRow])
-def search_audit(
-    request: Request,
-    username: str | None = Query(None),
-    action: str | None = Query(None, description="exact action, or a prefix ending in * (review.*)"),
-    since: datetime | None = Query(None),
-    until: datetime | None = Query(None),
-    limit: int = Query(100, ge=1, le=10000),
-    offset: int = Query(0, ge=0),
-    format: str = Query("json", pattern="^(json|csv)$"),
-    principal: Principal = Depends(admins),
-):
-    """Search the audit log, newest first; ``format=csv`` exports (and is itself audited)."""
+def audit_search_sql(
+    username: str | None, action: str | None, since: datetime | None, until: datetime | None, limit: int, offset: int
+) -> tuple[str, dict[str, object]]:
+    """The audit search's statement and parameters; a time window reads only its months' partitions."""
     conditions: list[str] = []
     params: dict[str, object] = {"n": limit, "off": offset}
     if username is not None:
@@ -290,7 +281,23 @@ def search_audit(
         conditions.append("at < :until")
         params["until"] = until
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log {where} ORDER BY id DESC LIMIT :n OFFSET :off"
+    return f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log {where} ORDER BY id DESC LIMIT :n OFFSET :off", params
+
+
+@router.get("/audit", response_model=list[AuditRow])
+def search_audit(
+    request: Request,
+    username: str | None = Query(None),
+    action: str | None = Query(None, description="exact action, or a prefix ending in * (review.*)"),
+    since: datetime | None = Query(None),
+    until: datetime | None = Query(None),
+    limit: int = Query(100, ge=1, le=10000),
+    offset: int = Query(0, ge=0),
+    format: str = Query("json", pattern="^(json|csv)$"),
+    principal: Principal = Depends(admins),
+):
+    """Search the audit log, newest first; ``format=csv`` exports (and is itself audited)."""
+    sql, params = audit_search_sql(username, action, since, until, limit, offset)
     with read_engine().connect() as conn:
         found = [AuditRow(**row) for row in conn.execute(text(sql), params).mappings()]
     if format == "json":

@@ -1,0 +1,211 @@
+"""The audit log partitioned by UTC month (migration 0020): converted in place on a populated database
+(every row, its id and hash kept, the chain still verifying and going on, and back again on downgrade); the API's
+audit search over a time window plans only that window's months (EXPLAIN (FORMAT JSON)); a month
+without a partition waits in the default one and moves there as written; the application role still
+only reads and appends (it may read a month's partition, never change it)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from core import audit_chain, audit_partitions, migrate
+from spatial_api.routers.admin import audit_search_sql
+from tests.conftest import create_owned_database, drop_database, settings_for
+
+# Times that no other test writes, in four different months, one before the chain's first month.
+SEEDED = ["2001-01-05T10:00:00Z", "2001-01-31T23:59:59Z", "2001-02-01T00:00:00Z", "2001-04-17T08:30:00Z"]
+
+
+def _scanned(plan: dict) -> set[str]:
+    """The relations a plan reads (every node's ``Relation Name``, at any depth)."""
+    found = {plan["Relation Name"]} if "Relation Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= _scanned(child)
+    return found
+
+
+def _explain(conn, sql: str, params: dict) -> set[str]:
+    plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"), params).scalar_one()
+    return _scanned(plan[0]["Plan"])
+
+
+def _partitions(conn) -> set[str]:
+    return set(
+        conn.execute(
+            text("""SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                     WHERE i.inhparent = 'audit_log'::regclass""")
+        ).scalars()
+    )
+
+
+def _log(conn, at: str, action: str) -> None:
+    conn.execute(
+        text("INSERT INTO audit_log (at, username, action, result) VALUES (:at, 'partition-test', :a, 'ok')"),
+        {"at": at, "a": action},
+    )
+
+
+def _snapshot(conn) -> list[tuple]:
+    return conn.execute(text("SELECT id, at, action, prev_hash, hash FROM audit_log ORDER BY id")).all()
+
+
+def test_conversion_in_place_keeps_every_row_and_the_chain(server_url: str) -> None:
+    name = f"cim_part_{uuid.uuid4().hex[:8]}"
+    url, owner_url = create_owned_database(server_url, name)
+    app, owner = create_engine(url), create_engine(owner_url)
+    try:
+        with settings_for(url, None, owner_url if owner_url != url else None):
+            migrate.upgrade(owner, "0019")
+            with app.begin() as conn:
+                for k, at in enumerate(SEEDED):
+                    _log(conn, at, f"seed.{k}")
+                conn.execute(text("INSERT INTO audit_log (username, action, result) VALUES ('u', 'seed.now', 'ok')"))
+            with app.connect() as conn:
+                before = _snapshot(conn)
+            migrate.upgrade(owner)
+            with app.connect() as conn:
+                after = _snapshot(conn)
+                verdict = audit_chain.verify(conn)
+                homes = dict(conn.execute(text("SELECT action, tableoid::regclass::text FROM audit_log")).all())
+            assert after == before and len(after) == 5
+            assert verdict.ok and verdict.rows == 5
+            # Each row in its own month's partition, none left waiting in the default one.
+            assert homes["seed.0"] == homes["seed.1"] == "audit_partitions.audit_log_200101"
+            assert homes["seed.2"] == "audit_partitions.audit_log_200102"
+            assert homes["seed.3"] == "audit_partitions.audit_log_200104"
+            assert homes["seed.now"] == f"audit_partitions.audit_log_{datetime.now(UTC):%Y%m}"
+            # The chain goes on across the conversion.
+            with app.begin() as conn:
+                conn.execute(text("INSERT INTO audit_log (username, action, result) VALUES ('u', 'next', 'ok')"))
+            with app.connect() as conn:
+                assert audit_chain.verify(conn).rows == 6 and audit_chain.verify(conn).ok
+                before_down = _snapshot(conn)
+            migrate.downgrade(owner, "0019")
+            with app.connect() as conn:
+                assert _snapshot(conn) == before_down
+                assert audit_chain.verify(conn).ok
+                kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'audit_log'")).scalar_one()
+            assert kind == "r"  # a plain table again
+    finally:
+        app.dispose()
+        owner.dispose()
+        drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def months(database: Engine, owner_database: Engine) -> list[str]:
+    """Partitions of 2001-01 to 2001-06 in the session's database, each with a row."""
+    audit_partitions.maintain(datetime(2001, 1, 1, tzinfo=UTC), ahead=5)
+    with database.begin() as conn:
+        for k, at in enumerate(SEEDED):
+            _log(conn, at, f"partition-test.{k}")
+    return [f"audit_log_2001{m:02d}" for m in range(1, 7)]
+
+
+def test_audit_search_in_a_time_window_reads_only_its_months(database: Engine, months: list[str]) -> None:
+    with database.connect() as conn:
+        every = _partitions(conn)
+        assert set(months) <= every and "audit_log_default" in every
+        window = audit_search_sql(
+            None, None, datetime(2001, 2, 1, tzinfo=UTC), datetime(2001, 3, 1, tzinfo=UTC), 100, 0
+        )
+        assert _explain(conn, *window) == {"audit_log_200102"}
+        two = audit_search_sql(
+            "partition-test", None, datetime(2001, 1, 20, tzinfo=UTC), datetime(2001, 3, 1, tzinfo=UTC), 100, 0
+        )
+        assert _explain(conn, *two) == {"audit_log_200101", "audit_log_200102"}
+        # And it answers what the rows say.
+        found = conn.execute(text(two[0]), two[1]).mappings().all()
+        assert [r["action"] for r in found] == ["partition-test.2", "partition-test.1"]
+        # Without a window every partition is read (the plan is not pruned by accident).
+        assert _explain(conn, *audit_search_sql(None, None, None, None, 100, 0)) == every
+
+
+def test_a_month_without_partition_waits_then_moves_as_written(database: Engine, months: list[str]) -> None:
+    at = "1999-07-04T12:00:00Z"
+    with database.begin() as conn:
+        _log(conn, at, "partition-test.waiting")
+    with database.connect() as conn:
+        home = conn.execute(
+            text("SELECT tableoid::regclass::text FROM audit_log WHERE action = 'partition-test.waiting'")
+        )
+        assert home.scalar_one() == "audit_partitions.audit_log_default"
+        row = conn.execute(text("SELECT id, hash FROM audit_log WHERE action = 'partition-test.waiting'")).one()
+    made = audit_partitions.maintain()  # the daily job: it finds the waiting month
+    assert "audit_log_199907" in made
+    with database.connect() as conn:
+        moved = conn.execute(
+            text(
+                "SELECT id, hash, tableoid::regclass::text AS home FROM audit_log"
+                " WHERE action = 'partition-test.waiting'"
+            )
+        ).one()
+        assert (moved.id, moved.hash) == (row.id, row.hash)
+        assert moved.home == "audit_partitions.audit_log_199907"
+        assert audit_chain.verify(conn).ok
+
+
+def test_two_makers_of_the_same_month_both_succeed(owner_database: Engine) -> None:
+    month = datetime(1998, 3, 1, tzinfo=UTC)
+    names: list[object] = []
+    first = owner_database.connect()
+    trans = first.begin()
+    first.execute(text("SELECT audit_log_partition(:m)"), {"m": month})  # holds its lock until commit
+
+    def second() -> None:
+        with owner_database.begin() as conn:
+            names.append(conn.execute(text("SELECT audit_log_partition(:m)"), {"m": month}).scalar_one())
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=1)
+    assert thread.is_alive()  # waiting for the first's lock
+    trans.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert names == ["audit_log_199803"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET result = 'x' WHERE at < '2001-02-01'",
+        "DELETE FROM audit_log WHERE at < '2001-02-01'",
+        "TRUNCATE audit_log",
+        "DELETE FROM audit_partitions.audit_log_200101",
+        "UPDATE audit_log_head SET hash = repeat('0', 64)",  # the chain's last hash: the owner's trigger only
+    ],
+)
+def test_the_application_still_only_reads_and_appends(database: Engine, months: list[str], statement: str) -> None:
+    with pytest.raises(DBAPIError, match="permission denied"), database.begin() as conn:
+        conn.execute(text(statement))
+
+
+def test_the_owner_cannot_truncate_a_month_either(owner_database: Engine, months: list[str]) -> None:
+    with pytest.raises(DBAPIError, match="append-only"), owner_database.begin() as conn:
+        conn.execute(text("TRUNCATE audit_partitions.audit_log_200101"))
+    with owner_database.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_partitions.audit_log_200101")).scalar_one() == 2
+
+
+def test_a_temporary_table_of_the_application_cannot_stand_in_for_the_chain(database: Engine) -> None:
+    """The chain trigger runs as the owner; its tables are named with their schema, so the application's own
+    temporary ``audit_log`` or ``audit_log_head`` (searched first for unqualified names) is not used."""
+    with database.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE audit_log (id bigserial, hash text) ON COMMIT DROP"))
+        conn.execute(text("CREATE TEMP TABLE audit_log_head (one boolean, id bigint, hash text) ON COMMIT DROP"))
+        conn.execute(text("INSERT INTO audit_log_head VALUES (true, 1, repeat('0', 64))"))
+        conn.execute(
+            text("INSERT INTO public.audit_log (username, action, result) VALUES ('partition-test', 'temp', 'ok')")
+        )
+    with database.connect() as conn:
+        newest = conn.execute(text("SELECT max(id) FROM audit_log")).scalar_one()
+        mine = conn.execute(text("SELECT id FROM audit_log WHERE username = 'partition-test' AND action = 'temp'"))
+        assert mine.scalar_one() == newest
+        assert audit_chain.verify(conn).ok
