@@ -1,4 +1,4 @@
-"""Monthly partitions of ``audit_log`` (migration 0020): this month's and the next ones made ahead of
+"""Monthly partitions of ``audit_log`` (migration 0021): this month's and the next ones made ahead of
 time by a daily job, as the schema's owner; rows of a month without a partition wait in
 ``audit_partitions.audit_log_default`` and move, as written, when it is made. None is ever dropped."""
 

@@ -1,4 +1,4 @@
-"""The audit log partitioned by UTC month (migration 0020): converted in place on a populated database
+"""The audit log partitioned by UTC month (migration 0021): converted in place on a populated database
 (every row, its id and hash kept, the chain still verifying and going on, and back again on downgrade); the API's
 audit search over a time window plans only that window's months (EXPLAIN (FORMAT JSON)); a month
 without a partition waits in the default one and moves there as written; the application role still
@@ -61,7 +61,7 @@ def test_conversion_in_place_keeps_every_row_and_the_chain(server_url: str) -> N
     app, owner = create_engine(url), create_engine(owner_url)
     try:
         with settings_for(url, None, owner_url if owner_url != url else None):
-            migrate.upgrade(owner, "0019")
+            migrate.upgrade(owner, "0020")
             with app.begin() as conn:
                 for k, at in enumerate(SEEDED):
                     _log(conn, at, f"seed.{k}")
@@ -86,7 +86,7 @@ def test_conversion_in_place_keeps_every_row_and_the_chain(server_url: str) -> N
             with app.connect() as conn:
                 assert audit_chain.verify(conn).rows == 6 and audit_chain.verify(conn).ok
                 before_down = _snapshot(conn)
-            migrate.downgrade(owner, "0019")
+            migrate.downgrade(owner, "0020")
             with app.connect() as conn:
                 assert _snapshot(conn) == before_down
                 assert audit_chain.verify(conn).ok

@@ -1,4 +1,4 @@
-"""The audit log flat (migration 0019) against partitioned by month (0020), side by side in one run.
+"""The audit log flat (migration 0020) against partitioned by month (0021), side by side in one run.
 
 Two scratch databases on the same server, one at each revision, get the same chained rows: ``--rows``
 spread evenly over 24 months, written as the application writes them (one INSERT committed per row, the
@@ -6,7 +6,7 @@ chain trigger on each), the two databases taking turns every 500 rows so both se
 noise. Then, on each, the API's audit search (``spatial_api.routers.admin.audit_search_sql``): a
 one-month window and the newest page without a window, each at 40 random months, median of the
 per-query times; the full chain verification (``core.audit_chain.verify``); and the in-place
-conversion of the flat database to 0020 with all its rows. Writes bench/partitioning/RESULTS.md.
+conversion of the flat database to 0021 with all its rows. Writes bench/partitioning/RESULTS.md.
 
     .venv/bin/python bench/partitioning/audit.py [--rows 20000]
 """
@@ -84,8 +84,8 @@ def main() -> None:
     names = {kind: f"cim_bench_audit_{kind}_{uuid.uuid4().hex[:6]}" for kind in ("flat", "part")}
     engines = {kind: create_engine(create_database(server, name)) for kind, name in names.items()}
     try:
-        migrate.upgrade(engines["flat"], "0019")
-        migrate.upgrade(engines["part"], "0020")
+        migrate.upgrade(engines["flat"], "0020")
+        migrate.upgrade(engines["part"], "0021")
         with engines["part"].begin() as conn:  # the months ahead, as the daily job makes them
             for k in range(MONTHS):
                 conn.execute(text("SELECT audit_log_partition(:m)"), {"m": _month(k)})
@@ -109,7 +109,7 @@ def main() -> None:
                 "rows": rows,
             }
         began = time.perf_counter()
-        migrate.upgrade(engines["flat"], "0020")
+        migrate.upgrade(engines["flat"], "0021")
         convert_s = time.perf_counter() - began
         with engines["flat"].connect() as conn:
             converted = conn.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
@@ -126,7 +126,7 @@ def main() -> None:
         f"Method: the docstring of `bench/partitioning/audit.py`; {args.rows:,} rows over {MONTHS} months, "
         f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the shared 2-core machine (other work running).",
         "",
-        "| measure | flat (0019) | partitioned (0020) | partitioned / flat |",
+        "| measure | flat (0020) | partitioned (0021) | partitioned / flat |",
         "|---|---:|---:|---:|",
         f"| chained insert (a transaction each), rows/s | {flat['insert_rows_per_s']:,.0f} "
         f"| {part['insert_rows_per_s']:,.0f} "
@@ -138,7 +138,7 @@ def main() -> None:
         f"| chain verification, s | {flat['verify_s']:.2f} | {part['verify_s']:.2f} "
         f"| {part['verify_s'] / flat['verify_s']:.2f} |",
         "",
-        f"Conversion in place (0019 → 0020) of the flat database's {args.rows:,} rows: {convert_s:.1f} s.",
+        f"Conversion in place (0020 → 0021) of the flat database's {args.rows:,} rows: {convert_s:.1f} s.",
         "",
     ]
     (Path(__file__).parent / "RESULTS.md").write_text("\n".join(lines))

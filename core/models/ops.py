@@ -51,7 +51,7 @@ class User(Base):
 
 class AuditLog(Base):
     """Append-only: the database refuses UPDATE, DELETE and TRUNCATE (migration 0008's triggers).
-    Partitioned by UTC month of ``at`` (migration 0020: ``audit_partitions.audit_log_YYYYMM``, made by
+    Partitioned by UTC month of ``at`` (migration 0021: ``audit_partitions.audit_log_YYYYMM``, made by
     ``audit_log_partition(month)``), so the key holds ``at`` too; ids stay unique by their sequence."""
 
     __tablename__ = "audit_log"

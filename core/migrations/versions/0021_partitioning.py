@@ -2,14 +2,14 @@
 its ids and hash chain as written; the chain, append-only triggers and the application role's
 SELECT/INSERT-only rights carried to the partitioned table
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 """
 
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
