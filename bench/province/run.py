@@ -156,7 +156,11 @@ def write_results(args, rows, counts, generated, loaded, stats, sizes, indexes, 
         "Raw: " + json.dumps({"rows": rows, "sizes": sizes, "database_size": database_size}),
         "",
     ]
-    (ROOT / "bench" / "province" / "RESULTS.md").write_text("\n".join(lines))
+    results = ROOT / "bench" / "province" / "RESULTS.md"
+    kept = results.read_text() if results.exists() else ""
+    marker = "<!-- scale-out: "  # bench/province/scale.py's part, kept
+    lines += [kept[kept.index(marker) :]] if marker in kept else []
+    results.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
