@@ -6,7 +6,12 @@ WAL is archived continuously (``archive_command`` pushes every segment to both r
 Retention counts full backups (each with its incrementals): two weeks locally, four remotely.
 Schedule (a weekly full, daily incrementals) is :data:`SCHEDULE`, installed as a cron table
 (``cim backup schedule``). A restore never touches the running cluster: it makes a scratch
-cluster from the repository, replayed to the time asked, on a port of its own."""
+cluster from the repository, replayed to the time asked, on a port of its own.
+
+The highly available pair (:mod:`ops.ha`) archives the same way into a repository both data nodes
+reach (:func:`ops.ha.backups`): each node has the same settings, so whichever is primary archives and a
+failover carries archiving over to the promoted standby; its timeline's history file goes to the
+repository too, so a restore follows the failover."""
 
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ class Layout:
     data_dir: Path
     port: int
     root: Path  # beside the cluster's data directory, where its owner may write
+    socket: Path | None = None  # the server's socket directory (None: its data directory)
 
     @property
     def config(self) -> Path:
@@ -79,7 +85,7 @@ def _config_text(place: Layout) -> str:
         f"[{STANZA}]",
         f"pg1-path={place.data_dir}",
         f"pg1-port={place.port}",
-        f"pg1-socket-path={place.data_dir}",
+        f"pg1-socket-path={place.socket or place.data_dir}",
         f"pg1-user={cluster.ADMIN_USER}",
     ]
     return "\n".join(lines) + "\n"
@@ -89,26 +95,51 @@ def _pgbackrest(place: Layout, *args: str, what: str) -> str:
     return run(["pgbackrest", f"--config={place.config}", f"--stanza={STANZA}", *args], what)
 
 
-def setup() -> Layout:
-    """Configure archiving on the bundled cluster (restarting it once if archiving was off) and
-    create the stanza in both repositories. Idempotent."""
+def archive_settings(place: Layout) -> dict[str, str]:
+    """The server settings that archive every WAL segment into ``place``'s repositories. The data
+    directory is the server's working directory, so the same command serves every node of a pair."""
+    command = f'pgbackrest --config={place.config} --stanza={STANZA} --pg1-path="$(pwd)" archive-push %p'
+    return {"archive_mode": "on", "archive_command": command, "archive_timeout": f"{ARCHIVE_TIMEOUT_S}s"}
+
+
+def prepare(place: Layout) -> None:
+    """The repositories' folders and the configuration (readable by the servers' owner)."""
     if shutil.which("pgbackrest") is None:
         raise OpsError("pgbackrest is not installed: run `bash scripts/install_system.sh`")
-    place = layout()
     for folder in (place.root, place.repo(1), place.repo(2), place.root / "log", place.root / "lock"):
         give_to_owner(folder)
     place.config.write_text(_config_text(place))
     place.config.chmod(0o644)
-    command = f"pgbackrest --config={place.config} --stanza={STANZA} archive-push %p"
-    wanted = {"archive_mode": "on", "archive_command": command, "archive_timeout": f"{ARCHIVE_TIMEOUT_S}s"}
-    for name, value in wanted.items():
-        psql(place.data_dir, place.port, f"ALTER SYSTEM SET {name} = '{value}'")
+
+
+def setup() -> Layout:
+    """Configure archiving on the bundled cluster (restarting it once if archiving was off) and
+    create the stanza in both repositories. Idempotent."""
+    place = layout()
+    prepare(place)
+    for name, value in archive_settings(place).items():
+        psql(place.data_dir, place.port, f"ALTER SYSTEM SET {name} = '{value.replace(chr(39), chr(39) * 2)}'")
     psql(place.data_dir, place.port, "SELECT pg_reload_conf()")
     if psql(place.data_dir, place.port, "SHOW archive_mode") != "on":
         cluster.down()
         cluster.up(place.port)
-    _pgbackrest(place, "stanza-create", what="creating the backup stanza")
+    create_stanza(place)
     return place
+
+
+def create_stanza(place: Layout) -> None:
+    """The stanza in both repositories, for ``place``'s server (idempotent)."""
+    _pgbackrest(place, "stanza-create", what="creating the backup stanza")
+
+
+def take(place: Layout, kind: str, repos: tuple[int, ...]) -> list[BackupSet]:
+    """A ``full``, ``diff`` or ``incr`` backup of ``place``'s server into each repository; the sets made."""
+    if kind not in ("full", "diff", "incr"):
+        raise OpsError(f"backup type {kind!r} is not one of full, diff, incr")
+    before = {(b.repo, b.label) for b in listing(place)}
+    for repo in repos:
+        _pgbackrest(place, "backup", f"--type={kind}", f"--repo={repo}", what=f"backing up into repository {repo}")
+    return [b for b in listing(place) if (b.repo, b.label) not in before]
 
 
 @dataclass(frozen=True)
@@ -123,15 +154,11 @@ class BackupSet:
 
 
 def now(kind: str = "incr", repos: tuple[int, ...] = (1, 2)) -> list[BackupSet]:
-    """Take a ``full``, ``diff`` or ``incr`` backup into each repository (an incremental with no
-    full before it becomes a full); the sets made."""
+    """Take a ``full``, ``diff`` or ``incr`` backup of the bundled cluster into each repository (an
+    incremental with no full before it becomes a full); the sets made."""
     if kind not in ("full", "diff", "incr"):
         raise OpsError(f"backup type {kind!r} is not one of full, diff, incr")
-    place = setup()
-    before = {(b.repo, b.label) for b in listing(place)}
-    for repo in repos:
-        _pgbackrest(place, "backup", f"--type={kind}", f"--repo={repo}", what=f"backing up into repository {repo}")
-    return [b for b in listing(place) if (b.repo, b.label) not in before]
+    return take(setup(), kind, repos)
 
 
 def _stamp(epoch: int) -> str:
@@ -183,11 +210,11 @@ class RestorePlan:
     steps: list[str]
 
 
-def plan(target: datetime | None, into: Path | None = None, repo: int = 1) -> RestorePlan:
+def plan(target: datetime | None, into: Path | None = None, repo: int = 1, place: Layout | None = None) -> RestorePlan:
     """What a restore to ``target`` (None: all the WAL archived) will do: the newest backup finished
     before it, replayed with the archived WAL up to it, into a new folder, on a free port; the
-    running cluster is left alone."""
-    place = layout(running=False)
+    running cluster is left alone. ``place``: the repositories (None: the bundled cluster's)."""
+    place = place or layout(running=False)
     if target is not None and target.tzinfo is None:
         raise OpsError("give the time with its zone, e.g. 2026-12-03T15:04:05+08:00")
     usable = [
@@ -220,9 +247,10 @@ def _limits(folder: Path) -> list[str]:
     return [f"-c {name}={recorded[key].strip()}" for name, key in HOT_STANDBY_LIMITS.items() if key in recorded]
 
 
-def restore(restore_plan: RestorePlan) -> dict[str, object]:
-    """Carry out ``restore_plan``; the scratch cluster's place, port, URL and the seconds it took."""
-    place = layout(running=False)
+def restore(restore_plan: RestorePlan, place: Layout | None = None) -> dict[str, object]:
+    """Carry out ``restore_plan`` from ``place``'s repositories (None: the bundled cluster's); the
+    scratch cluster's place, port, URL and the seconds it took."""
+    place = place or layout(running=False)
     folder = Path(restore_plan.into)
     started = time.monotonic()
     give_to_owner(folder)
@@ -242,7 +270,9 @@ def restore(restore_plan: RestorePlan) -> dict[str, object]:
         what="restoring",
     )
     try:
-        start(folder, restore_plan.port, "-c archive_mode=off", *_limits(folder))
+        # no standby to wait for (an HA node's copy names one), nothing archived from the scratch copy
+        alone = ("-c archive_mode=off", "-c synchronous_standby_names=''")
+        start(folder, restore_plan.port, *alone, *_limits(folder))
         wait_until(
             lambda: psql(folder, restore_plan.port, "SELECT pg_is_in_recovery()") == "f", 600, "the end of recovery"
         )

@@ -17,13 +17,14 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 from core import cluster, secrets
 from core.settings import get_settings
+from ops import backup
 from ops.postgres import OpsError, give_to_owner
 
 DATABASE = "cim"
@@ -67,11 +68,15 @@ class Node:
 
     @property
     def postmaster_pid(self) -> int | None:
+        """The pid of the node's running postmaster (None when its lock file is missing, or stale:
+        its host was killed and the number may now be another process's)."""
         pid_file = self.pgdata / "postmaster.pid"
         try:
-            return int(pid_file.read_text().split()[0])
+            pid = int(pid_file.read_text().split()[0])
+            running = b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             return None
+        return pid if running else None
 
 
 @dataclass
@@ -178,9 +183,11 @@ def _prepare(node: Node) -> None:
         give_to_owner(folder)
 
 
-def create(topology: Topology) -> Topology:
+def create(topology: Topology, settings: Mapping[str, str] | None = None) -> Topology:
     """Create and start the monitor, the primary, then the standby; the application role and
-    database with PostGIS on the primary. Waits until the standby is in sync."""
+    database with PostGIS on the primary. ``settings``: server settings of both data nodes (e.g.
+    :func:`ops.backup.archive_settings`), set on the primary before the standby copies its data
+    directory. Waits until the standby is in sync."""
     autoctl = _autoctl()
     monitor = topology.monitor
     _prepare(monitor)
@@ -238,6 +245,7 @@ def create(topology: Topology) -> Topology:
         if index == 0:  # alone, the first node is "single" until a standby joins
             _wait(lambda node=node: states(topology).get(node.name) == "single", 180, f"{node.name} starting")
             _app_database(topology, node)
+            _configure(node, settings or {})
     wanted = {node.name: "primary" if index == 0 else "secondary" for index, node in enumerate(topology.nodes)}
     primary = topology.nodes[0]
 
@@ -268,6 +276,28 @@ def _app_database(topology: Topology, primary: Node) -> None:
     line = f"host {DATABASE} {APP_ROLE} {topology.network} scram-sha-256\n"
     subprocess.run(primary.host.command(["sh", "-c", f"echo '{line.strip()}' >> {hba}"]), check=True)
     _psql(primary, "SELECT pg_reload_conf()")
+
+
+def _configure(node: Node, settings: Mapping[str, str]) -> None:
+    """``settings`` on ``node`` (ALTER SYSTEM); when one needs a restart, Postgres is stopped and
+    its keeper starts it again with them."""
+    if not settings:
+        return
+    for name, value in settings.items():
+        _psql(node, f"ALTER SYSTEM SET {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+    _psql(node, "SELECT pg_reload_conf()")
+    if _psql(node, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0":
+        return
+    pg_ctl = str(cluster.server_bindir() / "pg_ctl")
+    _run(node, [pg_ctl, "stop", "-D", str(node.pgdata), "-m", "fast", "-w"], f"restarting {node.name}", 120)
+    _wait(lambda: _psql(node, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0", 120, "the restart")
+
+
+def backups(topology: Topology, node: Node) -> backup.Layout:
+    """The pair's pgBackRest repositories, under the topology's root (a folder both data nodes reach:
+    the same filesystem here, a shared mount between hosts), configured for backups from ``node``
+    (the current primary)."""
+    return backup.Layout(node.pgdata, node.port, topology.root / "backup", Path(SOCKETS))
 
 
 def kill_host(topology: Topology, node: Node) -> int | None:

@@ -3,6 +3,8 @@ host (the monitor, two database nodes, two API hosts, a worker, nginx and a clie
 address on a bridge in a namespace of its own, so that all traffic stays inside them.
 pg_auto_failover on the database hosts; ``cim serve`` on the API hosts and ``cim worker`` on the
 worker, all on the multi-host URLs; nginx (the project's configuration) in front of the two APIs.
+Both database nodes archive their WAL into a pgBackRest repository under the site's folder (which
+every namespace reaches), and a full backup is taken once the schema is there.
 :func:`build` makes it, :meth:`Site.close` removes every process and namespace, even half built."""
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.secrets import generated
-from ops import ha, nginx
+from ops import backup, ha, nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBNET = "10.219.0"
@@ -210,8 +212,12 @@ def build() -> Site:
         monitor = ha.Node("monitor", place["monitor"], 5431, root / "monitor" / "pgdata")
         nodes = [ha.Node(n, place[n], 5432 + i, root / n / "pgdata") for i, n in enumerate(("node1", "node2"))]
         site.topology = ha.Topology(root, monitor, nodes, network=f"{SUBNET}.0/24")
-        ha.create(site.topology)
+        archive = ha.backups(site.topology, nodes[0])
+        backup.prepare(archive)
+        ha.create(site.topology, backup.archive_settings(archive))  # both nodes archive
         _application(site)
+        backup.create_stanza(archive)
+        backup.take(archive, "full", (1,))
     except BaseException:
         site.close()
         raise

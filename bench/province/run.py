@@ -148,15 +148,20 @@ def write_results(args, rows, counts, generated, loaded, stats, sizes, indexes, 
         f" ({index_total / total * 100:.0f} % of the tables' size here);",
         "  a database node whose RAM holds them plus the hot city's rows (shared_buffers about a quarter of RAM,",
         "  the rest page cache) answers identify and statistics from memory: RAM ≥ 2× the index size.",
-        "- **Nodes** (a proposal from the figures above, not measured as such): one primary and one hot standby",
-        "  (pg_auto_failover) with the disk and RAM above and as many cores as cities loaded at once; 2+ API",
-        "  nodes and 1–2 tiling workers. Partitioning the large tables by division (README: not done yet) would",
-        "  keep vacuum and index rebuilds per city.",
+        "- **Nodes**: one primary and one hot standby (pg_auto_failover, synchronous) with the disk and RAM",
+        "  above and as many cores as cities loaded at once; API and tiling nodes and the standby's cost are",
+        "  sized from measured rates in the scale-out part below (`bench/province/scale.py`): each API or",
+        "  worker process holds ~0.4 GB resident. Partitioning the large tables by division (README: not",
+        "  done yet) would keep vacuum and index rebuilds per city.",
         "",
         "Raw: " + json.dumps({"rows": rows, "sizes": sizes, "database_size": database_size}),
         "",
     ]
-    (ROOT / "bench" / "province" / "RESULTS.md").write_text("\n".join(lines))
+    results = ROOT / "bench" / "province" / "RESULTS.md"
+    kept = results.read_text() if results.exists() else ""
+    marker = "<!-- scale-out: "  # bench/province/scale.py's part, kept
+    lines += [kept[kept.index(marker) :]] if marker in kept else []
+    results.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
