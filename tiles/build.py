@@ -17,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ MAX_TILE_BYTES = 700_000
 MAX_TILE_FEATURES = 6000
 MIN_CELL_M = 16.0
 CONTENT_DIR = "t"
-WORKERS = min(os.cpu_count() or 1, 4)  # leaves are meshed in forked processes when there are several
+WORKERS = min(os.cpu_count() or 1, 4)  # leaves are meshed in forked processes when there are several cores
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,13 @@ def _update_leaves(
     spec: sources.Layer, features: sources.Features, out: Path, jobs: list[Job], report: Progress
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
     """Hash, and where changed mesh and write, every leaf: in forked worker processes (which
-    share the features copy-on-write) when there are enough leaves."""
+    share the features copy-on-write) when there are enough leaves and this process runs no other
+    thread. A fork copies only the calling thread: a lock another thread holds at that moment (a queue
+    worker's job runs beside its event loop) stays held in the child, which then waits for ever (seen:
+    a tiling job hung in a queue worker), so a process with threads meshes its leaves itself."""
     global _forked
     done: dict[str, dict[str, dict[str, Any] | None]] = {}
-    if WORKERS > 1 and len(jobs) >= 2 * WORKERS:
+    if WORKERS > 1 and len(jobs) >= 2 * WORKERS and threading.active_count() == 1:
         store_to_ecef().transform(0.0, 0.0, 0.0)  # make the transformer once, before forking
         _ = features.batch.table, features.batch.wkb  # and the encoded columns
         _forked = (spec, features, out)
