@@ -172,10 +172,11 @@ def test_the_swipe_shows_version_a_left_of_the_dragged_line_and_b_right_of_it(co
 
 
 def hue(rgb: list[float]) -> float | None:
-    """The hue in degrees of an RGB colour (0-1 or 0-255 channels); None for a greyish one."""
+    """The hue in degrees of an RGB colour (0-1 or 0-255 channels); None for a greyish one (a lit,
+    shaded face keeps its hue but loses saturation: a green face was seen at 0.40)."""
     scale = 255.0 if max(rgb[:3]) > 1 else 1.0
     h, s, _ = colorsys.rgb_to_hsv(*(c / scale for c in rgb[:3]))
-    return h * 360 if s >= 0.4 else None
+    return h * 360 if s >= 0.25 else None
 
 
 def is_green(rgb: list[float]) -> bool:
