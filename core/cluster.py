@@ -143,7 +143,7 @@ def _data_dir() -> Path:
     return Path("/var/lib/cim") / hashlib.sha1(str(preferred).encode()).hexdigest()[:12] / "pg"
 
 
-def _postmaster(data_dir: Path) -> int | None:
+def postmaster_pid(data_dir: Path) -> int | None:
     """The pid in the data directory's lock file, when it names a live postmaster. A postmaster killed
     under a parent that does not reap (a container's init) stays a zombie, which ``pg_ctl`` (and a new
     postmaster) would take for a running server; a reused pid runs some other program."""
@@ -157,7 +157,7 @@ def _postmaster(data_dir: Path) -> int | None:
 
 
 def _is_running(data_dir: Path) -> bool:
-    return _postmaster(data_dir) is not None
+    return postmaster_pid(data_dir) is not None
 
 
 def _clear_stale_lock(data_dir: Path) -> None:

@@ -70,13 +70,7 @@ class Node:
     def postmaster_pid(self) -> int | None:
         """The pid of the node's running postmaster (None when its lock file is missing, or stale:
         its host was killed and the number may now be another process's)."""
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().split()[0])
-            running = b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if running else None
+        return cluster.postmaster_pid(self.pgdata)
 
 
 @dataclass
@@ -344,14 +338,7 @@ def stop(topology: Topology) -> None:
 
 def running(topology: Topology) -> bool:
     """Whether the monitor's Postgres runs."""
-    pid = topology.monitor.postmaster_pid
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return topology.monitor.postmaster_pid is not None
 
 
 def local(root: Path | None = None) -> Topology:

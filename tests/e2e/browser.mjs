@@ -32,6 +32,15 @@ export async function openPage(spec, result, intercept = async () => false) {
   return { browser, page };
 }
 
+/** Log in through the viewer's dialog as [username, password]; resolves once the dialog has closed. */
+export async function logIn(page, [username, password]) {
+  await page.click('#login-button');
+  await page.fill('#login-dialog input[name=username]', username);
+  await page.fill('#login-dialog input[name=password]', password);
+  await page.click('#login-dialog button[value=ok]');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+}
+
 /** Run the named steps one after the other (a failed step reports its error, the rest still run)
  * and print the result as one JSON object. */
 export async function runSteps(browser, steps, names, result, onError = async () => null) {

@@ -4,7 +4,7 @@
 // hexagon and by district; print one JSON line with what happened.
 // Usage: node tests/e2e/credit.mjs '<json spec>'
 //   spec: {url, artifacts, login: [user, password], filters: [{kind, level, state, district}], alert, site}
-import { openPage } from './browser.mjs';
+import { logIn, openPage } from './browser.mjs';
 import { join } from 'node:path';
 
 const spec = JSON.parse(process.argv[2]);
@@ -16,11 +16,7 @@ try {
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
   result.credit_requests_before_open = await page.evaluate(() =>
     performance.getEntriesByType('resource').filter((e) => /\/api\/v1\/credit|\/vendor\/echarts|credit\.js/.test(e.name)).map((e) => e.name));
-  await page.click('#login-button');
-  await page.fill('#login-dialog input[name=username]', spec.login[0]);
-  await page.fill('#login-dialog input[name=password]', spec.login[1]);
-  await page.click('#login-dialog button[value=ok]');
-  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await logIn(page, spec.login);
   await page.click('#credit > summary');
   await page.waitForFunction(() => window.cim.credit.ready === true);
   result.kind_options = await page.$$eval('#credit-kind option', (os) => os.map((o) => [o.value, o.textContent]));

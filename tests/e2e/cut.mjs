@@ -3,7 +3,7 @@
 // report what happened as one JSON object (screenshots in spec.artifacts as cut-*.png).
 // Usage: node tests/e2e/cut.mjs '<json spec>'   spec: {url, artifacts, steps: [...], login, ...per step}
 import { join } from 'node:path';
-import { openPage, runSteps } from './browser.mjs';
+import { logIn, openPage, runSteps } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const result = { steps: {} };
@@ -36,11 +36,7 @@ async function openViewer() {
   await open();
   opened = true;
   if (!spec.login) return;
-  await page.click('#login-button');
-  await page.fill('#login-dialog input[name=username]', spec.login[0]);
-  await page.fill('#login-dialog input[name=password]', spec.login[1]);
-  await page.click('#login-dialog button[value=ok]');
-  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await logIn(page, spec.login);
   await open();
 }
 

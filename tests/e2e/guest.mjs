@@ -1,7 +1,7 @@
 // The viewer for a guest on a deployment with its default public layers, then logged in: which
 // layers load, which are marked "log in to see", what the banner says. Prints one JSON object.
 // Usage: node tests/e2e/guest.mjs '{"url", "login": [username, password], "draped": [names]}' (extra keys ignored)
-import { openPage, runSteps } from './browser.mjs';
+import { logIn, openPage, runSteps } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const result = { steps: {} };
@@ -24,10 +24,7 @@ const steps = {
     return seen();
   },
   logged_in: async () => {
-    await page.click('#login-button');
-    await page.fill('#login-dialog input[name=username]', spec.login[0]);
-    await page.fill('#login-dialog input[name=password]', spec.login[1]);
-    await page.click('#login-dialog button[value=ok]');
+    await logIn(page, spec.login);
     await page.waitForFunction((names) => names.every((n) => n in window.cim.layers.drapes.counts), spec.draped);
     return seen();
   },

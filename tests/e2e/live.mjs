@@ -2,7 +2,7 @@
 // then wait for an alarm of spec.sensor, note when it arrived (Date.now()), fly to it, acknowledge and
 // close it through its buttons; print one JSON line with what happened.
 // Usage: node tests/e2e/live.mjs '<json spec>'  spec: {url, artifacts, sensor, after (alarm ids up to it are older), login: [user, password]}
-import { openPage } from './browser.mjs';
+import { logIn, openPage } from './browser.mjs';
 import { join } from 'node:path';
 
 const spec = JSON.parse(process.argv[2]);
@@ -14,11 +14,7 @@ try {
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
   result.live_requests_before_open = await page.evaluate(() =>
     performance.getEntriesByType('resource').filter((e) => /live|sensors|alarms/.test(e.name)).map((e) => e.name));
-  await page.click('#login-button');
-  await page.fill('#login-dialog input[name=username]', spec.login[0]);
-  await page.fill('#login-dialog input[name=password]', spec.login[1]);
-  await page.click('#login-dialog button[value=ok]');
-  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await logIn(page, spec.login);
   await page.click('#live > summary');
   await page.waitForFunction(() => window.cim.live.connected === true);
   result.sensors_drawn = await page.evaluate(() => window.cim.live.module.sensors.size);

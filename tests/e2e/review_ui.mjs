@@ -3,7 +3,7 @@
 // spec: {url, artifacts, ifc, project, crs, origin, planner: [user, password], reviewer: [user, password],
 //        isolate: GlobalId to click, note, opinion}
 import { join } from 'node:path';
-import { openPage, runSteps } from './browser.mjs';
+import { logIn, openPage, runSteps } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const result = { steps: {} };
@@ -17,11 +17,7 @@ const submit = async () => {
 
 async function login([username, password]) {
   if (await page.evaluate(() => Boolean(sessionStorage.getItem("cim.token")))) await page.click("#login-button"); // log out first
-  await page.click('#login-button');
-  await page.fill('#login-dialog input[name=username]', username);
-  await page.fill('#login-dialog input[name=password]', password);
-  await page.click('#login-dialog button[value=ok]');
-  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await logIn(page, [username, password]);
 }
 
 /** The review panel as the page shows it: groups, issues, buttons. */

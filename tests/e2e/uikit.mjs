@@ -3,7 +3,7 @@
 // tree (isolate a storey). Reports what the page shows as one JSON object.
 // Usage: node tests/e2e/uikit.mjs '<json spec>'   spec: {url, artifacts, steps, login, cards, table, tree}
 import { join } from 'node:path';
-import { openPage, runSteps } from './browser.mjs';
+import { logIn, openPage, runSteps } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const result = { steps: {} };
@@ -15,11 +15,7 @@ async function openViewer({ reload = false } = {}) {
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
   await page.evaluate(() => window.cim.allLoaded);
   if (spec.login && !(await page.evaluate(() => sessionStorage.getItem('cim.token')))) {
-    await page.click('#login-button');
-    await page.fill('#login-dialog input[name=username]', spec.login[0]);
-    await page.fill('#login-dialog input[name=password]', spec.login[1]);
-    await page.click('#login-dialog button[value=ok]');
-    await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+    await logIn(page, spec.login);
   }
   // what the banner said (a BIM tileset refused before the login) is kept, the banner cleared
   result.banner = await page.evaluate(() => window.cim.messages.map((m) => m.text));

@@ -5,7 +5,7 @@
 //        slow?: [path substrings delayed slow_ms], utility?: {code, ids} (pipes of that utility to look at)}
 // Playwright gives the browser a throw-away profile. Every request is logged; any request to a host other than 127.0.0.1 is aborted and reported.
 import { join } from 'node:path';
-import { openPage } from './browser.mjs';
+import { logIn, openPage } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const TIMEOUT = spec.timeout_ms ?? 90000;
@@ -117,11 +117,7 @@ async function incident() {
 
 async function upload() {
   if (spec.login) {
-    await page.click('#login-button');
-    await page.fill('#login-dialog input[name=username]', spec.login[0]);
-    await page.fill('#login-dialog input[name=password]', spec.login[1]);
-    await page.click('#login-dialog button[value=ok]');
-    await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+    await logIn(page, spec.login);
   }
   await page.setInputFiles('#review-file', spec.ifc);
   // the project from the list the API gives a logged-in user

@@ -2,7 +2,7 @@
 // Debian's headless Chromium and report what happened as one JSON object.
 // Usage: node tests/e2e/work.mjs '<json spec>'   spec: {url, artifacts, steps: [...], ...per step}
 import { join } from 'node:path';
-import { openPage, runSteps } from './browser.mjs';
+import { logIn, openPage, runSteps } from './browser.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const result = { steps: {} };
@@ -65,11 +65,7 @@ async function redoc() {
 /** Log in through the page's dialog as spec.login ([user, password]), when given. */
 async function login() {
   if (!spec.login) return;
-  await page.click('#login-button');
-  await page.fill('#login-dialog input[name=username]', spec.login[0]);
-  await page.fill('#login-dialog input[name=password]', spec.login[1]);
-  await page.click('#login-dialog button[value=ok]');
-  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await logIn(page, spec.login);
 }
 
 async function openViewer(url = spec.url) {

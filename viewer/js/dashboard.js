@@ -18,7 +18,6 @@ const WORDS = {
   dashboard_projects_by_stage: { zh: '工程项目（按阶段）', en: 'Projects by stage' },
   dashboard_enterprises_by_grade: { zh: '企业信用等级', en: 'Enterprises by credit grade' },
   dashboard_login_prompt: { zh: '登录后查看更多指标', en: 'Log in to see more figures' },
-  dashboard_needs_login: { zh: '登录后可见', en: 'Log in to see this' },
   dashboard_needs_roles: { zh: '可查看的角色：', en: 'Shown to: ' },
 };
 addLabels(WORDS);
@@ -64,7 +63,7 @@ function eventsOption(figure) {
 }
 
 function withheldText(entry) {
-  if (!entry.roles.length) return t('dashboard_needs_login');
+  if (!entry.roles.length) return t('log_in_to_see');
   return t('dashboard_needs_roles') + entry.roles.map((r) => named(r.label)).join(language() === 'zh' ? '、' : ', ');
 }
 
