@@ -165,21 +165,25 @@ def create_app() -> FastAPI:
     return app
 
 
-def serve(host: str, port: int, tls: bool = False) -> None:
-    """Serve the app with uvicorn until interrupted; over HTTPS with ``tls`` (core.tls's certificate)."""
+def serve(host: str, port: int, tls: bool = False, workers: int = 1) -> None:
+    """Serve the app with uvicorn until interrupted, in ``workers`` processes; over HTTPS with ``tls``
+    (core.tls's certificate)."""
     import uvicorn
 
     from core import tls as tls_files
+    from spatial_api.http_protocol import NoDelayHttpProtocol
 
     files = tls_files.certificate(get_settings(), host) if tls else None
-    ssl = {"ssl_certfile": str(files[0]), "ssl_keyfile": str(files[1])} if files else {}
     uvicorn.run(
-        create_app,
+        "spatial_api.app:create_app" if workers > 1 else create_app,  # worker processes import the factory
         factory=True,
+        workers=workers,
+        http=NoDelayHttpProtocol,
         host=host,
         port=port,
         log_config=log_config(),
         access_log=False,
         log_level="info",
-        **ssl,
+        ssl_certfile=str(files[0]) if files else None,
+        ssl_keyfile=str(files[1]) if files else None,
     )

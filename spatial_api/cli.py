@@ -88,6 +88,7 @@ def serve(
     port: int = typer.Option(8000),
     listen: bool = typer.Option(True, help="Also run the sensor listener when an MQTT broker is there."),
     tls: bool = typer.Option(False, "--tls", help="HTTPS (CIM_TLS_CERT_FILE/KEY_FILE, else a self-signed pair)."),
+    workers: int = typer.Option(1, min=1, help="API processes sharing the port (one per core)."),
 ) -> None:
     """Serve the API at /api/v1 and the viewer at /; with a broker, the sensor listener beside it."""
     import signal
@@ -104,7 +105,7 @@ def serve(
     # through the `finally` then, so the listener stops with the server instead of outliving it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        run_server(host, port, tls)
+        run_server(host, port, tls, workers)
     finally:
         if listener is not None:
             listener.terminate()

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 DB_NAME = "cim_bench_api"
 PYGEOAPI_VENV = ROOT / "bench" / ".venv-pygeoapi"
+# uvicorn with --workers binds a socket on which asyncio leaves Nagle on (~40 ms per keep-alive
+# request): every server a benchmark starts, peers included, serves with this protocol instead.
+NO_DELAY = ("--http", "spatial_api.http_protocol:NoDelayHttpProtocol")
 # pygeoapi 0.21's PostgreSQL provider filters a CRS84 bbox against the stored geometry without
 # transforming it, so it gets the same buildings stored in CRS84 (with a GiST index): the same rows
 # and columns as our collection, and no per-request ST_Transform, which favours pygeoapi.
@@ -276,6 +279,7 @@ def main() -> None:
         "--workers",
         str(args.workers),
         "--no-access-log",
+        *NO_DELAY,
     ]
     server = start(server_cmd, env)
     results: dict = {"counts": counts, "workers": args.workers, "requests": args.requests, "api": {}, "direct": {}}
@@ -386,6 +390,7 @@ def run_pygeoapi(url: str, load: dict, port: int, workers: int, ours: str) -> di
     python = PYGEOAPI_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(PYGEOAPI_VENV)], check=True)
+    if subprocess.run([str(python), "-c", "import pygeoapi, httptools"], capture_output=True).returncode:
         pip = [
             str(PYGEOAPI_VENV / "bin" / "pip"),
             "install",
@@ -395,6 +400,7 @@ def run_pygeoapi(url: str, load: dict, port: int, workers: int, ours: str) -> di
             "geoalchemy2",
             "starlette",
             "uvicorn",
+            "httptools",
         ]
         subprocess.run(pip, check=True)
     with create_engine(url).begin() as conn:
@@ -402,7 +408,7 @@ def run_pygeoapi(url: str, load: dict, port: int, workers: int, ours: str) -> di
             conn.execute(text(statement))
     config = pygeoapi_config(url, port)
     openapi = config.with_suffix(".openapi.yml")
-    env = {**os.environ, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
+    env = {**os.environ, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi), "PYTHONPATH": str(ROOT)}
     subprocess.run(
         [str(PYGEOAPI_VENV / "bin" / "pygeoapi"), "openapi", "generate", str(config), "--output-file", str(openapi)],
         env=env,
@@ -420,6 +426,7 @@ def run_pygeoapi(url: str, load: dict, port: int, workers: int, ours: str) -> di
             "--workers",
             str(workers),
             "--no-access-log",
+            *NO_DELAY,
         ],
         env,
     )

@@ -37,7 +37,7 @@ TIPG_VERSION = "1.6.1"
 CQL = "floors_above >= 3 AND use = 'residential'"
 CONCURRENCY = (1, 8, 32)
 # uvicorn restarts a worker that misses a 5 s health check: on a loaded 2-core machine that loops
-PATIENT = ("--timeout-worker-healthcheck", "120")
+PATIENT = ("--timeout-worker-healthcheck", "120", *api_bench.NO_DELAY)
 START_S = 300
 
 
@@ -54,7 +54,8 @@ def tipg_python() -> Path:
     python = TIPG_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
-        pip = [str(TIPG_VENV / "bin" / "pip"), "install", "-q", f"tipg=={TIPG_VERSION}", "uvicorn"]
+    if subprocess.run([str(python), "-c", "import tipg, httptools"], capture_output=True).returncode:
+        pip = [str(TIPG_VENV / "bin" / "pip"), "install", "-q", f"tipg=={TIPG_VERSION}", "uvicorn", "httptools"]
         subprocess.run(pip, check=True)
     return python
 
@@ -170,6 +171,7 @@ def main() -> None:
         "TIPG_DB_SCHEMAS": '["public"]',
         "TIPG_DB_TABLES": '["public.building"]',
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        "PYTHONPATH": str(ROOT),  # for NO_DELAY's protocol
     }
     tipg_cmd = [str(tipg_python()), "-m", "uvicorn", "tipg.main:app", "--no-access-log",
                 "--port", str(tipg_port), "--workers", str(args.workers), *PATIENT]  # fmt: skip

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.api.run import drive, free_port, summary, wait_for  # noqa: E402
+from bench.api.run import NO_DELAY, drive, free_port, summary, wait_for  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -171,7 +171,8 @@ def serve(checkout: Path, url: str, workers: int, log: Path) -> tuple[subprocess
     env = {**os.environ, "DATABASE_URL": url, "CIM_RATE_LIMIT_PER_MINUTE": "100000000", "CIM_PUBLIC_LAYERS": '["*"]',
            "PYTHONPATH": str(checkout)}  # fmt: skip
     command = [sys.executable, "-m", "uvicorn", "spatial_api.app:create_app", "--factory", "--no-access-log",
-               "--port", str(port), "--workers", str(workers), "--timeout-worker-healthcheck", "120"]  # fmt: skip
+               "--port", str(port), "--workers", str(workers), "--timeout-worker-healthcheck", "120",
+               *NO_DELAY]  # fmt: skip
     server = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     return server, f"http://127.0.0.1:{port}/api/v1"
 
