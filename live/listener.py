@@ -131,6 +131,19 @@ def make_client(client_id: str, clean: bool) -> mqtt.Client:
     return client
 
 
+def end_sessions(client_ids: list[str]) -> None:
+    """End these clients' persistent sessions at the broker (a clean connect discards a session), so it
+    stops keeping readings for listeners that are gone."""
+    where = broker.address()
+    for client_id in client_ids:
+        client = make_client(client_id, clean=True)
+        client.connect(where.host, where.port)
+        deadline = time.monotonic() + 10
+        while not client.is_connected() and time.monotonic() < deadline:
+            client.loop(0.5)  # returns once the broker's CONNACK is read
+        client.disconnect()
+
+
 class Listener:
     """Receives on paho's network thread, writes and acknowledges on its own thread."""
 
@@ -165,7 +178,8 @@ class Listener:
         self.inbox.put(Message(msg.mid, msg.qos, msg.topic, msg.payload))
 
     def _take_batch(self) -> Batch | None:
-        """Messages parsed as they are taken, until ``listener_batch`` readings or ``listener_flush_s``."""
+        """Messages parsed as they are taken, until ``listener_batch`` readings (one transaction) or
+        ``listener_flush_s`` after the first."""
         try:
             first = self.inbox.get(timeout=0.2)
         except queue.Empty:

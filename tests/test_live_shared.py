@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fixtures_live import ListenerProcess, wait_for
+from tests.fixtures_live import SHARED_IDS, ListenerProcess, wait_for
 from tests.test_live_feeds import _distinct, _publish, _stream
 
 pytestmark = pytest.mark.usefixtures("sample_city")
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.usefixtures("sample_city")
 def shared_listeners(database, sample_city, mqtt_broker, tmp_path_factory):
     logs = tmp_path_factory.mktemp("shared")
     procs = [
-        ListenerProcess(database, logs / f"listener-{k}.log", ("--client-id", f"cim-shared-{k}", "--share", "bench"))
-        for k in (1, 2)
+        ListenerProcess(database, logs / f"listener-{k}.log", ("--client-id", client_id, "--share", "bench"))
+        for k, client_id in enumerate(SHARED_IDS)
     ]
     for proc in procs:
         proc.start()
