@@ -9,6 +9,10 @@ the listener is away:
   payload a JSON list of ``{"sensor_id": ..., "time": ..., "value": ...}`` (one message carries
   hundreds of readings: far less work per reading for the broker and both clients).
 
+A transaction holds up to ``CIM_LISTENER_BATCH`` readings (20,000): the more of a sensor's readings
+one holds, the fewer versions of its state row are written. Several listeners (``--share``, or
+``CIM_LISTENERS`` for `cim serve`) split the readings through an MQTT shared subscription.
+
 Acknowledgement is manual: a message is acknowledged only after the transaction holding its
 readings (or their refusal) committed, so a crash or a database outage never loses an acknowledged
 reading: the broker sends the unacknowledged ones again and (sensor, time) deduplicates them. In a
