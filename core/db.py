@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -82,6 +83,13 @@ def owner_engine() -> Engine:
     if make_url(url) == make_url(database_url()):
         return get_engine()
     return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
+def driver_cursor(conn: Connection) -> psycopg.Cursor:
+    """A cursor of ``conn``'s own psycopg connection, in its transaction: COPY, and rows as plain tuples."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver.cursor()
 
 
 POOL_SIZE = 24

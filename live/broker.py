@@ -119,7 +119,7 @@ def _write_config(data_dir: Path, port: int) -> None:
                 "log_type warning",
                 "log_type notice",
                 "max_queued_messages 1000000",
-                "max_inflight_messages 10000",  # the listener takes its batches from what is in flight
+                "max_inflight_messages 20000",  # the listener takes its batches from what is in flight
                 "",
             ]
         )

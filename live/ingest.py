@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, text
 
-from core.db import owner_engine
+from core.db import driver_cursor, owner_engine
 from live import alarms, rules
 from live.settings import get_live_settings
 
@@ -26,8 +27,9 @@ CHANNEL = "cim_live"
 NOTIFY_LIMIT = 7000  # bytes per NOTIFY payload (PostgreSQL's limit is 8000)
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
+    """One reading (a tuple: tens of thousands are made per batch)."""
+
     sensor_id: str
     time: datetime
     value: float
@@ -59,6 +61,12 @@ def parse_time(raw: object) -> datetime:
             raise ValueError(f"time {raw!r} is not epoch seconds of a real date") from None
     if not isinstance(raw, str):
         raise ValueError("time is missing (ISO 8601 with a zone, or epoch seconds)")
+    return _parse_iso(raw)
+
+
+@lru_cache(maxsize=4096)
+def _parse_iso(raw: str) -> datetime:
+    """Kept per string: a gateway's batch stamps many readings with the same time."""
     parsed = datetime.fromisoformat(raw)
     if parsed.tzinfo is None:
         raise ValueError(f"time {raw!r} has no time zone")
@@ -139,8 +147,9 @@ def _validate(conn: Connection, readings: list[Reading], now: datetime) -> tuple
 _STAGE = "sensor_reading_stage"
 
 
-def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> Sequence[Row]:
-    """COPY the rows into a session's staging table, then one INSERT … ON CONFLICT DO NOTHING: the new ones."""
+def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> list[tuple[str, datetime, float]]:
+    """COPY the rows into a session's staging table, then one INSERT … ON CONFLICT DO NOTHING: the new ones
+    (fetched as the driver's plain tuples)."""
     # Every batch: a temp table made in a transaction that rolled back is gone with it.
     conn.execute(
         text(
@@ -149,16 +158,16 @@ def _insert(conn: Connection, rows: list[tuple[str, datetime, float, bool]]) -> 
         )
     )
     copy_sql = f"COPY {_STAGE} (sensor_id, time, value, alarm) FROM STDIN (FORMAT BINARY)"
-    with conn.connection.driver_connection.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
-        copy.set_types(["text", "timestamptz", "float8", "bool"])
-        for row in rows:
-            copy.write_row(row)
-    return conn.execute(
-        text(
+    with driver_cursor(conn) as cur:
+        with cur.copy(copy_sql) as copy:
+            copy.set_types(["text", "timestamptz", "float8", "bool"])
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
             f"""INSERT INTO sensor_reading (sensor_id, time, value, alarm) SELECT sensor_id, time, value, alarm
                   FROM {_STAGE} ORDER BY sensor_id, time ON CONFLICT DO NOTHING RETURNING sensor_id, time, value"""
         )
-    ).all()
+        return cur.fetchall()
 
 
 def _dumps(value: object) -> str:

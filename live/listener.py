@@ -9,6 +9,10 @@ the listener is away:
   payload a JSON list of ``{"sensor_id": ..., "time": ..., "value": ...}`` (one message carries
   hundreds of readings: far less work per reading for the broker and both clients).
 
+A transaction holds up to ``CIM_LISTENER_BATCH`` readings (20,000): the more of a sensor's readings
+one holds, the fewer versions of its state row are written. Several listeners (``--share``, or
+``CIM_LISTENERS`` for `cim serve`) split the readings through an MQTT shared subscription.
+
 Acknowledgement is manual: a message is acknowledged only after the transaction holding its
 readings (or their refusal) committed, so a crash or a database outage never loses an acknowledged
 reading: the broker sends the unacknowledged ones again and (sensor, time) deduplicates them. In a
@@ -131,6 +135,19 @@ def make_client(client_id: str, clean: bool) -> mqtt.Client:
     return client
 
 
+def end_sessions(client_ids: list[str]) -> None:
+    """End these clients' persistent sessions at the broker (a clean connect discards a session), so it
+    stops keeping readings for listeners that are gone."""
+    where = broker.address()
+    for client_id in client_ids:
+        client = make_client(client_id, clean=True)
+        client.connect(where.host, where.port)
+        deadline = time.monotonic() + 10
+        while not client.is_connected() and time.monotonic() < deadline:
+            client.loop(0.5)  # returns once the broker's CONNACK is read
+        client.disconnect()
+
+
 class Listener:
     """Receives on paho's network thread, writes and acknowledges on its own thread."""
 
@@ -165,7 +182,8 @@ class Listener:
         self.inbox.put(Message(msg.mid, msg.qos, msg.topic, msg.payload))
 
     def _take_batch(self) -> Batch | None:
-        """Messages parsed as they are taken, until ``listener_batch`` readings or ``listener_flush_s``."""
+        """Messages parsed as they are taken, until ``listener_batch`` readings (one transaction) or
+        ``listener_flush_s`` after the first."""
         try:
             first = self.inbox.get(timeout=0.2)
         except queue.Empty:

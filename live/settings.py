@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,8 +23,12 @@ class LiveSettings(BaseSettings):
     sensor_max_future_s: float = 300.0
     # The listener writes at most this many readings per transaction, and waits at most this long
     # for more once it has one.
-    listener_batch: int = 5000
+    # Bigger batches write each sensor's state row once for several of its readings.
+    listener_batch: int = 20_000
     listener_flush_s: float = 0.05
+    # `cim serve` runs this many listener processes; more than one share the readings through an MQTT
+    # shared subscription ($share/cim/…), each with a client id (and persistent session) of its own.
+    listeners: int = Field(default=1, ge=1)
 
 
 @lru_cache

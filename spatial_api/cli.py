@@ -98,18 +98,28 @@ def serve(
     from spatial_api.app import serve as run_server
 
     check_connection()
-    listener = None
-    if listen and broker.configured():
-        listener = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "sensors", "listen"])
+    listeners = [subprocess.Popen(args) for args in listener_commands()] if listen and broker.configured() else []
     # uvicorn raises SIGTERM again after its graceful shutdown, with the handler it found: exit
     # through the `finally` then, so the listener stops with the server instead of outliving it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run_server(host, port, tls, workers)
     finally:
-        if listener is not None:
+        for listener in listeners:
             listener.terminate()
+        for listener in listeners:
             listener.wait(timeout=20)
+
+
+def listener_commands() -> list[list[str]]:
+    """The `cim sensors listen` processes `cim serve` runs: one, or ``CIM_LISTENERS`` on a shared subscription."""
+    from live.settings import get_live_settings
+
+    command = [sys.executable, "-m", "spatial_api.cli", "sensors", "listen"]
+    n = get_live_settings().listeners
+    if n == 1:
+        return [command]
+    return [[*command, "--client-id", f"cim-listener-{k}", "--share", "cim"] for k in range(1, n + 1)]
 
 
 @app.command("worker")

@@ -16,6 +16,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
+SHARED_IDS = ("cim-shared-1", "cim-shared-2")  # the shared-subscription test's listeners
+SERVE_IDS = ("cim-listener-1", "cim-listener-2")  # `cim serve`'s with CIM_LISTENERS=2
+RACE_IDS = ("cim-race-1", "cim-race-2")  # the partition race test's
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
@@ -34,8 +37,12 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
 def mqtt_broker(database: Engine) -> Iterator[dict]:
     """The project's Mosquitto (under the test data dir), started once for the session."""
     from live import broker
+    from live.listener import CLIENT_ID, end_sessions
 
     state = broker.up()
+    # The broker's store outlives a run (under /var/lib/cim as root): sessions of an earlier run's
+    # listeners would hand them its leftover readings, or keep queueing for ids no test starts.
+    end_sessions([CLIENT_ID, *SHARED_IDS, *SERVE_IDS, *RACE_IDS])
     yield {"port": state.port, "data_dir": state.data_dir}
     broker.down()
 

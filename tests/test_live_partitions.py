@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.fixtures_live import ListenerProcess, wait_for
+from tests.fixtures_live import RACE_IDS, ListenerProcess, wait_for
 from tests.test_live_feeds import _distinct, _publish, _sensors
 
 pytestmark = pytest.mark.usefixtures("sample_city")
@@ -34,8 +34,8 @@ def test_two_listeners_starting_together_make_a_fresh_month_without_error(
     assert name not in _partitions(rows)
     logs = tmp_path_factory.mktemp("race")
     procs = [
-        ListenerProcess(database, logs / f"listener-{k}.log", ("--client-id", f"cim-race-{k}", "--share", "race"))
-        for k in (1, 2)
+        ListenerProcess(database, logs / f"listener-{k}.log", ("--client-id", client_id, "--share", "race"))
+        for k, client_id in enumerate(RACE_IDS)
     ]
     offsets = [proc.launch() for proc in procs]  # together: both make the coming months' partitions at start
     try:

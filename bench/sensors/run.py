@@ -7,7 +7,11 @@ client), p50/p99; event intake to action sheet (`POST /api/v1/events`) per kind,
 overlay (`POST /api/v1/analysis/incident`). Writes bench/sensors/RESULTS.md.
 
     .venv/bin/python bench/sensors/run.py [--buildings 100000] [--sensors 5000] [--per-sensor 20] [--trials 100]
-        [--gateway 100] [--only feeds|events] [--keep | --city URL DATA_DIR]
+        [--gateway 100] [--shared 2,4] [--base-code main] [--only feeds|events] [--keep | --city URL DATA_DIR]
+
+``--shared`` runs the gateway phase again with that many listeners on a shared subscription;
+``--base-code REF`` runs each gateway phase first with the listener of git ``REF`` (A/B in the same run);
+each gateway phase reports the listeners' CPU per reading, the direct peer its own per stage.
 
 ``--keep`` keeps the scratch database with its loaded city (its URL and data dir are printed);
 ``--city URL DATA_DIR`` runs ``--only events`` on such a database without loading the city again.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -112,8 +117,24 @@ def _count(engine, since: datetime) -> int:
         ).scalar_one()
 
 
-def throughput_mqtt(engine, sensors: int, per_sensor: int, start: datetime, per_message: int = 0) -> dict:
+def _cpu_s(procs: list[subprocess.Popen]) -> float:
+    """User + system CPU seconds the processes have used so far."""
+    import psutil
+
+    return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
+
+
+def throughput_mqtt(
+    engine,
+    sensors: int,
+    per_sensor: int,
+    start: datetime,
+    per_message: int = 0,
+    listeners: list[subprocess.Popen] | None = None,
+) -> dict:
+    """Readings published by two processes until all landed; with ``listeners``, their CPU per reading."""
     total = sensors * per_sensor
+    cpu_before = _cpu_s(listeners or [])
     began = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         parts = [(p, 2, sensors, per_sensor, start.isoformat(), per_message) for p in range(2)]
@@ -124,6 +145,7 @@ def throughput_mqtt(engine, sensors: int, per_sensor: int, start: datetime, per_
                 sent = time.perf_counter() - began
             time.sleep(0.1)
         landed = time.perf_counter() - began
+        cpu = _cpu_s(listeners or []) - cpu_before
         published = sum(result.get())
     return {
         "readings": total,
@@ -131,6 +153,7 @@ def throughput_mqtt(engine, sensors: int, per_sensor: int, start: datetime, per_
         "publish_s": round(sent or landed, 2),  # the publishers done (broker acknowledged every message)
         "seconds": round(landed, 2),
         "per_s": round(total / landed),
+        "listener_cpu_us_per_reading": round(cpu / total * 1e6, 1) if listeners else None,
     }
 
 
@@ -156,25 +179,53 @@ def throughput_backlog(engine, env: dict, listener: subprocess.Popen, sensors: i
     }
 
 
-def throughput_direct(engine, sensors: int, per_sensor: int, start: datetime, batch: int) -> dict:
-    """Peer 1: the same ingest code (validation, dedup, rules, NOTIFY) fed directly, batches of ``batch``."""
-    from live import ingest
+def throughput_direct(engine, sensors: int, per_sensor: int, start: datetime, batch: int, per_message: int) -> dict:
+    """Peer 1: the listener's own work without MQTT: gateway payloads decoded (``listener.Batch``) and
+    written by the ingest (validation, dedup, rules, NOTIFY) in transactions of ``batch`` readings;
+    CPU per reading of each stage (this process: decode, validate, the rest of the ingest)."""
+    from live import ingest, listener
 
-    readings = [
-        ingest.Reading(f"B{i:05d}", start + timedelta(seconds=k), 70.0)
+    messages = [
+        listener.Message(
+            0,
+            1,
+            listener.gateway_topic("GW"),
+            json.dumps(
+                [
+                    {"sensor_id": f"B{i:05d}", "time": (start + timedelta(seconds=k)).isoformat(), "value": 70.0}
+                    for i in range(a + 1, min(a + per_message, sensors) + 1)
+                ]
+            ).encode(),
+        )
         for k in range(per_sensor)
-        for i in range(1, sensors + 1)
+        for a in range(0, sensors, per_message)
     ]
+    total = sensors * per_sensor
+    decode_s = ingest_s = 0.0
     began = time.perf_counter()
-    for a in range(0, len(readings), batch):
+    messages.reverse()  # taken from the end
+    while messages:
+        t0 = time.process_time()
+        taken = listener.Batch()
+        while messages and taken.size < batch:
+            taken.add(messages.pop())
+        t1 = time.process_time()
         with engine.begin() as conn:
-            ingest.ingest(conn, readings[a : a + batch], "http")
+            ingest.ingest(conn, taken.readings, "http", taken.refused)
+        decode_s, ingest_s = decode_s + t1 - t0, ingest_s + time.process_time() - t1
     seconds = time.perf_counter() - began
     return {
-        "readings": len(readings),
+        "readings": total,
         "batch": batch,
         "seconds": round(seconds, 2),
-        "per_s": round(len(readings) / seconds),
+        "per_s": round(total / seconds),
+        # this process's CPU per reading: decoding the payloads, the ingest's client side (validation,
+        # COPY, rules, NOTIFY); the rest of the wall time is waiting on PostgreSQL
+        "cpu_us_per_reading": {
+            "decode": round(decode_s / total * 1e6, 1),
+            "ingest_client": round(ingest_s / total * 1e6, 1),
+            "waiting_on_db": round(max(0.0, seconds - decode_s - ingest_s) / total * 1e6, 1),
+        },
     }
 
 
@@ -345,6 +396,12 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("feeds", "events"), help="One part (prints its JSON; RESULTS.md is written by a full run)."
     )
+    parser.add_argument(
+        "--shared", default="2", help="Listener counts on a shared subscription for the gateway phases (e.g. 2,4)."
+    )
+    parser.add_argument(
+        "--base-code", metavar="REF", help="Also run the gateway phases with this git ref's listener (A/B, same run)."
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database and its city.")
     parser.add_argument("--city", nargs=2, metavar=("URL", "DATA_DIR"), help="A kept city (with --only events).")
     args = parser.parse_args()
@@ -367,19 +424,26 @@ def main() -> None:
             return
         broker.up()
         listeners: list[subprocess.Popen] = []
+        shared = [int(n) for n in args.shared.split(",") if n]
+        stack = contextlib.ExitStack()
         try:
             with uvicorn_server(env) as base:
                 engine = get_engine()
                 now = datetime.now(UTC).replace(microsecond=0)
-                # Two listener processes on a shared subscription, then one (which stays for the latency).
-                shared = _listeners(env, 2)
-                mqtt2 = throughput_mqtt(engine, args.sensors, args.per_sensor, now - timedelta(hours=5), args.gateway)
-                print("mqtt gateway x2", json.dumps(mqtt2), flush=True)
-                _stop(shared)
+                gateway = []  # gateway batches: 1 listener, then each shared count; base code then ours
+                codes = [("base", base_code(args.base_code, stack)), ("branch", ROOT)] if args.base_code else []
+                for hour, (n, (code, where)) in enumerate(
+                    itertools.product([1, *shared], codes or [("branch", ROOT)]), start=10
+                ):
+                    procs = _listeners(env, n, where)
+                    phase = throughput_mqtt(
+                        engine, args.sensors, args.per_sensor, now - timedelta(hours=hour), args.gateway, procs
+                    )
+                    gateway.append({"code": code, "listeners": n, **phase})
+                    print("mqtt gateway", code, n, json.dumps(phase), flush=True)
+                    _stop(procs)
                 listeners = _listeners(env, 1)
-                gateway = throughput_mqtt(engine, args.sensors, args.per_sensor, now - timedelta(hours=7), args.gateway)
-                print("mqtt gateway", json.dumps(gateway), flush=True)
-                mqtt = throughput_mqtt(engine, args.sensors, args.per_sensor, now - timedelta(hours=4))
+                mqtt = throughput_mqtt(engine, args.sensors, args.per_sensor, now - timedelta(hours=4), 0, listeners)
                 print("mqtt", json.dumps(mqtt), flush=True)
                 restarted, backlog = throughput_backlog(
                     engine, env, listeners[0], args.sensors, args.per_sensor, now - timedelta(hours=6)
@@ -388,7 +452,9 @@ def main() -> None:
                 print("backlog", json.dumps(backlog), flush=True)
                 lat = latency(base, args.trials)
                 batch = get_live_settings().listener_batch  # the listener's transaction size
-                direct = throughput_direct(engine, args.sensors, args.per_sensor, now - timedelta(hours=3), batch)
+                direct = throughput_direct(
+                    engine, args.sensors, args.per_sensor, now - timedelta(hours=3), batch, args.gateway
+                )
                 print("direct", json.dumps(direct), flush=True)
                 copy = throughput_copy(engine, args.sensors, args.per_sensor, now - timedelta(hours=2))
                 print("copy", json.dumps(copy), flush=True)
@@ -398,15 +464,16 @@ def main() -> None:
         finally:
             _stop(listeners)
             broker.down()
+            stack.close()
     results = {
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "sensors": args.sensors,
         "buildings": args.buildings,
         "city_load_s": round(city_s, 1) if city_s is not None else None,
         "gateway_readings_per_message": args.gateway,
+        "listener_batch": batch,
         "mqtt": mqtt,
         "mqtt_gateway": gateway,
-        "mqtt_shared": mqtt2,
         "backlog": backlog,
         "direct": direct,
         "copy": copy,
@@ -447,14 +514,24 @@ def _city(args: argparse.Namespace) -> Iterator[float | None]:
         yield city_s
 
 
-def _listeners(env: dict, n: int) -> list[subprocess.Popen]:
-    """``n`` listener processes on one shared subscription (``$share/bench/…``), each subscribed."""
+def base_code(ref: str, stack: contextlib.ExitStack) -> Path:
+    """The project's tree at git ``ref`` in a temporary folder (removed with ``stack``): its listener is the A side."""
+    import tempfile
+
+    where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cim-base-")))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def _listeners(env: dict, n: int, code: Path = ROOT) -> list[subprocess.Popen]:
+    """``n`` listener processes of the code in ``code`` on a shared subscription (``$share/bench…``), subscribed."""
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "spatial_api.cli", "sensors", "listen", "--client-id", f"bench-listener-{k}"]
             + (["--share", f"bench{n}"] if n > 1 else []),
-            cwd=ROOT,
-            env=env,
+            cwd=code,
+            env={**env, "PYTHONPATH": str(code)},
             stderr=subprocess.PIPE,
         )
         for k in range(n)
@@ -466,18 +543,12 @@ def _listeners(env: dict, n: int) -> list[subprocess.Popen]:
 
 def _stop(procs: list[subprocess.Popen]) -> None:
     """Stop the listeners and end their persistent sessions (else the broker keeps queueing for them)."""
-    from live import broker
-    from live.listener import make_client
+    from live.listener import end_sessions
 
     for proc in procs:
         proc.terminate()
         proc.wait(20)
-    where = broker.address()
-    for k in range(len(procs)):
-        client = make_client(f"bench-listener-{k}", clean=True)
-        client.connect(where.host, where.port)
-        client.loop(1.0)
-        client.disconnect()
+    end_sessions([f"bench-listener-{k}" for k in range(len(procs))])
 
 
 def _wait_subscribed(listener: subprocess.Popen) -> None:
@@ -492,14 +563,20 @@ def _wait_subscribed(listener: subprocess.Popen) -> None:
 
 def _write(r: dict) -> None:
     m, d, c, n, lat, ev = r["mqtt"], r["direct"], r["copy"], r["naive"], r["latency"], r["events"]
-    g = r["mqtt_gateway"]
     per_message = r["gateway_readings_per_message"]
+    gateway = [
+        (
+            f"MQTT, gateway batches of {per_message} readings per message → Mosquitto → {x['listeners']} "
+            f"listener(s){' on a shared subscription' if x['listeners'] > 1 else ''} → PostgreSQL ({x['code']} code)",
+            x,
+        )
+        for x in r["mqtt_gateway"]
+    ]
     paths = (
-        (f"MQTT, gateway batches of {per_message} readings per message → Mosquitto → 1 listener → PostgreSQL", g),
-        ("the same, 2 listener processes on a shared subscription (`--share`)", r["mqtt_shared"]),
+        *gateway,
         ("MQTT, one reading per message on the sensor's topic (QoS 1, 2 publisher processes), 1 listener", m),
         ("the listener draining one-reading messages queued at the broker while it was stopped", r["backlog"]),
-        (f"peer: the same ingest code fed directly (batches of {d['batch']:,}, no broker)", d),
+        (f"peer: the listener's decode + ingest fed directly (batches of {d['batch']:,}, no broker)", d),
         ("peer: bare COPY of the same readings (no validation, dedup, rules, NOTIFY)", c),
         ("peer: naive subscriber, one INSERT + commit per reading", n),
     )
@@ -517,7 +594,7 @@ def _write(r: dict) -> None:
         for kind, e in ev.items()
     )
     worst = max(e["max_ms"] for e in ev.values())
-    best = max(m["per_s"], g["per_s"], r["mqtt_shared"]["per_s"])
+    best = max(x["per_s"] for x in (m, *r["mqtt_gateway"]) if x.get("code", "branch") == "branch")
     (Path(__file__).parent / "RESULTS.md").write_text(
         f"""# Sensor feeds and emergency events benchmark
 
@@ -533,15 +610,16 @@ Machine: the shared 2-core development box (other helpers' tests running beside;
 {rows}
 
 Goal ≥ 20,000 readings/s through MQTT: **{"met" if best >= 20000 else "not met"}** (best {best:,}/s).
-The publishers were done (every message acknowledged by the broker) after {g["publish_s"]} s (gateway
-batches, one listener), {r["mqtt_shared"]["publish_s"]} s (two) and {m["publish_s"]} s (one reading per message).
+The publishers were done (every message acknowledged by the broker) after
+{", ".join(f"{x['publish_s']} s" for _, x in gateway)} (gateway phases) and {m["publish_s"]} s (one reading per
+message).
 
 Method: readings are counted as landed when `count(*)` in `sensor_reading` reaches the total (polled
 every 0.1 s), from the first publish. Every reading is validated (sensor known, range, time), COPYed
 into a session's staging table and written with one `INSERT … SELECT … ON CONFLICT DO NOTHING
 RETURNING` per batch, run through the alarm rules (state rows locked per batch, the new states written
 in one statement) and announced by NOTIFY, in one transaction per batch (up to {d["batch"]:,} readings, at most
-the broker's 10,000 messages in flight per listener), acknowledged to the broker only after the commit.
+the broker's 20,000 messages in flight per listener), acknowledged to the broker only after the commit.
 
 ## Reading to browser
 
