@@ -150,12 +150,21 @@ def _checkout(ref: str, into: Path) -> Path:
 
 
 def _baseline(ref: str | None, measured: dict, figures: list[int]) -> dict | None:
-    """The baseline viewer's runs and the median ratio of this viewer over it."""
+    """The baseline viewer's runs and searches, and the median ratios of this viewer over it."""
     if not ref:
         return None
     runs = [r["first_all_loaded_ms"] for r in measured["baseline_runs"]]
     median = statistics.median(runs)
-    return {"ref": ref, "runs": runs, "median": median, "ratio": round(statistics.median(figures) / median, 3)}
+    searched = _search(measured["baseline_search_runs"])
+    ours = statistics.median(r["total_ms"] for r in measured["search_runs"])
+    return {
+        "ref": ref,
+        "runs": runs,
+        "median": median,
+        "ratio": round(statistics.median(figures) / median, 3),
+        "search": searched,
+        "search_ratio": round(ours / searched["median_total_ms"], 3),
+    }
 
 
 def _peer(measured: dict, figures: list[int]) -> dict | None:
