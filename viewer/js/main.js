@@ -261,8 +261,9 @@ async function main() {
   // after a login: the layers only a login may read, and the review form's projects
   const refreshLogin = setupLogin(() => Promise.all([layers.loadAll(), projects()]));
 
-  // Search: its modules load the first time the box gets the focus (nothing more on the first view).
+  // Search: its modules load once the first view is complete (or at the box's first focus, if sooner).
   const searchInput = $('search-input');
+  cim.allLoaded.then(() => import('./search.js'));
   searchInput.addEventListener(
     'focus',
     async () => {
