@@ -141,11 +141,13 @@ def _search(runs: list[dict[str, int]]) -> dict[str, object]:
 
 
 def _checkout(ref: str, into: Path) -> Path:
-    """The tree of git ``ref`` extracted into ``into`` (its node_modules and built UI kit: this one's)."""
+    """The tree of git ``ref`` extracted into ``into`` (its node_modules: this one's) with its viewer's
+    bundles built by its own `make ui`."""
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     (into / "node_modules").symlink_to(ROOT / "node_modules")
+    subprocess.run(["make", "-s", "ui"], cwd=into, capture_output=True, check=True)
     return into
 
 
