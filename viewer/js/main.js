@@ -9,7 +9,7 @@ import { Navigation, bookmarks, cameraState, hashToView, setCamera, viewToHash }
 import { Picker, groundAt } from './picking.js';
 import { loadKit, wireTables } from './kit.js';
 import { Review, fillProjects } from './review.js';
-import { createViewer } from './scene.js';
+import { createViewer, firstViewDone } from './scene.js';
 import { Excavation, wireSection } from './cut.js';
 import { Incidents, Measure, centreOf, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
 import { message, status, closePanel, shown, escape, loadCardLabels } from './ui.js';
@@ -78,6 +78,7 @@ async function main() {
   const firstFrame = Promise.all([layers.loadAll(), ground]).then(() => waitForTiles(layers, viewer));
   cim.allLoaded = firstFrame.then((ms) => {
     cim.metrics.firstAllLoadedMs = ms;
+    firstViewDone(viewer);
     status(`${t('tiles_loaded')} (${(ms / 1000).toFixed(1)} s)`);
     loadCardLabels(); // the panels' words for record fields, once the first view is complete
     return ms;

@@ -5,7 +5,8 @@ import { message } from './ui.js';
 
 const { Cesium } = window;
 const HEIGHTMAP_SIZE = 33;
-const LOAD_SLICE_MS = 50;
+const LOAD_SLICE_MS = 50; // until the first full view; CesiumJS's own 5 ms after it, for smooth flights
+const CESIUM_LOAD_SLICE_MS = 5;
 // A tile wider than this many DEM extents would show the whole DEM in a few samples: flat instead.
 const COARSEST_TILE_IN_EXTENTS = 8;
 
@@ -121,6 +122,11 @@ export function createViewer(container) {
     return extent;
   });
   return { viewer, ground };
+}
+
+/** Once the first view is complete: terrain loads 5 ms a frame again, as CesiumJS has it (flights stay smooth). */
+export function firstViewDone(viewer) {
+  viewer.scene.globe._surface._loadQueueTimeSlice = CESIUM_LOAD_SLICE_MS;
 }
 
 /** Resolves once every entity of `dataSource` is drawn: CesiumJS builds entity geometry (ground
