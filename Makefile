@@ -35,11 +35,15 @@ node_modules/.installed: package.json package-lock.json
 
 # The viewer's UI kit (Vue 3 + Element Plus, viewer/ui) bundled by Vite into viewer/ui/dist.
 UI_SOURCES := $(wildcard viewer/ui/src/*) viewer/ui/vite.config.mjs
-ui: viewer/ui/dist/.built
+ui: viewer/ui/dist/.built viewer/ui/dist-cesium/Cesium.js
 
 viewer/ui/dist/.built: node_modules/.installed $(UI_SOURCES)
 	npx --no-install vite build --config viewer/ui/vite.config.mjs --logLevel warn
 	touch viewer/ui/dist/.built
+
+# The viewer's CesiumJS (only what viewer/js and the in-page test drivers use), by esbuild into viewer/ui/dist-cesium.
+viewer/ui/dist-cesium/Cesium.js: node_modules/.installed viewer/ui/cesium.build.mjs $(wildcard viewer/js/*.js tests/e2e/*.mjs)
+	node viewer/ui/cesium.build.mjs
 
 lint: venv
 	$(BIN)/ruff check .

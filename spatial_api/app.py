@@ -62,6 +62,7 @@ CESIUM_DIR = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
 # Front-end libraries served from npm's node_modules (made by `make npm`), under /vendor/<name>.
 VENDORED = {
     "cesium": CESIUM_DIR,
+    "cesium-viewer": VIEWER_DIR / "ui" / "dist-cesium",  # the viewer's own bundle, made by `make ui`
     "swagger-ui": ROOT / "node_modules" / "swagger-ui-dist",
     "redoc": ROOT / "node_modules" / "redoc" / "bundles",
     "echarts": ROOT / "node_modules" / "echarts" / "dist",

@@ -1,21 +1,10 @@
-"""Test fixtures for the viewer's UI kit (loaded by tests/conftest.py): the kit's bundle built by
-`make ui`, one demo BIM model published into the sample city with its tileset built."""
+"""Test fixtures for the viewer's UI kit (loaded by tests/conftest.py): one demo BIM model published
+into the sample city with its tileset built (the kit's bundle: tests/fixtures_viewer.py's ui_bundle)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from sqlalchemy import Engine, text
-
-from tests.fixtures_viewer import ROOT
-
-
-@pytest.fixture(scope="session")
-def ui_bundle() -> None:
-    """viewer/ui/dist built from the committed sources (`make ui`: nothing to do when up to date)."""
-    done = subprocess.run(["make", "-s", "ui"], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.fixture(scope="session")

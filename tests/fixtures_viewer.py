@@ -37,8 +37,16 @@ def start_server(
 
 
 @pytest.fixture(scope="session")
-def e2e_tools() -> None:
-    """Node, playwright-core and Debian's Chromium, or a skip saying what is missing."""
+def ui_bundle() -> None:
+    """The viewer's bundles (its CesiumJS in viewer/ui/dist-cesium, the UI kit in viewer/ui/dist) built
+    from the committed sources (`make ui`: nothing to do when up to date)."""
+    done = subprocess.run(["make", "-s", "ui"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def e2e_tools(ui_bundle: None) -> None:
+    """Node, playwright-core and Debian's Chromium (or a skip saying what is missing), the viewer's bundles built."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed: apt-get install -y chromium")
     if not (ROOT / "node_modules" / "playwright-core").is_dir():

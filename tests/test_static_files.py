@@ -1,11 +1,11 @@
 """The vendored CesiumJS served from its gzip siblings (made by npm's postinstall), with working
-revalidation, and as it is to clients that do not accept gzip."""
+revalidation, and as it is to clients that do not accept gzip; the viewer's own bundle (`make ui`) too."""
 
 from __future__ import annotations
 
 import pytest
 
-from spatial_api.app import CESIUM_DIR
+from spatial_api.app import CESIUM_DIR, VIEWER_DIR
 
 CESIUM_JS = CESIUM_DIR / "Cesium.js"
 
@@ -41,3 +41,13 @@ def test_clients_refusing_gzip_get_the_file_as_it_is(client, cesium_js):
     assert response.status_code == 200
     assert "content-encoding" not in response.headers
     assert response.content == cesium_js
+
+
+def test_the_viewers_own_bundle_is_smaller_and_sent_gzip_encoded(client, cesium_js, ui_bundle):
+    bundle = VIEWER_DIR / "ui" / "dist-cesium" / "Cesium.js"
+    response = client.get("/vendor/cesium-viewer/Cesium.js", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert int(response.headers["content-length"]) == bundle.with_suffix(".js.gz").stat().st_size
+    assert response.content == bundle.read_bytes()
+    assert bundle.with_suffix(".js.gz").stat().st_size < (CESIUM_DIR / "Cesium.js.gz").stat().st_size

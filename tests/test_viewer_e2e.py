@@ -142,7 +142,7 @@ def test_no_request_leaves_127_0_0_1(session, city_server):
     hosts = {urlparse(u).hostname for u in session["requests"] if urlparse(u).scheme in ("http", "https")}
     assert hosts == {"127.0.0.1"}
     # CesiumJS itself comes from the server (vendored from npm), never a CDN
-    assert any(u.startswith(f"{city_server}vendor/cesium/Cesium.js") for u in session["requests"])
+    assert any(u.startswith(f"{city_server}vendor/cesium-viewer/Cesium.js") for u in session["requests"])
     assert session["failed"] == []
 
 

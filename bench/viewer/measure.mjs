@@ -5,7 +5,8 @@
 // viewer and the peer load alternately, in the same browser.
 // With BASELINE_URL (the same page served from another checkout) that page loads alternately too.
 // With SEARCH ('{"q", "kind", "id"}'), each viewer run then searches: the query typed at once, the
-// suggestion of kind/id picked as soon as it shows, until the camera has flown and the card is open.
+// suggestion of kind/id picked as soon as it shows, until the camera has flown and the card is open
+// (the baseline's runs too).
 // Usage: node bench/viewer/measure.mjs URL RUNS [PEER_HTML|-] [BASELINE_URL|-] [SEARCH]  → one JSON object on stdout.
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -22,7 +23,7 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
     '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
-const result = { runs: [], peer_runs: [], baseline_runs: [], search_runs: [], outside: [] };
+const result = { runs: [], peer_runs: [], baseline_runs: [], search_runs: [], baseline_search_runs: [], outside: [] };
 
 /** Query typed → suggestion shown, and suggestion picked → flown there with the card open (ms). */
 async function search(page) {
@@ -39,7 +40,7 @@ async function search(page) {
   return { suggest_ms: shown - typed, pick_to_card_ms: opened - shown, total_ms: opened - typed };
 }
 
-async function load(page_url, searching = false) {
+async function load(page_url, searches = null) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   await page.route('**/*', (route) => {
@@ -59,7 +60,7 @@ async function load(page_url, searching = false) {
     requests: performance.getEntriesByType('resource').length,
     banner: document.getElementById('banner')?.innerText ?? '',
   }));
-  if (searching) result.search_runs.push(await search(page));
+  if (searches && target) searches.push(await search(page));
   await context.close();
   return answer;
 }
@@ -70,8 +71,8 @@ try {
     const order = ['viewer', 'baseline', 'peer'];
     if (i % 2) order.reverse();
     for (const which of order) {
-      if (which === 'viewer') result.runs.push(await load(url, Boolean(target)));
-      else if (which === 'baseline' && baselineUrl) result.baseline_runs.push(await load(baselineUrl));
+      if (which === 'viewer') result.runs.push(await load(url, result.search_runs));
+      else if (which === 'baseline' && baselineUrl) result.baseline_runs.push(await load(baselineUrl, result.baseline_search_runs));
       else if (which === 'peer' && peerHtml) result.peer_runs.push(await load(peerUrl));
     }
   }

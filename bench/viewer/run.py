@@ -141,21 +141,32 @@ def _search(runs: list[dict[str, int]]) -> dict[str, object]:
 
 
 def _checkout(ref: str, into: Path) -> Path:
-    """The tree of git ``ref`` extracted into ``into`` (its node_modules and built UI kit: this one's)."""
+    """The tree of git ``ref`` extracted into ``into`` (its node_modules: this one's) with its viewer's
+    bundles built by its own `make ui`."""
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     (into / "node_modules").symlink_to(ROOT / "node_modules")
+    subprocess.run(["make", "-s", "ui"], cwd=into, capture_output=True, check=True)
     return into
 
 
 def _baseline(ref: str | None, measured: dict, figures: list[int]) -> dict | None:
-    """The baseline viewer's runs and the median ratio of this viewer over it."""
+    """The baseline viewer's runs and searches, and the median ratios of this viewer over it."""
     if not ref:
         return None
     runs = [r["first_all_loaded_ms"] for r in measured["baseline_runs"]]
     median = statistics.median(runs)
-    return {"ref": ref, "runs": runs, "median": median, "ratio": round(statistics.median(figures) / median, 3)}
+    searched = _search(measured["baseline_search_runs"])
+    ours = statistics.median(r["total_ms"] for r in measured["search_runs"])
+    return {
+        "ref": ref,
+        "runs": runs,
+        "median": median,
+        "ratio": round(statistics.median(figures) / median, 3),
+        "search": searched,
+        "search_ratio": round(ours / searched["median_total_ms"], 3),
+    }
 
 
 def _peer(measured: dict, figures: list[int]) -> dict | None:

@@ -246,12 +246,14 @@ async function utility() {
   };
 }
 
-/** Just the page and every tile of its first view. */
+/** Just the page and every tile of its first view; then when the search's modules were asked for. */
 async function open() {
   await page.goto(spec.url, { waitUntil: 'load' });
   await page.waitForFunction(() => window.cim && window.cim.ready === true);
   await page.evaluate(() => window.cim.allLoaded);
-  return { requests_on_load: [...result.requests] };
+  const modules = () => performance.getEntriesByType('resource').filter((e) => /\/js\/(search|profile)\.js$/.test(e.name));
+  await page.waitForFunction(`(${modules})().length === 2`);
+  return page.evaluate(`({ first_all_loaded_ms: window.cim.metrics.firstAllLoadedMs, search_modules_ms: (${modules})().map((e) => e.startTime) })`);
 }
 
 /** For each of spec.searches ({q, kind, id}): type q, pick the suggestion of kind/id, wait for the

@@ -154,17 +154,16 @@ export async function terrainHeights(rect, size, fillOrthometric) {
   const response = await request(`terrain/heights?${params}`, { raw: true });
   return new Float32Array(await response.arrayBuffer());
 }
-/** Every feature of an OGC API Features collection (following its "next" links) as one FeatureCollection. */
+/** Every feature of an OGC API Features collection as one FeatureCollection: the first page's
+ * numberMatched says how many pages follow, and they are all asked for at once. */
 export async function collectionItems(collection, params = {}) {
-  const features = [];
-  let url = `collections/${collection}/items?${qs({ limit: 1000, ...params })}`;
-  while (url) {
-    const page = await request(url);
-    features.push(...page.features);
-    const next = (page.links ?? []).find((l) => l.rel === 'next')?.href;
-    url = next ? ((u) => u.pathname + u.search)(new URL(next, location.href)) : null;
-  }
-  return { type: 'FeatureCollection', features };
+  const limit = 1000;
+  const page = (offset) => request(`collections/${collection}/items?${qs({ limit, ...params, offset })}`);
+  const first = await page(0);
+  const offsets = [];
+  for (let offset = limit; offset < first.numberMatched; offset += limit) offsets.push(offset);
+  const rest = await Promise.all(offsets.map(page));
+  return { type: 'FeatureCollection', features: [first, ...rest].flatMap((p) => p.features) };
 }
 export const collectionItem = (collection, id, options = {}) =>
   request(`collections/${collection}/items/${encodeURIComponent(id)}`, options);

@@ -9,7 +9,7 @@ import { Navigation, bookmarks, cameraState, hashToView, setCamera, viewToHash }
 import { Picker, groundAt } from './picking.js';
 import { loadKit, wireTables } from './kit.js';
 import { Review, fillProjects } from './review.js';
-import { createViewer } from './scene.js';
+import { createViewer, firstViewDone } from './scene.js';
 import { Excavation, wireSection } from './cut.js';
 import { Incidents, Measure, centreOf, Sketch, areaStatistics, measurePanel, pipeDepth, profileAlong, hint } from './tools.js';
 import { message, status, closePanel, shown, escape, loadCardLabels } from './ui.js';
@@ -78,6 +78,7 @@ async function main() {
   const firstFrame = Promise.all([layers.loadAll(), ground]).then(() => waitForTiles(layers, viewer));
   cim.allLoaded = firstFrame.then((ms) => {
     cim.metrics.firstAllLoadedMs = ms;
+    firstViewDone(viewer);
     status(`${t('tiles_loaded')} (${(ms / 1000).toFixed(1)} s)`);
     loadCardLabels(); // the panels' words for record fields, once the first view is complete
     return ms;
@@ -261,8 +262,9 @@ async function main() {
   // after a login: the layers only a login may read, and the review form's projects
   const refreshLogin = setupLogin(() => Promise.all([layers.loadAll(), projects()]));
 
-  // Search: its modules load the first time the box gets the focus (nothing more on the first view).
+  // Search: its modules load once the first view is complete (or at the box's first focus, if sooner).
   const searchInput = $('search-input');
+  cim.allLoaded.then(() => import('./search.js'));
   searchInput.addEventListener(
     'focus',
     async () => {

@@ -5,14 +5,17 @@ import { message } from './ui.js';
 
 const { Cesium } = window;
 const HEIGHTMAP_SIZE = 33;
+const LOAD_SLICE_MS = 50; // until the first full view; CesiumJS's own 5 ms after it, for smooth flights
+const CESIUM_LOAD_SLICE_MS = 5;
 // A tile wider than this many DEM extents would show the whole DEM in a few samples: flat instead.
 const COARSEST_TILE_IN_EXTENTS = 8;
 
-/** Heights meshed without CesiumJS's limit of 5 meshes in the making at a time (meant for tiles
- * that arrive one by one from a server): the tiles here come from one local grid, all at once. */
-class UnthrottledHeightmap extends Cesium.HeightmapTerrainData {
+/** Heights meshed on the page's thread, at once (CesiumJS's own synchronous mesher), not by its mesh
+ * worker 5 at a time: a 33×33 grid is about a millisecond of work, less than starting that worker (a
+ * module and some 20 chunks, loaded once the first tile needs it) and handing every tile to it and back. */
+class MeshedHeightmap extends Cesium.HeightmapTerrainData {
   createMesh(options) {
-    return super.createMesh({ ...options, throttle: false });
+    return Promise.resolve(this._createMeshSync(options));
   }
 }
 
@@ -26,7 +29,7 @@ class EveryTileTerrainProvider extends Cesium.CustomHeightmapTerrainProvider {
   requestTileGeometry(x, y, level) {
     const heights = this._callback(x, y, level);
     if (heights === undefined) return undefined; // as CesiumJS's: try again later
-    return Promise.resolve(heights).then((buffer) => new UnthrottledHeightmap({ buffer: ArrayBuffer.isView(buffer) ? buffer : new Float64Array(buffer), width: this.width, height: this.height }));
+    return Promise.resolve(heights).then((buffer) => new MeshedHeightmap({ buffer: ArrayBuffer.isView(buffer) ? buffer : new Float64Array(buffer), width: this.width, height: this.height }));
   }
 }
 
@@ -96,6 +99,9 @@ export function createViewer(container) {
     // WebGL in software (SwiftShader, no GPU): every pixel and every terrain tile costs CPU, so
     // draw at half resolution (screen-space error counts drawing-buffer pixels: fewer tiles too).
     viewer.resolutionScale = 0.5;
+    // CesiumJS loads terrain tiles for 5 ms a frame; a frame drawn in software takes 100 ms and more,
+    // so the ground came in over many frames: give loading a share of the frame like drawing's.
+    scene.globe._surface._loadQueueTimeSlice = LOAD_SLICE_MS;
   }
   scene.globe.baseColor = Cesium.Color.fromCssColorString('#3d4a3a');
   scene.globe.depthTestAgainstTerrain = true;
@@ -116,6 +122,11 @@ export function createViewer(container) {
     return extent;
   });
   return { viewer, ground };
+}
+
+/** Once the first view is complete: terrain loads 5 ms a frame again, as CesiumJS has it (flights stay smooth). */
+export function firstViewDone(viewer) {
+  viewer.scene.globe._surface._loadQueueTimeSlice = CESIUM_LOAD_SLICE_MS;
 }
 
 /** Resolves once every entity of `dataSource` is drawn: CesiumJS builds entity geometry (ground

@@ -8,8 +8,11 @@ import { escape, panel } from './ui.js';
 import { PROFILE_KINDS, openProfile } from './profile.js';
 
 const { Cesium } = window;
-const DEBOUNCE_MS = 200;
-const FLIGHT_S = 0.6; // short enough that search → flown there with the card open stays within a second
+const DEBOUNCE_MS = 100;
+// Flights of 0.3 s (next door) to 0.6 s (FAR_M or more away): search → flown there with the card open
+// stays well within a second.
+const FLIGHT_S = [0.3, 0.6];
+const FAR_M = 5000;
 const MIN_RANGE_M = 300;
 
 /** Fly to look straight down on a CRS84 bbox (at an ellipsoidal ground height) from a height that
@@ -18,10 +21,11 @@ export function flyTo(viewer, { bbox }, groundHeight = 0) {
   const [w, s, e, n] = bbox;
   const sphere = Cesium.BoundingSphere.fromRectangle3D(Cesium.Rectangle.fromDegrees(w, s, e, n), Cesium.Ellipsoid.WGS84, groundHeight);
   const range = Math.max(sphere.radius * 3, MIN_RANGE_M);
+  const far = Math.min(Cesium.Cartesian3.distance(viewer.camera.positionWC, sphere.center) / FAR_M, 1);
   return new Promise((resolve) => {
     viewer.camera.flyToBoundingSphere(sphere, {
       offset: new Cesium.HeadingPitchRange(0, -Cesium.Math.PI_OVER_TWO, range),
-      duration: FLIGHT_S,
+      duration: FLIGHT_S[0] + far * (FLIGHT_S[1] - FLIGHT_S[0]),
       complete: resolve,
       cancel: resolve,
     });

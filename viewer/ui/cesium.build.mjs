@@ -1,0 +1,38 @@
+// The viewer's own CesiumJS bundle, made by `make ui` into viewer/ui/dist-cesium (not committed) and
+// served at /vendor/cesium-viewer/: only the names the viewer's modules (viewer/js) and the in-page
+// test drivers (tests/e2e) use, from npm's cesium, bundled and minified by esbuild with a gzip copy
+// beside it as npm's build has. Workers, Assets and the widgets' style sheet stay the stock build's
+// (/vendor/cesium/, window.CESIUM_BASE_URL).
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import { build } from 'esbuild';
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const SOURCES = [here('../js'), here('../../tests/e2e')];
+const OUT = here('dist-cesium');
+
+const exported = new Set(Object.keys(createRequire(import.meta.url)('cesium')));
+const used = new Set();
+for (const dir of SOURCES) {
+  for (const name of fs.readdirSync(dir).filter((n) => /\.m?js$/.test(n))) {
+    for (const [, symbol] of fs.readFileSync(`${dir}/${name}`, 'utf8').matchAll(/\bCesium\.(\w+)/g)) {
+      if (exported.has(symbol)) used.add(symbol);
+    }
+  }
+}
+
+fs.rmSync(OUT, { recursive: true, force: true });
+await build({
+  stdin: { contents: `export { ${[...used].sort().join(', ')} } from 'cesium';`, resolveDir: here('.') },
+  bundle: true,
+  format: 'iife',
+  globalName: 'Cesium',
+  minify: true,
+  target: 'es2022',
+  legalComments: 'eof',
+  logLevel: 'warning',
+  outfile: `${OUT}/Cesium.js`,
+});
+fs.writeFileSync(`${OUT}/Cesium.js.gz`, zlib.gzipSync(fs.readFileSync(`${OUT}/Cesium.js`), { level: 9 }));
