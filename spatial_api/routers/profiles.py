@@ -16,7 +16,8 @@ from profiles.labels import labels
 from profiles.read import names_people, profile
 from records import history
 from search.kinds import check_scope
-from spatial_api.personal_reads import personal_read
+from spatial_api import audit
+from spatial_api.personal_reads import audited_in_read, personal_read
 from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
@@ -340,11 +341,16 @@ AsOf = Query(
 
 def _read(request: Request, kind: str, id_: str, principal: Principal, as_of: datetime | date | None) -> dict[str, Any]:
     moment = history.moment(as_of) if as_of is not None else None
+    obj = f"profile {kind}/{id_}"
+    # The audit row in the read's own statement when nothing after the read can still refuse it (a
+    # district-scoped caller's check, a record not on file at ``as_of``, the personal-view threshold).
+    in_read = moment is None and principal.districts is None and audited_in_read(principal)
+    row = audit.row_when("read_profile", obj, principal, request) if in_read else None
     with read_engine().connect() as conn:
-        answer = profile(conn, kind, id_, principal.sees_personal_data, as_of=moment)
+        answer = profile(conn, kind, id_, principal.sees_personal_data, as_of=moment, write_if_people=row)
         check_scope(conn, kind, id_, principal.districts)
-    if names_people(answer):
-        personal_read("read_profile", f"profile {kind}/{id_}", principal, request, 1)
+    if names_people(answer) and row is None:
+        personal_read("read_profile", obj, principal, request, 1)
     return answer
 
 
