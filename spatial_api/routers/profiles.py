@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, RootModel
 
@@ -361,7 +362,7 @@ def profile_labels() -> dict[str, Any]:
 
 
 @router.get("/{kind}/{record_id}.html", response_class=HTMLResponse)
-def profile_page(
+async def profile_page(
     request: Request,
     kind: ProfileKind,
     record_id: str,
@@ -369,11 +370,11 @@ def profile_page(
     principal: Principal = Depends(current_principal),
 ) -> HTMLResponse:
     """The printable page of a profile."""
-    return HTMLResponse(html.page(_read(request, kind, record_id, principal, as_of)))
+    return HTMLResponse(html.page(await run_in_threadpool(_read, request, kind, record_id, principal, as_of)))
 
 
 @router.get("/{kind}/{record_id}", response_model=ProfileAnswer, responses={200: {"content": {"text/html": {}}}})
-def get_profile(
+async def get_profile(
     request: Request,
     kind: ProfileKind,
     record_id: str,
@@ -383,7 +384,8 @@ def get_profile(
 ) -> Any:
     """One file per enterprise (by USCC), person, project or building, with everything linked to it;
     people masked for roles without personal-data rights, and every read that shows people audited."""
-    answer = _read(request, kind, record_id, principal, as_of)
+    # The reads in the thread pool; the answer checked and written on the event loop (one hand-over).
+    answer = await run_in_threadpool(_read, request, kind, record_id, principal, as_of)
     if f == "html":
         return HTMLResponse(html.page(answer))
     if f == "card":
