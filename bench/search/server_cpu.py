@@ -1,4 +1,5 @@
-"""CPU per request of GET /search and GET /profiles: the API server's (its uvicorn processes), the database's
+"""CPU per request of GET /search, GET /profiles and GET /mvt/buildings (zoom 16, beside: the same
+principal dependency serves it): the API server's (its uvicorn processes), the database's
 (the server's backends, found by application name) and the load generator's, for this checkout beside
 another (e.g. the main branch), both serving the same database, driven in turn. At 8 clients on 2 cores
 the tail is CPU queueing, so total CPU per request is what sets p99; unlike latency it hardly moves with
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -30,6 +32,8 @@ from bench.api.run import drive, wait_for  # noqa: E402
 from bench.search.client import drive_raw  # noqa: E402
 from bench.search.cpu import process_cpu  # noqa: E402
 from bench.search.run import requests_of, serve, workload  # noqa: E402
+
+ZOOM = 16
 
 
 def descendants(pid: int) -> list[int]:
@@ -58,6 +62,29 @@ def spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
+def tiles(url: str, n: int) -> list[tuple[int, int]]:
+    """Zoom-16 tiles (x, y) under ``n`` buildings drawn at random."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        points = conn.execute(
+            text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_Centroid(footprint), 4326) AS p
+                      FROM building TABLESAMPLE SYSTEM (2) REPEATABLE (1) LIMIT :n) s"""),
+            {"n": n},
+        ).all()
+    engine.dispose()
+    scale = 2**ZOOM
+    return [
+        (int((lon + 180) / 360 * scale), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * scale))
+        for lon, lat in points
+    ]
+
+
+def requests(base: str, kind: str, work: dict) -> list[tuple[str, str, dict | None]]:
+    if kind == "mvt":
+        return [("GET", f"{base}/mvt/buildings/{ZOOM}/{x}/{y}.pbf", None) for x, y in work["tiles"]]
+    return requests_of(base, kind, work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
@@ -68,16 +95,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="the load generator")
+    parser.add_argument("--kinds", default="search,profile,mvt", help="which requests, comma-separated")
     args = parser.parse_args()
     for key in ("jwt_secret", "field_key", "pii_key"):
         os.environ[f"CIM_{key.upper()}_FILE"] = str(args.data_dir / "secrets" / key)
-    work = workload(args.url, args.requests)
+    work = workload(args.url, args.requests) | {"tiles": tiles(args.url, args.requests)}
     checkouts = {"this": ROOT, "before": args.baseline}
     servers = {}
     for name, path in checkouts.items():
         named = make_url(args.url).update_query_dict({"application_name": f"cim-cpu-{name}-{os.getpid()}"})
         log = Path(f"/tmp/bench-server-cpu-{name}.log")
         servers[name] = serve(path, named.render_as_string(hide_password=False), args.workers, log)
+    kinds = args.kinds.split(",")
     go: Callable = drive_raw if args.client == "raw" else drive
     out: dict[str, list[dict]] = {}
     engine = create_engine(args.url, isolation_level="AUTOCOMMIT")
@@ -85,10 +114,10 @@ def main() -> None:
         for server, base in servers.values():
             wait_for(f"{base}/health", server, 300)
         for _, base in servers.values():
-            for kind in ("search", "profile"):
-                asyncio.run(go(requests_of(base, kind, work)[:100], args.clients))  # warm: pool, prepared statements
+            for kind in kinds:
+                asyncio.run(go(requests(base, kind, work)[:100], args.clients))  # warm: pool, prepared statements
         for _ in range(args.rounds):
-            for kind in ("search", "profile"):
+            for kind in kinds:
                 for name, (server, base) in servers.items():
                     with engine.connect() as conn:
                         backends = conn.scalars(
@@ -98,8 +127,9 @@ def main() -> None:
                     processes = descendants(server.pid)
                     api, db = cpu_of(processes), cpu_of(list(backends))
                     own, wall = time.process_time(), time.perf_counter()
-                    result = asyncio.run(go(requests_of(base, kind, work), args.clients))
-                    n = len(work["queries"] if kind == "search" else work["profiles"])
+                    asked = requests(base, kind, work)
+                    result = asyncio.run(go(asked, args.clients))
+                    n = len(asked)
                     row = {
                         "server_cpu_ms": round(spent(api, cpu_of(processes)) * 1000 / n, 3),
                         "db_cpu_ms": round(spent(db, cpu_of(list(backends))) * 1000 / n, 3),
