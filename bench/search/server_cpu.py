@@ -116,9 +116,10 @@ def main() -> None:
         for _, base in servers.values():
             for kind in kinds:
                 asyncio.run(go(requests(base, kind, work)[:100], args.clients))  # warm: pool, prepared statements
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for kind in kinds:
-                for name, (server, base) in servers.items():
+                order = list(servers.items())  # alternated round by round: a rising load favours neither
+                for name, (server, base) in order if round_ % 2 == 0 else order[::-1]:
                     with engine.connect() as conn:
                         backends = conn.scalars(
                             text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
