@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg._queries
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -93,6 +94,11 @@ def driver_cursor(conn: Connection) -> psycopg.Cursor:
 
 
 POOL_SIZE = 24
+# psycopg converts a statement's text to PostgreSQL's form (its parameters found by a regular expression)
+# through a cache only for statements up to 4 kB; the search statement is ~10 kB, so each request read it
+# again. Statements this long, made once per form by this project (not by an ORM), are cached too.
+_MAX_CACHED_STATEMENT = 64 * 1024
+psycopg._queries.MAX_CACHED_STATEMENT_LENGTH = _MAX_CACHED_STATEMENT
 
 
 @lru_cache

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from core.errors import NotFound
 from core.privacy import decrypt_field, mask_name, mask_phone
@@ -14,18 +15,41 @@ from profiles.queries import PROFILES
 KINDS = tuple(PROFILES)
 # Sections that list people by name.
 PEOPLE_SECTIONS = ("people",)
+# SQL over a profile ``a.p`` of whether it names people (as :func:`names_people` tells); a kind left out never does.
+_LISTS_PEOPLE = " OR ".join(f"json_array_length(a.p -> '{s}') > 0" for s in PEOPLE_SECTIONS)
+_NAMES_PEOPLE = {"person": "TRUE", "enterprise": _LISTS_PEOPLE, "project": _LISTS_PEOPLE}
+
+
+@lru_cache(maxsize=32)
+def _statement(kind: str, write: str | None) -> TextClause:
+    """The profile's statement, made once per kind; with ``write`` (SQL with ``{when}`` where its condition
+    goes), one that also runs it exactly when the profile names people (:func:`names_people`)."""
+    if write is None or kind not in _NAMES_PEOPLE:
+        return text(PROFILES[kind])
+    when = f"EXISTS (SELECT 1 FROM answer a WHERE {_NAMES_PEOPLE[kind]})"
+    return text(f"WITH answer(p) AS ({PROFILES[kind]}), written AS ({write.format(when=when)}) SELECT p FROM answer")
 
 
 def profile(
-    conn: Connection, kind: str, id_: str, personal: bool, today: date | None = None, as_of: datetime | None = None
+    conn: Connection,
+    kind: str,
+    id_: str,
+    personal: bool,
+    today: date | None = None,
+    as_of: datetime | None = None,
+    write_if_people: tuple[str, dict] | None = None,
 ) -> dict[str, Any]:
     """The profile of ``kind`` ``id_`` (kind, id, title, location, record and its sections); names and
     phones masked unless ``personal``; undisclosed credit records only for roles that see personal data.
-    ``as_of``: a person's or project's record as its version then, employers and stages as known then."""
+    ``as_of``: a person's or project's record as its version then, employers and stages as known then.
+    ``write_if_people``: a data-modifying statement (SQL with ``{when}`` where its condition goes, and its
+    parameters) that the same statement runs exactly when the profile names people, committed with it
+    (e.g. the read's audit row); not for use with ``as_of``, which may yet find the record was not on file."""
     if kind not in PROFILES:
         raise NotFound(f"no profile kind {kind!r}: use {', '.join(KINDS)}")
     params = {"id": id_, "today": today or date.today(), "public": not personal, "as_of": as_of or datetime.now(UTC)}
-    answer = conn.execute(text(PROFILES[kind]), params).scalar()
+    write, extra = write_if_people or (None, {})
+    answer = conn.execute(_statement(kind, write), params | extra).scalar()
     if answer is None:
         raise NotFound(f"no {kind} {id_!r}: give a {'USCC' if kind == 'enterprise' else 'code or id'} that exists")
     answer = {"kind": kind, **answer, "as_of": as_of}

@@ -103,15 +103,29 @@ def _kind_sql(kind: Kind, district_filter: bool, scoped: bool, division: bool) -
 
 
 def search_sql(
-    kinds: tuple[str, ...], export: bool = False, district: bool = False, scoped: bool = False, division: bool = False
+    kinds: tuple[str, ...],
+    export: bool = False,
+    district: bool = False,
+    scoped: bool = False,
+    division: bool = False,
+    write: str | None = None,
 ) -> str:
     """The statement for the given kinds (bound parameters: those of :func:`_params`), with the
     district filter, the caller's scope and the division when asked for; for an export, each hit's CRS84 geometry
-    as WKB instead of its location."""
+    as WKB instead of its location. ``write``: an ``INSERT … SELECT {object} … {source}`` (e.g. the read's
+    audit row) the same statement runs when the page (``:page`` hits) holds people, its object the
+    parameter ``:audit_o`` followed by their ids in the page's order."""
     union = "\nUNION ALL ".join(_kind_sql(KINDS[k], district, scoped, division) for k in kinds)
+    written = ""
+    if write is not None:
+        people = """FROM (SELECT kind, id, rank, closeness FROM hits
+                           ORDER BY rank, closeness DESC, kind, id LIMIT :page) h
+                     WHERE h.kind = 'person' HAVING count(*) > 0"""
+        obj = ":audit_o || string_agg(h.id, ', ' ORDER BY h.rank, h.closeness DESC, h.id)"
+        written = f",\nwritten AS ({write.format(object=obj, source=people)})"
     return f"""
 WITH hits AS (SELECT * FROM ({union}) u
-  ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset)
+  ORDER BY rank, closeness DESC, kind, id LIMIT :limit OFFSET :offset){written}
 SELECT kind, id, label, subtitle, district, {
         "ST_AsBinary(ST_Transform(geom, 4326)) AS _wkb" if export else "rank, feature_location(geom) AS location"
     } FROM hits
@@ -126,21 +140,26 @@ NORMALISE = text("""SELECT search_norm(:q) AS norm, search_query_grams(search_no
 
 
 @lru_cache(maxsize=256)
-def _statement(kinds: tuple[str, ...], district: bool, scoped: bool, division: bool) -> TextClause:
+def _statement(kinds: tuple[str, ...], district: bool, scoped: bool, division: bool, write: str | None) -> TextClause:
     """The search statement, made once per form (its text is ~10 kB: reading its parameters anew
     each time cost a millisecond of the request)."""
-    return text(search_sql(kinds, district=district, scoped=scoped, division=division))
+    return text(search_sql(kinds, district=district, scoped=scoped, division=division, write=write))
 
 
-def run(conn: Connection, query: Query, id_lookup: bool) -> tuple[list[dict], bool]:
+def run(
+    conn: Connection, query: Query, id_lookup: bool, write_if_people: tuple[str, dict] | None = None
+) -> tuple[list[dict], bool]:
     """The page of hits (dicts with kind, id, label, subtitle, district, rank, location) and
     whether more follow. ``id_lookup``: whether an ID-number query may look people up by it (only
-    for roles that see personal data; for others it is just text, e.g. an all-digit USCC)."""
+    for roles that see personal data; for others it is just text, e.g. an all-digit USCC).
+    ``write_if_people``: SQL and parameters the statement runs when the page holds people (see
+    :func:`search_sql`'s ``write``), committed with it on an autocommit connection."""
     query = check(query)
     kinds = query.kinds or tuple(KINDS)
     params = _params(conn, query, id_lookup, query.offset + query.limit + 1, query.limit + 1)
-    statement = _statement(kinds, *_forms(params))
-    rows = [dict(r) for r in conn.execute(statement, params).mappings()]
+    write, extra = write_if_people or (None, {})
+    statement = _statement(kinds, *_forms(params), write)
+    rows = [dict(r) for r in conn.execute(statement, params | extra | {"page": query.limit}).mappings()]
     return rows[: query.limit], len(rows) > query.limit
 
 

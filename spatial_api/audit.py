@@ -67,15 +67,18 @@ def row_when(action: str, obj: str | None, principal: Principal, request: Reques
     """One audit row as an ``INSERT … SELECT … WHERE {when}`` (SQL, the condition left to fill in) and its
     parameters (all named ``audit_*``), for a statement that writes its own audit row: e.g. a read that
     records itself when what it reads is personal, in one snapshot, one round trip and one commit."""
-    values = {
-        "audit_u": principal.username,
-        "audit_a": action,
-        "audit_o": obj,
-        "audit_addr": address_of(request),
-    }
+    insert, values = row_of(action, principal, request)
+    return insert.format(object=":audit_o", source="WHERE {when}"), {**values, "audit_o": obj}
+
+
+def row_of(action: str, principal: Principal, request: Request | None) -> tuple[str, dict]:
+    """One audit row as an ``INSERT … SELECT {object} … {source}`` (SQL, the object's SQL and the rows it is
+    made from left to fill in) and its parameters (``audit_u``, ``audit_a``, ``audit_addr``): for a read
+    whose audit row names what it found, e.g. the people among a search's hits."""
+    values = {"audit_u": principal.username, "audit_a": action, "audit_addr": address_of(request)}
     insert = (
         "INSERT INTO audit_log (username, action, object, address, result)"
-        " SELECT :audit_u, :audit_a, :audit_o, :audit_addr, 'ok' WHERE {when}"
+        " SELECT :audit_u, :audit_a, {object}, :audit_addr, 'ok' {source}"
     )
     return insert, values
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from core.db import reads_on_primary
 from core.errors import Forbidden
 from core.settings import get_settings
 from exports import approvals
@@ -28,3 +29,10 @@ def personal_read(action: str, obj: str, principal: Principal, request: Request,
             ' ask with POST /api/v1/approvals {"kind": "view", "reason": ...}'
         )
     audit.record(action, obj, principal, request, detail=detail)
+
+
+def audited_in_read(principal: Principal) -> bool:
+    """Whether a read's audit row may be written by the read's own statement (one round trip, committed
+    with it): on the primary, and for a caller whom the personal-view threshold does not count (it sees
+    people masked, or is no user), for whom :func:`personal_read` would only write the row."""
+    return reads_on_primary() and not (principal.sees_personal_data and principal.username is not None)

@@ -153,6 +153,24 @@ def test_self_intersecting_polygon_is_rejected(client, role_headers, site):
     assert not shapely.geometry.shape(bowtie).is_valid
 
 
+def test_sliding_window_counts_the_last_minute_by_its_overlap():
+    """The counter allows ``limit`` hits in any minute, the minute before weighted by how much of it the
+    sliding minute still covers; refused hits are not counted; idle keys go."""
+    from spatial_api.ratelimit import SlidingWindow
+
+    window, key = SlidingWindow(), "public/addr:1"
+
+    def allowed(at: float, tries: int) -> int:
+        return sum(window.hit(key, 10, at) == 0 for _ in range(tries))
+
+    assert allowed(5.0, 15) == 10  # minute 0 full after 10
+    assert 0 < window.hit(key, 10, 6.0) <= 60 + 60
+    assert allowed(90.0, 15) == 5  # half of minute 0's 10 still inside the sliding minute
+    assert allowed(179.0, 15) == 9  # 9 + 5/60 of minute 1's 5 <= 10 < 10 + 5/60
+    window.hit("public/addr:2", 10, 400.0)
+    assert set(window.counts) == {"public/addr:2"}
+
+
 def test_rate_limit_answers_429(database, sample_city):
     from spatial_api.app import create_app
 

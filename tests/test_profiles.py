@@ -186,3 +186,22 @@ def test_printable_page_and_card(client, rows, sample_city) -> None:
 def test_unknown(client, sample_city, path, status) -> None:
     response = client.get(PROFILES + path)
     assert response.status_code == status and response.headers["content-type"] == "application/problem+json"
+
+
+def test_profile_audited_only_when_it_names_people(client, database, rows, sample_city) -> None:
+    """A public reader's profile read writes its audit row in its own statement exactly when it shows people."""
+    staffed = rows("SELECT employer_uscc AS u FROM person WHERE employer_uscc IS NOT NULL ORDER BY 1 LIMIT 1")[0]["u"]
+    alone = "91320400TESTNOPPLX"  # an enterprise nobody works for
+    with database.begin() as conn:
+        conn.exec_driver_sql(
+            """INSERT INTO enterprise (uscc, name, type, status) VALUES (%s, '无人测试公司', 'review_agency', 'active')
+               ON CONFLICT (uscc) DO NOTHING""",
+            (alone,),
+        )
+    building = rows("SELECT code FROM building ORDER BY code LIMIT 1")[0]["code"]
+    audit = "SELECT username, object, result FROM audit_log WHERE action = 'read_profile' ORDER BY id"
+    before = len(rows(audit))
+    for path in (f"enterprise/{staffed}", f"enterprise/{alone}", f"building/{building}"):
+        assert client.get(f"{PROFILES}/{path}").status_code == 200
+    assert client.get(f"{PROFILES}/enterprise/NO-SUCH-USCC").status_code == 404
+    assert rows(audit)[before:] == [{"username": None, "object": f"profile enterprise/{staffed}", "result": "ok"}]

@@ -149,6 +149,46 @@ def test_people_masked_for_public_and_audited(client, rows, role_headers, sample
     assert [a["username"] for a in audits] == [None, "admin"]
 
 
+def test_audit_row_names_the_page_of_people(client, rows, sample_city) -> None:
+    """The search's own statement writes its audit row: one per search whose page holds people, naming
+    exactly the page's people in its order (not the one read ahead to tell whether more follow)."""
+    people = rows("SELECT id, name FROM person ORDER BY id")
+    surname = max({p["name"][0] for p in people}, key=lambda c: sum(p["name"][0] == c for p in people))
+    assert sum(p["name"][0] == surname for p in people) > 2
+    audit = "SELECT username, object, address, result FROM audit_log WHERE action = 'search_people' ORDER BY id"
+    before = len(rows(audit))
+    first, second = (
+        get(client, q=surname, kind="person", limit=2),
+        get(client, q=surname, kind="person", limit=2, offset=2),
+    )
+    get(client, q=rows("SELECT code FROM road ORDER BY code LIMIT 1")[0]["code"], kind="road")  # no people: no row
+    written = rows(audit)[before:]
+    assert first["has_more"] and len(ids(first)) == 2 and ids(second)
+    assert [(w["username"], w["object"], w["result"]) for w in written] == [
+        (None, f"search returned people {', '.join(ids(page))}", "ok") for page in (first, second)
+    ]
+    assert all(w["address"] for w in written)
+
+
+def test_search_statement_prepared(database, sample_city) -> None:
+    """The ~10 kB search statement is converted once by psycopg (its cache raised for long statements in
+    core.db) and, used again on a connection, prepared there."""
+    from psycopg import _queries
+
+    from core.db import read_engine
+    from search import query
+
+    assert len(query.search_sql(tuple(query.KINDS))) > 4096
+    with read_engine().connect() as conn:
+        hits = _queries._query2pg.cache_info().hits
+        for _ in range(7):
+            query.run(conn, query.Query("路", ()), id_lookup=False)
+        # from its cache after the first time: the normalising statement and the search statement
+        assert _queries._query2pg.cache_info().hits - hits >= 2 * 6
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+    assert any("WITH hits AS" in s for s in prepared)
+
+
 @pytest.mark.parametrize(
     ("params", "status"), [({"q": " "}, 400), ({"q": "路", "kind": "planet"}, 400), ({"q": "路", "limit": 0}, 400)]
 )

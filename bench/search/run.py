@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.api.run import NO_DELAY, drive, free_port, summary, wait_for  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
+from bench.search.client import drive_raw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NAIVE = """SELECT * FROM (
@@ -150,6 +152,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="with --url: the data dir (its keys) that run left")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
     parser.add_argument("--baseline", type=Path, help="another checkout (e.g. the main branch) measured alongside")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="the load generator: raw (bench/search/client.py, lean) or httpx")  # fmt: skip
     args = parser.parse_args()
     if args.url:
         for key in ("jwt_secret", "field_key", "pii_key"):
@@ -177,8 +181,16 @@ def serve(checkout: Path, url: str, workers: int, log: Path) -> tuple[subprocess
     return server, f"http://127.0.0.1:{port}/api/v1"
 
 
+def requests_of(base: str, kind: str, work: dict) -> list[tuple[str, str, dict | None]]:
+    """The workload's requests of one kind (search or profile) to the API at ``base``."""
+    if kind == "search":
+        return [("GET", f"{base}/search?q={q}&limit=10", None) for q in work["queries"]]
+    return [("GET", f"{base}/profiles/{k}/{i}", None) for k, i in work["profiles"]]
+
+
 def measure(url: str, args: argparse.Namespace) -> None:
     work = workload(url, args.requests)
+    go: Callable = drive_raw if args.client == "raw" else drive
     load_before = os.getloadavg()[0]
     checkouts = {"this": ROOT, **({"before": args.baseline} if args.baseline else {})}
     logs = {name: Path(tempfile.gettempdir()) / f"bench-search-{name}.log" for name in checkouts}
@@ -190,14 +202,10 @@ def measure(url: str, args: argparse.Namespace) -> None:
         for clients in (1, 8):
             for kind in ("search", "profile"):
                 for name, (_, base) in servers.items():  # the checkouts in turn, level by level: the same load
-                    requests: list[tuple[str, str, dict | None]]
-                    if kind == "search":
-                        requests = [("GET", f"{base}/search?q={q}&limit=10", None) for q in work["queries"]]
-                    else:
-                        requests = [("GET", f"{base}/profiles/{k}/{i}", None) for k, i in work["profiles"]]
-                    asyncio.run(drive(requests[: 4 * clients], clients))  # warm-up
+                    requests = requests_of(base, kind, work)
+                    asyncio.run(go(requests[: 4 * clients], clients))  # warm-up
                     label = f"{kind} ({clients} client{'s' if clients > 1 else ''})"
-                    results[label if name == "this" else f"{label}, before"] = asyncio.run(drive(requests, clients))
+                    results[label if name == "this" else f"{label}, before"] = asyncio.run(go(requests, clients))
                     print(name, label, results[label if name == "this" else f"{label}, before"], flush=True)
     finally:
         for server, _ in servers.values():
@@ -205,7 +213,7 @@ def measure(url: str, args: argparse.Namespace) -> None:
             server.wait(timeout=60)
     results.update(in_process(url, work["queries"]))
     results.update(profiles_in_process(url, work["profiles"]))
-    report = {"buildings": args.buildings, "requests": args.requests, "workers": args.workers,
+    report = {"buildings": args.buildings, "requests": args.requests, "workers": args.workers, "client": args.client,
               "baseline": str(args.baseline) if args.baseline else None, "load_before": load_before,
               "load_after": os.getloadavg()[0], "results": results}  # fmt: skip
     (HERE / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from core import layers
 from core.db import read_engine
@@ -56,6 +58,13 @@ def tile_sql(collection: Layer) -> str:
         SELECT ST_AsMVT(q, :layer, {EXTENT}, 'geom') FROM q WHERE q.geom IS NOT NULL"""
 
 
+@lru_cache(maxsize=64)
+def _statement(sql: str) -> TextClause:
+    """A tile statement made once (reading a statement's parameters anew costs each tile time), per
+    text: a layer's changes in the registry or settings give another."""
+    return text(sql)
+
+
 def _mvt_layer(layer: str) -> Layer:
     collection = registry().get(layer)
     if collection is None or not collection.mvt:
@@ -84,7 +93,7 @@ def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: i
     tolerance, min_area = generalisation(z)
     with read_engine().connect() as conn:
         data = conn.execute(
-            text(tile_sql(collection)),
+            _statement(tile_sql(collection)),
             {"z": z, "x": x, "y": y, "layer": layer, "tolerance": tolerance, "min_area": min_area},
         ).scalar()
     return Response(bytes(data or b""), media_type=MVT, headers={"Cache-Control": "public, max-age=60"})

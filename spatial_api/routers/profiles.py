@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, RootModel
 
@@ -16,7 +17,8 @@ from profiles.labels import labels
 from profiles.read import names_people, profile
 from records import history
 from search.kinds import check_scope
-from spatial_api.personal_reads import personal_read
+from spatial_api import audit
+from spatial_api.personal_reads import audited_in_read, personal_read
 from spatial_api.schemas.common import Answer
 from spatial_api.schemas.location import Location
 from spatial_api.security import Principal, current_principal
@@ -340,11 +342,16 @@ AsOf = Query(
 
 def _read(request: Request, kind: str, id_: str, principal: Principal, as_of: datetime | date | None) -> dict[str, Any]:
     moment = history.moment(as_of) if as_of is not None else None
+    obj = f"profile {kind}/{id_}"
+    # The audit row in the read's own statement when nothing after the read can still refuse it (a
+    # district-scoped caller's check, a record not on file at ``as_of``, the personal-view threshold).
+    in_read = moment is None and principal.districts is None and audited_in_read(principal)
+    row = audit.row_when("read_profile", obj, principal, request) if in_read else None
     with read_engine().connect() as conn:
-        answer = profile(conn, kind, id_, principal.sees_personal_data, as_of=moment)
+        answer = profile(conn, kind, id_, principal.sees_personal_data, as_of=moment, write_if_people=row)
         check_scope(conn, kind, id_, principal.districts)
-    if names_people(answer):
-        personal_read("read_profile", f"profile {kind}/{id_}", principal, request, 1)
+    if names_people(answer) and row is None:
+        personal_read("read_profile", obj, principal, request, 1)
     return answer
 
 
@@ -355,7 +362,7 @@ def profile_labels() -> dict[str, Any]:
 
 
 @router.get("/{kind}/{record_id}.html", response_class=HTMLResponse)
-def profile_page(
+async def profile_page(
     request: Request,
     kind: ProfileKind,
     record_id: str,
@@ -363,11 +370,11 @@ def profile_page(
     principal: Principal = Depends(current_principal),
 ) -> HTMLResponse:
     """The printable page of a profile."""
-    return HTMLResponse(html.page(_read(request, kind, record_id, principal, as_of)))
+    return HTMLResponse(html.page(await run_in_threadpool(_read, request, kind, record_id, principal, as_of)))
 
 
 @router.get("/{kind}/{record_id}", response_model=ProfileAnswer, responses={200: {"content": {"text/html": {}}}})
-def get_profile(
+async def get_profile(
     request: Request,
     kind: ProfileKind,
     record_id: str,
@@ -377,7 +384,8 @@ def get_profile(
 ) -> Any:
     """One file per enterprise (by USCC), person, project or building, with everything linked to it;
     people masked for roles without personal-data rights, and every read that shows people audited."""
-    answer = _read(request, kind, record_id, principal, as_of)
+    # The reads in the thread pool; the answer checked and written on the event loop (one hand-over).
+    answer = await run_in_threadpool(_read, request, kind, record_id, principal, as_of)
     if f == "html":
         return HTMLResponse(html.page(answer))
     if f == "card":
