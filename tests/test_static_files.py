@@ -43,7 +43,7 @@ def test_clients_refusing_gzip_get_the_file_as_it_is(client, cesium_js):
     assert response.content == cesium_js
 
 
-def test_the_viewers_own_bundle_is_smaller_and_sent_gzip_encoded(client, cesium_js, ui_bundle):
+def test_the_viewers_own_bundle_is_smaller_and_sent_gzip_encoded(ui_bundle, client, cesium_js):
     bundle = VIEWER_DIR / "ui" / "dist-cesium" / "Cesium.js"
     response = client.get("/vendor/cesium-viewer/Cesium.js", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
