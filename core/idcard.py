@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import mul
 
 from core.errors import UserError
 
@@ -20,7 +21,9 @@ class InvalidIdNumber(UserError):
 
 def check_character(first17: str) -> str:
     """The check character for the first 17 digits."""
-    return CHECK[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+    if len(first17) != len(WEIGHTS):
+        raise ValueError("the check character needs exactly 17 digits")
+    return CHECK[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def birth_date(number: str) -> date:

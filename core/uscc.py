@@ -4,6 +4,7 @@ check character computed modulo 31 over the first 17."""
 from __future__ import annotations
 
 import re
+from operator import mul
 
 from core.errors import UserError
 
@@ -19,7 +20,9 @@ class InvalidUSCC(UserError):
 
 def check_character(first17: str) -> str:
     """The check character for the first 17 characters of a code."""
-    total = sum(_VALUES[ch] * weight for ch, weight in zip(first17, WEIGHTS, strict=True))
+    if len(first17) != len(WEIGHTS):
+        raise ValueError("the check character needs exactly 17 characters")
+    total = sum(map(mul, map(_VALUES.__getitem__, first17), WEIGHTS))
     return CHARSET[(31 - total % 31) % 31]
 
 

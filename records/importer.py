@@ -1,10 +1,14 @@
 """Import a records file of one kind: read, map headers, validate every row, upsert the good rows in
-one transaction (or none, with ``all_or_nothing``), link projects to the map, report."""
+one transaction (or none, with ``all_or_nothing``: a savepoint rolled back), link projects to the
+map, report. Chunks are parsed in the caller's thread while a writer thread checks references and
+writes the previous chunk (COPY, UPDATE/INSERT, versions) on the import's connection."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -21,6 +25,20 @@ MAX_REPORTED = 1000  # rejections listed in the summary (all are counted)
 CHUNK_ROWS = 20_000  # rows validated and staged at a time (memory stays flat however long the file)
 
 
+def parse_rows(
+    kind: spec.Kind, rows: list[tuple[int, dict[str, tuple[str, object]]]], partial: bool = False
+) -> tuple[list[Row], list[Rejection]]:
+    """Parse rows (number, field -> (header, raw)) on their own (no database): the parsed rows, the rejections."""
+    parsed, rejections = [], []
+    for number, given in rows:
+        row, errors = parse_row(kind, number, given, partial)
+        if errors:
+            rejections.extend(errors)
+        else:
+            parsed.append(row)
+    return parsed, rejections
+
+
 def validate_rows(
     conn: Connection,
     kind: spec.Kind,
@@ -31,17 +49,80 @@ def validate_rows(
     """Parse and check rows (number, field -> (header, raw)); the good rows, the rejections, and the
     number of rows whose key fields (natural key and references) passed. ``seen``: the natural keys
     of earlier chunks of the same file."""
-    parsed, rejections = [], []
-    for number, given in rows:
-        row, errors = parse_row(kind, number, given, partial)
-        if errors:
-            rejections.extend(errors)
-        else:
-            parsed.append(row)
+    parsed, rejections = parse_rows(kind, rows, partial)
+    return _checked(conn, kind, len(rows), parsed, rejections, seen)
+
+
+def _checked(
+    conn: Connection,
+    kind: spec.Kind,
+    count: int,
+    parsed: list[Row],
+    rejections: list[Rejection],
+    seen: dict[tuple, int] | None,
+) -> tuple[list[Row], list[Rejection], int]:
     good, refused = check_batch(conn, kind, parsed, seen)
-    rejections += refused
+    rejections = rejections + refused
     key_failures = {r.row for r in rejections if r.key_field}
-    return good, rejections, len(rows) - len(key_failures)
+    return good, rejections, count - len(key_failures)
+
+
+@dataclass
+class _Tally:
+    """What the chunks written so far add up to."""
+
+    total: int = 0
+    rejected: int = 0
+    key_passed: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class _Writer:
+    """Checks references and writes chunks on the import's connection in a thread of its own, so that
+    the database works on one chunk while the caller parses the next (the thread waits on the
+    database without the GIL). Only this thread uses the connection until :meth:`finish`."""
+
+    def __init__(self, conn: Connection, kind: spec.Kind, columns: list[str], by: str | None, reason: str,
+                 all_or_nothing: bool) -> None:  # fmt: skip
+        self.conn, self.kind, self.columns, self.by, self.reason = conn, kind, columns, by, reason
+        self.all_or_nothing = all_or_nothing
+        self.seen: dict[tuple, int] = {}
+        self.tally = _Tally()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-writer")
+        self.pending: Future[None] | None = None
+
+    def submit(self, count: int, parsed: list[Row], rejections: list[Rejection]) -> None:
+        """Queue a parsed chunk (after the previous one is written: at most two chunks in memory)."""
+        self.wait()
+        self.pending = self.pool.submit(self._write, count, parsed, rejections)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+
+    def finish(self) -> _Tally:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
+        return self.tally
+
+    def _write(self, count: int, parsed: list[Row], rejections: list[Rejection]) -> None:
+        tally = self.tally
+        good, refused, passed = _checked(self.conn, self.kind, count, parsed, rejections, self.seen)
+        tally.total, tally.key_passed = tally.total + count, tally.key_passed + passed
+        tally.rejected += len({r.row for r in refused})
+        tally.rejections += refused[: MAX_REPORTED - len(tally.rejections)]
+        if good and not (tally.rejected and self.all_or_nothing):
+            applied = store.apply(self.conn, self.kind, good, self.columns, self.by, self.reason)
+            tally.inserted, tally.updated = tally.inserted + applied.inserted, tally.updated + applied.updated
+            tally.unchanged += applied.unchanged
+            tally.changed += applied.changed
 
 
 def _chunks(rows: Iterator, columns: dict[str, str]) -> Iterator[list[tuple[int, dict[str, tuple[str, object]]]]]:
@@ -85,26 +166,26 @@ def import_file(
         needed = ", ".join(kind.match)
         raise UserError(f"{source.name}: no column maps to the key ({needed}) of {kind.name}; check --mapping")
     engine = get_engine()
-    rejections: list[Rejection] = []
-    total = rejected = key_passed = 0
+    linking = None
     with engine.begin() as conn:
-        staging = store.Staging(conn, kind, present_columns(kind, set(columns.values())))
-        seen: dict[tuple, int] = {}
-        for chunk in _chunks(source.rows, columns):
-            good, refused, passed = validate_rows(conn, kind, chunk, seen=seen)
-            staging.stage(good)
-            total, key_passed = total + len(chunk), key_passed + passed
-            rejected += len({r.row for r in refused})
-            rejections += refused[: MAX_REPORTED - len(rejections)]
-            report("validating", min(70.0, 70.0 * total / max(source.estimated_rows, 1)))
-        written = not (rejected and all_or_nothing)
-        applied, linking = store.Applied(0, 0, 0), None
+        everything = conn.begin_nested()  # rolled back when --all-or-nothing meets a rejection
+        writer = _Writer(conn, kind, present_columns(kind, set(columns.values())), username,
+                         f"import {source.name}", all_or_nothing)  # fmt: skip
+        try:
+            for chunk in _chunks(source.rows, columns):
+                writer.submit(len(chunk), *parse_rows(kind, chunk))
+                report("validating", min(90.0, 90.0 * writer.tally.total / max(source.estimated_rows, 1)))
+        finally:
+            tally = writer.finish()
+        written = not (tally.rejected and all_or_nothing)
         if written:
-            report("writing", 75)
-            applied = staging.apply(username, f"import {source.name}")
-            if kind.link and applied.changed:
+            everything.commit()
+            if kind.link and tally.changed:
                 report("linking", 90)
-                linking = link(conn, projects=applied.changed)
+                linking = link(conn, projects=tally.changed)
+        else:
+            everything.rollback()
+            tally.inserted = tally.updated = tally.unchanged = 0
     return {
         "file": source.name,
         "kind": kind.name,
@@ -112,14 +193,14 @@ def import_file(
         "encoding": source.encoding,
         "mapping": rules.name,
         "ignored_columns": ignored,
-        "rows": total,
+        "rows": tally.total,
         "written": written,
-        "inserted": applied.inserted,
-        "updated": applied.updated,
-        "unchanged": applied.unchanged,
-        "rejected": rejected,
-        "key_field_pass_rate": round(key_passed / total, 4) if total else 1.0,
-        "rejections": [r.as_dict() for r in rejections],
+        "inserted": tally.inserted,
+        "updated": tally.updated,
+        "unchanged": tally.unchanged,
+        "rejected": tally.rejected,
+        "key_field_pass_rate": round(tally.key_passed / tally.total, 4) if tally.total else 1.0,
+        "rejections": [r.as_dict() for r in tally.rejections],
         "linking": linking,
         "seconds": round(time.perf_counter() - started, 3),
     }

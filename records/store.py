@@ -1,5 +1,6 @@
 """The bulk write path: COPY the validated rows into a temporary table, then one UPDATE of the rows
-whose values differ (IS DISTINCT FROM) and one INSERT of the new ones, and a version of each change."""
+whose values differ (IS DISTINCT FROM) and one INSERT of the new ones, each writing the versions of
+what it changed from its RETURNING rows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import ColumnDefault, Connection, text
 
 from records import effects
-from records.history import key_sql, write_versions
+from records.history import key_sql
 from records.spec import Kind
 from records.validate import Row
 
@@ -87,26 +88,36 @@ class Staging:
         ).one()
         conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
         when = now(conn)
+        params = {"kind": kind.name, "when": when, "by": by, "reason": reason}
+        # a version per changed row, made from the rows the UPDATE and INSERT return (no second read)
+        version = f"""INSERT INTO record_version (kind, key, data, valid_from, changed_by, reason)
+                      SELECT :kind, {key_sql(kind, "w")}, to_jsonb(w), :when, :by, :reason FROM w RETURNING key"""
+        close = (
+            "UPDATE record_version v SET valid_to = :when FROM {} WHERE v.kind = :kind AND v.valid_to IS NULL AND {}"
+        )
+        keys: list[str] = []
         if updated:
             sets = [f"{c} = i.{c}" for c in compared]
             if kind.soft_delete:
                 sets += ["deleted_at = NULL", "deleted_reason = NULL"]
-            conn.execute(
-                text(f"UPDATE {table} t SET {', '.join(sets)} FROM {changed} i WHERE {match} AND NOT i.is_new")
+            joined = f"{table} t JOIN {changed} i ON {match}"
+            conn.execute(text(close.format(joined, f"NOT i.is_new AND v.key = {key_sql(kind, 't')}")), params)
+            keys += conn.scalars(
+                text(f"""WITH w AS (UPDATE {table} t SET {", ".join(sets)} FROM {changed} i
+                                     WHERE {match} AND NOT i.is_new RETURNING t.*) {version}"""),
+                params,
             )
         if inserted:
             filled = defaults(kind, [name for name in kind.columns if name not in columns])
             names = ", ".join([*columns, *filled])
             values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
-            conn.execute(
-                text(f"INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i WHERE i.is_new"),
-                {f"d_{c}": v for c, v in filled.items()},
+            # a key once hard-deleted keeps an open (empty) version: close it
+            conn.execute(text(close.format(f"{changed} i", f"i.is_new AND v.key = {key_sql(kind, 'i')}")), params)
+            keys += conn.scalars(
+                text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i
+                                     WHERE i.is_new RETURNING *) {version}"""),
+                {**params, **{f"d_{c}": v for c, v in filled.items()}},
             )
-        keys: list[str] = []
-        if inserted or updated:
-            where = f"EXISTS (SELECT 1 FROM {changed} i WHERE {match})"
-            write_versions(conn, kind, where, when, by, reason)
-            keys = list(conn.scalars(text(f"SELECT {key_sql(kind, 't')} FROM {table} t WHERE {where}")))
         conn.execute(text(f"DROP TABLE {self.scratch}, {changed}"))
         effects.run(conn, kind.effects, keys)
         return Applied(inserted, updated, self.rows - inserted - updated, keys)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import TypeVar
 
 import numpy as np
@@ -109,7 +109,12 @@ def _date(raw: object) -> date:
         return raw.date()
     if isinstance(raw, date):
         return raw
-    value = _text(raw)
+    return _date_text(_text(raw))
+
+
+@lru_cache(maxsize=1 << 14)
+def _date_text(value: str) -> date:
+    """A date written as text (cached: files repeat the same dates)."""
     for pattern in DATE_PATTERNS:
         if m := pattern.match(value.split("T")[0].split(" ")[0]):
             try:
@@ -187,9 +192,15 @@ def _text_field(f: Field, raw: object) -> dict[str, object]:
     return {f.name: value}
 
 
+@lru_cache(maxsize=1 << 17)
+def _uscc(code: str) -> str:
+    """A checked USCC; cached, as references repeat the same few codes across a file."""
+    return uscc.validate(code)
+
+
 def _uscc_field(f: Field, raw: object) -> dict[str, object]:
     try:
-        return {f.name: uscc.validate(_text(raw))}
+        return {f.name: _uscc(_text(raw))}
     except uscc.InvalidUSCC as exc:
         raise Invalid("统一社会信用代码无效（GB 32100-2015 校验位不符或格式错误）", str(exc)) from exc
 

@@ -242,6 +242,20 @@ def test_all_or_nothing_writes_nothing_when_a_row_is_refused(write_csv, codes, e
     assert sql("SELECT count(*) AS n FROM enterprise WHERE uscc = ANY(:k)", k=[r[0] for r in rows])[0]["n"] == 0
 
 
+def test_all_or_nothing_undoes_chunks_written_before_a_late_refusal(write_csv, codes, employers, sql, monkeypatch):
+    """Chunks are written as they come: a refusal in the last chunk rolls back the earlier ones (savepoint)."""
+    from records import importer
+
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    rows = _enterprise_rows(codes, 5)
+    rows[4][0] = _wrong_uscc(rows[4][0])[0]
+    result = import_file(write_csv("企业-分块.csv", ENTERPRISE_HEADER, rows), "enterprises", all_or_nothing=True)
+    assert (result["written"], result["inserted"], result["rejected"]) == (False, 0, 1)
+    assert sql("SELECT count(*) AS n FROM enterprise WHERE uscc = ANY(:k)", k=[r[0] for r in rows])[0]["n"] == 0
+    keys = [r[0] for r in rows[:4]]
+    assert sql("SELECT count(*) AS n FROM record_version WHERE key = ANY(:k)", k=keys)[0]["n"] == 0
+
+
 def test_a_failing_import_leaves_nothing(codes, write_csv, sql, owner_database):
     """The database refuses the last new row (a trigger standing in for a rule the spec does not know):
     the updates and inserts before it are rolled back with it, versions included."""
