@@ -142,6 +142,7 @@ def throughput_mqtt(
         sent = None
         while _count(engine, start) < total:
             if sent is None and result.ready():
+                result.get()  # a publisher that failed says why, rather than the count waiting for ever
                 sent = time.perf_counter() - began
             time.sleep(0.1)
         landed = time.perf_counter() - began
