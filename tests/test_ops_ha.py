@@ -105,10 +105,10 @@ def test_failover_under_load_through_nginx_loses_no_acknowledged_write(site, loa
     rejoin_s = time.monotonic() - rejoin_s
     until(lambda: log(site, "writes")[-1]["done"] > time.time() - 1, 30, "writes going on")
 
-    writes, reads = log(site, "writes"), log(site, "reads")
+    writes, reads = log(site, "writes"), log(site, "reads")  # the load goes on: these lines, then the table
     stored = {row[0] for row in site.sql(f"SELECT time FROM sensor_reading WHERE sensor_id = '{SENSOR}'")}
     # the database's text of each acknowledged reading's time, computed by the database itself
-    times = ",".join(f"'{w['time']}'" for w in acked(site))
+    times = ",".join(f"'{w['time']}'" for w in writes if w["acked"])
     expected = {row[0] for row in site.sql(f"SELECT unnest(ARRAY[{times}]::timestamptz[])")}
     lost = expected - stored
     before_kill = [w for w in writes if w["acked"] and w["done"] <= killed_at]
