@@ -65,7 +65,7 @@ def run_export(
         time.sleep(0.3)  # the worker shares this process: polling often would slow it
         job = client.get(f"{EXPORTS}/{job['id']}", headers=headers).json()
         seen.append(job["percent"])
-    assert job["status"] == "succeeded", client.get(f"/api/v1/jobs/{job['id']}").json()
+    assert job["status"] == "succeeded", job
     file = client.get(job["file"], headers=headers)
     assert file.status_code == 200
     return job, seen, file.content
