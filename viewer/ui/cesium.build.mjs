@@ -35,4 +35,8 @@ await build({
   logLevel: 'warning',
   outfile: `${OUT}/Cesium.js`,
 });
-fs.writeFileSync(`${OUT}/Cesium.js.gz`, zlib.gzipSync(fs.readFileSync(`${OUT}/Cesium.js`), { level: 9 }));
+// Reference links in comment lines (CesiumJS's shader sources keep theirs) dropped: the viewer names no outside host.
+const COMMENTED_LINK = /^(\s*(?:\/\/|\*|\/\*).*?)\s*https?:\/\/[^\s`'"\\]+/gm;
+const bundle = fs.readFileSync(`${OUT}/Cesium.js`, 'utf8').replace(COMMENTED_LINK, '$1');
+fs.writeFileSync(`${OUT}/Cesium.js`, bundle);
+fs.writeFileSync(`${OUT}/Cesium.js.gz`, zlib.gzipSync(bundle, { level: 9 }));
