@@ -58,12 +58,12 @@ def generate_province(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Generate a province and load it, replacing the previous city or province."""
-    from sample_models.province import LOAD_STEPS, load_province
+    from sample_models.province import load_province
 
     prepare_database()
     started = time.perf_counter()
     with progress(
-        f"sample province ({cities} cities, {buildings} buildings)", total=LOAD_STEPS, enabled=not as_json
+        f"sample province ({cities} cities, {buildings} buildings)", total=cities + 1, enabled=not as_json
     ) as advance:
         counts = load_province(cities, buildings, seed, progress=advance)
     seconds = time.perf_counter() - started

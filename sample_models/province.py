@@ -5,13 +5,16 @@ the store (its CRS, whatever zone that is) in one transaction, replacing any pre
 Each city is the sample city generator's (``generate_city``, a seed per city), its keys prefixed by the
 city's 4-digit code so that cities do not collide, moved to its place in its own zone and transformed
 to the store CRS. Its divisions are rectangles in that zone: four counties (2 × 2), two townships per
-county (west, east), two villages per township (south, north). The rows' division codes are assigned
-spatially at the load, as for any import (``core.divisions.assign``)."""
+county (west, east), two villages per township (south, north). Each row's division is found as its city
+is made (the deepest division holding a point on its surface, as ``core.divisions.assign`` does in SQL), so
+that the rows are written once, straight into their city's partition; cities are generated and written one
+at a time, so a province of a million buildings never sits in memory whole."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -51,11 +54,19 @@ TABLES = {
     "pipe_node": ("id",),
     "pipeline": ("id", "from_node", "to_node"),
 }
+# The located tables whose division is found as the rows are made, by the geometry column CODED names.
+LOCATED = {
+    "building": "footprint",
+    "project": "footprint",
+    "pipeline": "geom",
+    "pipe_node": "geom",
+    "enterprise": "location",
+}
+PARTITIONED = ("building", "house_unit", "pipeline", "pipe_node")  # by city (city_code)
 MARGIN_M = 100.0
 SEGMENT_M = 200.0  # boundaries are densified before transforming, so they follow the zone's curvature
 
 Progress = Callable[[int], None]
-LOAD_STEPS = 3  # generate, write, assign and analyse
 
 
 def zone_srid(lon: float) -> int:
@@ -67,9 +78,29 @@ def zone_srid(lon: float) -> int:
 
 
 @dataclass(frozen=True)
-class Province:
-    tables: dict[str, pd.DataFrame]  # by table, in TABLES order, geometries in the store CRS
+class CityPart:
+    """One city of a province: its rows by table (TABLES order, keys prefixed, geometries in the store CRS,
+    each row's ``division_code`` and ``city_code`` set) and its divisions (levels 2–5)."""
+
+    code4: str
+    tables: dict[str, pd.DataFrame]
     divisions: pd.DataFrame  # code, parent_code, level, name, name_en, zone_srid, geom (store CRS)
+
+
+@dataclass(frozen=True)
+class Province:
+    """A province held in memory (small ones: tests, the scale-out bench); large ones stream city by city."""
+
+    cities: list[CityPart]
+
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {t: pd.concat([c.tables[t] for c in self.cities], ignore_index=True) for t in TABLES}
+
+    @cached_property
+    def divisions(self) -> pd.DataFrame:
+        frames = [c.divisions for c in self.cities]
+        return pd.concat([province_division(frames), *frames], ignore_index=True)
 
 
 def _mover(zone: int, centre: tuple[float, float], target: tuple[float, float]) -> Callable[[np.ndarray], np.ndarray]:
@@ -137,12 +168,12 @@ def _city_divisions(code4: str, name: tuple[str, str], box: tuple[float, float, 
     return frame
 
 
-def generate_province(cities: int, buildings: int, seed: int = 7) -> Province:
-    """A province of ``cities`` cities and ``buildings`` buildings in all, spread evenly from WEST to EAST."""
+def province_cities(cities: int, buildings: int, seed: int = 7) -> Iterator[CityPart]:
+    """The cities of a province of ``cities`` cities and ``buildings`` buildings in all, spread evenly from
+    WEST to EAST, generated one at a time (a large province never sits in memory whole)."""
     if cities < 1 or buildings < cities:
         raise ValueError("a province needs at least one city and one building per city")
-    parts: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
-    division_parts = []
+    seen: set[str] = set()  # enterprises are keyed by USCC alone: one city's duplicate of another's is dropped
     for i in range(cities):
         lon = WEST + (EAST - WEST) * (i / max(cities - 1, 1))
         lat = LATITUDES[i % len(LATITUDES)]
@@ -156,20 +187,61 @@ def generate_province(cities: int, buildings: int, seed: int = 7) -> Province:
         move = _mover(zone, ((bx0 + bx1) / 2, (by0 + by1) / 2), target)
         half_w, half_h = (bx1 - bx0) / 2 + MARGIN_M, (by1 - by0) / 2 + MARGIN_M
         box = (target[0] - half_w, target[1] - half_h, target[0] + half_w, target[1] + half_h)
-        division_parts.append(_city_divisions(code4, name, box, zone, _mover(zone, (0.0, 0.0), (0.0, 0.0))))
+        city_divisions = _city_divisions(code4, name, box, zone, _mover(zone, (0.0, 0.0), (0.0, 0.0)))
+        tables = {}
         for table, keys in TABLES.items():
-            frame = city.tables[table].copy()
+            frame = city.tables[table]
             for key in keys:
                 frame[key] = frame[key].map(lambda v, p=code4: f"{p}-{v}" if isinstance(v, str) else None)
             for column in frame.columns:
                 if _is_geom(frame[column]):
                     frame[column] = _moved(frame[column].to_numpy(), move)
-            parts[table].append(frame)
-    tables = {t: pd.concat(p, ignore_index=True) for t, p in parts.items()}
-    tables["enterprise"] = tables["enterprise"].drop_duplicates("uscc")
-    cities_frame = pd.concat(division_parts, ignore_index=True)
-    hull = shapely.convex_hull(shapely.union_all(cities_frame.loc[cities_frame["level"] == 2, "geom"].to_numpy()))
-    province = pd.DataFrame(
+            tables[table] = frame
+        tables["enterprise"] = tables["enterprise"][~tables["enterprise"]["uscc"].isin(seen)].drop_duplicates("uscc")
+        seen.update(tables["enterprise"]["uscc"])
+        _assign_divisions(tables, city_divisions, code4)
+        yield CityPart(code4, tables, city_divisions)
+
+
+def generate_province(cities: int, buildings: int, seed: int = 7) -> Province:
+    """A province held in memory whole (see :func:`province_cities`)."""
+    return Province(list(province_cities(cities, buildings, seed)))
+
+
+def _assign_divisions(tables: dict[str, pd.DataFrame], city_divisions: pd.DataFrame, code4: str) -> None:
+    """Give the city's located rows the deepest of its divisions holding a point on their surface (lowest
+    code on a shared edge), as ``core.divisions.assign`` does in SQL, before they are written; rows outside
+    every division keep none. Every row of the partitioned tables gets the city's code."""
+    ordered = city_divisions.sort_values(["level", "code"], ascending=[False, True])
+    codes = ordered["code"].to_numpy()
+    tree = shapely.STRtree(ordered["geom"].to_numpy())
+    parcels = dict(zip(tables["parcel"]["code"], tables["parcel"]["geom"], strict=True))
+    for table, column in LOCATED.items():
+        frame = tables[table]
+        geoms = frame[column].to_numpy()
+        if table == "project":  # as CODED: the footprint, else its parcel's
+            own = zip(geoms, frame["parcel_code"], strict=True)
+            geoms = np.array([g if isinstance(g, shapely.Geometry) else parcels.get(p) for g, p in own], dtype=object)
+        located = np.array([isinstance(g, shapely.Geometry) for g in geoms], dtype=bool)
+        found = np.full(len(frame), None, dtype=object)
+        if located.any():
+            points = shapely.point_on_surface(shapely.force_2d(geoms[located]))
+            point_index, division_index = tree.query(points, predicate="intersects")
+            first = np.full(len(points), len(codes))  # divisions are ordered deepest first: the smallest index wins
+            np.minimum.at(first, point_index, division_index)
+            hit = first < len(codes)
+            rows = np.flatnonzero(located)
+            found[rows[hit]] = codes[first[hit]]
+        frame["division_code"] = found
+    for table in PARTITIONED:
+        tables[table]["city_code"] = code4
+
+
+def province_division(cities: list[pd.DataFrame]) -> pd.DataFrame:
+    """The province's own row: the hull of its cities, 1 km around."""
+    frame = pd.concat(cities, ignore_index=True)
+    hull = shapely.convex_hull(shapely.union_all(frame.loc[frame["level"] == 2, "geom"].to_numpy()))
+    return pd.DataFrame(
         [
             {
                 "code": PROVINCE[0],
@@ -182,7 +254,6 @@ def generate_province(cities: int, buildings: int, seed: int = 7) -> Province:
             }
         ]
     )
-    return Province(tables, pd.concat([province, cities_frame], ignore_index=True))
 
 
 def _is_geom(series: pd.Series) -> bool:
@@ -200,28 +271,34 @@ def _multi(values: np.ndarray) -> np.ndarray:
 
 
 def load_province(cities: int, buildings: int, seed: int = 7, progress: Progress | None = None) -> dict[str, int]:
-    """Generate the province and write it (see :func:`write_province`)."""
-    province = generate_province(cities, buildings, seed)
-    if progress:
-        progress(1)
-    return write_province(province, progress)
+    """Generate the province city by city and write each as it comes (see :func:`write_province`)."""
+    return write_province(province_cities(cities, buildings, seed), progress)
 
 
-def write_province(province: Province, progress: Progress | None = None) -> dict[str, int]:
-    """Write the province (as the schema's owner), replacing any previous city or province; returns the
-    rows written per table and the rows given a division code per table (``assigned_<table>``)."""
-    counts: dict[str, int] = {}
+def write_province(cities: Iterable[CityPart], progress: Progress | None = None) -> dict[str, int]:
+    """Write the province's cities as they come (as the schema's owner, in one transaction), replacing any
+    previous city or province, then its own boundary around them; returns the rows written per table and
+    the rows given a division code by ``core.divisions.assign`` (``assigned_<table>``: those the cities
+    did not bring, e.g. enterprises known by their district's name)."""
+    counts: dict[str, int] = dict.fromkeys(("division", *TABLES), 0)
+    srid = store_srid()
     with owner_engine().begin() as conn:
         _clear(conn)
-        counts["division"] = write_divisions(conn, province.divisions)
+        conn.execute(text("DELETE FROM division"))
         restore = _set_aside_checks(conn, tuple(TABLES))
-        srid = store_srid()
-        for table, frame in province.tables.items():
-            counts[table] = _copy(conn, table, frame, srid)
+        written = []
+        for city in cities:
+            frame = city.divisions
+            counts["division"] += _copy(conn, "division", frame.assign(geom=_multi(frame["geom"].to_numpy())), srid)
+            written.append(frame[["code", "level", "geom"]])
+            for table, rows in city.tables.items():
+                counts[table] += _copy(conn, table, rows, srid)
+            if progress:
+                progress(1)
+        province = province_division(written)
+        counts["division"] += _copy(conn, "division", province.assign(geom=_multi(province["geom"].to_numpy())), srid)
         for statement in restore:
             conn.execute(text(statement))
-        if progress:
-            progress(1)
         assigned = divisions.assign(conn, [t for t in TABLES if t in divisions.CODED])
         counts |= {f"assigned_{t}": n for t, n in assigned.items()}
     with owner_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -28,7 +28,7 @@ def province(database, client, server_url: str):
         with settings_for(url):
             migrate.upgrade()
             generated = generate_province(PROVINCE_CITIES, PROVINCE_BUILDINGS, PROVINCE_SEED)
-            counts = write_province(generated)
+            counts = write_province(generated.cities)
             with Session(get_engine()) as session:
                 upsert_user(session, "planner", "planner-demo", "planner")
                 session.commit()

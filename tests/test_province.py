@@ -82,6 +82,8 @@ def test_five_levels_with_codes(province) -> None:
 
 
 def test_every_row_carries_its_division(province) -> None:
+    """The codes the writer found as it made each city, against the village shapely finds (its own index)
+    and against PostGIS's deepest division holding a point on the row's surface."""
     generated = province["generated"]
     with province["engine"].connect() as conn:
         for table, key, column in (("building", "code", "footprint"), ("pipeline", "id", "geom")):
@@ -92,9 +94,26 @@ def test_every_row_carries_its_division(province) -> None:
             assert None not in stored.values()
             # a row lies in the city it was generated for
             assert all(code[:4] == k[:4] for k, code in stored.items())
-        for table in ("project", "pipe_node", "enterprise"):
+            by_postgis = dict(
+                conn.execute(
+                    text(
+                        f"""SELECT DISTINCT ON (t.{key}) t.{key}, d.code FROM {table} t JOIN division d
+                         ON ST_Intersects(d.geom, ST_PointOnSurface(ST_Force2D(t.{column})))
+                         ORDER BY t.{key}, d.level DESC, d.code"""
+                    )
+                ).all()
+            )
+            assert by_postgis == stored
+        located = {
+            "project": "coalesce(t.footprint, (SELECT p.geom FROM parcel p WHERE p.code = t.parcel_code))",
+            "pipe_node": "t.geom",
+            "enterprise": "t.location",
+        }
+        for table, geom in located.items():
             missing = conn.execute(text(f"SELECT count(*) FROM {table} WHERE division_code IS NULL")).scalar_one()
             assert missing == 0, table
+            wrong = f"SELECT count(*) FROM {table} t WHERE t.division_code <> division_at({geom})"
+            assert conn.execute(text(wrong)).scalar_one() == 0, table
 
 
 def test_statistics_by_city_match_python(province, client, planner) -> None:

@@ -284,18 +284,26 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", help="measure the province an earlier `bench/province/run.py --keep` left")
+    parser.add_argument("--data-dir", type=Path, help="with --url: the data dir that run left")
     args = parser.parse_args()
-    from bench.scratch import scratch_database
-    from sample_models.province import generate_province, write_province
+    from bench.scratch import kept_database, scratch_database
+    from sample_models.province import province_cities, write_province
 
-    result: dict[str, Any] = {"cities": args.cities, "buildings": args.buildings, "loadavg": {}}
-    with scratch_database("province_scale") as (url, _):
-        started = time.perf_counter()
-        write_province(generate_province(args.cities, args.buildings, args.seed))
-        result["load_s"] = round(time.perf_counter() - started, 1)
-        with create_engine(url).connect() as conn:
-            conn.execute(text("ANALYZE"))
-            conn.commit()
+    result: dict[str, Any] = {"cities": args.cities, "buildings": args.buildings, "loadavg": {}, "load_s": None}
+    place = kept_database(args.url, args.data_dir) if args.url else scratch_database("province_scale")
+    with place as (url, _):
+        if args.url:
+            with create_engine(url).connect() as conn:
+                result["buildings"] = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
+                result["cities"] = conn.execute(text("SELECT count(*) FROM division WHERE level = 2")).scalar_one()
+        else:
+            started = time.perf_counter()
+            write_province(province_cities(args.cities, args.buildings, args.seed))
+            result["load_s"] = round(time.perf_counter() - started, 1)
+            with create_engine(url).connect() as conn:
+                conn.execute(text("ANALYZE"))
+                conn.commit()
         parts = (("replication", replication), ("api", lambda: api(url, args.requests)), ("tiling", tiling))
         for part, measure in parts:
             before = Path("/proc/loadavg").read_text().split()[:3]
@@ -346,8 +354,14 @@ def write_results(result: dict[str, Any]) -> None:
         BEGIN,
         "## Scale-out: API processes, tiling workers, replication (`bench/province/scale.py`)",
         "",
-        f"Run: `bench/province/scale.py --cities {result['cities']} --buildings {result['buildings']}` (the province"
-        f" loaded in {result['load_s']} s); load average at the start and end of each part: "
+        (
+            f"Run: `bench/province/scale.py --cities {result['cities']} --buildings {result['buildings']}`"
+            f" (the province loaded in {result['load_s']} s)"
+            if result["load_s"] is not None
+            else f"Run: `bench/province/scale.py --url ...` on the {result['buildings']:,}-building,"
+            f" {result['cities']}-city province `bench/province/run.py --keep` loaded"
+        )
+        + "; load average at the start and end of each part: "
         + "; ".join(f"{k} {' '.join(a)} → {' '.join(b)}" for k, (a, b) in result["loadavg"].items())
         + " (2 shared cores: every process of a part, nginx, the client and PostgreSQL share them).",
         "",
