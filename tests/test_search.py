@@ -172,21 +172,57 @@ def test_audit_row_names_the_page_of_people(client, rows, sample_city) -> None:
 
 def test_search_statement_prepared(database, sample_city) -> None:
     """The ~10 kB search statement is converted once by psycopg (its cache raised for long statements in
-    core.db) and, used again on a connection, prepared there."""
+    core.db) and, used again on a connection, prepared there, on one generic plan (no planning per query);
+    the connection's other statements are planned as before."""
     from psycopg import _queries
+    from sqlalchemy import create_engine
 
-    from core.db import read_engine
     from search import query
 
     assert len(query.search_sql(tuple(query.KINDS))) > 4096
-    with read_engine().connect() as conn:
+    engine = create_engine(database.url, isolation_level="AUTOCOMMIT")  # a connection of its own
+    with engine.connect() as conn:
         hits = _queries._query2pg.cache_info().hits
         for _ in range(7):
             query.run(conn, query.Query("路", ()), id_lookup=False)
         # from its cache after the first time: the normalising statement and the search statement
         assert _queries._query2pg.cache_info().hits - hits >= 2 * 6
-        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
-    assert any("WITH hits AS" in s for s in prepared)
+        plans = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        prepared = [p[1:] for p in conn.exec_driver_sql(plans).all() if "WITH hits AS" in p[0]]
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    engine.dispose()
+    assert prepared == [(2, 0)]  # planned once for the 6th and 7th
+
+
+def test_broad_and_narrow_plans_answer_alike(monkeypatch, sample_city) -> None:
+    """Reading a part in length order (broad) or through its index (narrow) changes the time, never the
+    answer: every part forced each way, for broad, narrow, code, empty and paged queries."""
+    from core.db import read_engine
+    from search import query
+    from search.kinds import KINDS
+
+    every = frozenset((k, part) for k in KINDS for part in ("starts", "contains"))
+    asked = [query.Query(q, ()) for q in ("路", "常州", "武进", "CZB00", "、", "1号", "有限公司")]
+    asked += [query.Query("路", ("building", "road"), None, 7, 5), query.Query("常州", (), "武进", 20)]
+    answers = {}
+    with read_engine().connect() as conn:
+        for name, forced in (("estimated", None), ("narrow", frozenset()), ("broad", every)):
+            if forced is not None:
+                monkeypatch.setattr(
+                    query, "broad_parts", lambda conn, kinds, norm, n, f=forced: f | query.unranged(kinds, norm)
+                )
+            answers[name] = [query.run(conn, a, id_lookup=False) for a in asked]
+    assert answers["estimated"] == answers["narrow"] == answers["broad"]
+    assert any(hits for hits, _ in answers["estimated"])
+
+
+def test_prefix_range_ends() -> None:
+    """The end of a prefix's range: the next code point (over the surrogates), none for nothing to raise."""
+    from search.query import after
+
+    assert after("常州") == "常巟" and after("CZB1") == "CZB2"
+    assert after("a\ud7ff") == "a\ue000" and after("a\U0010ffff") == "b"
+    assert after("") is None and after("\U0010ffff") is None
 
 
 @pytest.mark.parametrize(

@@ -60,11 +60,26 @@ def search_index(table: str) -> Index:
     return Index(f"ix_{table}_search_grams", "search_grams", postgresql_using="gin")
 
 
-def search_order_indexes(table: str, id_column: str) -> tuple[Index, Index]:
-    """The b-trees a search reads in rank order: ``search_text`` (an exact or starting name; the
-    cluster's C collation lets LIKE 'x%' use it) and ``(length(search_text), id)`` (closest first:
-    a query matching many rows reads only as many as a page needs)."""
+def search_order_indexes(table: str, id_column: str) -> tuple[Index, Index, Index]:
+    """The b-trees a search reads in rank order: ``search_text`` by its bytes (an exact name, or the range
+    of names that start with the query, with the query unknown to the plan), ``(length(search_text), id)``
+    (closest first: a query matching many rows reads only as many as a page needs) and the code's
+    (:func:`code_prefix_index`)."""
     return (
-        Index(f"ix_{table}_search_text", "search_text"),
+        Index(f"ix_{table}_search_prefix", "search_text", postgresql_ops={"search_text": "text_pattern_ops"}),
         Index(f"ix_{table}_search_length", text("length(search_text)"), id_column),
+        code_prefix_index(table, id_column),
     )
+
+
+def code_prefix_index(table: str, code_column: str) -> Index:
+    """The b-tree on a searched code by its bytes: the range of codes that start with the query."""
+    return Index(f"ix_{table}_code_prefix", code_column, postgresql_ops={code_column: "varchar_pattern_ops"})
+
+
+def names_index(table: str) -> Index:
+    """The GIN index over the names of a ``search_text`` that lists several between '|'s: an exact name."""
+    return Index(f"ix_{table}_search_names", text(NAMES), postgresql_using="gin")
+
+
+NAMES = "string_to_array(search_text, '|'::text)"  # as PostgreSQL writes it back

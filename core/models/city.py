@@ -9,7 +9,14 @@ from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column, search_columns, search_index, search_order_indexes
+from core.models.base import (
+    Base,
+    code_prefix_index,
+    geom_column,
+    search_columns,
+    search_index,
+    search_order_indexes,
+)
 from core.models.divisions import division_column, division_index
 from core.models.records import _in
 
@@ -27,6 +34,7 @@ class Parcel(Base):
     """A land parcel (用地红线) with its planning limits."""
 
     __tablename__ = "parcel"
+    __table_args__ = (code_prefix_index("parcel", "code"),)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     land_use: Mapped[str] = mapped_column(String(24))
     height_limit_m: Mapped[float | None] = mapped_column(Float)

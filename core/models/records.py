@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
-from core.models.base import Base, geom_column, search_columns, search_index, search_order_indexes
+from core.models.base import Base, geom_column, names_index, search_columns, search_index, search_order_indexes
 from core.models.divisions import division_column, division_index
 
 ENTERPRISE_TYPES = vocab.codes("enterprise_types")
@@ -51,6 +51,7 @@ class Enterprise(SoftDeleted, Base):
         CheckConstraint("length(uscc) = 18", name="uscc_length"),
         search_index("enterprise"),
         *search_order_indexes("enterprise", "uscc"),
+        names_index("enterprise"),
     )
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
