@@ -15,9 +15,10 @@ host shares (``CIM_DATA_DIR``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from typing import Any, cast
 
@@ -292,6 +293,19 @@ async def _reap_forever() -> None:
         await asyncio.sleep(REAP_EVERY_S)
 
 
+@contextlib.asynccontextmanager
+async def _opened(queue: procrastinate.App) -> AsyncIterator[None]:
+    """The queue's connection pool, open while inside and closed however the inside or the opening ends.
+    ``queue.open_async()`` as a context closes nothing when cancelled while its pool still connects (a
+    server stopped as it starts): the pool's maintenance tasks then swallow the event loop's last cancel
+    (psycopg_pool counts CancelledError among its callers' errors) and the loop never closes."""
+    try:
+        await queue.open_async()
+        yield
+    finally:
+        await queue.close_async()
+
+
 async def work(concurrency: int = 1) -> None:
     """A queue worker and its reaper, until cancelled. A worker stops when its database goes away
     (a failover); it is started again, on the multi-host URL, until the new primary answers."""
@@ -300,7 +314,7 @@ async def work(concurrency: int = 1) -> None:
     try:
         while True:
             try:
-                async with queue.open_async():
+                async with _opened(queue):
                     await queue.run_worker_async(**worker_options(concurrency))
                 log.warning("the queue worker stopped; starting it again")
             except asyncio.CancelledError:
