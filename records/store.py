@@ -89,12 +89,13 @@ class Staging:
         conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
         when = now(conn)
         params = {"kind": kind.name, "when": when, "by": by, "reason": reason}
-        # a version per changed row, made from the rows the UPDATE and INSERT return (no second read)
+        # a version per changed row (its stored columns), made from the rows the UPDATE and INSERT return
         version = f"""INSERT INTO record_version (kind, key, data, valid_from, changed_by, reason)
                       SELECT :kind, {key_sql(kind, "w")}, to_jsonb(w), :when, :by, :reason FROM w RETURNING key"""
         close = (
             "UPDATE record_version v SET valid_to = :when FROM {} WHERE v.kind = :kind AND v.valid_to IS NULL AND {}"
         )
+        stored = kind.stored_columns
         keys: list[str] = []
         if updated:
             sets = [f"{c} = i.{c}" for c in compared]
@@ -104,7 +105,8 @@ class Staging:
             conn.execute(text(close.format(joined, f"NOT i.is_new AND v.key = {key_sql(kind, 't')}")), params)
             keys += conn.scalars(
                 text(f"""WITH w AS (UPDATE {table} t SET {", ".join(sets)} FROM {changed} i
-                                     WHERE {match} AND NOT i.is_new RETURNING t.*) {version}"""),
+                                     WHERE {match} AND NOT i.is_new
+                                     RETURNING {", ".join(f"t.{c}" for c in stored)}) {version}"""),
                 params,
             )
         if inserted:
@@ -115,7 +117,7 @@ class Staging:
             conn.execute(text(close.format(f"{changed} i", f"i.is_new AND v.key = {key_sql(kind, 'i')}")), params)
             keys += conn.scalars(
                 text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i
-                                     WHERE i.is_new RETURNING *) {version}"""),
+                                     WHERE i.is_new RETURNING {", ".join(stored)}) {version}"""),
                 {**params, **{f"d_{c}": v for c, v in filled.items()}},
             )
         conn.execute(text(f"DROP TABLE {self.scratch}, {changed}"))
