@@ -1,6 +1,7 @@
 """The bulk write path: COPY the validated rows into a temporary table, then one UPDATE of the rows
 whose values differ (IS DISTINCT FROM) and one INSERT of the new ones, each writing the versions of
-what it changed from its RETURNING rows."""
+what it changed from its RETURNING rows. A batch none of whose keys is stored yet is inserted as it
+was staged (no table of the changed rows)."""
 
 from __future__ import annotations
 
@@ -78,15 +79,20 @@ class Staging:
         differs = f"ROW({old}) IS DISTINCT FROM ROW({new})" if compared else "false"
         if kind.soft_delete:
             differs += " OR t.deleted_at IS NOT NULL"
-        conn.execute(
-            text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
-                     SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
-                       LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
-        )
-        inserted, updated = conn.execute(
-            text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
-        ).one()
-        conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
+        known = f"SELECT EXISTS (SELECT 1 FROM {self.scratch} i JOIN {table} t ON {match})"
+        if conn.execute(text(known)).scalar_one():
+            is_new = "i.is_new"
+            conn.execute(
+                text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
+                         SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
+                           LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
+            )
+            inserted, updated = conn.execute(
+                text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
+            ).one()
+            conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
+        else:  # no staged key is in the table yet: every row is new, inserted from the scratch table itself
+            changed, is_new, inserted, updated = self.scratch, "true", self.rows, 0
         when = now(conn)
         params = {"kind": kind.name, "when": when, "by": by, "reason": reason}
         # a version per changed row (its stored columns), made from the rows the UPDATE and INSERT return
@@ -114,13 +120,13 @@ class Staging:
             names = ", ".join([*columns, *filled])
             values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
             # a key once hard-deleted keeps an open (empty) version: close it
-            conn.execute(text(close.format(f"{changed} i", f"i.is_new AND v.key = {key_sql(kind, 'i')}")), params)
+            conn.execute(text(close.format(f"{changed} i", f"{is_new} AND v.key = {key_sql(kind, 'i')}")), params)
             keys += conn.scalars(
                 text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i
-                                     WHERE i.is_new RETURNING {", ".join(stored)}) {version}"""),
+                                     WHERE {is_new} RETURNING {", ".join(stored)}) {version}"""),
                 {**params, **{f"d_{c}": v for c, v in filled.items()}},
             )
-        conn.execute(text(f"DROP TABLE {self.scratch}, {changed}"))
+        conn.execute(text(f"DROP TABLE {', '.join(dict.fromkeys([self.scratch, changed]))}"))
         effects.run(conn, kind.effects, keys)
         return Applied(inserted, updated, self.rows - inserted - updated, keys)
 
