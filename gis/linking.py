@@ -5,6 +5,7 @@ projects run it over what they wrote."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 SAMPLE = 20  # ids listed per reason in the report
+_scratch = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,20 @@ LINKS = (
 )
 
 
-def _run(conn: Connection, link: Link, scope: str, codes: dict) -> int:
+def _given(conn: Connection, codes: Sequence[str]) -> str:
+    """A temporary table of the given codes, sent once (by COPY) for every statement that reads them."""
+    table = f"_link_codes_{next(_scratch)}"
+    conn.execute(text(f"CREATE TEMP TABLE {table} (code text PRIMARY KEY) ON COMMIT DROP"))
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the linking's connection is closed")
+    with driver.cursor() as cursor, cursor.copy(f"COPY {table} (code) FROM STDIN") as copy:
+        for code in dict.fromkeys(codes):
+            copy.write_row((code,))
+    return table
+
+
+def _run(conn: Connection, link: Link, scope: str) -> int:
     return conn.execute(
         text(f"""UPDATE {link.source} t SET {link.column} = m.target FROM (
                    SELECT DISTINCT ON (t.code) t.code AS id, p.code AS target
@@ -43,31 +58,25 @@ def _run(conn: Connection, link: Link, scope: str, codes: dict) -> int:
                        ON ST_Covers(p.{link.target_geom}, ST_PointOnSurface(t.{link.source_geom})) AND {link.alive}
                     WHERE t.{link.column} IS NULL AND t.{link.source_geom} IS NOT NULL AND ({scope})
                     ORDER BY t.code, ST_Area(ST_Intersection(p.{link.target_geom}, t.{link.source_geom})) DESC, p.code
-                 ) m WHERE t.code = m.id"""),
-        codes,
+                 ) m WHERE t.code = m.id""")
     ).rowcount
 
 
-def _unlinked(conn: Connection, link: Link, codes: dict) -> dict:
-    """The sources in scope still without a link, by reason, with sample codes."""
+def _unlinked(conn: Connection, link: Link, given: str) -> dict:
+    """The sources in scope still without a link, by reason, with sample codes (counted in the database)."""
     rows = conn.execute(
-        text(f"""SELECT CASE WHEN t.{link.source_geom} IS NULL THEN 'no_geometry'
-                             WHEN NOT EXISTS (SELECT 1 FROM {link.target} p
-                                               WHERE ST_Intersects(p.{link.target_geom}, t.{link.source_geom})
-                                                 AND {link.alive})
-                               THEN 'outside_every_{link.target}'
-                             ELSE 'overlaps_but_not_inside_a_{link.target}' END AS reason, t.code
-                   FROM {link.source} t
-                  WHERE t.{link.column} IS NULL AND t.code = ANY(:{link.source}) ORDER BY t.code"""),
-        codes,
+        text(f"""SELECT reason, count(*), (array_agg(code ORDER BY code))[1:{SAMPLE}] FROM (
+                   SELECT CASE WHEN t.{link.source_geom} IS NULL THEN 'no_geometry'
+                               WHEN NOT EXISTS (SELECT 1 FROM {link.target} p
+                                                 WHERE ST_Intersects(p.{link.target_geom}, t.{link.source_geom})
+                                                   AND {link.alive})
+                                 THEN 'outside_every_{link.target}'
+                               ELSE 'overlaps_but_not_inside_a_{link.target}' END AS reason, t.code
+                     FROM {link.source} t
+                    WHERE t.{link.column} IS NULL AND t.code IN (SELECT code FROM {given})) u
+                  GROUP BY reason ORDER BY min(code)""")
     ).all()
-    out: dict[str, dict] = {}
-    for reason, code in rows:
-        entry = out.setdefault(reason, {"count": 0, "codes": []})
-        entry["count"] += 1
-        if len(entry["codes"]) < SAMPLE:
-            entry["codes"].append(code)
-    return out
+    return {reason: {"count": count, "codes": list(sample)} for reason, count, sample in rows}
 
 
 def link(
@@ -80,14 +89,18 @@ def link(
     """Link the given buildings, projects and parcels (as source or as target) in the caller's
     transaction; per link: how many were linked now and, of the given sources, those left unlinked
     by reason."""
-    codes = {"building": list(buildings), "project": list(projects), "parcel": list(parcels)}
+    codes = {"building": buildings, "project": projects, "parcel": parcels}
+    given = {name: _given(conn, values) for name, values in codes.items() if values}
     report = {}
     for rule in LINKS:
-        if not codes[rule.source] and not codes[rule.target]:
+        source, target = given.get(rule.source), given.get(rule.target)
+        if source is None and target is None:
             continue
-        scope = f"t.code = ANY(:{rule.source}) OR p.code = ANY(:{rule.target})"
-        entry: dict[str, Any] = {"linked_now": _run(conn, rule, scope, codes)}
-        if codes[rule.source]:
-            entry["unlinked"] = _unlinked(conn, rule, codes)
+        scope = " OR ".join(
+            f"{alias}.code IN (SELECT code FROM {table})" for alias, table in (("t", source), ("p", target)) if table
+        )
+        entry: dict[str, Any] = {"linked_now": _run(conn, rule, scope)}
+        if source is not None:
+            entry["unlinked"] = _unlinked(conn, rule, source)
         report[rule.name] = entry
     return report

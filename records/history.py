@@ -13,8 +13,8 @@ from core.errors import NotFound
 from records.spec import Kind
 
 CHINA = ZoneInfo("Asia/Shanghai")
-# A version's data is the row as JSONB (geometry as GeoJSON in the store CRS; personal data only as
-# stored: hashed, encrypted, masked).
+# A version's data is the row's stored columns as JSONB (not the generated search columns; geometry
+# as GeoJSON in the store CRS; personal data only as stored: hashed, encrypted, masked).
 _AS_OF = text(
     """SELECT data, valid_from, valid_to, changed_by, reason FROM record_version
         WHERE kind = :kind AND key = :key AND valid_from <= :when AND (valid_to IS NULL OR valid_to > :when)
@@ -35,7 +35,9 @@ def write_versions(conn: Connection, kind: Kind, where: str, when: datetime, by:
                    deleted: bool = False, params: dict[str, Any] | None = None) -> None:  # fmt: skip
     """Close the open versions of the rows of ``kind.table`` (alias ``t``) that ``where`` (with
     ``params``) selects and open new ones holding the rows as they are now (``deleted``: nothing)."""
-    keys = f"SELECT {key_sql(kind, 't')} AS key, to_jsonb(t) AS data FROM {kind.table} t WHERE {where}"
+    stored = ", ".join(f"t.{c}" for c in kind.stored_columns)
+    keys = f"""SELECT {key_sql(kind, "t")} AS key, (SELECT to_jsonb(r) FROM (SELECT {stored}) r) AS data
+                 FROM {kind.table} t WHERE {where}"""
     params = {**(params or {}), "kind": kind.name, "when": when, "by": by, "reason": reason}
     conn.execute(
         text(f"""UPDATE record_version v SET valid_to = :when FROM ({keys}) c

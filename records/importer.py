@@ -60,8 +60,9 @@ def _checked(
     parsed: list[Row],
     rejections: list[Rejection],
     seen: dict[tuple, int] | None,
+    known: dict[tuple[str, str], set] | None = None,
 ) -> tuple[list[Row], list[Rejection], int]:
-    good, refused = check_batch(conn, kind, parsed, seen)
+    good, refused = check_batch(conn, kind, parsed, seen, known)
     rejections = rejections + refused
     key_failures = {r.row for r in rejections if r.key_field}
     return good, rejections, count - len(key_failures)
@@ -91,6 +92,7 @@ class _Writer:
         self.conn, self.kind, self.columns, self.by, self.reason = conn, kind, columns, by, reason
         self.all_or_nothing = all_or_nothing
         self.seen: dict[tuple, int] = {}
+        self.known: dict[tuple[str, str], set] = {}  # referenced values found so far
         self.tally = _Tally()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-writer")
         self.pending: Future[None] | None = None
@@ -114,7 +116,7 @@ class _Writer:
 
     def _write(self, count: int, parsed: list[Row], rejections: list[Rejection]) -> None:
         tally = self.tally
-        good, refused, passed = _checked(self.conn, self.kind, count, parsed, rejections, self.seen)
+        good, refused, passed = _checked(self.conn, self.kind, count, parsed, rejections, self.seen, self.known)
         tally.total, tally.key_passed = tally.total + count, tally.key_passed + passed
         tally.rejected += len({r.row for r in refused})
         tally.rejections += refused[: MAX_REPORTED - len(tally.rejections)]

@@ -74,6 +74,11 @@ class Kind:
         """Every column of the kind's table."""
         return [c.name for c in Base.metadata.tables[self.table].columns]
 
+    @property
+    def stored_columns(self) -> list[str]:
+        """The columns a row holds itself (not generated from others): what a version keeps."""
+        return [c.name for c in Base.metadata.tables[self.table].columns if c.computed is None]
+
     def field_writing(self, column: str) -> Field | None:
         return next((f for f in self.fields.values() if column in f.outputs), None)
 

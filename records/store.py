@@ -1,6 +1,7 @@
 """The bulk write path: COPY the validated rows into a temporary table, then one UPDATE of the rows
 whose values differ (IS DISTINCT FROM) and one INSERT of the new ones, each writing the versions of
-what it changed from its RETURNING rows."""
+what it changed from its RETURNING rows. A batch none of whose keys is stored yet is inserted as it
+was staged (no table of the changed rows)."""
 
 from __future__ import annotations
 
@@ -78,23 +79,29 @@ class Staging:
         differs = f"ROW({old}) IS DISTINCT FROM ROW({new})" if compared else "false"
         if kind.soft_delete:
             differs += " OR t.deleted_at IS NOT NULL"
-        conn.execute(
-            text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
-                     SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
-                       LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
-        )
-        inserted, updated = conn.execute(
-            text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
-        ).one()
-        conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
+        known = f"SELECT EXISTS (SELECT 1 FROM {self.scratch} i JOIN {table} t ON {match})"
+        if conn.execute(text(known)).scalar_one():
+            is_new = "i.is_new"
+            conn.execute(
+                text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
+                         SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
+                           LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
+            )
+            inserted, updated = conn.execute(
+                text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
+            ).one()
+            conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
+        else:  # no staged key is in the table yet: every row is new, inserted from the scratch table itself
+            changed, is_new, inserted, updated = self.scratch, "true", self.rows, 0
         when = now(conn)
         params = {"kind": kind.name, "when": when, "by": by, "reason": reason}
-        # a version per changed row, made from the rows the UPDATE and INSERT return (no second read)
+        # a version per changed row (its stored columns), made from the rows the UPDATE and INSERT return
         version = f"""INSERT INTO record_version (kind, key, data, valid_from, changed_by, reason)
                       SELECT :kind, {key_sql(kind, "w")}, to_jsonb(w), :when, :by, :reason FROM w RETURNING key"""
         close = (
             "UPDATE record_version v SET valid_to = :when FROM {} WHERE v.kind = :kind AND v.valid_to IS NULL AND {}"
         )
+        stored = kind.stored_columns
         keys: list[str] = []
         if updated:
             sets = [f"{c} = i.{c}" for c in compared]
@@ -104,7 +111,8 @@ class Staging:
             conn.execute(text(close.format(joined, f"NOT i.is_new AND v.key = {key_sql(kind, 't')}")), params)
             keys += conn.scalars(
                 text(f"""WITH w AS (UPDATE {table} t SET {", ".join(sets)} FROM {changed} i
-                                     WHERE {match} AND NOT i.is_new RETURNING t.*) {version}"""),
+                                     WHERE {match} AND NOT i.is_new
+                                     RETURNING {", ".join(f"t.{c}" for c in stored)}) {version}"""),
                 params,
             )
         if inserted:
@@ -112,13 +120,13 @@ class Staging:
             names = ", ".join([*columns, *filled])
             values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
             # a key once hard-deleted keeps an open (empty) version: close it
-            conn.execute(text(close.format(f"{changed} i", f"i.is_new AND v.key = {key_sql(kind, 'i')}")), params)
+            conn.execute(text(close.format(f"{changed} i", f"{is_new} AND v.key = {key_sql(kind, 'i')}")), params)
             keys += conn.scalars(
                 text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i
-                                     WHERE i.is_new RETURNING *) {version}"""),
+                                     WHERE {is_new} RETURNING {", ".join(stored)}) {version}"""),
                 {**params, **{f"d_{c}": v for c, v in filled.items()}},
             )
-        conn.execute(text(f"DROP TABLE {self.scratch}, {changed}"))
+        conn.execute(text(f"DROP TABLE {', '.join(dict.fromkeys([self.scratch, changed]))}"))
         effects.run(conn, kind.effects, keys)
         return Applied(inserted, updated, self.rows - inserted - updated, keys)
 

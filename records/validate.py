@@ -262,9 +262,18 @@ PARSERS: dict[str, Callable[[Field, object], dict[str, object]]] = {
 }
 
 
-def parse(f: Field, raw: object) -> dict[str, object]:
-    """The column values of one field's non-empty input, or Invalid."""
-    return PARSERS[f.type](f, raw)
+_Plan = tuple[tuple[str, Field, Callable[[Field, object], dict[str, object]], bool], ...]
+_plans: dict[str, _Plan] = {}
+
+
+def _plan(kind: Kind) -> _Plan:
+    """Each field of a kind with its parser and whether it is a key field (worked out once per kind)."""
+    plan = _plans.get(kind.name)
+    if plan is None:
+        plan = _plans[kind.name] = tuple(
+            (name, f, PARSERS[f.type], name in kind.key_fields) for name, f in kind.fields.items()
+        )
+    return plan
 
 
 def shown(f: Field, raw: object) -> str | None:
@@ -281,49 +290,52 @@ def shown(f: Field, raw: object) -> str | None:
     return value[:200]
 
 
-def _empty(raw: object) -> bool:
-    return raw is None or (isinstance(raw, str) and not raw.strip())
-
-
 def parse_row(
     kind: Kind, number: int, given: dict[str, tuple[str, object]], partial: bool
 ) -> tuple[Row, list[Rejection]]:
     """Parse one row (field -> (header, raw value)); missing required fields are errors unless ``partial``."""
     row, errors = Row(number, {}), []
-    key_fields = kind.key_fields
-    for name, f in kind.fields.items():
-        header, raw = given.get(name, (name, None))
-        key_field = name in key_fields
-        if _empty(raw):
-            if name in given:
-                row.values.update(dict.fromkeys(f.outputs))
-            if f.required and (not partial or name in given):
+    values, pending = row.values, row.pending
+    for name, f, parser, key_field in _plan(kind):
+        entry = given.get(name)
+        if entry is None:
+            if f.required and not partial:
+                errors.append(Rejection(number, name, None, "必填项为空", f"{name} is required", key_field))
+            continue
+        header, raw = entry
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            values.update(dict.fromkeys(f.outputs))
+            if f.required:
                 errors.append(Rejection(number, header, None, "必填项为空", f"{name} is required", key_field))
             continue
         row.sources[name] = header
         try:
-            for column, value in parse(f, raw).items():
+            for column, value in parser(f, raw).items():
                 if isinstance(value, tuple):
-                    row.pending[column] = value[1]
-                    row.values[column] = None
+                    pending[column] = value[1]
+                    values[column] = None
                 else:
-                    row.values[column] = value
+                    values[column] = value
         except Invalid as exc:
             errors.append(Rejection(number, header, shown(f, raw), exc.zh, exc.en, key_field))
     return row, errors
 
 
 def _existing(conn: Connection, table: str, column: str, values: Iterable[object]) -> set:
-    wanted = list({v for v in values if v is not None})
+    """The values (codes) that ``table.column`` holds; the database answers with the missing ones (usually none)."""
+    wanted = {v for v in values if v is not None}
     if not wanted:
         return set()
-    found = conn.execute(text(f"SELECT {column} FROM {table} WHERE {column} = ANY(:v)"), {"v": wanted})
-    return {r[0] for r in found}
+    missing = conn.scalars(
+        text(f"SELECT v FROM unnest(CAST(:v AS text[])) v WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = v)"),
+        {"v": list(wanted)},
+    )
+    return wanted.difference(missing)
 
 
 def key_of(kind: Kind, values: dict[str, object], columns: tuple[str, ...]) -> tuple | None:
-    key = tuple(values.get(c) for c in columns)
-    return None if any(v is None for v in key) else key
+    key = tuple([values.get(c) for c in columns])
+    return None if None in key else key
 
 
 def _derive(kind: Kind, rows: list[Row], people: dict[str, str]) -> None:
@@ -378,10 +390,16 @@ def _dangling(row: Row, refs: list[tuple[Field, Ref]], known: dict[tuple[str, st
 
 
 def check_batch(
-    conn: Connection, kind: Kind, rows: list[Row], seen: dict[tuple, int] | None = None
+    conn: Connection,
+    kind: Kind,
+    rows: list[Row],
+    seen: dict[tuple, int] | None = None,
+    known: dict[tuple[str, str], set] | None = None,
 ) -> tuple[list[Row], list[Rejection]]:
     """Resolve people by ID-number hash, derive ids, refuse duplicate keys (the first row wins; ``seen``
-    carries the keys of earlier chunks of the same file) and rows whose references name nothing."""
+    carries the keys of earlier chunks of the same file) and rows whose references name nothing
+    (``known``: (table, column) -> values found by earlier chunks, not asked for again; the foreign
+    keys still guard the write)."""
     hashes = {h for r in rows for h in r.pending.values()}
     people: dict[str, str] = dict(conn.execute(text("SELECT id_card_hash, id FROM person WHERE id_card_hash = ANY(:h)"),
                                {"h": list(hashes)}).all()) if hashes else {}  # fmt: skip
@@ -389,12 +407,25 @@ def check_batch(
     kept, rejections = _unique(kind, rows, {} if seen is None else seen)
     refs = [(f, f.ref) for f in kind.fields.values() if f.ref is not None]
     wanted: dict[tuple[str, str], set] = {}
-    for row in kept:
-        for f, ref in refs:
+    for f, ref in refs:
+        name = f.name
+        if ref.by is None:  # one target: the column's values at once
+            wanted.setdefault(ref.targets[None], set()).update(
+                {v for row in kept if (v := row.values.get(name)) is not None}
+            )
+            continue
+        for row in kept:
             target = ref.target(row.values)
-            if target and row.values.get(f.name) is not None:
-                wanted.setdefault(target, set()).add(row.values[f.name])
-    known = {target: _existing(conn, *target, values) for target, values in wanted.items()}
+            if target and (v := row.values.get(name)) is not None:
+                wanted.setdefault(target, set()).add(v)
+    known = {} if known is None else known
+    complete = True
+    for target, values in wanted.items():
+        found = known.setdefault(target, set())
+        found |= _existing(conn, *target, values - found)
+        complete = complete and values <= found
+    if complete and not any(row.values.get(c) is None for row in kept for c in row.pending):
+        return kept, rejections  # every reference names something: no row to look at again
     out = []
     for row in kept:
         if bad := _dangling(row, refs, known):
