@@ -209,3 +209,287 @@ def test_a_temporary_table_of_the_application_cannot_stand_in_for_the_chain(data
         mine = conn.execute(text("SELECT id FROM audit_log WHERE username = 'partition-test' AND action = 'temp'"))
         assert mine.scalar_one() == newest
         assert audit_chain.verify(conn).ok
+
+
+# Buildings, house units, pipes and nodes by city (migration 0022), on a database of their own: two cities
+# (4201, 4202) side by side in the store CRS, and rows outside both (no city: the default partition).
+CITIES = {"4201": (500000, 3400000), "4202": (501000, 3400000)}
+
+
+def _square(x: float, y: float, side: float, srid: int) -> str:
+    return f"ST_GeomFromText('POLYGON(({x} {y},{x + side} {y},{x + side} {y + side},{x} {y + side},{x} {y}))', {srid})"
+
+
+@pytest.fixture(scope="module")
+def cities(server_url: str):
+    """A database at 0021 with a building, a unit, two nodes and a pipe in each city and outside them,
+    then converted to 0022 with its rows; the owner's engine."""
+    from core.settings import store_srid
+
+    name = f"cim_city_{uuid.uuid4().hex[:8]}"
+    _, owner_url = create_owned_database(server_url, name)
+    engine = create_engine(owner_url)
+    srid = store_srid()
+    with settings_for(owner_url):
+        migrate.upgrade(engine, "0021")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"INSERT INTO division (code, level, name, geom) VALUES ('420000000000', 1, 'P', "
+                    f"ST_Multi({_square(500000, 3400000, 2000, srid)}))"
+                )
+            )
+            for city, (x, y) in CITIES.items():
+                conn.execute(
+                    text(
+                        f"INSERT INTO division (code, parent_code, level, name, geom) VALUES "
+                        f"('{city}00000000', '420000000000', 2, 'C{city}', ST_Multi({_square(x, y, 1000, srid)}))"
+                    )
+                )
+            for city, (x, y) in {**CITIES, "": (600000, 3400000)}.items():
+                tag = city or "none"
+                conn.execute(
+                    text(
+                        f"INSERT INTO building (code, floors_below, footprint) VALUES ('B{tag}', 0, {_square(x + 10, y + 10, 20, srid)})"
+                    )
+                )
+                conn.execute(
+                    text(
+                        f"INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) "
+                        f"VALUES ('U{tag}', 'B{tag}', '101', 1, 80, 0)"
+                    )
+                )
+                for n, dx in (("a", 100), ("b", 200)):
+                    conn.execute(
+                        text(
+                            f"INSERT INTO pipe_node (id, utility, kind, is_open, geom) VALUES "
+                            f"('N{tag}{n}', 'water', 'valve', true, ST_SetSRID(ST_MakePoint({x + dx}, {y + 50}, 0), {srid}))"
+                        )
+                    )
+                conn.execute(
+                    text(
+                        f"INSERT INTO pipeline (id, utility, depth_ref, status, from_node, to_node, geom) VALUES "
+                        f"('P{tag}', 'water', 'top', 'in_service', 'N{tag}a', 'N{tag}b', ST_SetSRID(ST_MakeLine(ST_MakePoint({x + 100}, {y + 50}, 0), "
+                        f"ST_MakePoint({x + 200}, {y + 50}, 0)), {srid}))"
+                    )
+                )
+        migrate.upgrade(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+            drop_database(server_url, name)
+
+
+def _where(conn, table: str, key: str, value: str) -> str:
+    return conn.execute(
+        text(f"SELECT tableoid::regclass::text FROM {table} WHERE {key} = :v"), {"v": value}
+    ).scalar_one()
+
+
+def test_conversion_puts_each_row_in_its_city(cities: Engine) -> None:
+    with cities.connect() as conn:
+        for tag in ("4201", "4202"):
+            assert _where(conn, "building", "code", f"B{tag}") == f"city_partitions.building_{tag}"
+            assert _where(conn, "house_unit", "id", f"U{tag}") == f"city_partitions.house_unit_{tag}"
+            assert _where(conn, "pipe_node", "id", f"N{tag}a") == f"city_partitions.pipe_node_{tag}"
+            assert _where(conn, "pipeline", "id", f"P{tag}") == f"city_partitions.pipeline_{tag}"
+        assert _where(conn, "building", "code", "Bnone") == "city_partitions.building_default"
+        assert _where(conn, "house_unit", "id", "Unone") == "city_partitions.house_unit_default"
+
+
+def test_queries_on_a_city_plan_only_its_partitions(cities: Engine) -> None:
+    from core.settings import store_srid
+    from gis.analysis.identify import _answer_sql
+
+    srid_point = f"ST_SetSRID(ST_MakePoint(500020, 3400020), {store_srid()})"
+    with cities.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        # a point identified in its city, a within on a city, statistics by a city division
+        at_point = _explain(
+            conn,
+            f"SELECT code FROM building t WHERE t.city_code = :city AND ST_DWithin(t.footprint, {srid_point}, 1)",
+            {"city": "4201"},
+        )
+        assert at_point == {"building_4201"}
+        within = _explain(
+            conn,
+            f"SELECT count(*) FROM pipeline t WHERE t.city_code = :city AND ST_Intersects(t.geom, ST_Buffer({srid_point}, 500))",
+            {"city": "4202"},
+        )
+        assert within == {"pipeline_4202"}
+        stats = _explain(
+            conn,
+            "SELECT count(*) FROM building t WHERE t.division_code LIKE :division_like "
+            "AND t.city_code = left(:division_like, 4)",
+            {"division_like": "4201%"},
+        )
+        assert stats == {"building_4201"}
+        # identify by id: the units of the building read in the building's city only (run-time pruning)
+        plan = conn.execute(
+            text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_answer_sql('buildings')}"), {"id": "B4201", "d": 10.0}
+        ).scalar_one()
+        assert "house_unit_4202" not in str(plan) or "Subplans Removed" in str(plan)
+
+
+def test_statistics_by_division_prune_to_the_city(cities: Engine) -> None:
+    from gis.analysis import divisions as stats
+
+    with cities.connect() as conn:
+        answer = stats.statistics(conn, "4201", None)
+        assert answer["total"]["buildings"] == 1 and answer["total"]["pipelines"] == 1
+
+
+def test_a_row_whose_city_changes_moves_with_its_units(cities: Engine) -> None:
+    from core.settings import store_srid
+
+    x, y = CITIES["4202"]
+    with cities.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO building (code, floors_below, footprint) VALUES ('Bmove', 0, {_square(500500, 3400500, 10, store_srid())})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) VALUES ('Umove', 'Bmove', '1', 1, 50, 0)"
+            )
+        )
+        assert _where(conn, "building", "code", "Bmove") == "city_partitions.building_4201"
+        assert _where(conn, "house_unit", "id", "Umove") == "city_partitions.house_unit_4201"
+        conn.execute(
+            text(f"UPDATE building SET footprint = {_square(x + 500, y + 500, 10, store_srid())} WHERE code = 'Bmove'")
+        )
+        assert _where(conn, "building", "code", "Bmove") == "city_partitions.building_4202"
+        assert _where(conn, "house_unit", "id", "Umove") == "city_partitions.house_unit_4202"
+        row = conn.execute(text("SELECT city_code, division_code FROM building WHERE code = 'Bmove'")).one()
+        assert row == ("4202", "420200000000")
+        conn.execute(text("DELETE FROM building WHERE code = 'Bmove'"))
+
+
+def test_a_writer_giving_the_wrong_city_is_put_right(cities: Engine) -> None:
+    from core.settings import store_srid
+
+    with cities.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO building (code, city_code, floors_below, footprint) VALUES ('Bwrong', '4202', 0, {_square(500600, 3400600, 10, store_srid())})"
+            )
+        )
+        assert _where(conn, "building", "code", "Bwrong") == "city_partitions.building_4201"
+        conn.execute(text("DELETE FROM building WHERE code = 'Bwrong'"))
+
+
+def test_code_is_unique_across_cities(cities: Engine) -> None:
+    from core.settings import store_srid
+
+    x, y = CITIES["4202"]
+    with pytest.raises(DBAPIError, match="already in another city"), cities.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO building (code, floors_below, footprint) VALUES ('B4201', 0, {_square(x + 300, y + 300, 10, store_srid())})"
+            )
+        )
+
+
+def test_references_are_checked_and_deletes_cascade(cities: Engine) -> None:
+    from core.settings import store_srid
+
+    with pytest.raises(DBAPIError, match="is not a building"), cities.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) VALUES ('Ux', 'nope', '1', 1, 1, 0)"
+            )
+        )
+    with pytest.raises(DBAPIError, match="still referenced"), cities.begin() as conn:
+        conn.execute(text("DELETE FROM pipe_node WHERE id = 'N4201a'"))
+    with cities.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO building (code, floors_below, footprint) VALUES ('Bgone', 0, {_square(500700, 3400700, 10, store_srid())})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) VALUES ('Ugone', 'Bgone', '1', 1, 1, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO safety_appraisal (appraisal_no, building_code, appraised_on, grade) "
+                "VALUES ('Agone', 'Bgone', '2024-01-01', 'B')"
+            )
+        )
+        conn.execute(text("DELETE FROM building WHERE code = 'Bgone'"))
+        assert conn.execute(text("SELECT count(*) FROM house_unit WHERE building_code = 'Bgone'")).scalar_one() == 0
+        assert (
+            conn.execute(text("SELECT count(*) FROM safety_appraisal WHERE building_code = 'Bgone'")).scalar_one() == 0
+        )
+
+
+def test_upsert_reimport_is_a_no_op(cities: Engine) -> None:
+    from shapely import Polygon
+    from sqlalchemy.orm import Session
+
+    from gis.importers.write import upsert
+
+    x, y = CITIES["4202"]
+    rows = [
+        {
+            "code": "Bimport",
+            "floors_below": 0,
+            "height_m": 9.0,
+            "footprint": Polygon([(x + 800, y + 800), (x + 810, y + 800), (x + 810, y + 810)]),
+        }
+    ]
+    with cities.connect() as conn:
+        before = None
+        for _ in range(2):
+            with Session(bind=conn) as session:
+                upsert(session, "building", "code", rows, ("footprint",))
+                session.commit()
+            found = conn.execute(
+                text("SELECT tableoid::regclass::text, count(*) OVER () FROM building WHERE code = 'Bimport'")
+            ).one()
+            assert found == ("city_partitions.building_4202", 1)
+            before = before or found
+        assert found == before
+
+
+def test_a_city_division_written_makes_its_partitions(cities: Engine) -> None:
+    from core.settings import store_srid
+
+    with cities.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO building (code, division_code, floors_below, footprint) VALUES ('Bnew', '420300000001', 0, {_square(700000, 3400000, 10, store_srid())})"
+            )
+        )
+        assert _where(conn, "building", "code", "Bnew") == "city_partitions.building_default"
+        conn.execute(
+            text(
+                "INSERT INTO division (code, parent_code, level, name) VALUES ('420300000000', '420000000000', 2, 'C4203')"
+            )
+        )
+        assert _where(conn, "building", "code", "Bnew") == "city_partitions.building_4203"
+
+
+def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None:
+    name = f"cim_city_{uuid.uuid4().hex[:8]}"
+    _, owner_url = create_owned_database(server_url, name)
+    engine = create_engine(owner_url)
+    try:
+        with settings_for(owner_url):
+            migrate.upgrade(engine)
+            migrate.downgrade(engine, "0021")
+            with engine.connect() as conn:
+                kinds = conn.execute(
+                    text(
+                        "SELECT relkind FROM pg_class WHERE relname IN ('building', 'house_unit', 'pipeline', 'pipe_node')"
+                    )
+                ).scalars()
+                assert set(kinds) == {"r"}
+            migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)

@@ -75,7 +75,7 @@ _LINKED: dict[str, dict[str, str]] = {
         "safety": "json_build_object('grade', t.safety_grade, 'last_inspection', t.last_inspection)",
         "house_units": """(SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(h.residents), 0),
                                   'area_m2', COALESCE(sum(h.area_m2), 0))
-                             FROM house_unit h WHERE h.building_code = t.code)""",
+                             FROM house_unit h WHERE h.city_code = t.city_code AND h.building_code = t.code)""",
         "project": records.project_sql(_PROJECT_OF["buildings"]),
         "alarms": _alarms_near_sql("t.footprint", "t.safety_grade = 'D'"),
     },
