@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from shapely import Point
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -298,38 +299,41 @@ def test_conversion_puts_each_row_in_its_city(cities: Engine) -> None:
         assert _where(conn, "house_unit", "id", "Unone") == "city_partitions.house_unit_default"
 
 
-def test_queries_on_a_city_plan_only_its_partitions(cities: Engine) -> None:
-    from core.settings import store_srid
-    from gis.analysis.identify import _answer_sql
+def _of(table: str, relations: set[str]) -> set[str]:
+    """The partitions of ``table`` among the relations a plan reads."""
+    return {r for r in relations if r.startswith(f"{table}_")}
 
-    srid_point = f"ST_SetSRID(ST_MakePoint(500020, 3400020), {store_srid()})"
+
+def test_identify_and_statistics_on_a_city_plan_only_its_partitions(cities: Engine) -> None:
+    from core import divisions
+    from core.settings import store_srid
+    from gis.analysis import identify
+
     with cities.connect() as conn:
         conn.execute(text("ANALYZE"))
-        # a point identified in its city, a within on a city, statistics by a city division
-        at_point = _explain(
-            conn,
-            f"SELECT code FROM building t WHERE t.city_code = :city AND ST_DWithin(t.footprint, {srid_point}, 1)",
-            {"city": "4201"},
+        # identify at a point: the point's city first, then the pick in that city's partitions
+        at = {"x": 500020.0, "y": 3400020.0, "srid": store_srid()}
+        city = conn.execute(identify._CITY_AT, at).scalar_one()
+        assert city == "4201"
+        picked = _explain(conn, identify._PICK_IN_CITY.text, at | {"city": city})
+        for table in ("building", "pipeline", "pipe_node"):
+            assert _of(table, picked) == {f"{table}_4201"}
+        assert identify.pick(conn, Point(at["x"], at["y"])) == ("buildings", "B4201")
+        # identify by id: the building and its units in the building's city only
+        answer = _explain(conn, identify._answer_sql("buildings"), {"id": "B4202", "d": 10.0, "city": "4202"})
+        assert _of("building", answer) == {"building_4202"}
+        assert _of("house_unit", answer) == {"house_unit_4202"}
+        assert identify.identify(conn, "buildings", "B4202", False)["house_units"]["units"] == 1
+        # statistics by a city (or a division below it)
+        for division in ("4201", "420101", "420100000000"):
+            where = f"t.division_code LIKE :division_like AND {divisions.city_condition('building', division)}"
+            stats = _explain(conn, f"SELECT count(*) FROM building t WHERE {where}", {"division_like": "4201%"})
+            assert stats == {"building_4201"}
+        # a single city's data (no city): only the default partition
+        none = _explain(
+            conn, identify._PICK_IN_CITY.text, {"x": 600020.0, "y": 3400020.0, "srid": store_srid(), "city": ""}
         )
-        assert at_point == {"building_4201"}
-        within = _explain(
-            conn,
-            f"SELECT count(*) FROM pipeline t WHERE t.city_code = :city AND ST_Intersects(t.geom, ST_Buffer({srid_point}, 500))",
-            {"city": "4202"},
-        )
-        assert within == {"pipeline_4202"}
-        stats = _explain(
-            conn,
-            "SELECT count(*) FROM building t WHERE t.division_code LIKE :division_like "
-            "AND t.city_code = left(:division_like, 4)",
-            {"division_like": "4201%"},
-        )
-        assert stats == {"building_4201"}
-        # identify by id: the units of the building read in the building's city only (run-time pruning)
-        plan = conn.execute(
-            text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_answer_sql('buildings')}"), {"id": "B4201", "d": 10.0}
-        ).scalar_one()
-        assert "house_unit_4202" not in str(plan) or "Subplans Removed" in str(plan)
+        assert _of("building", none) == {"building_default"}
 
 
 def test_statistics_by_division_prune_to_the_city(cities: Engine) -> None:

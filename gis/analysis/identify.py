@@ -8,7 +8,7 @@ from functools import lru_cache
 from shapely import Point
 from sqlalchemy import Connection, TextClause, text
 
-from core import layers
+from core import divisions, layers
 from core.errors import NotFound, UserError
 from core.registry import registry
 from gis.analysis import inputs, records
@@ -21,19 +21,40 @@ MAX_BENEATH_M = 200.0
 # Open alarms this close to a construction site or a D-grade building show in its answer.
 ALARMS_NEAR_M = 50.0
 
-# One statement: the first layer (in PICK_ORDER) with a feature within its tolerance; the branches
-# after a hit are never run.
-_PICK = text(
-    " UNION ALL ".join(
-        f"""(SELECT '{c.name}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
+# Layers whose table is partitioned by city (migration 0022): a statement names the city (``:city``), so
+# the planner plans only that city's partition, not every city's (planning over a province's partitions
+# costs more than the lookup).
+IN_CITIES = frozenset(c.name for c in registry().layers if c.base_table in divisions.CITY_PARTITIONED)
+
+
+def _in_city(layer: str, by_city: bool) -> str:
+    return " AND t.city_code = :city" if by_city and layer in IN_CITIES else ""
+
+
+def _pick_sql(by_city: bool) -> TextClause:
+    """One statement: the first layer (in PICK_ORDER) with a feature within its tolerance (``by_city``: in
+    the city ``:city`` where the layer is partitioned by city); the branches after a hit are never run."""
+    return text(
+        " UNION ALL ".join(
+            f"""(SELECT '{c.name}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
               WHERE {layers.overlaps_sql(c, f"ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})")}
                 AND ST_DWithin({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})
+                {_in_city(c.name, by_city)}
               ORDER BY ST_Distance({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column}
               LIMIT 1)"""
-        for c in registry().pick_order()
-        for tol in (c.pick.tolerance_m,)  # type: ignore[union-attr]
+            for c in registry().pick_order()
+            for tol in (c.pick.tolerance_m,)  # type: ignore[union-attr]
+        )
+        + " LIMIT 1"
     )
-    + " LIMIT 1"
+
+
+_PICK = _pick_sql(by_city=False)
+_PICK_IN_CITY = _pick_sql(by_city=True)
+# The city a point lies in ('' outside every city, as rows with no city).
+_CITY_AT = text(
+    """SELECT coalesce((SELECT left(d.code, 4) FROM division d WHERE d.level = 2
+         AND ST_Intersects(d.geom, ST_SetSRID(ST_MakePoint(:x, :y), :srid)) ORDER BY d.code LIMIT 1), '')"""
 )
 
 
@@ -75,7 +96,7 @@ _LINKED: dict[str, dict[str, str]] = {
         "safety": "json_build_object('grade', t.safety_grade, 'last_inspection', t.last_inspection)",
         "house_units": """(SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(h.residents), 0),
                                   'area_m2', COALESCE(sum(h.area_m2), 0))
-                             FROM house_unit h WHERE h.city_code = t.city_code AND h.building_code = t.code)""",
+                             FROM house_unit h WHERE h.city_code = :city AND h.building_code = t.code)""",
         "project": records.project_sql(_PROJECT_OF["buildings"]),
         "alarms": _alarms_near_sql("t.footprint", "t.safety_grade = 'D'"),
     },
@@ -124,7 +145,7 @@ def _answer_sql(layer: str) -> str:
     if layer in _WITH_BENEATH:
         parts["beneath"] = _beneath_sql(layers.geom_sql(c))
     fields = ", ".join(f"'{name}', {sql}" for name, sql in parts.items())
-    return f"SELECT json_build_object({fields}) FROM {c.from_clause} WHERE t.{c.id_column} = :id"
+    return f"SELECT json_build_object({fields}) FROM {c.from_clause} WHERE t.{c.id_column} = :id{_in_city(layer, True)}"
 
 
 _ANSWER = {layer: text(_answer_sql(layer)) for layer in IDENTIFIABLE}
@@ -140,8 +161,11 @@ def _answer_writing(layer: str, write: str) -> TextClause:
 
 
 def pick(conn: Connection, at: Point) -> tuple[str, str]:
-    """The layer and id of the feature at a store-CRS point (buildings first), or a 404."""
-    row = conn.execute(_PICK, {"x": at.x, "y": at.y, "srid": inputs.srid()}).first()
+    """The layer and id of the feature at a store-CRS point (buildings first), or a 404: looked for in the
+    point's city first, then (a feature of the next city within its tolerance of a border) everywhere."""
+    params = {"x": at.x, "y": at.y, "srid": inputs.srid()}
+    params["city"] = conn.execute(_CITY_AT, params).scalar_one()
+    row = conn.execute(_PICK_IN_CITY, params).first() or conn.execute(_PICK, params).first()
     if row is None:
         raise NotFound("nothing mapped at this point: click on a building, pipe, site or parcel")
     return row.layer, row.id
@@ -167,6 +191,12 @@ def identify(
     collection = registry().layer(layer)
     key = layers.feature_id(collection, fid)
     params = {"id": key, "d": float(distance_m)}
+    if layer in IN_CITIES:
+        # the feature's city from the key's own index, so the answer plans one city's partitions
+        city_sql = f"SELECT t.city_code FROM {collection.from_clause} WHERE t.{collection.id_column} = :id"
+        params["city"] = conn.execute(text(city_sql), params).scalar()
+        if params["city"] is None:
+            raise NotFound(f"{layer} has no feature {fid!r}")
     statement = _ANSWER[layer]
     if write_if_people is not None:
         statement = _answer_writing(layer, write_if_people[0])
@@ -185,7 +215,7 @@ def _names_people_sql(layer: str) -> str | None:
     if layer not in _PROJECT_OF:
         return None
     c = registry().layer(layer)
-    return f"""EXISTS (SELECT 1 FROM {c.from_clause} WHERE t.{c.id_column} = :id
+    return f"""EXISTS (SELECT 1 FROM {c.from_clause} WHERE t.{c.id_column} = :id{_in_city(layer, True)}
                           AND {records.names_people_sql(_PROJECT_OF[layer])})"""
 
 

@@ -44,10 +44,10 @@ CREATE FUNCTION city_of(g geometry) RETURNS varchar(4) LANGUAGE sql STABLE PARAL
   SELECT city_of_division(division_at(g))
 $$;
 
--- A row is routed to its partition before this runs, and PostgreSQL refuses a BEFORE INSERT trigger that
--- changes the partition key: an insert keeps the city its writer gave ('' for none; one that differs from
--- the division's is put right by city_rows_check after the statement), an update follows the division
--- (the row moves partition).
+-- 0014's, and on the tables partitioned by city (TG_ARGV[1] = 'city') their city. A row is routed to its
+-- partition before this runs, and PostgreSQL refuses a BEFORE INSERT trigger that changes the partition
+-- key: an insert keeps the city its writer gave ('' for none; one that differs from the division's is put
+-- right by city_rows_check after the statement), an update follows the division (the row moves partition).
 CREATE OR REPLACE FUNCTION division_assign() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   _new geometry;
@@ -58,13 +58,17 @@ BEGIN
     IF NEW.division_code IS NULL THEN
       NEW.division_code := division_at(_new);
     END IF;
-    NEW.city_code := coalesce(NEW.city_code, '');
+    IF TG_NARGS > 1 THEN
+      NEW.city_code := coalesce(NEW.city_code, '');
+    END IF;
   ELSE
     EXECUTE format('SELECT ($1).%I', TG_ARGV[0]) USING OLD INTO _old;
     IF NEW.division_code IS NOT DISTINCT FROM OLD.division_code AND _new IS DISTINCT FROM _old THEN
       NEW.division_code := division_at(_new);
     END IF;
-    NEW.city_code := city_of_division(NEW.division_code);
+    IF TG_NARGS > 1 THEN
+      NEW.city_code := city_of_division(NEW.division_code);
+    END IF;
   END IF;
   RETURN NEW;
 END $$;
@@ -303,7 +307,7 @@ def _triggers() -> None:
     for table, geom in GEOMETRY.items():
         op.execute(
             f"CREATE TRIGGER division_assign BEFORE INSERT OR UPDATE OF {geom}, division_code, city_code ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION division_assign('{geom}')"
+            f" FOR EACH ROW EXECUTE FUNCTION division_assign('{geom}', 'city')"
         )
     op.execute(
         "CREATE TRIGGER city_house_unit BEFORE INSERT OR UPDATE OF building_code, city_code ON house_unit"
