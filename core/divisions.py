@@ -114,11 +114,11 @@ def assign(conn: Connection, tables: Iterable[str] | None = None, *, every: bool
                   WHERE t.{key} = found.key RETURNING 1)
             SELECT count(*) FROM u"""
         counts[table] = conn.execute(text(sql)).scalar_one()
-        if table in CITY_PARTITIONED:  # rows a bulk load wrote with its triggers set aside move to their city
+        if table in CITY_PARTITIONED:  # rows written without their city (a bulk load's, triggers set aside) move to it
             conn.execute(
                 text(
-                    f"UPDATE {table} SET city_code = city_of_division(division_code) "
-                    "WHERE city_code <> city_of_division(division_code)"
+                    f"UPDATE {table} SET city_code = left(division_code, 4) "
+                    "WHERE division_code IS NOT NULL AND city_code <> left(division_code, 4)"
                 )
             )
     if "enterprise" in chosen:

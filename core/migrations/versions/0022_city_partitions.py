@@ -18,10 +18,10 @@ depends_on = None
 
 # Table: its key, and the SQL (alias ``n``, a written row) of the city a row belongs to.
 TABLES = {
-    "building": ("code", "city_of_division(n.division_code)"),
-    "house_unit": ("id", "coalesce((SELECT b.city_code FROM building b WHERE b.code = n.building_code), '')"),
-    "pipe_node": ("id", "city_of_division(n.division_code)"),
-    "pipeline": ("id", "city_of_division(n.division_code)"),
+    "building": ("code", "coalesce(left(n.division_code, 4), n.city_code)"),
+    "house_unit": ("id", "coalesce((SELECT b.city_code FROM building b WHERE b.code = n.building_code), n.city_code)"),
+    "pipe_node": ("id", "coalesce(left(n.division_code, 4), n.city_code)"),
+    "pipeline": ("id", "coalesce(left(n.division_code, 4), n.city_code)"),
 }
 GEOMETRY = {"building": "footprint", "pipe_node": "geom", "pipeline": "geom"}
 # The references into the partitioned tables (a foreign key needs a unique index on the key alone):
@@ -48,6 +48,8 @@ $$;
 -- partition before this runs, and PostgreSQL refuses a BEFORE INSERT trigger that changes the partition
 -- key: an insert keeps the city its writer gave ('' for none; one that differs from the division's is put
 -- right by city_rows_check after the statement), an update follows the division (the row moves partition).
+-- A row without a division (none found, or its code cleared to be assigned again) keeps its city: moving
+-- it would insert it into the other partition, whose BEFORE INSERT trigger would assign it at once.
 CREATE OR REPLACE FUNCTION division_assign() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   _new geometry;
@@ -67,7 +69,7 @@ BEGIN
       NEW.division_code := division_at(_new);
     END IF;
     IF TG_NARGS > 1 THEN
-      NEW.city_code := city_of_division(NEW.division_code);
+      NEW.city_code := coalesce(left(NEW.division_code, 4), NEW.city_code);
     END IF;
   END IF;
   RETURN NEW;
@@ -358,7 +360,7 @@ def upgrade() -> None:
     for table in TABLES:
         op.execute(f"DROP TRIGGER IF EXISTS division_assign ON {table}")
         op.execute(f"ALTER TABLE {table} ADD COLUMN city_code varchar(4) NOT NULL DEFAULT ''")
-        op.execute(f"UPDATE {table} n SET city_code = {TABLES[table][1]}")
+        op.execute(f"UPDATE {table} n SET city_code = {TABLES[table][1]} WHERE {TABLES[table][1]} <> ''")
     remade = {table: _set_aside(table, partitioned=True) for table in TABLES}
     for table in TABLES:
         _create(table, partitioned=True)
