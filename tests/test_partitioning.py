@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -212,91 +213,111 @@ def test_a_temporary_table_of_the_application_cannot_stand_in_for_the_chain(data
         assert audit_chain.verify(conn).ok
 
 
-# Buildings, house units, pipes and nodes by city (migration 0022), on a database of their own: two cities
+# Buildings, house units, pipes and nodes by city (migration 0022), on databases of their own: two cities
 # (4201, 4202) side by side in the store CRS, and rows outside both (no city: the default partition).
 CITIES = {"4201": (500000, 3400000), "4202": (501000, 3400000)}
+OUTSIDE = (600000, 3400000)
+TABLES = ("building", "house_unit", "pipe_node", "pipeline")
 
 
-def _square(x: float, y: float, side: float, srid: int) -> str:
-    return f"ST_GeomFromText('POLYGON(({x} {y},{x + side} {y},{x + side} {y + side},{x} {y + side},{x} {y}))', {srid})"
+def _square(x: float, y: float, side: float) -> str:
+    from core.settings import store_srid
+
+    ring = f"{x} {y},{x + side} {y},{x + side} {y + side},{x} {y + side},{x} {y}"
+    return f"ST_GeomFromText('POLYGON(({ring}))', {store_srid()})"
+
+
+def _point(x: float, y: float) -> str:
+    from core.settings import store_srid
+
+    return f"ST_SetSRID(ST_MakePoint({x}, {y}, 0), {store_srid()})"
+
+
+def _building(conn, code: str, x: float, y: float, **columns: str) -> None:
+    names = ", ".join(["code", "floors_below", "footprint", *columns])
+    values = ", ".join([f"'{code}'", "0", _square(x, y, 10), *(f"'{v}'" for v in columns.values())])
+    conn.execute(text(f"INSERT INTO building ({names}) VALUES ({values})"))
+
+
+def _unit(conn, unit: str, building: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents)"
+            " VALUES (:u, :b, '101', 1, 80, 2)"
+        ),
+        {"u": unit, "b": building},
+    )
+
+
+def _populate(conn) -> None:
+    """The province, its two cities, and in each city and outside them a building with a unit, two nodes
+    and a pipe between them."""
+    conn.execute(
+        text(
+            "INSERT INTO division (code, level, name, geom) "
+            f"VALUES ('420000000000', 1, 'P', ST_Multi({_square(500000, 3400000, 2000)}))"
+        )
+    )
+    for city, (x, y) in CITIES.items():
+        conn.execute(
+            text(
+                "INSERT INTO division (code, parent_code, level, name, geom) VALUES "
+                f"('{city}00000000', '420000000000', 2, 'C{city}', ST_Multi({_square(x, y, 1000)}))"
+            )
+        )
+    for tag, (x, y) in {**CITIES, "none": OUTSIDE}.items():
+        _building(conn, f"B{tag}", x + 10, y + 10)
+        _unit(conn, f"U{tag}", f"B{tag}")
+        for node, dx in (("a", 100), ("b", 200)):
+            conn.execute(
+                text(
+                    "INSERT INTO pipe_node (id, utility, kind, is_open, geom)"
+                    f" VALUES ('N{tag}{node}', 'water', 'valve', true, {_point(x + dx, y + 50)})"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO pipeline (id, utility, depth_ref, status, from_node, to_node, geom) VALUES "
+                f"('P{tag}', 'water', 'top', 'in_service', 'N{tag}a', 'N{tag}b', "
+                f"ST_MakeLine({_point(x + 100, y + 50)}, {_point(x + 200, y + 50)}))"
+            )
+        )
+
+
+def _rows(conn) -> dict[str, list[tuple]]:
+    """Every row of the four tables (without the city), in key order."""
+    keys = {"building": "code", "house_unit": "id", "pipe_node": "id", "pipeline": "id"}
+    return {
+        table: [
+            tuple(v for k, v in row._mapping.items() if k != "city_code")
+            for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))
+        ]
+        for table, key in keys.items()
+    }
 
 
 @pytest.fixture(scope="module")
-def cities(server_url: str):
-    """A database at 0021 with a building, a unit, two nodes and a pipe in each city and outside them,
-    then converted to 0022 with its rows; the owner's engine."""
-    from core.settings import store_srid
-
+def cities(server_url: str) -> Iterator[Engine]:
+    """A database at 0021 with :func:`_populate`'s rows, converted in place to 0022; the owner's engine."""
     name = f"cim_city_{uuid.uuid4().hex[:8]}"
     _, owner_url = create_owned_database(server_url, name)
     engine = create_engine(owner_url)
-    srid = store_srid()
-    with settings_for(owner_url):
-        migrate.upgrade(engine, "0021")
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    f"INSERT INTO division (code, level, name, geom) VALUES ('420000000000', 1, 'P', "
-                    f"ST_Multi({_square(500000, 3400000, 2000, srid)}))"
-                )
-            )
-            for city, (x, y) in CITIES.items():
-                conn.execute(
-                    text(
-                        f"INSERT INTO division (code, parent_code, level, name, geom) VALUES "
-                        f"('{city}00000000', '420000000000', 2, 'C{city}', ST_Multi({_square(x, y, 1000, srid)}))"
-                    )
-                )
-            for city, (x, y) in {**CITIES, "": (600000, 3400000)}.items():
-                tag = city or "none"
-                conn.execute(
-                    text(
-                        f"INSERT INTO building (code, floors_below, footprint) VALUES ('B{tag}', 0, {_square(x + 10, y + 10, 20, srid)})"
-                    )
-                )
-                conn.execute(
-                    text(
-                        f"INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) "
-                        f"VALUES ('U{tag}', 'B{tag}', '101', 1, 80, 0)"
-                    )
-                )
-                for n, dx in (("a", 100), ("b", 200)):
-                    conn.execute(
-                        text(
-                            f"INSERT INTO pipe_node (id, utility, kind, is_open, geom) VALUES "
-                            f"('N{tag}{n}', 'water', 'valve', true, ST_SetSRID(ST_MakePoint({x + dx}, {y + 50}, 0), {srid}))"
-                        )
-                    )
-                conn.execute(
-                    text(
-                        f"INSERT INTO pipeline (id, utility, depth_ref, status, from_node, to_node, geom) VALUES "
-                        f"('P{tag}', 'water', 'top', 'in_service', 'N{tag}a', 'N{tag}b', ST_SetSRID(ST_MakeLine(ST_MakePoint({x + 100}, {y + 50}, 0), "
-                        f"ST_MakePoint({x + 200}, {y + 50}, 0)), {srid}))"
-                    )
-                )
-        migrate.upgrade(engine)
-        try:
+    try:
+        with settings_for(owner_url):
+            migrate.upgrade(engine, "0021")
+            with engine.begin() as conn:
+                _populate(conn)
+            migrate.upgrade(engine)
             yield engine
-        finally:
-            engine.dispose()
-            drop_database(server_url, name)
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)
 
 
 def _where(conn, table: str, key: str, value: str) -> str:
-    return conn.execute(
-        text(f"SELECT tableoid::regclass::text FROM {table} WHERE {key} = :v"), {"v": value}
-    ).scalar_one()
-
-
-def test_conversion_puts_each_row_in_its_city(cities: Engine) -> None:
-    with cities.connect() as conn:
-        for tag in ("4201", "4202"):
-            assert _where(conn, "building", "code", f"B{tag}") == f"city_partitions.building_{tag}"
-            assert _where(conn, "house_unit", "id", f"U{tag}") == f"city_partitions.house_unit_{tag}"
-            assert _where(conn, "pipe_node", "id", f"N{tag}a") == f"city_partitions.pipe_node_{tag}"
-            assert _where(conn, "pipeline", "id", f"P{tag}") == f"city_partitions.pipeline_{tag}"
-        assert _where(conn, "building", "code", "Bnone") == "city_partitions.building_default"
-        assert _where(conn, "house_unit", "id", "Unone") == "city_partitions.house_unit_default"
+    """The partition holding the row."""
+    sql = f"SELECT tableoid::regclass::text FROM {table} WHERE {key} = :v"
+    return conn.execute(text(sql), {"v": value}).scalar_one().removeprefix("city_partitions.")
 
 
 def _of(table: str, relations: set[str]) -> set[str]:
@@ -304,9 +325,21 @@ def _of(table: str, relations: set[str]) -> set[str]:
     return {r for r in relations if r.startswith(f"{table}_")}
 
 
+def test_conversion_puts_each_row_in_its_city(cities: Engine) -> None:
+    with cities.connect() as conn:
+        for tag in CITIES:
+            assert _where(conn, "building", "code", f"B{tag}") == f"building_{tag}"
+            assert _where(conn, "house_unit", "id", f"U{tag}") == f"house_unit_{tag}"
+            assert _where(conn, "pipe_node", "id", f"N{tag}a") == f"pipe_node_{tag}"
+            assert _where(conn, "pipeline", "id", f"P{tag}") == f"pipeline_{tag}"
+        assert _where(conn, "building", "code", "Bnone") == "building_default"
+        assert _where(conn, "house_unit", "id", "Unone") == "house_unit_default"
+
+
 def test_identify_and_statistics_on_a_city_plan_only_its_partitions(cities: Engine) -> None:
     from core import divisions
     from core.settings import store_srid
+    from gis.analysis import divisions as statistics
     from gis.analysis import identify
 
     with cities.connect() as conn:
@@ -324,100 +357,63 @@ def test_identify_and_statistics_on_a_city_plan_only_its_partitions(cities: Engi
         assert _of("building", answer) == {"building_4202"}
         assert _of("house_unit", answer) == {"house_unit_4202"}
         assert identify.identify(conn, "buildings", "B4202", False)["house_units"]["units"] == 1
-        # statistics by a city (or a division below it)
+        # statistics by a city or a division below it
         for division in ("4201", "420101", "420100000000"):
             where = f"t.division_code LIKE :division_like AND {divisions.city_condition('building', division)}"
             stats = _explain(conn, f"SELECT count(*) FROM building t WHERE {where}", {"division_like": "4201%"})
             assert stats == {"building_4201"}
-        # a single city's data (no city): only the default partition
-        none = _explain(
-            conn, identify._PICK_IN_CITY.text, {"x": 600020.0, "y": 3400020.0, "srid": store_srid(), "city": ""}
-        )
-        assert _of("building", none) == {"building_default"}
-
-
-def test_statistics_by_division_prune_to_the_city(cities: Engine) -> None:
-    from gis.analysis import divisions as stats
-
-    with cities.connect() as conn:
-        answer = stats.statistics(conn, "4201", None)
-        assert answer["total"]["buildings"] == 1 and answer["total"]["pipelines"] == 1
+        total = statistics.statistics(conn, "4201", None)["total"]
+        assert (total["buildings"], total["pipelines"]) == (1, 1)
+        # a point outside every city (a single city's store): the default partition only
+        outside = {"x": OUTSIDE[0] + 20.0, "y": OUTSIDE[1] + 20.0, "srid": store_srid(), "city": ""}
+        assert _of("building", _explain(conn, identify._PICK_IN_CITY.text, outside)) == {"building_default"}
+        assert identify.pick(conn, Point(outside["x"], outside["y"])) == ("buildings", "Bnone")
 
 
 def test_a_row_whose_city_changes_moves_with_its_units(cities: Engine) -> None:
-    from core.settings import store_srid
-
     x, y = CITIES["4202"]
     with cities.begin() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO building (code, floors_below, footprint) VALUES ('Bmove', 0, {_square(500500, 3400500, 10, store_srid())})"
-            )
+        _building(conn, "Bmove", 500500, 3400500)
+        _unit(conn, "Umove", "Bmove")
+        assert (_where(conn, "building", "code", "Bmove"), _where(conn, "house_unit", "id", "Umove")) == (
+            "building_4201",
+            "house_unit_4201",
         )
-        conn.execute(
-            text(
-                "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) VALUES ('Umove', 'Bmove', '1', 1, 50, 0)"
-            )
+        conn.execute(text(f"UPDATE building SET footprint = {_square(x + 500, y + 500, 10)} WHERE code = 'Bmove'"))
+        assert (_where(conn, "building", "code", "Bmove"), _where(conn, "house_unit", "id", "Umove")) == (
+            "building_4202",
+            "house_unit_4202",
         )
-        assert _where(conn, "building", "code", "Bmove") == "city_partitions.building_4201"
-        assert _where(conn, "house_unit", "id", "Umove") == "city_partitions.house_unit_4201"
-        conn.execute(
-            text(f"UPDATE building SET footprint = {_square(x + 500, y + 500, 10, store_srid())} WHERE code = 'Bmove'")
-        )
-        assert _where(conn, "building", "code", "Bmove") == "city_partitions.building_4202"
-        assert _where(conn, "house_unit", "id", "Umove") == "city_partitions.house_unit_4202"
         row = conn.execute(text("SELECT city_code, division_code FROM building WHERE code = 'Bmove'")).one()
-        assert row == ("4202", "420200000000")
+        assert tuple(row) == ("4202", "420200000000")
         conn.execute(text("DELETE FROM building WHERE code = 'Bmove'"))
 
 
-def test_a_writer_giving_the_wrong_city_is_put_right(cities: Engine) -> None:
-    from core.settings import store_srid
-
+def test_a_writer_giving_no_or_the_wrong_city_is_put_right(cities: Engine) -> None:
     with cities.begin() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO building (code, city_code, floors_below, footprint) VALUES ('Bwrong', '4202', 0, {_square(500600, 3400600, 10, store_srid())})"
-            )
-        )
-        assert _where(conn, "building", "code", "Bwrong") == "city_partitions.building_4201"
-        conn.execute(text("DELETE FROM building WHERE code = 'Bwrong'"))
+        _building(conn, "Bwrong", 500600, 3400600, city_code="4202")
+        _building(conn, "Bnocity", 500650, 3400650)
+        _unit(conn, "Unocity", "Bwrong")
+        assert _where(conn, "building", "code", "Bwrong") == "building_4201"
+        assert _where(conn, "building", "code", "Bnocity") == "building_4201"
+        assert _where(conn, "house_unit", "id", "Unocity") == "house_unit_4201"
+        conn.execute(text("DELETE FROM building WHERE code IN ('Bwrong', 'Bnocity')"))
 
 
 def test_code_is_unique_across_cities(cities: Engine) -> None:
-    from core.settings import store_srid
-
     x, y = CITIES["4202"]
     with pytest.raises(DBAPIError, match="already in another city"), cities.begin() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO building (code, floors_below, footprint) VALUES ('B4201', 0, {_square(x + 300, y + 300, 10, store_srid())})"
-            )
-        )
+        _building(conn, "B4201", x + 300, y + 300)
 
 
 def test_references_are_checked_and_deletes_cascade(cities: Engine) -> None:
-    from core.settings import store_srid
-
     with pytest.raises(DBAPIError, match="is not a building"), cities.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) VALUES ('Ux', 'nope', '1', 1, 1, 0)"
-            )
-        )
+        _unit(conn, "Ux", "nope")
     with pytest.raises(DBAPIError, match="still referenced"), cities.begin() as conn:
         conn.execute(text("DELETE FROM pipe_node WHERE id = 'N4201a'"))
     with cities.begin() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO building (code, floors_below, footprint) VALUES ('Bgone', 0, {_square(500700, 3400700, 10, store_srid())})"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents) VALUES ('Ugone', 'Bgone', '1', 1, 1, 0)"
-            )
-        )
+        _building(conn, "Bgone", 500700, 3400700)
+        _unit(conn, "Ugone", "Bgone")
         conn.execute(
             text(
                 "INSERT INTO safety_appraisal (appraisal_no, building_code, appraised_on, grade) "
@@ -425,10 +421,9 @@ def test_references_are_checked_and_deletes_cascade(cities: Engine) -> None:
             )
         )
         conn.execute(text("DELETE FROM building WHERE code = 'Bgone'"))
-        assert conn.execute(text("SELECT count(*) FROM house_unit WHERE building_code = 'Bgone'")).scalar_one() == 0
-        assert (
-            conn.execute(text("SELECT count(*) FROM safety_appraisal WHERE building_code = 'Bgone'")).scalar_one() == 0
-        )
+        for table in ("house_unit", "safety_appraisal"):
+            sql = f"SELECT count(*) FROM {table} WHERE building_code = 'Bgone'"
+            assert conn.execute(text(sql)).scalar_one() == 0
 
 
 def test_upsert_reimport_is_a_no_op(cities: Engine) -> None:
@@ -438,44 +433,40 @@ def test_upsert_reimport_is_a_no_op(cities: Engine) -> None:
     from gis.importers.write import upsert
 
     x, y = CITIES["4202"]
-    rows = [
-        {
-            "code": "Bimport",
-            "floors_below": 0,
-            "height_m": 9.0,
-            "footprint": Polygon([(x + 800, y + 800), (x + 810, y + 800), (x + 810, y + 810)]),
-        }
-    ]
+    square = Polygon([(x + 800, y + 800), (x + 810, y + 800), (x + 810, y + 810)])
+    rows = [{"code": "Bimport", "floors_below": 0, "height_m": 9.0, "footprint": square}]
+    answers = []
     with cities.connect() as conn:
-        before = None
         for _ in range(2):
             with Session(bind=conn) as session:
                 upsert(session, "building", "code", rows, ("footprint",))
                 session.commit()
-            found = conn.execute(
-                text("SELECT tableoid::regclass::text, count(*) OVER () FROM building WHERE code = 'Bimport'")
-            ).one()
-            assert found == ("city_partitions.building_4202", 1)
-            before = before or found
-        assert found == before
+            answers.append(
+                conn.execute(
+                    text(
+                        "SELECT tableoid::regclass::text, city_code, division_code, height_m, count(*) OVER ()"
+                        " FROM building WHERE code = 'Bimport'"
+                    )
+                ).one()
+            )
+    assert answers[0] == answers[1] == ("city_partitions.building_4202", "4202", "420200000000", 9.0, 1)
 
 
 def test_a_city_division_written_makes_its_partitions(cities: Engine) -> None:
-    from core.settings import store_srid
-
     with cities.begin() as conn:
+        _building(conn, "Bnew", 700000, 3400000, division_code="420300000001")
+        assert _where(conn, "building", "code", "Bnew") == "building_default"
         conn.execute(
             text(
-                f"INSERT INTO building (code, division_code, floors_below, footprint) VALUES ('Bnew', '420300000001', 0, {_square(700000, 3400000, 10, store_srid())})"
+                "INSERT INTO division (code, parent_code, level, name)"
+                " VALUES ('420300000000', '420000000000', 2, 'C4203')"
             )
         )
-        assert _where(conn, "building", "code", "Bnew") == "city_partitions.building_default"
-        conn.execute(
-            text(
-                "INSERT INTO division (code, parent_code, level, name) VALUES ('420300000000', '420000000000', 2, 'C4203')"
-            )
-        )
-        assert _where(conn, "building", "code", "Bnew") == "city_partitions.building_4203"
+        assert _where(conn, "building", "code", "Bnew") == "building_4203"
+        partitions = conn.execute(
+            text("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_4203' AND relkind = 'r'")
+        ).scalar_one()
+        assert partitions == len(TABLES)
 
 
 def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None:
@@ -484,15 +475,23 @@ def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None
     engine = create_engine(owner_url)
     try:
         with settings_for(owner_url):
+            migrate.upgrade(engine, "0021")
+            with engine.begin() as conn:
+                _populate(conn)
+                before = _rows(conn)
             migrate.upgrade(engine)
             migrate.downgrade(engine, "0021")
             with engine.connect() as conn:
+                assert _rows(conn) == before
                 kinds = conn.execute(
-                    text(
-                        "SELECT relkind FROM pg_class WHERE relname IN ('building', 'house_unit', 'pipeline', 'pipe_node')"
-                    )
+                    text("SELECT DISTINCT relkind FROM pg_class WHERE relname = ANY(:t)"), {"t": list(TABLES)}
                 ).scalars()
                 assert set(kinds) == {"r"}
+                references = (
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid::regclass::text = ANY(:t)"
+                )
+                foreign = conn.execute(text(references), {"t": list(TABLES)}).scalar_one()
+                assert foreign == 5  # units, appraisals and sensors to buildings, pipes' two ends to nodes
             migrate.upgrade(engine)
     finally:
         engine.dispose()
