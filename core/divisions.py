@@ -78,11 +78,12 @@ def condition(column_sql: str, division: str | None) -> tuple[str, dict[str, str
 
 
 def city_condition(table: str, division: str | None) -> str:
-    """SQL (alias ``t``, bound to ``:division_like`` as :func:`condition`) that lets the planner keep only the
-    city's partition of a table partitioned by city when ``division`` is a city or below; else TRUE."""
+    """SQL (alias ``t``) that keeps only the city's partition of a table partitioned by city when
+    ``division`` is a city or below, else TRUE. The city is written in as a literal (digits, checked by
+    :func:`prefix`): the plan, generic or not, then holds that partition alone."""
     if division is None or table not in CITY_PARTITIONED or len(prefix(division)) < 4:
         return "TRUE"
-    return "t.city_code = left(:division_like, 4)"
+    return f"t.city_code = '{prefix(division)[:4]}'"
 
 
 def group_key(column_sql: str, level_number: int) -> str:

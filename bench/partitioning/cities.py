@@ -9,7 +9,9 @@ On each, in turns (the same machine noise for both): identify at a point (``gis.
 then ``identify``, as ``GET /query/identify?lon=&lat=`` runs them) at random building centres, identify by
 id (``?layer=buildings&id=``), a within over a 300 m square inside one city (``gis.analysis.within``) and the
 statistics of one city (``gis.analysis.divisions.statistics``); p50 and p99 of the per-call times on one
-connection in autocommit with psycopg's prepared statements, as the API's read pool. The flat database is
+connection in autocommit with psycopg's prepared statements, as the API's read pool, after a first
+unmeasured pass of the same calls (each statement prepared, as in a running server); the partitioned
+database also on a connection with ``max_parallel_workers_per_gather = 0``. The flat database is
 asked by the identify and statistics modules as they were before 0022 (read from git: the parent of the
 commit that added the migration), the partitioned one by today's. Writes its section of
 bench/partitioning/RESULTS.md.
@@ -43,6 +45,8 @@ SIDE_M = 2000.0
 SPACING_M = 40.0
 X0, Y0 = 500000.0, 3400000.0
 HEADING = "# Buildings, house units, pipes and nodes: flat against partitioned by city"
+# The flat database, the partitioned one, and the partitioned one on connections without parallel workers.
+KINDS = ("flat", "part", "serial")
 
 
 def _origin(city: int) -> tuple[float, float]:
@@ -150,7 +154,10 @@ def _calls(
 
     rng = random.Random(7)
     across = int(SIDE_M // SPACING_M) - 1
-    at_point, by_id, areas, stats = [], [], [], []
+    at_point: list[Callable[[Connection], object]] = []
+    by_id: list[Callable[[Connection], object]] = []
+    areas: list[Callable[[Connection], object]] = []
+    stats: list[Callable[[Connection], object]] = []
     for _ in range(count):
         city, i = rng.randrange(cities), rng.randrange(per_city)
         x, y = _origin(city)
@@ -188,7 +195,7 @@ def main() -> None:
     srid = store_srid()
     names = {kind: f"cim_bench_city_{kind}_{uuid.uuid4().hex[:6]}" for kind in ("flat", "part")}
     engines = {kind: create_engine(create_database(server, name)) for kind, name in names.items()}
-    times: dict[str, dict[str, list[float]]] = {"flat": {}, "part": {}}
+    times: dict[str, dict[str, list[float]]] = {kind: {} for kind in KINDS}
     try:
         for engine in engines.values():
             migrate.upgrade(engine, "0021")
@@ -203,20 +210,26 @@ def main() -> None:
             ).scalar_one()
         from gis.analysis import divisions, identify
 
-        modules = {
-            "flat": (_before_0022("gis.analysis.identify"), _before_0022("gis.analysis.divisions")),
-            "part": (identify, divisions),
-        }
+        before = (_before_0022("gis.analysis.identify"), _before_0022("gis.analysis.divisions"))
+        modules = {"flat": before, "part": (identify, divisions), "serial": (identify, divisions)}
         calls = {kind: _calls(args.cities, args.per_city, args.calls, srid, *modules[kind]) for kind in modules}
-        conns = {kind: e.connect().execution_options(isolation_level="AUTOCOMMIT") for kind, e in engines.items()}
+        serial = create_engine(engines["part"].url, connect_args={"options": "-c max_parallel_workers_per_gather=0"})
+        conns = {
+            kind: engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            for kind, engine in (("flat", engines["flat"]), ("part", engines["part"]), ("serial", serial))
+        }
         for measure in calls["part"]:
-            for kind in times:
+            for n in range(args.calls):  # a first pass: each statement prepared, as in a running server
+                for kind in KINDS:
+                    calls[kind][measure][n](conns[kind])
+            for kind in KINDS:
                 times[kind][measure] = []
             for n in range(args.calls):
-                for kind in ("flat", "part") if n % 2 == 0 else ("part", "flat"):
+                for kind in KINDS if n % 2 == 0 else KINDS[::-1]:
                     times[kind][measure].append(_timed(conns[kind], calls[kind][measure][n]))
         for conn in conns.values():
             conn.close()
+        serial.dispose()
         with engines["part"].connect() as conn:
             rows = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
     finally:
@@ -226,7 +239,7 @@ def main() -> None:
             drop_database(server, name)
 
     def p(kind: str, measure: str, q: int) -> float:
-        values = sorted(times[kind][measure][5:])  # the first calls prepare the statements
+        values = sorted(times[kind][measure])
         return values[len(values) // 2] if q == 50 else statistics.quantiles(values, n=100)[q - 1]
 
     lines = [
@@ -237,14 +250,15 @@ def main() -> None:
         f"{partitions} partitions per table (the cities and the default); {args.calls} calls of each kind; run "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the shared 2-core machine (other work running).",
         "",
-        "| call | flat p50 ms | partitioned p50 ms | p50 partitioned / flat | flat p99 ms | partitioned p99 ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| call | p50 ms: flat | partitioned | partitioned / flat | partitioned, no parallel workers "
+        "| p99 ms: flat | partitioned | partitioned, no parallel workers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for measure in calls["part"]:
         flat50, part50 = p("flat", measure, 50), p("part", measure, 50)
         lines.append(
-            f"| {measure} | {flat50:.2f} | {part50:.2f} | {part50 / flat50:.2f} "
-            f"| {p('flat', measure, 99):.2f} | {p('part', measure, 99):.2f} |"
+            f"| {measure} | {flat50:.2f} | {part50:.2f} | {part50 / flat50:.2f} | {p('serial', measure, 50):.2f} "
+            f"| {p('flat', measure, 99):.2f} | {p('part', measure, 99):.2f} | {p('serial', measure, 99):.2f} |"
         )
     lines += ["", f"Conversion in place (0021 → 0022) of {rows:,} buildings with their rows: {convert_s:.1f} s.", ""]
     write_section(Path(__file__).parent / "RESULTS.md", HEADING, lines)

@@ -3,6 +3,7 @@ and what lies beneath it."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from shapely import Point
@@ -21,10 +22,21 @@ MAX_BENEATH_M = 200.0
 # Open alarms this close to a construction site or a D-grade building show in its answer.
 ALARMS_NEAR_M = 50.0
 
-# Layers whose table is partitioned by city (migration 0022): a statement names the city (``:city``), so
-# the planner plans only that city's partition, not every city's (planning over a province's partitions
-# costs more than the lookup).
+# Layers whose table is partitioned by city (migration 0022): a statement names the city (``:city``, written
+# in as a literal by :func:`_in`), so its plan holds only that city's partitions, not every city's.
 IN_CITIES = frozenset(c.name for c in registry().layers if c.base_table in divisions.CITY_PARTITIONED)
+
+
+@lru_cache(maxsize=256)
+def _in(statement: TextClause, city: str) -> TextClause:
+    """The statement with ``:city`` written in as the literal city: one statement per city, each pruned
+    when it is planned, so the plan that psycopg's prepared statement keeps (PostgreSQL's generic plan,
+    chosen after 5 runs) is that city's alone and is not planned again. With the city as a parameter
+    instead, the generic plan holds every partition and costs more than planning anew, so each run
+    would be planned again (~1 ms)."""
+    if not re.fullmatch(r"[0-9]{4}|", city):
+        raise ValueError(f"city {city!r} is not a 4-digit city code")
+    return text(re.sub(r":city\b", f"'{city}'", statement.text))
 
 
 def _in_city(layer: str, by_city: bool) -> str:
@@ -149,6 +161,11 @@ def _answer_sql(layer: str) -> str:
 
 
 _ANSWER = {layer: text(_answer_sql(layer)) for layer in IDENTIFIABLE}
+_CITY_OF = {
+    c.name: text(f"SELECT t.city_code FROM {c.from_clause} WHERE t.{c.id_column} = :id")
+    for c in registry().layers
+    if c.name in IN_CITIES
+}
 
 
 @lru_cache(maxsize=32)
@@ -164,8 +181,8 @@ def pick(conn: Connection, at: Point) -> tuple[str, str]:
     """The layer and id of the feature at a store-CRS point (buildings first), or a 404: looked for in the
     point's city first, then (a feature of the next city within its tolerance of a border) everywhere."""
     params = {"x": at.x, "y": at.y, "srid": inputs.srid()}
-    params["city"] = conn.execute(_CITY_AT, params).scalar_one()
-    row = conn.execute(_PICK_IN_CITY, params).first() or conn.execute(_PICK, params).first()
+    city = conn.execute(_CITY_AT, params).scalar_one()
+    row = conn.execute(_in(_PICK_IN_CITY, city), params).first() or conn.execute(_PICK, params).first()
     if row is None:
         raise NotFound("nothing mapped at this point: click on a building, pipe, site or parcel")
     return row.layer, row.id
@@ -191,16 +208,16 @@ def identify(
     collection = registry().layer(layer)
     key = layers.feature_id(collection, fid)
     params = {"id": key, "d": float(distance_m)}
-    if layer in IN_CITIES:
-        # the feature's city from the key's own index, so the answer plans one city's partitions
-        city_sql = f"SELECT t.city_code FROM {collection.from_clause} WHERE t.{collection.id_column} = :id"
-        params["city"] = conn.execute(text(city_sql), params).scalar()
-        if params["city"] is None:
-            raise NotFound(f"{layer} has no feature {fid!r}")
     statement = _ANSWER[layer]
     if write_if_people is not None:
         statement = _answer_writing(layer, write_if_people[0])
         params |= write_if_people[1]
+    if layer in IN_CITIES:
+        # the feature's city from the key's own index, so the answer plans one city's partitions
+        city = conn.execute(_CITY_OF[layer], params).scalar()
+        if city is None:
+            raise NotFound(f"{layer} has no feature {fid!r}")
+        statement = _in(statement, city)
     found = conn.execute(statement, params).scalar()
     if found is None:
         raise NotFound(f"{layer} has no feature {fid!r}")
