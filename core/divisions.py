@@ -26,6 +26,18 @@ CODED = {
     "emergency_event": ("id", "t.location"),
 }
 LEVEL_NUMBERS = {name: number for number, name in LEVELS.items()}
+# The tables partitioned by city (migration 0022) and their geometry column; a house unit (also
+# partitioned) lies in its building's city, which triggers keep.
+CITY_PARTITIONED = {"building": "footprint", "pipeline": "geom", "pipe_node": "geom"}
+
+
+def city_sql(geometry_sql: str, division_sql: str | None = None) -> str:
+    """SQL of the city (partition key) a row written with this geometry (and division code, when the
+    writer gives one) lies in, for the writer to give in its statement: a row routed to the wrong city
+    is moved after the statement, which costs a second write."""
+    if division_sql is None:
+        return f"city_of({geometry_sql})"
+    return f"city_of_division(coalesce({division_sql}, division_at({geometry_sql})))"
 
 
 def level_of(code: str) -> int:
@@ -65,6 +77,15 @@ def condition(column_sql: str, division: str | None) -> tuple[str, dict[str, str
     return f"{column_sql} LIKE :division_like", {"division_like": prefix(division) + "%"}
 
 
+def city_condition(table: str, division: str | None) -> str:
+    """SQL (alias ``t``) that keeps only the city's partition of a table partitioned by city when
+    ``division`` is a city or below, else TRUE. The city is written in as a literal (digits, checked by
+    :func:`prefix`): the plan, generic or not, then holds that partition alone."""
+    if division is None or table not in CITY_PARTITIONED or len(prefix(division)) < 4:
+        return "TRUE"
+    return f"t.city_code = '{prefix(division)[:4]}'"
+
+
 def group_key(column_sql: str, level_number: int) -> str:
     """SQL of the 12-digit code of the ``level_number`` division a row's code lies in."""
     return f"rpad(left({column_sql}, {PREFIX_DIGITS[level_number]}), 12, '0')"
@@ -84,14 +105,23 @@ def assign(conn: Connection, tables: Iterable[str] | None = None, *, every: bool
     for table in chosen:
         key, geom = CODED[table]
         missing = "TRUE" if every else "t.division_code IS NULL"
+        city = ", city_code = left(found.code, 4)" if table in CITY_PARTITIONED else ""
         # Driven by the divisions, each one's boundary tested against the rows its box meets through the
         # table's GiST index (PostGIS keeps the boundary prepared across them): ~30x a lookup per row.
         sql = f"""WITH found AS (SELECT DISTINCT ON (t.{key}) t.{key} AS key, d.code FROM division d
                 JOIN {table} t ON d.geom && {geom} AND ST_Intersects(d.geom, ST_PointOnSurface(ST_Force2D({geom})))
                 WHERE {missing} ORDER BY t.{key}, d.level DESC, d.code),
-            u AS (UPDATE {table} t SET division_code = found.code FROM found WHERE t.{key} = found.key RETURNING 1)
+            u AS (UPDATE {table} t SET division_code = found.code{city} FROM found
+                  WHERE t.{key} = found.key RETURNING 1)
             SELECT count(*) FROM u"""
         counts[table] = conn.execute(text(sql)).scalar_one()
+        if table in CITY_PARTITIONED:  # rows written without their city (a bulk load's, triggers set aside) move to it
+            conn.execute(
+                text(
+                    f"UPDATE {table} SET city_code = left(division_code, 4) "
+                    "WHERE division_code IS NOT NULL AND city_code <> left(division_code, 4)"
+                )
+            )
     if "enterprise" in chosen:
         by_name = """WITH u AS (UPDATE enterprise e SET division_code = d.code FROM division d
             WHERE e.division_code IS NULL AND e.location IS NULL AND d.level = 3 AND d.name = e.district

@@ -118,7 +118,9 @@ def _set_aside_checks(conn: Connection, tables: tuple[str, ...]) -> list[str]:
     ).all()
     indexes = conn.execute(
         text(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            # a partitioned table's index made again on its partitions too (not ON ONLY the table)
+            "SELECT i.indexrelid::regclass::text, replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ') "
+            "FROM pg_index i "
             "WHERE i.indrelid::regclass::text = ANY(:tables) "
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
         ),

@@ -78,7 +78,16 @@ def test_reload_keeps_bim_models_and_their_projects(own_database):
         projects = conn.execute(text("SELECT count(*) FROM project")).scalar_one()
         # the kept project comes on top of the new city's own, unless the new city has the same code
         assert projects in (counts["project"], counts["project"] + 1)
+        # the checks set aside for the load are back: foreign keys, and the references kept by triggers
+        # into the tables partitioned by city (migration 0022), enabled
         foreign_keys = conn.execute(
-            text("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = 'house_unit'")
+            text("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = 'building'")
         ).scalar_one()
-        assert foreign_keys == 1
+        assert foreign_keys == 3
+        references = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'house_unit'::regclass"
+                " AND tgname LIKE 'city_reference%' AND tgenabled = 'O'"
+            )
+        ).scalar_one()
+        assert references == 2

@@ -23,13 +23,16 @@ def test_upgrade_downgrade_upgrade(server_url: str) -> None:
         assert "procrastinate_jobs" in tables
         with engine.connect() as conn:
             gist = conn.execute(
-                text("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexdef ILIKE '%USING gist%'")
+                text(
+                    "SELECT count(*) FROM pg_indexes WHERE schemaname IN ('public', 'city_partitions')"
+                    " AND indexdef ILIKE '%USING gist%'"
+                )
             ).scalar_one()
             geometry_columns = conn.execute(
                 text("SELECT (SELECT count(*) FROM geometry_columns) + (SELECT count(*) FROM raster_columns)")
             ).scalar_one()
             roles = conn.execute(text("SELECT array_agg(name ORDER BY name) FROM role")).scalar_one()
-        assert gist == geometry_columns  # a GiST index on every geometry and raster column
+        assert gist == geometry_columns  # a GiST index on every geometry and raster column (and city partition)
         assert roles == sorted(ROLES)
 
         migrate.downgrade(engine)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from shapely import Point
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -209,3 +211,288 @@ def test_a_temporary_table_of_the_application_cannot_stand_in_for_the_chain(data
         mine = conn.execute(text("SELECT id FROM audit_log WHERE username = 'partition-test' AND action = 'temp'"))
         assert mine.scalar_one() == newest
         assert audit_chain.verify(conn).ok
+
+
+# Buildings, house units, pipes and nodes by city (migration 0022), on databases of their own: two cities
+# (4201, 4202) side by side in the store CRS, and rows outside both (no city: the default partition).
+CITIES = {"4201": (500000, 3400000), "4202": (501000, 3400000)}
+OUTSIDE = (600000, 3400000)
+TABLES = ("building", "house_unit", "pipe_node", "pipeline")
+
+
+def _square(x: float, y: float, side: float) -> str:
+    from core.settings import store_srid
+
+    ring = f"{x} {y},{x + side} {y},{x + side} {y + side},{x} {y + side},{x} {y}"
+    return f"ST_GeomFromText('POLYGON(({ring}))', {store_srid()})"
+
+
+def _point(x: float, y: float) -> str:
+    from core.settings import store_srid
+
+    return f"ST_SetSRID(ST_MakePoint({x}, {y}, 0), {store_srid()})"
+
+
+def _building(conn, code: str, x: float, y: float, **columns: str) -> None:
+    names = ", ".join(["code", "floors_below", "footprint", *columns])
+    values = ", ".join([f"'{code}'", "0", _square(x, y, 10), *(f"'{v}'" for v in columns.values())])
+    conn.execute(text(f"INSERT INTO building ({names}) VALUES ({values})"))
+
+
+def _unit(conn, unit: str, building: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO house_unit (id, building_code, unit_no, floor, area_m2, residents)"
+            " VALUES (:u, :b, '101', 1, 80, 2)"
+        ),
+        {"u": unit, "b": building},
+    )
+
+
+def _populate(conn) -> None:
+    """The province, its two cities, and in each city and outside them a building with a unit, two nodes
+    and a pipe between them."""
+    conn.execute(
+        text(
+            "INSERT INTO division (code, level, name, geom) "
+            f"VALUES ('420000000000', 1, 'P', ST_Multi({_square(500000, 3400000, 2000)}))"
+        )
+    )
+    for city, (x, y) in CITIES.items():
+        conn.execute(
+            text(
+                "INSERT INTO division (code, parent_code, level, name, geom) VALUES "
+                f"('{city}00000000', '420000000000', 2, 'C{city}', ST_Multi({_square(x, y, 1000)}))"
+            )
+        )
+    for tag, (x, y) in {**CITIES, "none": OUTSIDE}.items():
+        _building(conn, f"B{tag}", x + 10, y + 10)
+        _unit(conn, f"U{tag}", f"B{tag}")
+        for node, dx in (("a", 100), ("b", 200)):
+            conn.execute(
+                text(
+                    "INSERT INTO pipe_node (id, utility, kind, is_open, geom)"
+                    f" VALUES ('N{tag}{node}', 'water', 'valve', true, {_point(x + dx, y + 50)})"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO pipeline (id, utility, depth_ref, status, from_node, to_node, geom) VALUES "
+                f"('P{tag}', 'water', 'top', 'in_service', 'N{tag}a', 'N{tag}b', "
+                f"ST_MakeLine({_point(x + 100, y + 50)}, {_point(x + 200, y + 50)}))"
+            )
+        )
+
+
+def _rows(conn) -> dict[str, list[tuple]]:
+    """Every row of the four tables (without the city), in key order."""
+    keys = {"building": "code", "house_unit": "id", "pipe_node": "id", "pipeline": "id"}
+    return {
+        table: [
+            tuple(v for k, v in row._mapping.items() if k != "city_code")
+            for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))
+        ]
+        for table, key in keys.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def cities(server_url: str) -> Iterator[Engine]:
+    """A database at 0021 with :func:`_populate`'s rows, converted in place to 0022; the owner's engine."""
+    name = f"cim_city_{uuid.uuid4().hex[:8]}"
+    _, owner_url = create_owned_database(server_url, name)
+    engine = create_engine(owner_url)
+    try:
+        with settings_for(owner_url):
+            migrate.upgrade(engine, "0021")
+            with engine.begin() as conn:
+                _populate(conn)
+            migrate.upgrade(engine)
+            yield engine
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)
+
+
+def _where(conn, table: str, key: str, value: str) -> str:
+    """The partition holding the row."""
+    sql = f"SELECT tableoid::regclass::text FROM {table} WHERE {key} = :v"
+    return conn.execute(text(sql), {"v": value}).scalar_one().removeprefix("city_partitions.")
+
+
+def _of(table: str, relations: set[str]) -> set[str]:
+    """The partitions of ``table`` among the relations a plan reads."""
+    return {r for r in relations if r.startswith(f"{table}_")}
+
+
+def test_conversion_puts_each_row_in_its_city(cities: Engine) -> None:
+    with cities.connect() as conn:
+        for tag in CITIES:
+            assert _where(conn, "building", "code", f"B{tag}") == f"building_{tag}"
+            assert _where(conn, "house_unit", "id", f"U{tag}") == f"house_unit_{tag}"
+            assert _where(conn, "pipe_node", "id", f"N{tag}a") == f"pipe_node_{tag}"
+            assert _where(conn, "pipeline", "id", f"P{tag}") == f"pipeline_{tag}"
+        assert _where(conn, "building", "code", "Bnone") == "building_default"
+        assert _where(conn, "house_unit", "id", "Unone") == "house_unit_default"
+
+
+def test_identify_and_statistics_on_a_city_plan_only_its_partitions(cities: Engine) -> None:
+    from core import divisions
+    from core.settings import store_srid
+    from gis.analysis import divisions as statistics
+    from gis.analysis import identify
+
+    with cities.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        # identify at a point: the point's city first, then the pick in that city's partitions
+        at = {"x": 500020.0, "y": 3400020.0, "srid": store_srid()}
+        city = conn.execute(identify._CITY_AT, at).scalar_one()
+        assert city == "4201"
+        picked = _explain(conn, identify._PICK_IN_CITY.text, at | {"city": city})
+        for table in ("building", "pipeline", "pipe_node"):
+            assert _of(table, picked) == {f"{table}_4201"}
+        assert identify.pick(conn, Point(at["x"], at["y"])) == ("buildings", "B4201")
+        # identify by id: the building and its units in the building's city only
+        answer = _explain(conn, identify._answer_sql("buildings"), {"id": "B4202", "d": 10.0, "city": "4202"})
+        assert _of("building", answer) == {"building_4202"}
+        assert _of("house_unit", answer) == {"house_unit_4202"}
+        assert identify.identify(conn, "buildings", "B4202", False)["house_units"]["units"] == 1
+        # statistics by a city or a division below it
+        for division in ("4201", "420101", "420100000000"):
+            where = f"t.division_code LIKE :division_like AND {divisions.city_condition('building', division)}"
+            stats = _explain(conn, f"SELECT count(*) FROM building t WHERE {where}", {"division_like": "4201%"})
+            assert stats == {"building_4201"}
+        total = statistics.statistics(conn, "4201", None)["total"]
+        assert (total["buildings"], total["pipelines"]) == (1, 1)
+        # a point outside every city (a single city's store): the default partition only
+        outside = {"x": OUTSIDE[0] + 20.0, "y": OUTSIDE[1] + 20.0, "srid": store_srid(), "city": ""}
+        assert _of("building", _explain(conn, identify._PICK_IN_CITY.text, outside)) == {"building_default"}
+        assert identify.pick(conn, Point(outside["x"], outside["y"])) == ("buildings", "Bnone")
+
+
+def test_a_row_whose_city_changes_moves_with_its_units(cities: Engine) -> None:
+    x, y = CITIES["4202"]
+    with cities.begin() as conn:
+        _building(conn, "Bmove", 500500, 3400500)
+        _unit(conn, "Umove", "Bmove")
+        assert (_where(conn, "building", "code", "Bmove"), _where(conn, "house_unit", "id", "Umove")) == (
+            "building_4201",
+            "house_unit_4201",
+        )
+        conn.execute(text(f"UPDATE building SET footprint = {_square(x + 500, y + 500, 10)} WHERE code = 'Bmove'"))
+        assert (_where(conn, "building", "code", "Bmove"), _where(conn, "house_unit", "id", "Umove")) == (
+            "building_4202",
+            "house_unit_4202",
+        )
+        row = conn.execute(text("SELECT city_code, division_code FROM building WHERE code = 'Bmove'")).one()
+        assert tuple(row) == ("4202", "420200000000")
+        conn.execute(text("DELETE FROM building WHERE code = 'Bmove'"))
+
+
+def test_a_writer_giving_no_or_the_wrong_city_is_put_right(cities: Engine) -> None:
+    with cities.begin() as conn:
+        _building(conn, "Bwrong", 500600, 3400600, city_code="4202")
+        _building(conn, "Bnocity", 500650, 3400650)
+        _unit(conn, "Unocity", "Bwrong")
+        assert _where(conn, "building", "code", "Bwrong") == "building_4201"
+        assert _where(conn, "building", "code", "Bnocity") == "building_4201"
+        assert _where(conn, "house_unit", "id", "Unocity") == "house_unit_4201"
+        conn.execute(text("DELETE FROM building WHERE code IN ('Bwrong', 'Bnocity')"))
+
+
+def test_code_is_unique_across_cities(cities: Engine) -> None:
+    x, y = CITIES["4202"]
+    with pytest.raises(DBAPIError, match="already in another city"), cities.begin() as conn:
+        _building(conn, "B4201", x + 300, y + 300)
+
+
+def test_references_are_checked_and_deletes_cascade(cities: Engine) -> None:
+    with pytest.raises(DBAPIError, match="is not a building"), cities.begin() as conn:
+        _unit(conn, "Ux", "nope")
+    with pytest.raises(DBAPIError, match="still referenced"), cities.begin() as conn:
+        conn.execute(text("DELETE FROM pipe_node WHERE id = 'N4201a'"))
+    with cities.begin() as conn:
+        _building(conn, "Bgone", 500700, 3400700)
+        _unit(conn, "Ugone", "Bgone")
+        conn.execute(
+            text(
+                "INSERT INTO safety_appraisal (appraisal_no, building_code, appraised_on, grade) "
+                "VALUES ('Agone', 'Bgone', '2024-01-01', 'B')"
+            )
+        )
+        conn.execute(text("DELETE FROM building WHERE code = 'Bgone'"))
+        for table in ("house_unit", "safety_appraisal"):
+            sql = f"SELECT count(*) FROM {table} WHERE building_code = 'Bgone'"
+            assert conn.execute(text(sql)).scalar_one() == 0
+
+
+def test_upsert_reimport_is_a_no_op(cities: Engine) -> None:
+    from shapely import Polygon
+    from sqlalchemy.orm import Session
+
+    from gis.importers.write import upsert
+
+    x, y = CITIES["4202"]
+    square = Polygon([(x + 800, y + 800), (x + 810, y + 800), (x + 810, y + 810)])
+    rows = [{"code": "Bimport", "floors_below": 0, "height_m": 9.0, "footprint": square}]
+    answers = []
+    with cities.connect() as conn:
+        for _ in range(2):
+            with Session(bind=conn) as session:
+                upsert(session, "building", "code", rows, ("footprint",))
+                session.commit()
+            answers.append(
+                conn.execute(
+                    text(
+                        "SELECT tableoid::regclass::text, city_code, division_code, height_m, count(*) OVER ()"
+                        " FROM building WHERE code = 'Bimport'"
+                    )
+                ).one()
+            )
+    assert answers[0] == answers[1] == ("city_partitions.building_4202", "4202", "420200000000", 9.0, 1)
+
+
+def test_a_city_division_written_makes_its_partitions(cities: Engine) -> None:
+    with cities.begin() as conn:
+        _building(conn, "Bnew", 700000, 3400000, division_code="420300000001")
+        assert _where(conn, "building", "code", "Bnew") == "building_default"
+        conn.execute(
+            text(
+                "INSERT INTO division (code, parent_code, level, name)"
+                " VALUES ('420300000000', '420000000000', 2, 'C4203')"
+            )
+        )
+        assert _where(conn, "building", "code", "Bnew") == "building_4203"
+        partitions = conn.execute(
+            text("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_4203' AND relkind = 'r'")
+        ).scalar_one()
+        assert partitions == len(TABLES)
+
+
+def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None:
+    name = f"cim_city_{uuid.uuid4().hex[:8]}"
+    _, owner_url = create_owned_database(server_url, name)
+    engine = create_engine(owner_url)
+    try:
+        with settings_for(owner_url):
+            migrate.upgrade(engine, "0021")
+            with engine.begin() as conn:
+                _populate(conn)
+                before = _rows(conn)
+            migrate.upgrade(engine)
+            migrate.downgrade(engine, "0021")
+            with engine.connect() as conn:
+                assert _rows(conn) == before
+                kinds = conn.execute(
+                    text("SELECT DISTINCT relkind FROM pg_class WHERE relname = ANY(:t)"), {"t": list(TABLES)}
+                ).scalars()
+                assert set(kinds) == {"r"}
+                references = (
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid::regclass::text = ANY(:t)"
+                )
+                foreign = conn.execute(text(references), {"t": list(TABLES)}).scalar_one()
+                assert foreign == 5  # units, appraisals and sensors to buildings, pipes' two ends to nodes
+            migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)

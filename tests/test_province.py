@@ -5,6 +5,7 @@ over the generated province, or SQL that does not read the division codes)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -193,7 +194,8 @@ def test_prefix_index_serves_the_filter(province) -> None:
         plan = "\n".join(
             conn.execute(text("EXPLAIN SELECT count(*) FROM building WHERE division_code LIKE '4201%'")).scalars()
         )
-    assert "ix_building_division_code" in plan
+    # the prefix index (on a city-partitioned table, each partition's copy of ix_building_division_code)
+    assert re.search(r"Index Scan on (ix_building_division_code|building_\w*division_code_idx)", plan), plan
 
 
 def test_assigned_on_insert_and_by_the_command(province) -> None:

@@ -27,9 +27,12 @@ from sqlalchemy import Engine, create_engine, text
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.partitioning.results import write_section  # noqa: E402
+
 MONTHS = 24
 BATCH = 500
 START = datetime(2024, 1, 1, tzinfo=UTC)
+HEADING = "# Audit log: flat against partitioned by month"
 
 
 def _month(k: int) -> datetime:
@@ -121,7 +124,7 @@ def main() -> None:
             drop_database(server, name)
     flat, part = result["flat"], result["part"]
     lines = [
-        "# Audit log: flat against partitioned by month",
+        HEADING,
         "",
         f"Method: the docstring of `bench/partitioning/audit.py`; {args.rows:,} rows over {MONTHS} months, "
         f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the shared 2-core machine (other work running).",
@@ -141,7 +144,7 @@ def main() -> None:
         f"Conversion in place (0020 → 0021) of the flat database's {args.rows:,} rows: {convert_s:.1f} s.",
         "",
     ]
-    (Path(__file__).parent / "RESULTS.md").write_text("\n".join(lines))
+    write_section(Path(__file__).parent / "RESULTS.md", HEADING, lines)
     print("\n".join(lines))
 
 

@@ -17,7 +17,7 @@ from core.models.base import (
     search_index,
     search_order_indexes,
 )
-from core.models.divisions import division_column, division_index
+from core.models.divisions import city_column, city_partitioned, division_column, division_index
 from core.models.records import _in
 
 
@@ -65,7 +65,9 @@ class Building(Base):
         CheckConstraint(_in("safety_grade", vocab.codes("grades_safety")), name="safety_grade"),
         search_index("building"),
         *search_order_indexes("building", "code"),
+        *city_partitioned("building", "code"),
     )
+    city_code: Mapped[str] = city_column()
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     address: Mapped[str | None] = mapped_column(Text)
     search_text, search_grams = search_columns("search_norm(address)")
@@ -86,9 +88,14 @@ class Building(Base):
 
 
 class HouseUnit(Base):
+    """A house unit, in its building's city; ``building_code`` is a reference kept by triggers (a delete
+    of the building takes its units along), as a foreign key cannot point into the city partitions."""
+
     __tablename__ = "house_unit"
+    __table_args__ = city_partitioned("house_unit", "id")
+    city_code: Mapped[str] = city_column()
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    building_code: Mapped[str] = mapped_column(ForeignKey("building.code", ondelete="CASCADE"), index=True)
+    building_code: Mapped[str] = mapped_column(String(32), index=True)
     unit_no: Mapped[str] = mapped_column(String(16))
     floor: Mapped[int] = mapped_column(Integer)
     area_m2: Mapped[float] = mapped_column(Float)

@@ -51,6 +51,19 @@ def division_column() -> Mapped[str | None]:
     return mapped_column(String(12))
 
 
+def city_column() -> Mapped[str]:
+    """The city a row lies in (partition key, migration 0022): its division code's first 4 digits, '' for
+    none (a house unit: its building's). Writers give it in the statement (``city_of(geom)``); a row given
+    another city is moved to its own after the statement."""
+    return mapped_column(String(4), primary_key=True, server_default="")
+
+
+def city_partitioned(table: str, key: str) -> tuple[Index, dict[str, str]]:
+    """The index on a city-partitioned table's own key (its lookups without a city) and the table's
+    partitioning by city."""
+    return Index(f"ix_{table}_{key}", key), {"postgresql_partition_by": "LIST (city_code)"}
+
+
 def division_index(table: str) -> Index:
     """The prefix-matching index over a table's ``division_code`` (``LIKE '42%'`` under any collation)."""
     return Index(f"ix_{table}_division_code", "division_code", postgresql_ops={"division_code": "varchar_pattern_ops"})

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
 from core.models.base import Base, geom_column
-from core.models.divisions import division_column, division_index
+from core.models.divisions import city_column, city_partitioned, division_column, division_index
 from core.models.records import _in
 
 UTILITIES = vocab.codes("utilities")
@@ -32,14 +32,17 @@ SENSOR_KINDS = vocab.codes("sensor_kinds")
 class Pipeline(Base):
     """A pipe segment between two nodes. ``geom`` is the 3D axis with orthometric heights;
     ``depth_m`` is the cover depth from the ground to the pipe's top (``depth_ref='top'``)
-    or to its axis (``'axis'``)."""
+    or to its axis (``'axis'``). ``from_node`` and ``to_node`` are references kept by triggers (a node
+    still referred to is not deleted), as a foreign key cannot point into the city partitions."""
 
     __tablename__ = "pipeline"
     __table_args__ = (
         division_index("pipeline"),
         CheckConstraint(_in("utility", UTILITIES), name="utility"),
         CheckConstraint("depth_ref IN ('top', 'axis')", name="depth_ref"),
+        *city_partitioned("pipeline", "id"),
     )
+    city_code: Mapped[str] = city_column()
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     utility: Mapped[str] = mapped_column(String(12), index=True)
     material: Mapped[str | None] = mapped_column(String(24))
@@ -47,8 +50,8 @@ class Pipeline(Base):
     pressure_class: Mapped[str | None] = mapped_column(String(16))
     depth_m: Mapped[float | None] = mapped_column(Float)
     depth_ref: Mapped[str] = mapped_column(String(4), default="top")
-    from_node: Mapped[str | None] = mapped_column(ForeignKey("pipe_node.id"), index=True)
-    to_node: Mapped[str | None] = mapped_column(ForeignKey("pipe_node.id"), index=True)
+    from_node: Mapped[str | None] = mapped_column(String(40), index=True)
+    to_node: Mapped[str | None] = mapped_column(String(40), index=True)
     owner: Mapped[str | None] = mapped_column(Text)
     install_year: Mapped[int | None] = mapped_column(Integer)
     survey_source: Mapped[str | None] = mapped_column(Text)
@@ -65,7 +68,9 @@ class PipeNode(Base):
         division_index("pipe_node"),
         CheckConstraint(_in("utility", UTILITIES), name="utility"),
         CheckConstraint(_in("kind", NODE_KINDS), name="kind"),
+        *city_partitioned("pipe_node", "id"),
     )
+    city_code: Mapped[str] = city_column()
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     utility: Mapped[str] = mapped_column(String(12), index=True)
     kind: Mapped[str] = mapped_column(String(12), index=True)
@@ -119,7 +124,8 @@ class Sensor(Base):
     compartment_id: Mapped[str | None] = mapped_column(
         ForeignKey("tunnel_compartment.id", ondelete="CASCADE"), index=True
     )
-    building_code: Mapped[str | None] = mapped_column(ForeignKey("building.code", ondelete="CASCADE"), index=True)
+    # A reference kept by triggers (migration 0022): a building's delete takes its sensors along.
+    building_code: Mapped[str | None] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     unit: Mapped[str] = mapped_column(String(8))
     alarm_above: Mapped[float | None] = mapped_column(Float)

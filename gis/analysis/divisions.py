@@ -37,13 +37,15 @@ MEASURES: dict[str, tuple[str, dict[str, str]]] = {
 COUNTS = tuple(name for _, aggregates in MEASURES.values() for name in aggregates)
 
 
-def _table_sql(table: str, geom: str, aggregates: dict[str, str], where: str, key: str, scoped: bool) -> str:
+def _table_sql(
+    table: str, geom: str, aggregates: dict[str, str], where: str, key: str, scoped: bool, division: str | None
+) -> str:
     zone = f"coalesce(z.zone_srid, {store_srid()})"
     columns = ", ".join(f"{sql.format(zone=zone)} AS {name}" for name, sql in aggregates.items())
     scope = f" AND {districts.condition(geom)}" if scoped else ""
     return f"""SELECT {key} AS code, {columns} FROM {table} t
       LEFT JOIN division z ON z.code = rpad(left(t.division_code, 4), 12, '0') AND z.level = 2
-     WHERE {where}{scope} GROUP BY 1"""
+     WHERE {where} AND {div.city_condition(table, division)}{scope} GROUP BY 1"""
 
 
 def statistics(
@@ -67,7 +69,7 @@ def statistics(
     where, params = div.condition("t.division_code", division)
     where = f"t.division_code IS NOT NULL AND {where}"
     key = div.group_key("t.division_code", level)
-    parts = {t: _table_sql(t, g, a, where, key, scope is not None) for t, (g, a) in MEASURES.items()}
+    parts = {t: _table_sql(t, g, a, where, key, scope is not None, division) for t, (g, a) in MEASURES.items()}
     ctes = ",\n".join(f"m_{t} AS ({sql})" for t, sql in parts.items())
     codes = " UNION ".join(f"SELECT code FROM m_{t}" for t in MEASURES)
     joins = " ".join(f"LEFT JOIN m_{t} USING (code)" for t in MEASURES)

@@ -3,12 +3,13 @@ and what lies beneath it."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from shapely import Point
 from sqlalchemy import Connection, TextClause, text
 
-from core import layers
+from core import divisions, layers
 from core.errors import NotFound, UserError
 from core.registry import registry
 from gis.analysis import inputs, records
@@ -21,19 +22,51 @@ MAX_BENEATH_M = 200.0
 # Open alarms this close to a construction site or a D-grade building show in its answer.
 ALARMS_NEAR_M = 50.0
 
-# One statement: the first layer (in PICK_ORDER) with a feature within its tolerance; the branches
-# after a hit are never run.
-_PICK = text(
-    " UNION ALL ".join(
-        f"""(SELECT '{c.name}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
+# Layers whose table is partitioned by city (migration 0022): a statement names the city (``:city``, written
+# in as a literal by :func:`_in`), so its plan holds only that city's partitions, not every city's.
+IN_CITIES = frozenset(c.name for c in registry().layers if c.base_table in divisions.CITY_PARTITIONED)
+
+
+@lru_cache(maxsize=256)
+def _in(statement: TextClause, city: str) -> TextClause:
+    """The statement with ``:city`` written in as the literal city: one statement per city, each pruned
+    when it is planned, so the plan that psycopg's prepared statement keeps (PostgreSQL's generic plan,
+    chosen after 5 runs) is that city's alone and is not planned again. With the city as a parameter
+    instead, the generic plan holds every partition and costs more than planning anew, so each run
+    would be planned again (~1 ms)."""
+    if not re.fullmatch(r"[0-9]{4}|", city):
+        raise ValueError(f"city {city!r} is not a 4-digit city code")
+    return text(re.sub(r":city\b", f"'{city}'", statement.text))
+
+
+def _in_city(layer: str, by_city: bool) -> str:
+    return " AND t.city_code = :city" if by_city and layer in IN_CITIES else ""
+
+
+def _pick_sql(by_city: bool) -> TextClause:
+    """One statement: the first layer (in PICK_ORDER) with a feature within its tolerance (``by_city``: in
+    the city ``:city`` where the layer is partitioned by city); the branches after a hit are never run."""
+    return text(
+        " UNION ALL ".join(
+            f"""(SELECT '{c.name}' AS layer, t.{c.id_column}::text AS id FROM {c.from_clause}
               WHERE {layers.overlaps_sql(c, f"ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})")}
                 AND ST_DWithin({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid), {tol})
+                {_in_city(c.name, by_city)}
               ORDER BY ST_Distance({layers.geom_sql(c)}, ST_SetSRID(ST_MakePoint(:x, :y), :srid)), t.{c.id_column}
               LIMIT 1)"""
-        for c in registry().pick_order()
-        for tol in (c.pick.tolerance_m,)  # type: ignore[union-attr]
+            for c in registry().pick_order()
+            for tol in (c.pick.tolerance_m,)  # type: ignore[union-attr]
+        )
+        + " LIMIT 1"
     )
-    + " LIMIT 1"
+
+
+_PICK = _pick_sql(by_city=False)
+_PICK_IN_CITY = _pick_sql(by_city=True)
+# The city a point lies in ('' outside every city, as rows with no city).
+_CITY_AT = text(
+    """SELECT coalesce((SELECT left(d.code, 4) FROM division d WHERE d.level = 2
+         AND ST_Intersects(d.geom, ST_SetSRID(ST_MakePoint(:x, :y), :srid)) ORDER BY d.code LIMIT 1), '')"""
 )
 
 
@@ -75,7 +108,7 @@ _LINKED: dict[str, dict[str, str]] = {
         "safety": "json_build_object('grade', t.safety_grade, 'last_inspection', t.last_inspection)",
         "house_units": """(SELECT json_build_object('units', count(*), 'residents', COALESCE(sum(h.residents), 0),
                                   'area_m2', COALESCE(sum(h.area_m2), 0))
-                             FROM house_unit h WHERE h.building_code = t.code)""",
+                             FROM house_unit h WHERE h.city_code = :city AND h.building_code = t.code)""",
         "project": records.project_sql(_PROJECT_OF["buildings"]),
         "alarms": _alarms_near_sql("t.footprint", "t.safety_grade = 'D'"),
     },
@@ -124,10 +157,15 @@ def _answer_sql(layer: str) -> str:
     if layer in _WITH_BENEATH:
         parts["beneath"] = _beneath_sql(layers.geom_sql(c))
     fields = ", ".join(f"'{name}', {sql}" for name, sql in parts.items())
-    return f"SELECT json_build_object({fields}) FROM {c.from_clause} WHERE t.{c.id_column} = :id"
+    return f"SELECT json_build_object({fields}) FROM {c.from_clause} WHERE t.{c.id_column} = :id{_in_city(layer, True)}"
 
 
 _ANSWER = {layer: text(_answer_sql(layer)) for layer in IDENTIFIABLE}
+_CITY_OF = {
+    c.name: text(f"SELECT t.city_code FROM {c.from_clause} WHERE t.{c.id_column} = :id")
+    for c in registry().layers
+    if c.name in IN_CITIES
+}
 
 
 @lru_cache(maxsize=32)
@@ -140,8 +178,11 @@ def _answer_writing(layer: str, write: str) -> TextClause:
 
 
 def pick(conn: Connection, at: Point) -> tuple[str, str]:
-    """The layer and id of the feature at a store-CRS point (buildings first), or a 404."""
-    row = conn.execute(_PICK, {"x": at.x, "y": at.y, "srid": inputs.srid()}).first()
+    """The layer and id of the feature at a store-CRS point (buildings first), or a 404: looked for in the
+    point's city first, then (a feature of the next city within its tolerance of a border) everywhere."""
+    params = {"x": at.x, "y": at.y, "srid": inputs.srid()}
+    city = conn.execute(_CITY_AT, params).scalar_one()
+    row = conn.execute(_in(_PICK_IN_CITY, city), params).first() or conn.execute(_PICK, params).first()
     if row is None:
         raise NotFound("nothing mapped at this point: click on a building, pipe, site or parcel")
     return row.layer, row.id
@@ -171,6 +212,12 @@ def identify(
     if write_if_people is not None:
         statement = _answer_writing(layer, write_if_people[0])
         params |= write_if_people[1]
+    if layer in IN_CITIES:
+        # the feature's city from the key's own index, so the answer plans one city's partitions
+        city = conn.execute(_CITY_OF[layer], params).scalar()
+        if city is None:
+            raise NotFound(f"{layer} has no feature {fid!r}")
+        statement = _in(statement, city)
     found = conn.execute(statement, params).scalar()
     if found is None:
         raise NotFound(f"{layer} has no feature {fid!r}")
@@ -185,7 +232,7 @@ def _names_people_sql(layer: str) -> str | None:
     if layer not in _PROJECT_OF:
         return None
     c = registry().layer(layer)
-    return f"""EXISTS (SELECT 1 FROM {c.from_clause} WHERE t.{c.id_column} = :id
+    return f"""EXISTS (SELECT 1 FROM {c.from_clause} WHERE t.{c.id_column} = :id{_in_city(layer, True)}
                           AND {records.names_people_sql(_PROJECT_OF[layer])})"""
 
 

@@ -8,6 +8,7 @@ import shapely
 from sqlalchemy import String, text
 from sqlalchemy.orm import Session
 
+from core import divisions
 from core.models import Base
 from core.settings import store_srid
 
@@ -34,15 +35,22 @@ def upsert(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Insert ``rows`` (all with the same keys; shapely geometries under the ``geometry`` names), replacing rows
-    with the same ``key``."""
+    with the same ``key``; into a table partitioned by city with the city found in the statement, replacing
+    the row of the same city and ``key``."""
     if not rows:
         return
     names = list(rows[0])
     srid = store_srid()
-    values = ", ".join(f"ST_GeomFromWKB(:{n}, {srid})" if n in geometry else f":{n}" for n in names)
+    expressions = {n: f"ST_GeomFromWKB(:{n}, {srid})" if n in geometry else f":{n}" for n in names}
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != key)
+    conflict = key
+    if table in divisions.CITY_PARTITIONED:
+        division = ":division_code" if "division_code" in names else None
+        expressions["city_code"] = divisions.city_sql(expressions[divisions.CITY_PARTITIONED[table]], division)
+        conflict = f"city_code, {key}"
     sql = text(
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} ({', '.join(expressions)}) VALUES ({', '.join(expressions.values())}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     )
     for start in range(0, len(rows), CHUNK):
         chunk = [

@@ -8,14 +8,14 @@ b-trees of revision 0011 (equality reads them too). An enterprise's exact name (
 is found through a GIN index of its names (through its gram index it read every enterprise named 常州…).
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0021"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
