@@ -77,6 +77,11 @@ def center_zoom(box: tuple[float, float, float, float]) -> int:
     return max(MIN_ZOOM, min(MAX_ZOOM, int(math.log2(360 * 1000 / 256 / span))))
 
 
+def _inside(value: float, low: float, high: float) -> float:
+    """``value`` to 6 decimals (~0.1 m), kept within [low, high] (a one-point layer's box is that point)."""
+    return min(max(round(value, 6), low), high)
+
+
 def tilejson(layer: Layer, tile_url: str) -> TileJSON:
     """The TileJSON of ``layer``'s vector tiles at ``tile_url`` (a ``{z}/{x}/{y}`` template)."""
     box = bounds(layer)
@@ -96,6 +101,6 @@ def tilejson(layer: Layer, tile_url: str) -> TileJSON:
         minzoom=MIN_ZOOM,
         maxzoom=MAX_ZOOM,
         bounds=box,
-        center=(round(center[0], 6), round(center[1], 6), center[2]),
+        center=(_inside(center[0], box[0], box[2]), _inside(center[1], box[1], box[3]), center[2]),
         vector_layers=[vector_layer],
     )
