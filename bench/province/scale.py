@@ -109,8 +109,9 @@ def _tiles() -> int:
     return sum(1 for layer in TILE_LAYERS for _ in layer_dir(layer).rglob("*.glb"))
 
 
-def tiling() -> dict[str, Any]:
-    """The three tilesets from scratch: in this process, then as jobs run by one and two workers."""
+def tiling(warm_up: bool = True) -> dict[str, Any]:
+    """The three tilesets from scratch: in this process, then as jobs run by one and two workers; first,
+    unless not ``warm_up``, a pass untimed (a large province's pass is long, and its cache effect small)."""
     from core import jobs
     from core.db import get_engine
     from spatial_api import tasks  # noqa: F401 - registers the tasks
@@ -121,7 +122,7 @@ def tiling() -> dict[str, Any]:
             shutil.rmtree(layer_dir(layer), ignore_errors=True)
 
     out: dict[str, Any] = {}
-    for layer in TILE_LAYERS:  # warm up: imports and the rows in cache, as the workers' runs below find them
+    for layer in TILE_LAYERS if warm_up else ():  # imports and the rows in cache, as the workers find them
         build_layer(layer)
     clear()
     started = time.perf_counter()
@@ -286,11 +287,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--url", help="measure the province an earlier `bench/province/run.py --keep` left")
     parser.add_argument("--data-dir", type=Path, help="with --url: the data dir that run left")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="no untimed tiling pass first")
     args = parser.parse_args()
     from bench.scratch import kept_database, scratch_database
     from sample_models.province import province_cities, write_province
 
     result: dict[str, Any] = {"cities": args.cities, "buildings": args.buildings, "loadavg": {}, "load_s": None}
+    result["warm_up"] = args.warm_up
     place = kept_database(args.url, args.data_dir) if args.url else scratch_database("province_scale")
     with place as (url, _):
         if args.url:
@@ -304,7 +307,11 @@ def main() -> None:
             with create_engine(url).connect() as conn:
                 conn.execute(text("ANALYZE"))
                 conn.commit()
-        parts = (("replication", replication), ("api", lambda: api(url, args.requests)), ("tiling", tiling))
+        parts = (
+            ("replication", replication),
+            ("api", lambda: api(url, args.requests)),
+            ("tiling", lambda: tiling(args.warm_up)),
+        )
         for part, measure in parts:
             before = Path("/proc/loadavg").read_text().split()[:3]
             result[part] = measure()
@@ -361,6 +368,7 @@ def write_results(result: dict[str, Any]) -> None:
             else f"Run: `bench/province/scale.py --url ...` on the {result['buildings']:,}-building,"
             f" {result['cities']}-city province `bench/province/run.py --keep` loaded"
         )
+        + ("" if result.get("warm_up", True) else " (tiling timed without an untimed pass first)")
         + "; load average at the start and end of each part: "
         + "; ".join(f"{k} {' '.join(a)} → {' '.join(b)}" for k, (a, b) in result["loadavg"].items())
         + " (2 shared cores: every process of a part, nginx, the client and PostgreSQL share them).",
