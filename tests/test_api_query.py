@@ -198,6 +198,31 @@ def test_within_statistics_match_shapely(client, sample_city, rows, to_lonlat):
     assert stats["projects_by_stage"] == dict(Counter(p["stage"] for p in projects if p["wkb_g"].intersects(store)))
 
 
+def test_within_statements_planned_for_each_area(database, sample_city, rows, to_lonlat) -> None:
+    """Within's statements, prepared on a connection after 5 runs, are planned for each area (a generic plan
+    cannot size an unknown box: over the city partitions it read them all), the connection left at the
+    default after."""
+    from sqlalchemy import create_engine
+
+    from core.settings import store_srid
+    from gis.analysis.within import within
+
+    area, _ = _area(rows, to_lonlat, 0.2)  # in the store CRS
+    engine = create_engine(database.url, isolation_level="AUTOCOMMIT")  # a connection of its own
+    with engine.connect() as conn:
+        # a connection that plans generically (as PostgreSQL chose on the 1M province): within plans anew
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        first = within(conn, area, store_srid(), 2026)
+        assert first["buildings"]["count"] > 0
+        for _ in range(7):
+            assert within(conn, area, store_srid(), 2026) == first
+        plans = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        prepared = [p[1:] for p in conn.exec_driver_sql(plans).all() if "ST_GeomFromWKB(" in p[0]]
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    engine.dispose()
+    assert prepared and all(generic == 0 and custom >= 3 for generic, custom in prepared), prepared
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
