@@ -288,6 +288,8 @@ def main() -> None:
     parser.add_argument("--url", help="measure the province an earlier `bench/province/run.py --keep` left")
     parser.add_argument("--data-dir", type=Path, help="with --url: the data dir that run left")
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="no untimed tiling pass first")
+    parser.add_argument("--only", choices=("replication", "api", "tiling"),
+                        help="measure this part again, the others kept from scale.json (same province)")  # fmt: skip
     args = parser.parse_args()
     from bench.scratch import kept_database, scratch_database
     from sample_models.province import province_cities, write_province
@@ -312,6 +314,10 @@ def main() -> None:
             ("api", lambda: api(url, args.requests)),
             ("tiling", lambda: tiling(args.warm_up)),
         )
+        if args.only:
+            kept = json.loads((ROOT / "bench" / "province" / "scale.json").read_text())
+            result = kept
+            parts = tuple((name, measure) for name, measure in parts if name == args.only)
         for part, measure in parts:
             before = Path("/proc/loadavg").read_text().split()[:3]
             result[part] = measure()
