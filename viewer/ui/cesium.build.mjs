@@ -37,6 +37,17 @@ await build({
 });
 // Reference links in comment lines (CesiumJS's shader sources keep theirs) dropped: the viewer names no outside host.
 const COMMENTED_LINK = /^(\s*(?:\/\/|\*|\/\*).*?)\s*https?:\/\/[^\s`'"\\]+/gm;
-const bundle = fs.readFileSync(`${OUT}/Cesium.js`, 'utf8').replace(COMMENTED_LINK, '$1');
+// And in code: the no-WebGL messages send the user to a web site (offline, say what to do instead); the ESRI
+// namespace only recognises GetFeatureInfo answers of ESRI's WMS servers, which the offline viewer never asks.
+const IN_CODE = [
+  [/Visit <a href="http:\/\/get\.webgl\.org">http:\/\/get\.webgl\.org<\/a> to verify/g, 'Check'],
+  [/Visit http:\/\/get\.webgl\.org\./g, 'Use a browser and graphics driver with WebGL enabled.'],
+  [/"http:\/\/www\.esri\.com\/wms"/g, '"urn:x-esri:wms"'],
+];
+let bundle = fs.readFileSync(`${OUT}/Cesium.js`, 'utf8').replace(COMMENTED_LINK, '$1');
+for (const [pattern, replacement] of IN_CODE) {
+  if (!pattern.test(bundle)) throw new Error(`CesiumJS changed: ${pattern} not in the bundle; review the outside links`);
+  bundle = bundle.replace(pattern, replacement);
+}
 fs.writeFileSync(`${OUT}/Cesium.js`, bundle);
 fs.writeFileSync(`${OUT}/Cesium.js.gz`, zlib.gzipSync(bundle, { level: 9 }));
