@@ -86,6 +86,19 @@ def owner_engine() -> Engine:
     return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
 
 
+@contextmanager
+def plan_cache_mode(conn: Connection, mode: str) -> Iterator[Connection]:
+    """``conn`` planning its prepared statements in ``mode`` (``force_generic_plan`` or ``force_custom_plan``)
+    while inside, back to the default after (a session setting: the read connections autocommit)."""
+    if mode not in ("force_generic_plan", "force_custom_plan"):
+        raise ValueError(f"no plan cache mode {mode}")
+    conn.exec_driver_sql(f"SET plan_cache_mode = {mode}")
+    try:
+        yield conn
+    finally:
+        conn.exec_driver_sql("RESET plan_cache_mode")
+
+
 def driver_cursor(conn: Connection) -> psycopg.Cursor:
     """A cursor of ``conn``'s own psycopg connection, in its transaction: COPY, and rows as plain tuples."""
     driver = conn.connection.driver_connection

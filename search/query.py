@@ -18,6 +18,7 @@ from typing import cast
 from sqlalchemy import Connection, CursorResult, TextClause, text
 
 from core import districts, divisions
+from core.db import plan_cache_mode
 from core.errors import Forbidden, UserError
 from core.privacy import hash_id_number
 from search.kinds import KINDS, Kind
@@ -280,8 +281,6 @@ def _statement(
 # query's values cost ~1.4 ms of its ~2 ms in the database (pg_stat_statements, 100k-building city).
 # Not with a district, scope or division filter: their generic plans ran 5-40x slower than planning
 # each query (a filter the planner cannot size), so those are planned for each query, as before.
-GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan"
-CUSTOM_PLANS = "RESET plan_cache_mode"
 
 
 def run(
@@ -303,11 +302,8 @@ def run(
     statement = _statement(kinds, *forms, write, broad)
     if not generic:
         return _page(conn.execute(statement, params | extra | {"page": query.limit}), query.limit)
-    conn.exec_driver_sql(GENERIC_PLANS)
-    try:
+    with plan_cache_mode(conn, "force_generic_plan"):
         return _page(conn.execute(statement, params | extra | {"page": query.limit}), query.limit)
-    finally:
-        conn.exec_driver_sql(CUSTOM_PLANS)
 
 
 def _page(result: CursorResult, limit: int) -> tuple[list[dict], bool]:

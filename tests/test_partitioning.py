@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -296,9 +297,10 @@ def _rows(conn) -> dict[str, list[tuple]]:
     }
 
 
-@pytest.fixture(scope="module")
-def cities(server_url: str) -> Iterator[Engine]:
-    """A database at 0021 with :func:`_populate`'s rows, converted in place to 0022; the owner's engine."""
+@contextmanager
+def _populated_at_0021(server_url: str) -> Iterator[tuple[Engine, dict[str, list[tuple]]]]:
+    """A database of its own at 0021 holding :func:`_populate`'s rows (the settings pointing at it while it
+    lasts); the owner's engine and the rows as written (:func:`_rows`). Dropped after."""
     name = f"cim_city_{uuid.uuid4().hex[:8]}"
     _, owner_url = create_owned_database(server_url, name)
     engine = create_engine(owner_url)
@@ -307,11 +309,19 @@ def cities(server_url: str) -> Iterator[Engine]:
             migrate.upgrade(engine, "0021")
             with engine.begin() as conn:
                 _populate(conn)
-            migrate.upgrade(engine)
-            yield engine
+                before = _rows(conn)
+            yield engine, before
     finally:
         engine.dispose()
         drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def cities(server_url: str) -> Iterator[Engine]:
+    """A database at 0021 with :func:`_populate`'s rows, converted in place to 0022; the owner's engine."""
+    with _populated_at_0021(server_url) as (engine, _):
+        migrate.upgrade(engine)
+        yield engine
 
 
 def _where(conn, table: str, key: str, value: str) -> str:
@@ -470,29 +480,18 @@ def test_a_city_division_written_makes_its_partitions(cities: Engine) -> None:
 
 
 def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None:
-    name = f"cim_city_{uuid.uuid4().hex[:8]}"
-    _, owner_url = create_owned_database(server_url, name)
-    engine = create_engine(owner_url)
-    try:
-        with settings_for(owner_url):
-            migrate.upgrade(engine, "0021")
-            with engine.begin() as conn:
-                _populate(conn)
-                before = _rows(conn)
-            migrate.upgrade(engine)
-            migrate.downgrade(engine, "0021")
-            with engine.connect() as conn:
-                assert _rows(conn) == before
-                kinds = conn.execute(
-                    text("SELECT DISTINCT relkind FROM pg_class WHERE relname = ANY(:t)"), {"t": list(TABLES)}
-                ).scalars()
-                assert set(kinds) == {"r"}
-                references = (
-                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid::regclass::text = ANY(:t)"
-                )
-                foreign = conn.execute(text(references), {"t": list(TABLES)}).scalar_one()
-                assert foreign == 5  # units, appraisals and sensors to buildings, pipes' two ends to nodes
-            migrate.upgrade(engine)
-    finally:
-        engine.dispose()
-        drop_database(server_url, name)
+    with _populated_at_0021(server_url) as (engine, before):
+        migrate.upgrade(engine)
+        migrate.downgrade(engine, "0021")
+        with engine.connect() as conn:
+            assert _rows(conn) == before
+            kinds = conn.execute(
+                text("SELECT DISTINCT relkind FROM pg_class WHERE relname = ANY(:t)"), {"t": list(TABLES)}
+            ).scalars()
+            assert set(kinds) == {"r"}
+            references = (
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid::regclass::text = ANY(:t)"
+            )
+            foreign = conn.execute(text(references), {"t": list(TABLES)}).scalar_one()
+            assert foreign == 5  # units, appraisals and sensors to buildings, pipes' two ends to nodes
+        migrate.upgrade(engine)
