@@ -203,26 +203,3 @@ def test_running_job_is_failed_after_restart(client, database, bim_admin_headers
         job = restarted.get(f"/api/v1/jobs/{job_id}", headers=bim_admin_headers).json()
     assert job["status"] == "failed"
     assert "restart" in job["error"]
-
-
-def test_a_server_stopped_as_it_starts_stops(client, database):
-    """Servers stopped right after they start (the queue's pool still connecting) stop: each within 30 s,
-    five in a row (before, the second one's event loop never closed)."""
-    import threading
-
-    from fastapi.testclient import TestClient
-
-    from core import jobs
-    from spatial_api.app import create_app
-
-    def start_and_stop() -> None:
-        with TestClient(create_app()) as server:
-            assert server.get("/api/v1/conformance").status_code == 200
-
-    for _ in range(5):
-        jobs.get_queue.cache_clear()  # each server process has its own queue app
-        run = threading.Thread(target=start_and_stop, daemon=True)
-        run.start()
-        run.join(30)
-        assert not run.is_alive(), "the server did not stop"
-    jobs.get_queue.cache_clear()  # the last one's is closed
