@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import procrastinate
+from procrastinate.worker import Worker
 from sqlalchemy import CursorResult, text, update
 
 from core.db import database_url, session_scope
@@ -306,6 +307,26 @@ async def _opened(queue: procrastinate.App) -> AsyncIterator[None]:
         await queue.close_async()
 
 
+async def _run_worker(queue: procrastinate.App, concurrency: int) -> None:
+    """One procrastinate worker until it stops or is cancelled. Cancelled, it takes no new job and waits
+    for the ones it runs (a job in a thread cannot be stopped halfway); procrastinate stops its heartbeat
+    first, so other workers would reap those jobs as lost while they still run (seen: a job failed as lost,
+    then finished): the heartbeat is kept here until the worker has stopped."""
+    worker = Worker(app=queue, **worker_options(concurrency))
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        running.cancel()
+        while not running.done():
+            await asyncio.wait({running}, timeout=HEARTBEAT_S)
+            if not running.done() and worker.worker_id is not None:
+                with contextlib.suppress(Exception):  # the database may be going away too
+                    await queue.job_manager.update_heartbeat(worker.worker_id)
+                log.info("stopping: waiting for the jobs this worker runs to finish")
+        raise
+
+
 async def work(concurrency: int = 1) -> None:
     """A queue worker and its reaper, until cancelled. A worker stops when its database goes away
     (a failover); it is started again, on the multi-host URL, until the new primary answers."""
@@ -315,7 +336,7 @@ async def work(concurrency: int = 1) -> None:
         while True:
             try:
                 async with _opened(queue):
-                    await queue.run_worker_async(**worker_options(concurrency))
+                    await _run_worker(queue, concurrency)
                 log.warning("the queue worker stopped; starting it again")
             except asyncio.CancelledError:
                 raise
