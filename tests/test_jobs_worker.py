@@ -57,7 +57,8 @@ def gated_task(queue_database: Engine) -> Iterator[str]:
 
 def _heartbeat(engine: Engine) -> float | None:
     with engine.connect() as conn:
-        seconds = conn.execute(text("SELECT extract(epoch FROM max(last_heartbeat)) FROM procrastinate_workers")).scalar()
+        latest = text("SELECT extract(epoch FROM max(last_heartbeat)) FROM procrastinate_workers")
+        seconds = conn.execute(latest).scalar()
     return None if seconds is None else float(seconds)
 
 
