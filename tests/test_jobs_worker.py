@@ -98,3 +98,24 @@ def test_a_stopping_worker_keeps_its_heartbeat_until_its_job_ends(queue_database
 
     assert asyncio.run(scenario()) == {"requeued": 0, "failed": 0}
     assert _heartbeat(queue_database) is None  # the worker unregistered once its job ended
+
+
+def test_a_server_stopped_as_it_starts_stops(queue_database: Engine) -> None:
+    """Servers stopped right after they start (the queue's pool still connecting) stop: each within 30 s,
+    five in a row (before, the second one's event loop never closed). On a queue of their own: a server
+    that took another test's job would rightly wait for it before stopping."""
+    from fastapi.testclient import TestClient
+
+    from spatial_api.app import create_app
+
+    def start_and_stop() -> None:
+        with TestClient(create_app()) as server:
+            assert server.get("/api/v1/conformance").status_code == 200
+
+    for _ in range(5):
+        jobs.get_queue.cache_clear()  # each server process has its own queue app
+        run = threading.Thread(target=start_and_stop, daemon=True)
+        run.start()
+        run.join(30)
+        assert not run.is_alive(), "the server did not stop"
+    jobs.get_queue.cache_clear()  # the last one's is closed
