@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from operator import mul
 
 from core.errors import UserError
 
@@ -20,10 +19,11 @@ class InvalidIdNumber(UserError):
 
 
 def check_character(first17: str) -> str:
-    """The check character for the first 17 digits."""
-    if len(first17) != len(WEIGHTS):
+    """The check character for the first 17 digits. The weights are 2^17 ... 2^1 mod 11 and 13 is 2
+    mod 11, so the weighted sum is 2 × (the digits read in base 13) mod 11: one C call, not a loop."""
+    if len(first17) != len(WEIGHTS) or not (first17.isascii() and first17.isdigit()):
         raise ValueError("the check character needs exactly 17 digits")
-    return CHECK[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
+    return CHECK[2 * int(first17, 13) % 11]
 
 
 def birth_date(number: str) -> date:

@@ -98,9 +98,6 @@ class Staging:
         # a version per changed row (its stored columns), made from the rows the UPDATE and INSERT return
         version = f"""INSERT INTO record_version (kind, key, data, valid_from, changed_by, reason)
                       SELECT :kind, {key_sql(kind, "w")}, to_jsonb(w), :when, :by, :reason FROM w RETURNING key"""
-        close = (
-            "UPDATE record_version v SET valid_to = :when FROM {} WHERE v.kind = :kind AND v.valid_to IS NULL AND {}"
-        )
         stored = kind.stored_columns
         keys: list[str] = []
         if updated:
@@ -108,7 +105,11 @@ class Staging:
             if kind.soft_delete:
                 sets += ["deleted_at = NULL", "deleted_reason = NULL"]
             joined = f"{table} t JOIN {changed} i ON {match}"
-            conn.execute(text(close.format(joined, f"NOT i.is_new AND v.key = {key_sql(kind, 't')}")), params)
+            conn.execute(
+                text(f"""UPDATE record_version v SET valid_to = :when FROM {joined} WHERE v.kind = :kind
+                          AND v.valid_to IS NULL AND NOT i.is_new AND v.key = {key_sql(kind, "t")}"""),
+                params,
+            )
             keys += conn.scalars(
                 text(f"""WITH w AS (UPDATE {table} t SET {", ".join(sets)} FROM {changed} i
                                      WHERE {match} AND NOT i.is_new
@@ -119,8 +120,15 @@ class Staging:
             filled = defaults(kind, [name for name in kind.columns if name not in columns])
             names = ", ".join([*columns, *filled])
             values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
-            # a key once hard-deleted keeps an open (empty) version: close it
-            conn.execute(text(close.format(f"{changed} i", f"{is_new} AND v.key = {key_sql(kind, 'i')}")), params)
+            # a key once hard-deleted keeps an open (empty) version: close it. Looked up key by key (a
+            # subquery per row, kept apart by OFFSET 0): a join would hash every open version of the kind
+            open_ids = f"""SELECT (SELECT v.id FROM record_version v WHERE v.kind = :kind AND v.valid_to IS NULL
+                                     AND v.key = {key_sql(kind, "i")}) AS id FROM {changed} i WHERE {is_new} OFFSET 0"""
+            conn.execute(
+                text(f"""UPDATE record_version SET valid_to = :when
+                          WHERE id = ANY(ARRAY(SELECT o.id FROM ({open_ids}) o WHERE o.id IS NOT NULL))"""),
+                params,
+            )
             keys += conn.scalars(
                 text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i
                                      WHERE {is_new} RETURNING {", ".join(stored)}) {version}"""),

@@ -262,16 +262,18 @@ PARSERS: dict[str, Callable[[Field, object], dict[str, object]]] = {
 }
 
 
-_Plan = tuple[tuple[str, Field, Callable[[Field, object], dict[str, object]], bool], ...]
+_Plan = tuple[tuple[str, Field, Callable[[Field, object], dict[str, object]], bool, bool], ...]
 _plans: dict[str, _Plan] = {}
 
 
 def _plan(kind: Kind) -> _Plan:
-    """Each field of a kind with its parser and whether it is a key field (worked out once per kind)."""
+    """Each field of a kind with its parser, whether it is a key field and whether its value may be
+    pending (an ID number resolved later); worked out once per kind."""
     plan = _plans.get(kind.name)
     if plan is None:
         plan = _plans[kind.name] = tuple(
-            (name, f, PARSERS[f.type], name in kind.key_fields) for name, f in kind.fields.items()
+            (name, f, PARSERS[f.type], name in kind.key_fields, f.type == "person_ref")
+            for name, f in kind.fields.items()
         )
     return plan
 
@@ -295,8 +297,8 @@ def parse_row(
 ) -> tuple[Row, list[Rejection]]:
     """Parse one row (field -> (header, raw value)); missing required fields are errors unless ``partial``."""
     row, errors = Row(number, {}), []
-    values, pending = row.values, row.pending
-    for name, f, parser, key_field in _plan(kind):
+    values, sources = row.values, row.sources
+    for name, f, parser, key_field, may_pend in _plan(kind):
         entry = given.get(name)
         if entry is None:
             if f.required and not partial:
@@ -308,26 +310,36 @@ def parse_row(
             if f.required:
                 errors.append(Rejection(number, header, None, "必填项为空", f"{name} is required", key_field))
             continue
-        row.sources[name] = header
+        sources[name] = header
         try:
-            for column, value in parser(f, raw).items():
-                if isinstance(value, tuple):
-                    pending[column] = value[1]
-                    values[column] = None
-                else:
-                    values[column] = value
+            parsed = parser(f, raw)
         except Invalid as exc:
             errors.append(Rejection(number, header, shown(f, raw), exc.zh, exc.en, key_field))
+            continue
+        if not may_pend:
+            values.update(parsed)
+            continue
+        for column, value in parsed.items():
+            if isinstance(value, tuple):
+                row.pending[column] = value[1]
+                values[column] = None
+            else:
+                values[column] = value
     return row, errors
 
 
 def _existing(conn: Connection, table: str, column: str, values: Iterable[object]) -> set:
-    """The values (codes) that ``table.column`` holds; the database answers with the missing ones (usually none)."""
+    """The values (codes) that ``table.column`` holds; the database answers with the missing ones (usually none).
+    The rows found are locked as a foreign key locks them (FOR KEY SHARE, until the transaction ends): they
+    cannot go between this check and the write, and the write's foreign-key checks find them locked already
+    (one set-based lock instead of a first lock per row)."""
     wanted = {v for v in values if v is not None}
     if not wanted:
         return set()
     missing = conn.scalars(
-        text(f"SELECT v FROM unnest(CAST(:v AS text[])) v WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = v)"),
+        text(f"""WITH found AS MATERIALIZED (SELECT {column}::text AS v FROM {table}
+                                              WHERE {column} = ANY(CAST(:v AS text[])) FOR KEY SHARE)
+                 SELECT v FROM unnest(CAST(:v AS text[])) v EXCEPT SELECT v FROM found"""),
         {"v": list(wanted)},
     )
     return wanted.difference(missing)

@@ -3,6 +3,8 @@ here from the standards."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from core import idcard
@@ -21,6 +23,21 @@ def test_every_wrong_check_digit_is_refused_with_the_right_one() -> None:
     for wrong in "0123456789":
         with pytest.raises(idcard.InvalidIdNumber, match="GB 11643-1999 gives 'X'"):
             idcard.validate(PUBLISHED[:17] + wrong)
+
+
+def test_check_character_agrees_with_the_weighted_sum_of_the_standard() -> None:
+    rng = random.Random(11643)
+    for _ in range(20_000):
+        first17 = "".join(rng.choice("0123456789") for _ in range(17))
+        assert idcard.check_character(first17) == id_for(first17)[17]
+
+
+@pytest.mark.parametrize(
+    "text", ["1101051949123100A", "1101051949123100", "1101_051949123100", "１１０１０５１９４９１２３１００２"]
+)
+def test_check_character_refuses_what_is_not_17_ascii_digits(text: str) -> None:
+    with pytest.raises(ValueError, match="17 digits"):
+        idcard.check_character(text)
 
 
 @pytest.mark.parametrize("born", ["19490230", "19491301", "18991231", "29990101"])
