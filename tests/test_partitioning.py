@@ -479,6 +479,127 @@ def test_a_city_division_written_makes_its_partitions(cities: Engine) -> None:
         assert partitions == len(TABLES)
 
 
+# Areas (store CRS) for within: in one city, across both, outside every city, in 4202's land reaching rows
+# that belong to 4201 (a pipe crossing the border, a building its writer gave 4201's division), and nowhere.
+AREAS = {
+    "one city": (500000, 3400000, 500300, 3400100),
+    "two cities": (500000, 3400000, 501300, 3400100),
+    "outside the cities": (600000, 3400000, 600300, 3400100),
+    "4201's rows in 4202": (501100, 3400250, 501600, 3400600),
+    "nowhere": (800000, 3400000, 800100, 3400100),
+}
+
+
+def _expected_within(conn, area) -> dict:
+    """Buildings (centroid inside), their units and residents, and pipe length by utility (the part inside)
+    of an area, computed by shapely from every row of the parent tables (no city named)."""
+    from shapely import from_wkb
+
+    buildings = {
+        code: from_wkb(wkb) for code, wkb in conn.execute(text("SELECT code, ST_AsBinary(footprint) FROM building"))
+    }
+    inside = {code for code, footprint in buildings.items() if area.intersects(footprint.centroid)}
+    units = [r for r in conn.execute(text("SELECT building_code, residents FROM house_unit")) if r[0] in inside]
+    lengths: dict[str, float] = {}
+    for utility, wkb in conn.execute(text("SELECT utility, ST_AsBinary(ST_Force2D(geom)) FROM pipeline")):
+        part = from_wkb(wkb).intersection(area)
+        if not part.is_empty:
+            lengths[utility] = lengths.get(utility, 0.0) + part.length
+    return {
+        "count": len(inside),
+        "units": len(units),
+        "residents": sum(r[1] for r in units),
+        "pipes": {k: round(v, 2) for k, v in sorted(lengths.items())},
+    }
+
+
+def test_within_names_the_cities_its_area_can_hold_and_answers_as_over_every_row(cities: Engine) -> None:
+    """Within reads only the partitions whose rows' box (city_extent, migration 0025) meets the area, and
+    answers as shapely over every row does: rows of a city lying outside its land (a pipe crossing the
+    border, a building given another city's division) and rows of no city included."""
+    from shapely import box
+
+    from core import city_extents
+    from core.settings import store_srid
+    from gis.analysis import within
+
+    with cities.begin() as conn:
+        for node, x in (("a", 500700), ("b", 501300)):
+            conn.execute(
+                text(
+                    "INSERT INTO pipe_node (id, utility, kind, is_open, geom)"
+                    f" VALUES ('Ncross{node}', 'water', 'valve', true, {_point(x, 3400300)})"
+                )
+            )
+        line = f"ST_MakeLine(ARRAY[{_point(500700, 3400300)}, {_point(500800, 3400300)}, {_point(501300, 3400300)}])"
+        conn.execute(
+            text(
+                "INSERT INTO pipeline (id, utility, depth_ref, status, from_node, to_node, geom) VALUES "
+                f"('Pcross', 'gas', 'top', 'in_service', 'Ncrossa', 'Ncrossb', {line})"
+            )
+        )
+        _building(conn, "Bgiven", 501500, 3400500, division_code="420100000001")
+        _unit(conn, "Ugiven", "Bgiven")
+        assert _where(conn, "pipeline", "id", "Pcross") == "pipeline_4201"  # the city of its middle vertex
+        assert _where(conn, "building", "code", "Bgiven") == "building_4201"
+        conn.execute(text("ANALYZE"))
+        for name, bounds in AREAS.items():
+            area = box(*bounds)
+            answer = within.within(conn, area, store_srid(), 2026)
+            got = answer["buildings"]
+            expected = _expected_within(conn, area)
+            assert (got["count"], got["house_units"], got["residents"]) == (
+                expected["count"],
+                expected["units"],
+                expected["residents"],
+            ), name
+            assert answer["pipe_length_m_by_utility"] == pytest.approx(expected["pipes"], abs=0.01), name
+            assert expected["count"] or expected["pipes"] or name == "nowhere", name  # each area has rows to count
+        # what each area's statements plan: the partitions of the cities its box can hold, alone
+        planned = {}
+        for name, bounds in AREAS.items():
+            area = box(*bounds)
+            named = tuple(city_extents.meeting(conn, area.bounds).items())
+            params = {"wkb": area.wkb, "srid": store_srid()}
+            relations = set()
+            for statement in (within._BUILDINGS, within._RESIDENTS, within._DANGEROUS, within._PIPES):
+                relations |= _explain(conn, within._in_cities(statement, named).text, params)
+            planned[name] = {r.removeprefix("city_partitions.") for r in relations}
+        assert planned["one city"] == {"building_4201", "house_unit_4201", "pipeline_4201"}
+        assert planned["two cities"] == {f"{t}_{c}" for t in ("building", "house_unit", "pipeline") for c in CITIES}
+        assert planned["outside the cities"] == {"building_default", "house_unit_default", "pipeline_default"}
+        # in 4202's land (whose partitions hold rows there only if an earlier test left them), 4201's rows
+        assert {"building_4201", "house_unit_4201", "pipeline_4201"} <= planned["4201's rows in 4202"]
+        assert planned["4201's rows in 4202"] <= planned["two cities"]
+        assert planned["nowhere"] == set()
+        conn.rollback()
+
+
+def test_city_extents_hold_every_row_and_refresh_makes_them_tight(cities: Engine) -> None:
+    """Each city's box holds all its rows (grown by the triggers, a moved row in its new city's), and
+    ``city_extent_refresh()`` gives the boxes of the rows as they are."""
+    boxes = """SELECT 'building', city_code, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                 FROM (SELECT city_code, ST_Extent(footprint) AS e FROM building GROUP BY 1) AS b
+               UNION ALL SELECT 'pipeline', city_code, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                 FROM (SELECT city_code, ST_Extent(geom) AS e FROM pipeline GROUP BY 1) AS p"""
+    kept = "SELECT table_name, city_code, x_min, y_min, x_max, y_max FROM city_extent"
+    with cities.begin() as conn:
+        x, y = CITIES["4202"]
+        _building(conn, "Bfar", x + 900, y + 900)
+        conn.execute(text(f"UPDATE building SET footprint = {_square(x + 950, y + 950, 10)} WHERE code = 'Bfar'"))
+        extents = {(r[0], r[1]): r[2:] for r in conn.execute(text(kept))}
+        for table, city, *box_ in conn.execute(text(boxes)):
+            x_min, y_min, x_max, y_max = extents[(table, city)]
+            assert x_min <= box_[0] and y_min <= box_[1] and x_max >= box_[2] and y_max >= box_[3], (table, city)
+        assert extents[("building", "4202")][2:] == (x + 960, y + 960)
+        conn.execute(text("DELETE FROM building WHERE code = 'Bfar'"))
+        assert {(r[0], r[1]): r[2:] for r in conn.execute(text(kept))} == extents  # a delete leaves the box
+        conn.execute(text("SELECT city_extent_refresh()"))
+        refreshed = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(text(kept)) if r[0] != "pipe_node"}
+        assert refreshed == {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(text(boxes))}
+        conn.rollback()
+
+
 def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None:
     with _populated_at_0021(server_url) as (engine, before):
         migrate.upgrade(engine)
