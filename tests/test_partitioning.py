@@ -559,11 +559,11 @@ def test_within_names_the_cities_its_area_can_hold_and_answers_as_over_every_row
         planned = {}
         for name, bounds in AREAS.items():
             area = box(*bounds)
-            named = tuple(city_extents.meeting(conn, area.bounds).items())
+            named = city_extents.meeting(conn, area.bounds)
             params = {"wkb": area.wkb, "srid": store_srid()}
             relations = set()
             for statement in (within._BUILDINGS, within._RESIDENTS, within._DANGEROUS, within._PIPES):
-                relations |= _explain(conn, within._in_cities(statement, named).text, params)
+                relations |= _explain(conn, city_extents.statement(statement, within._CITY_COLUMNS, named).text, params)
             planned[name] = {r.removeprefix("city_partitions.") for r in relations}
         assert planned["one city"] == {"building_4201", "house_unit_4201", "pipeline_4201"}
         assert planned["two cities"] == {f"{t}_{c}" for t in ("building", "house_unit", "pipeline") for c in CITIES}
@@ -573,6 +573,79 @@ def test_within_names_the_cities_its_area_can_hold_and_answers_as_over_every_row
         assert planned["4201's rows in 4202"] <= planned["two cities"]
         assert planned["nowhere"] == set()
         conn.rollback()
+
+
+def _tile(x: float, y: float, z: int) -> tuple[int, int]:
+    """The XYZ tile at zoom ``z`` holding the store-CRS point (x, y)."""
+    import math
+
+    from pyproj import Transformer
+
+    from core.settings import store_srid
+
+    lon, lat = Transformer.from_crs(store_srid(), 4326, always_xy=True).transform(x, y)
+    n = 2**z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_spatial_reads_plan_the_cities_of_their_area_and_answer_as_over_every_city(cities: Engine) -> None:
+    """Incident, excavation, clearance, vector tiles and OGC items with a bbox name the cities whose rows'
+    box meets their area: on an area in one city their plans read its partitions alone, outside every city
+    the default ones; their answers are those of the same statements over every partition."""
+    from shapely import box
+
+    from core import city_extents
+    from core.ogc import query as ogc
+    from core.registry import registry
+    from core.settings import store_srid
+    from gis.analysis import clearance, excavation, incident
+    from spatial_api.routers import mvt
+
+    everywhere = {"building": "TRUE", "house_unit": "TRUE", "pipeline": "TRUE"}
+    statements = (
+        (incident._BUILDINGS, incident._CITY_COLUMNS),
+        (incident._PIPES, incident._CITY_COLUMNS),
+        (excavation._PIPES, excavation._CITY_COLUMNS),
+        (clearance._PAIRS, clearance._CITY_COLUMNS),
+    )
+    with cities.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        for name, bounds in AREAS.items():
+            area = box(*bounds)
+            named = city_extents.meeting(conn, area.bounds)
+            params = {"wkb": area.wkb, "srid": store_srid(), "origin": area.centroid.wkb, "depth": 5.0, "search": 3.0}
+            planned: set[str] = set()
+            for template, columns in statements:
+                pruned = city_extents.statement(template, columns, named)
+                planned |= {r.removeprefix("city_partitions.") for r in _explain(conn, pruned.text, params)}
+                every = conn.execute(text(template.format(**everywhere)), params).all()
+                assert conn.execute(pruned, params).all() == every, name
+            if name == "one city":
+                assert planned == {"building_4201", "house_unit_4201", "pipeline_4201"}
+            if name == "outside the cities":
+                assert planned == {"building_default", "house_unit_default", "pipeline_default"}
+        # vector tiles in 4201 and outside every city (zoom 17: ~250 m a side)
+        for (x, y), partition in (((500000, 3400000), "4201"), ((OUTSIDE[0], OUTSIDE[1]), "default")):
+            for layer, table, (dx, dy) in (("buildings", "building", (15, 15)), ("pipelines", "pipeline", (150, 50))):
+                tx, ty = _tile(x + dx, y + dy, 17)  # the tile of the building's or the pipe's middle
+                collection = registry().layer(layer)
+                params = {"z": 17, "x": tx, "y": ty, "layer": layer, "tolerance": 0.0, "min_area": 0.0}
+                pruned = mvt._statement(conn, collection, params)
+                planned = {r.removeprefix("city_partitions.") for r in _explain(conn, pruned.text, params)}
+                assert planned == {f"{table}_{partition}"}, layer
+                every = conn.execute(text(mvt.tile_sql(collection).format(**everywhere)), params).scalar()
+                assert conn.execute(pruned, params).scalar() == every
+        # OGC items with a bbox (CRS84) around 4201's building
+        from pyproj import Transformer
+
+        to_lonlat = Transformer.from_crs(store_srid(), 4326, always_xy=True).transform
+        corners = (*to_lonlat(500000, 3400000), *to_lonlat(500100, 3400100))
+        request = ogc.Items(layer=registry().layer("buildings"), bbox=corners)
+        named_cities = dict(city_extents.meeting_box(conn, *ogc._box(request)))["building"]
+        assert named_cities == ("4201",)
+        where, params = ogc.where_sql(request, named_cities)
+        assert _explain(conn, f"SELECT count(*) FROM building AS t{where}", params) == {"building_4201"}
+        assert ogc.items(conn, request)[1] == 1 and "B4201" in ogc.items(conn, request)[0][0]
 
 
 def test_city_extents_hold_every_row_and_refresh_makes_them_tight(cities: Engine) -> None:

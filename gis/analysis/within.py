@@ -10,10 +10,8 @@ of the part inside the area. Pipe age bands are by install year against the curr
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import shapely
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, MappingResult, text
 
 from core import city_extents
 from core.db import plan_cache_mode
@@ -54,14 +52,7 @@ _CONTRACTORS = text(
 )
 _PIPES = """SELECT p.utility, p.install_year, ST_Length(ST_Intersection(ST_Force2D(p.geom), a.g)) AS length_m
          FROM pipeline p, (SELECT ST_GeomFromWKB(:wkb, :srid) AS g) a WHERE {pipeline} AND ST_Intersects(p.geom, a.g)"""
-_IN_CITIES = {"building": "b.city_code", "house_unit": "h.city_code", "pipeline": "p.city_code"}
-
-
-@lru_cache(maxsize=1024)
-def _in_cities(statement: str, cities: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
-    """``statement`` keeping the rows of these cities per table (pairs of table and cities)."""
-    named = dict(cities)
-    return text(statement.format(**{t: city_extents.condition(column, named[t]) for t, column in _IN_CITIES.items()}))
+_CITY_COLUMNS = (("building", "b.city_code"), ("house_unit", "h.city_code"), ("pipeline", "p.city_code"))
 
 
 def age_band(install_year: int | None, this_year: int) -> str:
@@ -83,13 +74,17 @@ def within(conn: Connection, area: shapely.Geometry, srid: int, this_year: int) 
 
 def _within(conn: Connection, area: shapely.Geometry, srid: int, this_year: int) -> dict:
     params = {"wkb": shapely.to_wkb(area), "srid": srid}
-    cities = tuple(city_extents.meeting(conn, area.bounds).items())
-    by_use = [dict(r) for r in conn.execute(_in_cities(_BUILDINGS, cities), params).mappings()]
-    residents = conn.execute(_in_cities(_RESIDENTS, cities), params).mappings().one()
-    dangerous = [dict(r) for r in conn.execute(_in_cities(_DANGEROUS, cities), params).mappings()]
+    cities = city_extents.meeting(conn, area.bounds)
+
+    def run(template: str) -> MappingResult:
+        return conn.execute(city_extents.statement(template, _CITY_COLUMNS, cities), params).mappings()
+
+    by_use = [dict(r) for r in run(_BUILDINGS)]
+    residents = run(_RESIDENTS).one()
+    dangerous = [dict(r) for r in run(_DANGEROUS)]
     pipes_by_utility: dict[str, float] = {}
     pipes_by_age: dict[str, float] = {}
-    for row in conn.execute(_in_cities(_PIPES, cities), params).mappings():
+    for row in run(_PIPES):
         pipes_by_utility[row["utility"]] = pipes_by_utility.get(row["utility"], 0.0) + row["length_m"]
         band = age_band(row["install_year"], this_year)
         pipes_by_age[band] = pipes_by_age.get(band, 0.0) + row["length_m"]
