@@ -648,6 +648,40 @@ def test_spatial_reads_plan_the_cities_of_their_area_and_answer_as_over_every_ci
         assert ogc.items(conn, request)[1] == 1 and "B4201" in ogc.items(conn, request)[0][0]
 
 
+def _written(conn, table: str, before: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
+    """Rows inserted, updated and deleted in each partition of ``table`` by the session (PostgreSQL 15 counts
+    in these views what it has not yet reported of earlier transactions too), less ``before``'s counts."""
+    sql = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
+              WHERE schemaname = 'city_partitions' AND relname LIKE :like"""
+    counts = {r[0]: tuple(r[1:]) for r in conn.execute(text(sql), {"like": f"{table}\\_%"})}
+    if before is None:
+        return counts
+    changed = {
+        name: tuple(a - b for a, b in zip(n, before.get(name, (0, 0, 0)), strict=True)) for name, n in counts.items()
+    }
+    return {name: n for name, n in changed.items() if any(n)}
+
+
+def test_a_records_import_writes_a_house_unit_once_into_its_city(cities: Engine) -> None:
+    """A house unit written through the records API (the import's path) is inserted into its building's
+    city's partition, not into the default one and then moved (the statement's plain insert did that)."""
+    from records import spec
+    from records import write as record_write
+
+    with cities.begin() as conn:
+        before = _written(conn, "house_unit")
+        _unit(conn, "Uplain", "B4201")  # a plain insert, without the city
+        assert _written(conn, "house_unit", before) == {"house_unit_default": (1, 0, 1), "house_unit_4201": (1, 0, 0)}
+        conn.rollback()
+    with cities.begin() as conn:
+        body = {"id": "Urecord", "building_code": "B4201", "unit_no": "202", "floor": 2, "area_m2": 90, "residents": 3}
+        before = _written(conn, "house_unit")
+        record_write.create(conn, spec.get("house_units"), body, "partition-test")
+        assert _written(conn, "house_unit", before) == {"house_unit_4201": (1, 0, 0)}
+        assert _where(conn, "house_unit", "id", "Urecord") == "house_unit_4201"
+        conn.rollback()
+
+
 def test_city_extents_hold_every_row_and_refresh_makes_them_tight(cities: Engine) -> None:
     """Each city's box holds all its rows (grown by the triggers, a moved row in its new city's), and
     ``city_extent_refresh()`` gives the boxes of the rows as they are."""
