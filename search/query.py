@@ -18,7 +18,7 @@ from typing import cast
 from sqlalchemy import Connection, CursorResult, TextClause, text
 
 from core import districts, divisions
-from core.db import plan_cache_mode
+from core.db import planner_settings
 from core.errors import Forbidden, UserError
 from core.privacy import hash_id_number
 from search.kinds import KINDS, Kind
@@ -302,7 +302,7 @@ def run(
     statement = _statement(kinds, *forms, write, broad)
     if not generic:
         return _page(conn.execute(statement, params | extra | {"page": query.limit}), query.limit)
-    with plan_cache_mode(conn, "force_generic_plan"):
+    with planner_settings(conn, plan_cache_mode="force_generic_plan"):
         return _page(conn.execute(statement, params | extra | {"page": query.limit}), query.limit)
 
 

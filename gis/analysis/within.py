@@ -14,7 +14,7 @@ import shapely
 from sqlalchemy import Connection, MappingResult, text
 
 from core import city_extents
-from core.db import plan_cache_mode
+from core.db import planner_settings
 
 AGE_BANDS = ((0, 10, "0-9"), (10, 20, "10-19"), (20, 30, "20-29"), (30, 10_000, "30+"))
 
@@ -68,7 +68,7 @@ def within(conn: Connection, area: shapely.Geometry, srid: int, this_year: int) 
     (psycopg prepares one after 5 runs) cannot size a box it does not know, and over the city partitions it
     read every partition's rows (25 ms against 0.6 ms for the buildings' part on the 1,000,000-building
     province)."""
-    with plan_cache_mode(conn, "force_custom_plan"):
+    with planner_settings(conn, plan_cache_mode="force_custom_plan", parallel=False):
         return _within(conn, area, srid, this_year)
 
 

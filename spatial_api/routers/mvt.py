@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, TextClause, text
 
 from core import city_extents, layers
-from core.db import read_engine
+from core.db import planner_settings, read_engine
 from core.divisions import CITY_PARTITIONED
 from core.errors import NotFound, UserError
 from core.registry import Layer, registry
@@ -85,6 +85,14 @@ def _statement(conn: Connection, collection: Layer, params: dict) -> TextClause:
     return city_extents.statement(sql, ((collection.base_table, "t.city_code"),), cities)
 
 
+def tile_data(conn: Connection, collection: Layer, params: dict) -> bytes:
+    """The vector tile of a collection (``params``: those of :func:`tile_sql`). On a table partitioned by
+    city without parallel workers: the tile's rows lie in a city's partitions, and a worker costs more to
+    start than it saves."""
+    with planner_settings(conn, parallel=collection.base_table not in CITY_PARTITIONED):
+        return bytes(conn.execute(_statement(conn, collection, params), params).scalar() or b"")
+
+
 def _mvt_layer(layer: str) -> Layer:
     collection = registry().get(layer)
     if collection is None or not collection.mvt:
@@ -113,5 +121,5 @@ def tile(layer: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: i
     tolerance, min_area = generalisation(z)
     params = {"z": z, "x": x, "y": y, "layer": layer, "tolerance": tolerance, "min_area": min_area}
     with read_engine().connect() as conn:
-        data = conn.execute(_statement(conn, collection, params), params).scalar()
-    return Response(bytes(data or b""), media_type=MVT, headers={"Cache-Control": "public, max-age=60"})
+        data = tile_data(conn, collection, params)
+    return Response(data, media_type=MVT, headers={"Cache-Control": "public, max-age=60"})
