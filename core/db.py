@@ -87,8 +87,9 @@ def owner_engine() -> Engine:
 
 
 # Partitions, however small, are planned with parallel workers (PostgreSQL's minimum table size for them
-# applies to plain tables only): a read of a few rows in one city's partitions then waits for a worker to
-# start (1-20 ms on a busy machine) to save a fraction of a millisecond.
+# applies to plain tables only): a read of a few rows planned anew for its values (within) then waits for a
+# worker to start (1-20 ms on a busy machine) to save a fraction of a millisecond. Where no setting is made
+# already, two more round trips cost more than that (vector tiles: bench/partitioning).
 _PLANNER = (
     "SELECT set_config(s.name, s.value, false)"
     " FROM unnest(CAST(:names AS text[]), CAST(:values AS text[])) AS s(name, value)"

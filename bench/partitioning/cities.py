@@ -146,7 +146,12 @@ MODULES = {
 
 
 def _before(module: str, migration: str) -> types.ModuleType:
-    """``module`` as it was before ``migration`` was added (its source from git)."""
+    """``module`` as it was before ``migration`` was added (its source from git). Before 0025 within set its
+    plan cache mode by ``core.db.plan_cache_mode`` (now ``planner_settings``): given to it as that."""
+    import core.db
+
+    if not hasattr(core.db, "plan_cache_mode"):
+        core.db.plan_cache_mode = lambda conn, mode: core.db.planner_settings(conn, plan_cache_mode=mode)  # type: ignore[attr-defined]
     added = subprocess.run(
         ["git", "log", "--diff-filter=A", "--format=%H", "--", f"core/migrations/versions/{migration}.py"],
         cwd=ROOT,

@@ -13,7 +13,6 @@ from pygeofilter import ast
 from sqlalchemy import Connection, text
 
 from core import city_extents, districts, layers
-from core.db import planner_settings
 from core.divisions import CITY_PARTITIONED
 from core.errors import NotFound, UserError
 from core.ogc import cql2
@@ -159,12 +158,10 @@ def items(conn: Connection, request: Items) -> tuple[list[str], int]:
         f"SELECT {layers.feature_sql(layer, geometry)}::text FROM {layer.from_clause}{where}"
         f" ORDER BY {', '.join(order)} LIMIT :lim OFFSET :off"
     )
-    # a bbox's rows in a city's partitions: a parallel worker costs more than it saves
-    with planner_settings(conn, parallel=cities is None):
-        features = [r[0] for r in conn.execute(text(page), {**params, "lim": request.limit, "off": request.offset})]
-        if request.offset == 0 and len(features) < request.limit:
-            return features, len(features)  # the whole answer is on this page: nothing more to count
-        matched = conn.execute(text(f"SELECT count(*) FROM {layer.from_clause}{where}"), params).scalar_one()
+    features = [r[0] for r in conn.execute(text(page), {**params, "lim": request.limit, "off": request.offset})]
+    if request.offset == 0 and len(features) < request.limit:
+        return features, len(features)  # the whole answer is on this page: nothing more to count
+    matched = conn.execute(text(f"SELECT count(*) FROM {layer.from_clause}{where}"), params).scalar_one()
     return features, matched
 
 

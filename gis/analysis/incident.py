@@ -16,7 +16,6 @@ import shapely
 from sqlalchemy import Connection, text
 
 from core import city_extents
-from core.db import planner_settings
 from core.errors import UserError
 from core.settings import store_srid
 from gis.analysis import isolation, records
@@ -127,17 +126,15 @@ def incident(
     area = zone(location, radius_m)
     params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "origin": shapely.to_wkb(location)}
     cities = city_extents.meeting(conn, area.bounds)
-    with planner_settings(conn, parallel=False):  # a zone's rows in a city's partitions: no worker pays
-        buildings_sql = city_extents.statement(_BUILDINGS, _CITY_COLUMNS, cities)
-        buildings = [dict(r) for r in conn.execute(buildings_sql, params).mappings()]
-        pipe_rows = conn.execute(city_extents.statement(_PIPES, _CITY_COLUMNS, cities), params).mappings().all()
+    buildings_sql = city_extents.statement(_BUILDINGS, _CITY_COLUMNS, cities)
+    buildings = [dict(r) for r in conn.execute(buildings_sql, params).mappings()]
     if kind == "flood" and water_level_m is not None:
         _flood_depths(buildings, water_level_m)
     for building in buildings:
         building.pop("cx")
         building.pop("cy")
     pipes: dict[str, dict] = {}
-    for row in pipe_rows:
+    for row in conn.execute(city_extents.statement(_PIPES, _CITY_COLUMNS, cities), params).mappings():
         entry = pipes.setdefault(row["utility"], {"count": 0, "length_m": 0.0, "ids": []})
         entry["count"] += 1
         entry["length_m"] = round(entry["length_m"] + row["length_m"], 2)

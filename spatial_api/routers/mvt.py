@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, TextClause, text
 
 from core import city_extents, layers
-from core.db import planner_settings, read_engine
+from core.db import read_engine
 from core.divisions import CITY_PARTITIONED
 from core.errors import NotFound, UserError
 from core.registry import Layer, registry
@@ -86,11 +86,8 @@ def _statement(conn: Connection, collection: Layer, params: dict) -> TextClause:
 
 
 def tile_data(conn: Connection, collection: Layer, params: dict) -> bytes:
-    """The vector tile of a collection (``params``: those of :func:`tile_sql`). On a table partitioned by
-    city without parallel workers: the tile's rows lie in a city's partitions, and a worker costs more to
-    start than it saves."""
-    with planner_settings(conn, parallel=collection.base_table not in CITY_PARTITIONED):
-        return bytes(conn.execute(_statement(conn, collection, params), params).scalar() or b"")
+    """The vector tile of a collection (``params``: those of :func:`tile_sql`)."""
+    return bytes(conn.execute(_statement(conn, collection, params), params).scalar() or b"")
 
 
 def _mvt_layer(layer: str) -> Layer:
