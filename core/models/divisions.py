@@ -70,10 +70,9 @@ def division_index(table: str) -> Index:
 
 
 class CityExtent(Base):
-    """The box (store CRS) that the rows of one city partition of a table partitioned by city (``''``: the
-    default partition) lie in, kept by the table's triggers (migration 0025): it grows with the rows written
-    and does not shrink on delete, so every row lies inside it; spatial reads name the partitions whose box
-    meets their area."""
+    """The box (store CRS) that the rows of one city (``''``: none) of a table partitioned by city lie in,
+    kept by the table's triggers (migration 0025): it grows with the rows written and does not shrink on
+    delete, so every row lies inside it; spatial reads name the cities whose box meets their area."""
 
     __tablename__ = "city_extent"
     table_name: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -98,7 +98,8 @@ def _flood_depths(buildings: list[dict], water_level_m: float) -> None:
 def _burst(conn: Connection, origin: shapely.Geometry, pipe_id: str | None) -> dict:
     if pipe_id is None:
         params = {"origin": shapely.to_wkb(origin.centroid), "srid": store_srid(), "d": BURST_SEARCH_M}
-        cities = city_extents.meeting(conn, origin.centroid.buffer(BURST_SEARCH_M).bounds)
+        at, d = origin.centroid, BURST_SEARCH_M
+        cities = city_extents.meeting(conn, (at.x - d, at.y - d, at.x + d, at.y + d))
         pipe_id = conn.execute(city_extents.statement(_NEAREST_WATER_PIPE, _CITY_COLUMNS, cities), params).scalar()
         if pipe_id is None:
             raise UserError(f"no water pipe within {BURST_SEARCH_M:.0f} m of the burst: give pipe_id")

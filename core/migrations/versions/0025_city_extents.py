@@ -1,7 +1,7 @@
 """city extents: the box each city's rows of ``building``, ``pipeline`` and ``pipe_node`` cover, per
-partition of migration 0022 (city_code, '' for the default partition), kept by the tables' statement
-triggers, so a spatial read names the partitions that can hold rows in its area and its plan prunes the
-others
+table and city code of migration 0022 ('' for none; the default partition holds those and the codes of
+cities not made yet), kept by the tables' statement triggers, so a spatial read names the cities that can
+hold rows in its area and its plan prunes the other partitions
 
 A row belongs to the city of its division (a pipe to the city of its middle point, a row to the division
 its writer gave): a pipe crossing a border, or a row whose division is not where it lies, reaches outside
