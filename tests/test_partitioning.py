@@ -682,6 +682,26 @@ def test_a_records_import_writes_a_house_unit_once_into_its_city(cities: Engine)
         conn.rollback()
 
 
+def test_search_in_a_city_division_plans_its_partitions(cities: Engine) -> None:
+    """Search with a division in a city reads that city's building partition alone, and finds what the
+    same search without the city condition finds."""
+    from search import query as search
+
+    with cities.connect() as conn:
+        for division in ("4201", "420100000000"):
+            asked = search.Query("B4201", ("building",), division=division)
+            params = search._params(conn, asked, False, 11, 11)
+            city = search.city_of(division)
+            assert city == "4201"
+            sql = search.search_sql(("building",), division=True, city=city)
+            planned = {r.removeprefix("city_partitions.") for r in _explain(conn, sql, params)}
+            assert _of("building", planned) == {"building_4201"}
+            every = conn.execute(text(search.search_sql(("building",), division=True)), params).all()
+            assert every and conn.execute(text(sql), params).all() == every
+            assert [hit["id"] for hit in search.run(conn, asked, False)[0]] == ["B4201"]
+        assert search.city_of("42") is None and search.city_of(None) is None
+
+
 def test_city_extents_hold_every_row_and_refresh_makes_them_tight(cities: Engine) -> None:
     """Each city's box holds all its rows (grown by the triggers, a moved row in its new city's), and
     ``city_extent_refresh()`` gives the boxes of the rows as they are."""
