@@ -86,17 +86,40 @@ def owner_engine() -> Engine:
     return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
 
 
+# Partitions, however small, are planned with parallel workers (PostgreSQL's minimum table size for them
+# applies to plain tables only): a read of a few rows planned anew for its values (within) then waits for a
+# worker to start (1-20 ms on a busy machine) to save a fraction of a millisecond. Where no setting is made
+# already, two more round trips cost more than that (vector tiles: bench/partitioning).
+_PLANNER = (
+    "SELECT set_config(s.name, s.value, false)"
+    " FROM unnest(CAST(:names AS text[]), CAST(:values AS text[])) AS s(name, value)"
+)
+_RESET = "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name = ANY(CAST(:names AS text[]))"
+
+
 @contextmanager
-def plan_cache_mode(conn: Connection, mode: str) -> Iterator[Connection]:
-    """``conn`` planning its prepared statements in ``mode`` (``force_generic_plan`` or ``force_custom_plan``)
-    while inside, back to the default after (a session setting: the read connections autocommit)."""
-    if mode not in ("force_generic_plan", "force_custom_plan"):
-        raise ValueError(f"no plan cache mode {mode}")
-    conn.exec_driver_sql(f"SET plan_cache_mode = {mode}")
+def planner_settings(
+    conn: Connection, *, plan_cache_mode: str | None = None, parallel: bool = True
+) -> Iterator[Connection]:
+    """``conn`` planning its statements in ``plan_cache_mode`` (``force_generic_plan`` or ``force_custom_plan``)
+    and, unless ``parallel``, without parallel workers while inside; back to the defaults after (session
+    settings: the read connections autocommit). One round trip to set them, one to reset them."""
+    values = {}
+    if plan_cache_mode is not None:
+        if plan_cache_mode not in ("force_generic_plan", "force_custom_plan"):
+            raise ValueError(f"no plan cache mode {plan_cache_mode}")
+        values["plan_cache_mode"] = plan_cache_mode
+    if not parallel:
+        values["max_parallel_workers_per_gather"] = "0"
+    if not values:
+        yield conn
+        return
+    names = list(values)
+    conn.execute(text(_PLANNER), {"names": names, "values": list(values.values())})
     try:
         yield conn
     finally:
-        conn.exec_driver_sql("RESET plan_cache_mode")
+        conn.execute(text(_RESET), {"names": names})
 
 
 def driver_cursor(conn: Connection) -> psycopg.Cursor:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnDefault, Connection, text
 
+from core import divisions
 from records import effects
 from records.history import key_sql
 from records.spec import Kind
@@ -26,6 +27,19 @@ class Applied:
     updated: int
     unchanged: int
     changed: list[str] = field(default_factory=list)  # the keys (text) of the rows inserted or updated
+
+
+def city_of_row(table: str, columns: Sequence[str]) -> tuple[str, str] | None:
+    """SQL of the city (partition key, migration 0022) of a row inserted from the staged row ``i`` (with
+    these ``columns``) into a table partitioned by city, and the join it needs; None for other tables. A
+    row inserted without its city goes to the default partition and is moved after the statement: written
+    twice."""
+    if table == "house_unit":  # its building's
+        return "coalesce(b.city_code, '')", " LEFT JOIN building b ON b.code = i.building_code"
+    if table in divisions.CITY_PARTITIONED:
+        division = "i.division_code" if "division_code" in columns else None
+        return divisions.city_sql(f"i.{divisions.CITY_PARTITIONED[table]}", division), ""
+    return None
 
 
 def defaults(kind: Kind, absent: Sequence[str]) -> dict[str, object]:
@@ -120,6 +134,10 @@ class Staging:
             filled = defaults(kind, [name for name in kind.columns if name not in columns])
             names = ", ".join([*columns, *filled])
             values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
+            source = f"{changed} i"
+            city = city_of_row(table, columns)
+            if city is not None:  # the row's city given, so it is written once, into its partition
+                names, values, source = f"{names}, city_code", f"{values}, {city[0]}", source + city[1]
             # a key once hard-deleted keeps an open (empty) version: close it. Looked up key by key (a
             # subquery per row, kept apart by OFFSET 0): a join would hash every open version of the kind
             open_ids = f"""SELECT (SELECT v.id FROM record_version v WHERE v.kind = :kind AND v.valid_to IS NULL
@@ -130,7 +148,7 @@ class Staging:
                 params,
             )
             keys += conn.scalars(
-                text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {changed} i
+                text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {source}
                                      WHERE {is_new} RETURNING {", ".join(stored)}) {version}"""),
                 {**params, **{f"d_{c}": v for c, v in filled.items()}},
             )

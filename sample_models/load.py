@@ -19,7 +19,7 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from core import divisions
+from core import city_extents, divisions
 from core.db import owner_engine
 from core.models import Base
 from core.privacy import encrypt_field
@@ -107,7 +107,7 @@ def _clear(conn: Connection) -> None:
 def _set_aside_checks(conn: Connection, tables: tuple[str, ...]) -> list[str]:
     """Drop the tables' foreign keys and plain indexes and disable their own triggers (as a bulk load
     should: checking and indexing row by row is several times slower); return the statements that put
-    them back."""
+    them back, and that compute the city partitions' extents again (their triggers did not see the rows)."""
     params = {"tables": list(tables)}
     foreign = conn.execute(
         text(
@@ -136,6 +136,7 @@ def _set_aside_checks(conn: Connection, tables: tuple[str, ...]) -> list[str]:
         [definition for _, definition in indexes]
         + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for table, name, definition in foreign]
         + [f"ALTER TABLE {table} ENABLE TRIGGER USER" for table in tables]
+        + ([city_extents.REFRESH] if set(tables) & set(divisions.CITY_PARTITIONED) else [])
     )
 
 

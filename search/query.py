@@ -18,7 +18,7 @@ from typing import cast
 from sqlalchemy import Connection, CursorResult, TextClause, text
 
 from core import districts, divisions
-from core.db import plan_cache_mode
+from core.db import planner_settings
 from core.errors import Forbidden, UserError
 from core.privacy import hash_id_number
 from search.kinds import KINDS, Kind
@@ -73,7 +73,9 @@ def _starts_with(column: str, param: str) -> str:
     return f"{column} ~>=~ :{param} AND {column} ~<~ :{param}_hi"
 
 
-def _kind_sql(kind: Kind, district_filter: bool, scoped: bool, division: bool, broad: frozenset[Part]) -> str:
+def _kind_sql(
+    kind: Kind, district_filter: bool, scoped: bool, division: bool, broad: frozenset[Part], city: str | None = None
+) -> str:
     """A kind's best ``:n`` candidates by (rank, closeness, id). The rows a query matches broadly (names
     that start with it, names that contain it: ``常州`` is in every address) are read apart, closest
     (shortest) first and at most ``:n`` of each, instead of ranking every match; the few exact ones
@@ -96,6 +98,9 @@ def _kind_sql(kind: Kind, district_filter: bool, scoped: bool, division: bool, b
     conditions = [f"search_norm({kind.district}) = :district"] if district_filter else []
     conditions += [districts.condition(kind.geometry, kind.district)] if scoped else []
     conditions += [f"{kind.division} LIKE :division_like"] if division else []
+    # a division in a city: on a table partitioned by city, its partitions alone (the city written in)
+    in_city = divisions.city_condition(kind.table, city) if city else "TRUE"
+    conditions += [in_city] if in_city != "TRUE" else []
     district = " AND ".join(["TRUE", *conditions])
     ranked = "rank, closeness DESC, id"
     if kind.searches_text:
@@ -128,7 +133,7 @@ def _kind_sql(kind: Kind, district_filter: bool, scoped: bool, division: bool, b
     return f"""(SELECT '{kind.name}' AS kind, b.id, {kind.label} AS label, {kind.subtitle} AS subtitle,
         {kind.district} AS district, b.rank, b.closeness, {kind.geometry} AS geom
    FROM (SELECT * FROM ({best}) AS p ORDER BY {ranked} LIMIT :n) AS b
-   JOIN {kind.table} t ON {kind.id} = b.id {kind.joins})"""
+   JOIN {kind.table} t ON {kind.id} = b.id AND {in_city} {kind.joins})"""
 
 
 def search_sql(
@@ -139,14 +144,15 @@ def search_sql(
     division: bool = False,
     write: str | None = None,
     broad: frozenset[Part] = frozenset(),
+    city: str | None = None,
 ) -> str:
     """The statement for the given kinds (bound parameters: those of :func:`_params`), with the
-    district filter, the caller's scope and the division when asked for; for an export, each hit's CRS84 geometry
-    as WKB instead of its location. ``broad``: the parts that many rows match (:func:`broad_parts`), read
-    in length order. ``write``: an ``INSERT … SELECT {object} … {source}`` (e.g. the read's
-    audit row) the same statement runs when the page (``:page`` hits) holds people, its object the
-    parameter ``:audit_o`` followed by their ids in the page's order."""
-    union = "\nUNION ALL ".join(_kind_sql(KINDS[k], district, scoped, division, broad) for k in kinds)
+    district filter, the caller's scope and the division (in ``city``: :func:`city_of`) when asked for; for
+    an export, each hit's CRS84 geometry as WKB instead of its location. ``broad``: the parts that many rows
+    match (:func:`broad_parts`), read in length order. ``write``: an ``INSERT … SELECT {object} … {source}``
+    (e.g. the read's audit row) the same statement runs when the page (``:page`` hits) holds people, its
+    object the parameter ``:audit_o`` followed by their ids in the page's order."""
+    union = "\nUNION ALL ".join(_kind_sql(KINDS[k], district, scoped, division, broad, city) for k in kinds)
     written = ""
     if write is not None:
         people = """FROM (SELECT kind, id, rank, closeness FROM hits
@@ -270,11 +276,27 @@ def after(prefix: str) -> str | None:
 
 @lru_cache(maxsize=256)
 def _statement(
-    kinds: tuple[str, ...], district: bool, scoped: bool, division: bool, write: str | None, broad: frozenset[Part]
+    kinds: tuple[str, ...],
+    district: bool,
+    scoped: bool,
+    division: bool,
+    write: str | None,
+    broad: frozenset[Part],
+    city: str | None = None,
 ) -> TextClause:
     """The search statement, made once per form (its text is ~10 kB: reading its parameters anew
     each time cost a millisecond of the request)."""
-    return text(search_sql(kinds, district=district, scoped=scoped, division=division, write=write, broad=broad))
+    return text(
+        search_sql(kinds, district=district, scoped=scoped, division=division, write=write, broad=broad, city=city)
+    )
+
+
+def city_of(division: str | None) -> str | None:
+    """The city a division filter lies in (its code's first 4 digits), None for none or a province."""
+    if division is None:
+        return None
+    code = divisions.prefix(division)
+    return code[:4] if len(code) >= 4 else None
 
 
 # One plan for every query of a form, made once per connection: planning the statement for each
@@ -299,10 +321,10 @@ def run(
     norm, forms = cast(str, params["norm"]), _forms(params)
     generic = not any(forms)
     broad = broad_parts(conn, kinds, norm, per_kind) if generic else unranged(kinds, norm)
-    statement = _statement(kinds, *forms, write, broad)
+    statement = _statement(kinds, *forms, write, broad, city_of(query.division))
     if not generic:
         return _page(conn.execute(statement, params | extra | {"page": query.limit}), query.limit)
-    with plan_cache_mode(conn, "force_generic_plan"):
+    with planner_settings(conn, plan_cache_mode="force_generic_plan"):
         return _page(conn.execute(statement, params | extra | {"page": query.limit}), query.limit)
 
 
@@ -351,5 +373,6 @@ def export_statement(conn: Connection, query: Query, personal: bool) -> tuple[st
     params = _params(conn, query, personal, EXPORT_MAX, EXPORT_MAX)
     district, scoped, division = _forms(params)
     broad = unranged(kinds, cast(str, params["norm"]))
-    sql = search_sql(kinds, export=True, district=district, scoped=scoped, division=division, broad=broad)
+    city = city_of(query.division)
+    sql = search_sql(kinds, export=True, district=district, scoped=scoped, division=division, broad=broad, city=city)
     return sql, params, "person" in kinds

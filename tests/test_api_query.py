@@ -219,6 +219,8 @@ def test_within_statements_planned_for_each_area(database, sample_city, rows, to
         plans = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
         prepared = [p[1:] for p in conn.exec_driver_sql(plans).all() if "ST_GeomFromWKB(" in p[0]]
         assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+        workers = "SELECT setting = reset_val FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'"
+        assert conn.exec_driver_sql(workers).scalar()  # within plans without workers, then resets that too
     engine.dispose()
     assert prepared and all(generic == 0 and custom >= 3 for generic, custom in prepared), prepared
 

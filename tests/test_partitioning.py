@@ -479,6 +479,254 @@ def test_a_city_division_written_makes_its_partitions(cities: Engine) -> None:
         assert partitions == len(TABLES)
 
 
+# Areas (store CRS) for within: in one city, across both, outside every city, in 4202's land reaching rows
+# that belong to 4201 (a pipe crossing the border, a building its writer gave 4201's division), and nowhere.
+AREAS = {
+    "one city": (500000, 3400000, 500300, 3400100),
+    "two cities": (500000, 3400000, 501300, 3400100),
+    "outside the cities": (600000, 3400000, 600300, 3400100),
+    "4201's rows in 4202": (501100, 3400250, 501600, 3400600),
+    "nowhere": (800000, 3400000, 800100, 3400100),
+}
+
+
+def _expected_within(conn, area) -> dict:
+    """Buildings (centroid inside), their units and residents, and pipe length by utility (the part inside)
+    of an area, computed by shapely from every row of the parent tables (no city named)."""
+    from shapely import from_wkb
+
+    buildings = {
+        code: from_wkb(wkb) for code, wkb in conn.execute(text("SELECT code, ST_AsBinary(footprint) FROM building"))
+    }
+    inside = {code for code, footprint in buildings.items() if area.intersects(footprint.centroid)}
+    units = [r for r in conn.execute(text("SELECT building_code, residents FROM house_unit")) if r[0] in inside]
+    lengths: dict[str, float] = {}
+    for utility, wkb in conn.execute(text("SELECT utility, ST_AsBinary(ST_Force2D(geom)) FROM pipeline")):
+        part = from_wkb(wkb).intersection(area)
+        if not part.is_empty:
+            lengths[utility] = lengths.get(utility, 0.0) + part.length
+    return {
+        "count": len(inside),
+        "units": len(units),
+        "residents": sum(r[1] for r in units),
+        "pipes": {k: round(v, 2) for k, v in sorted(lengths.items())},
+    }
+
+
+def test_within_names_the_cities_its_area_can_hold_and_answers_as_over_every_row(cities: Engine) -> None:
+    """Within reads only the partitions whose rows' box (city_extent, migration 0025) meets the area, and
+    answers as shapely over every row does: rows of a city lying outside its land (a pipe crossing the
+    border, a building given another city's division) and rows of no city included."""
+    from shapely import box
+
+    from core import city_extents
+    from core.settings import store_srid
+    from gis.analysis import within
+
+    with cities.begin() as conn:
+        for node, x in (("a", 500700), ("b", 501300)):
+            conn.execute(
+                text(
+                    "INSERT INTO pipe_node (id, utility, kind, is_open, geom)"
+                    f" VALUES ('Ncross{node}', 'water', 'valve', true, {_point(x, 3400300)})"
+                )
+            )
+        line = f"ST_MakeLine(ARRAY[{_point(500700, 3400300)}, {_point(500800, 3400300)}, {_point(501300, 3400300)}])"
+        conn.execute(
+            text(
+                "INSERT INTO pipeline (id, utility, depth_ref, status, from_node, to_node, geom) VALUES "
+                f"('Pcross', 'gas', 'top', 'in_service', 'Ncrossa', 'Ncrossb', {line})"
+            )
+        )
+        _building(conn, "Bgiven", 501500, 3400500, division_code="420100000001")
+        _unit(conn, "Ugiven", "Bgiven")
+        assert _where(conn, "pipeline", "id", "Pcross") == "pipeline_4201"  # the city of its middle vertex
+        assert _where(conn, "building", "code", "Bgiven") == "building_4201"
+        conn.execute(text("ANALYZE"))
+        for name, bounds in AREAS.items():
+            area = box(*bounds)
+            answer = within.within(conn, area, store_srid(), 2026)
+            got = answer["buildings"]
+            expected = _expected_within(conn, area)
+            assert (got["count"], got["house_units"], got["residents"]) == (
+                expected["count"],
+                expected["units"],
+                expected["residents"],
+            ), name
+            assert answer["pipe_length_m_by_utility"] == pytest.approx(expected["pipes"], abs=0.01), name
+            assert expected["count"] or expected["pipes"] or name == "nowhere", name  # each area has rows to count
+        # what each area's statements plan: the partitions of the cities its box can hold, alone
+        planned = {}
+        for name, bounds in AREAS.items():
+            area = box(*bounds)
+            named = city_extents.meeting(conn, area.bounds)
+            params = {"wkb": area.wkb, "srid": store_srid()}
+            relations = set()
+            for statement in (within._BUILDINGS, within._RESIDENTS, within._DANGEROUS, within._PIPES):
+                relations |= _explain(conn, city_extents.statement(statement, within._CITY_COLUMNS, named).text, params)
+            planned[name] = {r.removeprefix("city_partitions.") for r in relations}
+        assert planned["one city"] == {"building_4201", "house_unit_4201", "pipeline_4201"}
+        assert planned["two cities"] == {f"{t}_{c}" for t in ("building", "house_unit", "pipeline") for c in CITIES}
+        assert planned["outside the cities"] == {"building_default", "house_unit_default", "pipeline_default"}
+        # in 4202's land (whose partitions hold rows there only if an earlier test left them), 4201's rows
+        assert {"building_4201", "house_unit_4201", "pipeline_4201"} <= planned["4201's rows in 4202"]
+        assert planned["4201's rows in 4202"] <= planned["two cities"]
+        assert planned["nowhere"] == set()
+        conn.rollback()
+
+
+def _tile(x: float, y: float, z: int) -> tuple[int, int]:
+    """The XYZ tile at zoom ``z`` holding the store-CRS point (x, y)."""
+    import math
+
+    from pyproj import Transformer
+
+    from core.settings import store_srid
+
+    lon, lat = Transformer.from_crs(store_srid(), 4326, always_xy=True).transform(x, y)
+    n = 2**z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_spatial_reads_plan_the_cities_of_their_area_and_answer_as_over_every_city(cities: Engine) -> None:
+    """Incident, excavation, clearance, vector tiles and OGC items with a bbox name the cities whose rows'
+    box meets their area: on an area in one city their plans read its partitions alone, outside every city
+    the default ones; their answers are those of the same statements over every partition."""
+    from shapely import box
+
+    from core import city_extents
+    from core.ogc import query as ogc
+    from core.registry import registry
+    from core.settings import store_srid
+    from gis.analysis import clearance, excavation, incident
+    from spatial_api.routers import mvt
+
+    everywhere = {"building": "TRUE", "house_unit": "TRUE", "pipeline": "TRUE"}
+    statements = (
+        (incident._BUILDINGS, incident._CITY_COLUMNS),
+        (incident._PIPES, incident._CITY_COLUMNS),
+        (excavation._PIPES, excavation._CITY_COLUMNS),
+        (clearance._PAIRS, clearance._CITY_COLUMNS),
+    )
+    with cities.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        for name, bounds in AREAS.items():
+            area = box(*bounds)
+            named = city_extents.meeting(conn, area.bounds)
+            params = {"wkb": area.wkb, "srid": store_srid(), "origin": area.centroid.wkb, "depth": 5.0, "search": 3.0}
+            planned: set[str] = set()
+            for template, columns in statements:
+                pruned = city_extents.statement(template, columns, named)
+                planned |= {r.removeprefix("city_partitions.") for r in _explain(conn, pruned.text, params)}
+                every = conn.execute(text(template.format(**everywhere)), params).all()
+                assert conn.execute(pruned, params).all() == every, name
+            if name == "one city":
+                assert planned == {"building_4201", "house_unit_4201", "pipeline_4201"}
+            if name == "outside the cities":
+                assert planned == {"building_default", "house_unit_default", "pipeline_default"}
+        # vector tiles in 4201 and outside every city (zoom 17: ~250 m a side)
+        for (x, y), partition in (((500000, 3400000), "4201"), ((OUTSIDE[0], OUTSIDE[1]), "default")):
+            for layer, table, (dx, dy) in (("buildings", "building", (15, 15)), ("pipelines", "pipeline", (150, 50))):
+                tx, ty = _tile(x + dx, y + dy, 17)  # the tile of the building's or the pipe's middle
+                collection = registry().layer(layer)
+                params = {"z": 17, "x": tx, "y": ty, "layer": layer, "tolerance": 0.0, "min_area": 0.0}
+                pruned = mvt._statement(conn, collection, params)
+                planned = {r.removeprefix("city_partitions.") for r in _explain(conn, pruned.text, params)}
+                assert planned == {f"{table}_{partition}"}, layer
+                every = conn.execute(text(mvt.tile_sql(collection).format(**everywhere)), params).scalar()
+                assert conn.execute(pruned, params).scalar() == every
+        # OGC items with a bbox (CRS84) around 4201's building
+        from pyproj import Transformer
+
+        to_lonlat = Transformer.from_crs(store_srid(), 4326, always_xy=True).transform
+        corners = (*to_lonlat(500000, 3400000), *to_lonlat(500100, 3400100))
+        request = ogc.Items(layer=registry().layer("buildings"), bbox=corners)
+        named_cities = dict(city_extents.meeting_box(conn, *ogc._box(request)))["building"]
+        assert named_cities == ("4201",)
+        where, params = ogc.where_sql(request, named_cities)
+        assert _explain(conn, f"SELECT count(*) FROM building AS t{where}", params) == {"building_4201"}
+        assert ogc.items(conn, request)[1] == 1 and "B4201" in ogc.items(conn, request)[0][0]
+
+
+def _written(conn, table: str, before: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
+    """Rows inserted, updated and deleted in each partition of ``table`` by the session (PostgreSQL 15 counts
+    in these views what it has not yet reported of earlier transactions too), less ``before``'s counts."""
+    sql = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
+              WHERE schemaname = 'city_partitions' AND relname LIKE :like"""
+    counts = {r[0]: tuple(r[1:]) for r in conn.execute(text(sql), {"like": f"{table}\\_%"})}
+    if before is None:
+        return counts
+    changed = {
+        name: tuple(a - b for a, b in zip(n, before.get(name, (0, 0, 0)), strict=True)) for name, n in counts.items()
+    }
+    return {name: n for name, n in changed.items() if any(n)}
+
+
+def test_a_records_import_writes_a_house_unit_once_into_its_city(cities: Engine) -> None:
+    """A house unit written through the records API (the import's path) is inserted into its building's
+    city's partition, not into the default one and then moved (the statement's plain insert did that)."""
+    from records import spec
+    from records import write as record_write
+
+    with cities.begin() as conn:
+        before = _written(conn, "house_unit")
+        _unit(conn, "Uplain", "B4201")  # a plain insert, without the city
+        assert _written(conn, "house_unit", before) == {"house_unit_default": (1, 0, 1), "house_unit_4201": (1, 0, 0)}
+        conn.rollback()
+    with cities.begin() as conn:
+        body = {"id": "Urecord", "building_code": "B4201", "unit_no": "202", "floor": 2, "area_m2": 90, "residents": 3}
+        before = _written(conn, "house_unit")
+        record_write.create(conn, spec.get("house_units"), body, "partition-test")
+        assert _written(conn, "house_unit", before) == {"house_unit_4201": (1, 0, 0)}
+        assert _where(conn, "house_unit", "id", "Urecord") == "house_unit_4201"
+        conn.rollback()
+
+
+def test_search_in_a_city_division_plans_its_partitions(cities: Engine) -> None:
+    """Search with a division in a city reads that city's building partition alone, and finds what the
+    same search without the city condition finds."""
+    from search import query as search
+
+    with cities.connect() as conn:
+        for division in ("4201", "420100000000"):
+            asked = search.Query("B4201", ("building",), division=division)
+            params = search._params(conn, asked, False, 11, 11)
+            city = search.city_of(division)
+            assert city == "4201"
+            sql = search.search_sql(("building",), division=True, city=city)
+            planned = {r.removeprefix("city_partitions.") for r in _explain(conn, sql, params)}
+            assert _of("building", planned) == {"building_4201"}
+            every = conn.execute(text(search.search_sql(("building",), division=True)), params).all()
+            assert every and conn.execute(text(sql), params).all() == every
+            assert [hit["id"] for hit in search.run(conn, asked, False)[0]] == ["B4201"]
+        assert search.city_of("42") is None and search.city_of(None) is None
+
+
+def test_city_extents_hold_every_row_and_refresh_makes_them_tight(cities: Engine) -> None:
+    """Each city's box holds all its rows (grown by the triggers, a moved row in its new city's), and
+    ``city_extent_refresh()`` gives the boxes of the rows as they are."""
+    boxes = """SELECT 'building', city_code, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                 FROM (SELECT city_code, ST_Extent(footprint) AS e FROM building GROUP BY 1) AS b
+               UNION ALL SELECT 'pipeline', city_code, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                 FROM (SELECT city_code, ST_Extent(geom) AS e FROM pipeline GROUP BY 1) AS p"""
+    kept = "SELECT table_name, city_code, x_min, y_min, x_max, y_max FROM city_extent"
+    with cities.begin() as conn:
+        x, y = CITIES["4202"]
+        _building(conn, "Bfar", x + 900, y + 900)
+        conn.execute(text(f"UPDATE building SET footprint = {_square(x + 950, y + 950, 10)} WHERE code = 'Bfar'"))
+        extents = {(r[0], r[1]): r[2:] for r in conn.execute(text(kept))}
+        for table, city, *box_ in conn.execute(text(boxes)):
+            x_min, y_min, x_max, y_max = extents[(table, city)]
+            assert x_min <= box_[0] and y_min <= box_[1] and x_max >= box_[2] and y_max >= box_[3], (table, city)
+        assert extents[("building", "4202")][2:] == (x + 960, y + 960)
+        conn.execute(text("DELETE FROM building WHERE code = 'Bfar'"))
+        assert {(r[0], r[1]): r[2:] for r in conn.execute(text(kept))} == extents  # a delete leaves the box
+        conn.execute(text("SELECT city_extent_refresh()"))
+        refreshed = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(text(kept)) if r[0] != "pipe_node"}
+        assert refreshed == {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(text(boxes))}
+        conn.rollback()
+
+
 def test_downgrade_returns_plain_tables_with_their_rows(server_url: str) -> None:
     with _populated_at_0021(server_url) as (engine, before):
         migrate.upgrade(engine)

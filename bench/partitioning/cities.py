@@ -1,20 +1,24 @@
-"""Buildings, house units, pipes and nodes flat (migration 0021) against partitioned by city (0022), side by
-side in one run.
+"""Buildings, house units, pipes and nodes flat (migration 0021) against partitioned by city (0022, with
+the city extents of 0025), side by side in one run.
 
 Two scratch databases on the same server, both made at 0021 with the same synthetic province: ``--cities``
 city-level divisions (2 km squares in a grid, under one province), in each ``--per-city`` buildings (20 m
 squares 40 m apart, the division trigger giving their codes), two house units each, a water node beside
-each building and a pipe between consecutive nodes. One of them is then converted in place to 0022 (timed).
-On each, in turns (the same machine noise for both): identify at a point (``gis.analysis.identify.pick``
-then ``identify``, as ``GET /query/identify?lon=&lat=`` runs them) at random building centres, identify by
-id (``?layer=buildings&id=``), a within over a 300 m square inside one city (``gis.analysis.within``) and the
-statistics of one city (``gis.analysis.divisions.statistics``); p50 and p99 of the per-call times on one
-connection in autocommit with psycopg's prepared statements, as the API's read pool, after a first
-unmeasured pass of the same calls (each statement prepared, as in a running server); the partitioned
-database also on a connection with ``max_parallel_workers_per_gather = 0``. The flat database is
-asked by the identify and statistics modules as they were before 0022 (read from git: the parent of the
-commit that added the migration), the partitioned one by today's. Writes its section of
-bench/partitioning/RESULTS.md.
+each building and a pipe between consecutive nodes. One of them is then converted in place to 0022 (timed)
+and migrated to the head. On each, in turns (the same machine noise for all): identify at a point
+(``gis.analysis.identify.pick`` then ``identify``, as ``GET /query/identify?lon=&lat=`` runs them) at random
+building centres, identify by id (``?layer=buildings&id=``), a within over a 300 m square inside one city
+(``gis.analysis.within``), the statistics of one city (``gis.analysis.divisions.statistics``), a gas leak
+of 200 m around a building (``gis.analysis.incident``), excavation and clearance checks over the 300 m
+square, the z16 vector tile of buildings and of pipelines at the building (as ``GET /mvt/...`` makes it)
+and OGC items with the 300 m square as a CRS84 bbox (``core.ogc.query.items``); p50 and p99 of the per-call
+times on one connection each in autocommit with psycopg's prepared statements, as the API's read pool,
+after a first unmeasured pass of the same calls (each statement prepared, as in a running server), in which
+the flat and the partitioned answers are compared. The flat database is asked by the modules as they were
+before 0022 (identify, statistics) or 0025 (the spatial reads), read from git (the parent of the commit
+that added the migration); the partitioned one by today's, by the spatial reads as they were before 0025
+(its own connection), and by today's on a connection with ``max_parallel_workers_per_gather = 0``. Writes
+its section of bench/partitioning/RESULTS.md.
 
     .venv/bin/python bench/partitioning/cities.py [--cities 12] [--per-city 2000] [--calls 300]
 """
@@ -22,6 +26,8 @@ bench/partitioning/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import importlib
+import math
 import random
 import statistics
 import subprocess
@@ -33,6 +39,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pyproj import Transformer
 from shapely import Point, box
 from sqlalchemy import Connection, Engine, create_engine, text
 
@@ -40,13 +47,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.partitioning.results import write_section  # noqa: E402
+from core.registry import registry  # noqa: E402
 
 SIDE_M = 2000.0
 SPACING_M = 40.0
 X0, Y0 = 500000.0, 3400000.0
 HEADING = "# Buildings, house units, pipes and nodes: flat against partitioned by city"
-# The flat database, the partitioned one, and the partitioned one on connections without parallel workers.
-KINDS = ("flat", "part", "serial")
+# The flat database, the partitioned one asked as before 0025 and as today, and as today on connections without
+# parallel workers.
+KINDS = ("flat", "before", "part", "serial")
 
 
 def _origin(city: int) -> tuple[float, float]:
@@ -121,10 +130,30 @@ def _populate(engine: Engine, cities: int, per_city: int, srid: int) -> None:
         conn.execute(text("ANALYZE"))
 
 
-def _before_0022(module: str) -> types.ModuleType:
-    """``module`` as it was before migration 0022 (its source from git), for the flat database."""
+# The modules each database is asked by, by role: identify and a division's statistics changed with 0022 (the
+# flat database asks them as before it), the spatial reads with 0025 (the flat database, and the partitioned
+# one "before", ask them as before it).
+MODULES = {
+    "identify": ("gis.analysis.identify", "0022_city_partitions"),
+    "divisions": ("gis.analysis.divisions", "0022_city_partitions"),
+    "within": ("gis.analysis.within", "0025_city_extents"),
+    "incident": ("gis.analysis.incident", "0025_city_extents"),
+    "excavation": ("gis.analysis.excavation", "0025_city_extents"),
+    "clearance": ("gis.analysis.clearance", "0025_city_extents"),
+    "mvt": ("spatial_api.routers.mvt", "0025_city_extents"),
+    "ogc": ("core.ogc.query", "0025_city_extents"),
+}
+
+
+def _before(module: str, migration: str) -> types.ModuleType:
+    """``module`` as it was before ``migration`` was added (its source from git). Before 0025 within set its
+    plan cache mode by ``core.db.plan_cache_mode`` (now ``planner_settings``): given to it as that."""
+    import core.db
+
+    if not hasattr(core.db, "plan_cache_mode"):
+        core.db.plan_cache_mode = lambda conn, mode: core.db.planner_settings(conn, plan_cache_mode=mode)  # type: ignore[attr-defined]
     added = subprocess.run(
-        ["git", "log", "--diff-filter=A", "--format=%H", "--", "core/migrations/versions/0022_city_partitions.py"],
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", f"core/migrations/versions/{migration}.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -134,10 +163,21 @@ def _before_0022(module: str) -> types.ModuleType:
     source = subprocess.run(
         ["git", "show", f"{added}^:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    old = types.ModuleType(f"{module}_before_0022")
+    old = types.ModuleType(f"{module}_before_{migration[:4]}")
     old.__file__ = str(ROOT / path)
+    sys.modules[old.__name__] = old  # its dataclasses look their module up
     exec(compile(source, old.__file__, "exec"), old.__dict__)  # noqa: S102 (the project's own source)
     return old
+
+
+def _modules(kind: str) -> dict[str, types.ModuleType]:
+    """The modules a kind of run asks by (see MODULES)."""
+    today = {role: importlib.import_module(module) for role, (module, _) in MODULES.items()}
+    if kind == "flat":
+        return {role: _before(module, migration) for role, (module, migration) in MODULES.items()}
+    if kind == "before":
+        return today | {r: _before(m, g) for r, (m, g) in MODULES.items() if g == "0025_city_extents"}
+    return today
 
 
 def _timed(conn: Connection, call: Callable[[Connection], object]) -> float:
@@ -146,18 +186,28 @@ def _timed(conn: Connection, call: Callable[[Connection], object]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def _calls(
-    cities: int, per_city: int, count: int, srid: int, identify: types.ModuleType, divisions: types.ModuleType
-) -> dict[str, list[Callable[[Connection], object]]]:
-    """The same calls (by these modules) for one database: identify at a point and by id, within, statistics."""
-    from gis.analysis import within
+def _tile(mvt: types.ModuleType, conn: Connection, layer: str, params: dict) -> bytes:
+    """A vector tile as ``GET /mvt/{layer}/{z}/{x}/{y}.pbf`` makes it, by this version of the router (before
+    0025 the router ran its statement itself)."""
+    collection = registry().layer(layer)
+    if hasattr(mvt, "tile_data"):
+        return mvt.tile_data(conn, collection, params)
+    return bytes(conn.execute(mvt._statement(mvt.tile_sql(collection)), params).scalar() or b"")
 
+
+def _calls(
+    cities: int, per_city: int, count: int, srid: int, m: dict[str, types.ModuleType]
+) -> dict[str, list[Callable[[Connection], object]]]:
+    """The same calls (by these modules) for one database: identify at a point and by id, within, statistics,
+    incident, excavation, clearance, a vector tile of buildings and of pipelines, OGC items with a bbox."""
+    to_lonlat = Transformer.from_crs(srid, 4326, always_xy=True).transform
     rng = random.Random(7)
     across = int(SIDE_M // SPACING_M) - 1
-    at_point: list[Callable[[Connection], object]] = []
-    by_id: list[Callable[[Connection], object]] = []
-    areas: list[Callable[[Connection], object]] = []
-    stats: list[Callable[[Connection], object]] = []
+    calls: dict[str, list[Callable[[Connection], object]]] = {}
+
+    def add(measure: str, call: Callable[[Connection], object]) -> None:
+        calls.setdefault(measure, []).append(call)
+
     for _ in range(count):
         city, i = rng.randrange(cities), rng.randrange(per_city)
         x, y = _origin(city)
@@ -165,20 +215,45 @@ def _calls(
         code = f"B42{city + 1:02d}{i:06d}"
 
         def point_call(conn: Connection, at: Point = centre) -> object:
-            layer, fid = identify.pick(conn, at)
-            return identify.identify(conn, layer, fid, False)
+            layer, fid = m["identify"].pick(conn, at)
+            return m["identify"].identify(conn, layer, fid, False)
 
-        at_point.append(point_call)
-        by_id.append(lambda conn, fid=code: identify.identify(conn, "buildings", fid, False))
+        add("identify at a point", point_call)
+        add("identify by id", lambda conn, fid=code: m["identify"].identify(conn, "buildings", fid, False))
         area = box(x + 100, y + 100, x + 400, y + 400)
-        areas.append(lambda conn, a=area: within.within(conn, a, srid, 2026))
-        stats.append(lambda conn, c=f"42{city + 1:02d}": divisions.statistics(conn, c, None))
-    return {
-        "identify at a point": at_point,
-        "identify by id": by_id,
-        "within 300 m": areas,
-        "statistics of a city": stats,
-    }
+        add("within 300 m", lambda conn, a=area: m["within"].within(conn, a, srid, 2026))
+        add("statistics of a city", lambda conn, c=f"42{city + 1:02d}": m["divisions"].statistics(conn, c, None))
+        add(
+            "incident, gas leak 200 m",
+            lambda conn, at=centre: m["incident"].incident(conn, "gas_leak", at, 200.0, False),
+        )
+        add("excavation 300 m", lambda conn, a=area: m["excavation"].excavation(conn, a, 3.0))
+        add("clearance 300 m", lambda conn, a=area: m["clearance"].clearance(conn, a))
+        lon, lat = to_lonlat(centre.x, centre.y)
+        n = 2**16
+        tile = {"z": 16, "x": int((lon + 180) / 360 * n), "tolerance": 0.0, "min_area": 0.0}
+        tile["y"] = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        for layer in ("buildings", "pipelines"):
+            add(
+                f"vector tile z16, {layer}", lambda conn, t=tile, la=layer: _tile(m["mvt"], conn, la, t | {"layer": la})
+            )
+        corners = (*to_lonlat(area.bounds[0], area.bounds[1]), *to_lonlat(area.bounds[2], area.bounds[3]))
+        add(
+            "OGC items, bbox 300 m",
+            lambda conn, c=corners: m["ogc"].items(conn, m["ogc"].Items(layer=registry().layer("buildings"), bbox=c)),
+        )
+    return calls
+
+
+def _same(a: object, b: object) -> bool:
+    """Whether two answers agree (pipe lengths summed in another order: to the centimetre)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) < 0.01
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 def main() -> None:
@@ -191,11 +266,13 @@ def main() -> None:
     from core.settings import store_srid
     from tests.conftest import _server_url, create_database, drop_database
 
+    load = [Path("/proc/loadavg").read_text().split()[:3]]
     server = _server_url()
     srid = store_srid()
     names = {kind: f"cim_bench_city_{kind}_{uuid.uuid4().hex[:6]}" for kind in ("flat", "part")}
     engines = {kind: create_engine(create_database(server, name)) for kind, name in names.items()}
     times: dict[str, dict[str, list[float]]] = {kind: {} for kind in KINDS}
+    differ: dict[str, int] = {}
     try:
         for engine in engines.values():
             migrate.upgrade(engine, "0021")
@@ -203,25 +280,21 @@ def main() -> None:
         began = time.perf_counter()
         migrate.upgrade(engines["part"], "0022")
         convert_s = time.perf_counter() - began
+        migrate.upgrade(engines["part"])
         with engines["part"].connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
             partitions = conn.execute(
                 text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'building'::regclass")
             ).scalar_one()
-        from gis.analysis import divisions, identify
-
-        before = (_before_0022("gis.analysis.identify"), _before_0022("gis.analysis.divisions"))
-        modules = {"flat": before, "part": (identify, divisions), "serial": (identify, divisions)}
-        calls = {kind: _calls(args.cities, args.per_city, args.calls, srid, *modules[kind]) for kind in modules}
+        calls = {kind: _calls(args.cities, args.per_city, args.calls, srid, _modules(kind)) for kind in KINDS}
         serial = create_engine(engines["part"].url, connect_args={"options": "-c max_parallel_workers_per_gather=0"})
-        conns = {
-            kind: engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            for kind, engine in (("flat", engines["flat"]), ("part", engines["part"]), ("serial", serial))
-        }
+        on = {"flat": engines["flat"], "before": engines["part"], "part": engines["part"], "serial": serial}
+        conns = {kind: on[kind].connect().execution_options(isolation_level="AUTOCOMMIT") for kind in KINDS}
         for measure in calls["part"]:
+            differ[measure] = 0
             for n in range(args.calls):  # a first pass: each statement prepared, as in a running server
-                for kind in KINDS:
-                    calls[kind][measure][n](conns[kind])
+                answers = {kind: calls[kind][measure][n](conns[kind]) for kind in KINDS}
+                differ[measure] += not _same(answers["flat"], answers["part"])
             for kind in KINDS:
                 times[kind][measure] = []
             for n in range(args.calls):
@@ -237,6 +310,7 @@ def main() -> None:
             engine.dispose()
         for name in names.values():
             drop_database(server, name)
+    load.append(Path("/proc/loadavg").read_text().split()[:3])
 
     def p(kind: str, measure: str, q: int) -> float:
         values = sorted(times[kind][measure])
@@ -248,17 +322,21 @@ def main() -> None:
         f"Method: the docstring of `bench/partitioning/cities.py`; {args.cities} cities, {rows:,} buildings "
         f"({args.per_city:,} a city), as many nodes, {2 * rows:,} house units, a pipe between consecutive nodes; "
         f"{partitions} partitions per table (the cities and the default); {args.calls} calls of each kind; run "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the shared 2-core machine (other work running).",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the shared 2-core machine (other work running; load average "
+        f'{" ".join(load[0])} at the start, {" ".join(load[1])} at the end). "before 0025": the partitioned '
+        "database asked by the spatial reads as they were before they named their cities (migration 0025).",
         "",
-        "| call | p50 ms: flat | partitioned | partitioned / flat | partitioned, no parallel workers "
-        "| p99 ms: flat | partitioned | partitioned, no parallel workers |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| call | p50 ms: flat | partitioned, before 0025 | partitioned | before / flat | **partitioned / flat** "
+        "| partitioned, no parallel workers | p99 ms: flat | before 0025 | partitioned | answers differing |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for measure in calls["part"]:
-        flat50, part50 = p("flat", measure, 50), p("part", measure, 50)
+        flat50, before50, part50 = (p(kind, measure, 50) for kind in ("flat", "before", "part"))
+        tile = " (tile bytes: order of features)" if measure.startswith("vector tile") else ""
         lines.append(
-            f"| {measure} | {flat50:.2f} | {part50:.2f} | {part50 / flat50:.2f} | {p('serial', measure, 50):.2f} "
-            f"| {p('flat', measure, 99):.2f} | {p('part', measure, 99):.2f} | {p('serial', measure, 99):.2f} |"
+            f"| {measure} | {flat50:.2f} | {before50:.2f} | {part50:.2f} | {before50 / flat50:.2f} "
+            f"| **{part50 / flat50:.2f}** | {p('serial', measure, 50):.2f} | {p('flat', measure, 99):.2f} "
+            f"| {p('before', measure, 99):.2f} | {p('part', measure, 99):.2f} | {differ[measure]}{tile} |"
         )
     lines += ["", f"Conversion in place (0021 → 0022) of {rows:,} buildings with their rows: {convert_s:.1f} s.", ""]
     write_section(Path(__file__).parent / "RESULTS.md", HEADING, lines)

@@ -14,7 +14,7 @@ from core.models.credit import (
     CreditRun,
     CreditScore,
 )
-from core.models.divisions import District
+from core.models.divisions import CityExtent, District
 from core.models.exports import Approval
 from core.models.history import RecordVersion
 from core.models.imagery import ImageryLayer
@@ -76,6 +76,7 @@ __all__ = [
     "CreditGradeHistory",
     "CreditRecord",
     "DemTile",
+    "CityExtent",
     "District",
     "DrawingReview",
     "EmergencyEvent",

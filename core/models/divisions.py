@@ -5,7 +5,7 @@ mirrored into ``division`` (level 3) by a trigger (migration 0014)."""
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import CheckConstraint, Double, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, geom_column
@@ -67,3 +67,17 @@ def city_partitioned(table: str, key: str) -> tuple[Index, dict[str, str]]:
 def division_index(table: str) -> Index:
     """The prefix-matching index over a table's ``division_code`` (``LIKE '42%'`` under any collation)."""
     return Index(f"ix_{table}_division_code", "division_code", postgresql_ops={"division_code": "varchar_pattern_ops"})
+
+
+class CityExtent(Base):
+    """The box (store CRS) that the rows of one city (``''``: none) of a table partitioned by city lie in,
+    kept by the table's triggers (migration 0025): it grows with the rows written and does not shrink on
+    delete, so every row lies inside it; spatial reads name the cities whose box meets their area."""
+
+    __tablename__ = "city_extent"
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    x_min: Mapped[float] = mapped_column(Double)
+    y_min: Mapped[float] = mapped_column(Double)
+    x_max: Mapped[float] = mapped_column(Double)
+    y_max: Mapped[float] = mapped_column(Double)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import shapely
 from shapely import LineString, Point
 from shapely.ops import nearest_points
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from core import vocab
+from core import city_extents, vocab
 from core.settings import store_srid
 
 _RULES = vocab.get("utilities").clearances_gb50289
@@ -24,15 +24,15 @@ HORIZONTAL_M = {tuple(sorted((a, b))): m for a, b, m in _RULES.horizontal_m} if 
 VERTICAL_M = {tuple(sorted((a, b))): m for a, b, m in _RULES.vertical_m} if _RULES else {}
 SEARCH_M = max(HORIZONTAL_M.values()) + 2.0  # widest rule plus the widest radii in a city
 
-_PAIRS = text(
-    """WITH p AS (SELECT id, utility, diameter_mm, pressure_class, from_node, to_node, geom
-                   FROM pipeline WHERE ST_Intersects(geom, ST_GeomFromWKB(:wkb, :srid)))
+# ``{pipeline}``: the cities whose pipes can lie in the area (core.city_extents), so the plan holds those alone.
+_PAIRS = """WITH p AS (SELECT id, utility, diameter_mm, pressure_class, from_node, to_node, geom
+                   FROM pipeline p WHERE {pipeline} AND ST_Intersects(geom, ST_GeomFromWKB(:wkb, :srid)))
        SELECT a.id AS a_id, a.utility AS a_utility, a.diameter_mm AS a_diameter_mm, a.pressure_class AS a_pressure,
               ST_AsBinary(a.geom) AS a_geom, b.id AS b_id, b.utility AS b_utility, b.diameter_mm AS b_diameter_mm,
               b.pressure_class AS b_pressure, ST_AsBinary(b.geom) AS b_geom
          FROM p a JOIN p b ON a.id < b.id AND ST_DWithin(a.geom, b.geom, :search)
         WHERE NOT (ARRAY[a.from_node, a.to_node] && ARRAY[b.from_node, b.to_node])"""
-)
+_CITY_COLUMNS = (("pipeline", "p.city_code"),)
 
 
 def base_class(utility: str) -> str:
@@ -104,7 +104,8 @@ def clearance(conn: Connection, area: shapely.Geometry) -> list[dict]:
     """Pairs of pipes in ``area`` (store CRS) closer than GB 50289 allows; ``at`` is a store-CRS point."""
     params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "search": SEARCH_M}
     violations = []
-    for row in conn.execute(_PAIRS, params).mappings():
+    pairs = city_extents.statement(_PAIRS, _CITY_COLUMNS, city_extents.meeting(conn, area.bounds))
+    for row in conn.execute(pairs, params).mappings():
         a = {"utility": row["a_utility"], "diameter_mm": row["a_diameter_mm"], "pressure": row["a_pressure"]}
         b = {"utility": row["b_utility"], "diameter_mm": row["b_diameter_mm"], "pressure": row["b_pressure"]}
         a["geom"] = shapely.from_wkb(row["a_geom"])

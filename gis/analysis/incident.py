@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from core import city_extents
 from core.errors import UserError
 from core.settings import store_srid
 from gis.analysis import isolation, records
@@ -27,25 +28,25 @@ ACTIVE_STAGES = ("preparation", "construction")
 BURST_SEARCH_M = 50.0
 
 _ZONE = "(SELECT ST_GeomFromWKB(:wkb, :srid) AS g) AS z"
-_BUILDINGS = text(
-    f"""SELECT b.code, b.address, b.use, b.floors_above, b.height_m, b.safety_grade,
+# Over the tables partitioned by city, the statements name the cities whose rows can lie in the zone
+# (``{building}``, ``{house_unit}``, ``{pipeline}``: core.city_extents), so their plans hold those alone.
+_CITY_COLUMNS = (("building", "b.city_code"), ("house_unit", "h.city_code"), ("pipeline", "p.city_code"))
+_BUILDINGS = f"""SELECT b.code, b.address, b.use, b.floors_above, b.height_m, b.safety_grade,
                round(ST_Distance(b.footprint, ST_GeomFromWKB(:origin, :srid))::numeric, 1)::float AS distance_m,
                ST_X(ST_Centroid(b.footprint)) AS cx, ST_Y(ST_Centroid(b.footprint)) AS cy,
                COALESCE((SELECT json_agg(json_build_object('id', h.id, 'unit_no', h.unit_no, 'floor', h.floor,
                                  'area_m2', h.area_m2, 'residents', h.residents, 'owner', h.owner_masked)
                                  ORDER BY h.floor, h.unit_no)
-                           FROM house_unit h WHERE h.building_code = b.code), '[]'::json) AS units
-          FROM building b, {_ZONE} WHERE ST_Intersects(b.footprint, z.g) ORDER BY distance_m, b.code"""
-)
+                           FROM house_unit h WHERE {{house_unit}} AND h.city_code = b.city_code
+                            AND h.building_code = b.code), '[]'::json) AS units
+          FROM building b, {_ZONE} WHERE {{building}} AND ST_Intersects(b.footprint, z.g) ORDER BY distance_m, b.code"""
 _SITES = text(
     f"""SELECT p.code, p.name, p.stage, p.hazardous_works, p.contractor_uscc
           FROM project p, {_ZONE}
          WHERE ST_Intersects(p.footprint, z.g) AND p.stage = ANY(:stages) ORDER BY p.code"""
 )
-_PIPES = text(
-    f"""SELECT p.utility, p.id, ST_Length(ST_Intersection(ST_Force2D(p.geom), z.g)) AS length_m
-          FROM pipeline p, {_ZONE} WHERE ST_Intersects(p.geom, z.g) ORDER BY p.utility, p.id"""
-)
+_PIPES = f"""SELECT p.utility, p.id, ST_Length(ST_Intersection(ST_Force2D(p.geom), z.g)) AS length_m
+          FROM pipeline p, {_ZONE} WHERE {{pipeline}} AND ST_Intersects(p.geom, z.g) ORDER BY p.utility, p.id"""
 _COMPARTMENTS = text(
     f"""SELECT c.id, c.name, c.tunnel_id, c.utilities
           FROM tunnel_compartment c JOIN utility_tunnel u ON u.id = c.tunnel_id, {_ZONE}
@@ -59,10 +60,9 @@ _SENSORS = text(
                          ORDER BY time DESC LIMIT 1) AS r
          WHERE ST_Intersects(s.position, z.g) ORDER BY s.compartment_id, s.id"""
 )
-_NEAREST_WATER_PIPE = text(
-    """SELECT id FROM pipeline WHERE utility = 'water' AND ST_DWithin(geom, ST_GeomFromWKB(:origin, :srid), :d)
-        ORDER BY geom <-> ST_GeomFromWKB(:origin, :srid), id LIMIT 1"""
-)
+_NEAREST_WATER_PIPE = """SELECT p.id FROM pipeline p
+        WHERE {pipeline} AND p.utility = 'water' AND ST_DWithin(p.geom, ST_GeomFromWKB(:origin, :srid), :d)
+        ORDER BY p.geom <-> ST_GeomFromWKB(:origin, :srid), p.id LIMIT 1"""
 _PIPE_UTILITY = text("SELECT utility FROM pipeline WHERE id = :id")
 
 
@@ -98,7 +98,9 @@ def _flood_depths(buildings: list[dict], water_level_m: float) -> None:
 def _burst(conn: Connection, origin: shapely.Geometry, pipe_id: str | None) -> dict:
     if pipe_id is None:
         params = {"origin": shapely.to_wkb(origin.centroid), "srid": store_srid(), "d": BURST_SEARCH_M}
-        pipe_id = conn.execute(_NEAREST_WATER_PIPE, params).scalar()
+        at, d = origin.centroid, BURST_SEARCH_M
+        cities = city_extents.meeting(conn, (at.x - d, at.y - d, at.x + d, at.y + d))
+        pipe_id = conn.execute(city_extents.statement(_NEAREST_WATER_PIPE, _CITY_COLUMNS, cities), params).scalar()
         if pipe_id is None:
             raise UserError(f"no water pipe within {BURST_SEARCH_M:.0f} m of the burst: give pipe_id")
     utility = conn.execute(_PIPE_UTILITY, {"id": pipe_id}).scalar()
@@ -124,14 +126,16 @@ def incident(
         raise UserError("a flood needs water_level_m (orthometric metres) to compute depths")
     area = zone(location, radius_m)
     params = {"wkb": shapely.to_wkb(area), "srid": store_srid(), "origin": shapely.to_wkb(location)}
-    buildings = [dict(r) for r in conn.execute(_BUILDINGS, params).mappings()]
+    cities = city_extents.meeting(conn, area.bounds)
+    buildings_sql = city_extents.statement(_BUILDINGS, _CITY_COLUMNS, cities)
+    buildings = [dict(r) for r in conn.execute(buildings_sql, params).mappings()]
     if kind == "flood" and water_level_m is not None:
         _flood_depths(buildings, water_level_m)
     for building in buildings:
         building.pop("cx")
         building.pop("cy")
     pipes: dict[str, dict] = {}
-    for row in conn.execute(_PIPES, params).mappings():
+    for row in conn.execute(city_extents.statement(_PIPES, _CITY_COLUMNS, cities), params).mappings():
         entry = pipes.setdefault(row["utility"], {"count": 0, "length_m": 0.0, "ids": []})
         entry["count"] += 1
         entry["length_m"] = round(entry["length_m"] + row["length_m"], 2)
