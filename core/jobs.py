@@ -24,9 +24,11 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import Any, cast
 
@@ -232,11 +234,42 @@ def run(job_id: str, work: Work, *, own_process: bool = False) -> None:
             _finish(job_id, "succeeded", result=result)
 
 
+CHILDREN = 4  # spawned processes a worker keeps for the jobs it runs at once (made as needed)
+_children: ProcessPoolExecutor | None = None
+_children_lock = threading.Lock()
+
+
+def _child_processes() -> ProcessPoolExecutor:
+    """The spawned processes jobs run in, with this process's settings; kept from job to job (a new
+    process spends seconds importing what a tiling job needs, and a large layer is dozens of jobs)."""
+    global _children
+    with _children_lock:
+        if _children is None:
+            context = multiprocessing.get_context("spawn")
+            _children = ProcessPoolExecutor(
+                CHILDREN, mp_context=context, initializer=configure, initargs=(get_settings(),)
+            )
+        return _children
+
+
+def _forget_children() -> None:
+    global _children
+    with _children_lock:
+        if _children is not None:
+            _children.shutdown(wait=False)
+        _children = None
+
+
+on_configure(_forget_children)
+
+
 def _spawned(job_id: str, work: Work, params: dict[str, Any]) -> dict[str, Any] | HandedOn:
-    """``work`` in a spawned process with this one's settings (a process that dies is an error)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=configure, initargs=(get_settings(),)) as child:
-        return child.submit(_in_child, job_id, work, params).result()
+    """``work`` in a spawned process (one that dies is this job's error; new ones for the next)."""
+    try:
+        return _child_processes().submit(_in_child, job_id, work, params).result()
+    except BrokenProcessPool:
+        _forget_children()
+        raise
 
 
 def _in_child(job_id: str, work: Work, params: dict[str, Any]) -> dict[str, Any] | HandedOn:

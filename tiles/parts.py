@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core import jobs
+from core.errors import UserError
 from core.settings import get_settings
 from tiles import sources, tree
 from tiles.build import Job, Tileset, _update_leaves, _write_atomic, layer_dir, plan, write_tileset
@@ -33,6 +34,17 @@ def _folder(layer: str, job_id: str) -> Path:
 
 def _size(leaf: tree.Node) -> int:
     return 0 if leaf.features is None else len(leaf.features)
+
+
+def _clear_stale(layer: str) -> None:
+    """The parts' folders of this layer's builds that ended without removing theirs (a failed part)."""
+    for folder in (layer_dir(layer) / PARTS_DIR).glob("*"):
+        try:
+            status = jobs.find(folder.name).status
+        except UserError:  # not a job (any longer)
+            status = None
+        if status != "running":
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def subtrees(root: tree.Node, size: int) -> list[list[tree.Node]]:
@@ -71,6 +83,7 @@ def build(job_id: str, params: dict[str, Any], progress: jobs.Progress) -> dict[
         updated = _update_leaves(layer_plan.spec, layer_plan.features, layer_plan.out, layer_plan.jobs, progress)
         return write_tileset(layer_plan.tileset, updated)
     progress("splitting into parts", 0)
+    _clear_stale(params["layer"])
     folder = _folder(params["layer"], job_id)
     folder.mkdir(parents=True)
     previous = {key: hashes for key, _, hashes in layer_plan.jobs}
