@@ -25,6 +25,7 @@ import contextlib
 import logging
 import multiprocessing
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -218,10 +219,7 @@ def run(job_id: str, work: Work, *, own_process: bool = False) -> None:
             raise NotFound(f"job {job_id} does not exist")
         params = dict(job.params)
     set_progress(job_id, "started", 0)
-
-    def progress(stage: str, percent: float) -> None:
-        set_progress(job_id, stage, percent)
-
+    progress = _progress(job_id)
     try:
         result = _spawned(job_id, work, params) if own_process else work(params, progress)
     except UserError as exc:
@@ -273,7 +271,24 @@ def _spawned(job_id: str, work: Work, params: dict[str, Any]) -> dict[str, Any] 
 
 
 def _in_child(job_id: str, work: Work, params: dict[str, Any]) -> dict[str, Any] | HandedOn:
-    return work(params, lambda stage, percent: set_progress(job_id, stage, percent))
+    return work(params, _progress(job_id))
+
+
+PROGRESS_EVERY_S = 0.5
+
+
+def _progress(job_id: str) -> Progress:
+    """A job's progress, written when its stage changes and else at most every PROGRESS_EVERY_S (a
+    tiling job reports each of thousands of tiles, and one commit each cost more than the tiles)."""
+    last: list[Any] = ["", 0.0]  # stage, time written
+
+    def progress(stage: str, percent: float) -> None:
+        now = time.monotonic()
+        if stage != last[0] or now - last[1] >= PROGRESS_EVERY_S:
+            set_progress(job_id, stage, percent)
+            last[:] = [stage, now]
+
+    return progress
 
 
 def fan_out(job_id: str, task_name: str, parts: list[dict[str, Any]]) -> HandedOn:

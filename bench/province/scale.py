@@ -165,7 +165,7 @@ def tiling(warm_up: bool = True) -> dict[str, Any]:
             with engine.connect() as conn:  # how many parts each layer's job was handed on to (tiles.parts)
                 parts = dict(
                     conn.execute(
-                        text("SELECT params->>'layer', count(part.id) FROM job LEFT JOIN job part"
+                        text("SELECT job.params->>'layer', count(part.id) FROM job LEFT JOIN job part"
                              " ON part.parent_id = job.id WHERE CAST(job.id AS text) = ANY(:ids) GROUP BY 1"),
                         {"ids": ids},
                     ).all()
@@ -420,10 +420,10 @@ def write_results(result: dict[str, Any]) -> None:
         queued = [f for name, f in run["tiling"].items() if name != "in this process"]
         before = "" if any("parts" in f for f in queued) else "; one job per layer, in the worker's job thread"
         province = f"{run['buildings']:,} buildings (load {' '.join(loads[0])} → {' '.join(loads[1])}{before})"
-        for name, f in run["tiling"].items():
+        for row, (name, f) in enumerate(run["tiling"].items()):
             parts = f.get("parts")
             lines.append(
-                f"| {province} | {name} | {f['seconds']} | {f['tiles']} | {f['features_per_s']} |"
+                f"| {'' if row else province} | {name} | {f['seconds']} | {f['tiles']} | {f['features_per_s']} |"
                 f" {_ratio(f['features_per_s'], single)} |"
                 f" {', '.join(str(parts.get(k, 0)) for k in TILE_LAYERS) if parts else '—'} |"
                 f" {'; '.join(f.get('errors') or []) or '—'} |"
