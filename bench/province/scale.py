@@ -419,7 +419,8 @@ def write_results(result: dict[str, Any]) -> None:
         loads = run["loadavg"]["tiling"]
         queued = [f for name, f in run["tiling"].items() if name != "in this process"]
         before = "" if any("parts" in f for f in queued) else "; one job per layer, in the worker's job thread"
-        province = f"{run['buildings']:,} buildings (load {' '.join(loads[0])} → {' '.join(loads[1])}{before})"
+        note = f"; {run['note']}" if run.get("note") else before
+        province = f"{run['buildings']:,} buildings (load {' '.join(loads[0])} → {' '.join(loads[1])}{note})"
         for row, (name, f) in enumerate(run["tiling"].items()):
             parts = f.get("parts")
             lines.append(
