@@ -10,6 +10,12 @@ been silent for :data:`STALLED_AFTER_S` (:func:`reap`) and queues them again whe
 said a second run is safe (``rerun_if_lost``: the work is one transaction, or idempotent), else
 marks them failed with the reason. Files a task reads (uploads) must be on storage every worker
 host shares (``CIM_DATA_DIR``).
+
+Long work runs in a spawned process of its own (``run(..., own_process=True)``): long native calls
+hold the GIL, and in the worker's job thread they starved its event loop, whose heartbeat then went
+silent and the running job was reaped as lost. A job may hand its work on to parts (:func:`fan_out`:
+jobs of their own, which any worker runs); it stays running until its last part finishes it
+(:func:`part_done`, :func:`finish`), and fails when one of them fails.
 """
 
 from __future__ import annotations
@@ -17,19 +23,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import Any, cast
 
 import procrastinate
 from procrastinate.worker import Worker
-from sqlalchemy import CursorResult, text, update
+from sqlalchemy import CursorResult, func, select, text, update
 
 from core.db import database_url, session_scope
 from core.errors import NotFound, UserError
 from core.models import Job
-from core.settings import on_configure
+from core.settings import configure, get_settings, on_configure
 
 log = logging.getLogger("cim.jobs")
 
@@ -62,6 +73,14 @@ _rerunnable: set[str] = set()
 _schedules: dict[str, tuple[str, str, dict[str, Any]]] = {}  # periodic id → (task, cron, params)
 
 Progress = Callable[[str, float], None]
+
+
+class HandedOn:
+    """What a job's work returns when it handed the job on to parts (:func:`fan_out`)."""
+
+
+HANDED_ON = HandedOn()
+Work = Callable[[dict[str, Any], Progress], "dict[str, Any] | HandedOn"]
 
 
 def _conninfo() -> str:
@@ -124,18 +143,19 @@ def submit(task_name: str, params: dict[str, Any], username: str | None = None, 
         session.flush()
         job_id = job.id
     if not hold:
-        _defer(task_name, job_id)
+        _defer(task_name, [job_id])
     return job_id
 
 
-def _defer(task_name: str, job_id: uuid.UUID) -> None:
+def _defer(task_name: str, job_ids: list[uuid.UUID]) -> None:
     # A sync connector of its own: inside the server the queue's async pool is open, and a
     # PsycopgConnector with an open async pool cannot be opened synchronously.
     queue = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=_conninfo()))
     with queue.open():
-        queue_job_id = queue.configure_task(f"{NAMESPACE}:{task_name}").defer(job_id=str(job_id))
-    with session_scope() as session:
-        session.execute(update(Job).where(Job.id == job_id).values(queue_job_id=queue_job_id))
+        for job_id in job_ids:
+            queue_job_id = queue.configure_task(f"{NAMESPACE}:{task_name}").defer(job_id=str(job_id))
+            with session_scope() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(queue_job_id=queue_job_id))
 
 
 def _held(job_id: uuid.UUID, status: str) -> Job:
@@ -155,7 +175,7 @@ def _held(job_id: uuid.UUID, status: str) -> Job:
 def release(job_id: uuid.UUID) -> None:
     """Queue a job held by ``submit(..., hold=True)``."""
     job = _held(job_id, "queued")
-    _defer(job.kind, job_id)
+    _defer(job.kind, [job_id])
 
 
 def refuse(job_id: uuid.UUID, reason: str) -> None:
@@ -189,27 +209,140 @@ def set_progress(job_id: uuid.UUID | str, stage: str, percent: float, status: st
         )
 
 
-def run(job_id: str, work: Callable[[dict[str, Any], Progress], dict[str, Any]]) -> None:
-    """Run ``work(params, progress)`` for a job and record its result or a readable failure."""
+def run(job_id: str, work: Work, *, own_process: bool = False) -> None:
+    """Run ``work(params, progress)`` for a job and record its result or a readable failure (none when
+    it handed the job on to parts). ``own_process``: in a spawned process (``work`` must pickle: a
+    module-level function or a partial of one), whose native calls cannot starve this worker's
+    heartbeat and which may fork processes of its own."""
     with session_scope() as session:
         job = session.get(Job, uuid.UUID(job_id))
         if job is None:
             raise NotFound(f"job {job_id} does not exist")
         params = dict(job.params)
     set_progress(job_id, "started", 0)
-
-    def progress(stage: str, percent: float) -> None:
-        set_progress(job_id, stage, percent)
-
+    progress = _progress(job_id)
     try:
-        result = work(params, progress)
+        result = _spawned(job_id, work, params) if own_process else work(params, progress)
     except UserError as exc:
         _finish(job_id, "failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a reason
         log.exception("job %s failed", job_id)
         _finish(job_id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
     else:
-        _finish(job_id, "succeeded", result=result)
+        if not isinstance(result, HandedOn):
+            _finish(job_id, "succeeded", result=result)
+
+
+CHILDREN = 4  # spawned processes a worker keeps for the jobs it runs at once (made as needed)
+_children: ProcessPoolExecutor | None = None
+_children_lock = threading.Lock()
+
+
+def _child_processes() -> ProcessPoolExecutor:
+    """The spawned processes jobs run in, with this process's settings; kept from job to job (a new
+    process spends seconds importing what a tiling job needs, and a large layer is dozens of jobs)."""
+    global _children
+    with _children_lock:
+        if _children is None:
+            context = multiprocessing.get_context("spawn")
+            _children = ProcessPoolExecutor(
+                CHILDREN, mp_context=context, initializer=configure, initargs=(get_settings(),)
+            )
+        return _children
+
+
+def _forget_children() -> None:
+    global _children
+    with _children_lock:
+        if _children is not None:
+            _children.shutdown(wait=False)
+        _children = None
+
+
+on_configure(_forget_children)
+
+
+def _spawned(job_id: str, work: Work, params: dict[str, Any]) -> dict[str, Any] | HandedOn:
+    """``work`` in a spawned process (one that dies is this job's error; new ones for the next)."""
+    try:
+        return _child_processes().submit(_in_child, job_id, work, params).result()
+    except BrokenProcessPool:
+        _forget_children()
+        raise
+
+
+def _in_child(job_id: str, work: Work, params: dict[str, Any]) -> dict[str, Any] | HandedOn:
+    return work(params, _progress(job_id))
+
+
+PROGRESS_EVERY_S = 0.5
+
+
+def _progress(job_id: str) -> Progress:
+    """A job's progress, written when its stage changes and else at most every PROGRESS_EVERY_S (a
+    tiling job reports each of thousands of tiles, and one commit each cost more than the tiles)."""
+    last: list[Any] = ["", 0.0]  # stage, time written
+
+    def progress(stage: str, percent: float) -> None:
+        now = time.monotonic()
+        if stage != last[0] or now - last[1] >= PROGRESS_EVERY_S:
+            set_progress(job_id, stage, percent)
+            last[:] = [stage, now]
+
+    return progress
+
+
+def fan_out(job_id: str, task_name: str, parts: list[dict[str, Any]]) -> HandedOn:
+    """Hand a job on to parts: a job of ``task_name`` for each params, any worker's to run. The job
+    stays running until its last part finishes it (:func:`part_done`), and fails when one fails."""
+    parent = uuid.UUID(job_id)
+    with session_scope() as session:
+        username = session.get(Job, parent).username  # type: ignore[union-attr]
+        rows = [
+            Job(kind=task_name, params=p, parent_id=parent, username=username, status="queued", stage="queued")
+            for p in parts
+        ]
+        session.add_all(rows)
+        session.flush()
+        ids = [row.id for row in rows]
+    set_progress(job_id, f"0 of {len(ids)} parts done", 0)
+    _defer(task_name, ids)
+    return HANDED_ON
+
+
+def part_done(job_id: str, result: dict[str, Any]) -> uuid.UUID | None:
+    """Record a part's result (its job still running); the job it is part of when no other part is
+    left to do (then the caller finishes it: :func:`finish`), else None. The parts end one at a time
+    on their job's row, so one of them is the last (again, when a lost last part is run again)."""
+    with session_scope() as session:
+        parent_id = session.execute(select(Job.parent_id).where(Job.id == uuid.UUID(job_id))).scalar_one()
+        status = session.execute(select(Job.status).where(Job.id == parent_id).with_for_update()).scalar_one()
+        session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(result=result))
+        left, total = session.execute(
+            select(func.count().filter(Job.result.is_(None)), func.count()).where(Job.parent_id == parent_id)
+        ).one()
+        session.execute(
+            update(Job)
+            .where(Job.id == parent_id, Job.status == "running")
+            .values(stage=f"{total - left} of {total} parts done", percent=round(100 * (total - left) / total, 1))
+        )
+    return parent_id if left == 0 and status == "running" else None
+
+
+def finish(job_id: uuid.UUID | str, result: dict[str, Any]) -> None:
+    """Record a job's success (a job handed on to parts: by its last part)."""
+    _finish(str(job_id), "succeeded", result=result)
+
+
+# Jobs handed on to parts, one of which failed: failed with that part's reason.
+_FAIL_PARENTS = text(
+    """
+    UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(),
+           error = 'a part of this job failed (job ' || part.id || '): ' || coalesce(part.error, 'no reason given')
+      FROM job part
+     WHERE part.parent_id = job.id AND part.status = 'failed' AND job.status = 'running'
+    """
+)
 
 
 def _finish(job_id: str, status: str, *, error: str | None = None, result: dict | None = None) -> None:
@@ -226,6 +359,8 @@ def _finish(job_id: str, status: str, *, error: str | None = None, result: dict 
                 updated_at=text("now()"),
             )
         )
+        if status == "failed":
+            session.execute(_FAIL_PARENTS)
 
 
 LOST = "the worker running this job was lost (its host or process stopped, or the server restarted); submit it again"
@@ -241,7 +376,7 @@ _STALLED = text(
 )
 
 # Job rows left 'running' with no queue job a live worker is doing (a row whose queue job ended
-# without it, or a server restarted under it): failed with the reason.
+# without it, or a server restarted under it) and no part queued or running: failed with the reason.
 _ORPHANED = text(
     """
     UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(), error = :lost
@@ -249,6 +384,7 @@ _ORPHANED = text(
            SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
             WHERE pj.id = job.queue_job_id AND pj.status = 'doing'
               AND w.last_heartbeat > now() - make_interval(secs => :stalled))
+       AND NOT EXISTS (SELECT 1 FROM job part WHERE part.parent_id = job.id AND part.status IN ('queued', 'running'))
     """
 )
 
@@ -278,6 +414,7 @@ def reap(stalled_after_s: float = STALLED_AFTER_S) -> dict[str, int]:
                 if status == "failed":
                     values["error"] = LOST
                 session.execute(update(Job).where(Job.id == job_id).values(**values))
+        session.execute(_FAIL_PARENTS)
         orphaned = session.execute(_ORPHANED, {"lost": LOST, "stalled": stalled_after_s})
         done["failed"] += cast(CursorResult, orphaned).rowcount or 0
     if any(done.values()):

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     rate_limits_per_minute: dict[str, int] = {"admin": 12000, "api_key": 12000}
     # The longest one query of an API request may run (ms) before the request is answered 503.
     statement_timeout_ms: int = 30000
+    # A tiling job of a layer of at least twice this many features is split into parts of about this many
+    # (runs of whole tile subtrees), which any queue worker runs (tiles.parts).
+    tiles_part_features: int = 50_000
     # The review agencies' signing keys and certificates (<USCC>.key.pem, <USCC>.cert.pem, the
     # issuing CA's ca.cert.pem). Unset: <data_dir>/seals, where demo keys are generated as needed.
     seal_dir: Path | None = None

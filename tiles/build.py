@@ -255,46 +255,81 @@ def _formats(formats: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def build_layer(layer: str, progress: Progress | None = None, formats: str | Sequence[str] = "glb") -> dict[str, Any]:
-    """Build (or update) ``tiles_dir/<layer>/tileset.json`` and its glb tiles (``formats``
-    ``b3dm`` or ``both``: also/instead ``tileset-b3dm.json`` over b3dm tiles); return a summary
-    of the first format, with every format's under ``outputs``."""
-    report = progress or (lambda stage, percent: None)
-    started = time.perf_counter()
+@dataclass
+class Plan:
+    """A layer read and split into leaves: what meshing its leaves needs (``jobs``), and the rest of
+    what writing its tileset needs (``tileset``)."""
+
+    spec: sources.Layer
+    features: sources.Features
+    out: Path
+    jobs: list[Job]
+    tileset: Tileset
+
+
+@dataclass
+class Tileset:
+    """What writing a layer's tileset and manifests needs besides the leaves' new entries (it pickles:
+    the last part of a build fanned out writes it in another process)."""
+
+    layer: str
+    names: tuple[str, ...]
+    class_name: str
+    columns: list[Any]
+    root: tree.Node | None
+    old_leaves: dict[str, dict[str, Any]]  # format → the old manifest's leaves
+    keys: list[str]  # the leaves in tree order
+    features: int
+    skipped: dict[str, int]
+    started: float  # time.time() of the start of the build
+
+
+def plan(layer: str, formats: str | Sequence[str] = "glb", report: Progress | None = None) -> Plan:
+    """Read a layer, check its rows and split them into the quadtree's leaves, each with the hash its
+    manifest holds in each format."""
+    started = time.time()
     names = _formats(formats)
     spec = sources.layer(layer)
     _check_version(layer)
-    report("reading", 0)
+    (report or (lambda stage, percent: None))("reading", 0)
     batch = sources.read(spec)
     features = spec.features(batch)
     out = layer_dir(layer)
-    olds: dict[str, dict[str, Any]] = {}
+    old_leaves: dict[str, dict[str, Any]] = {}
     for name in names:
         output = OUTPUTS[name]
         (out / output.content_dir).mkdir(parents=True, exist_ok=True)
         manifest_path = out / output.manifest
         old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        olds[name] = old if old.get("generator") == GENERATOR else {}
+        old_leaves[name] = old.get("leaves", {}) if old.get("generator") == GENERATOR else {}
     root = tree.build(features.xy, features.weight, MAX_TILE_FEATURES, MAX_TILE_BYTES, MIN_CELL_M)
-    old_leaves = {name: olds[name].get("leaves", {}) for name in names}
     jobs: list[Job] = [
         (leaf.key, leaf.features, {name: old_leaves[name].get(leaf.key, {}).get("hash") for name in names})
         for leaf in (root.leaves() if root else [])
         if leaf.features is not None
     ]
-    updated = _update_leaves(spec, features, out, jobs, report)
-    leaves_out = {
-        name: {key: updated[key][name] or old_leaves[name][key] for key, _, _ in jobs} for name in names
-    }  # in tree order, so the manifest is the same from build to build
+    tileset = Tileset(
+        layer, names, spec.class_name, spec.columns, root, old_leaves, [key for key, _, _ in jobs],
+        len(features.keep), dict(features.warnings), started,
+    )  # fmt: skip
+    return Plan(spec, features, out, jobs, tileset)
+
+
+def write_tileset(plan: Tileset, updated: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """Write the manifests and tileset JSON of a layer whose leaves were hashed and written (``updated``:
+    per leaf and format, the new manifest entry or None where the old one stands), delete the leaves
+    that vanished; return the summary of the first format, with every format's under ``outputs``."""
+    out = layer_dir(plan.layer)
     summaries = {}
-    for name in names:
-        output, leaves = OUTPUTS[name], leaves_out[name]
+    for name in plan.names:
+        output, old = OUTPUTS[name], plan.old_leaves[name]
+        leaves = {key: updated[key][name] or old[key] for key in plan.keys}  # in tree order: stable manifests
         written = sum(entries[name] is not None for entries in updated.values())
         removed = 0
-        for key in set(olds[name].get("leaves", {})) - set(leaves):
+        for key in set(old) - set(leaves):
             _content_path(out, output, key).unlink(missing_ok=True)
             removed += 1
-        tileset = _tileset(output, spec.class_name, spec.columns, root, leaves)
+        tileset = _tileset(output, plan.class_name, plan.columns, plan.root, leaves)
         _write_atomic(out / output.manifest, json.dumps({"generator": GENERATOR, "leaves": leaves}).encode())
         _write_atomic(out / output.tileset, json.dumps(tileset, ensure_ascii=False).encode())
         summaries[name] = {
@@ -305,20 +340,29 @@ def build_layer(layer: str, progress: Progress | None = None, formats: str | Seq
             "bytes": sum(e["bytes"] for e in leaves.values()),
             "tileset": str(out / output.tileset),
         }
-    seconds = time.perf_counter() - started
-    count = len(features.keep)
-    first = summaries[names[0]]
+    seconds = time.time() - plan.started
+    first = summaries[plan.names[0]]
     return {
-        "layer": layer,
-        "format": names[0],
-        "features": count,
-        "skipped": dict(features.warnings),
+        "layer": plan.layer,
+        "format": plan.names[0],
+        "features": plan.features,
+        "skipped": plan.skipped,
         **{k: v for k, v in first.items() if k != "tileset"},
         "seconds": round(seconds, 3),
-        "features_per_s": round(count / seconds, 1) if seconds > 0 else None,
+        "features_per_s": round(plan.features / seconds, 1) if seconds > 0 else None,
         "tileset": first["tileset"],
         "outputs": summaries,
     }
+
+
+def build_layer(layer: str, progress: Progress | None = None, formats: str | Sequence[str] = "glb") -> dict[str, Any]:
+    """Build (or update) ``tiles_dir/<layer>/tileset.json`` and its glb tiles (``formats``
+    ``b3dm`` or ``both``: also/instead ``tileset-b3dm.json`` over b3dm tiles) in this process; return a
+    summary of the first format, with every format's under ``outputs``."""
+    report = progress or (lambda stage, percent: None)
+    layer_plan = plan(layer, formats, report)
+    updated = _update_leaves(layer_plan.spec, layer_plan.features, layer_plan.out, layer_plan.jobs, report)
+    return write_tileset(layer_plan.tileset, updated)
 
 
 def build_bim_version(version_id: int, formats: str | Sequence[str] = "glb") -> dict[str, Any]:

@@ -1,18 +1,26 @@
-"""Background tasks of this package (registered with core.jobs.task)."""
+"""Background tasks of this package (registered with core.jobs.task). Each runs in a spawned process
+of its own (its native calls cannot starve the worker's heartbeat; it forks its mesh pool)."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from core import jobs
 
 
 @jobs.task("tiles.build")
 def build(job_id: str) -> None:
-    """Rebuild one layer's tileset (params: ``layer``, optional ``formats``: glb, b3dm or both)."""
-    from tiles.build import build_layer
+    """Rebuild one layer's tileset (params: ``layer``, optional ``formats``: glb, b3dm or both); a large
+    layer by parts (``tiles.part`` jobs), see tiles.parts."""
+    from tiles import parts
 
-    def work(params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
-        return build_layer(params["layer"], progress, formats=params.get("formats", "glb"))
+    jobs.run(job_id, partial(parts.build, job_id), own_process=True)
 
-    jobs.run(job_id, work)
+
+@jobs.task("tiles.part", rerun_if_lost=True)
+def part(job_id: str) -> None:
+    """One part of a layer's tileset (params: ``layer``, ``build``: the layer's job, ``part``): its
+    leaves written atomically, so a part lost with its worker is run again."""
+    from tiles import parts
+
+    jobs.run(job_id, partial(parts.part, job_id), own_process=True)

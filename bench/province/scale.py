@@ -162,6 +162,14 @@ def tiling(warm_up: bool = True) -> dict[str, Any]:
                 time.sleep(0.2)
             seconds = time.perf_counter() - started
             failed = sorted({e or f"{s}: the worker stalled" for s, e in statuses if s != "succeeded"})
+            with engine.connect() as conn:  # how many parts each layer's job was handed on to (tiles.parts)
+                parts = dict(
+                    conn.execute(
+                        text("SELECT job.params->>'layer', count(part.id) FROM job LEFT JOIN job part"
+                             " ON part.parent_id = job.id WHERE CAST(job.id AS text) = ANY(:ids) GROUP BY 1"),
+                        {"ids": ids},
+                    ).all()
+                )  # fmt: skip
         finally:
             for worker in workers:
                 worker.terminate()
@@ -173,6 +181,7 @@ def tiling(warm_up: bool = True) -> dict[str, Any]:
                     worker.wait()
         name = f"{count} worker{'s' if count > 1 else ''}"
         out[name] = {"seconds": round(seconds, 1), "tiles": _tiles(), "features": features, "errors": failed}
+        out[name]["parts"] = parts
     for figures in out.values():
         figures["features_per_s"] = (
             None if figures.get("errors") else round(figures["features"] / figures["seconds"], 1)
@@ -314,17 +323,22 @@ def main() -> None:
             ("api", lambda: api(url, args.requests)),
             ("tiling", lambda: tiling(args.warm_up)),
         )
+        other = None  # tiling measured on another province than scale.json's: kept beside its figures
         if args.only:
             kept = json.loads((ROOT / "bench" / "province" / "scale.json").read_text())
+            if args.only == "tiling" and result["buildings"] != kept["buildings"]:
+                other = {k: result[k] for k in ("buildings", "cities", "warm_up")} | {"loadavg": {}}
+                kept.setdefault("tiling on other provinces", []).append(other)
             result = kept
             parts = tuple((name, measure) for name, measure in parts if name == args.only)
         for part, measure in parts:
             before = Path("/proc/loadavg").read_text().split()[:3]
-            result[part] = measure()
+            into = result if other is None else other
+            into[part] = measure()
             (ROOT / "bench" / "province" / "scale.json").write_text(
                 json.dumps(result, indent=1)
             )  # kept if a later part fails
-            result["loadavg"][part] = [before, Path("/proc/loadavg").read_text().split()[:3]]
+            into["loadavg"][part] = [before, Path("/proc/loadavg").read_text().split()[:3]]
     (ROOT / "bench" / "province" / "scale.json").write_text(json.dumps(result, indent=1))
     write_results(result)
 
@@ -396,15 +410,25 @@ def write_results(result: dict[str, Any]) -> None:
         "",
         "### Tiling throughput (buildings, pipelines and pipe_nodes tilesets from scratch)",
         "",
-        "| runs in | seconds | tiles | features/s | ratio | jobs not succeeded |",
-        "|---|---:|---:|---:|---:|---|",
+        "| province | runs in | seconds | tiles | features/s | ratio | parts (buildings, pipelines, nodes) |"
+        " jobs not succeeded |",
+        "|---|---|---:|---:|---:|---:|---|---|",
     ]
-    single = result["tiling"]["in this process"]["features_per_s"]
-    for name, f in result["tiling"].items():
-        lines.append(
-            f"| {name} | {f['seconds']} | {f['tiles']} | {f['features_per_s']} |"
-            f" {_ratio(f['features_per_s'], single)} | {'; '.join(f.get('errors') or []) or '—'} |"
-        )
+    for run in [result, *result.get("tiling on other provinces", [])]:
+        single = run["tiling"]["in this process"]["features_per_s"]
+        loads = run["loadavg"]["tiling"]
+        queued = [f for name, f in run["tiling"].items() if name != "in this process"]
+        before = "" if any("parts" in f for f in queued) else "; one job per layer, in the worker's job thread"
+        note = f"; {run['note']}" if run.get("note") else before
+        province = f"{run['buildings']:,} buildings (load {' '.join(loads[0])} → {' '.join(loads[1])}{note})"
+        for row, (name, f) in enumerate(run["tiling"].items()):
+            parts = f.get("parts")
+            lines.append(
+                f"| {'' if row else province} | {name} | {f['seconds']} | {f['tiles']} | {f['features_per_s']} |"
+                f" {_ratio(f['features_per_s'], single)} |"
+                f" {', '.join(str(parts.get(k, 0)) for k in TILE_LAYERS) if parts else '—'} |"
+                f" {'; '.join(f.get('errors') or []) or '—'} |"
+            )
     lines += [
         "",
         f"### Replication under write load ({WRITE_S / 2:.0f} s of 500-row commits, then {WRITE_S / 2:.0f} s of"

@@ -83,9 +83,14 @@ class Job(Base):
     """A long task (ingest, tiling, review) and its progress; the queue itself is procrastinate's."""
 
     __tablename__ = "job"
-    __table_args__ = (CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
+        Index("ix_job_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+    )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(32))
+    # A part's job (core.jobs.fan_out): the job it is a part of, finished by its last part.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("job.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     stage: Mapped[str] = mapped_column(String(64), default="queued")
     percent: Mapped[float] = mapped_column(Float, default=0.0)
