@@ -436,9 +436,13 @@ async def _opened(queue: procrastinate.App) -> AsyncIterator[None]:
     """The queue's connection pool, open while inside and closed however the inside or the opening ends.
     ``queue.open_async()`` as a context closes nothing when cancelled while its pool still connects (a
     server stopped as it starts): the pool's maintenance tasks then swallow the event loop's last cancel
-    (psycopg_pool counts CancelledError among its callers' errors) and the loop never closes."""
+    (psycopg_pool counts CancelledError among its callers' errors) and the loop never closes. A cancel
+    the opening swallowed is raised again once it returns: else the worker started and ran for ever."""
     try:
         await queue.open_async()
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         yield
     finally:
         await queue.close_async()
