@@ -107,6 +107,23 @@ def drop_database(server_url: str, name: str) -> None:
     admin.dispose()
 
 
+@contextmanager
+def migrated_database(server_url: str, prefix: str) -> Iterator[Engine]:
+    """A database of its own, migrated, with the process pointed at it inside the block; dropped after."""
+    from core import migrate
+    from core.db import get_engine
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = create_database(server_url, name)
+    try:
+        with settings_for(url):
+            migrate.upgrade()
+            yield get_engine()
+            get_engine().dispose()
+    finally:
+        drop_database(server_url, name)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A fresh database for the whole session, migrated by the schema's owner and used by the DML-only

@@ -53,19 +53,10 @@ def geotiff(tmp_path: Path) -> Callable[..., Path]:
 def gis_database(database, server_url: str):
     """A database of its own for a gis test module (imports replace the DEM and add network rows, which must
     not leak into the sample city other tests read); the process points at it while the module runs."""
-    from core import migrate
-    from core.db import get_engine
-    from tests.conftest import create_database, drop_database, settings_for
+    from tests.conftest import migrated_database
 
-    name = f"cim_gis_{uuid.uuid4().hex[:10]}"
-    url = create_database(server_url, name)
-    try:
-        with settings_for(url):
-            migrate.upgrade()
-            yield get_engine()
-            get_engine().dispose()
-    finally:
-        drop_database(server_url, name)
+    with migrated_database(server_url, "cim_gis") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

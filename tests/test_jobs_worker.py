@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,19 +21,10 @@ TASK = "tests.wait_for_gate"
 def queue_database(database: Engine, server_url: str) -> Iterator[Engine]:
     """A database of its own, so no other test's server works its queue (the session's server would take
     a job of a task it does not know and fail it)."""
-    from core import migrate
-    from core.db import get_engine
-    from tests.conftest import create_database, drop_database, settings_for
+    from tests.conftest import migrated_database
 
-    name = f"cim_jobs_{uuid.uuid4().hex[:10]}"
-    url = create_database(server_url, name)
-    try:
-        with settings_for(url):
-            migrate.upgrade()
-            yield get_engine()
-            get_engine().dispose()
-    finally:
-        drop_database(server_url, name)
+    with migrated_database(server_url, "cim_jobs") as engine:
+        yield engine
 
 
 @pytest.fixture
