@@ -108,15 +108,16 @@ def drop_database(server_url: str, name: str) -> None:
 
 
 @contextmanager
-def migrated_database(server_url: str, prefix: str) -> Iterator[Engine]:
-    """A database of its own, migrated, with the process pointed at it inside the block; dropped after."""
+def migrated_database(server_url: str, prefix: str, data_dir: Path | None = None) -> Iterator[Engine]:
+    """A database of its own, migrated, with the process pointed at it (and at ``data_dir``, when given)
+    inside the block; dropped after."""
     from core import migrate
     from core.db import get_engine
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
     try:
-        with settings_for(url):
+        with settings_for(url, data_dir):
             migrate.upgrade()
             yield get_engine()
             get_engine().dispose()
