@@ -192,6 +192,17 @@ def _single_pipeline(best: Transformer, horizontal: CRS) -> str | None:
     return pipeline if same else None
 
 
+def _forget_transformers() -> None:
+    """In a forked process: transformers made anew. A transformer holds its grid files open (the geoid's),
+    and processes forked from one process share each open file's offset: forked mesh processes reading
+    the geoid grid at once read each other's bytes (seen: tile frames tens of metres too low)."""
+    _transformer.cache_clear()
+    pinned_transformer.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_transformers)
+
+
 def store_to_lonlat_h() -> Transformer:
     """Store coordinates with orthometric heights to lon, lat, ellipsoidal height (EPSG:4979)."""
     return pinned_transformer(store_crs_3d().srs, GEOGRAPHIC_3D.srs)
