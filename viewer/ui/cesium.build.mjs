@@ -37,12 +37,17 @@ await build({
 });
 // Reference links in comment lines (CesiumJS's shader sources keep theirs) dropped: the viewer names no outside host.
 const COMMENTED_LINK = /^(\s*(?:\/\/|\*|\/\*).*?)\s*https?:\/\/[^\s`'"\\]+/gm;
-// And in code: the no-WebGL messages send the user to a web site (offline, say what to do instead); the ESRI
-// namespace only recognises GetFeatureInfo answers of ESRI's WMS servers, which the offline viewer never asks.
+// And in code: the no-WebGL messages send the user to a web site (offline, say what to do instead); the ESRI and
+// MapInfo namespaces only recognise GetFeatureInfo answers of those vendors' WMS servers, which the offline viewer
+// never asks; the old-browser JSON message points to a download; Google Earth Enterprise's credit links to
+// Google (the viewer builds no such provider; its logo stays).
 const IN_CODE = [
   [/Visit <a href="http:\/\/get\.webgl\.org">http:\/\/get\.webgl\.org<\/a> to verify/g, 'Check'],
   [/Visit http:\/\/get\.webgl\.org\./g, 'Use a browser and graphics driver with WebGL enabled.'],
   [/"http:\/\/www\.esri\.com\/wms"/g, '"urn:x-esri:wms"'],
+  [/"http:\/\/www\.mapinfo\.com\/mxp"/g, '"urn:x-mapinfo:mxp"'],
+  [/, downloadable from http:\/\/www\.json\.org\/json2\.js/g, ''],
+  [/<a href="http:\/\/www\.google\.com\/enterprise\/mapsearth\/products\/earthenterprise\.html">/g, '<a>'],
 ];
 let bundle = fs.readFileSync(`${OUT}/Cesium.js`, 'utf8').replace(COMMENTED_LINK, '$1');
 for (const [pattern, replacement] of IN_CODE) {
