@@ -329,7 +329,7 @@ def main() -> None:
             if args.only == "tiling" and result["buildings"] != kept["buildings"]:
                 other = {k: result[k] for k in ("buildings", "cities", "warm_up")} | {"loadavg": {}}
                 kept.setdefault("tiling on other provinces", []).append(other)
-            result = kept
+            result = kept | ({"warm_up": args.warm_up} if args.only == "tiling" and other is None else {})
             parts = tuple((name, measure) for name, measure in parts if name == args.only)
         for part, measure in parts:
             before = Path("/proc/loadavg").read_text().split()[:3]
