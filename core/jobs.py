@@ -16,6 +16,14 @@ hold the GIL, and in the worker's job thread they starved its event loop, whose 
 silent and the running job was reaped as lost. A job may hand its work on to parts (:func:`fan_out`:
 jobs of their own, which any worker runs); it stays running until its last part finishes it
 (:func:`part_done`, :func:`finish`), and fails when one of them fails.
+
+A task registered with ``serial`` (a key of its params, e.g. a tiling build's layer) runs its jobs of
+one key one at a time, in order of submission, across all workers: a job submitted while another of
+its key is queued or running (a job handed on to parts runs until its last part finishes it) waits in
+our table, not on the queue (no worker slot, no polling), ``queued`` with no queue job; a job of the
+key that ends (succeeded, failed, lost) puts the oldest waiting one on the queue, in the transaction
+that ends it, and every reaper round does so for keys whose jobs ended without it. A submission equal
+to a job still waiting (same params and owner) is that job: it has not read anything yet.
 """
 
 from __future__ import annotations
@@ -34,8 +42,11 @@ from functools import lru_cache
 from typing import Any, cast
 
 import procrastinate
+from procrastinate.jobs import DEFAULT_QUEUE
 from procrastinate.worker import Worker
-from sqlalchemy import CursorResult, func, select, text, update
+from sqlalchemy import CursorResult, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
 
 from core.db import database_url, session_scope
 from core.errors import NotFound, UserError
@@ -70,9 +81,11 @@ def worker_options(concurrency: int = 1) -> dict[str, Any]:
 
 _registry: dict[str, Callable[[str], None]] = {}
 _rerunnable: set[str] = set()
+_serial: dict[str, Callable[[dict[str, Any]], str]] = {}  # task → the key of its params it runs one at a time by
 _schedules: dict[str, tuple[str, str, dict[str, Any]]] = {}  # periodic id → (task, cron, params)
 
 Progress = Callable[[str, float], None]
+ENDED = ("succeeded", "failed", "rejected")
 
 
 class HandedOn:
@@ -87,14 +100,19 @@ def _conninfo() -> str:
     return database_url().replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def task(name: str, *, rerun_if_lost: bool = False) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
+def task(
+    name: str, *, rerun_if_lost: bool = False, serial: Callable[[dict[str, Any]], str] | None = None
+) -> Callable[[Callable[[str], None]], Callable[[str], None]]:
     """Register ``function(job_id)`` as the queue task ``name``; ``rerun_if_lost``: a run cut short
-    by a lost worker left nothing behind (one transaction, or idempotent work), so it is run again."""
+    by a lost worker left nothing behind (one transaction, or idempotent work), so it is run again;
+    ``serial``: the key of a job's params whose jobs run one at a time, in order of submission."""
 
     def register(function: Callable[[str], None]) -> Callable[[str], None]:
         _registry[name] = function
         if rerun_if_lost:
             _rerunnable.add(name)
+        if serial is not None:
+            _serial[name] = serial
         return function
 
     return register
@@ -137,25 +155,90 @@ def submit(task_name: str, params: dict[str, Any], username: str | None = None, 
     if task_name not in _load_tasks():
         raise NotFound(f"no job kind {task_name!r}")
     status = "pending_approval" if hold else "queued"
+    key = f"{task_name}:{_serial[task_name](params)}" if task_name in _serial else None
     with session_scope() as session:
-        job = Job(kind=task_name, params=params, username=username, status=status, stage=status, percent=0)
+        if key is None:
+            job = Job(kind=task_name, params=params, username=username, status=status, stage=status, percent=0)
+            session.add(job)
+            session.flush()
+            if not hold:
+                _defer(session, [job.id])
+            return job.id
+        _lock_serial(session, key)
+        if not hold:
+            waiting = session.execute(_COALESCE, {"key": key, "params": params, "username": username}).scalar()
+            if waiting is not None:
+                return waiting
+        job = Job(
+            kind=task_name, params=params, username=username, status=status, stage=status, percent=0, serial=key,
+            created_at=func.clock_timestamp(),  # in order of taking the key's lock: the order they run in
+        )  # fmt: skip
         session.add(job)
         session.flush()
-        job_id = job.id
-    if not hold:
-        _defer(task_name, [job_id])
-    return job_id
+        if not hold:
+            _start_waiting(session, [key])
+        return job.id
 
 
-def _defer(task_name: str, job_ids: list[uuid.UUID]) -> None:
-    # A sync connector of its own: inside the server the queue's async pool is open, and a
-    # PsycopgConnector with an open async pool cannot be opened synchronously.
-    queue = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=_conninfo()))
-    with queue.open():
-        for job_id in job_ids:
-            queue_job_id = queue.configure_task(f"{NAMESPACE}:{task_name}").defer(job_id=str(job_id))
-            with session_scope() as session:
-                session.execute(update(Job).where(Job.id == job_id).values(queue_job_id=queue_job_id))
+# procrastinate's own function (what its job manager's defer calls), here in our transaction: a job's
+# row and its queue job are written together (a job recorded and never queued would block its key).
+_DEFER = text(
+    """
+    WITH deferred AS (
+        SELECT job.id, (procrastinate_defer_jobs_v1(ARRAY[ROW(
+                   :queue, :namespace || ':' || job.kind, 0, NULL, NULL,
+                   jsonb_build_object('job_id', job.id::text), NULL
+               )::procrastinate_job_to_defer_v1]))[1] AS queue_job_id
+          FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS given(id, n) JOIN job ON job.id = given.id
+         ORDER BY given.n
+    )
+    UPDATE job SET queue_job_id = deferred.queue_job_id FROM deferred WHERE job.id = deferred.id
+    """
+)
+
+
+def _defer(session: Session, job_ids: list[uuid.UUID]) -> None:
+    """Put jobs on the queue, in this order, in the session's transaction."""
+    session.execute(_DEFER, {"queue": DEFAULT_QUEUE, "namespace": NAMESPACE, "ids": job_ids})
+
+
+# A job of a serial key counts as holding it while queued on the queue or running (a job handed on to
+# parts runs until its last part finishes it); one queued with no queue job waits for its turn.
+_OPEN = "serial = :key AND status IN ('queued', 'running')"
+_HOLDER = text(f"SELECT id FROM job WHERE {_OPEN} AND (status = 'running' OR queue_job_id IS NOT NULL) LIMIT 1")
+_NEXT = text(f"SELECT id FROM job WHERE {_OPEN} AND status = 'queued' AND queue_job_id IS NULL ORDER BY created_at, id")
+_WAITING_KEYS = text(
+    "SELECT DISTINCT serial FROM job WHERE serial IS NOT NULL AND status = 'queued' AND queue_job_id IS NULL"
+)
+_COALESCE = text(
+    f"""SELECT id FROM job WHERE {_OPEN} AND status = 'queued' AND queue_job_id IS NULL
+          AND params = CAST(:params AS jsonb) AND username IS NOT DISTINCT FROM :username
+        ORDER BY created_at LIMIT 1"""
+).bindparams(bindparam("params", type_=JSONB))
+
+
+def _lock_serial(session: Session, key: str) -> None:
+    """The key's lock, until the session's transaction ends (submitting and starting its jobs take it)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('cim.jobs.serial'), hashtext(:key))"), {"key": key})
+
+
+def _start_waiting(session: Session, keys: list[str] | None = None) -> None:
+    """For each key (all keys with a job waiting, when None) no job holds: put its oldest waiting job on
+    the queue; the others are told which job they wait for."""
+    if keys is None:
+        keys = list(session.execute(_WAITING_KEYS).scalars())
+    for key in sorted(set(keys)):  # in one order: transactions taking several keys never deadlock
+        _lock_serial(session, key)
+        waiting = list(session.execute(_NEXT, {"key": key}).scalars())
+        if not waiting:
+            continue
+        holder = session.execute(_HOLDER, {"key": key}).scalar()
+        if holder is None:
+            _defer(session, waiting[:1])
+            holder, waiting = waiting[0], waiting[1:]
+        if waiting:
+            stage = f"waiting for job {holder}"
+            session.execute(update(Job).where(Job.id.in_(waiting), Job.stage != stage).values(stage=stage))
 
 
 def _held(job_id: uuid.UUID, status: str) -> Job:
@@ -175,7 +258,11 @@ def _held(job_id: uuid.UUID, status: str) -> Job:
 def release(job_id: uuid.UUID) -> None:
     """Queue a job held by ``submit(..., hold=True)``."""
     job = _held(job_id, "queued")
-    _defer(job.kind, [job_id])
+    with session_scope() as session:
+        if job.serial is None:
+            _defer(session, [job_id])
+        else:
+            _start_waiting(session, [job.serial])
 
 
 def refuse(job_id: uuid.UUID, reason: str) -> None:
@@ -218,7 +305,21 @@ def run(job_id: str, work: Work, *, own_process: bool = False) -> None:
         job = session.get(Job, uuid.UUID(job_id))
         if job is None:
             raise NotFound(f"job {job_id} does not exist")
-        params = dict(job.params)
+        params, status = dict(job.params), job.status
+        done, parts = session.execute(
+            select(func.count().filter(Job.result.is_not(None)), func.count()).where(Job.parent_id == job.id)
+        ).one()
+    if status in ENDED:
+        log.info("job %s ran again after it ended (%s): nothing to do", job_id, status)
+        return
+    if parts:  # run again after a lost worker, which had handed it on: its parts finish it
+        with session_scope() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == uuid.UUID(job_id), Job.status == "queued")
+                .values(status="running", stage=f"{done} of {parts} parts done", updated_at=text("now()"))
+            )
+        return
     set_progress(job_id, "started", 0)
     progress = _progress(job_id)
     try:
@@ -294,7 +395,8 @@ def _progress(job_id: str) -> Progress:
 
 def fan_out(job_id: str, task_name: str, parts: list[dict[str, Any]]) -> HandedOn:
     """Hand a job on to parts: a job of ``task_name`` for each params, any worker's to run. The job
-    stays running until its last part finishes it (:func:`part_done`), and fails when one fails."""
+    stays running until its last part finishes it (:func:`part_done`), and fails when one fails. The
+    parts are recorded and queued in one transaction: a job with parts handed on (:func:`run`)."""
     parent = uuid.UUID(job_id)
     with session_scope() as session:
         username = session.get(Job, parent).username  # type: ignore[union-attr]
@@ -304,16 +406,20 @@ def fan_out(job_id: str, task_name: str, parts: list[dict[str, Any]]) -> HandedO
         ]
         session.add_all(rows)
         session.flush()
-        ids = [row.id for row in rows]
-    set_progress(job_id, f"0 of {len(ids)} parts done", 0)
-    _defer(task_name, ids)
+        session.execute(
+            update(Job)
+            .where(Job.id == parent)
+            .values(status="running", stage=f"0 of {len(rows)} parts done", percent=0, updated_at=text("now()"))
+        )
+        _defer(session, [row.id for row in rows])
     return HANDED_ON
 
 
 def part_done(job_id: str, result: dict[str, Any]) -> uuid.UUID | None:
     """Record a part's result (its job still running); the job it is part of when no other part is
     left to do (then the caller finishes it: :func:`finish`), else None. The parts end one at a time
-    on their job's row, so one of them is the last (again, when a lost last part is run again)."""
+    on their job's row, so one of them is the last (again, when a lost last part is run again). A job
+    queued again after its worker was lost once it had handed on is still its parts' to finish."""
     with session_scope() as session:
         parent_id = session.execute(select(Job.parent_id).where(Job.id == uuid.UUID(job_id))).scalar_one()
         status = session.execute(select(Job.status).where(Job.id == parent_id).with_for_update()).scalar_one()
@@ -323,10 +429,10 @@ def part_done(job_id: str, result: dict[str, Any]) -> uuid.UUID | None:
         ).one()
         session.execute(
             update(Job)
-            .where(Job.id == parent_id, Job.status == "running")
+            .where(Job.id == parent_id, Job.status.in_(("queued", "running")))
             .values(stage=f"{total - left} of {total} parts done", percent=round(100 * (total - left) / total, 1))
         )
-    return parent_id if left == 0 and status == "running" else None
+    return parent_id if left == 0 and status in ("queued", "running") else None
 
 
 def finish(job_id: uuid.UUID | str, result: dict[str, Any]) -> None:
@@ -340,14 +446,16 @@ _FAIL_PARENTS = text(
     UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(),
            error = 'a part of this job failed (job ' || part.id || '): ' || coalesce(part.error, 'no reason given')
       FROM job part
-     WHERE part.parent_id = job.id AND part.status = 'failed' AND job.status = 'running'
+     WHERE part.parent_id = job.id AND part.status = 'failed' AND job.status IN ('queued', 'running')
+    RETURNING job.serial
     """
 )
 
 
 def _finish(job_id: str, status: str, *, error: str | None = None, result: dict | None = None) -> None:
+    """End a job; the next job waiting for its serial key (or a failed parent's) is queued with it."""
     with session_scope() as session:
-        session.execute(
+        key = session.execute(
             update(Job)
             .where(Job.id == uuid.UUID(job_id))
             .values(
@@ -358,9 +466,13 @@ def _finish(job_id: str, status: str, *, error: str | None = None, result: dict 
                 percent=100.0 if status == "succeeded" else Job.percent,
                 updated_at=text("now()"),
             )
-        )
+            .returning(Job.serial)
+        ).scalar_one_or_none()
+        keys = [key] if key is not None else []
         if status == "failed":
-            session.execute(_FAIL_PARENTS)
+            keys += [k for k in session.execute(_FAIL_PARENTS).scalars() if k is not None]
+        if keys:
+            _start_waiting(session, keys)
 
 
 LOST = "the worker running this job was lost (its host or process stopped, or the server restarted); submit it again"
@@ -376,17 +488,22 @@ _STALLED = text(
 )
 
 # Job rows left 'running' with no queue job a live worker is doing (a row whose queue job ended
-# without it, or a server restarted under it) and no part queued or running: failed with the reason.
+# without it, or a server restarted under it), or left 'queued' on a queue job that ended without
+# running it, and no part queued or running: failed with the reason (a failed job frees its serial key).
 _ORPHANED = text(
     """
-    UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(), error = :lost
-     WHERE status = 'running' AND NOT EXISTS (
-           SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
-            WHERE pj.id = job.queue_job_id AND pj.status = 'doing'
-              AND w.last_heartbeat > now() - make_interval(secs => :stalled))
+    UPDATE job SET status = 'failed', stage = 'failed', updated_at = now(),
+           error = CASE WHEN status = 'running' THEN :lost ELSE :unrun END
+     WHERE (status = 'running' AND NOT EXISTS (
+               SELECT 1 FROM procrastinate_jobs pj JOIN procrastinate_workers w ON w.id = pj.worker_id
+                WHERE pj.id = job.queue_job_id AND pj.status = 'doing'
+                  AND w.last_heartbeat > now() - make_interval(secs => :stalled))
+            OR status = 'queued' AND queue_job_id IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM procrastinate_jobs pj WHERE pj.id = job.queue_job_id AND pj.status IN ('todo', 'doing')))
        AND NOT EXISTS (SELECT 1 FROM job part WHERE part.parent_id = job.id AND part.status IN ('queued', 'running'))
     """
 )
+UNRUN = "its queue job ended without running it; submit it again"
 
 # procrastinate's own functions (what its job manager calls), here in the reaper's transaction.
 _RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
@@ -396,8 +513,8 @@ _FAIL = text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
 def reap(stalled_after_s: float = STALLED_AFTER_S) -> dict[str, int]:
     """The jobs of workers silent for ``stalled_after_s``: queued again when their task may be rerun
     (at most LOST_RETRIES times), else failed with the reason, as are job rows left running without
-    a live worker; all in one transaction (workers
-    reaping at once skip each other's rows). How many of each."""
+    a live worker; then the serial keys no job holds any longer start their next job. All in one
+    transaction (workers reaping at once skip each other's rows). How many of each."""
     done = {"requeued": 0, "failed": 0}
     with session_scope() as session:
         for queue_id, job_id, kind, attempts in session.execute(_STALLED, {"stalled": stalled_after_s}).all():
@@ -415,8 +532,9 @@ def reap(stalled_after_s: float = STALLED_AFTER_S) -> dict[str, int]:
                     values["error"] = LOST
                 session.execute(update(Job).where(Job.id == job_id).values(**values))
         session.execute(_FAIL_PARENTS)
-        orphaned = session.execute(_ORPHANED, {"lost": LOST, "stalled": stalled_after_s})
+        orphaned = session.execute(_ORPHANED, {"lost": LOST, "unrun": UNRUN, "stalled": stalled_after_s})
         done["failed"] += cast(CursorResult, orphaned).rowcount or 0
+        _start_waiting(session)
     if any(done.values()):
         log.warning("jobs of lost workers: %(requeued)d queued again, %(failed)d failed", done)
     return done

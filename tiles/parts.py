@@ -85,6 +85,7 @@ def build(job_id: str, params: dict[str, Any], progress: jobs.Progress) -> dict[
     progress("splitting into parts", 0)
     _clear_stale(params["layer"])
     folder = _folder(params["layer"], job_id)
+    shutil.rmtree(folder, ignore_errors=True)  # a run of this job lost before it handed on
     folder.mkdir(parents=True)
     previous = {key: hashes for key, _, hashes in layer_plan.jobs}
     batch, keep = layer_plan.features.batch, layer_plan.features.keep

@@ -86,11 +86,20 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
         Index("ix_job_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+        Index(
+            "ix_job_serial_open",
+            "serial",
+            "created_at",
+            postgresql_where=text("serial IS NOT NULL AND status IN ('queued', 'running')"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(32))
     # A part's job (core.jobs.fan_out): the job it is a part of, finished by its last part.
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("job.id", ondelete="CASCADE"))
+    # Jobs of one serial key (a task's ``serial``, e.g. one layer's tile builds) run one at a time, in
+    # order of submission; one waiting for its turn is queued with no queue job yet (core.jobs).
+    serial: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     stage: Mapped[str] = mapped_column(String(64), default="queued")
     percent: Mapped[float] = mapped_column(Float, default=0.0)
