@@ -3,14 +3,14 @@
 A job handed on to parts holds its key until its last part finishes it; one waiting for its turn is
 ``queued`` without a queue job, and is put on the queue when the job before it ends (``core.jobs``).
 
-Revision ID: 0028
+Revision ID: 0027
 Revises: 0026
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028"
+revision = "0027"
 down_revision = "0026"
 branch_labels = None
 depends_on = None
