@@ -189,6 +189,8 @@ def _line_frames(coords: np.ndarray, line: np.ndarray):
 
 def dedupe_vertices(coords: np.ndarray, line: np.ndarray, tolerance: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """Drop vertices closer than ``tolerance`` to the previous one of the same line."""
+    if len(coords) == 0:  # no lines (an empty layer)
+        return coords, line
     same = np.r_[False, line[1:] == line[:-1]]
     close = np.r_[False, np.linalg.norm(np.diff(coords, axis=0), axis=1) < tolerance]
     keep = ~(same & close)
