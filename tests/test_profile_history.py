@@ -24,7 +24,9 @@ def runs(
         "SELECT data, valid_from, valid_to FROM record_version WHERE kind = :k AND key = :key ORDER BY valid_from",
         k=kind, key=key,
     )  # fmt: skip
-    current = sql(f"SELECT {field}, version_from FROM {table} WHERE {column} = :key AND version_from IS NOT NULL", key=key)
+    current = sql(
+        f"SELECT {field}, version_from FROM {table} WHERE {column} = :key AND version_from IS NOT NULL", key=key
+    )
     versions += [{"data": {field: r[field]}, "valid_from": r["version_from"], "valid_to": None} for r in current]
     known = [v for v in versions if v["valid_from"] <= at]
     out = []
