@@ -5,6 +5,11 @@ version held: since when, by whom, why). The open versions with data move onto t
 ``record_version``; the open versions without data (hard-deleted keys) stay. A first import of new
 keys then writes only the rows. Downgrade writes each versioned row's open version back.
 
+The references of people and projects to enterprises and parcels are checked once per statement
+(transition tables) instead of by a per-row foreign-key trigger: the referenced rows are locked FOR
+KEY SHARE and a missing one refuses the statement, and deleting or re-keying a referenced row is
+refused while a row refers to it (0022's ``reference_gone``), as the foreign keys (NO ACTION) did.
+
 Revision ID: 0027
 Revises: 0026
 """
@@ -35,6 +40,34 @@ KINDS = {
     "sensors": ("sensor", ("id",)),
 }
 COLUMNS = ("version_from", "version_by", "version_reason")
+ROLES = ("build_unit_uscc", "contractor_uscc", "supervisor_uscc", "designer_uscc", "surveyor_uscc")
+# (table, referenced table, its key, the columns referring to it)
+REFERENCES = (
+    ("person", "enterprise", "uscc", ("employer_uscc",)),
+    ("project", "enterprise", "uscc", ROLES),
+    ("project", "parcel", "code", ("parcel_code",)),
+)
+
+# TG_ARGV: the referenced table, its key, then the columns of the written rows that refer to it. The
+# rows referred to are locked as a foreign key locks them; a value that none has refuses the statement.
+CHECK = r"""
+CREATE FUNCTION references_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  _values text := format('SELECT v FROM new_rows n, unnest(ARRAY[%s]) AS v WHERE v IS NOT NULL',
+                         (SELECT string_agg(format('n.%I', c), ', ') FROM unnest(TG_ARGV[2:TG_NARGS - 1]) AS c));
+  _missing text;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM (SELECT FROM %I p WHERE p.%I IN (%s) FOR KEY SHARE OF p) AS locked',
+                 TG_ARGV[0], TG_ARGV[1], _values);
+  EXECUTE format('SELECT v FROM (%s) AS r WHERE NOT EXISTS (SELECT FROM %I p WHERE p.%I = r.v) LIMIT 1',
+                 _values, TG_ARGV[0], TG_ARGV[1]) INTO _missing;
+  IF _missing IS NOT NULL THEN
+    RAISE foreign_key_violation USING
+      MESSAGE = format('%s refers to %s %s %s, which does not exist', TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1], _missing);
+  END IF;
+  RETURN NULL;
+END $$;
+"""
 
 
 def _key(columns: tuple[str, ...]) -> str:
@@ -52,9 +85,39 @@ def upgrade() -> None:
                    AND v.key = {_key(key)}"""
         )
     op.execute("DELETE FROM record_version WHERE valid_to IS NULL AND data IS NOT NULL")
+    op.execute(CHECK)
+    for table, parent, key, columns in REFERENCES:
+        for column in columns:
+            op.drop_constraint(f"fk_{table}_{column}_{parent}", table, type_="foreignkey")
+        arguments = ", ".join(f"'{a}'" for a in (parent, key, *columns))
+        for event in ("INSERT", "UPDATE"):
+            op.execute(
+                f"CREATE TRIGGER references_{parent}_{event.lower()} AFTER {event} ON {table} "
+                f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION references_check({arguments})"
+            )
+    for parent, key in (("enterprise", "uscc"), ("parcel", "code")):
+        children = ", ".join(f"'{t}.{c}.restrict'" for t, p, _, cs in REFERENCES if p == parent for c in cs)
+        op.execute(
+            f"CREATE TRIGGER records_reference_gone_delete AFTER DELETE ON {parent} REFERENCING OLD TABLE AS old_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION reference_gone('{key}', {children})"
+        )
+        op.execute(
+            f"CREATE TRIGGER records_reference_gone_update AFTER UPDATE ON {parent} "
+            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION reference_gone('{key}', {children})"
+        )
 
 
 def downgrade() -> None:
+    for parent in ("enterprise", "parcel"):
+        op.execute(f"DROP TRIGGER records_reference_gone_update ON {parent}")
+        op.execute(f"DROP TRIGGER records_reference_gone_delete ON {parent}")
+    for table, parent, key, columns in REFERENCES:
+        for event in ("insert", "update"):
+            op.execute(f"DROP TRIGGER references_{parent}_{event} ON {table}")
+        for column in columns:
+            op.create_foreign_key(f"fk_{table}_{column}_{parent}", table, parent, [column], [key])
+    op.execute("DROP FUNCTION references_check()")
     for kind, (table, key) in KINDS.items():
         # a version's data: the row's stored columns (not the generated ones, nor the version's own)
         generated = [
