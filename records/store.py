@@ -95,7 +95,10 @@ class Staging:
         differs = f"ROW({old}) IS DISTINCT FROM ROW({new})" if compared else "false"
         if kind.soft_delete:
             differs += " OR t.deleted_at IS NOT NULL"
-        known = f"SELECT EXISTS (SELECT 1 FROM {self.scratch} i JOIN {table} t ON {match})"
+        # probed row by row through the key's index (LIMIT keeps the subquery apart), stopping at the first
+        # hit: a join would hash the scratch table and scan the whole kind's table
+        known = f"""SELECT EXISTS (SELECT FROM {self.scratch} i
+                                  CROSS JOIN LATERAL (SELECT FROM {table} t WHERE {match} LIMIT 1) AS hit)"""
         if conn.execute(text(known)).scalar_one():
             is_new = "i.is_new"
             conn.execute(

@@ -7,8 +7,9 @@ keys then writes only the rows. Downgrade writes each versioned row's open versi
 
 The references of people and projects to enterprises and parcels are checked once per statement
 (transition tables) instead of by a per-row foreign-key trigger: the referenced rows are locked FOR
-KEY SHARE and a missing one refuses the statement, and deleting or re-keying a referenced row is
-refused while a row refers to it (0022's ``reference_gone``), as the foreign keys (NO ACTION) did.
+KEY SHARE and a missing one refuses the statement; deleting a referenced row (0022's
+``reference_gone``, per statement) or changing its key (per row, only then) is refused while a row
+refers to it, as the foreign keys (NO ACTION) did.
 
 Revision ID: 0027
 Revises: 0026
@@ -67,6 +68,26 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
+
+-- A referenced row's key changed (fired per row, only then): TG_ARGV the key, then 'table.column' of
+-- the rows that may refer to it; the change is refused while one does.
+CREATE FUNCTION references_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  _key text;
+  _child text[];
+  _left boolean;
+BEGIN
+  EXECUTE format('SELECT ($1).%I::text', TG_ARGV[0]) USING OLD INTO _key;
+  FOR i IN 1 .. TG_NARGS - 1 LOOP
+    _child := string_to_array(TG_ARGV[i], '.');
+    EXECUTE format('SELECT EXISTS (SELECT FROM %I WHERE %I = $1)', _child[1], _child[2]) USING _key INTO _left;
+    IF _left THEN
+      RAISE foreign_key_violation USING
+        MESSAGE = format('%s %s is still referenced from %s.%s', TG_TABLE_NAME, _key, _child[1], _child[2]);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END $$;
 """
 
 
@@ -96,28 +117,29 @@ def upgrade() -> None:
                 f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION references_check({arguments})"
             )
     for parent, key in (("enterprise", "uscc"), ("parcel", "code")):
-        children = ", ".join(f"'{t}.{c}.restrict'" for t, p, _, cs in REFERENCES if p == parent for c in cs)
+        children = [f"{t}.{c}" for t, p, _, cs in REFERENCES if p == parent for c in cs]
+        gone = ", ".join(f"'{c}.restrict'" for c in children)
         op.execute(
-            f"CREATE TRIGGER records_reference_gone_delete AFTER DELETE ON {parent} REFERENCING OLD TABLE AS old_rows "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION reference_gone('{key}', {children})"
+            f"CREATE TRIGGER records_reference_gone AFTER DELETE ON {parent} REFERENCING OLD TABLE AS old_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION reference_gone('{key}', {gone})"
         )
-        op.execute(
-            f"CREATE TRIGGER records_reference_gone_update AFTER UPDATE ON {parent} "
-            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION reference_gone('{key}', {children})"
+        kept = ", ".join(f"'{c}'" for c in (key, *children))
+        op.execute(  # per row, and only when the key changes: other updates (grades, names) pay nothing
+            f"CREATE TRIGGER records_reference_kept AFTER UPDATE OF {key} ON {parent} FOR EACH ROW "
+            f"WHEN (OLD.{key} IS DISTINCT FROM NEW.{key}) EXECUTE FUNCTION references_kept({kept})"
         )
 
 
 def downgrade() -> None:
     for parent in ("enterprise", "parcel"):
-        op.execute(f"DROP TRIGGER records_reference_gone_update ON {parent}")
-        op.execute(f"DROP TRIGGER records_reference_gone_delete ON {parent}")
+        op.execute(f"DROP TRIGGER records_reference_kept ON {parent}")
+        op.execute(f"DROP TRIGGER records_reference_gone ON {parent}")
     for table, parent, key, columns in REFERENCES:
         for event in ("insert", "update"):
             op.execute(f"DROP TRIGGER references_{parent}_{event} ON {table}")
         for column in columns:
             op.create_foreign_key(f"fk_{table}_{column}_{parent}", table, parent, [column], [key])
-    op.execute("DROP FUNCTION references_check()")
+    op.execute("DROP FUNCTION references_kept(); DROP FUNCTION references_check()")
     for kind, (table, key) in KINDS.items():
         # a version's data: the row's stored columns (not the generated ones, nor the version's own)
         generated = [
