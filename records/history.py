@@ -1,7 +1,12 @@
 """Versions of records. A record's row is its current (open) version: since when (``version_from``),
 by whom, why. ``record_version`` keeps the versions a change or a delete superseded, each valid from
 ``valid_from`` until ``valid_to``, and an open version without data for a hard-deleted key (closed
-when the key comes back). Every reader asks :func:`versions_sql`, which unites the two."""
+when the key comes back). Every reader asks :func:`versions_sql`, which unites the two.
+
+Columns other writers derive from other records (linking's parcel and project codes, the credit
+engine's grades, division codes, ``records.effects``) change a row in place and make no version:
+the current version shows them as the row holds them, and their own history is elsewhere (the linked
+records' versions, ``credit_grade_history``)."""
 
 from __future__ import annotations
 
