@@ -105,11 +105,17 @@ def _copy_peer(table: str) -> dict:
 
     buffer = io.BytesIO()
     with get_engine().connect() as conn:
+        # how much of a stored row says which version it is (since when, by whom, why): the peer copies it too
+        sizes = conn.exec_driver_sql(
+            f"SELECT avg(pg_column_size(t.*)), avg(coalesce(pg_column_size(t.version_from), 0)"
+            f" + coalesce(pg_column_size(t.version_by), 0) + coalesce(pg_column_size(t.version_reason), 0))"
+            f" FROM {table} t"
+        ).one()
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY {table} TO STDOUT") as copy:
             for chunk in copy:
                 buffer.write(chunk)
-    out = {}
+    out = {"row_bytes": round(sizes[0]), "version_bytes": round(sizes[1])}
     for name, create in (("copy_s", "CREATE TABLE"), ("copy_temp_s", "CREATE TEMP TABLE")):
         scratch = f"bench_{table}"
         with get_engine().connect() as conn:
@@ -171,14 +177,14 @@ def _markdown(result: dict) -> str:
         f"Size: {result['size']}.",
         "",
         "| kind | rows | import s | rows/s | re-import (no-op) rows/s | COPY s | COPY rows/s | import / COPY "
-        "| COPY (temp) s | import / COPY (temp) | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| COPY (temp) s | import / COPY (temp) | peak RSS MB | row bytes (of which version) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, r in result["kinds"].items():
         lines.append(
             f"| {kind} | {r['rows']:,} | {r['import_s']} | {r['import_rows_per_s']:,} | {r['reimport_rows_per_s']:,} | "
             f"{r['copy_s']} | {r['copy_rows_per_s']:,} | {r['import_vs_copy']}x | {r['copy_temp_s']} | "
-            f"{r['import_vs_copy_temp']}x | {r['peak_rss_mb']} |"
+            f"{r['import_vs_copy_temp']}x | {r['peak_rss_mb']} | {r['row_bytes']} ({r['version_bytes']}) |"
         )
     lines.append("")
     return "\n".join(lines)
