@@ -54,14 +54,14 @@ REFERENCES = (
 CHECK = r"""
 CREATE FUNCTION references_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  _values text := format('SELECT v FROM new_rows n, unnest(ARRAY[%s]) AS v WHERE v IS NOT NULL',
-                         (SELECT string_agg(format('n.%I', c), ', ') FROM unnest(TG_ARGV[2:TG_NARGS - 1]) AS c));
+  _columns text := (SELECT string_agg(format('n.%I', c), ', ') FROM unnest(TG_ARGV[2:TG_NARGS - 1]) AS c);
   _missing text;
 BEGIN
-  EXECUTE format('SELECT count(*) FROM (SELECT FROM %I p WHERE p.%I IN (%s) FOR KEY SHARE OF p) AS locked',
-                 TG_ARGV[0], TG_ARGV[1], _values);
-  EXECUTE format('SELECT v FROM (%s) AS r WHERE NOT EXISTS (SELECT FROM %I p WHERE p.%I = r.v) LIMIT 1',
-                 _values, TG_ARGV[0], TG_ARGV[1]) INTO _missing;
+  -- one pass: each value once, its row found through the key's index and locked, the first missing kept
+  EXECUTE format('SELECT min(d.v) FILTER (WHERE l.k IS NULL)
+                    FROM (SELECT DISTINCT v FROM new_rows n, unnest(ARRAY[%s]) AS v WHERE v IS NOT NULL) AS d
+                    LEFT JOIN LATERAL (SELECT p.%I AS k FROM %I p WHERE p.%2$I = d.v FOR KEY SHARE OF p) AS l ON true',
+                 _columns, TG_ARGV[1], TG_ARGV[0]) INTO _missing;
   IF _missing IS NOT NULL THEN
     RAISE foreign_key_violation USING
       MESSAGE = format('%s refers to %s %s %s, which does not exist', TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1], _missing);
