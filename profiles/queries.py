@@ -1,9 +1,11 @@
 """One statement per profile kind: the record and every section as one JSON object (one round trip).
 Bound parameters: ``id``, ``today`` (for qualification and certificate validity), ``public`` (whether
 undisclosed credit records are hidden) and ``as_of`` (the moment the record and the histories are
-read at: what was known then, from ``record_version``)."""
+read at: what was known then, from the record's versions: ``records.history``)."""
 
 from __future__ import annotations
+
+from records import history, spec
 
 VALIDITY = """CASE WHEN {column} IS NULL OR {column} > CAST(:today AS date) + 90 THEN 'valid'
                    WHEN {column} >= CAST(:today AS date) THEN 'expiring' ELSE 'expired' END"""
@@ -38,23 +40,34 @@ def _complaints(kind: str, target: str) -> str:
     )
 
 
-def _version(kind: str, key: str) -> str:
+def _versions(kind: str, key: str, row: str) -> str:
+    """SQL of the versions of the record of ``kind`` whose row is ``row`` (key: ``key``, SQL)."""
+    return history.versions_sql(spec.kinds()[kind], f"{key}::text", row)
+
+
+def _versioned(kind: str, key: str, row: str) -> str:
+    """Whether the record has versions at all (records from before versioning have none)."""
+    return f"""({row}.version_from IS NOT NULL
+                OR EXISTS (SELECT 1 FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key}::text))"""
+
+
+def _version(kind: str, key: str, row: str) -> str:
     """The record's version valid at ``:as_of`` (its data; null when it was deleted or unknown then),
-    and whether it has versions at all (records from before versioning have none)."""
-    return f"""'version', (SELECT json_build_object('data', v.data) FROM record_version v
-                  WHERE v.kind = '{kind}' AND v.key = {key} AND v.valid_from <= :as_of
-                    AND (v.valid_to IS NULL OR v.valid_to > :as_of) ORDER BY v.valid_from DESC LIMIT 1),
-  'versioned', EXISTS (SELECT 1 FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key})"""
+    and whether it has versions at all."""
+    return f"""'version', (SELECT json_build_object('data', x.data) FROM ({_versions(kind, key, row)}) x
+                  WHERE x.valid_from <= :as_of AND (x.valid_to IS NULL OR x.valid_to > :as_of)
+                  ORDER BY x.valid_from DESC LIMIT 1),
+  'versioned', {_versioned(kind, key, row)}"""
 
 
-def _history(kind: str, key: str, field: str, current: str) -> str:
+def _history(kind: str, key: str, row: str, field: str) -> str:
     """The runs of one field's value over a record's versions known by ``:as_of`` (``value``, ``since``,
     ``until``: null while it holds then), oldest first; a record without versions gets its present
-    value (``current``, SQL) with no dates. Consecutive versions with the same value make one run."""
-    versions = f"""SELECT v.data->>'{field}' AS value, v.valid_from,
-                          CASE WHEN v.valid_to > :as_of THEN NULL ELSE v.valid_to END AS valid_to,
-                          v.data IS NULL AS deleted
-                     FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key} AND v.valid_from <= :as_of"""
+    value with no dates. Consecutive versions with the same value make one run."""
+    versions = f"""SELECT x.data->>'{field}' AS value, x.valid_from,
+                          CASE WHEN x.valid_to > :as_of THEN NULL ELSE x.valid_to END AS valid_to,
+                          x.data IS NULL AS deleted
+                     FROM ({_versions(kind, key, row)}) x WHERE x.valid_from <= :as_of"""
     islands = f"""SELECT value, valid_from, valid_to, deleted,
                          row_number() OVER (ORDER BY valid_from)
                            - row_number() OVER (PARTITION BY value, deleted ORDER BY valid_from) AS run
@@ -62,10 +75,10 @@ def _history(kind: str, key: str, field: str, current: str) -> str:
     runs = f"""SELECT value, min(valid_from) AS since,
                       CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS until
                  FROM ({islands}) AS i WHERE NOT deleted AND value IS NOT NULL GROUP BY value, run"""
-    return f"""CASE WHEN EXISTS (SELECT 1 FROM record_version v WHERE v.kind = '{kind}' AND v.key = {key})
+    return f"""CASE WHEN {_versioned(kind, key, row)}
        THEN {_rows(runs, "r.since")}
        ELSE (SELECT coalesce(json_agg(json_build_object('value', c, 'since', NULL, 'until', NULL)), '[]')
-               FROM (SELECT {current} AS c) AS now WHERE c IS NOT NULL) END"""
+               FROM (SELECT {row}.{field} AS c) AS now WHERE c IS NOT NULL) END"""
 
 
 PARTY_ROLES = ("build_unit", "contractor", "supervisor", "designer", "surveyor")
@@ -121,10 +134,10 @@ SELECT json_build_object(
       'real_name_verified', p.real_name_verified),
   'employers', (SELECT coalesce(json_agg(json_build_object('uscc', h.value, 'name', x.name, 'since', h.since,
                      'until', h.until, 'current', h.until IS NULL) ORDER BY h.since NULLS LAST), '[]')
-                  FROM json_to_recordset({_history("people", "p.id", "employer_uscc", "p.employer_uscc")})
+                  FROM json_to_recordset({_history("people", "p.id", "p", "employer_uscc")})
                        AS h(value text, since timestamptz, until timestamptz)
                   LEFT JOIN enterprise x ON x.uscc = h.value),
-  {_version("people", "p.id")},
+  {_version("people", "p.id", "p")},
   'certificates', CASE WHEN p.certificate_no IS NULL THEN '[]'::json
                        ELSE json_build_array(json_build_object('certificate_no', p.certificate_no,
                            'specialty', p.specialty, 'kind', p.kind, 'valid_to', p.valid_to,
@@ -203,9 +216,9 @@ SELECT json_build_object(
 },
   'stage_history', (SELECT coalesce(json_agg(json_build_object('stage', h.value, 'since', h.since,
                          'until', h.until, 'current', h.until IS NULL) ORDER BY h.since NULLS LAST), '[]')
-                      FROM json_to_recordset({_history("projects", "p.code", "stage", "p.stage")})
+                      FROM json_to_recordset({_history("projects", "p.code", "p", "stage")})
                            AS h(value text, since timestamptz, until timestamptz)),
-  {_version("projects", "p.code")},
+  {_version("projects", "p.code", "p")},
   'complaints', {_complaints("project", "p.code")})
 FROM project p WHERE p.code = :id"""
 

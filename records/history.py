@@ -1,5 +1,12 @@
-"""Versions of records (``record_version``): every import and write closes the current version of
-what it changed and opens a new one, so any past state can be asked for."""
+"""Versions of records. A record's row is its current (open) version: since when (``version_from``),
+by whom, why. ``record_version`` keeps the versions a change or a delete superseded, each valid from
+``valid_from`` until ``valid_to``, and an open version without data for a hard-deleted key (closed
+when the key comes back). Every reader asks :func:`versions_sql`, which unites the two.
+
+Columns other writers derive from other records (linking's parcel and project codes, the credit
+engine's grades, division codes, ``records.effects``) change a row in place and make no version:
+the current version shows them as the row holds them, and their own history is elsewhere (the linked
+records' versions, ``credit_grade_history``)."""
 
 from __future__ import annotations
 
@@ -10,20 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from core.errors import NotFound
+from records import spec
 from records.spec import Kind
 
 CHINA = ZoneInfo("Asia/Shanghai")
-# A version's data is the row's stored columns as JSONB (not the generated search columns; geometry
-# as GeoJSON in the store CRS; personal data only as stored: hashed, encrypted, masked).
-_AS_OF = text(
-    """SELECT data, valid_from, valid_to, changed_by, reason FROM record_version
-        WHERE kind = :kind AND key = :key AND valid_from <= :when AND (valid_to IS NULL OR valid_to > :when)
-        ORDER BY valid_from DESC LIMIT 1"""
-)
-_VERSIONS = text(
-    """SELECT data, valid_from, valid_to, changed_by, reason FROM record_version
-        WHERE kind = :kind AND key = :key ORDER BY valid_from, id"""
-)
 
 
 def key_sql(kind: Kind, alias: str) -> str:
@@ -31,24 +28,65 @@ def key_sql(kind: Kind, alias: str) -> str:
     return "concat_ws(':', " + ", ".join(f"{alias}.{c}::text" for c in kind.key) + ")"
 
 
-def write_versions(conn: Connection, kind: Kind, where: str, when: datetime, by: str | None, reason: str | None,
-                   deleted: bool = False, params: dict[str, Any] | None = None) -> None:  # fmt: skip
-    """Close the open versions of the rows of ``kind.table`` (alias ``t``) that ``where`` (with
-    ``params``) selects and open new ones holding the rows as they are now (``deleted``: nothing)."""
-    stored = ", ".join(f"t.{c}" for c in kind.stored_columns)
-    keys = f"""SELECT {key_sql(kind, "t")} AS key, (SELECT to_jsonb(r) FROM (SELECT {stored}) r) AS data
-                 FROM {kind.table} t WHERE {where}"""
-    params = {**(params or {}), "kind": kind.name, "when": when, "by": by, "reason": reason}
+def key_values(kind: Kind, key: str) -> dict[str, str]:
+    """The key columns' values of a key in its text form, or a 404."""
+    parts = key.split(":", len(kind.key) - 1)
+    if len(parts) != len(kind.key):
+        raise NotFound(f"{kind.name} keys have the form {':'.join(kind.key)}, not {key!r}")
+    return dict(zip(kind.key, parts, strict=True))
+
+
+def data_sql(kind: Kind, alias: str) -> str:
+    """SQL of a version's data: the row's stored columns as JSONB (not the generated search columns;
+    geometry as GeoJSON in the store CRS; personal data only as stored: hashed, encrypted, masked)."""
+    stored = ", ".join(f"{alias}.{c}" for c in kind.stored_columns)
+    return f"(SELECT to_jsonb(r) FROM (SELECT {stored}) r)"
+
+
+def versions_sql(kind: Kind, key: str, row: str, source: str = "", where: str = "TRUE") -> str:
+    """SQL of every version of one record as (data, valid_from, valid_to, changed_by, reason, id): those
+    ``record_version`` keeps (``key``: SQL of the key as text) and the open one its row holds (alias
+    ``row``, found by ``source``, a FROM clause, and ``where``; no source when ``row`` is in scope
+    already), whose id is null."""
+    return f"""SELECT v.data, v.valid_from, v.valid_to, v.changed_by, v.reason, v.id FROM record_version v
+                WHERE v.kind = '{kind.name}' AND v.key = {key}
+               UNION ALL
+               SELECT {data_sql(kind, row)}, {row}.version_from, NULL::timestamptz, {row}.version_by,
+                      {row}.version_reason, NULL::bigint {source}
+                WHERE {where} AND {row}.version_from IS NOT NULL"""
+
+
+def supersede(conn: Connection, kind: Kind, rows: str, when: datetime, params: dict[str, Any] | None = None) -> None:
+    """Keep the versions that the rows ``rows`` selects (SQL after FROM ending in a WHERE clause, the
+    kind's table aliased ``t``) hold, as valid until ``when``: called before they change or go. Rows
+    from before versioning hold none."""
     conn.execute(
-        text(f"""UPDATE record_version v SET valid_to = :when FROM ({keys}) c
-                  WHERE v.kind = :kind AND v.key = c.key AND v.valid_to IS NULL"""),
-        params,
+        text(f"""INSERT INTO record_version (kind, key, data, valid_from, valid_to, changed_by, reason)
+                 SELECT :kind, {key_sql(kind, "t")}, {data_sql(kind, "t")}, t.version_from, :when, t.version_by,
+                        t.version_reason FROM {rows} AND t.version_from IS NOT NULL"""),
+        {**(params or {}), "kind": kind.name, "when": when},
     )
-    data = "NULL" if deleted else "c.data"
+
+
+def mark_deleted(conn: Connection, kind: Kind, rows: str, when: datetime, by: str | None, reason: str | None,
+                 params: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Keep the versions of the rows ``rows`` selects (see :func:`supersede`) and open an empty one for
+    each key from ``when``: they are about to be deleted."""
+    supersede(conn, kind, rows, when, params)
     conn.execute(
         text(f"""INSERT INTO record_version (kind, key, data, valid_from, changed_by, reason)
-                 SELECT :kind, c.key, {data}, :when, :by, :reason FROM ({keys}) c"""),
-        params,
+                 SELECT :kind, {key_sql(kind, "t")}, NULL, :when, :by, :reason FROM {rows}"""),
+        {**(params or {}), "kind": kind.name, "when": when, "by": by, "reason": reason},
+    )
+
+
+def close_deleted(conn: Connection, kind: Kind, keys: str, when: datetime) -> None:
+    """End at ``when`` the empty versions of the deleted keys that ``keys`` (SQL of a set of key texts)
+    brings back: the only versions ``record_version`` holds open."""
+    conn.execute(
+        text(f"""UPDATE record_version SET valid_to = :when
+                  WHERE kind = :kind AND valid_to IS NULL AND key IN ({keys})"""),
+        {"kind": kind.name, "when": when},
     )
 
 
@@ -59,16 +97,41 @@ def moment(when: date | datetime) -> datetime:
     return datetime.combine(when + timedelta(days=1), time(), CHINA) - timedelta(microseconds=1)
 
 
+def _versions(kind: Kind, key: str) -> tuple[str, dict[str, Any]]:
+    """SQL of the versions of the record ``key`` (see :func:`versions_sql`) and its parameters."""
+    values = key_values(kind, key)
+    found = " AND ".join(f"t.{c} = :k_{c}" for c in kind.key)
+    sql = versions_sql(kind, ":key", "t", f"FROM {kind.table} t", found)
+    return sql, {"key": key, **{f"k_{c}": v for c, v in values.items()}}
+
+
 def as_of(conn: Connection, kind: str, key: str, when: date | datetime) -> dict[str, Any] | None:
     """The record ``key`` of ``kind`` (e.g. ``projects``) as it was known at ``when``: its data,
     valid_from, valid_to, changed_by and reason; None if no version was valid then."""
-    row = conn.execute(_AS_OF, {"kind": kind, "key": key, "when": moment(when)}).mappings().first()
+    sql, params = _versions(spec.kinds()[kind], key)
+    row = (
+        conn.execute(
+            text(f"""SELECT data, valid_from, valid_to, changed_by, reason FROM ({sql}) x
+                      WHERE valid_from <= :when AND (valid_to IS NULL OR valid_to > :when)
+                      ORDER BY valid_from DESC LIMIT 1"""),
+            {**params, "when": moment(when)},
+        )
+        .mappings()
+        .first()
+    )
     return None if row is None else dict(row)
 
 
 def versions(conn: Connection, kind: str, key: str) -> list[dict[str, Any]]:
     """Every version of a record, oldest first."""
-    found = [dict(r) for r in conn.execute(_VERSIONS, {"kind": kind, "key": key}).mappings()]
+    sql, params = _versions(spec.kinds()[kind], key)
+    found = [
+        dict(r)
+        for r in conn.execute(
+            text(f"SELECT data, valid_from, valid_to, changed_by, reason FROM ({sql}) x ORDER BY valid_from, id"),
+            params,
+        ).mappings()
+    ]
     if not found:
         raise NotFound(f"{kind} {key!r} has no recorded versions")
     return found

@@ -12,6 +12,7 @@ from sqlalchemy import Column, Numeric, String
 
 from core.errors import NotFound
 from core.models import Base
+from core.models.history import VERSION_COLUMNS
 from records import vocab
 from records.effects import EFFECTS
 
@@ -76,8 +77,9 @@ class Kind:
 
     @property
     def stored_columns(self) -> list[str]:
-        """The columns a row holds itself (not generated from others): what a version keeps."""
-        return [c.name for c in Base.metadata.tables[self.table].columns if c.computed is None]
+        """The columns a row holds itself (not generated from others, not which version it is): what a version keeps."""
+        columns = Base.metadata.tables[self.table].columns
+        return [c.name for c in columns if c.computed is None and c.name not in VERSION_COLUMNS]
 
     def field_writing(self, column: str) -> Field | None:
         return next((f for f in self.fields.values() if column in f.outputs), None)

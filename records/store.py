@@ -1,7 +1,7 @@
 """The bulk write path: COPY the validated rows into a temporary table, then one UPDATE of the rows
-whose values differ (IS DISTINCT FROM) and one INSERT of the new ones, each writing the versions of
-what it changed from its RETURNING rows. A batch none of whose keys is stored yet is inserted as it
-was staged (no table of the changed rows)."""
+whose values differ (IS DISTINCT FROM), after keeping the versions they held, and one INSERT of the
+new ones; each row written is its record's current version (``records.history``). A batch none of
+whose keys is stored yet is inserted as it was staged (no table of the changed rows)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import ColumnDefault, Connection, text
 
 from core import divisions
-from records import effects
+from core.models.history import VERSION_COLUMNS
+from records import effects, history
 from records.history import key_sql
 from records.spec import Kind
 from records.validate import Row
@@ -84,7 +85,8 @@ class Staging:
 
     def apply(self, by: str | None, reason: str | None) -> Applied:
         """Upsert the staged rows by the kind's natural key (``kind.match``): one UPDATE of the rows
-        whose values differ, one INSERT of the new ones, a version of each; what happened to how many."""
+        whose values differ, one INSERT of the new ones, each row the current version of its record;
+        what happened to how many."""
         conn, kind, columns, table = self.conn, self.kind, self.columns, self.kind.table
         changed = f"_records_changed_{next(_scratch)}"
         match = " AND ".join(f"t.{c} = i.{c}" for c in kind.match)
@@ -93,7 +95,10 @@ class Staging:
         differs = f"ROW({old}) IS DISTINCT FROM ROW({new})" if compared else "false"
         if kind.soft_delete:
             differs += " OR t.deleted_at IS NOT NULL"
-        known = f"SELECT EXISTS (SELECT 1 FROM {self.scratch} i JOIN {table} t ON {match})"
+        # probed row by row through the key's index (LIMIT keeps the subquery apart), stopping at the first
+        # hit: a join would hash the scratch table and scan the whole kind's table
+        known = f"""SELECT EXISTS (SELECT FROM {self.scratch} i
+                                  CROSS JOIN LATERAL (SELECT FROM {table} t WHERE {match} LIMIT 1) AS hit)"""
         if conn.execute(text(known)).scalar_one():
             is_new = "i.is_new"
             conn.execute(
@@ -108,48 +113,31 @@ class Staging:
         else:  # no staged key is in the table yet: every row is new, inserted from the scratch table itself
             changed, is_new, inserted, updated = self.scratch, "true", self.rows, 0
         when = now(conn)
-        params = {"kind": kind.name, "when": when, "by": by, "reason": reason}
-        # a version per changed row (its stored columns), made from the rows the UPDATE and INSERT return
-        version = f"""INSERT INTO record_version (kind, key, data, valid_from, changed_by, reason)
-                      SELECT :kind, {key_sql(kind, "w")}, to_jsonb(w), :when, :by, :reason FROM w RETURNING key"""
-        stored = kind.stored_columns
+        params = {"when": when, "by": by, "reason": reason}
+        versioned = ["version_from = :when", "version_by = :by", "version_reason = :reason"]
         keys: list[str] = []
         if updated:
-            sets = [f"{c} = i.{c}" for c in compared]
+            sets = [f"{c} = i.{c}" for c in compared] + versioned
             if kind.soft_delete:
                 sets += ["deleted_at = NULL", "deleted_reason = NULL"]
-            joined = f"{table} t JOIN {changed} i ON {match}"
-            conn.execute(
-                text(f"""UPDATE record_version v SET valid_to = :when FROM {joined} WHERE v.kind = :kind
-                          AND v.valid_to IS NULL AND NOT i.is_new AND v.key = {key_sql(kind, "t")}"""),
-                params,
-            )
+            history.supersede(conn, kind, f"{table} t JOIN {changed} i ON {match} WHERE NOT i.is_new", when)
             keys += conn.scalars(
-                text(f"""WITH w AS (UPDATE {table} t SET {", ".join(sets)} FROM {changed} i
-                                     WHERE {match} AND NOT i.is_new
-                                     RETURNING {", ".join(f"t.{c}" for c in stored)}) {version}"""),
+                text(f"""UPDATE {table} t SET {", ".join(sets)} FROM {changed} i
+                          WHERE {match} AND NOT i.is_new RETURNING {key_sql(kind, "t")}"""),
                 params,
             )
         if inserted:
             filled = defaults(kind, [name for name in kind.columns if name not in columns])
-            names = ", ".join([*columns, *filled])
-            values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled])
+            names = ", ".join([*columns, *filled, *VERSION_COLUMNS])
+            values = ", ".join([f"i.{c}" for c in columns] + [f":d_{c}" for c in filled] + [":when", ":by", ":reason"])
             source = f"{changed} i"
             city = city_of_row(table, columns)
             if city is not None:  # the row's city given, so it is written once, into its partition
                 names, values, source = f"{names}, city_code", f"{values}, {city[0]}", source + city[1]
-            # a key once hard-deleted keeps an open (empty) version: close it. Looked up key by key (a
-            # subquery per row, kept apart by OFFSET 0): a join would hash every open version of the kind
-            open_ids = f"""SELECT (SELECT v.id FROM record_version v WHERE v.kind = :kind AND v.valid_to IS NULL
-                                     AND v.key = {key_sql(kind, "i")}) AS id FROM {changed} i WHERE {is_new} OFFSET 0"""
-            conn.execute(
-                text(f"""UPDATE record_version SET valid_to = :when
-                          WHERE id = ANY(ARRAY(SELECT o.id FROM ({open_ids}) o WHERE o.id IS NOT NULL))"""),
-                params,
-            )
+            history.close_deleted(conn, kind, f"SELECT {key_sql(kind, 'i')} FROM {changed} i WHERE {is_new}", when)
             keys += conn.scalars(
-                text(f"""WITH w AS (INSERT INTO {table} ({names}) SELECT {values} FROM {source}
-                                     WHERE {is_new} RETURNING {", ".join(stored)}) {version}"""),
+                text(f"""INSERT INTO {table} ({names}) SELECT {values} FROM {source}
+                          WHERE {is_new} RETURNING {key_sql(kind, table)}"""),
                 {**params, **{f"d_{c}": v for c, v in filled.items()}},
             )
         conn.execute(text(f"DROP TABLE {', '.join(dict.fromkeys([self.scratch, changed]))}"))

@@ -1,6 +1,6 @@
 """Single-record writes (create, replace, update, delete) with optimistic locking: the same
-validation as the importer, the same bulk path, a version of every change, before and after returned
-for the audit."""
+validation as the importer, the same bulk path, the version a change or delete ends kept
+(``records.history``), before and after returned for the audit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from core.errors import NotFound, UserError
+from core.models.history import VERSION_COLUMNS
 from core.privacy import decrypt_field
 from records import history, store
 from records.importer import present_columns, validate_rows
@@ -41,26 +42,20 @@ class PreconditionRequired(UserError):
     status_code = 428
 
 
-def _key_values(kind: Kind, key: str) -> dict[str, str]:
-    parts = key.split(":", len(kind.key) - 1)
-    if len(parts) != len(kind.key):
-        raise NotFound(f"{kind.name} keys have the form {':'.join(kind.key)}, not {key!r}")
-    return dict(zip(kind.key, parts, strict=True))
-
-
 def _select(kind: Kind, where: str) -> str:
     """A row as JSON (geometry as CRS84 GeoJSON) with its ETag (the MD5 of that JSON)."""
     geoms = "".join(
         f" || jsonb_build_object('{g}', ST_AsGeoJSON(ST_Transform(t.{g}, 4326), 7)::jsonb)"
         for g in kind.geometry_columns
     )
-    data = f"(to_jsonb(t){''.join(f' - {g!r}' for g in kind.geometry_columns)}{geoms})"
+    dropped = "".join(f" - {c!r}" for c in (*kind.geometry_columns, *VERSION_COLUMNS))
+    data = f"(to_jsonb(t){dropped}{geoms})"
     return f"SELECT {data} AS data, md5({data}::text) AS etag FROM {kind.table} t WHERE {where}"
 
 
 def read(conn: Connection, kind: Kind, key: str, lock: bool = False) -> tuple[dict[str, Any], str]:
     """The record and its ETag, or a 404."""
-    values = _key_values(kind, key)
+    values = history.key_values(kind, key)
     where = " AND ".join(f"t.{c}::text = :{c}" for c in kind.key)
     row = conn.execute(text(_select(kind, where) + (" FOR UPDATE" if lock else "")), values).first()
     if row is None:
@@ -141,7 +136,7 @@ def delete(
     """Delete a record (kinds the law keeps: mark it deleted, with a reason); the record before."""
     before, etag = read(conn, kind, key, lock=True)
     _check_etag(etag, if_match)
-    values = _key_values(kind, key)
+    values = history.key_values(kind, key)
     where = " AND ".join(f"t.{c}::text = :{c}" for c in kind.key)
     when = store.now(conn)
     if kind.soft_delete:
@@ -149,12 +144,13 @@ def delete(
             raise UserError(f"{kind.name} are kept by law: give the reason for deleting (reason=...)")
         if before.get("deleted_at"):
             raise NotFound(f"{kind.name} {key!r} is deleted already")
+        history.supersede(conn, kind, f"{kind.table} t WHERE {where}", when, values)
         conn.execute(
-            text(f"UPDATE {kind.table} t SET deleted_at = :when, deleted_reason = :reason WHERE {where}"),
-            {**values, "when": when, "reason": reason},
+            text(f"""UPDATE {kind.table} t SET deleted_at = :when, deleted_reason = :reason, version_from = :when,
+                       version_by = :by, version_reason = :reason WHERE {where}"""),
+            {**values, "when": when, "by": by, "reason": reason},
         )
-        history.write_versions(conn, kind, where, when, by, reason, params=values)
     else:
-        history.write_versions(conn, kind, where, when, by, reason or "deleted", deleted=True, params=values)
+        history.mark_deleted(conn, kind, f"{kind.table} t WHERE {where}", when, by, reason or "deleted", values)
         conn.execute(text(f"DELETE FROM {kind.table} t WHERE {where}"), values)
     return before

@@ -114,3 +114,19 @@ def sql(database: Engine) -> Callable[..., list[dict]]:
             return [dict(r) for r in conn.execute(text(statement), params).mappings()]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def record_versions(database: Engine) -> Callable[[str, str], list[dict]]:
+    """Every version of a record, oldest first (``records.history.versions``); [] for a key never on record."""
+    from core.errors import NotFound
+    from records import history
+
+    def run(kind: str, key: str) -> list[dict]:
+        with database.connect() as conn:
+            try:
+                return history.versions(conn, kind, key)
+            except NotFound:
+                return []
+
+    return run

@@ -1,6 +1,7 @@
 """Profiles from the records' versions: a person's employers and a project's stages over time, and
 ``as_of`` giving what was known then. Changes go through the write API; the expectation is computed
-here from the ``record_version`` rows (runs of equal consecutive values, cut at the moment asked)."""
+here from the versions as stored: the superseded ones in ``record_version`` and the current one on the
+record's row (runs of equal consecutive values, cut at the moment asked)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from itertools import groupby
 import pytest
 
 API = "/api/v1"
+ROWS = {"people": ("person", "id"), "projects": ("project", "code")}  # kind -> table, key column
 
 
 def runs(
@@ -17,10 +19,15 @@ def runs(
 ) -> list[tuple[str, datetime, datetime | None]]:
     """(value, since, until) of a field over the versions known at ``at`` (until None: holds then)."""
     at = at or datetime.now(UTC)
+    table, column = ROWS[kind]
     versions = sql(
         "SELECT data, valid_from, valid_to FROM record_version WHERE kind = :k AND key = :key ORDER BY valid_from",
         k=kind, key=key,
     )  # fmt: skip
+    current = sql(
+        f"SELECT {field}, version_from FROM {table} WHERE {column} = :key AND version_from IS NOT NULL", key=key
+    )
+    versions += [{"data": {field: r[field]}, "valid_from": r["version_from"], "valid_to": None} for r in current]
     known = [v for v in versions if v["valid_from"] <= at]
     out = []
     for (value, deleted), group in groupby(known, key=lambda v: ((v["data"] or {}).get(field), v["data"] is None)):
@@ -119,6 +126,7 @@ def test_stage_history_and_as_of(client, sql, histories) -> None:
 
 def test_records_without_versions_show_their_present_value(client, sql, sample_city) -> None:
     code = sql("""SELECT code, stage FROM project p WHERE NOT EXISTS (SELECT 1 FROM record_version v
-                   WHERE v.kind = 'projects' AND v.key = p.code) AND stage IS NOT NULL ORDER BY code LIMIT 1""")[0]
+                   WHERE v.kind = 'projects' AND v.key = p.code) AND p.version_from IS NULL AND stage IS NOT NULL
+                 ORDER BY code LIMIT 1""")[0]
     answer = client.get(f"{API}/profiles/project/{code['code']}").json()
     assert answer["stage_history"] == [{"stage": code["stage"], "since": None, "until": None, "current": True}]

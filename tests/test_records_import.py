@@ -37,13 +37,13 @@ def _enterprise_rows(codes, n: int) -> list[list]:
     ]
 
 
-def _versions(sql, kind: str, keys: list[str]) -> int:
-    return sql("SELECT count(*) AS n FROM record_version WHERE kind = :k AND key = ANY(:keys)", k=kind, keys=keys)[0][
-        "n"
-    ]
+def _versions(record_versions, kind: str, keys: list[str]) -> int:
+    return sum(len(record_versions(kind, key)) for key in keys)
 
 
-def test_gb18030_csv_with_chinese_headers_inserts_then_reimport_is_a_no_op_then_delta_updates(codes, write_csv, sql):
+def test_gb18030_csv_with_chinese_headers_inserts_then_reimport_is_a_no_op_then_delta_updates(
+    codes, write_csv, sql, record_versions
+):
     rows = _enterprise_rows(codes, 6)
     path = write_csv("企业.csv", ENTERPRISE_HEADER, rows, encoding="gb18030")
     assert path.read_bytes().decode("gb18030") and not _is_utf8(path.read_bytes())
@@ -59,11 +59,15 @@ def test_gb18030_csv_with_chinese_headers_inserts_then_reimport_is_a_no_op_then_
         got = stored[uscc]
         assert (got["name"], got["type"], got["legal_representative"]) == (name, TYPES[kind], boss)
         assert (got["registered_on"], got["credit_grade"]) == (date(y, m, d), grade)
-    assert _versions(sql, "enterprises", keys) == 6
+    assert _versions(record_versions, "enterprises", keys) == 6
+    # a first import writes only the rows: each is its record's current version
+    assert sql("SELECT count(*) AS n FROM record_version WHERE key = ANY(:k)", k=keys)[0]["n"] == 0
+    since = sql("SELECT uscc, version_from FROM enterprise WHERE uscc = ANY(:k) ORDER BY uscc", k=keys)
 
     again = import_file(path, "enterprises")
     assert (again["inserted"], again["updated"], again["unchanged"], again["rejected"]) == (0, 0, 6, 0)
-    assert _versions(sql, "enterprises", keys) == 6
+    assert _versions(record_versions, "enterprises", keys) == 6
+    assert sql("SELECT uscc, version_from FROM enterprise WHERE uscc = ANY(:k) ORDER BY uscc", k=keys) == since
 
     delta = [list(r) for r in rows]
     delta[1][1] += "（更名）"
@@ -73,12 +77,8 @@ def test_gb18030_csv_with_chinese_headers_inserts_then_reimport_is_a_no_op_then_
     result = import_file(write_csv("企业-增量.csv", ENTERPRISE_HEADER, delta, encoding="gb18030"), "enterprises")
     assert (result["inserted"], result["updated"], result["unchanged"]) == (1, expected_updated, 6 - expected_updated)
     assert sql("SELECT name FROM enterprise WHERE uscc = :u", u=delta[1][0])[0]["name"] == delta[1][1]
-    history = sql(
-        "SELECT data->>'name' AS name, valid_to FROM record_version WHERE kind = 'enterprises' AND key = :u"
-        " ORDER BY valid_from",
-        u=delta[1][0],
-    )
-    assert [h["name"] for h in history] == [rows[1][1], delta[1][1]]
+    history = record_versions("enterprises", delta[1][0])
+    assert [h["data"]["name"] for h in history] == [rows[1][1], delta[1][1]]
     assert history[0]["valid_to"] is not None and history[1]["valid_to"] is None
 
 
@@ -256,7 +256,7 @@ def test_all_or_nothing_undoes_chunks_written_before_a_late_refusal(write_csv, c
     assert sql("SELECT count(*) AS n FROM record_version WHERE key = ANY(:k)", k=keys)[0]["n"] == 0
 
 
-def test_a_failing_import_leaves_nothing(codes, write_csv, sql, owner_database):
+def test_a_failing_import_leaves_nothing(codes, write_csv, sql, owner_database, record_versions):
     """The database refuses the last new row (a trigger standing in for a rule the spec does not know):
     the updates and inserts before it are rolled back with it, versions included."""
     header = ["项目编号", "项目名称", "项目类别", "项目阶段"]
@@ -282,7 +282,7 @@ def test_a_failing_import_leaves_nothing(codes, write_csv, sql, owner_database):
             conn.exec_driver_sql("DROP TRIGGER test_refuse ON project; DROP FUNCTION test_refuse();")
     assert sql("SELECT name FROM project WHERE code = :c", c=existing)[0]["name"] == "原名"
     assert sql("SELECT count(*) AS n FROM project WHERE code = ANY(:c)", c=fresh)[0]["n"] == 0
-    assert _versions(sql, "projects", [existing, *fresh]) == 1
+    assert _versions(record_versions, "projects", [existing, *fresh]) == 1
 
 
 def test_cli_import_prints_the_summary_and_fails_when_all_or_nothing_refuses(write_csv, codes, database, sql):

@@ -5,10 +5,11 @@
 Runs in a database of its own on the project's cluster (or DATABASE_URL's server), dropped afterwards.
 Writes UTF-8 CSV files with the 四库一平台 headers (valid USCCs and ID numbers made here), then per
 kind: the first import (validation, hashing and encryption of personal data, COPY into a scratch
-table, INSERT/UPDATE, a version per row), the same file again (a no-op) and, as the peer, a bare
-COPY of the rows as they are stored into an empty copy of the table with the same indexes (the rows
-are read out first, untimed). Peak RSS sampled every 50 ms. Writes ``bench/records/results.json`` and
-``bench/records/RESULTS.md``.
+table, INSERT/UPDATE; each row its record's current version), the same file again (a no-op) and, as
+the peer, a bare COPY of the rows as they are stored into an empty copy of the table with the same
+indexes (the rows are read out first, untimed). Peak RSS sampled every 50 ms. Writes
+``bench/records/results.json`` and the top of ``bench/records/RESULTS.md`` (its sections after the
+first table are kept).
 """
 
 from __future__ import annotations
@@ -104,11 +105,17 @@ def _copy_peer(table: str) -> dict:
 
     buffer = io.BytesIO()
     with get_engine().connect() as conn:
+        # how much of a stored row says which version it is (since when, by whom, why): the peer copies it too
+        sizes = conn.exec_driver_sql(
+            f"SELECT avg(pg_column_size(t.*)), avg(coalesce(pg_column_size(t.version_from), 0)"
+            f" + coalesce(pg_column_size(t.version_by), 0) + coalesce(pg_column_size(t.version_reason), 0))"
+            f" FROM {table} t"
+        ).one()
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY {table} TO STDOUT") as copy:
             for chunk in copy:
                 buffer.write(chunk)
-    out = {}
+    out = {"row_bytes": round(sizes[0]), "version_bytes": round(sizes[1])}
     for name, create in (("copy_s", "CREATE TABLE"), ("copy_temp_s", "CREATE TEMP TABLE")):
         scratch = f"bench_{table}"
         with get_engine().connect() as conn:
@@ -159,24 +166,25 @@ def _markdown(result: dict) -> str:
         "Method: `bench/records/run.py` (see its docstring). UTF-8 CSV files with the 四库一平台 headers are",
         "imported through `records.importer.import_file` (parse and validate every value, USCC and ID-number",
         "check characters, keyed hash and encryption of personal data, reference checks, COPY into a scratch",
-        "table, UPDATE ... WHERE IS DISTINCT FROM, INSERT, one version row per record, one transaction); the",
+        "table, UPDATE ... WHERE IS DISTINCT FROM after keeping the versions it ends, INSERT; one transaction); the",
         "same file again must change nothing. The peer is a bare `COPY` of the same rows, as stored, into an",
         "empty copy of the table with the same indexes, in the same run: into a regular table, WAL-logged and",
         "committed as the import's tables are (`COPY s`, the ratio's denominator), and into a temporary table",
         "(no WAL; what earlier runs of this page compared with).",
         "",
-        f"Machine: {result['machine']}; load average at start {result['load_average']} (the machine is shared).",
+        f"Machine: {result['machine']}; load average at start {result['load_average']}, at the end"
+        f" {result['load_average_end']} (the machine is shared).",
         f"Size: {result['size']}.",
         "",
         "| kind | rows | import s | rows/s | re-import (no-op) rows/s | COPY s | COPY rows/s | import / COPY "
-        "| COPY (temp) s | import / COPY (temp) | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| COPY (temp) s | import / COPY (temp) | peak RSS MB | row bytes (of which version) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, r in result["kinds"].items():
         lines.append(
             f"| {kind} | {r['rows']:,} | {r['import_s']} | {r['import_rows_per_s']:,} | {r['reimport_rows_per_s']:,} | "
             f"{r['copy_s']} | {r['copy_rows_per_s']:,} | {r['import_vs_copy']}x | {r['copy_temp_s']} | "
-            f"{r['import_vs_copy_temp']}x | {r['peak_rss_mb']} |"
+            f"{r['import_vs_copy_temp']}x | {r['peak_rss_mb']} | {r['row_bytes']} ({r['version_bytes']}) |"
         )
     lines.append("")
     return "\n".join(lines)
@@ -200,8 +208,11 @@ def main() -> None:
         for kind, table in (("enterprises", "enterprise"), ("people", "person"), ("projects", "project")):
             result["kinds"][kind] = _kind(paths[kind], kind, table)
             print(kind, json.dumps(result["kinds"][kind]), flush=True)
+    result["load_average_end"] = [round(x, 1) for x in os.getloadavg()]
     (HERE / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    (HERE / "RESULTS.md").write_text(_markdown(result))
+    page = HERE / "RESULTS.md"
+    kept = page.read_text().partition("\n## ")[1:] if page.exists() else ("", "")
+    page.write_text(_markdown(result) + "".join(kept))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from core.models.base import (
     search_order_indexes,
 )
 from core.models.divisions import city_column, city_partitioned, division_column, division_index
+from core.models.history import Versioned
 from core.models.records import _in
 
 
@@ -87,7 +88,7 @@ class Building(Base):
     footprint = geom_column("POLYGON", nullable=False)
 
 
-class HouseUnit(Base):
+class HouseUnit(Versioned, Base):
     """A house unit, in its building's city; ``building_code`` is a reference kept by triggers (a delete
     of the building takes its units along), as a foreign key cannot point into the city partitions."""
 

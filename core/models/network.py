@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core import vocab
 from core.models.base import Base, geom_column
 from core.models.divisions import city_column, city_partitioned, division_column, division_index
+from core.models.history import Versioned
 from core.models.records import _in
 
 UTILITIES = vocab.codes("utilities")
@@ -110,7 +111,7 @@ class TunnelCompartment(Base):
     width_m: Mapped[float] = mapped_column(Float)
 
 
-class Sensor(Base):
+class Sensor(Versioned, Base):
     """A sensor in a tunnel compartment, or on a building (settlement, tilt) or a manhole cover."""
 
     __tablename__ = "sensor"

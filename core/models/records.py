@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core import vocab
 from core.models.base import Base, geom_column, names_index, search_columns, search_index, search_order_indexes
 from core.models.divisions import division_column, division_index
+from core.models.history import Versioned
 
 ENTERPRISE_TYPES = vocab.codes("enterprise_types")
 CREDIT_GRADES = vocab.codes("grades_credit")
@@ -42,7 +43,7 @@ class SoftDeleted:
     deleted_reason: Mapped[str | None] = mapped_column(Text)
 
 
-class Enterprise(SoftDeleted, Base):
+class Enterprise(SoftDeleted, Versioned, Base):
     __tablename__ = "enterprise"
     __table_args__ = (
         division_index("enterprise"),
@@ -70,7 +71,7 @@ class Enterprise(SoftDeleted, Base):
     location = geom_column("POINT")
 
 
-class Qualification(Base):
+class Qualification(Versioned, Base):
     __tablename__ = "qualification"
     certificate_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     enterprise_uscc: Mapped[str] = mapped_column(ForeignKey("enterprise.uscc", ondelete="CASCADE"), index=True)
@@ -82,7 +83,7 @@ class Qualification(Base):
     status: Mapped[str] = mapped_column(String(16), default="valid")
 
 
-class Person(SoftDeleted, Base):
+class Person(SoftDeleted, Versioned, Base):
     """A person in the personnel database. The ID card number is never stored in plain: only its
     keyed hash (HMAC-SHA256, for look-up) and a masked form; the phone encrypted (AES-GCM) and masked."""
 
@@ -102,12 +103,13 @@ class Person(SoftDeleted, Base):
     kind: Mapped[str] = mapped_column(String(16))
     certificate_no: Mapped[str | None] = mapped_column(String(32))
     specialty: Mapped[str | None] = mapped_column(Text)
-    employer_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    # references to enterprises and parcels: checked per statement by triggers (migration 0028)
+    employer_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
     valid_to: Mapped[date | None] = mapped_column(Date)
     real_name_verified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class Project(SoftDeleted, Base):
+class Project(SoftDeleted, Versioned, Base):
     __tablename__ = "project"
     __table_args__ = (
         division_index("project"),
@@ -121,15 +123,16 @@ class Project(SoftDeleted, Base):
     search_text, search_grams = search_columns("search_norm(name)")
     type: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(String(16), index=True)
-    build_unit_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
-    contractor_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
-    supervisor_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
-    designer_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
-    surveyor_uscc: Mapped[str | None] = mapped_column(ForeignKey("enterprise.uscc"), index=True)
+    # references to enterprises and the parcel: checked per statement by triggers (migration 0028)
+    build_unit_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    contractor_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    supervisor_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    designer_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    surveyor_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
     investment_cny: Mapped[float | None] = mapped_column(Numeric(16, 2))
     floor_area_m2: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(Text)
-    parcel_code: Mapped[str | None] = mapped_column(ForeignKey("parcel.code"), index=True)
+    parcel_code: Mapped[str | None] = mapped_column(String(32), index=True)
     planned_start: Mapped[date | None] = mapped_column(Date)
     planned_end: Mapped[date | None] = mapped_column(Date)
     hazardous_works: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -138,7 +141,7 @@ class Project(SoftDeleted, Base):
     footprint = geom_column("POLYGON")
 
 
-class ProjectPerson(Base):
+class ProjectPerson(Versioned, Base):
     __tablename__ = "project_person"
     __table_args__ = (CheckConstraint(_in("role", PROJECT_ROLES), name="role"),)
     project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), primary_key=True)
@@ -146,7 +149,7 @@ class ProjectPerson(Base):
     role: Mapped[str] = mapped_column(String(24), primary_key=True)
 
 
-class ConstructionPermit(SoftDeleted, Base):
+class ConstructionPermit(SoftDeleted, Versioned, Base):
     __tablename__ = "construction_permit"
     permit_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), index=True)
@@ -157,7 +160,7 @@ class ConstructionPermit(SoftDeleted, Base):
     status: Mapped[str] = mapped_column(String(16), default="valid")
 
 
-class CompletionFiling(Base):
+class CompletionFiling(Versioned, Base):
     __tablename__ = "completion_filing"
     filing_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_code: Mapped[str] = mapped_column(ForeignKey("project.code", ondelete="CASCADE"), index=True)
@@ -166,7 +169,7 @@ class CompletionFiling(Base):
     archive_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class CreditRecord(SoftDeleted, Base):
+class CreditRecord(SoftDeleted, Versioned, Base):
     """A good or bad credit record of an enterprise or a person."""
 
     __tablename__ = "credit_record"
@@ -200,7 +203,7 @@ class CreditGradeHistory(Base):
     explanation: Mapped[str | None] = mapped_column(Text)
 
 
-class Penalty(SoftDeleted, Base):
+class Penalty(SoftDeleted, Versioned, Base):
     __tablename__ = "penalty"
     decision_no: Mapped[str] = mapped_column(String(40), primary_key=True)
     subject_kind: Mapped[str] = mapped_column(String(12))
@@ -211,7 +214,7 @@ class Penalty(SoftDeleted, Base):
     authority: Mapped[str | None] = mapped_column(Text)
 
 
-class Complaint(Base):
+class Complaint(Versioned, Base):
     __tablename__ = "complaint"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_no: Mapped[str | None] = mapped_column(String(40), unique=True)

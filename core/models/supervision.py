@@ -9,10 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import vocab
 from core.models.base import Base
+from core.models.history import Versioned
 from core.models.records import _in
 
 
-class Inspection(Base):
+class Inspection(Versioned, Base):
     """An inspection of an enterprise, on one of its projects or not: result, findings, rectification
     order. The records import it by ``inspection_no``; credit grading reads it by enterprise."""
 
@@ -34,7 +35,7 @@ class Inspection(Base):
     inspector: Mapped[str | None] = mapped_column(Text)
 
 
-class SafetyAppraisal(Base):
+class SafetyAppraisal(Versioned, Base):
     """A housing-safety appraisal of a building, grade A-D (D: dangerous building)."""
 
     __tablename__ = "safety_appraisal"
