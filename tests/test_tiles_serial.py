@@ -103,14 +103,17 @@ def test_builds_of_a_layer_submitted_back_to_back_never_overlap(many_nodes, work
     samples: list[dict[str, Any]] = []
 
     def sample() -> dict | None:
+        # the second's state read first: if it is on the queue, the first had ended before, as read after
+        second_state, second_queue = job_row(database, second)["status"], queue_status(database, second)
+        first_state, first_queue = job_row(database, first)["status"], queue_status(database, first)
         parts = parts_of(database, first)
         samples.append(
             {
-                "first": job_row(database, first)["status"],
-                "first_queue": queue_status(database, first),
+                "first": first_state,
+                "first_queue": first_queue,
                 "parts": [(p["status"], p["result"] is not None) for p in parts],
-                "second": job_row(database, second)["status"],
-                "second_queue": queue_status(database, second),
+                "second": second_state,
+                "second_queue": second_queue,
             }
         )
         return ended(database, second)
@@ -185,7 +188,8 @@ def test_a_build_lost_with_its_worker_runs_again_and_the_next_waits_for_it(many_
     samples: list[tuple[str, int | None]] = []
 
     def sample() -> dict | None:
-        samples.append((job_row(database, lost)["status"], job_row(database, behind)["queue_job_id"]))
+        queued = job_row(database, behind)["queue_job_id"]  # read first: if set, the lost one had ended before
+        samples.append((job_row(database, lost)["status"], queued))
         return ended(database, behind)
 
     done = wait(sample, 900, "the build behind the lost one", every=0.05)
