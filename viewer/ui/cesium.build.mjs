@@ -37,9 +37,9 @@ await build({
 });
 // Reference links in comment lines (CesiumJS's shader sources keep theirs) dropped: the viewer names no outside host.
 const COMMENTED_LINK = /^(\s*(?:\/\/|\*|\/\*).*?)\s*https?:\/\/[^\s`'"\\]+/gm;
-// And in code: the no-WebGL messages send the user to a web site (offline, say what to do instead); the ESRI and
-// MapInfo namespaces only recognise GetFeatureInfo answers of those vendors' WMS servers, which the offline viewer
-// never asks; the old-browser JSON message points to a download; Google Earth Enterprise's credit links to
+// And in code: the no-WebGL messages send the user to a web site (offline, say what to do instead); the ESRI,
+// MapInfo and OGC (WFS, GML) namespaces only recognise GetFeatureInfo answers of WMS servers, which the offline
+// viewer never asks; the old-browser JSON message points to a download; Google Earth Enterprise's credit links to
 // Google (the viewer builds no such provider; its logo stays).
 const IN_CODE = [
   [/Visit <a href="http:\/\/get\.webgl\.org">http:\/\/get\.webgl\.org<\/a> to verify/g, 'Check'],
@@ -48,11 +48,19 @@ const IN_CODE = [
   [/"http:\/\/www\.mapinfo\.com\/mxp"/g, '"urn:x-mapinfo:mxp"'],
   [/, downloadable from http:\/\/www\.json\.org\/json2\.js/g, ''],
   [/<a href="http:\/\/www\.google\.com\/enterprise\/mapsearth\/products\/earthenterprise\.html">/g, '<a>'],
+  [/"http:\/\/www\.opengis\.net\/(wfs|gml)"/g, '"urn:x-ogc:$1"'],
+  // and the credits and tooltips of imagery providers the viewer never builds: their text stays, not their links
+  [/<a href="http:\/\/www\.openstreetmap\.org\/copyright">/g, '<a>'],
+  [/\nhttp:\/\/www\.(openstreetmap\.org|naturalearthdata\.com\/)`/g, '`'],
 ];
+// Any other plain-http address left (XML namespaces of the W3C aside) fails the build: review it.
+const PLAIN_HTTP = /http:\/\/(?!www\.w3\.org\/)[^\s`'"\\]+/g;
 let bundle = fs.readFileSync(`${OUT}/Cesium.js`, 'utf8').replace(COMMENTED_LINK, '$1');
 for (const [pattern, replacement] of IN_CODE) {
   if (!pattern.test(bundle)) throw new Error(`CesiumJS changed: ${pattern} not in the bundle; review the outside links`);
   bundle = bundle.replace(pattern, replacement);
 }
+const left = bundle.match(PLAIN_HTTP);
+if (left) throw new Error(`CesiumJS names outside hosts the offline viewer must not: ${[...new Set(left)].join(', ')}`);
 fs.writeFileSync(`${OUT}/Cesium.js`, bundle);
 fs.writeFileSync(`${OUT}/Cesium.js.gz`, zlib.gzipSync(bundle, { level: 9 }));
