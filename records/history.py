@@ -10,6 +10,7 @@ records' versions, ``credit_grade_history``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,13 +81,13 @@ def mark_deleted(conn: Connection, kind: Kind, rows: str, when: datetime, by: st
     )
 
 
-def close_deleted(conn: Connection, kind: Kind, keys: str, when: datetime) -> None:
-    """End at ``when`` the empty versions of the deleted keys that ``keys`` (SQL of a set of key texts)
-    brings back: the only versions ``record_version`` holds open."""
+def close_deleted(conn: Connection, kind: Kind, keys: Sequence[str], when: datetime) -> None:
+    """End at ``when`` the empty versions of the deleted ``keys`` (key texts) that come back: the only
+    versions ``record_version`` holds open (found key by key through its partial unique index)."""
     conn.execute(
-        text(f"""UPDATE record_version SET valid_to = :when
-                  WHERE kind = :kind AND valid_to IS NULL AND key IN ({keys})"""),
-        {"kind": kind.name, "when": when},
+        text("""UPDATE record_version SET valid_to = :when
+                 WHERE kind = :kind AND valid_to IS NULL AND key = ANY(:keys)"""),
+        {"kind": kind.name, "when": when, "keys": list(keys)},
     )
 
 

@@ -1,7 +1,14 @@
 """Import a records file of one kind: read, map headers, validate every row, upsert the good rows in
 one transaction (or none, with ``all_or_nothing``: a savepoint rolled back), link projects to the
-map, report. Chunks are parsed in the caller's thread while a writer thread checks references and
-writes the previous chunk (COPY, UPDATE/INSERT, versions) on the import's connection."""
+map, report. The caller's thread parses a chunk and checks it (duplicate keys, references, whether
+any key is stored) on a second connection while a writer thread writes the previous chunk on the
+import's connection (COPY, or UPDATE/INSERT with versions): the database writes one chunk while
+Python works on the next.
+
+The checks read what is committed. The import holds its table against other writers from the start,
+so the keys it probes cannot change meanwhile; a referenced row deleted between check and write makes
+the database refuse the write (its reference triggers and foreign keys lock what the rows refer to),
+and the import fails whole."""
 
 from __future__ import annotations
 
@@ -11,7 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from core.db import get_engine
 from core.errors import UserError
@@ -22,7 +31,8 @@ from records.validate import Rejection, Row, check_batch, parse_row
 
 Progress = Callable[[str, float], None]
 MAX_REPORTED = 1000  # rejections listed in the summary (all are counted)
-CHUNK_ROWS = 20_000  # rows validated and staged at a time (memory stays flat however long the file)
+CHUNK_ROWS = 20_000  # rows validated and written at a time (memory stays flat however long the file)
+FIRST_CHUNK_ROWS = 2_000
 
 
 def parse_rows(
@@ -70,7 +80,7 @@ def _checked(
 
 @dataclass
 class _Tally:
-    """What the chunks written so far add up to."""
+    """What the chunks checked and written so far add up to."""
 
     total: int = 0
     rejected: int = 0
@@ -81,60 +91,59 @@ class _Tally:
     changed: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
+    def checked(self, count: int, refused: list[Rejection], passed: int) -> None:
+        """Count a chunk of ``count`` rows checked: the rows ``refused`` and how many passed the key fields."""
+        self.total, self.key_passed = self.total + count, self.key_passed + passed
+        self.rejected += len({r.row for r in refused})
+        self.rejections += refused[: MAX_REPORTED - len(self.rejections)]
+
 
 class _Writer:
-    """Checks references and writes chunks on the import's connection in a thread of its own, so that
-    the database works on one chunk while the caller parses the next (the thread waits on the
-    database without the GIL). Only this thread uses the connection until :meth:`finish`."""
+    """Writes checked chunks on the import's connection in a thread of its own, so that the database
+    writes one chunk while the caller parses and checks the next (the thread waits on the database
+    without the GIL). Only this thread uses the connection until :meth:`close`."""
 
     def __init__(self, conn: Connection, kind: spec.Kind, columns: list[str], by: str | None, reason: str,
-                 all_or_nothing: bool) -> None:  # fmt: skip
+                 tally: _Tally) -> None:  # fmt: skip
         self.conn, self.kind, self.columns, self.by, self.reason = conn, kind, columns, by, reason
-        self.all_or_nothing = all_or_nothing
-        self.seen: dict[tuple, int] = {}
-        self.known: dict[tuple[str, str], set] = {}  # referenced values found so far
-        self.tally = _Tally()
+        self.tally = tally
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-writer")
         self.pending: Future[None] | None = None
 
-    def submit(self, count: int, parsed: list[Row], rejections: list[Rejection]) -> None:
-        """Queue a parsed chunk (after the previous one is written: at most two chunks in memory)."""
+    def submit(self, good: list[Row], new: bool) -> None:
+        """Queue checked rows (``new``: none of their keys is stored) after the previous chunk is written:
+        at most two chunks in memory."""
         self.wait()
-        self.pending = self.pool.submit(self._write, count, parsed, rejections)
+        self.pending = self.pool.submit(self._write, good, new)
 
     def wait(self) -> None:
-        if self.pending is not None:
-            self.pending.result()
-            self.pending = None
+        """Until the chunk queued last is written (its error raised here)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
 
-    def finish(self) -> _Tally:
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown()
-        return self.tally
+    def close(self) -> None:
+        """Stop the thread once its chunk is done: the connection is the caller's again."""
+        self.pool.shutdown()
 
-    def _write(self, count: int, parsed: list[Row], rejections: list[Rejection]) -> None:
+    def _write(self, good: list[Row], new: bool) -> None:
+        applied = store.apply(self.conn, self.kind, good, self.columns, self.by, self.reason, new=new)
         tally = self.tally
-        good, refused, passed = _checked(self.conn, self.kind, count, parsed, rejections, self.seen, self.known)
-        tally.total, tally.key_passed = tally.total + count, tally.key_passed + passed
-        tally.rejected += len({r.row for r in refused})
-        tally.rejections += refused[: MAX_REPORTED - len(tally.rejections)]
-        if good and not (tally.rejected and self.all_or_nothing):
-            applied = store.apply(self.conn, self.kind, good, self.columns, self.by, self.reason)
-            tally.inserted, tally.updated = tally.inserted + applied.inserted, tally.updated + applied.updated
-            tally.unchanged += applied.unchanged
-            tally.changed += applied.changed
+        tally.inserted, tally.updated = tally.inserted + applied.inserted, tally.updated + applied.updated
+        tally.unchanged += applied.unchanged
+        tally.changed += applied.changed
 
 
 def _chunks(rows: Iterator, columns: dict[str, str]) -> Iterator[list[tuple[int, dict[str, tuple[str, object]]]]]:
-    """The file's rows, mapped to fields, in chunks of CHUNK_ROWS."""
-    chunk = []
+    """The file's rows, mapped to fields, in chunks: a small first one (the writer starts early), then
+    CHUNK_ROWS at a time."""
+    chunk: list[tuple[int, dict[str, tuple[str, object]]]] = []
+    size = min(FIRST_CHUNK_ROWS, CHUNK_ROWS)
     for number, values in rows:
         chunk.append((number, {columns[h]: (h, raw) for h, raw in values.items() if h in columns}))
-        if len(chunk) == CHUNK_ROWS:
+        if len(chunk) == size:
             yield chunk
-            chunk = []
+            chunk, size = [], CHUNK_ROWS
     if chunk:
         yield chunk
 
@@ -169,16 +178,29 @@ def import_file(
         raise UserError(f"{source.name}: no column maps to the key ({needed}) of {kind.name}; check --mapping")
     engine = get_engine()
     linking = None
-    with engine.begin() as conn:
+    tally = _Tally()
+    seen: dict[tuple, int] = {}  # the natural keys of the chunks checked so far
+    known: dict[tuple[str, str], set] = {}  # referenced values found so far
+    with engine.begin() as conn, engine.connect() as checks:
+        store.lock(conn, kind)  # before any probe: the keys stored stay as the checks see them
         everything = conn.begin_nested()  # rolled back when --all-or-nothing meets a rejection
         writer = _Writer(conn, kind, present_columns(kind, set(columns.values())), username,
-                         f"import {source.name}", all_or_nothing)  # fmt: skip
+                         f"import {source.name}", tally)  # fmt: skip
         try:
             for chunk in _chunks(source.rows, columns):
-                writer.submit(len(chunk), *parse_rows(kind, chunk))
-                report("validating", min(90.0, 90.0 * writer.tally.total / max(source.estimated_rows, 1)))
+                good, refused, passed = _checked(checks, kind, len(chunk), *parse_rows(kind, chunk), seen, known)
+                tally.checked(len(chunk), refused, passed)
+                if good and not (tally.rejected and all_or_nothing):
+                    writer.submit(good, new=not store.any_stored(checks, kind, good))
+                report("validating", min(90.0, 90.0 * tally.total / max(source.estimated_rows, 1)))
+            writer.wait()
+        except (IntegrityError, ForeignKeyViolation) as exc:  # SQLAlchemy's or, from a COPY, the driver's
+            if not isinstance(getattr(exc, "orig", exc), ForeignKeyViolation):
+                raise
+            raise UserError(f"{source.name}: a record it refers to was deleted while it was imported; nothing"
+                            " was written: import it again") from exc  # fmt: skip
         finally:
-            tally = writer.finish()
+            writer.close()
         written = not (tally.rejected and all_or_nothing)
         if written:
             everything.commit()

@@ -1,12 +1,12 @@
-"""The bulk write path: COPY the validated rows into a temporary table, then one UPDATE of the rows
-whose values differ (IS DISTINCT FROM), after keeping the versions they held, and one INSERT of the
-new ones; each row written is its record's current version (``records.history``). A batch none of
-whose keys is stored yet is inserted as it was staged (no table of the changed rows)."""
+"""The bulk write path. A batch none of whose natural keys is stored yet (a first import) is COPYed
+straight into the kind's table. Any other batch is COPYed into a temporary table, then applied with
+one UPDATE of the rows whose values differ (IS DISTINCT FROM), after keeping the versions they held,
+and one INSERT of the new ones. Each row written is its record's current version (``records.history``)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,6 +58,43 @@ def now(conn: Connection) -> datetime:
     return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
 
 
+def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """COPY ``rows`` (values in the order of ``columns``) into ``table`` on the connection's transaction."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the records import's connection is closed: nothing can be written")
+    cursor = driver.cursor()
+    with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for values in rows:
+            copy.write_row(values)
+
+
+def any_stored(conn: Connection, kind: Kind, rows: Sequence[Row]) -> bool:
+    """Whether the natural key of any of ``rows`` is stored (deleted softly included): probed key by key
+    through the key's index, stopping at the first hit (a join would hash the keys and scan the table)."""
+    given = ", ".join(f"CAST(:k{i} AS text[])" for i in range(len(kind.match)))
+    match = " AND ".join(f"t.{c} = i.{c}" for c in kind.match)
+    found = f"""SELECT EXISTS (SELECT FROM unnest({given}) AS i({", ".join(kind.match)})
+                 CROSS JOIN LATERAL (SELECT FROM {kind.table} t WHERE {match} LIMIT 1) AS hit)"""
+    keys = {f"k{i}": [row.values.get(c) for row in rows] for i, c in enumerate(kind.match)}
+    return bool(conn.execute(text(found), keys).scalar_one())
+
+
+def insert_new(conn: Connection, kind: Kind, rows: Sequence[Row], columns: Sequence[str], by: str | None,
+               reason: str | None) -> Applied:  # fmt: skip
+    """COPY ``rows``, none of whose keys is stored, straight into the kind's table as current versions
+    (no scratch table, no INSERT ... SELECT); the empty versions of keys deleted before are closed."""
+    when = now(conn)
+    filled = defaults(kind, [name for name in kind.columns if name not in columns])
+    tail = [*filled.values(), when, by, reason]
+    _copy(conn, kind.table, [*columns, *filled, *VERSION_COLUMNS],
+          ([*(row.values.get(c) for c in columns), *tail] for row in rows))  # fmt: skip
+    keys = [":".join(str(row.values[c]) for c in kind.key) for row in rows]  # key_sql's text (keys are text)
+    history.close_deleted(conn, kind, keys, when)
+    effects.run(conn, kind.effects, keys)
+    return Applied(len(rows), 0, 0, keys)
+
+
 class Staging:
     """Rows of one kind COPYed into a temporary table in chunks (the caller's transaction), then
     applied to the kind's table in one go: ``stage(rows)`` as often as needed, then ``apply``."""
@@ -66,7 +103,6 @@ class Staging:
         self.conn, self.kind, self.columns = conn, kind, list(columns)
         self.scratch = f"_records_in_{next(_scratch)}"
         self.rows = 0
-        conn.execute(text(f"LOCK TABLE {kind.table} IN SHARE ROW EXCLUSIVE MODE"))
         listed = ", ".join(self.columns)
         conn.execute(
             text(f"CREATE TEMP TABLE {self.scratch} ON COMMIT DROP AS SELECT {listed} FROM {kind.table} WITH NO DATA")
@@ -74,13 +110,7 @@ class Staging:
 
     def stage(self, rows: Sequence[Row]) -> None:
         """COPY validated rows into the scratch table."""
-        driver = self.conn.connection.driver_connection
-        if driver is None:
-            raise RuntimeError("the records import's connection is closed: nothing can be staged")
-        cursor = driver.cursor()
-        with cursor, cursor.copy(f"COPY {self.scratch} ({', '.join(self.columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row.values.get(c) for c in self.columns])
+        _copy(self.conn, self.scratch, self.columns, ([row.values.get(c) for c in self.columns] for row in rows))
         self.rows += len(rows)
 
     def apply(self, by: str | None, reason: str | None) -> Applied:
@@ -95,23 +125,15 @@ class Staging:
         differs = f"ROW({old}) IS DISTINCT FROM ROW({new})" if compared else "false"
         if kind.soft_delete:
             differs += " OR t.deleted_at IS NOT NULL"
-        # probed row by row through the key's index (LIMIT keeps the subquery apart), stopping at the first
-        # hit: a join would hash the scratch table and scan the whole kind's table
-        known = f"""SELECT EXISTS (SELECT FROM {self.scratch} i
-                                  CROSS JOIN LATERAL (SELECT FROM {table} t WHERE {match} LIMIT 1) AS hit)"""
-        if conn.execute(text(known)).scalar_one():
-            is_new = "i.is_new"
-            conn.execute(
-                text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
-                         SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
-                           LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
-            )
-            inserted, updated = conn.execute(
-                text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
-            ).one()
-            conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
-        else:  # no staged key is in the table yet: every row is new, inserted from the scratch table itself
-            changed, is_new, inserted, updated = self.scratch, "true", self.rows, 0
+        conn.execute(
+            text(f"""CREATE TEMP TABLE {changed} ON COMMIT DROP AS
+                     SELECT i.*, t.{kind.match[0]} IS NULL AS is_new FROM {self.scratch} i
+                       LEFT JOIN {table} t ON {match} WHERE t.{kind.match[0]} IS NULL OR {differs}""")
+        )
+        inserted, updated = conn.execute(
+            text(f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {changed}")
+        ).one()
+        conn.execute(text(f"ANALYZE {changed}"))  # temporary tables get no statistics by themselves
         when = now(conn)
         params = {"when": when, "by": by, "reason": reason}
         versioned = ["version_from = :when", "version_by = :by", "version_reason = :reason"]
@@ -134,21 +156,36 @@ class Staging:
             city = city_of_row(table, columns)
             if city is not None:  # the row's city given, so it is written once, into its partition
                 names, values, source = f"{names}, city_code", f"{values}, {city[0]}", source + city[1]
-            history.close_deleted(conn, kind, f"SELECT {key_sql(kind, 'i')} FROM {changed} i WHERE {is_new}", when)
-            keys += conn.scalars(
-                text(f"""INSERT INTO {table} ({names}) SELECT {values} FROM {source}
-                          WHERE {is_new} RETURNING {key_sql(kind, table)}"""),
-                {**params, **{f"d_{c}": v for c, v in filled.items()}},
+            new_keys = list(
+                conn.scalars(
+                    text(f"""INSERT INTO {table} ({names}) SELECT {values} FROM {source}
+                              WHERE i.is_new RETURNING {key_sql(kind, table)}"""),
+                    {**params, **{f"d_{c}": v for c, v in filled.items()}},
+                )
             )
-        conn.execute(text(f"DROP TABLE {', '.join(dict.fromkeys([self.scratch, changed]))}"))
+            history.close_deleted(conn, kind, new_keys, when)
+            keys += new_keys
+        conn.execute(text(f"DROP TABLE {self.scratch}, {changed}"))
         effects.run(conn, kind.effects, keys)
         return Applied(inserted, updated, self.rows - inserted - updated, keys)
 
 
-def apply(
-    conn: Connection, kind: Kind, rows: Sequence[Row], columns: Sequence[str], by: str | None, reason: str | None
-) -> Applied:
-    """Upsert ``rows`` (their ``columns``) in the caller's transaction (see :class:`Staging`)."""
+def lock(conn: Connection, kind: Kind) -> None:
+    """Hold the kind's table against other writers until the transaction ends (readers go on): the keys
+    stored stay as this writer found them."""
+    conn.execute(text(f"LOCK TABLE {kind.table} IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def apply(conn: Connection, kind: Kind, rows: Sequence[Row], columns: Sequence[str], by: str | None,
+          reason: str | None, new: bool | None = None) -> Applied:  # fmt: skip
+    """Upsert ``rows`` (their ``columns``) in the caller's transaction: COPYed into the table if none of
+    their keys is stored (:func:`insert_new`; ``new``: the caller knows whether, under :func:`lock`),
+    else through a scratch table (:class:`Staging`)."""
+    lock(conn, kind)
+    if new is None:
+        new = not any_stored(conn, kind, rows)
+    if new and city_of_row(kind.table, columns) is None:
+        return insert_new(conn, kind, rows, columns, by, reason)
     staging = Staging(conn, kind, columns)
     staging.stage(rows)
     return staging.apply(by, reason)

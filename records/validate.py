@@ -329,17 +329,15 @@ def parse_row(
 
 
 def _existing(conn: Connection, table: str, column: str, values: Iterable[object]) -> set:
-    """The values (codes) that ``table.column`` holds; the database answers with the missing ones (usually none).
-    The rows found are locked as a foreign key locks them (FOR KEY SHARE, until the transaction ends): they
-    cannot go between this check and the write, and the write's foreign-key checks find them locked already
-    (one set-based lock instead of a first lock per row)."""
+    """The values (codes) that ``table.column`` holds; the database answers with the missing ones (usually
+    none). Nothing is locked here: the write's reference triggers and foreign keys lock what the rows
+    refer to, and refuse the write if a row went meanwhile."""
     wanted = {v for v in values if v is not None}
     if not wanted:
         return set()
     missing = conn.scalars(
-        text(f"""WITH found AS MATERIALIZED (SELECT {column}::text AS v FROM {table}
-                                              WHERE {column} = ANY(CAST(:v AS text[])) FOR KEY SHARE)
-                 SELECT v FROM unnest(CAST(:v AS text[])) v EXCEPT SELECT v FROM found"""),
+        text(f"""SELECT v FROM unnest(CAST(:v AS text[])) v
+                  WHERE NOT EXISTS (SELECT FROM {table} t WHERE t.{column} = v)"""),
         {"v": list(wanted)},
     )
     return wanted.difference(missing)

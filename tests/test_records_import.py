@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -283,6 +284,38 @@ def test_a_failing_import_leaves_nothing(codes, write_csv, sql, owner_database, 
     assert sql("SELECT name FROM project WHERE code = :c", c=existing)[0]["name"] == "原名"
     assert sql("SELECT count(*) AS n FROM project WHERE code = ANY(:c)", c=fresh)[0]["n"] == 0
     assert _versions(record_versions, "projects", [existing, *fresh]) == 1
+
+
+def test_a_reference_deleted_between_check_and_write_fails_the_import_whole(codes, write_csv, database, sql):
+    """The checks read what is committed and lock nothing: an enterprise deleted by a transaction still
+    open when they run passes them; the write's reference trigger then waits for that transaction and
+    refuses the chunk, and the import fails whole with a message (no row of the file written)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.errors import UserError
+
+    going, staying = (r[0] for r in _enterprise_rows(codes, 2))
+    rows = [[going, "将删除", "监理", "x", "2015-01-01", "A"], [staying, "保留", "监理", "x", "2015-01-01", "A"]]
+    assert import_file(write_csv("企业-将删.csv", ENTERPRISE_HEADER, rows), "enterprises")["inserted"] == 2
+    projects = [codes.code("XM"), codes.code("XM")]
+    header = ["项目编号", "项目名称", "项目类别", "项目阶段", "施工单位统一社会信用代码"]
+    path = write_csv("项目-竞争.csv", header, [[projects[0], "甲", "房建", "施工", staying],
+                                                [projects[1], "乙", "房建", "施工", going]])  # fmt: skip
+    with database.connect() as deleter, ThreadPoolExecutor(1) as pool:
+        deleter.exec_driver_sql("DELETE FROM enterprise WHERE uscc = %s", (going,))
+        pid = deleter.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        importing = pool.submit(import_file, path, "projects")
+        deadline = time.monotonic() + 60
+        waiting = "SELECT count(*) AS n FROM pg_stat_activity WHERE :p = ANY(pg_blocking_pids(pid))"
+        while not sql(waiting, p=pid)[0]["n"]:
+            assert not importing.done(), importing.result()  # the import must wait for the deleter
+            assert time.monotonic() < deadline, "the import never waited for the deleting transaction"
+            time.sleep(0.02)
+        deleter.commit()
+        with pytest.raises(UserError, match="was deleted while it was imported; nothing was written"):
+            importing.result(timeout=60)
+    assert sql("SELECT count(*) AS n FROM project WHERE code = ANY(:c)", c=projects)[0]["n"] == 0
+    assert sql("SELECT count(*) AS n FROM enterprise WHERE uscc = :u", u=going)[0]["n"] == 0
 
 
 def test_cli_import_prints_the_summary_and_fails_when_all_or_nothing_refuses(write_csv, codes, database, sql):

@@ -4,8 +4,8 @@
 
 Runs in a database of its own on the project's cluster (or DATABASE_URL's server), dropped afterwards.
 Writes UTF-8 CSV files with the 四库一平台 headers (valid USCCs and ID numbers made here), then per
-kind: the first import (validation, hashing and encryption of personal data, COPY into a scratch
-table, INSERT/UPDATE; each row its record's current version), the same file again (a no-op) and, as
+kind: the first import (validation, hashing and encryption of personal data, reference checks, COPY
+of the new keys into the table; each row its record's current version), the same file again (a no-op) and, as
 the peer, a bare COPY of the rows as they are stored into an empty copy of the table with the same
 indexes (the rows are read out first, untimed). Peak RSS sampled every 50 ms. Writes
 ``bench/records/results.json`` and the top of ``bench/records/RESULTS.md`` (its sections after the
@@ -165,8 +165,9 @@ def _markdown(result: dict) -> str:
         "",
         "Method: `bench/records/run.py` (see its docstring). UTF-8 CSV files with the 四库一平台 headers are",
         "imported through `records.importer.import_file` (parse and validate every value, USCC and ID-number",
-        "check characters, keyed hash and encryption of personal data, reference checks, COPY into a scratch",
-        "table, UPDATE ... WHERE IS DISTINCT FROM after keeping the versions it ends, INSERT; one transaction); the",
+        "check characters, keyed hash and encryption of personal data, reference checks; a chunk of new keys COPYed",
+        "straight into the table, any other through a scratch table: UPDATE ... WHERE IS DISTINCT FROM after keeping",
+        "the versions it ends, INSERT; one transaction); the",
         "same file again must change nothing. The peer is a bare `COPY` of the same rows, as stored, into an",
         "empty copy of the table with the same indexes, in the same run: into a regular table, WAL-logged and",
         "committed as the import's tables are (`COPY s`, the ratio's denominator), and into a temporary table",
