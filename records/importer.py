@@ -194,8 +194,8 @@ def import_file(
                     writer.submit(good, new=not store.any_stored(checks, kind, good))
                 report("validating", min(90.0, 90.0 * tally.total / max(source.estimated_rows, 1)))
             writer.wait()
-        except (IntegrityError, ForeignKeyViolation) as exc:  # SQLAlchemy's or, from a COPY, the driver's
-            if not isinstance(getattr(exc, "orig", exc), ForeignKeyViolation):
+        except IntegrityError as exc:
+            if not isinstance(exc.orig, ForeignKeyViolation):
                 raise
             raise UserError(f"{source.name}: a record it refers to was deleted while it was imported; nothing"
                             " was written: import it again") from exc  # fmt: skip

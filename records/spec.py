@@ -146,6 +146,9 @@ def kinds() -> dict[str, Kind]:
         )
         if unknown := set(out[name].effects) - set(EFFECTS):
             raise ValueError(f"kinds.json: {name} names unknown effects {sorted(unknown)}")
+        if untyped := [c for c in {*key, *out[name].match} if not isinstance(out[name].column_of(c).type, String)]:
+            # keys travel as text (URLs, versions, probes): a key column of another type would not match its text
+            raise ValueError(f"kinds.json: {name}'s key columns {sorted(untyped)} are not text columns")
     return out
 
 

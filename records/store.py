@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import psycopg
 from sqlalchemy import ColumnDefault, Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from core import divisions
 from core.models.history import VERSION_COLUMNS
@@ -59,14 +61,19 @@ def now(conn: Connection) -> datetime:
 
 
 def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    """COPY ``rows`` (values in the order of ``columns``) into ``table`` on the connection's transaction."""
+    """COPY ``rows`` (values in the order of ``columns``) into ``table`` on the connection's transaction; the
+    database's refusal raised as SQLAlchemy's error, as a statement's would be."""
     driver = conn.connection.driver_connection
     if driver is None:
         raise RuntimeError("the records import's connection is closed: nothing can be written")
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     cursor = driver.cursor()
-    with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for values in rows:
-            copy.write_row(values)
+    try:
+        with cursor, cursor.copy(statement) as copy:
+            for values in rows:
+                copy.write_row(values)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def any_stored(conn: Connection, kind: Kind, rows: Sequence[Row]) -> bool:
@@ -89,7 +96,8 @@ def insert_new(conn: Connection, kind: Kind, rows: Sequence[Row], columns: Seque
     tail = [*filled.values(), when, by, reason]
     _copy(conn, kind.table, [*columns, *filled, *VERSION_COLUMNS],
           ([*(row.values.get(c) for c in columns), *tail] for row in rows))  # fmt: skip
-    keys = [":".join(str(row.values[c]) for c in kind.key) for row in rows]  # key_sql's text (keys are text)
+    # the keys as key_sql writes them (key columns are text: records.spec)
+    keys = [":".join(str(row.values[c]) for c in kind.key) for row in rows]
     history.close_deleted(conn, kind, keys, when)
     effects.run(conn, kind.effects, keys)
     return Applied(len(rows), 0, 0, keys)

@@ -50,6 +50,28 @@ def test_create_read_update_with_if_match(client, codes, token_headers, sql):
     assert sql("SELECT name FROM enterprise WHERE uscc = :u", u=key)[0]["name"] == "新名"
 
 
+def test_a_create_the_database_refuses_is_a_400_and_writes_nothing(client, codes, token_headers, sql, owner_database):
+    """A new record is COPYed into its table: a refusal there (a trigger standing in for a rule the spec
+    does not know) answers as a refused statement does, 400 with a message, and the server keeps serving."""
+    with owner_database.begin() as conn:
+        conn.exec_driver_sql(
+            """CREATE FUNCTION test_refuse_create() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN IF NEW.name = '拒绝' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$;
+               CREATE TRIGGER test_refuse_create BEFORE INSERT ON enterprise
+                 FOR EACH ROW EXECUTE FUNCTION test_refuse_create();"""
+        )
+    body = _enterprise(codes, "拒绝")
+    try:
+        refused = client.post(f"{API}/records/enterprises", json=body, headers=token_headers("records"))
+    finally:
+        with owner_database.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER test_refuse_create ON enterprise; DROP FUNCTION test_refuse_create();")
+    assert refused.status_code == 400 and refused.headers["content-type"] == "application/problem+json", refused.text
+    assert sql("SELECT count(*) AS n FROM enterprise WHERE uscc = :u", u=body["uscc"])[0]["n"] == 0
+    fine = client.post(f"{API}/records/enterprises", json=_enterprise(codes), headers=token_headers("records"))
+    assert fine.status_code == 201, fine.text
+
+
 def test_roles_without_write_access_are_refused(client, codes, token_headers, sql):
     body = _enterprise(codes)
     planner = client.post(f"{API}/records/enterprises", json=body, headers=token_headers("planner"))
