@@ -10,9 +10,12 @@ STAMP := $(VENV)/.installed
 demo: setup
 	$(BIN)/cim demo
 
+# the private cluster is stopped afterwards unless it ran before (a developer's demo keeps its database)
 test: setup
-	$(BIN)/cim db up
-	$(BIN)/python -m pytest -q
+	@before=$$($(BIN)/cim db status --json 2>/dev/null | tail -1); \
+	$(BIN)/cim db up && $(BIN)/python -m pytest -q; status=$$?; \
+	case "$$before" in *'"running": true'*) ;; *) $(BIN)/cim db down > /dev/null ;; esac; \
+	exit $$status
 
 setup: system venv npm ui
 
