@@ -21,14 +21,16 @@ def _ignore(n: int = 1) -> None:
     """Progress nobody is shown."""
 
 
+COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
 @contextmanager
 def progress(description: str, total: int | None = None, *, enabled: bool = True) -> Iterator[Advance]:
     """A progress bar on stderr (quiet when disabled or not a terminal); yields ``advance(n)``."""
     if not enabled or not sys.stderr.isatty():
         yield _ignore
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*COLUMNS, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
 
         def advance(n: int = 1) -> None:
@@ -39,16 +41,20 @@ def progress(description: str, total: int | None = None, *, enabled: bool = True
 
 @contextmanager
 def percent_progress(description: str, *, enabled: bool = True) -> Iterator[Report]:
-    """A 0-100 progress bar fed by the jobs' ``report(stage, percent)`` callbacks."""
-    with progress(description, total=100, enabled=enabled) as advance:
-        done = 0
+    """A 0-100 progress bar fed by the jobs' ``report(stage, percent)`` callbacks, the stage beside it
+    (quiet when disabled or not a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda stage, percent: None
+        return
+    stage_column = TextColumn("{task.fields[stage]}", markup=False)
+    with Progress(*COLUMNS, stage_column, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=100, stage="")
+        done = 0.0
 
         def report(stage: str, percent: float) -> None:
             nonlocal done
-            step = int(percent) - done
-            if step > 0:
-                advance(step)
-                done += step
+            done = max(done, percent)
+            bar.update(task, completed=int(done), stage=stage)
 
         yield report
 

@@ -23,7 +23,9 @@ its key is queued or running (a job handed on to parts runs until its last part 
 our table, not on the queue (no worker slot, no polling), ``queued`` with no queue job; a job of the
 key that ends (succeeded, failed, lost) puts the oldest waiting one on the queue, in the transaction
 that ends it, and every reaper round does so for keys whose jobs ended without it. A submission equal
-to a job still waiting (same params and owner) is that job: it has not read anything yet.
+to a job still waiting (same params and owner) is that job: it has not read anything yet. Work of a
+key run outside the queue (a layer's build in a command or a request) is serialized with the key's
+jobs by a lock on the key that both hold while they run (:mod:`core.holds`).
 """
 
 from __future__ import annotations

@@ -76,13 +76,13 @@ def queue_status(database: Engine, job_id: uuid.UUID) -> str | None:
         ).scalar()
 
 
-def fresh_build_files() -> dict[str, str]:
-    """The node layer's files as an in-process build of the database as it is now writes them."""
+def fresh_build_files(layer: str = "pipe_nodes") -> dict[str, str]:
+    """The layer's files as an in-process build of the database as it is now writes them."""
     from tiles.build import build_layer, layer_dir
 
-    shutil.rmtree(layer_dir("pipe_nodes"))
-    build_layer("pipe_nodes")
-    return tileset_files("pipe_nodes")
+    shutil.rmtree(layer_dir(layer))
+    build_layer(layer)
+    return tileset_files(layer)
 
 
 def test_builds_of_a_layer_submitted_back_to_back_never_overlap(many_nodes, workers, database):

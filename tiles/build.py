@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 
+from core import holds
 from core.db import get_engine
 from core.errors import NotFound, UserError
 from core.settings import get_settings
@@ -356,14 +358,23 @@ def write_tileset(plan: Tileset, updated: dict[str, dict[str, dict[str, Any] | N
     }
 
 
+def holding(layer: str, progress: Progress | None = None, job_id: str | None = None) -> AbstractContextManager[None]:
+    """The layer held against its other builds, queued (``tiles.build`` jobs, the layer their serial key)
+    or not, from before a build reads until it has written (see core.holds); ``job_id``: the queued
+    build this is. The stage says what it waits for."""
+    return holds.hold(f"tiles.build:{layer}", f"the build of {layer}", progress, job_id)
+
+
 def build_layer(layer: str, progress: Progress | None = None, formats: str | Sequence[str] = "glb") -> dict[str, Any]:
     """Build (or update) ``tiles_dir/<layer>/tileset.json`` and its glb tiles (``formats``
-    ``b3dm`` or ``both``: also/instead ``tileset-b3dm.json`` over b3dm tiles) in this process; return a
-    summary of the first format, with every format's under ``outputs``."""
+    ``b3dm`` or ``both``: also/instead ``tileset-b3dm.json`` over b3dm tiles) in this process, once
+    the layer's other builds, queued or not, are done; return a summary of the first format, with
+    every format's under ``outputs``."""
     report = progress or (lambda stage, percent: None)
-    layer_plan = plan(layer, formats, report)
-    updated = _update_leaves(layer_plan.spec, layer_plan.features, layer_plan.out, layer_plan.jobs, report)
-    return write_tileset(layer_plan.tileset, updated)
+    with holding(layer, report):
+        layer_plan = plan(layer, formats, report)
+        updated = _update_leaves(layer_plan.spec, layer_plan.features, layer_plan.out, layer_plan.jobs, report)
+        return write_tileset(layer_plan.tileset, updated)
 
 
 def build_bim_version(version_id: int, formats: str | Sequence[str] = "glb") -> dict[str, Any]:

@@ -17,10 +17,11 @@ def _layer(params: dict[str, Any]) -> str:
 def build(job_id: str) -> None:
     """Rebuild one layer's tileset (params: ``layer``, optional ``formats``: glb, b3dm or both); a large
     layer by parts (``tiles.part`` jobs), see tiles.parts. A layer's builds run one at a time, in order
-    of submission (a build handed on to parts until its last part ends), so the tileset a build writes
-    is never older than the one before it, and builds never share leaf files or part folders. So a lost
-    build is run again: one lost before it handed on left leaves (written atomically) its rerun checks
-    again and a part folder its rerun writes anew; one lost after is finished by its parts."""
+    of submission (a build handed on to parts until its last part ends), and never beside one outside the
+    queue (``tiles.build.holding``), so the tileset a build writes is never older than the one before
+    it, and builds never share leaf files or part folders. So a lost build is run again: one lost before
+    it handed on left leaves (written atomically) its rerun checks again and a part folder its rerun
+    writes anew; one lost after is finished by its parts."""
     from tiles import parts
 
     jobs.run(job_id, partial(parts.build, job_id), own_process=True)

@@ -22,7 +22,7 @@ from core import jobs
 from core.errors import UserError
 from core.settings import get_settings
 from tiles import sources, tree
-from tiles.build import Job, Tileset, _update_leaves, _write_atomic, layer_dir, plan, write_tileset
+from tiles.build import Job, Tileset, _update_leaves, _write_atomic, holding, layer_dir, plan, write_tileset
 
 PARTS_DIR = ".parts"
 TILESET = "tileset.pickle"
@@ -75,7 +75,13 @@ def subtrees(root: tree.Node, size: int) -> list[list[tree.Node]]:
 
 def build(job_id: str, params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any] | jobs.HandedOn:
     """The ``tiles.build`` job: a layer's tileset, by parts when it is large (``part_features``: their
-    size, else the setting's)."""
+    size, else the setting's); the layer held against builds outside the queue until it has written or
+    handed on (its parts are covered by its serial key)."""
+    with holding(params["layer"], progress, job_id):
+        return _build(job_id, params, progress)
+
+
+def _build(job_id: str, params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any] | jobs.HandedOn:
     layer_plan = plan(params["layer"], params.get("formats", "glb"), progress)
     size = int(params.get("part_features", get_settings().tiles_part_features))
     root = layer_plan.tileset.root
