@@ -22,9 +22,16 @@ def _sensors(rows, kind: str, n: int, skip: int = 0) -> list[str]:
     ]
 
 
+FIRST = 1000  # readings of a stream published at once; the rest once ``resume`` is set
+
+
 @dataclass
 class Stream:
-    """4,000 O2 readings (20 sensors × 200 s from ``start``) being published by a thread of their own."""
+    """4,000 O2 readings (20 sensors × 200 s from ``start``) being published by a thread of their own: the
+    first FIRST at once, the rest once ``resume`` is set. The test sets it after killing a listener, so the
+    rest is acknowledged by the broker while that listener is dead, however fast the first part lands (a
+    listener writes 1,000 readings in well under a poll of the test: killed "mid-stream" it had often
+    written the whole stream)."""
 
     sensors: list[str]
     start: datetime
@@ -32,6 +39,7 @@ class Stream:
     items: list[tuple[str, datetime, float]]
     sender: threading.Thread
     failures: list[BaseException]
+    resume: threading.Event
 
 
 def _stream(publisher, rows, count_readings, days_ago: int) -> Stream:
@@ -40,10 +48,13 @@ def _stream(publisher, rows, count_readings, days_ago: int) -> Stream:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days_ago)
     items = [(s, start + timedelta(seconds=i), 20.8) for i in range(200) for s in sensors]
     failures: list[BaseException] = []
+    resume = threading.Event()
 
     def send() -> None:
         try:
-            _publish(publisher, items)
+            _publish(publisher, items[:FIRST])
+            resume.wait(60)  # the test kills a listener first (a failing test does not: then in a minute)
+            _publish(publisher, items[FIRST:])
         except BaseException as exc:  # noqa: BLE001  # reported by the test's thread
             failures.append(exc)
 
@@ -51,7 +62,7 @@ def _stream(publisher, rows, count_readings, days_ago: int) -> Stream:
     sender.start()
     end = start + timedelta(seconds=199)
     wait_for(lambda: count_readings(sensors, start, end) >= 300, 30, "the stream to start landing")
-    return Stream(sensors, start, end, items, sender, failures)
+    return Stream(sensors, start, end, items, sender, failures, resume)
 
 
 def _distinct(rows, sensors: list[str], start: datetime, end: datetime) -> int:
@@ -175,6 +186,7 @@ def test_killing_the_listener_mid_stream_loses_no_acknowledged_reading(listener,
     sensors, start, end, items, sender = stream.sensors, stream.start, stream.end, stream.items, stream.sender
     listener.kill()
     landed_at_kill = count_readings(sensors, start, end)
+    stream.resume.set()  # the rest of the stream is published while the listener is dead
     sender.join(timeout=60)
     assert not sender.is_alive() and stream.failures == []  # every reading acknowledged by the broker (QoS 1)
     assert count_readings(sensors, start, end) == landed_at_kill  # nobody writes while the listener is dead
