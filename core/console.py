@@ -21,20 +21,33 @@ def _ignore(n: int = 1) -> None:
     """Progress nobody is shown."""
 
 
-COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+@contextmanager
+def _bar(description: str, total: int | None, stage: bool = False) -> Iterator[Callable[..., None] | None]:
+    """A bar's ``update(**fields)`` on stderr, ``stage``: the stage beside it; None when not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    if stage:
+        columns.append(TextColumn("{task.fields[stage]}", markup=False))
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=total, stage="")
+        yield lambda **fields: bar.update(task, **fields)
 
 
 @contextmanager
 def progress(description: str, total: int | None = None, *, enabled: bool = True) -> Iterator[Advance]:
     """A progress bar on stderr (quiet when disabled or not a terminal); yields ``advance(n)``."""
-    if not enabled or not sys.stderr.isatty():
+    if not enabled:
         yield _ignore
         return
-    with Progress(*COLUMNS, console=err_console, transient=True) as bar:
-        task = bar.add_task(description, total=total)
+    with _bar(description, total) as update:
+        if update is None:
+            yield _ignore
+            return
 
         def advance(n: int = 1) -> None:
-            bar.advance(task, n)
+            update(advance=n)
 
         yield advance
 
@@ -43,18 +56,17 @@ def progress(description: str, total: int | None = None, *, enabled: bool = True
 def percent_progress(description: str, *, enabled: bool = True) -> Iterator[Report]:
     """A 0-100 progress bar fed by the jobs' ``report(stage, percent)`` callbacks, the stage beside it
     (quiet when disabled or not a terminal)."""
-    if not enabled or not sys.stderr.isatty():
+    if not enabled:
         yield lambda stage, percent: None
         return
-    stage_column = TextColumn("{task.fields[stage]}", markup=False)
-    with Progress(*COLUMNS, stage_column, console=err_console, transient=True) as bar:
-        task = bar.add_task(description, total=100, stage="")
+    with _bar(description, 100, stage=True) as update:
         done = 0.0
 
         def report(stage: str, percent: float) -> None:
             nonlocal done
             done = max(done, percent)
-            bar.update(task, completed=int(done), stage=stage)
+            if update is not None:
+                update(completed=int(done), stage=stage)
 
         yield report
 

@@ -54,9 +54,8 @@ def _versioned(kind: str, key: str, row: str) -> str:
 def _version(kind: str, key: str, row: str) -> str:
     """The record's version valid at ``:as_of`` (its data; null when it was deleted or unknown then),
     and whether it has versions at all."""
-    return f"""'version', (SELECT json_build_object('data', x.data) FROM ({_versions(kind, key, row)}) x
-                  WHERE x.valid_from <= :as_of AND (x.valid_to IS NULL OR x.valid_to > :as_of)
-                  ORDER BY x.valid_from DESC LIMIT 1),
+    at = history.valid_at_sql(_versions(kind, key, row), ":as_of")
+    return f"""'version', (SELECT json_build_object('data', x.data) {at}),
   'versioned', {_versioned(kind, key, row)}"""
 
 

@@ -57,6 +57,13 @@ def versions_sql(kind: Kind, key: str, row: str, source: str = "", where: str = 
                 WHERE {where} AND {row}.version_from IS NOT NULL"""
 
 
+def valid_at_sql(versions: str, moment: str) -> str:
+    """SQL (after SELECT's list) of the one of ``versions`` (SQL of :func:`versions_sql`) valid at ``moment``
+    (SQL of a timestamptz), the newest first: none when the record was deleted or unknown then."""
+    return f"""FROM ({versions}) x WHERE x.valid_from <= {moment} AND (x.valid_to IS NULL OR x.valid_to > {moment})
+                ORDER BY x.valid_from DESC LIMIT 1"""
+
+
 def supersede(conn: Connection, kind: Kind, rows: str, when: datetime, params: dict[str, Any] | None = None) -> None:
     """Keep the versions that the rows ``rows`` selects (SQL after FROM ending in a WHERE clause, the
     kind's table aliased ``t``) hold, as valid until ``when``: called before they change or go. Rows
@@ -112,9 +119,7 @@ def as_of(conn: Connection, kind: str, key: str, when: date | datetime) -> dict[
     sql, params = _versions(spec.kinds()[kind], key)
     row = (
         conn.execute(
-            text(f"""SELECT data, valid_from, valid_to, changed_by, reason FROM ({sql}) x
-                      WHERE valid_from <= :when AND (valid_to IS NULL OR valid_to > :when)
-                      ORDER BY valid_from DESC LIMIT 1"""),
+            text(f"SELECT data, valid_from, valid_to, changed_by, reason {valid_at_sql(sql, ':when')}"),
             {**params, "when": moment(when)},
         )
         .mappings()
